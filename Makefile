@@ -1,0 +1,36 @@
+# The two commands of the README: `make plan` (set up, then plan dev offline) and `make test`.
+VENV    ?= .venv
+PYTHON  ?= python3
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed-stamp
+
+.PHONY: install plan plan-all test lint typecheck schema clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+plan: $(STAMP)
+	$(BIN)/mlstack plan dev
+
+plan-all: $(STAMP)
+	$(BIN)/mlstack plan --all
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+test: $(STAMP) lint typecheck
+	$(BIN)/pytest
+
+schema: $(STAMP)
+	$(BIN)/mlstack schema --out docs/reference/stack-file.schema.json
+
+clean:
+	rm -rf build .pytest_cache .mypy_cache .ruff_cache

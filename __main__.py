@@ -1,0 +1,14 @@
+"""Pulumi entry point: load the environment spec from the stack config, build the platform, export outputs."""
+
+import pulumi
+
+from components.platform import Platform
+from mlstack.spec.loader import spec_from_pulumi_config
+
+spec = spec_from_pulumi_config()
+platform = Platform(spec.environment, spec)
+
+pulumi.export("environment", spec.environment)
+pulumi.export("tier", spec.tier.value)
+pulumi.export("permission_boundary_arn", platform.permission_boundary_arn)
+pulumi.export("data_key_arn", platform.data_key_arn)

@@ -1,0 +1,181 @@
+"""Guardrails every environment carries: the permission boundary on every role, and the monthly budget."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components.environment import Environment
+from components.iam import policy_document
+from components.options import child
+from mlstack.spec.budgets import BudgetSpec
+
+# Services a platform role may ever use. The boundary is a ceiling: each role's own policy still grants far less.
+BOUNDED_SERVICES = (
+    "autoscaling",
+    "cloudwatch",
+    "ec2",
+    "ecr",
+    "eks",
+    "elasticloadbalancing",
+    "events",
+    "kms",
+    "logs",
+    "pricing",
+    "rds",
+    "rds-db",
+    "s3",
+    "sagemaker",
+    "secretsmanager",
+    "sqs",
+    "ssm",
+    "sts",
+    "application-autoscaling",
+    "iam",
+)
+# Global services are called in us-east-1 whatever the environment's region, so the region fence spares them.
+GLOBAL_SERVICES = ("iam:*", "sts:*", "pricing:*", "budgets:*", "ce:*", "support:*", "organizations:*")
+
+
+@dataclass(frozen=True)
+class GuardrailsArgs:
+    env: Environment
+    budget: BudgetSpec
+
+
+class Guardrails(pulumi.ComponentResource):
+    """The permission boundary attached to every IAM role, and the environment's AWS Budget.
+
+    Outputs: ``permission_boundary_arn``, ``budget_name``.
+    """
+
+    permission_boundary_arn: pulumi.Output[str]
+    budget_name: pulumi.Output[str]
+
+    def __init__(self, name: str, args: GuardrailsArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("mlstack:governance:Guardrails", name, None, opts)
+        env = args.env
+        boundary_name = env.resource_name("permission-boundary")
+        boundary_arn = f"arn:aws:iam::{env.account_id}:policy/{boundary_name}"
+        self.permission_boundary = aws.iam.Policy(
+            f"{name}-permission-boundary",
+            name=boundary_name,
+            description=f"Ceiling on what any {env.name} platform role can do. Attached to every role mlstack creates.",
+            policy=policy_document(boundary_statements(env, boundary_arn)),
+            opts=child(self),
+        )
+        self.budget = aws.budgets.Budget(
+            f"{name}-budget",
+            name=env.resource_name("monthly"),
+            budget_type="COST",
+            limit_amount=f"{args.budget.monthly_limit_usd:.2f}",
+            limit_unit="USD",
+            time_unit="MONTHLY",
+            cost_filters=[
+                aws.budgets.BudgetCostFilterArgs(name="TagKeyValue", values=[f"user:environment${env.name}"])
+            ],
+            notifications=_notifications(args.budget),
+            opts=child(self),
+        )
+        self.permission_boundary_arn = self.permission_boundary.arn
+        self.budget_name = self.budget.name
+        self.register_outputs(
+            {"permission_boundary_arn": self.permission_boundary_arn, "budget_name": self.budget_name}
+        )
+
+
+def boundary_statements(env: Environment, boundary_arn: str) -> list[dict[str, Any]]:
+    """The boundary's statements: a service ceiling, then explicit denies that no identity policy can lift."""
+    own_roles = f"arn:aws:iam::{env.account_id}:role/{env.name}-*"
+    return [
+        {
+            "Sid": "ServiceCeiling",
+            "Effect": "Allow",
+            "Action": [f"{s}:*" for s in BOUNDED_SERVICES],
+            "Resource": "*",
+        },
+        {
+            "Sid": "NoLongLivedCredentials",
+            "Effect": "Deny",
+            "Action": [
+                "iam:CreateUser",
+                "iam:CreateAccessKey",
+                "iam:CreateLoginProfile",
+                "iam:UpdateAccessKey",
+            ],
+            "Resource": "*",
+        },
+        {
+            "Sid": "BoundaryIsImmutable",
+            "Effect": "Deny",
+            "Action": [
+                "iam:CreatePolicyVersion",
+                "iam:DeletePolicy",
+                "iam:DeletePolicyVersion",
+                "iam:SetDefaultPolicyVersion",
+            ],
+            "Resource": boundary_arn,
+        },
+        {
+            "Sid": "BoundaryStaysAttached",
+            "Effect": "Deny",
+            "Action": ["iam:DeleteRolePermissionsBoundary", "iam:DeleteUserPermissionsBoundary"],
+            "Resource": "*",
+        },
+        {
+            "Sid": "NewRolesCarryTheBoundary",
+            "Effect": "Deny",
+            "Action": ["iam:CreateRole", "iam:PutRolePermissionsBoundary"],
+            "Resource": "*",
+            "Condition": {"StringNotEquals": {"iam:PermissionsBoundary": boundary_arn}},
+        },
+        {
+            "Sid": "PassOnlyPlatformRoles",
+            "Effect": "Deny",
+            "Action": "iam:PassRole",
+            "NotResource": own_roles,
+        },
+        {
+            "Sid": "KeysAreNeverDeleted",
+            "Effect": "Deny",
+            "Action": ["kms:ScheduleKeyDeletion", "kms:DisableKey", "kms:DisableKeyRotation"],
+            "Resource": "*",
+        },
+        {
+            "Sid": "AuditAndPublicAccessBlocksStayOn",
+            "Effect": "Deny",
+            "Action": [
+                "cloudtrail:StopLogging",
+                "cloudtrail:DeleteTrail",
+                "cloudtrail:UpdateTrail",
+                "cloudtrail:PutEventSelectors",
+                "s3:PutAccountPublicAccessBlock",
+                "s3:PutBucketPublicAccessBlock",
+            ],
+            "Resource": "*",
+        },
+        {
+            "Sid": "OnlyTheEnvironmentRegion",
+            "Effect": "Deny",
+            "NotAction": list(GLOBAL_SERVICES),
+            "Resource": "*",
+            "Condition": {"StringNotEquals": {"aws:RequestedRegion": env.region}},
+        },
+    ]
+
+
+def _notifications(budget: BudgetSpec) -> list[aws.budgets.BudgetNotificationArgs]:
+    def notify(threshold: float, kind: str) -> aws.budgets.BudgetNotificationArgs:
+        return aws.budgets.BudgetNotificationArgs(
+            comparison_operator="GREATER_THAN",
+            threshold=threshold,
+            threshold_type="PERCENTAGE",
+            notification_type=kind,
+            subscriber_email_addresses=list(budget.notify_emails) or None,
+            subscriber_sns_topic_arns=[budget.sns_topic_arn] if budget.sns_topic_arn else None,
+        )
+
+    return [notify(t, "ACTUAL") for t in budget.thresholds_percent] + [notify(100.0, "FORECASTED")]

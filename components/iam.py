@@ -1,0 +1,81 @@
+"""IAM building blocks shared by every component: trust policies and roles that always carry the boundary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components.environment import Environment
+from components.options import child
+
+POLICY_VERSION = "2012-10-17"
+
+
+def policy_document(statements: list[dict[str, Any]]) -> pulumi.Output[str]:
+    """A policy document as JSON; statements may hold Outputs, which stay tracked as dependencies."""
+    return pulumi.Output.json_dumps({"Version": POLICY_VERSION, "Statement": statements})
+
+
+def service_trust(*services: str) -> str:
+    """Trust policy for AWS service principals (for example ec2.amazonaws.com)."""
+    import json
+
+    return json.dumps(
+        {
+            "Version": POLICY_VERSION,
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": sorted(services)}, "Action": "sts:AssumeRole"}
+            ],
+        },
+        sort_keys=True,
+    )
+
+
+def pod_identity_trust(env: Environment) -> str:
+    """Trust policy for EKS Pod Identity, limited to this account so that no other cluster can use the role."""
+    import json
+
+    return json.dumps(
+        {
+            "Version": POLICY_VERSION,
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "pods.eks.amazonaws.com"},
+                    "Action": ["sts:AssumeRole", "sts:TagSession"],
+                    "Condition": {"StringEquals": {"aws:SourceAccount": env.account_id}},
+                }
+            ],
+        },
+        sort_keys=True,
+    )
+
+
+def platform_role(
+    parent: pulumi.Resource,
+    logical_name: str,
+    *,
+    env: Environment,
+    role_suffix: str,
+    boundary_arn: pulumi.Input[str],
+    assume_role_policy: pulumi.Input[str],
+    description: str,
+) -> aws.iam.Role:
+    """An IAM role named ``<env>-<suffix>`` under the permission boundary. Every role the stack creates uses this.
+
+    The name prefix matters: the boundary only lets roles pass roles whose names start with the environment.
+    """
+    name = env.resource_name(role_suffix)
+    if len(name) > 64:
+        raise ValueError(f"IAM role name '{name}' is longer than 64 characters; shorten '{role_suffix}'")
+    return aws.iam.Role(
+        logical_name,
+        name=name,
+        description=description,
+        assume_role_policy=assume_role_policy,
+        permissions_boundary=boundary_arn,
+        max_session_duration=3600,
+        opts=child(parent),
+    )

@@ -1,0 +1,62 @@
+"""The whole environment: composes every component in dependency order from one PlatformSpec."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+
+from components.cluster import Cluster, ClusterArgs
+from components.environment import Environment
+from components.governance import Guardrails, GuardrailsArgs
+from components.gpu import GpuPools, GpuPoolsArgs
+from components.inference import Inference, InferenceArgs
+from components.keys import EncryptionKeys, EncryptionKeysArgs
+from components.network import Network, NetworkArgs
+from components.options import child
+from components.orchestrator import Orchestrator, OrchestratorArgs
+from components.registry import Registry, RegistryArgs
+from components.storage import ObjectStore, ObjectStoreArgs
+from components.teams import Teams, TeamsArgs
+from components.vectordb import VectorDb, VectorDbArgs
+from mlstack.spec import PlatformSpec
+
+
+class Platform(pulumi.ComponentResource):
+    """An mlstack environment. Every AWS resource below it uses one provider whose default tags carry the
+    required tags (environment, owner, cost-center, managed-by), set here and nowhere else.
+    """
+
+    def __init__(self, name: str, spec: PlatformSpec, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("mlstack:platform:Platform", name, None, opts)
+        env = Environment.from_spec(spec)
+        self.env = env
+        self.aws_provider = aws.Provider(
+            f"{name}-aws",
+            region=env.region,
+            allowed_account_ids=[env.account_id],
+            default_tags=aws.ProviderDefaultTagsArgs(tags=env.tags),
+            opts=child(self),
+        )
+        aws_only = pulumi.ResourceOptions(parent=self, providers={"aws": self.aws_provider})
+
+        self.guardrails = Guardrails(
+            f"{name}-guardrails", GuardrailsArgs(env=env, budget=spec.budgets), aws_only
+        )
+        self.keys = EncryptionKeys(f"{name}-keys", EncryptionKeysArgs(env=env), aws_only)
+        self.network = Network(f"{name}-network", NetworkArgs(env=env, spec=spec.network), aws_only)
+        self.cluster = Cluster(f"{name}-cluster", ClusterArgs(env=env, spec=spec.cluster), aws_only)
+        self.gpu = GpuPools(f"{name}-gpu", GpuPoolsArgs(env=env, spec=list(spec.gpu_pools)), aws_only)
+        self.storage = ObjectStore(f"{name}-storage", ObjectStoreArgs(env=env, spec=spec.storage), aws_only)
+        self.registry = Registry(f"{name}-registry", RegistryArgs(env=env, spec=spec.registry), aws_only)
+        self.teams = Teams(f"{name}-teams", TeamsArgs(env=env, spec=list(spec.teams)), aws_only)
+        self.orchestrator = Orchestrator(
+            f"{name}-orchestrator", OrchestratorArgs(env=env, spec=spec.orchestrator), aws_only
+        )
+        self.vector_db = VectorDb(f"{name}-vectordb", VectorDbArgs(env=env, spec=spec.vector_db), aws_only)
+        self.inference = Inference(f"{name}-inference", InferenceArgs(env=env, spec=spec.inference), aws_only)
+
+        self.permission_boundary_arn = self.guardrails.permission_boundary_arn
+        self.data_key_arn = self.keys.data_key_arn
+        self.register_outputs(
+            {"permission_boundary_arn": self.permission_boundary_arn, "data_key_arn": self.data_key_arn}
+        )

@@ -1,0 +1,211 @@
+"""Run the real Pulumi program offline and record every resource registration it makes.
+
+The program (``__main__.py``) runs exactly as the engine would run it: inside a root Stack, with the stack
+file's config loaded as Pulumi loads it. Only the monitor is replaced, by one that records each
+``RegisterResourceRequest`` and answers with :class:`~mlstack.plan.mocks.PlatformMocks`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import runpy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from google.protobuf import json_format
+from pulumi.runtime import mocks, settings
+from pulumi.runtime import stack as runtime_stack
+
+from mlstack import __version__
+from mlstack.plan.mocks import PlatformMocks
+from mlstack.spec import PlatformSpec
+from mlstack.spec.loader import PROJECT, StackConfig
+
+PLAN_FORMAT_VERSION = 1
+STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+@dataclass
+class RecordedResource:
+    """One registration as the engine received it. Inputs are in wire format: camelCase keys, numbers as floats."""
+
+    urn: str
+    type: str
+    name: str
+    parent: str
+    custom: bool
+    id: str
+    inputs: dict[str, Any]
+    dependencies: list[str]
+    property_dependencies: dict[str, list[str]]
+    protect: bool
+    retain_on_delete: bool
+    delete_before_replace: bool
+    ignore_changes: list[str]
+    aliases: list[Any]
+    provider: str
+    outputs: dict[str, Any] = field(default_factory=dict)
+    registered_outputs: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "urn": self.urn,
+            "type": self.type,
+            "name": self.name,
+            "parent": self.parent,
+            "custom": self.custom,
+            "id": self.id,
+            "provider": self.provider,
+            "inputs": self.inputs,
+            "dependencies": self.dependencies,
+            "propertyDependencies": self.property_dependencies,
+            "protect": self.protect,
+            "retainOnDelete": self.retain_on_delete,
+            "deleteBeforeReplace": self.delete_before_replace,
+            "ignoreChanges": self.ignore_changes,
+            "aliases": self.aliases,
+            "outputs": self.outputs,
+            "registeredOutputs": self.registered_outputs,
+        }
+
+
+class RecordingMonitor(mocks.MockMonitor):
+    """A mock monitor that keeps every registration, with URNs formed the way the real engine forms them."""
+
+    def __init__(self, platform_mocks: mocks.Mocks):
+        super().__init__(platform_mocks)
+        self.recorded: dict[str, RecordedResource] = {}
+        self.resource_outputs: dict[str, dict[str, Any]] = {}
+
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        # The engine prefixes a child's type with its parent's full type chain, leaving out the root Stack.
+        if parent:
+            parent_chain = parent.split("::")[2]
+            if parent_chain != STACK_TYPE:
+                type_ = f"{parent_chain}${type_}"
+        return "urn:pulumi:" + "::".join([settings.get_stack(), settings.get_project(), type_, name])
+
+    def RegisterResource(self, request: Any) -> Any:
+        urn = self.make_urn(request.parent, request.type, request.name)
+        if urn in self.recorded:
+            raise ValueError(f"duplicate resource URN {urn}: two resources share a type and name")
+        response = super().RegisterResource(request)
+        outputs = json_format.MessageToDict(response.object) if request.type != STACK_TYPE else {}
+        self.recorded[urn] = RecordedResource(
+            urn=urn,
+            type=request.type,
+            name=request.name,
+            parent=request.parent,
+            custom=bool(request.custom),
+            id=response.id,
+            inputs=json_format.MessageToDict(request.object),
+            dependencies=sorted(set(request.dependencies)),
+            property_dependencies={
+                key: sorted(set(value.urns)) for key, value in sorted(request.propertyDependencies.items())
+            },
+            protect=bool(request.protect),
+            retain_on_delete=bool(request.retainOnDelete),
+            delete_before_replace=bool(request.deleteBeforeReplace),
+            ignore_changes=sorted(request.ignoreChanges),
+            aliases=[json_format.MessageToDict(alias) for alias in request.aliases]
+            + sorted(request.aliasURNs),
+            provider=request.provider,
+            outputs={key: outputs[key] for key in ("arn",) if key in outputs},
+        )
+        return response
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:
+        self.resource_outputs[request.urn] = json_format.MessageToDict(request.outputs)
+        return super().RegisterResourceOutputs(request)
+
+
+@dataclass
+class Plan:
+    """Everything one stack would register, in a stable documented shape (see docs/plan-format.md)."""
+
+    project: str
+    stack: str
+    source: str
+    resources: list[RecordedResource]
+    outputs: dict[str, Any]
+
+    def by_type(self, type_: str) -> list[RecordedResource]:
+        return [r for r in self.resources if r.type == type_]
+
+    def get(self, urn: str) -> RecordedResource:
+        for resource in self.resources:
+            if resource.urn == urn:
+                return resource
+        raise KeyError(urn)
+
+    def children_of(self, urn: str) -> list[RecordedResource]:
+        return [r for r in self.resources if r.parent == urn]
+
+    def to_json(self) -> dict[str, Any]:
+        counts: dict[str, int] = {}
+        for resource in self.resources:
+            counts[resource.type] = counts.get(resource.type, 0) + 1
+        return {
+            "version": PLAN_FORMAT_VERSION,
+            "generator": f"mlstack {__version__}",
+            "project": self.project,
+            "stack": self.stack,
+            "source": self.source,
+            "summary": {"resources": len(self.resources), "byType": dict(sorted(counts.items()))},
+            "outputs": self.outputs,
+            "resources": [r.to_json() for r in self.resources],
+        }
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n"
+
+
+def run_program(program: Path, config: StackConfig, spec: PlatformSpec) -> Plan:
+    """Run ``program`` for one stack under the recording monitor and return its plan.
+
+    Each run happens in a fresh context, so several stacks can be planned in one process without the
+    Pulumi runtime's global state leaking from one to the next.
+    """
+    return contextvars.Context().run(_run_isolated, program, config, spec)
+
+
+def _run_isolated(program: Path, config: StackConfig, spec: PlatformSpec) -> Plan:
+    monitor = RecordingMonitor(PlatformMocks(spec.account_id, spec.region, config.stack))
+    pulumi.runtime.set_all_config(config.wire_config(), secret_keys=[])
+    settings.configure(
+        mocks.MockSettings(
+            monitor=monitor,
+            monitor_features=set(),
+            engine=mocks.MockEngine(None),
+            project=PROJECT,
+            stack=config.stack,
+            dry_run=False,
+            organization="organization",
+            callbacks=None,
+            root_directory=str(program.parent),
+        )
+    )
+    settings.set_root_resource(None)  # type: ignore[arg-type]
+
+    def program_body() -> None:
+        runpy.run_path(str(program), run_name="__main__")
+
+    asyncio.run(runtime_stack.run_in_stack(program_body))
+    stack_urn = f"urn:pulumi:{config.stack}::{PROJECT}::{STACK_TYPE}::{PROJECT}-{config.stack}"
+    resources = sorted((r for r in monitor.recorded.values() if r.type != STACK_TYPE), key=lambda r: r.urn)
+    for resource in resources:
+        if not resource.custom:
+            # A component's outputs are what it passed to register_outputs; absent means it never called it.
+            resource.outputs = monitor.resource_outputs.get(resource.urn, {})
+            resource.registered_outputs = resource.urn in monitor.resource_outputs
+    return Plan(
+        project=PROJECT,
+        stack=config.stack,
+        source=config.source,
+        resources=resources,
+        outputs=monitor.resource_outputs.get(stack_urn, {}),
+    )

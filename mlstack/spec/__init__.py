@@ -1,0 +1,177 @@
+"""The environment spec: one pydantic model tree, the single source of truth for what an environment declares.
+
+It is read from the stack config key ``mlstack:platform``. Sections live in one module each; this module
+composes them and holds the rules that span sections.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Field, StringConstraints, field_validator, model_validator
+
+from mlstack.spec.base import AccountId, AwsRegion, DnsLabel, RuleViolations, StrictModel, Tier
+from mlstack.spec.budgets import BudgetSpec
+from mlstack.spec.cluster import ClusterSpec
+from mlstack.spec.gpu import GpuPoolSpec
+from mlstack.spec.inference import InferenceSpec
+from mlstack.spec.network import NetworkSpec
+from mlstack.spec.orchestrator import OrchestratorSpec
+from mlstack.spec.registry import RegistrySpec
+from mlstack.spec.storage import StorageSpec
+from mlstack.spec.teams import TeamSpec
+from mlstack.spec.vectordb import VectorDbSpec
+
+__all__ = ["TIER_DEFAULTS", "PlatformSpec", "Tier"]
+
+TagValue = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^[\w\s.:/=+\-@]*$")]
+
+# Fields whose default depends on the tier: (section, field) -> {tier: value}. Applied only where the stack
+# file leaves the field out, so an explicit value always wins and the policy pack still sees it.
+TIER_DEFAULTS: dict[tuple[str, str], dict[Tier, Any]] = {
+    ("network", "az_count"): {Tier.DEV: 2, Tier.STAGING: 3, Tier.PROD: 3},
+    ("network", "nat_gateways"): {Tier.DEV: "single", Tier.STAGING: "per_az", Tier.PROD: "per_az"},
+    ("network", "interface_endpoints"): {Tier.DEV: False, Tier.STAGING: False, Tier.PROD: True},
+    ("network", "flow_logs_retention_days"): {Tier.DEV: 30, Tier.STAGING: 90, Tier.PROD: 365},
+    ("registry", "enhanced_scanning"): {Tier.DEV: False, Tier.STAGING: False, Tier.PROD: True},
+    ("orchestrator", "backup_retention_days"): {Tier.DEV: 1, Tier.STAGING: 7, Tier.PROD: 14},
+    ("vector_db", "replicas"): {Tier.DEV: 1, Tier.STAGING: 3, Tier.PROD: 3},
+}
+
+
+class PlatformSpec(StrictModel):
+    """Everything one environment (dev, staging or prod) declares."""
+
+    environment: DnsLabel = Field(
+        description="Environment name; prefixes every resource name. Usually the stack name."
+    )
+    tier: Tier = Field(
+        description="Hardening tier: dev, staging or prod. Staging and prod protect stateful data."
+    )
+    account_id: AccountId = Field(description="The 12-digit AWS account the environment lives in.")
+    region: AwsRegion = Field(description="AWS region; must equal the stack's aws:region.")
+    owner: Annotated[str, StringConstraints(min_length=1, max_length=128)] = Field(
+        description="Owning team or email, written to the 'owner' tag of every resource."
+    )
+    cost_center: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")] = Field(
+        description="Cost center, written to the 'cost-center' tag of every resource."
+    )
+    tags: dict[Annotated[str, StringConstraints(pattern=r"^[\w.:/=+\-@]{1,128}$")], TagValue] = Field(
+        default_factory=dict,
+        description="Extra tags for every resource; keys may not start with 'aws:'. Default: none beyond the "
+        "required four (environment, owner, cost-center, managed-by).",
+    )
+    protect_stateful: bool = Field(
+        default=False,
+        description="Mark buckets, keys, repositories and databases protect and retain-on-delete. "
+        "Default: off in dev, on in staging and prod (where turning it off is refused).",
+    )
+    network: NetworkSpec = Field(
+        default_factory=NetworkSpec, description="VPC and subnets. Default: see NetworkSpec."
+    )
+    cluster: ClusterSpec = Field(
+        default_factory=ClusterSpec, description="EKS cluster. Default: see ClusterSpec."
+    )
+    gpu_pools: list[GpuPoolSpec] = Field(default_factory=list, description="GPU node pools. Default: none.")
+    storage: StorageSpec = Field(
+        default_factory=StorageSpec, description="S3 buckets. Default: see StorageSpec."
+    )
+    registry: RegistrySpec = Field(
+        default_factory=RegistrySpec, description="ECR repositories. Default: see RegistrySpec."
+    )
+    orchestrator: OrchestratorSpec = Field(
+        default_factory=OrchestratorSpec,
+        description="Argo Workflows and Metaflow. Default: see OrchestratorSpec.",
+    )
+    vector_db: VectorDbSpec = Field(
+        default_factory=VectorDbSpec, description="Vector database. Default: Qdrant."
+    )
+    inference: InferenceSpec = Field(
+        default_factory=InferenceSpec, description="Model serving. Default: no endpoints."
+    )
+    teams: list[TeamSpec] = Field(default_factory=list, description="Tenants of the platform. Default: none.")
+    budgets: BudgetSpec = Field(description="Monthly budget and its notifications. Required.")
+
+    @field_validator("tags")
+    @classmethod
+    def _no_reserved_tags(cls, value: dict[str, str]) -> dict[str, str]:
+        reserved = sorted(k for k in value if k.lower().startswith("aws:"))
+        if reserved:
+            raise ValueError(f"tag keys {reserved} use the reserved 'aws:' prefix; rename them")
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_tier_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        try:
+            tier = Tier(str(data.get("tier")))
+        except ValueError:
+            return data  # the tier field reports its own error
+        data = dict(data)
+        data.setdefault("protect_stateful", tier.hardened)
+        for (section, field), by_tier in TIER_DEFAULTS.items():
+            block = data.get(section)
+            if block is None:
+                block = {}
+            if isinstance(block, dict) and field not in block:
+                data[section] = {**block, field: by_tier[tier]}
+        return data
+
+    @model_validator(mode="after")
+    def _cross_section_rules(self) -> PlatformSpec:
+        problems: list[tuple[str, str]] = []
+        if self.tier.hardened and not self.protect_stateful:
+            problems.append(
+                ("protect_stateful", f"cannot be turned off in the {self.tier} tier; remove the field")
+            )
+        if self.tier.hardened and self.network.existing_vpc is None and self.network.az_count < 2:
+            problems.append(
+                ("network.az_count", f"the {self.tier} tier requires multi-AZ: set it to 2 or more")
+            )
+        if self.tier.hardened and self.network.existing_vpc is None and self.network.nat_gateways == "single":
+            problems.append(
+                (
+                    "network.nat_gateways",
+                    f"the {self.tier} tier requires one NAT gateway per zone: set per_az",
+                )
+            )
+        if self.tier is Tier.PROD and self.cluster.endpoint_public_access:
+            problems.append(
+                ("cluster.endpoint_public_access", "prod keeps the cluster endpoint private: set it to false")
+            )
+        zones = self.network.zones(self.region)
+        foreign = [z for z in zones if not z.startswith(self.region)]
+        if foreign:
+            problems.append(
+                ("network.availability_zones", f"zones {foreign} are not in region {self.region}")
+            )
+        problems += _duplicates("gpu_pools", [p.name for p in self.gpu_pools])
+        problems += _duplicates("teams", [t.name for t in self.teams])
+        problems += _duplicates("inference.endpoints", [e.name for e in self.inference.endpoints])
+        pools = {p.name for p in self.gpu_pools}
+        teams = {t.name for t in self.teams}
+        for i, endpoint in enumerate(self.inference.endpoints):
+            if endpoint.gpu_pool not in pools:
+                problems.append(
+                    (
+                        f"inference.endpoints.{i}.gpu_pool",
+                        f"'{endpoint.gpu_pool}' is not a declared pool; declared: {sorted(pools) or 'none'}",
+                    )
+                )
+            if endpoint.team not in teams:
+                problems.append(
+                    (
+                        f"inference.endpoints.{i}.team",
+                        f"'{endpoint.team}' is not a declared team; declared: {sorted(teams) or 'none'}",
+                    )
+                )
+        if problems:
+            raise RuleViolations(problems)
+        return self
+
+
+def _duplicates(section: str, names: list[str]) -> list[tuple[str, str]]:
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    return [(section, f"'{name}' is declared more than once; names must be unique") for name in repeated]

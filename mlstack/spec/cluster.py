@@ -1,0 +1,100 @@
+"""Cluster section of the environment spec: the EKS control plane and its system node group."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Network
+from typing import Annotated
+
+from pydantic import Field, StringConstraints, field_validator, model_validator
+
+from mlstack.spec.base import IamPrincipalArn, StrictModel
+
+KubernetesVersion = Annotated[str, StringConstraints(pattern=r"^1\.\d{2}$")]
+MINIMUM_KUBERNETES_VERSION = (1, 33)
+
+
+class SystemNodeGroupSpec(StrictModel):
+    """On-demand nodes for cluster-critical pods (CoreDNS, Karpenter, controllers). GPUs never run here."""
+
+    instance_types: list[str] = Field(
+        default_factory=lambda: ["t3.large"],
+        min_length=1,
+        description="Instance types of the managed node group, cheapest first. Default: t3.large.",
+    )
+    min_size: int = Field(default=1, ge=1, le=10, description="Minimum nodes. Default: 1.")
+    desired_size: int = Field(default=2, ge=1, le=10, description="Nodes at creation. Default: 2.")
+    max_size: int = Field(default=3, ge=1, le=20, description="Maximum nodes. Default: 3.")
+    root_volume_gb: int = Field(
+        default=50, ge=20, le=500, description="Encrypted gp3 root volume size. Default: 50 GiB."
+    )
+
+    @model_validator(mode="after")
+    def _sizes_ordered(self) -> SystemNodeGroupSpec:
+        if not self.min_size <= self.desired_size <= self.max_size:
+            raise ValueError(
+                f"node group sizes must satisfy min_size <= desired_size <= max_size, got "
+                f"{self.min_size} <= {self.desired_size} <= {self.max_size}"
+            )
+        return self
+
+
+class ClusterSpec(StrictModel):
+    """The EKS cluster. Default: private endpoint, KMS-encrypted secrets, API authentication mode."""
+
+    kubernetes_version: KubernetesVersion = Field(
+        default="1.34",
+        description="Kubernetes minor version, pinned per environment. 1.33 or newer. Default: 1.34.",
+    )
+    endpoint_public_access: bool = Field(
+        default=False,
+        description="Also expose the API server endpoint publicly, restricted to public_access_cidrs. "
+        "Default: off, the endpoint is private to the VPC.",
+    )
+    public_access_cidrs: list[IPv4Network] = Field(
+        default_factory=list,
+        description="CIDRs allowed to reach a public endpoint. Required when endpoint_public_access is on; "
+        "0.0.0.0/0 is refused. Default: none.",
+    )
+    control_plane_log_retention_days: int = Field(
+        default=90,
+        ge=1,
+        le=3653,
+        description="Retention of control-plane logs (api, audit, authenticator). Default: 90.",
+    )
+    admin_principal_arns: list[IamPrincipalArn] = Field(
+        default_factory=list,
+        description="Extra IAM principals granted cluster-admin through access entries, for break-glass. "
+        "Default: none; the platform-admin role is the only admin.",
+    )
+    system_nodes: SystemNodeGroupSpec = Field(
+        default_factory=SystemNodeGroupSpec,
+        description="The on-demand system node group. Default: see its fields.",
+    )
+
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _supported_version(cls, value: str) -> str:
+        major, minor = (int(part) for part in value.split("."))
+        if (major, minor) < MINIMUM_KUBERNETES_VERSION:
+            raise ValueError(
+                f"Kubernetes {value} is older than the supported minimum 1.33; pin 1.33 or newer"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _public_endpoint_is_fenced(self) -> ClusterSpec:
+        open_to_world = [str(c) for c in self.public_access_cidrs if c.prefixlen == 0]
+        if open_to_world:
+            raise ValueError(
+                "public_access_cidrs must not contain 0.0.0.0/0; list your office or VPN egress CIDRs instead"
+            )
+        if self.endpoint_public_access and not self.public_access_cidrs:
+            raise ValueError(
+                "endpoint_public_access is on but public_access_cidrs is empty; list the CIDRs allowed to reach "
+                "the API server, or turn endpoint_public_access off"
+            )
+        if not self.endpoint_public_access and self.public_access_cidrs:
+            raise ValueError(
+                "public_access_cidrs is set but endpoint_public_access is off; remove the CIDRs or turn it on"
+            )
+        return self

@@ -1,0 +1,146 @@
+"""The offline plan: recorded faithfully, deterministic, and shaped by the component conventions."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from mlstack.cli import app
+from mlstack.plan.recorder import PLAN_FORMAT_VERSION, Plan, run_program
+from mlstack.spec.loader import load_spec
+from tests.plans import PROJECT, ROOT, STACKS
+
+TOKEN = re.compile(r"^mlstack:(?P<module>[a-z_]+):(?P<type>[A-Z][A-Za-z]+)$")
+
+
+def test_rerun_produces_identical_json(stack_plan: Plan) -> None:
+    config, spec = PROJECT.load(stack_plan.stack)
+    again = run_program(PROJECT.program, config, spec)
+    assert again.dumps() == stack_plan.dumps()
+
+
+def test_plan_document_shape(stack_plan: Plan) -> None:
+    document = json.loads(stack_plan.dumps())
+    assert document["version"] == PLAN_FORMAT_VERSION
+    assert document["stack"] == stack_plan.stack
+    urns = [r["urn"] for r in document["resources"]]
+    assert urns == sorted(urns) and len(set(urns)) == len(urns)
+    assert document["summary"]["resources"] == len(urns)
+    for resource in document["resources"]:
+        assert resource["urn"].startswith(f"urn:pulumi:{stack_plan.stack}::mlstack::")
+        assert resource["urn"].endswith(f"::{resource['name']}")
+
+
+def test_urns_follow_the_engine_format(stack_plan: Plan) -> None:
+    platform = next(r for r in stack_plan.resources if r.type == "mlstack:platform:Platform")
+    assert (
+        platform.urn
+        == f"urn:pulumi:{stack_plan.stack}::mlstack::mlstack:platform:Platform::{stack_plan.stack}"
+    )
+    for resource in stack_plan.resources:
+        if resource.parent and resource.parent != platform.parent:
+            parent_chain = resource.parent.split("::")[2]
+            assert resource.urn.split("::")[2] == f"{parent_chain}${resource.type}"
+
+
+def test_mocked_ids_and_arns_are_unique_and_realistic(stack_plan: Plan) -> None:
+    ids = [r.id for r in stack_plan.resources if r.custom and not r.type.startswith("pulumi:providers:")]
+    assert len(ids) == len(set(ids))
+    account = load_spec(PROJECT.stack_file(stack_plan.stack))[1].account_id
+    arns = [r.outputs["arn"] for r in stack_plan.resources if "arn" in r.outputs]
+    assert arns and len(arns) == len(set(arns))
+    for arn in arns:
+        assert re.match(r"^arn:aws:[a-z0-9-]+:[a-z0-9-]*:(\d{12})?:.+", arn), arn
+        assert account in arn or arn.startswith("arn:aws:s3:::")
+
+
+def test_references_between_resources_stay_visible(stack_plan: Plan) -> None:
+    # The KMS alias targets its key by the key's mocked id, and records the dependency.
+    for alias in stack_plan.by_type("aws:kms/alias:Alias"):
+        key_urn = alias.property_dependencies["targetKeyId"][0]
+        assert stack_plan.get(key_urn).id == alias.inputs["targetKeyId"]
+
+
+def test_every_component_follows_the_conventions(stack_plan: Plan) -> None:
+    modules = {p.stem for p in (ROOT / "components").glob("*.py")}
+    components = [r for r in stack_plan.resources if not r.custom]
+    assert components
+    for component in components:
+        match = TOKEN.match(component.type)
+        assert match, f"{component.type} is not a three-segment mlstack:<module>:<Type> token"
+        assert match["module"] in modules, f"{component.type} names no module in components/"
+        assert component.registered_outputs, f"{component.urn} never called register_outputs"
+    component_urns = {c.urn for c in components}
+    for resource in stack_plan.resources:
+        if resource.type != "mlstack:platform:Platform":
+            assert resource.parent in component_urns, f"{resource.urn} is not parented to a component"
+
+
+def test_every_aws_resource_uses_the_tagged_provider(stack_plan: Plan) -> None:
+    providers = stack_plan.by_type("pulumi:providers:aws")
+    assert len(providers) == 1
+    provider = providers[0]
+    tags = json.loads(provider.inputs["defaultTags"])["tags"]  # providers receive objects as JSON
+    assert {"environment", "owner", "cost-center", "managed-by"} <= set(tags)
+    assert tags["environment"] == stack_plan.stack and tags["managed-by"] == "mlstack"
+    for resource in stack_plan.resources:
+        if resource.custom and resource.type.startswith("aws:"):
+            assert resource.provider.startswith(provider.urn + "::"), resource.urn
+
+
+def test_only_the_entry_point_exports() -> None:
+    offenders = [
+        str(path.relative_to(ROOT))
+        for folder in ("components", "mlstack", "policies")
+        for path in (ROOT / folder).rglob("*.py")
+        if "pulumi.export(" in path.read_text()
+    ]
+    assert offenders == []
+    assert "pulumi.export(" in (ROOT / "__main__.py").read_text()
+
+
+def test_cli_plan_writes_file_and_summary(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["plan", "dev", "--out-dir", str(tmp_path), "--project-dir", str(ROOT)])
+    assert result.exit_code == 0, result.output
+    assert "mlstack:platform:Platform" in result.output and "resources" in result.output
+    assert json.loads((tmp_path / "plan-dev.json").read_text())["stack"] == "dev"
+
+
+def test_cli_plan_all_plans_every_stack(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["plan", "--all", "-q", "--out-dir", str(tmp_path), "--project-dir", str(ROOT)]
+    )
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"plan-{s}.json" for s in STACKS]
+
+
+def test_cli_bad_stack_file_writes_nothing(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    (project / "stacks").mkdir(parents=True)
+    (project / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
+    (project / "__main__.py").write_text((ROOT / "__main__.py").read_text())
+    dev = (ROOT / "stacks" / "Pulumi.dev.yaml").read_text()
+    (project / "stacks" / "Pulumi.dev.yaml").write_text(
+        dev.replace('account_id: "111122223333"', "account_id: nope")
+    )
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["plan", "dev", "--out-dir", str(out), "--project-dir", str(project)])
+    assert result.exit_code == 2
+    assert "stacks/Pulumi.dev.yaml" in result.output and "account_id" in result.output
+    assert "Traceback" not in result.output
+    assert not out.exists()
+
+
+def test_cli_unknown_stack_is_a_clear_error() -> None:
+    result = CliRunner().invoke(app, ["plan", "qa", "--project-dir", str(ROOT)])
+    assert result.exit_code == 2
+    assert "no stack file stacks/Pulumi.qa.yaml" in result.output and "dev" in result.output
+
+
+def test_schema_file_is_current() -> None:
+    from mlstack.schema import SCHEMA_PATH, render_schema
+
+    assert (ROOT / SCHEMA_PATH).read_text() == render_schema(), "run `make schema` to regenerate"

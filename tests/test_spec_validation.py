@@ -1,0 +1,199 @@
+"""Config-validation tier: every kind of bad stack file gets one clear message naming the file and field."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from mlstack.spec import PlatformSpec, Tier
+from mlstack.spec.loader import SPEC_KEY, SpecError, load_spec
+from tests.plans import PROJECT
+
+DEV = yaml.safe_load(PROJECT.stack_file("dev").read_text())
+
+
+def _write(tmp_path: Path, document: Any, stack: str = "dev") -> Path:
+    path = tmp_path / f"Pulumi.{stack}.yaml"
+    path.write_text(yaml.safe_dump(document) if not isinstance(document, str) else document)
+    return path
+
+
+def _mutated(mutate) -> dict[str, Any]:
+    document = copy.deepcopy(DEV)
+    mutate(document["config"][SPEC_KEY], document["config"])
+    return document
+
+
+def _set(path: str, value: Any):
+    def mutate(spec: dict[str, Any], _config: dict[str, Any]) -> None:
+        *parents, leaf = path.split(".")
+        node = spec
+        for part in parents:
+            node = node[int(part)] if part.isdigit() else node.setdefault(part, {})
+        node[leaf] = value
+
+    return mutate
+
+
+BAD_INPUTS = {
+    "unknown top-level key": (_set("colour", "blue"), "colour", "allowed keys"),
+    "unknown nested key": (_set("network.cidrr", "10.0.0.0/16"), "network.cidrr", "allowed keys"),
+    "bad tier": (_set("tier", "production"), "tier", "dev"),
+    "short account id": (_set("account_id", "1234"), "account_id", "pattern"),
+    "bad region": (_set("region", "mars-1"), "region", "pattern"),
+    "region differs from aws:region": (_set("region", "eu-west-1"), "region", "aws:region"),
+    "invalid cidr": (_set("network.cidr", "10.0.0.0/33"), "network.cidr", "IPv4"),
+    "cidr too large": (_set("network.cidr", "10.0.0.0/8"), "network.cidr", "/16 and /24"),
+    "subnet outside the vpc": (
+        _set("network.private_subnet_cidrs", ["10.99.0.0/20", "10.10.16.0/20"]),
+        "network",
+        "does not fit inside the VPC CIDR",
+    ),
+    "overlapping subnets": (
+        _set("network.private_subnet_cidrs", ["10.10.0.0/20", "10.10.8.0/21"]),
+        "network",
+        "overlap",
+    ),
+    "byo vpc with cidr": (
+        _set(
+            "network.existing_vpc",
+            {"vpc_id": "vpc-0123456789abcdef0", "private_subnet_ids": ["subnet-01234567", "subnet-89abcdef"]},
+        ),
+        "network",
+        "mutually exclusive",
+    ),
+    "old kubernetes": (_set("cluster.kubernetes_version", "1.29"), "cluster.kubernetes_version", "1.33"),
+    "public endpoint open to the world": (
+        _set("cluster", {"endpoint_public_access": True, "public_access_cidrs": ["0.0.0.0/0"]}),
+        "cluster",
+        "0.0.0.0/0",
+    ),
+    "public endpoint without cidrs": (_set("cluster", {"endpoint_public_access": True}), "cluster", "empty"),
+    "node group sizes out of order": (
+        _set("cluster.system_nodes", {"min_size": 3, "desired_size": 1, "max_size": 2}),
+        "cluster.system_nodes",
+        "min_size <= desired_size",
+    ),
+    "gpu pool without limit": (
+        lambda spec, _c: spec["gpu_pools"][0].pop("max_gpus"),
+        "gpu_pools.0.max_gpus",
+        "Field required",
+    ),
+    "negative gpu quota": (_set("teams.0.gpu_quota", -1), "teams.0.gpu_quota", "greater than or equal"),
+    "duplicate team": (
+        lambda spec, _c: spec["teams"].append(dict(spec["teams"][0])),
+        "teams",
+        "more than once",
+    ),
+    "endpoint on unknown pool": (
+        _set("inference.endpoints.0.gpu_pool", "nope"),
+        "inference.endpoints.0.gpu_pool",
+        "not a declared pool",
+    ),
+    "min replicas above max": (
+        _set("inference.endpoints.0.min_replicas", 3),
+        "inference.endpoints.0",
+        "greater than max_replicas",
+    ),
+    "budget nobody hears": (_set("budgets.notify_emails", []), "budgets", "notify_emails or sns_topic_arn"),
+    "missing budget": (lambda spec, _c: spec.pop("budgets"), "budgets", "Field required"),
+    "reserved tag prefix": (_set("tags", {"aws:owner": "x"}), "tags", "reserved"),
+    "wrong type for a number": (
+        _set("storage.noncurrent_version_expiration_days", "soon"),
+        "storage",
+        "integer",
+    ),
+    "bad log retention": (
+        _set("network.flow_logs_retention_days", 45),
+        "network.flow_logs_retention_days",
+        "CloudWatch",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS), ids=sorted(BAD_INPUTS))
+def test_bad_input_names_file_and_field(tmp_path: Path, case: str) -> None:
+    mutate, field_path, fragment = BAD_INPUTS[case]
+    path = _write(tmp_path, _mutated(mutate))
+    with pytest.raises(SpecError) as caught:
+        load_spec(path)
+    message = str(caught.value)
+    assert message.startswith(str(path)), message
+    assert field_path in message, message
+    assert fragment in message, message
+    assert "Traceback" not in message
+
+
+def test_hardened_tiers_refuse_single_az_and_unprotected_data(tmp_path: Path) -> None:
+    def mutate(spec: dict[str, Any], _config: dict[str, Any]) -> None:
+        spec.update(tier="prod", protect_stateful=False, network={"cidr": "10.10.0.0/16", "az_count": 1})
+
+    with pytest.raises(SpecError) as caught:
+        load_spec(_write(tmp_path, _mutated(mutate)))
+    paths = {problem.path for problem in caught.value.problems}
+    assert {"protect_stateful", "network.az_count"} <= paths
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    def mutate(spec: dict[str, Any], _config: dict[str, Any]) -> None:
+        spec.update(account_id="12", tier="qa")
+        spec["network"]["cidr"] = "nonsense"
+
+    with pytest.raises(SpecError) as caught:
+        load_spec(_write(tmp_path, _mutated(mutate)))
+    assert {p.path for p in caught.value.problems} >= {"account_id", "tier", "network.cidr"}
+
+
+def test_missing_region_and_spec(tmp_path: Path) -> None:
+    with pytest.raises(SpecError) as caught:
+        load_spec(_write(tmp_path, {"config": {}}))
+    paths = {p.path for p in caught.value.problems}
+    assert paths == {"config.aws:region", f"config.{SPEC_KEY}"}
+
+
+def test_yaml_syntax_error_gives_position(tmp_path: Path) -> None:
+    with pytest.raises(SpecError) as caught:
+        load_spec(_write(tmp_path, "config:\n  aws:region: [unclosed\n"))
+    assert "line" in str(caught.value) and "not valid YAML" in str(caught.value)
+
+
+def test_missing_file_lists_known_stacks(tmp_path: Path) -> None:
+    _write(tmp_path, DEV, "dev")
+    with pytest.raises(SpecError) as caught:
+        load_spec(tmp_path / "Pulumi.qa.yaml")
+    assert "does not exist" in str(caught.value) and "dev" in str(caught.value)
+
+
+def test_tier_defaults_apply_only_where_the_file_is_silent() -> None:
+    base = DEV["config"][SPEC_KEY]
+    prod = PlatformSpec.model_validate({**base, "tier": "prod", "network": {"cidr": "10.0.0.0/16"}})
+    assert prod.tier is Tier.PROD
+    assert (prod.network.az_count, prod.network.nat_gateways, prod.network.interface_endpoints) == (
+        3,
+        "per_az",
+        True,
+    )
+    assert prod.protect_stateful and prod.registry.enhanced_scanning
+    dev = PlatformSpec.model_validate({**base, "network": {"cidr": "10.0.0.0/16", "az_count": 3}})
+    assert (dev.network.az_count, dev.network.nat_gateways, dev.protect_stateful) == (3, "single", False)
+
+
+def test_default_subnets_fit_and_do_not_overlap() -> None:
+    for count in range(1, 7):
+        spec = PlatformSpec.model_validate(
+            {**DEV["config"][SPEC_KEY], "network": {"cidr": "10.0.0.0/16", "az_count": count}}
+        )
+        subnets = spec.network.private_subnets() + spec.network.public_subnets()
+        assert len(subnets) == 2 * count
+        assert all(s.subnet_of(spec.network.cidr) for s in subnets)
+        assert not any(a.overlaps(b) for i, a in enumerate(subnets) for b in subnets[i + 1 :])
+
+
+@pytest.mark.parametrize("stack", PROJECT.stack_names())
+def test_shipped_stacks_are_valid(stack: str) -> None:
+    _, spec = load_spec(PROJECT.stack_file(stack))
+    assert spec.environment == stack
