@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from mlstack.commands import register_all
 from mlstack.project import Project, ProjectNotFound, find_project
 from mlstack.spec.loader import SpecError
 
@@ -122,6 +123,9 @@ def schema(
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
     console.print(f"wrote {out}")
+
+
+register_all(app)
 
 
 def main() -> None:
