@@ -185,7 +185,7 @@ class Cluster(pulumi.ComponentResource):
         self.cluster_endpoint = self.cluster.endpoint
         self.cluster_arn = self.cluster.arn
         self.cluster_security_group_id = self.cluster.vpc_config.cluster_security_group_id
-        self.oidc_issuer_url = self.cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer)
+        self.oidc_issuer_url = self.cluster.identities.apply(_oidc_issuer)
         self.node_role_arn = self.node_role.arn
         self.storage_class_name = storage_class.metadata.name
         self.register_outputs(
@@ -343,6 +343,11 @@ _NODE_POLICIES = (
     # Session Manager replaces SSH: shell access is audited and needs no open port or key.
     ("ssm", "AmazonSSMManagedInstanceCore"),
 )
+
+
+def _oidc_issuer(identities: Sequence[aws.eks.outputs.ClusterIdentity]) -> str:
+    oidcs = identities[0].oidcs or []
+    return oidcs[0].issuer or "" if oidcs else ""
 
 
 def _kubeconfig(cluster: aws.eks.Cluster, region: str) -> pulumi.Output[str]:
