@@ -261,3 +261,8 @@ def render_lines(result: DeployTime, graph_label: str = "") -> list[str]:
             f"dropping it saves {minutes(edge.saves_seconds)} min"
         )
     return lines
+
+
+def deploy_time_summary(plan: Plan) -> str:
+    """What ``mlstack plan`` prints after its summary: the deploy-time estimate and its critical path."""
+    return "\n".join(render_lines(deploy_time(plan)))
