@@ -122,7 +122,8 @@ class Aws:
     ):
         self.session = session
         self.region = region
-        self._clients: dict[str, Any] = dict(overrides or {})
+        self._overrides: dict[str, Any] = dict(overrides or {})
+        self._clients: dict[tuple[str, str], Any] = {}
 
     @classmethod
     def connect(cls, region: str | None = None, profile: str | None = None) -> Aws:
@@ -134,15 +135,18 @@ class Aws:
             raise LiveError("no AWS region: pass --region or set AWS_REGION")
         return cls(session, resolved)
 
-    def client(self, service: str) -> Any:
-        """The client of ``service`` in this region; created on first use."""
-        if service not in self._clients:
-            self._clients[service] = self.session.client(
+    def client(self, service: str, region: str | None = None) -> Any:
+        """The client of ``service`` in ``region`` (default: this region); created on first use."""
+        if service in self._overrides:
+            return self._overrides[service]
+        key = (service, region or self.region)
+        if key not in self._clients:
+            self._clients[key] = self.session.client(
                 service,  # type: ignore[call-overload]
-                region_name=self.region,
+                region_name=key[1],
                 config=Config(retries=RETRIES, user_agent_extra="mlstack"),
             )
-        return self._clients[service]
+        return self._clients[key]
 
     def account_id(self) -> str:
         """The account of the current credentials (sts:GetCallerIdentity needs no permission)."""
