@@ -7,7 +7,15 @@ from typing import Annotated
 import typer
 
 from mlstack.live import cli_support
-from mlstack.live.cli_support import OutputFormat, Profile, ProjectDir, check_format, emit, live_errors
+from mlstack.live.cli_support import (
+    Output,
+    OutputFormat,
+    Profile,
+    ProjectDir,
+    check_format,
+    emit,
+    live_errors,
+)
 from mlstack.live.preflight import Preflight, default_gpu_table
 
 
@@ -25,6 +33,7 @@ def preflight_command(
         ),
     ] = None,
     fmt: OutputFormat = "table",
+    output: Output = None,
     project_dir: ProjectDir = None,
 ) -> None:
     """Check credentials, region, GPU offerings and quotas, the EKS version and the state backend.
@@ -36,4 +45,4 @@ def preflight_command(
     with live_errors("preflight"):
         aws = cli_support.connect(spec.region, profile)
         report = Preflight(aws, spec, default_gpu_table(), backend_url).run()
-    emit(report, fmt)
+    emit(report, fmt, output)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -38,7 +38,9 @@ OutputFormat = Annotated[
     typer.Option("--format", "-f", help=f"Output format: {', '.join(FORMATS)}. Default: table."),
 ]
 
-T = TypeVar("T")
+Output = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Write the report to this file. Default: print it.")
+]
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -80,9 +82,20 @@ def check_format(fmt: str) -> str:
     return fmt
 
 
-def emit(report: Report, fmt: str, *, passed: bool = True) -> None:
-    """Print the report in ``fmt`` and exit with its code (1 failed, 2 incomplete, 0 clean)."""
-    if fmt == "table":
+def emit(report: Report, fmt: str, output: Path | None = None, *, passed: bool = True) -> None:
+    """Print the report in ``fmt`` (or write it to ``output``) and exit with its code.
+
+    Exit codes: 1 when a check failed, 2 when nothing failed but something could not be checked, else 0.
+    """
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        if fmt == "table":
+            with output.open("w", encoding="utf-8") as handle:
+                Console(file=handle, width=200, highlight=False).print(table(report, passed=passed))
+        else:
+            output.write_text(render(report, fmt), encoding="utf-8")
+        console.print(f"wrote {output} ({report.summary()})")
+    elif fmt == "table":
         console.print(table(report, passed=passed))
     else:
         typer.echo(render(report, fmt), nl=False)

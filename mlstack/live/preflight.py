@@ -87,9 +87,9 @@ def quota_class(family: str) -> str | None:
 
 def default_gpu_table() -> GpuTable:
     """The project's GPU instance table (components/data/gpu_instances.yaml)."""
-    from mlstack.catalog import gpu_catalog  # type: ignore[import-not-found,unused-ignore]
+    from mlstack.catalog import gpu_catalog
 
-    return gpu_catalog()  # type: ignore[no-any-return]
+    return gpu_catalog()
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,11 @@ class Preflight:
         except LiveError as exc:
             return [
                 Result(
-                    "credentials", self.spec.account_id, Status.FAIL, str(exc), "provide credentials, then rerun"
+                    "credentials",
+                    self.spec.account_id,
+                    Status.FAIL,
+                    str(exc),
+                    "provide credentials, then rerun",
                 )
             ]
         if identity["Account"] != self.spec.account_id:
@@ -181,7 +185,9 @@ class Preflight:
         if existing is None:
             return self.spec.network.zones(self.aws.region)
         with aws_call("ec2:DescribeSubnets"):
-            subnets = self.aws.client("ec2").describe_subnets(SubnetIds=existing.private_subnet_ids)["Subnets"]
+            subnets = self.aws.client("ec2").describe_subnets(SubnetIds=existing.private_subnet_ids)[
+                "Subnets"
+            ]
         return sorted({s["AvailabilityZone"] for s in subnets})
 
     def _offered(self, types: Iterable[str]) -> dict[str, set[str]]:
@@ -255,7 +261,9 @@ class Preflight:
             f"--desired-value {most} --region {self.aws.region}"
         )
         if value >= most:
-            return Result("quota", subject, Status.PASS, f"{value:g} vCPUs cover every pool at its maximum ({most})")
+            return Result(
+                "quota", subject, Status.PASS, f"{value:g} vCPUs cover every pool at its maximum ({most})"
+            )
         if value >= least:
             return Result(
                 "quota",
@@ -327,9 +335,7 @@ class Preflight:
             with aws_call("s3:ListBucket"):
                 self.aws.client("s3", region=region).head_bucket(Bucket=bucket)
         except Denied as exc:
-            return [
-                _denied("backend", subject, exc, "or the bucket belongs to another account")
-            ]
+            return [_denied("backend", subject, exc, "or the bucket belongs to another account")]
         except ClientError as exc:
             if error_code(exc) in ("404", "NoSuchBucket"):
                 return [
@@ -345,7 +351,9 @@ class Preflight:
         return [Result("backend", subject, Status.PASS, "reachable")]
 
 
-def quota_needs(pools: Sequence[GpuPoolSpec], table: GpuTable) -> tuple[dict[Quota, tuple[int, int]], set[str]]:
+def quota_needs(
+    pools: Sequence[GpuPoolSpec], table: GpuTable
+) -> tuple[dict[Quota, tuple[int, int]], set[str]]:
     """vCPUs each quota must allow with every pool at max_gpus: (on the leanest types, on the widest types).
 
     A pool may end up all on one class of its types, so each class is counted at the pool's full maximum.
@@ -381,7 +389,9 @@ def _quota_value(client: Any, code: str) -> float:
         if error_code(exc) != "NoSuchResourceException":
             raise
     with aws_call("servicequotas:GetAWSDefaultServiceQuota"):
-        return float(client.get_aws_default_service_quota(ServiceCode="ec2", QuotaCode=code)["Quota"]["Value"])
+        return float(
+            client.get_aws_default_service_quota(ServiceCode="ec2", QuotaCode=code)["Quota"]["Value"]
+        )
 
 
 def _eks_versions(eks: Any) -> dict[str, str]:
@@ -390,7 +400,9 @@ def _eks_versions(eks: Any) -> dict[str, str]:
     with aws_call("eks:DescribeClusterVersions"):
         for page in eks.get_paginator("describe_cluster_versions").paginate(clusterType="eks"):
             for entry in page["clusterVersions"]:
-                versions[entry["clusterVersion"]] = entry.get("versionStatus") or entry.get("status", "").upper().replace("-", "_")
+                versions[entry["clusterVersion"]] = entry.get("versionStatus") or entry.get(
+                    "status", ""
+                ).upper().replace("-", "_")
     return versions
 
 
@@ -402,7 +414,11 @@ def _offering_result(
     partial = {t: sorted(chosen - offered.get(t, set())) for t in types if t not in missing_everywhere}
     partial = {t: gaps for t, gaps in partial.items() if gaps}
     elsewhere = sorted({z for t in types for z in offered.get(t, set())} - chosen)
-    hint = f"offered in other zones of the region: {', '.join(elsewhere)}" if elsewhere else "not offered in this region"
+    hint = (
+        f"offered in other zones of the region: {', '.join(elsewhere)}"
+        if elsewhere
+        else "not offered in this region"
+    )
     is_family = len(types) > 1 or types != [selector]
     if missing_everywhere and (not is_family or len(missing_everywhere) == len(types)):
         return Result(
