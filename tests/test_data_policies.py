@@ -38,7 +38,7 @@ DATA_ACTION_PREFIXES = (
 
 def _documents(plan: Plan) -> Iterator[tuple[str, str, dict[str, Any]]]:
     for resource in plan.resources:
-        for field, value in resource.inputs.items():
+        for value in resource.inputs.values():
             if isinstance(value, str) and '"Statement"' in value:
                 yield resource.urn, resource.type, json.loads(value)
 
