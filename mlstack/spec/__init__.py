@@ -13,6 +13,7 @@ from pydantic import Field, StringConstraints, field_validator, model_validator
 from mlstack.spec.base import AccountId, AwsRegion, DnsLabel, RuleViolations, StrictModel, Tier
 from mlstack.spec.budgets import BudgetSpec
 from mlstack.spec.cluster import ClusterSpec
+from mlstack.spec.cost import CostSpec
 from mlstack.spec.gpu import GpuPoolSpec
 from mlstack.spec.inference import InferenceSpec
 from mlstack.spec.network import NetworkSpec
@@ -91,6 +92,10 @@ class PlatformSpec(StrictModel):
     )
     teams: list[TeamSpec] = Field(default_factory=list, description="Tenants of the platform. Default: none.")
     budgets: BudgetSpec = Field(description="Monthly budget and its notifications. Required.")
+    cost: CostSpec = Field(
+        default_factory=CostSpec,
+        description="Assumptions of the cost estimate (Spot discount, NAT data volume). Default: see CostSpec.",
+    )
 
     @field_validator("tags")
     @classmethod
