@@ -66,7 +66,16 @@ class Platform(pulumi.ComponentResource):
             ),
             aws_only,
         )
-        self.gpu = GpuPools(f"{name}-gpu", GpuPoolsArgs(env=env, spec=list(spec.gpu_pools)), aws_only)
+        self.gpu = GpuPools(
+            f"{name}-gpu",
+            GpuPoolsArgs(
+                env=env,
+                spec=list(spec.gpu_pools),
+                cluster=self.cluster,
+                boundary_arn=self.guardrails.permission_boundary_arn,
+            ),
+            aws_only,
+        )
         self.storage = ObjectStore(f"{name}-storage", ObjectStoreArgs(env=env, spec=spec.storage), aws_only)
         self.registry = Registry(f"{name}-registry", RegistryArgs(env=env, spec=spec.registry), aws_only)
         self.teams = Teams(f"{name}-teams", TeamsArgs(env=env, spec=list(spec.teams)), aws_only)
