@@ -73,7 +73,7 @@ def test_controller_policy_is_scoped_by_tags(stack_plan: Plan) -> None:
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         assert "*" not in actions
         mutating = [
-            a for a in actions if a.split(":")[1].startswith(("Run", "Create", "Terminate", "Delete"))
+            a for a in actions if a.startswith(("ec2:Run", "ec2:Create", "ec2:Terminate", "ec2:Delete"))
         ]
         if mutating and statement["Sid"] != "UseSharedLaunchInputs":
             assert "Condition" in statement, statement["Sid"]
