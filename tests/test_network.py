@@ -62,3 +62,26 @@ def test_flow_log_role_writes_only_its_log_group(stack_plan: Plan) -> None:
     for statement in policy_json(policy.inputs["policy"])["Statement"]:
         assert "*" not in statement["Resource"]
         assert all(action.startswith("logs:") for action in statement["Action"])
+
+
+def test_bring_your_own_vpc_creates_no_network() -> None:
+    import copy
+    import dataclasses
+
+    from mlstack.plan.recorder import run_program
+    from mlstack.spec.loader import SPEC_KEY, parse_spec
+
+    config, _ = PROJECT.load("dev")
+    values = copy.deepcopy(config.values)
+    existing = {
+        "vpc_id": "vpc-0123456789abcdef0",
+        "cidr": "10.50.0.0/16",
+        "private_subnet_ids": ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
+    }
+    values[SPEC_KEY]["network"] = {"existing_vpc": existing}
+    byo_config = dataclasses.replace(config, values=values)
+    plan = run_program(PROJECT.program, byo_config, parse_spec(values[SPEC_KEY], "byo", "us-east-1"))
+    for kind in ("vpc:Vpc", "subnet:Subnet", "natGateway:NatGateway", "flowLog:FlowLog"):
+        assert plan.by_type(f"aws:ec2/{kind}") == []
+    (cluster,) = plan.by_type("aws:eks/cluster:Cluster")
+    assert cluster.inputs["vpcConfig"]["subnetIds"] == existing["private_subnet_ids"]
