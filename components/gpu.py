@@ -12,8 +12,9 @@ import pulumi_kubernetes as kubernetes
 import yaml
 
 from components.cluster import Cluster, eks_cluster_name
+from components.cluster import node_role as node_role_for
 from components.environment import Environment
-from components.iam import platform_role, pod_identity_trust, policy_document, service_trust
+from components.iam import platform_role, pod_identity_trust, policy_document
 from components.options import child
 from mlstack.spec.gpu import GpuPoolSpec
 
@@ -70,27 +71,14 @@ class GpuPools(pulumi.ComponentResource):
         env, cluster = args.env, args.cluster
         k8s = cluster.k8s_provider
 
-        node_role = platform_role(
+        node_role = node_role_for(
             self,
-            f"{name}-node-role",
+            f"{name}-node",
             env=env,
             role_suffix="karpenter-node",
             boundary_arn=args.boundary_arn,
-            assume_role_policy=service_trust("ec2.amazonaws.com"),
             description="GPU nodes launched by Karpenter",
         )
-        for suffix, policy in (
-            ("worker", "AmazonEKSWorkerNodePolicy"),
-            ("cni", "AmazonEKS_CNI_Policy"),
-            ("ecr", "AmazonEC2ContainerRegistryPullOnly"),
-            ("ssm", "AmazonSSMManagedInstanceCore"),
-        ):
-            aws.iam.RolePolicyAttachment(
-                f"{name}-node-{suffix}",
-                role=node_role.name,
-                policy_arn=f"arn:aws:iam::aws:policy/{policy}",
-                opts=child(self),
-            )
         # A profile made here means the controller never needs iam:CreateInstanceProfile.
         profile = aws.iam.InstanceProfile(
             f"{name}-node-profile",
