@@ -68,7 +68,16 @@ class Platform(pulumi.ComponentResource):
             ),
             aws_only,
         )
-        self.gpu = GpuPools(f"{name}-gpu", GpuPoolsArgs(env=env, spec=list(spec.gpu_pools)), aws_only)
+        self.gpu = GpuPools(
+            f"{name}-gpu",
+            GpuPoolsArgs(
+                env=env,
+                spec=list(spec.gpu_pools),
+                cluster=self.cluster,
+                boundary_arn=self.guardrails.permission_boundary_arn,
+            ),
+            aws_only,
+        )
         self.storage = ObjectStore(
             f"{name}-storage",
             ObjectStoreArgs(
