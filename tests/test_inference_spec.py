@@ -49,12 +49,12 @@ BAD_ENDPOINTS: dict[str, tuple[dict[str, Any], str, str]] = {
         "outside the models bucket",
     ),
     "model of another team": (
-        {"model": "s3://dev-models/recsys/chat/v1/"},
+        {"model": "s3://dev-111122223333-us-east-1-models/recsys/chat/v1/"},
         "inference.endpoints.0.model",
         "belongs to 'search'",
     ),
     "model not following the layout": (
-        {"model": "s3://dev-models/chat.safetensors"},
+        {"model": "s3://dev-111122223333-us-east-1-models/chat.safetensors"},
         "inference.endpoints.0.model",
         "<team>/<model>/<version>/",
     ),
@@ -191,13 +191,13 @@ def test_model_uri_gets_its_trailing_slash_and_parses() -> None:
         {
             "name": "chat",
             "team": "search",
-            "model": "s3://dev-models/search/llama/v1",
+            "model": "s3://dev-111122223333-us-east-1-models/search/llama/v1",
             "runtime": "vllm",
             "image": f"{ECR}/dev/serving:v1",
             "gpu_pool": "gpu-dev",
         }
     )
-    assert endpoint.model == "s3://dev-models/search/llama/v1/"
+    assert endpoint.model == "s3://dev-111122223333-us-east-1-models/search/llama/v1/"
     assert endpoint.model_location.prefix == "search/llama/v1/"
     assert endpoint.image_repository == "dev/serving"
 

@@ -59,9 +59,10 @@ class ModelLocation:
         return f"s3://{self.bucket}/{self.prefix}"
 
 
-def models_bucket_name(environment: str) -> str:
-    """Physical name of the environment's models bucket (the storage component names it the same way)."""
-    return f"{environment}-models"
+def models_bucket_name(environment: str, account_id: str, region: str) -> str:
+    """Physical name of the environment's models bucket, ``<env>-<account>-<region>-models``, as the storage
+    component names it (bucket names are global, hence account and region)."""
+    return f"{environment}-{account_id}-{region}-models"
 
 
 def ecr_registry_host(account_id: str, region: str) -> str:
@@ -106,7 +107,7 @@ class EndpointSpec(StrictModel):
     name: DnsLabel = Field(description="Endpoint name, unique in the environment.")
     team: DnsLabel = Field(description="Team that owns the endpoint; must be declared under teams.")
     model: str = Field(
-        description="S3 URI of the model version to serve: s3://<environment>-models/<team>/<model>/<version>/. "
+        description="S3 URI of the model version to serve: s3://<environment>-<account>-<region>-models/<team>/<model>/<version>/. "
         "The endpoint's role can read this prefix and nothing else. Required."
     )
     runtime: Literal["vllm", "triton", "custom"] = Field(
@@ -176,7 +177,7 @@ class EndpointSpec(StrictModel):
         ge=0,
         le=100,
         description="SageMaker only: percentage of requests and responses captured to "
-        "s3://<environment>-artifacts/inference-capture/<endpoint>/. Default: 0, no capture.",
+        "the artifacts bucket under inference-capture/<endpoint>/. Default: 0, no capture.",
     )
 
     @field_validator("model")
@@ -184,7 +185,7 @@ class EndpointSpec(StrictModel):
     def _model_layout(cls, value: str) -> str:
         if not _MODEL_URI.match(value):
             raise ValueError(
-                f"'{value}' is not a model location; use s3://<environment>-models/<team>/<model>/<version>/"
+                f"'{value}' is not a model location; use s3://<environment>-<account>-<region>-models/<team>/<model>/<version>/"
             )
         return value if value.endswith("/") else value + "/"
 
@@ -295,7 +296,7 @@ def endpoint_problems(
     """Cross-section rules for every endpoint, each as (``inference.endpoints.N.<field>``, message)."""
     problems: list[tuple[str, str]] = []
     largest_gpu_count = _largest_gpu_counts()
-    models_bucket = models_bucket_name(environment)
+    models_bucket = models_bucket_name(environment, account_id, region)
     registry = ecr_registry_host(account_id, region)
     own_repositories = [f"{environment}/{name}" for name in repositories]
     pools = {pool.name: pool for pool in gpu_pools}
