@@ -10,6 +10,11 @@ from components.environment import Environment
 from mlstack.spec.cluster import ClusterSpec
 
 
+def eks_cluster_name(env: Environment) -> str:
+    """The EKS cluster's name, known before the cluster exists so that subnets can carry discovery tags."""
+    return env.resource_name("eks")
+
+
 @dataclass(frozen=True)
 class ClusterArgs:
     env: Environment

@@ -61,7 +61,11 @@ BAD_INPUTS = {
     "byo vpc with cidr": (
         _set(
             "network.existing_vpc",
-            {"vpc_id": "vpc-0123456789abcdef0", "private_subnet_ids": ["subnet-01234567", "subnet-89abcdef"]},
+            {
+                "vpc_id": "vpc-0123456789abcdef0",
+                "cidr": "10.50.0.0/16",
+                "private_subnet_ids": ["subnet-01234567", "subnet-89abcdef"],
+            },
         ),
         "network",
         "mutually exclusive",

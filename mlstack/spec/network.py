@@ -44,6 +44,10 @@ class ExistingVpc(StrictModel):
     """A VPC the platform team already owns. mlstack then creates no VPC, subnets or NAT."""
 
     vpc_id: VpcId = Field(description="Id of the existing VPC, for example vpc-0abc12345def67890.")
+    cidr: IPv4Network = Field(
+        description="Primary IPv4 CIDR of the existing VPC; security groups admit in-VPC traffic from it. "
+        "Stated here so that the plan needs no lookup."
+    )
     private_subnet_ids: list[SubnetId] = Field(
         min_length=2,
         description="Private subnets (one per zone) for nodes, databases and endpoints. At least 2.",
