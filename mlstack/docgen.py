@@ -84,7 +84,10 @@ def render_stack_file_reference() -> str:
         lines += [f"## {name}", "", model.get("description", "").strip(), ""]
         lines += ["| field | type | default | description |", "| --- | --- | --- | --- |"]
         for field, prop in model.get("properties", {}).items():
-            description = (prop.get("description") or "").replace("|", "\\|").replace("\n", " ")
+            # pydantic leaves out a field's description when it repeats the referenced model's docstring.
+            referenced = definitions.get(prop["$ref"].rsplit("/", 1)[-1], {}) if "$ref" in prop else {}
+            description = prop.get("description") or referenced.get("description") or ""
+            description = description.replace("|", "\\|").replace("\n", " ")
             lines.append(
                 f"| `{field}` | {_type_of(prop).replace('|', '&#124;')} | {_default_of(prop, field in required)} "
                 f"| {description} |"
