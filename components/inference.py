@@ -100,7 +100,8 @@ class InferenceArgs:
     spec: InferenceSpec
     boundary_arn: pulumi.Input[str]
     data_key_arn: pulumi.Input[str]
-    models_bucket: ModelsBucket
+    models_bucket: ModelsBucket | None
+    """None only when the environment declares no models bucket; then it may declare no endpoints."""
     registry: ImageRegistry
     cluster: PodIdentity
     k8s_provider: kubernetes.Provider
@@ -138,7 +139,9 @@ class Inference(pulumi.ComponentResource):
         if on_kubernetes:
             self.charts.append(self._chart("keda", KEDA_CHART, KEDA_NAMESPACE, _keda_values()))
         if any(e.scales_to_zero for e in on_kubernetes):
-            self.charts.append(self._chart("http-addon", HTTP_ADDON_CHART, KEDA_NAMESPACE, _http_addon_values()))
+            self.charts.append(
+                self._chart("http-addon", HTTP_ADDON_CHART, KEDA_NAMESPACE, _http_addon_values())
+            )
         if any(e.exposure == "internal-alb" for e in on_kubernetes):
             self.charts.append(self._load_balancer_controller())
 
@@ -155,7 +158,9 @@ class Inference(pulumi.ComponentResource):
 
         self.endpoint_urls = pulumi.Output.all(**urls)  # type: ignore[assignment]
         self.endpoint_role_arns = pulumi.Output.all(**roles)  # type: ignore[assignment]
-        self.register_outputs({"endpoint_urls": self.endpoint_urls, "endpoint_role_arns": self.endpoint_role_arns})
+        self.register_outputs(
+            {"endpoint_urls": self.endpoint_urls, "endpoint_role_arns": self.endpoint_role_arns}
+        )
 
     # -- Kubernetes backend -------------------------------------------------------------------------------
 
@@ -233,7 +238,7 @@ class Inference(pulumi.ComponentResource):
             assume_role_policy=pod_identity_trust(env),
             description=f"Inference endpoint {endpoint.name}: reads {endpoint.model} only",
         )
-        args.models_bucket.grant_read(role, prefix=endpoint.model_location.prefix)
+        _models(args).grant_read(role, prefix=endpoint.model_location.prefix)
         args.cluster.pod_identity(
             f"{base}-identity",
             namespace=endpoint.team,
@@ -244,7 +249,7 @@ class Inference(pulumi.ComponentResource):
         after = list(args.depends_on)
         account = kubernetes.core.v1.ServiceAccount(
             f"{base}-sa",
-            metadata=_metadata(endpoint),
+            metadata=kubernetes.meta.v1.ObjectMetaArgs(**_metadata(endpoint)),
             automount_service_account_token=False,
             opts=self._k8s(depends_on=after),
         )
@@ -302,7 +307,7 @@ class Inference(pulumi.ComponentResource):
             description=f"SageMaker endpoint {endpoint.name}: reads {endpoint.model} only, pulls platform images",
         )
         grants: list[pulumi.Resource] = [
-            args.models_bucket.grant_read(role, prefix=endpoint.model_location.prefix),
+            _models(args).grant_read(role, prefix=endpoint.model_location.prefix),
             args.registry.grant_pull(role),
             aws.iam.RolePolicy(
                 f"{base}-runtime-policy",
@@ -315,7 +320,9 @@ class Inference(pulumi.ComponentResource):
         capture_uri: pulumi.Output[str] | None = None
         if endpoint.data_capture_percent:
             if args.artifacts_bucket is None:
-                raise ValueError(f"endpoint {endpoint.name} captures data but the environment has no artifacts bucket")
+                raise ValueError(
+                    f"endpoint {endpoint.name} captures data but the environment has no artifacts bucket"
+                )
             prefix = capture_prefix(endpoint)
             grants.append(args.artifacts_bucket.grant_write(role, prefix=prefix))
             capture_uri = pulumi.Output.concat("s3://", args.artifacts_bucket.bucket_name, "/", prefix)
@@ -376,7 +383,9 @@ class Inference(pulumi.ComponentResource):
                     destination_s3_uri=capture_uri,
                     kms_key_id=args.data_key_arn,
                     capture_options=[
-                        aws.sagemaker.EndpointConfigurationDataCaptureConfigCaptureOptionArgs(capture_mode=mode)
+                        aws.sagemaker.EndpointConfigurationDataCaptureConfigCaptureOptionArgs(
+                            capture_mode=mode
+                        )
                         for mode in ("Input", "Output")
                     ],
                 )
@@ -416,6 +425,35 @@ class Inference(pulumi.ComponentResource):
             opts=child(self),
         )
         return role, sagemaker_endpoint
+
+
+def _keda_values() -> dict[str, Any]:
+    """KEDA operator: two replicas so that scaling survives a node loss; no cloud credentials needed."""
+    return {
+        "operator": {"replicaCount": 2},
+        "podDisruptionBudget": {"operator": {"minAvailable": 1}},
+        "securityContext": {"operator": container_security_context()},
+    }
+
+
+def _http_addon_values() -> dict[str, Any]:
+    """KEDA HTTP add-on: the interceptor holds a cold request until a replica is ready, so its wait and
+    response timeouts cover a GPU node start plus a model load (see docs/components/inference.md)."""
+    return {
+        "interceptor": {
+            "replicas": {"min": 2, "max": 10, "waitTimeout": f"{STARTUP_SECONDS}s"},
+            "responseHeaderTimeout": "600s",
+            "pdb": {"enabled": True, "minAvailable": 1},
+        },
+    }
+
+
+def _models(args: InferenceArgs) -> ModelsBucket:
+    if (
+        args.models_bucket is None
+    ):  # the spec refuses endpoints without a models bucket; this is a wiring slip
+        raise ValueError("inference endpoints need the models bucket; pass ObjectStore.buckets['models']")
+    return args.models_bucket
 
 
 # -- Manifest builders (pure functions of the spec) ---------------------------------------------------------
@@ -550,7 +588,7 @@ def deployment_manifest(endpoint: EndpointSpec, *, loader_image: str) -> dict[st
         "securityContext": container_security_context(),
         "volumeMounts": [
             {"name": "model", "mountPath": MODEL_DIR, "readOnly": True},
-            {"name": "dshm", "mountPath": "/dev/shm"},
+            {"name": "dshm", "mountPath": "/dev/shm"},  # noqa: S108 - memory-backed, private to the pod
             {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108
         ],
         **_probes(endpoint),
@@ -674,10 +712,15 @@ def network_policy_manifest(endpoint: EndpointSpec, *, vpc_cidr: pulumi.Input[st
             "ingress": [{"from": sources, "ports": ports}],
             "egress": [
                 {
-                    "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}}],
+                    "to": [
+                        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}}
+                    ],
                     "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
                 },
-                {"to": [{"ipBlock": {"cidr": POD_IDENTITY_AGENT}}], "ports": [{"protocol": "TCP", "port": 80}]},
+                {
+                    "to": [{"ipBlock": {"cidr": POD_IDENTITY_AGENT}}],
+                    "ports": [{"protocol": "TCP", "port": 80}],
+                },
                 {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"protocol": "TCP", "port": 443}]},
             ],
         },
@@ -762,7 +805,9 @@ def scaler_manifest(endpoint: EndpointSpec, *, prometheus_url: str) -> dict[str,
     }
 
 
-def ingress_manifest(endpoint: EndpointSpec, *, private_subnet_ids: pulumi.Input[Sequence[str]]) -> dict[str, Any]:
+def ingress_manifest(
+    endpoint: EndpointSpec, *, private_subnet_ids: pulumi.Input[Sequence[str]]
+) -> dict[str, Any]:
     """An internal ALB (never internet-facing) sending straight to the pods."""
     subnets = pulumi.Output.from_input(private_subnet_ids).apply(lambda ids: ",".join(ids))
     ready, _ = health_paths(endpoint)
@@ -789,7 +834,10 @@ def ingress_manifest(endpoint: EndpointSpec, *, private_subnet_ids: pulumi.Input
                                 "path": "/",
                                 "pathType": "Prefix",
                                 "backend": {
-                                    "service": {"name": backend_service_name(endpoint), "port": {"number": SERVICE_PORT}}
+                                    "service": {
+                                        "name": backend_service_name(endpoint),
+                                        "port": {"number": SERVICE_PORT},
+                                    }
                                 },
                             }
                         ]
@@ -853,7 +901,12 @@ def sagemaker_runtime_statements(env: Environment, endpoint_name: str) -> list[d
         {
             "Sid": "EndpointLogs",
             "Effect": "Allow",
-            "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+            "Action": [
+                "logs:CreateLogGroup",
+                "logs:CreateLogStream",
+                "logs:PutLogEvents",
+                "logs:DescribeLogStreams",
+            ],
             "Resource": env.arn("logs", f"log-group:/aws/sagemaker/Endpoints/{endpoint_name}:*"),
         },
         {
