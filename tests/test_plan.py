@@ -47,7 +47,13 @@ def test_urns_follow_the_engine_format(stack_plan: Plan) -> None:
 
 
 def test_mocked_ids_and_arns_are_unique_and_realistic(stack_plan: Plan) -> None:
-    ids = [r.id for r in stack_plan.resources if r.custom and not r.type.startswith("pulumi:providers:")]
+    # Unique per type: Kubernetes ids are '<namespace>/<name>', shared by the Deployment, Service and others
+    # of one workload, exactly as the real provider reports them.
+    ids = [
+        (r.type, r.id)
+        for r in stack_plan.resources
+        if r.custom and not r.type.startswith("pulumi:providers:")
+    ]
     assert len(ids) == len(set(ids))
     account = load_spec(PROJECT.stack_file(stack_plan.stack))[1].account_id
     arns = [r.outputs["arn"] for r in stack_plan.resources if "arn" in r.outputs]
