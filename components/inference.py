@@ -226,17 +226,25 @@ class Inference(pulumi.ComponentResource):
             },
         )
 
+    def _endpoint_role(self, endpoint: EndpointSpec, trust: str, description: str) -> aws.iam.Role:
+        """The endpoint's own role, ``<env>-inference-<name>``; grants are added by the backend."""
+        return platform_role(
+            self,
+            f"{self._name}-{endpoint.name}-role",
+            env=self._args.env,
+            role_suffix=f"inference-{endpoint.name}",
+            boundary_arn=self._args.boundary_arn,
+            assume_role_policy=trust,
+            description=description,
+        )
+
     def _kubernetes_endpoint(self, endpoint: EndpointSpec) -> aws.iam.Role:
         env, args = self._args.env, self._args
         base = f"{self._name}-{endpoint.name}"
-        role = platform_role(
-            self,
-            f"{base}-role",
-            env=env,
-            role_suffix=f"inference-{endpoint.name}",
-            boundary_arn=args.boundary_arn,
-            assume_role_policy=pod_identity_trust(env),
-            description=f"Inference endpoint {endpoint.name}: reads {endpoint.model} only",
+        role = self._endpoint_role(
+            endpoint,
+            pod_identity_trust(env),
+            f"Inference endpoint {endpoint.name}: reads {endpoint.model} only",
         )
         _models(args).grant_read(role, prefix=endpoint.model_location.prefix)
         args.cluster.pod_identity(
@@ -297,14 +305,10 @@ class Inference(pulumi.ComponentResource):
         env, args = self._args.env, self._args
         base = f"{self._name}-{endpoint.name}"
         physical = env.resource_name(endpoint.name)
-        role = platform_role(
-            self,
-            f"{base}-role",
-            env=env,
-            role_suffix=f"inference-{endpoint.name}",
-            boundary_arn=args.boundary_arn,
-            assume_role_policy=service_trust("sagemaker.amazonaws.com"),
-            description=f"SageMaker endpoint {endpoint.name}: reads {endpoint.model} only, pulls platform images",
+        role = self._endpoint_role(
+            endpoint,
+            service_trust("sagemaker.amazonaws.com"),
+            f"SageMaker endpoint {endpoint.name}: reads {endpoint.model} only, pulls platform images",
         )
         grants: list[pulumi.Resource] = [
             _models(args).grant_read(role, prefix=endpoint.model_location.prefix),

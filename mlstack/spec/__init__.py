@@ -180,10 +180,7 @@ class PlatformSpec(StrictModel):
             region=self.region,
             buckets=self.storage.buckets,
             repositories=self.registry.repositories,
-            # Pull-through caches arrive with the registry section's own issue; until then there are none.
-            pull_through_prefixes=[
-                c.repository_prefix for c in getattr(self.registry, "pull_through_caches", [])
-            ],
+            pull_through_prefixes=[c.repository_prefix for c in self.registry.pull_through_caches],
             gpu_pools=self.gpu_pools,
         )
         if problems:
