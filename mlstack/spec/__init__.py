@@ -167,6 +167,7 @@ class PlatformSpec(StrictModel):
                         f"'{endpoint.team}' is not a declared team; declared: {sorted(teams) or 'none'}",
                     )
                 )
+        problems += _team_rules(self)
         if problems:
             raise RuleViolations(problems)
         return self
@@ -175,3 +176,44 @@ class PlatformSpec(StrictModel):
 def _duplicates(section: str, names: list[str]) -> list[tuple[str, str]]:
     repeated = sorted({name for name in names if names.count(name) > 1})
     return [(section, f"'{name}' is declared more than once; names must be unique") for name in repeated]
+
+
+def _team_rules(spec: PlatformSpec) -> list[tuple[str, str]]:
+    """Teams must fit the GPU pools they share, and budgets and groups must name teams unambiguously."""
+    problems: list[tuple[str, str]] = []
+    pool_sizes = {p.name: p.max_gpus for p in spec.gpu_pools}
+    teams = {t.name for t in spec.teams}
+    problems += _duplicates("teams (kubernetes_group)", [t.group for t in spec.teams])
+    nominal = dict.fromkeys(pool_sizes, 0)
+    for i, team in enumerate(spec.teams):
+        if team.gpu_quota > 0 and not pool_sizes:
+            problems.append((f"teams.{i}.gpu_quota", "no gpu_pools are declared; set it to 0 or add a pool"))
+        unknown = sorted(set(team.gpu_quota_by_pool or {}) - set(pool_sizes))
+        if unknown:
+            problems.append(
+                (
+                    f"teams.{i}.gpu_quota_by_pool",
+                    f"{unknown} are not declared pools; declared: {sorted(pool_sizes) or 'none'}",
+                )
+            )
+            continue
+        for pool, share in team.pool_quotas(pool_sizes).items():
+            nominal[pool] += share
+    for pool, total in sorted(nominal.items()):
+        # Kueue would admit work that Karpenter can never find nodes for: it would sit pending forever.
+        if total > pool_sizes[pool]:
+            problems.append(
+                (
+                    "teams",
+                    f"the teams' nominal GPU quotas on pool '{pool}' add up to {total}, more than its max_gpus "
+                    f"{pool_sizes[pool]}; lower gpu_quota(_by_pool) or raise the pool's max_gpus",
+                )
+            )
+    for name in sorted(set(spec.budgets.team_limits_usd) - teams):
+        problems.append(
+            (
+                f"budgets.team_limits_usd.{name}",
+                f"'{name}' is not a declared team; declared: {sorted(teams) or 'none'}",
+            )
+        )
+    return problems
