@@ -19,7 +19,7 @@ from mlstack.spec.network import NetworkSpec
 from mlstack.spec.orchestrator import OrchestratorSpec
 from mlstack.spec.registry import RegistrySpec
 from mlstack.spec.storage import StorageSpec
-from mlstack.spec.teams import TeamSpec
+from mlstack.spec.teams import HumanAccessSpec, TeamSpec
 from mlstack.spec.vectordb import VectorDbSpec
 
 __all__ = ["TIER_DEFAULTS", "PlatformSpec", "Tier"]
@@ -90,6 +90,11 @@ class PlatformSpec(StrictModel):
         default_factory=InferenceSpec, description="Model serving. Default: no endpoints."
     )
     teams: list[TeamSpec] = Field(default_factory=list, description="Tenants of the platform. Default: none.")
+    platform_admins: HumanAccessSpec | None = Field(
+        default=None,
+        description="Who may assume the platform-admin role, the only role with cluster-admin. Default: any "
+        "principal of this account whose own IAM policy allows it, and only with an MFA sign-in under an hour old.",
+    )
     budgets: BudgetSpec = Field(description="Monthly budget and its notifications. Required.")
 
     @field_validator("tags")
@@ -184,6 +189,13 @@ def _team_rules(spec: PlatformSpec) -> list[tuple[str, str]]:
     pool_sizes = {p.name: p.max_gpus for p in spec.gpu_pools}
     teams = {t.name for t in spec.teams}
     problems += _duplicates("teams (kubernetes_group)", [t.group for t in spec.teams])
+    for i, team in enumerate(spec.teams):
+        # IAM role names stop at 64 characters; the longest team role is <env>-team-<name>-workload.
+        role_name = f"{spec.environment}-team-{team.name}-workload"
+        if len(role_name) > 64:
+            problems.append(
+                (f"teams.{i}.name", f"role name '{role_name}' would exceed IAM's 64 characters; shorten it")
+            )
     nominal = dict.fromkeys(pool_sizes, 0)
     for i, team in enumerate(spec.teams):
         if team.gpu_quota > 0 and not pool_sizes:

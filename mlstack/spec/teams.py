@@ -125,6 +125,12 @@ class TeamSpec(StrictModel):
         description="Kubernetes group the team's human role maps to (EKS access entry) and that the team's "
         "Role is bound to. Default: team-<name>.",
     )
+    allow_https_egress: bool = Field(
+        default=True,
+        description="Let the team's pods open HTTPS (TCP 443) connections to any address, which S3, ECR, STS "
+        "and package mirrors need. Other teams' namespaces still refuse the traffic on ingress. Turn it off for "
+        "teams whose data must not leave the cluster. Default: on.",
+    )
     human_access: HumanAccessSpec | None = Field(
         default=None,
         description="Who may assume the team's human role (with MFA or through IAM Identity Center). "
