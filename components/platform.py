@@ -69,7 +69,19 @@ class Platform(pulumi.ComponentResource):
         self.gpu = GpuPools(f"{name}-gpu", GpuPoolsArgs(env=env, spec=list(spec.gpu_pools)), aws_only)
         self.storage = ObjectStore(f"{name}-storage", ObjectStoreArgs(env=env, spec=spec.storage), aws_only)
         self.registry = Registry(f"{name}-registry", RegistryArgs(env=env, spec=spec.registry), aws_only)
-        self.teams = Teams(f"{name}-teams", TeamsArgs(env=env, spec=list(spec.teams)), aws_only)
+        self.teams = Teams(
+            f"{name}-teams",
+            TeamsArgs(
+                env=env,
+                spec=list(spec.teams),
+                gpu_pools=list(spec.gpu_pools),
+                boundary_arn=self.guardrails.permission_boundary_arn,
+                k8s_provider=self.cluster.k8s_provider,
+                cluster=self.cluster,
+                platform_admins=spec.platform_admins,
+            ),
+            aws_only,
+        )
         self.orchestrator = Orchestrator(
             f"{name}-orchestrator", OrchestratorArgs(env=env, spec=spec.orchestrator), aws_only
         )

@@ -7,6 +7,7 @@ The Kubernetes objects and IAM documents are built by plain functions (``*_manif
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -15,6 +16,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as kubernetes
 
+from components.cluster import Cluster
 from components.environment import Environment
 from components.iam import POLICY_VERSION, platform_role, pod_identity_trust, policy_document
 from components.options import child
@@ -70,8 +72,7 @@ class TeamsArgs:
     gpu_pools: list[GpuPoolSpec]
     boundary_arn: pulumi.Input[str]
     k8s_provider: kubernetes.Provider
-    cluster_name: pulumi.Input[str]
-    cluster_arn: pulumi.Input[str]
+    cluster: Cluster
     storage: DataGrants | None = None
     registry: PullGrants | None = None
     platform_admins: HumanAccessSpec | None = None
@@ -127,10 +128,15 @@ class Teams(pulumi.ComponentResource):
         aws.iam.RolePolicy(
             f"{name}-platform-admin-cluster",
             role=self.platform_admin_role.name,
-            policy=policy_document(cluster_reader_statements(args.cluster_arn)),
+            policy=policy_document(cluster_reader_statements(args.cluster.cluster_arn)),
             opts=child(self),
         )
-        self._access_entry(name, "platform-admin", self.platform_admin_role, groups=None, admin=True)
+        args.cluster.access_entry(
+            f"{name}-platform-admin-access",
+            principal_arn=self.platform_admin_role.arn,
+            policy_arn=CLUSTER_ADMIN_POLICY,
+            parent=self,
+        )
 
         pool_sizes = {pool.name: pool.max_gpus for pool in args.gpu_pools}
         human_arns: dict[str, pulumi.Output[str]] = {}
@@ -178,13 +184,12 @@ class Teams(pulumi.ComponentResource):
                 description=f"Pods of team {team.name} (service account {WORKLOAD_SERVICE_ACCOUNT}) in {env.name}.",
             )
             self._grant_team_data(team, workload)
-            aws.eks.PodIdentityAssociation(
+            args.cluster.pod_identity(
                 f"{prefix}-workload-identity",
-                cluster_name=args.cluster_name,
                 namespace=team.name,
                 service_account=WORKLOAD_SERVICE_ACCOUNT,
-                role_arn=workload.arn,
-                opts=child(self),
+                role=workload,
+                parent=self,
             )
             workload_arns[team.name] = workload.arn
 
@@ -201,11 +206,20 @@ class Teams(pulumi.ComponentResource):
                 aws.iam.RolePolicy(
                     f"{prefix}-human-cluster",
                     role=human.name,
-                    policy=policy_document(cluster_reader_statements(args.cluster_arn)),
+                    policy=policy_document(cluster_reader_statements(args.cluster.cluster_arn)),
                     opts=child(self),
                 )
                 self._grant_team_data(team, human)
-                self._access_entry(prefix, "human", human, groups=[team.group], admin=False)
+                # Cluster.access_entry always attaches an EKS access policy; a team's rights come from the
+                # Role bound to its group instead, so this entry only maps the role to the group.
+                aws.eks.AccessEntry(
+                    f"{prefix}-human-access",
+                    cluster_name=args.cluster.cluster_name,
+                    principal_arn=human.arn,
+                    kubernetes_groups=[team.group],
+                    type="STANDARD",
+                    opts=child(self),
+                )
                 human_arns[team.name] = human.arn
 
         self.platform_admin_role_arn = self.platform_admin_role.arn
@@ -233,31 +247,15 @@ class Teams(pulumi.ComponentResource):
         if registry is not None:
             registry.grant_pull(role)
 
-    def _access_entry(
-        self, prefix: str, role_name: str, role: aws.iam.Role, *, groups: list[str] | None, admin: bool
-    ) -> None:
-        entry = aws.eks.AccessEntry(
-            f"{prefix}-{role_name}-access",
-            cluster_name=self._args.cluster_name,
-            principal_arn=role.arn,
-            kubernetes_groups=groups,
-            type="STANDARD",
-            opts=child(self),
-        )
-        if admin:
-            aws.eks.AccessPolicyAssociation(
-                f"{prefix}-{role_name}-cluster-admin",
-                cluster_name=self._args.cluster_name,
-                principal_arn=role.arn,
-                policy_arn=CLUSTER_ADMIN_POLICY,
-                access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
-                opts=child(self, depends_on=[entry]),
-            )
-
 
 def _typed(manifest: dict[str, Any]) -> dict[str, Any]:
-    """Arguments of a typed Kubernetes resource: the manifest without apiVersion and kind."""
-    return {key: value for key, value in manifest.items() if key not in ("apiVersion", "kind")}
+    """Arguments of a typed Kubernetes resource: the manifest without apiVersion and kind, top-level keys in
+    snake_case (nested keys stay as the API spells them)."""
+    return {
+        re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower(): value
+        for key, value in manifest.items()
+        if key not in ("apiVersion", "kind")
+    }
 
 
 def _custom(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -393,7 +391,10 @@ def network_policy_manifests(team: TeamSpec, shared_namespaces: Sequence[str]) -
             {
                 "policyTypes": ["Egress"],
                 "egress": [
-                    {"to": [{"ipBlock": {"cidr": POD_IDENTITY_AGENT}}], "ports": [{"protocol": "TCP", "port": 80}]}
+                    {
+                        "to": [{"ipBlock": {"cidr": POD_IDENTITY_AGENT}}],
+                        "ports": [{"protocol": "TCP", "port": 80}],
+                    }
                 ],
             },
         ),
@@ -410,7 +411,11 @@ def network_policy_manifests(team: TeamSpec, shared_namespaces: Sequence[str]) -
                                 {
                                     "namespaceSelector": {
                                         "matchExpressions": [
-                                            {"key": NAME_LABEL, "operator": "In", "values": list(shared_namespaces)}
+                                            {
+                                                "key": NAME_LABEL,
+                                                "operator": "In",
+                                                "values": list(shared_namespaces),
+                                            }
                                         ]
                                     }
                                 }
@@ -427,7 +432,10 @@ def network_policy_manifests(team: TeamSpec, shared_namespaces: Sequence[str]) -
                 {
                     "policyTypes": ["Egress"],
                     "egress": [
-                        {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"protocol": "TCP", "port": 443}]}
+                        {
+                            "to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}],
+                            "ports": [{"protocol": "TCP", "port": 443}],
+                        }
                     ],
                 },
             )
@@ -519,7 +527,10 @@ def resource_flavor_manifests(pools: Sequence[GpuPoolSpec]) -> list[dict[str, An
         }
         for pool in pools
     ]
-    return [{"apiVersion": KUEUE_API, "kind": "ResourceFlavor", "metadata": {"name": DEFAULT_FLAVOR}, "spec": {}}, *flavors]
+    return [
+        {"apiVersion": KUEUE_API, "kind": "ResourceFlavor", "metadata": {"name": DEFAULT_FLAVOR}, "spec": {}},
+        *flavors,
+    ]
 
 
 def cluster_queue_manifest(team: TeamSpec, pool_quotas: dict[str, int]) -> dict[str, Any]:
