@@ -40,7 +40,9 @@ class Platform(pulumi.ComponentResource):
         aws_only = pulumi.ResourceOptions(parent=self, providers={"aws": self.aws_provider})
 
         self.guardrails = Guardrails(
-            f"{name}-guardrails", GuardrailsArgs(env=env, budget=spec.budgets), aws_only
+            f"{name}-guardrails",
+            GuardrailsArgs(env=env, budget=spec.budgets, teams=tuple(spec.teams)),
+            aws_only,
         )
         self.keys = EncryptionKeys(f"{name}-keys", EncryptionKeysArgs(env=env), aws_only)
         self.network = Network(
