@@ -69,8 +69,21 @@ class Platform(pulumi.ComponentResource):
             aws_only,
         )
         self.gpu = GpuPools(f"{name}-gpu", GpuPoolsArgs(env=env, spec=list(spec.gpu_pools)), aws_only)
-        self.storage = ObjectStore(f"{name}-storage", ObjectStoreArgs(env=env, spec=spec.storage), aws_only)
-        self.registry = Registry(f"{name}-registry", RegistryArgs(env=env, spec=spec.registry), aws_only)
+        self.storage = ObjectStore(
+            f"{name}-storage",
+            ObjectStoreArgs(
+                env=env,
+                spec=spec.storage,
+                data_key_arn=self.keys.data_key_arn,
+                permission_boundary_arn=self.guardrails.permission_boundary_arn,
+            ),
+            aws_only,
+        )
+        self.registry = Registry(
+            f"{name}-registry",
+            RegistryArgs(env=env, spec=spec.registry, registry_key_arn=self.keys.registry_key_arn),
+            aws_only,
+        )
         self.teams = Teams(
             f"{name}-teams",
             TeamsArgs(
@@ -80,6 +93,8 @@ class Platform(pulumi.ComponentResource):
                 boundary_arn=self.guardrails.permission_boundary_arn,
                 k8s_provider=self.cluster.k8s_provider,
                 cluster=self.cluster,
+                storage=self.storage,
+                registry=self.registry,
                 platform_admins=spec.platform_admins,
             ),
             aws_only,

@@ -10,7 +10,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -20,6 +20,8 @@ from components.cluster import Cluster
 from components.environment import Environment
 from components.iam import POLICY_VERSION, platform_role, pod_identity_trust, policy_document
 from components.options import child
+from components.registry import Registry
+from components.storage import ObjectStore
 from mlstack.spec.gpu import GpuPoolSpec
 from mlstack.spec.teams import HumanAccessSpec, TeamSpec
 
@@ -45,27 +47,9 @@ CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterA
 DATA_BUCKETS = ("datasets", "artifacts", "models")
 
 
-class DataGrants(Protocol):
-    """What Teams needs from the object store: prefix-scoped grants on a bucket purpose."""
-
-    def grant_read(self, purpose: str, principal: aws.iam.Role, prefix: str | None = None) -> Any: ...
-
-    def grant_write(self, purpose: str, principal: aws.iam.Role, prefix: str | None = None) -> Any: ...
-
-
-class PullGrants(Protocol):
-    """What Teams needs from the registry: image pulls for a role."""
-
-    def grant_pull(self, principal: aws.iam.Role) -> Any: ...
-
-
 @dataclass(frozen=True)
 class TeamsArgs:
-    """Inputs of Teams. Everything it touches arrives here explicitly; nothing is looked up.
-
-    ``storage`` and ``registry`` are None only while those components have not been wired; then the team roles
-    get no data or image access at all (never more).
-    """
+    """Inputs of Teams. Everything it touches arrives here explicitly; nothing is looked up."""
 
     env: Environment
     spec: list[TeamSpec]
@@ -73,8 +57,8 @@ class TeamsArgs:
     boundary_arn: pulumi.Input[str]
     k8s_provider: kubernetes.Provider
     cluster: Cluster
-    storage: DataGrants | None = None
-    registry: PullGrants | None = None
+    storage: ObjectStore
+    registry: Registry
     platform_admins: HumanAccessSpec | None = None
     shared_service_namespaces: Sequence[str] = SHARED_SERVICE_NAMESPACES
 
@@ -239,13 +223,12 @@ class Teams(pulumi.ComponentResource):
 
     def _grant_team_data(self, team: TeamSpec, role: aws.iam.Role) -> None:
         """Read and write on the team's own prefix of every data bucket, and image pulls; nothing else."""
-        storage, registry = self._args.storage, self._args.registry
-        if storage is not None:
-            for purpose in DATA_BUCKETS:
-                storage.grant_read(purpose, role, prefix=f"{team.name}/")
-                storage.grant_write(purpose, role, prefix=f"{team.name}/")
-        if registry is not None:
-            registry.grant_pull(role)
+        buckets = self._args.storage.buckets
+        for purpose in DATA_BUCKETS:
+            if purpose in buckets:  # an environment may declare fewer buckets; there is nothing to grant then
+                buckets[purpose].grant_read(role, prefix=f"{team.name}/")
+                buckets[purpose].grant_write(role, prefix=f"{team.name}/")
+        self._args.registry.grant_pull(role)
 
 
 def _typed(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -496,7 +479,7 @@ def role_binding_manifest(team: TeamSpec) -> dict[str, Any]:
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "RoleBinding",
-        "metadata": {"name": "team-member", "namespace": team.name},
+        "metadata": {"name": "team-member-binding", "namespace": team.name},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "team-member"},
         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": team.group}],
     }
@@ -517,7 +500,7 @@ def resource_flavor_manifests(pools: Sequence[GpuPoolSpec]) -> list[dict[str, An
         {
             "apiVersion": KUEUE_API,
             "kind": "ResourceFlavor",
-            "metadata": {"name": pool.name},
+            "metadata": {"name": flavor_name(pool.name)},
             "spec": {
                 "nodeLabels": {POOL_LABEL: pool.name},
                 "tolerations": [
@@ -559,7 +542,7 @@ def cluster_queue_manifest(team: TeamSpec, pool_quotas: dict[str, int]) -> dict[
                 "coveredResources": [GPU_RESOURCE],
                 "flavors": [
                     {
-                        "name": pool,
+                        "name": flavor_name(pool),
                         "resources": [
                             {
                                 "name": GPU_RESOURCE,
@@ -575,7 +558,7 @@ def cluster_queue_manifest(team: TeamSpec, pool_quotas: dict[str, int]) -> dict[
     return {
         "apiVersion": KUEUE_API,
         "kind": "ClusterQueue",
-        "metadata": {"name": team.name},
+        "metadata": {"name": cluster_queue_name(team)},
         "spec": {
             "cohortName": COHORT,
             "namespaceSelector": {"matchLabels": {NAME_LABEL: team.name}},
@@ -589,13 +572,23 @@ def cluster_queue_manifest(team: TeamSpec, pool_quotas: dict[str, int]) -> dict[
     }
 
 
+def cluster_queue_name(team: TeamSpec) -> str:
+    """Cluster-scoped, so prefixed: a bare team name would read like its namespace."""
+    return f"team-{team.name}"
+
+
+def flavor_name(pool: str) -> str:
+    """The Kueue flavor of a GPU pool."""
+    return f"pool-{pool}"
+
+
 def local_queue_manifest(team: TeamSpec) -> dict[str, Any]:
     """The queue team members submit to (label kueue.x-k8s.io/queue-name: default)."""
     return {
         "apiVersion": KUEUE_API,
         "kind": "LocalQueue",
         "metadata": {"name": LOCAL_QUEUE, "namespace": team.name},
-        "spec": {"clusterQueue": team.name},
+        "spec": {"clusterQueue": cluster_queue_name(team)},
     }
 
 

@@ -139,6 +139,13 @@ class PlatformMocks(mocks.Mocks):
             )
         if typ == "aws:eks/podIdentityAssociation:PodIdentityAssociation":
             return f"a-{seed[:17]}"
+        if typ.startswith("aws:s3/bucket") and typ != "aws:s3/bucket:Bucket":
+            # AWS gives a bucket's settings (versioning, policy, ...) the bucket's name as id; the kind keeps
+            # the mocked ids unique.
+            return f"{physical},{typ.rsplit(':', 1)[-1]}"
+        if typ == "aws:iam/rolePolicy:RolePolicy":
+            # An inline policy's id is '<role>:<policy name>'; the same policy name recurs on many roles.
+            return f"{inputs.get('role', '')}:{physical}"
         if typ.startswith("kubernetes:"):
             metadata = inputs.get("metadata") or {}
             namespace = metadata.get("namespace") if isinstance(metadata, dict) else None
