@@ -95,18 +95,29 @@ def test_the_scan_catches_a_bad_document() -> None:
     leaky = {
         "Version": "2012-10-17",
         "Statement": [
-            {"Effect": "Allow", "Action": ["iam:PutRolePolicy", "s3:GetObject", "s3:PutBucketPolicy"], "Resource": "*"}
+            {
+                "Effect": "Allow",
+                "Action": ["iam:PutRolePolicy", "s3:GetObject", "s3:PutBucketPolicy"],
+                "Resource": "*",
+            }
         ],
     }
     findings = _findings(leaky)
     assert findings["PrivilegeEscalation"] == ["PutRolePolicy"]
     assert findings["DataExfiltration"] == ["s3:GetObject"]
     assert "s3:PutBucketPolicy" in findings["ResourceExposure"]
-    assert _excused("aws:iam/rolePolicy:RolePolicy", "dev-teams-search-human", "DataExfiltration", "s3:GetObject") is None
+    assert (
+        _excused(
+            "aws:iam/rolePolicy:RolePolicy", "dev-teams-search-human", "DataExfiltration", "s3:GetObject"
+        )
+        is None
+    )
 
 
 def test_boundary_denies_what_the_issue_names(stack_plan: Plan) -> None:
-    (boundary,) = [p for p in stack_plan.by_type("aws:iam/policy:Policy") if p.name.endswith("permission-boundary")]
+    (boundary,) = [
+        p for p in stack_plan.by_type("aws:iam/policy:Policy") if p.name.endswith("permission-boundary")
+    ]
     statements = {s["Sid"]: s for s in policy_json(boundary.inputs["policy"])["Statement"]}
     denied = {
         action
@@ -114,7 +125,12 @@ def test_boundary_denies_what_the_issue_names(stack_plan: Plan) -> None:
         if s["Effect"] == "Deny" and "Action" in s
         for action in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
     }
-    assert {"iam:CreateUser", "iam:CreateAccessKey", "kms:ScheduleKeyDeletion", "cloudtrail:StopLogging"} <= denied
+    assert {
+        "iam:CreateUser",
+        "iam:CreateAccessKey",
+        "kms:ScheduleKeyDeletion",
+        "cloudtrail:StopLogging",
+    } <= denied
     assert {"s3:PutAccountPublicAccessBlock", "s3:PutBucketPublicAccessBlock", "iam:DeletePolicy"} <= denied
     assert statements["BoundaryIsImmutable"]["Resource"] == _boundary_arn(stack_plan)
     env = stack_plan.stack
@@ -134,7 +150,9 @@ def test_boundary_statements_are_built_from_the_environment() -> None:
     env = Environment.from_spec(spec)
     statements = boundary_statements(env, "arn:aws:iam::111122223333:policy/dev-permission-boundary")
     new_roles = next(s for s in statements if s["Sid"] == "NewRolesCarryTheBoundary")
-    assert new_roles["Condition"]["StringNotEquals"]["iam:PermissionsBoundary"].endswith("dev-permission-boundary")
+    assert new_roles["Condition"]["StringNotEquals"]["iam:PermissionsBoundary"].endswith(
+        "dev-permission-boundary"
+    )
 
 
 def test_budgets_notify_at_thresholds_and_forecast(stack_plan: Plan) -> None:
@@ -148,7 +166,9 @@ def test_budgets_notify_at_thresholds_and_forecast(stack_plan: Plan) -> None:
         for notification in budget.inputs["notifications"]:
             assert notification.get("subscriberEmailAddresses") or notification.get("subscriberSnsTopicArns")
     teams = {t.name: t for t in spec.teams}
-    assert set(budgets) == {f"{spec.environment}-team-{name}-monthly" for name in spec.budgets.team_limits_usd}
+    assert set(budgets) == {
+        f"{spec.environment}-team-{name}-monthly" for name in spec.budgets.team_limits_usd
+    }
     for name, limit in spec.budgets.team_limits_usd.items():
         budget = budgets[f"{spec.environment}-team-{name}-monthly"]
         assert float(budget.inputs["limitAmount"]) == limit
