@@ -43,9 +43,12 @@ GLOBAL_SERVICES = ("iam:*", "sts:*", "pricing:*", "budgets:*", "ce:*", "support:
 
 @dataclass(frozen=True)
 class GuardrailsArgs:
+    """``replica_regions``: regions the environment replicates data to, so the region fence admits them."""
+
     env: Environment
     budget: BudgetSpec
     teams: tuple[TeamSpec, ...] = ()
+    replica_regions: tuple[str, ...] = ()
 
 
 class Guardrails(pulumi.ComponentResource):
@@ -68,7 +71,7 @@ class Guardrails(pulumi.ComponentResource):
             f"{name}-permission-boundary",
             name=boundary_name,
             description=f"Ceiling on what any {env.name} platform role can do. Attached to every role mlstack creates.",
-            policy=policy_document(boundary_statements(env, boundary_arn)),
+            policy=policy_document(boundary_statements(env, boundary_arn, args.replica_regions)),
             opts=child(self),
         )
         self.budget = aws.budgets.Budget(
@@ -87,7 +90,9 @@ class Guardrails(pulumi.ComponentResource):
         cost_centers = {team.name: team.cost_center for team in args.teams}
         team_budget_names: dict[str, pulumi.Output[str]] = {}
         for team_name, limit in sorted(args.budget.team_limits_usd.items()):
-            # The spec refuses limits for undeclared teams, so every name here has a cost center.
+            # PlatformSpec refuses limits for undeclared teams; a caller that passes no teams gets no team budgets.
+            if team_name not in cost_centers:
+                continue
             team_budget = aws.budgets.Budget(
                 f"{name}-budget-{team_name}",
                 name=env.resource_name("team", team_name, "monthly"),
@@ -118,7 +123,9 @@ class Guardrails(pulumi.ComponentResource):
         )
 
 
-def boundary_statements(env: Environment, boundary_arn: str) -> list[dict[str, Any]]:
+def boundary_statements(
+    env: Environment, boundary_arn: str, replica_regions: tuple[str, ...] = ()
+) -> list[dict[str, Any]]:
     """The boundary's statements: a service ceiling, then explicit denies that no identity policy can lift."""
     own_roles = f"arn:aws:iam::{env.account_id}:role/{env.name}-*"
     return [
@@ -209,7 +216,7 @@ def boundary_statements(env: Environment, boundary_arn: str) -> list[dict[str, A
             "Effect": "Deny",
             "NotAction": list(GLOBAL_SERVICES),
             "Resource": "*",
-            "Condition": {"StringNotEquals": {"aws:RequestedRegion": env.region}},
+            "Condition": {"StringNotEquals": {"aws:RequestedRegion": sorted({env.region, *replica_regions})}},
         },
     ]
 

@@ -41,7 +41,12 @@ class Platform(pulumi.ComponentResource):
 
         self.guardrails = Guardrails(
             f"{name}-guardrails",
-            GuardrailsArgs(env=env, budget=spec.budgets, teams=tuple(spec.teams)),
+            GuardrailsArgs(
+                env=env,
+                budget=spec.budgets,
+                teams=tuple(spec.teams),
+                replica_regions=spec.replica_regions(),
+            ),
             aws_only,
         )
         self.keys = EncryptionKeys(f"{name}-keys", EncryptionKeysArgs(env=env), aws_only)

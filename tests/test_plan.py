@@ -149,3 +149,19 @@ def test_schema_file_is_current() -> None:
     from mlstack.schema import SCHEMA_PATH, render_schema
 
     assert (ROOT / SCHEMA_PATH).read_text() == render_schema(), "run `make schema` to regenerate"
+
+
+def test_boundary_region_fence_admits_replica_regions(plans: dict[str, Plan]) -> None:
+    for stack, plan in plans.items():
+        spec = PROJECT.load(stack)[1]
+        boundary = next(
+            p for p in plan.by_type("aws:iam/policy:Policy") if p.name.endswith("permission-boundary")
+        )
+        fence = next(
+            s
+            for s in json.loads(boundary.inputs["policy"])["Statement"]
+            if s["Sid"] == "OnlyTheEnvironmentRegion"
+        )
+        allowed = fence["Condition"]["StringNotEquals"]["aws:RequestedRegion"]
+        assert sorted(allowed) == sorted({spec.region, *spec.replica_regions()})
+    assert PROJECT.load("prod")[1].replica_regions() == ("us-west-2",)

@@ -129,6 +129,14 @@ class PlatformSpec(StrictModel):
                 data[section] = {**block, field: by_tier[tier]}
         return data
 
+    def replica_regions(self) -> tuple[str, ...]:
+        """Regions other than the home region that hold copies of this environment's data or images."""
+        regions = {self.storage.models_replication_region, self.registry.replication_region} - {
+            None,
+            self.region,
+        }
+        return tuple(sorted(r for r in regions if r))
+
     @model_validator(mode="after")
     def _cross_section_rules(self) -> PlatformSpec:
         problems: list[tuple[str, str]] = []
