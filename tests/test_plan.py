@@ -80,15 +80,20 @@ def test_every_component_follows_the_conventions(stack_plan: Plan) -> None:
 
 
 def test_every_aws_resource_uses_the_tagged_provider(stack_plan: Plan) -> None:
+    # One provider per region the environment uses (a replica region adds one); all carry the same tags.
     providers = stack_plan.by_type("pulumi:providers:aws")
-    assert len(providers) == 1
-    provider = providers[0]
-    tags = json.loads(provider.inputs["defaultTags"])["tags"]  # providers receive objects as JSON
+    assert providers
+    home = [p for p in providers if p.name == stack_plan.stack + "-aws"]
+    assert len(home) == 1
+    tags = json.loads(home[0].inputs["defaultTags"])["tags"]  # providers receive objects as JSON
     assert {"environment", "owner", "cost-center", "managed-by"} <= set(tags)
     assert tags["environment"] == stack_plan.stack and tags["managed-by"] == "mlstack"
+    for provider in providers:
+        assert json.loads(provider.inputs["defaultTags"])["tags"] == tags, provider.urn
+    provider_urns = tuple(p.urn + "::" for p in providers)
     for resource in stack_plan.resources:
         if resource.custom and resource.type.startswith("aws:"):
-            assert resource.provider.startswith(provider.urn + "::"), resource.urn
+            assert resource.provider.startswith(provider_urns), resource.urn
 
 
 def test_only_the_entry_point_exports() -> None:

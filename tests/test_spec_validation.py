@@ -61,7 +61,11 @@ BAD_INPUTS = {
     "byo vpc with cidr": (
         _set(
             "network.existing_vpc",
-            {"vpc_id": "vpc-0123456789abcdef0", "private_subnet_ids": ["subnet-01234567", "subnet-89abcdef"]},
+            {
+                "vpc_id": "vpc-0123456789abcdef0",
+                "cidr": "10.50.0.0/16",
+                "private_subnet_ids": ["subnet-01234567", "subnet-89abcdef"],
+            },
         ),
         "network",
         "mutually exclusive",
@@ -82,6 +86,29 @@ BAD_INPUTS = {
         lambda spec, _c: spec["gpu_pools"][0].pop("max_gpus"),
         "gpu_pools.0.max_gpus",
         "Field required",
+    ),
+    "non-gpu instance type in a pool": (
+        _set("gpu_pools.0.instance_types", ["m5.large"]),
+        "gpu_pools.0.instance_types.0",
+        "not a known GPU instance type",
+    ),
+    "misspelt gpu family": (
+        _set("gpu_pools.0.instance_types", ["g6x"]),
+        "gpu_pools.0.instance_types.0",
+        "did you mean g6",
+    ),
+    "efa on a type without it": (
+        lambda spec, _c: spec["gpu_pools"][0].update(
+            workload_class="training", instance_types=["g5.xlarge"], efa=True
+        ),
+        "gpu_pools.0.instance_types.0",
+        "no EFA support",
+    ),
+    "efa on an inference pool": (_set("gpu_pools.0.efa", True), "gpu_pools.0.efa", "training"),
+    "mig on gpus without mig": (
+        _set("gpu_pools.0.sharing", {"mode": "mig"}),
+        "gpu_pools.0.sharing.mode",
+        "MIG needs A100, H100 or H200",
     ),
     "negative gpu quota": (_set("teams.0.gpu_quota", -1), "teams.0.gpu_quota", "greater than or equal"),
     "duplicate team": (

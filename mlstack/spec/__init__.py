@@ -13,6 +13,7 @@ from pydantic import Field, StringConstraints, field_validator, model_validator
 from mlstack.spec.base import AccountId, AwsRegion, DnsLabel, RuleViolations, StrictModel, Tier
 from mlstack.spec.budgets import BudgetSpec
 from mlstack.spec.cluster import ClusterSpec
+from mlstack.spec.cost import CostSpec
 from mlstack.spec.gpu import GpuPoolSpec
 from mlstack.spec.inference import InferenceSpec
 from mlstack.spec.network import NetworkSpec
@@ -91,6 +92,10 @@ class PlatformSpec(StrictModel):
     )
     teams: list[TeamSpec] = Field(default_factory=list, description="Tenants of the platform. Default: none.")
     budgets: BudgetSpec = Field(description="Monthly budget and its notifications. Required.")
+    cost: CostSpec = Field(
+        default_factory=CostSpec,
+        description="Assumptions of the cost estimate (Spot discount, NAT data volume). Default: see CostSpec.",
+    )
 
     @field_validator("tags")
     @classmethod
@@ -147,6 +152,7 @@ class PlatformSpec(StrictModel):
             problems.append(
                 ("network.availability_zones", f"zones {foreign} are not in region {self.region}")
             )
+        problems += _storage_and_registry_rules(self)
         problems += _duplicates("gpu_pools", [p.name for p in self.gpu_pools])
         problems += _duplicates("teams", [t.name for t in self.teams])
         problems += _duplicates("inference.endpoints", [e.name for e in self.inference.endpoints])
@@ -170,6 +176,42 @@ class PlatformSpec(StrictModel):
         if problems:
             raise RuleViolations(problems)
         return self
+
+
+def _storage_and_registry_rules(spec: PlatformSpec) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    replica = spec.storage.models_replication_region
+    if replica is not None:
+        if replica == spec.region:
+            problems.append(
+                ("storage.models_replication_region", f"must be another region than {spec.region}")
+            )
+        if "models" not in spec.storage.buckets:
+            problems.append(
+                (
+                    "storage.models_replication_region",
+                    "needs a models bucket: add 'models' to storage.buckets",
+                )
+            )
+    if spec.registry.replication_region == spec.region:
+        problems.append(("registry.replication_region", f"must be another region than {spec.region}"))
+    home = f":secretsmanager:{spec.region}:{spec.account_id}:"
+    for i, cache in enumerate(spec.registry.pull_through_caches):
+        if cache.credential_arn is not None and home not in cache.credential_arn:
+            problems.append(
+                (
+                    f"registry.pull_through_caches.{i}.credential_arn",
+                    f"the secret must live in account {spec.account_id} and region {spec.region}",
+                )
+            )
+        if cache.repository_prefix == spec.environment:
+            problems.append(
+                (
+                    f"registry.pull_through_caches.{i}.prefix",
+                    f"'{spec.environment}' is where the environment's own repositories live; choose another",
+                )
+            )
+    return problems
 
 
 def _duplicates(section: str, names: list[str]) -> list[tuple[str, str]]:
