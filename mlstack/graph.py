@@ -49,7 +49,9 @@ def component_graph(plan: Plan, timing: DeployTime | None = None) -> ComponentGr
             critical.append(step.component)
     # Only components that hold something, or take part in an edge, are worth drawing.
     # Providers at the top level feed everything and would only add noise; they take no time either.
-    providers = {r.name for r in plan.resources if r.type.startswith("pulumi:providers:") and tops[r.urn] == r.name}
+    providers = {
+        r.name for r in plan.resources if r.type.startswith("pulumi:providers:") and tops[r.urn] == r.name
+    }
     edges = {(a, b) for a, b in edges if a not in providers and b not in providers}
     used = {c for edge in edges for c in edge} | {tops[r.urn] for r in plan.resources if r.custom}
     used -= providers
@@ -92,7 +94,9 @@ def to_dot(graph: ComponentGraph) -> str:
         style = f', color="{CRITICAL_COLOUR}", penwidth=2.5' if name in critical else ""
         lines.append(f'  {ids[name]} [label="{name}"{style}];')
     for source, target in graph.edges:
-        style = f' [color="{CRITICAL_COLOUR}", penwidth=2.5]' if (source, target) in graph.critical_edges else ""
+        style = (
+            f' [color="{CRITICAL_COLOUR}", penwidth=2.5]' if (source, target) in graph.critical_edges else ""
+        )
         lines.append(f"  {ids[source]} -> {ids[target]}{style};")
     lines.append("}")
     return "\n".join(lines) + "\n"

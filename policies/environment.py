@@ -23,6 +23,7 @@ DEFAULT_ALLOWED_REGIONS = ["us-east-1", "us-east-2", "us-west-2", "eu-west-1", "
 # replace is an incident. `stateful()` in components/options.py marks exactly these.
 STATEFUL_TYPES = (
     "aws:kms/key:Key",
+    "aws:eks/cluster:Cluster",
     "aws:s3/bucket:Bucket",
     "aws:ecr/repository:Repository",
     "aws:rds/instance:Instance",
@@ -139,7 +140,7 @@ def no_required_tag_override(args: ResourceValidationArgs, config: Mapping[str, 
     "MLS-ENV-006",
     types=STATEFUL_TYPES,
     title="Stateful resources are protected in staging and prod",
-    why="Keys, buckets, repositories and databases hold data that a replace or destroy loses for good; protect "
+    why="Keys, buckets, repositories, databases and the cluster (etcd) hold data that a replace or destroy loses for good; protect "
     "makes the engine refuse to delete them. (CrossGuard does not expose retainOnDelete; the components set it "
     "together with protect through components.options.stateful.)",
     severity=Severity.CRITICAL,

@@ -37,6 +37,7 @@ __all__ = [
     "Rule",
     "Severity",
     "StackContext",
+    "Tier",
     "as_list",
     "config_of",
     "json_value",

@@ -31,6 +31,33 @@ ALIAS = "aws:kms/alias:Alias"
 PROVIDER = "pulumi:providers:aws"
 POLICY = "aws:iam/policy:Policy"
 BUDGET = "aws:budgets/budget:Budget"
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+BUCKET = "aws:s3/bucket:Bucket"
+SSE = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+PAB = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
+OWNERSHIP = "aws:s3/bucketOwnershipControls:BucketOwnershipControls"
+LOGGING = "aws:s3/bucketLogging:BucketLogging"
+S3_LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+REPO = "aws:ecr/repository:Repository"
+ECR_LIFECYCLE = "aws:ecr/lifecyclePolicy:LifecyclePolicy"
+REPO_POLICY = "aws:ecr/repositoryPolicy:RepositoryPolicy"
+SCANNING = "aws:ecr/registryScanningConfiguration:RegistryScanningConfiguration"
+PULL_THROUGH = "aws:ecr/pullThroughCacheRule:PullThroughCacheRule"
+VPC = "aws:ec2/vpc:Vpc"
+FLOW_LOG = "aws:ec2/flowLog:FlowLog"
+DEFAULT_SG = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+SUBNET = "aws:ec2/subnet:Subnet"
+NAT = "aws:ec2/natGateway:NatGateway"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+CLUSTER = "aws:eks/cluster:Cluster"
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+ADDON = "aws:eks/addon:Addon"
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
 
 
 def _without_tag(tag: str) -> Any:
@@ -53,7 +80,15 @@ def _ceiling_allows_not_action(statements: list[dict[str, Any]]) -> None:
 
 
 def _open_key_policy(statements: list[dict[str, Any]]) -> None:
-    statements.append({"Sid": "Anyone", "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:Decrypt", "Resource": "*"})
+    statements.append(
+        {
+            "Sid": "Anyone",
+            "Effect": "Allow",
+            "Principal": {"AWS": "*"},
+            "Action": "kms:Decrypt",
+            "Resource": "*",
+        }
+    )
 
 
 def _foreign_key_admin(statements: list[dict[str, Any]]) -> None:
@@ -80,7 +115,10 @@ def _as_workload_policy(*, scoped: bool) -> Any:
         resource.inputs["name"] = "dev-trainer-data-access"
         if scoped:
             document = json.loads(resource.inputs["policy"])
-            document["Statement"][0]["Resource"] = ["arn:aws:s3:::dev-datasets", "arn:aws:s3:::dev-datasets/*"]
+            document["Statement"][0]["Resource"] = [
+                "arn:aws:s3:::dev-datasets",
+                "arn:aws:s3:::dev-datasets/*",
+            ]
             resource.inputs["policy"] = json.dumps(document)
 
     return apply
@@ -99,7 +137,78 @@ def _only_actual_notifications(resource: Any) -> None:
 
 def _budget_for(environment: str) -> Any:
     def apply(resource: Any) -> None:
-        resource.inputs["costFilters"] = [{"name": "TagKeyValue", "values": [f"user:environment${environment}"]}]
+        resource.inputs["costFilters"] = [
+            {"name": "TagKeyValue", "values": [f"user:environment${environment}"]}
+        ]
+
+    return apply
+
+
+def _trust_anyone(statements: list[dict[str, Any]]) -> None:
+    statements[0]["Principal"] = {"AWS": "*"}
+
+
+def _pod_identity_without_condition(statements: list[dict[str, Any]]) -> None:
+    statements[0].pop("Condition")
+
+
+def _sse_s3(resource: Any) -> None:
+    resource.inputs["rules"] = [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]
+
+
+def _allow_plain_http(statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [s for s in statements if s.get("Sid") != "DenyInsecureTransport"]
+
+
+def _public_read(statements: list[dict[str, Any]]) -> None:
+    statements.append(
+        {"Sid": "PublicRead", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "*"}
+    )
+
+
+def _public_pull(statements: list[dict[str, Any]]) -> None:
+    statements[0].pop("Condition")
+    statements[0]["Principal"] = "*"
+
+
+def _foreign_pull(statements: list[dict[str, Any]]) -> None:
+    statements[0]["Principal"] = {"AWS": "arn:aws:iam::999988887777:root"}
+
+
+def _no_noncurrent_expiry(resource: Any) -> None:
+    resource.inputs["rules"] = [r for r in resource.inputs["rules"] if "noncurrentVersionExpiration" not in r]
+
+
+def _public_access_cidrs(cidrs: list[str], public: bool = True) -> Any:
+    def apply(resource: Any) -> None:
+        resource.inputs["vpcConfig"]["endpointPublicAccess"] = public
+        resource.inputs["vpcConfig"]["publicAccessCidrs"] = cidrs
+
+    return apply
+
+
+def _log_types(*types: str) -> Any:
+    return set_input("enabledClusterLogTypes", list(types))
+
+
+def _one_subnet(resource: Any) -> None:
+    resource.inputs["subnetIds"] = resource.inputs["subnetIds"][:1]
+
+
+def _imds(tokens: str, hops: float) -> Any:
+    def apply(resource: Any) -> None:
+        resource.inputs["metadataOptions"].update({"httpTokens": tokens, "httpPutResponseHopLimit": hops})
+
+    return apply
+
+
+def _unencrypted_root(resource: Any) -> None:
+    resource.inputs["blockDeviceMappings"][0]["ebs"]["encrypted"] = "false"
+
+
+def _storage_parameter(key: str, value: str) -> Any:
+    def apply(resource: Any) -> None:
+        resource.inputs["parameters"][key] = value
 
     return apply
 
@@ -116,7 +225,12 @@ CASES: dict[str, list[Case]] = {
         ok("dev"),
         ok("staging", "configured region", config={"MLS-ENV-002": {"allowedRegions": ["us-east-1"]}}),
         bad("dev", "unapproved region", PROVIDER, set_input("region", "ap-southeast-1")),
-        Case("prod", False, "region not in user config", config={"MLS-ENV-002": {"allowedRegions": ["eu-west-1"]}}),
+        Case(
+            "prod",
+            False,
+            "region not in user config",
+            config={"MLS-ENV-002": {"allowedRegions": ["eu-west-1"]}},
+        ),
     ],
     "MLS-ENV-003": [
         ok("prod"),
@@ -143,7 +257,12 @@ CASES: dict[str, list[Case]] = {
     "MLS-IAM-003": [
         ok("dev"),
         bad("dev", "detachable", POLICY, edit_statements("policy", _drop_statement("BoundaryStaysAttached"))),
-        bad("prod", "unbounded roles", POLICY, edit_statements("policy", _drop_statement("NewRolesCarryTheBoundary"))),
+        bad(
+            "prod",
+            "unbounded roles",
+            POLICY,
+            edit_statements("policy", _drop_statement("NewRolesCarryTheBoundary")),
+        ),
     ],
     "MLS-IAM-004": [
         ok("dev"),
@@ -170,7 +289,12 @@ CASES: dict[str, list[Case]] = {
     ],
     "MLS-KMS-003": [
         ok("dev"),
-        ok("prod", "star with condition", target_type=KEY, mutate=edit_statements("policy", _conditioned_service_key_policy)),
+        ok(
+            "prod",
+            "star with condition",
+            target_type=KEY,
+            mutate=edit_statements("policy", _conditioned_service_key_policy),
+        ),
         bad("dev", "anyone decrypts", KEY, edit_statements("policy", _open_key_policy)),
         bad("prod", "foreign admin", KEY, edit_statements("policy", _foreign_key_admin)),
     ],
@@ -200,6 +324,253 @@ CASES: dict[str, list[Case]] = {
             set_input("limitAmount", "600.00"),
             config={"MLS-COST-003": {"maxMonthlyBudgetUsd": {"dev": 550}}},
         ),
+    ],
+    # iam (roles)
+    "MLS-IAM-001": [
+        ok("dev"),
+        ok("prod"),
+        bad("dev", "no boundary", ROLE, del_input("permissionsBoundary"), name="node-role"),
+    ],
+    "MLS-IAM-002": [
+        ok("prod"),
+        bad(
+            "prod",
+            "dev boundary",
+            ROLE,
+            set_input("permissionsBoundary", "arn:aws:iam::333344445555:policy/dev-permission-boundary"),
+        ),
+        dropped("dev", "boundary policy removed", POLICY),
+    ],
+    "MLS-IAM-006": [
+        ok("dev"),
+        ok("prod"),
+        bad(
+            "dev", "trusts anyone", ROLE, edit_statements("assumeRolePolicy", _trust_anyone), name="node-role"
+        ),
+        bad(
+            "prod",
+            "pod identity any account",
+            ROLE,
+            edit_statements("assumeRolePolicy", _pod_identity_without_condition),
+            name="ebs-csi",
+        ),
+    ],
+    # storage
+    "MLS-S3-001": [
+        ok("dev"),
+        ok("prod", "log bucket may use SSE-S3"),
+        bad("dev", "SSE-S3 on datasets", SSE, _sse_s3, name="datasets"),
+        dropped("prod", "models unencrypted", SSE, name="models-encryption"),
+        dropped("prod", "SSE-S3 bucket that is not a log target", LOGGING),
+    ],
+    "MLS-S3-002": [
+        ok("dev"),
+        ok("prod"),
+        bad("dev", "public policies allowed", PAB, set_input("blockPublicPolicy", False), name="models"),
+        dropped("prod", "no block", PAB, name="datasets"),
+    ],
+    "MLS-S3-003": [
+        ok("dev"),
+        ok("prod"),
+        bad(
+            "dev", "plain http", BUCKET_POLICY, edit_statements("policy", _allow_plain_http), name="artifacts"
+        ),
+        dropped("staging", "no bucket policy", BUCKET_POLICY, name="datasets"),
+    ],
+    "MLS-S3-004": [
+        ok("dev"),
+        bad("dev", "suspended", VERSIONING, set_input("versioningConfiguration", {"status": "Suspended"})),
+        dropped("prod", "no versioning", VERSIONING, name="models"),
+    ],
+    "MLS-S3-005": [
+        ok("dev"),
+        bad("dev", "acls enabled", OWNERSHIP, set_input("rule", {"objectOwnership": "ObjectWriter"})),
+        dropped("prod", "no ownership controls", OWNERSHIP, name="artifacts"),
+    ],
+    "MLS-S3-006": [
+        ok("dev"),
+        ok("staging"),
+        dropped("dev", "datasets not logged", LOGGING, name="datasets"),
+    ],
+    "MLS-S3-007": [
+        ok("dev"),
+        ok("prod"),
+        bad("dev", "versions kept forever", S3_LIFECYCLE, _no_noncurrent_expiry, name="models"),
+        dropped("staging", "no lifecycle", S3_LIFECYCLE, name="artifacts"),
+    ],
+    "MLS-S3-008": [
+        ok("dev"),
+        ok("prod"),
+        bad("dev", "force destroy", BUCKET, set_input("forceDestroy", True), name="datasets"),
+    ],
+    "MLS-S3-009": [
+        ok("dev"),
+        ok("prod", "log delivery service principal"),
+        bad("prod", "public read", BUCKET_POLICY, edit_statements("policy", _public_read), name="models"),
+    ],
+    # registry
+    "MLS-ECR-001": [
+        ok("dev"),
+        bad("dev", "mutable", REPO, set_input("imageTagMutability", "MUTABLE")),
+        bad("prod", "default mutability", REPO, del_input("imageTagMutability")),
+    ],
+    "MLS-ECR-002": [
+        ok("prod"),
+        bad("prod", "AES256", REPO, set_input("encryptionConfigurations", [{"encryptionType": "AES256"}])),
+    ],
+    "MLS-ECR-003": [
+        ok("dev"),
+        bad("dev", "no scan", REPO, set_input("imageScanningConfiguration", {"scanOnPush": False})),
+    ],
+    "MLS-ECR-004": [
+        ok("dev"),
+        dropped("prod", "no lifecycle", ECR_LIFECYCLE, name="base"),
+    ],
+    "MLS-ECR-005": [
+        ok("prod"),
+        ok("dev", "dev may force delete", target_type=REPO, mutate=set_input("forceDelete", True)),
+        bad("prod", "force delete", REPO, set_input("forceDelete", True)),
+    ],
+    "MLS-ECR-006": [
+        ok("prod"),
+        bad("prod", "basic scanning", SCANNING, set_input("scanType", "BASIC")),
+        dropped("prod", "no scanning configuration", SCANNING),
+    ],
+    "MLS-ECR-007": [
+        ok("dev"),
+        ok("prod"),
+        bad("dev", "public pull", REPO_POLICY, edit_statements("policy", _public_pull)),
+        bad("prod", "other account pulls", REPO_POLICY, edit_statements("policy", _foreign_pull)),
+    ],
+    "MLS-ECR-008": [
+        ok("dev"),
+        ok("prod"),
+        bad(
+            "dev", "unknown upstream", PULL_THROUGH, set_input("upstreamRegistryUrl", "registry.example.net")
+        ),
+        Case(
+            "dev",
+            False,
+            "upstream not in user config",
+            config={"MLS-ECR-008": {"allowedUpstreams": ["public.ecr.aws"]}},
+        ),
+    ],
+    # network
+    "MLS-NET-001": [
+        ok("dev"),
+        bad("dev", "rejects only", FLOW_LOG, set_input("trafficType", "REJECT")),
+        dropped("prod", "no flow log", FLOW_LOG),
+    ],
+    "MLS-NET-002": [
+        ok("dev"),
+        bad(
+            "dev",
+            "default sg allows https",
+            DEFAULT_SG,
+            set_input("ingress", [{"protocol": "tcp", "fromPort": 443.0, "toPort": 443.0, "self": True}]),
+        ),
+        dropped("prod", "default sg unmanaged", DEFAULT_SG),
+    ],
+    "MLS-NET-003": [
+        ok("prod"),
+        bad("prod", "https from anywhere", INGRESS, set_input("cidrIpv4", "0.0.0.0/0")),
+    ],
+    "MLS-NET-004": [
+        ok("dev"),
+        ok("prod"),
+        bad("dev", "public ips", SUBNET, set_input("mapPublicIpOnLaunch", True), name="public"),
+    ],
+    "MLS-NET-005": [
+        ok("staging"),
+        ok("prod"),
+        ok("dev", "dev may use one NAT gateway"),
+        dropped("prod", "one zone lost its NAT", NAT, name="us-east-1b"),
+        dropped("staging", "no private subnets", SUBNET, name="private"),
+    ],
+    "MLS-NET-006": [
+        ok("dev"),
+        ok("prod"),
+        bad("dev", "unencrypted", LOG_GROUP, del_input("kmsKeyId")),
+        bad("prod", "kept forever", LOG_GROUP, del_input("retentionInDays"), name="flow"),
+    ],
+    # cluster
+    "MLS-EKS-001": [
+        ok("dev"),
+        bad("dev", "secrets in clear", CLUSTER, del_input("encryptionConfig")),
+    ],
+    "MLS-EKS-002": [
+        ok("prod"),
+        ok(
+            "dev",
+            "restricted public endpoint",
+            target_type=CLUSTER,
+            mutate=_public_access_cidrs(["203.0.113.0/24"]),
+        ),
+        bad("dev", "public to the internet", CLUSTER, _public_access_cidrs(["0.0.0.0/0"])),
+        bad("prod", "public in prod", CLUSTER, _public_access_cidrs(["203.0.113.0/24"])),
+    ],
+    "MLS-EKS-003": [
+        ok("dev"),
+        bad("dev", "no audit log", CLUSTER, _log_types("api", "authenticator")),
+    ],
+    "MLS-EKS-004": [
+        ok("dev"),
+        bad(
+            "dev",
+            "aws-auth configmap",
+            CLUSTER,
+            set_input("accessConfig", {"authenticationMode": "API_AND_CONFIG_MAP"}),
+        ),
+    ],
+    "MLS-EKS-005": [
+        ok("dev", "dev needs no deletion protection"),
+        ok(
+            "prod",
+            "deletion protection on",
+            target_type=CLUSTER,
+            mutate=set_input("deletionProtection", True),
+        ),
+        bad("staging", "no deletion protection", CLUSTER, set_input("deletionProtection", False)),
+    ],
+    "MLS-EKS-006": [
+        ok("dev"),
+        bad("dev", "old version", CLUSTER, set_input("version", "1.29")),
+        bad("prod", "unpinned version", CLUSTER, del_input("version")),
+    ],
+    "MLS-EKS-007": [
+        ok("dev"),
+        bad("dev", "unpinned", ADDON, del_input("addonVersion"), name="coredns"),
+    ],
+    "MLS-EKS-008": [
+        ok("prod"),
+        ok("dev", "dev may run in one zone", target_type=NODE_GROUP, mutate=_one_subnet),
+        bad("prod", "one zone", NODE_GROUP, _one_subnet),
+    ],
+    "MLS-EC2-001": [
+        ok("dev"),
+        ok("prod"),
+        bad("dev", "imdsv1", LAUNCH_TEMPLATE, _imds("optional", 1.0)),
+        bad("prod", "two hops", LAUNCH_TEMPLATE, _imds("required", 2.0)),
+    ],
+    "MLS-EC2-002": [
+        ok("dev"),
+        bad("dev", "unencrypted root", LAUNCH_TEMPLATE, _unencrypted_root),
+        bad("prod", "no mappings", LAUNCH_TEMPLATE, del_input("blockDeviceMappings")),
+    ],
+    # kubernetes
+    "MLS-K8S-001": [
+        ok("dev"),
+        bad("dev", "unencrypted class", STORAGE_CLASS, _storage_parameter("encrypted", "false")),
+    ],
+    "MLS-K8S-002": [
+        ok("prod"),
+        ok(
+            "dev",
+            "dev may delete volumes",
+            target_type=STORAGE_CLASS,
+            mutate=set_input("reclaimPolicy", "Delete"),
+        ),
+        bad("prod", "delete volumes", STORAGE_CLASS, set_input("reclaimPolicy", "Delete")),
     ],
 }
 

@@ -53,7 +53,9 @@ def cost_command(
 
 def estimate_report(spec: PlatformSpec, result: Estimate) -> list[object]:
     """The estimate of one environment: line items, totals by component, GPU-hour prices, assumptions."""
-    lines = Table(title=f"mlstack-{result.stack}: monthly cost estimate ({result.region}, USD)", title_justify="left")
+    lines = Table(
+        title=f"mlstack-{result.stack}: monthly cost estimate ({result.region}, USD)", title_justify="left"
+    )
     for column in ("component", "item", "basis"):
         lines.add_column(column)
     lines.add_column("idle", justify="right")
@@ -63,9 +65,13 @@ def estimate_report(spec: PlatformSpec, result: Estimate) -> list[object]:
         for line in (line for line in result.lines if line.component == component):
             lines.add_row(component, line.item, line.basis, money(line.idle), money(line.peak))
         idle, peak = by_component[component]
-        lines.add_row("", f"[bold]{component} total[/]", "", f"[bold]{money(idle)}[/]", f"[bold]{money(peak)}[/]")
+        lines.add_row(
+            "", f"[bold]{component} total[/]", "", f"[bold]{money(idle)}[/]", f"[bold]{money(peak)}[/]"
+        )
     lines.add_section()
-    lines.add_row("[bold]total[/]", "", "", f"[bold]{money(result.idle)}[/]", f"[bold]{money(result.peak)}[/]")
+    lines.add_row(
+        "[bold]total[/]", "", "", f"[bold]{money(result.idle)}[/]", f"[bold]{money(result.peak)}[/]"
+    )
     output: list[object] = [lines]
     if result.gpu_hours:
         gpus = Table(title="One GPU-hour per pool", title_justify="left")
