@@ -13,6 +13,16 @@ from pulumi_policy import EnforcementLevel, Policy
 
 from policies.framework import Rule
 
+__all__ = [
+    "ALL_POLICIES",
+    "ALL_RULES",
+    "PACK_ENFORCEMENT_LEVEL",
+    "PACK_NAME",
+    "RULES_BY_ID",
+    "Rule",
+    "pack_defaults",
+]
+
 PACK_NAME = "mlstack-guardrails"
 PACK_ENFORCEMENT_LEVEL = EnforcementLevel.MANDATORY
 DOMAINS = (
