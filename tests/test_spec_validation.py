@@ -134,6 +134,86 @@ BAD_INPUTS = {
         "storage",
         "integer",
     ),
+    "credentialed upstream without secret": (
+        _set("registry.pull_through_caches", [{"upstream": "docker-hub"}]),
+        "registry.pull_through_caches.0",
+        "needs credentials",
+    ),
+    "credentials for a public upstream": (
+        _set(
+            "registry.pull_through_caches",
+            [
+                {
+                    "upstream": "quay",
+                    "credential_arn": "arn:aws:secretsmanager:us-east-1:111122223333:secret:ecr-pullthroughcache/q",
+                }
+            ],
+        ),
+        "registry.pull_through_caches.0",
+        "takes no credentials",
+    ),
+    "pull-through secret with a bad arn": (
+        _set(
+            "registry.pull_through_caches",
+            [
+                {
+                    "upstream": "github",
+                    "credential_arn": "arn:aws:secretsmanager:us-east-1:111122223333:secret:gh",
+                }
+            ],
+        ),
+        "registry.pull_through_caches.0.credential_arn",
+        "ecr-pullthroughcache",
+    ),
+    "pull-through secret in another account": (
+        _set(
+            "registry.pull_through_caches",
+            [
+                {
+                    "upstream": "github",
+                    "credential_arn": "arn:aws:secretsmanager:us-east-1:999999999999:secret:ecr-pullthroughcache/gh",
+                }
+            ],
+        ),
+        "registry.pull_through_caches.0.credential_arn",
+        "account 111122223333",
+    ),
+    "duplicate pull-through prefix": (
+        _set("registry.pull_through_caches", [{"upstream": "quay"}, {"upstream": "k8s", "prefix": "quay"}]),
+        "registry.pull_through_caches",
+        "more than once",
+    ),
+    "pull-through prefix shadows the environment": (
+        _set("registry.pull_through_caches", [{"upstream": "quay", "prefix": "dev"}]),
+        "registry.pull_through_caches.0.prefix",
+        "own repositories",
+    ),
+    "registry replication to its own region": (
+        _set("registry.replication_region", "us-east-1"),
+        "registry.replication_region",
+        "another region",
+    ),
+    "models replication to its own region": (
+        _set("storage.models_replication_region", "us-east-1"),
+        "storage.models_replication_region",
+        "another region",
+    ),
+    "models replication without a models bucket": (
+        _set("storage", {"buckets": ["datasets"], "models_replication_region": "us-west-2"}),
+        "storage.models_replication_region",
+        "needs a models bucket",
+    ),
+    "negative expected volume": (
+        _set("storage.expected_gb", {"models": -1}),
+        "storage.expected_gb",
+        "negative",
+    ),
+    "unknown bucket purpose": (_set("storage.buckets", ["logs"]), "storage.buckets.0", "datasets"),
+    "bad repository name": (
+        _set("registry.repositories", ["Training"]),
+        "registry.repositories.0",
+        "pattern",
+    ),
     "bad log retention": (
         _set("network.flow_logs_retention_days", 45),
         "network.flow_logs_retention_days",
