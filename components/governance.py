@@ -42,8 +42,11 @@ GLOBAL_SERVICES = ("iam:*", "sts:*", "pricing:*", "budgets:*", "ce:*", "support:
 
 @dataclass(frozen=True)
 class GuardrailsArgs:
+    """``replica_regions``: regions the environment replicates data to, so the region fence admits them."""
+
     env: Environment
     budget: BudgetSpec
+    replica_regions: tuple[str, ...] = ()
 
 
 class Guardrails(pulumi.ComponentResource):
@@ -64,7 +67,7 @@ class Guardrails(pulumi.ComponentResource):
             f"{name}-permission-boundary",
             name=boundary_name,
             description=f"Ceiling on what any {env.name} platform role can do. Attached to every role mlstack creates.",
-            policy=policy_document(boundary_statements(env, boundary_arn)),
+            policy=policy_document(boundary_statements(env, boundary_arn, args.replica_regions)),
             opts=child(self),
         )
         self.budget = aws.budgets.Budget(
@@ -87,7 +90,9 @@ class Guardrails(pulumi.ComponentResource):
         )
 
 
-def boundary_statements(env: Environment, boundary_arn: str) -> list[dict[str, Any]]:
+def boundary_statements(
+    env: Environment, boundary_arn: str, replica_regions: tuple[str, ...] = ()
+) -> list[dict[str, Any]]:
     """The boundary's statements: a service ceiling, then explicit denies that no identity policy can lift."""
     own_roles = f"arn:aws:iam::{env.account_id}:role/{env.name}-*"
     return [
@@ -162,7 +167,7 @@ def boundary_statements(env: Environment, boundary_arn: str) -> list[dict[str, A
             "Effect": "Deny",
             "NotAction": list(GLOBAL_SERVICES),
             "Resource": "*",
-            "Condition": {"StringNotEquals": {"aws:RequestedRegion": env.region}},
+            "Condition": {"StringNotEquals": {"aws:RequestedRegion": sorted({env.region, *replica_regions})}},
         },
     ]
 

@@ -40,7 +40,9 @@ class Platform(pulumi.ComponentResource):
         aws_only = pulumi.ResourceOptions(parent=self, providers={"aws": self.aws_provider})
 
         self.guardrails = Guardrails(
-            f"{name}-guardrails", GuardrailsArgs(env=env, budget=spec.budgets), aws_only
+            f"{name}-guardrails",
+            GuardrailsArgs(env=env, budget=spec.budgets, replica_regions=spec.replica_regions()),
+            aws_only,
         )
         self.keys = EncryptionKeys(f"{name}-keys", EncryptionKeysArgs(env=env), aws_only)
         self.network = Network(
@@ -66,7 +68,16 @@ class Platform(pulumi.ComponentResource):
             ),
             aws_only,
         )
-        self.gpu = GpuPools(f"{name}-gpu", GpuPoolsArgs(env=env, spec=list(spec.gpu_pools)), aws_only)
+        self.gpu = GpuPools(
+            f"{name}-gpu",
+            GpuPoolsArgs(
+                env=env,
+                spec=list(spec.gpu_pools),
+                cluster=self.cluster,
+                boundary_arn=self.guardrails.permission_boundary_arn,
+            ),
+            aws_only,
+        )
         self.storage = ObjectStore(
             f"{name}-storage",
             ObjectStoreArgs(

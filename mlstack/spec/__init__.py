@@ -40,6 +40,10 @@ TIER_DEFAULTS: dict[tuple[str, str], dict[Tier, Any]] = {
 }
 
 
+# Network fields that only describe a VPC mlstack builds itself.
+_BUILT_NETWORK_FIELDS = frozenset({"nat_gateways"})
+
+
 class PlatformSpec(StrictModel):
     """Everything one environment (dev, staging or prod) declares."""
 
@@ -120,9 +124,21 @@ class PlatformSpec(StrictModel):
             block = data.get(section)
             if block is None:
                 block = {}
+            if section == "network" and isinstance(block, dict) and block.get("existing_vpc") is not None:
+                # A brought VPC already has its NAT layout; defaulting it would clash with existing_vpc.
+                if field in _BUILT_NETWORK_FIELDS:
+                    continue
             if isinstance(block, dict) and field not in block:
                 data[section] = {**block, field: by_tier[tier]}
         return data
+
+    def replica_regions(self) -> tuple[str, ...]:
+        """Regions other than the home region that hold copies of this environment's data or images."""
+        regions = {self.storage.models_replication_region, self.registry.replication_region} - {
+            None,
+            self.region,
+        }
+        return tuple(sorted(r for r in regions if r))
 
     @model_validator(mode="after")
     def _cross_section_rules(self) -> PlatformSpec:
