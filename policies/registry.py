@@ -109,7 +109,7 @@ def repository_not_force_deleted(args: ResourceValidationArgs, config: Mapping[s
 
 @stack_rule(
     "MLS-ECR-006",
-    subjects=[SCANNING],
+    subjects=[REPOSITORY, SCANNING],
     title="Prod scans the registry continuously with enhanced scanning",
     why="Basic scanning checks an image once; enhanced scanning re-checks running images as new CVEs appear "
     "and covers language packages, which is what prod needs.",
@@ -119,7 +119,7 @@ def repository_not_force_deleted(args: ResourceValidationArgs, config: Mapping[s
 def prod_enhanced_scanning(
     args: StackValidationArgs, config: Mapping[str, Any]
 ) -> Iterator[tuple[str, str | None]]:
-    if stack_context().tier is not Tier.PROD:
+    if stack_context().tier is not Tier.PROD or not resources_of(args, REPOSITORY):
         return
     if not any(s.props.get("scanType") == "ENHANCED" for s in resources_of(args, SCANNING)):
         yield "the registry has no ENHANCED scanning configuration", None

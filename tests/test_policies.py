@@ -58,6 +58,8 @@ NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 ADDON = "aws:eks/addon:Addon"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
+NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
+NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
 
 
 def _without_tag(tag: str) -> Any:
@@ -209,6 +211,87 @@ def _unencrypted_root(resource: Any) -> None:
 def _storage_parameter(key: str, value: str) -> Any:
     def apply(resource: Any) -> None:
         resource.inputs["parameters"][key] = value
+
+    return apply
+
+
+def _pool_spec(resource: Any) -> dict[str, Any]:
+    return resource.inputs["spec"]["template"]["spec"]
+
+
+def _untainted(resource: Any) -> None:
+    _pool_spec(resource)["taints"] = []
+
+
+def _unlimited(resource: Any) -> None:
+    resource.inputs["spec"].pop("limits")
+
+
+def _gpu_limit(value: str) -> Any:
+    def apply(resource: Any) -> None:
+        resource.inputs["spec"]["limits"]["nvidia.com/gpu"] = value
+
+    return apply
+
+
+def _any_instance(resource: Any) -> None:
+    spec = _pool_spec(resource)
+    spec["requirements"] = [r for r in spec["requirements"] if r["key"] != "node.kubernetes.io/instance-type"]
+
+
+def _instance_types(*types: str) -> Any:
+    def apply(resource: Any) -> None:
+        for requirement in _pool_spec(resource)["requirements"]:
+            if requirement["key"] == "node.kubernetes.io/instance-type":
+                requirement["values"] = list(types)
+
+    return apply
+
+
+def _capacity(*values: str) -> Any:
+    def apply(resource: Any) -> None:
+        for requirement in _pool_spec(resource)["requirements"]:
+            if requirement["key"] == "karpenter.sh/capacity-type":
+                requirement["values"] = list(values)
+
+    return apply
+
+
+def _disruption(**changes: Any) -> Any:
+    def apply(resource: Any) -> None:
+        disruption = resource.inputs["spec"]["disruption"]
+        for key, value in changes.items():
+            if value is None:
+                disruption.pop(key, None)
+            else:
+                disruption[key] = value
+
+    return apply
+
+
+def _node_class_ref(name: str) -> Any:
+    def apply(resource: Any) -> None:
+        _pool_spec(resource)["nodeClassRef"]["name"] = name
+
+    return apply
+
+
+def _node_class_metadata(**options: Any) -> Any:
+    def apply(resource: Any) -> None:
+        if not options:
+            resource.inputs["spec"].pop("metadataOptions")
+        else:
+            resource.inputs["spec"]["metadataOptions"].update(options)
+
+    return apply
+
+
+def _node_class_volume(encrypted: Any) -> Any:
+    def apply(resource: Any) -> None:
+        if encrypted is None:
+            resource.inputs["spec"].pop("blockDeviceMappings")
+        else:
+            resource.inputs["spec"]["blockDeviceMappings"][0]["ebs"]["encrypted"] = encrypted
 
     return apply
 
@@ -556,6 +639,74 @@ CASES: dict[str, list[Case]] = {
         ok("dev"),
         bad("dev", "unencrypted root", LAUNCH_TEMPLATE, _unencrypted_root),
         bad("prod", "no mappings", LAUNCH_TEMPLATE, del_input("blockDeviceMappings")),
+    ],
+    # gpu pools
+    "MLS-GPU-001": [
+        ok("dev"),
+        ok("prod"),
+        bad("dev", "no taint", NODE_POOL, _untainted),
+    ],
+    "MLS-GPU-002": [
+        ok("prod"),
+        bad("prod", "no limit", NODE_POOL, _unlimited, name="training"),
+        bad("dev", "zero limit", NODE_POOL, _gpu_limit("0")),
+    ],
+    "MLS-GPU-003": [
+        ok("dev"),
+        bad("dev", "any instance type", NODE_POOL, _any_instance),
+    ],
+    "MLS-GPU-004": [
+        ok("prod"),
+        ok("staging"),
+        ok("dev", "dev inference may be spot-only", target_type=NODE_POOL, mutate=_capacity("spot")),
+        bad("prod", "spot-only serving", NODE_POOL, _capacity("spot"), name="serving"),
+    ],
+    "MLS-GPU-005": [
+        ok("dev"),
+        bad("dev", "never consolidates", NODE_POOL, _disruption(consolidateAfter="Never")),
+        bad(
+            "prod",
+            "no consolidation policy",
+            NODE_POOL,
+            _disruption(consolidationPolicy=None),
+            name="notebooks",
+        ),
+    ],
+    "MLS-GPU-006": [
+        ok("prod"),
+        bad("prod", "foreign node class", NODE_POOL, _node_class_ref("default"), name="serving"),
+        dropped("dev", "node class removed", NODE_CLASS),
+    ],
+    "MLS-GPU-007": [
+        ok("dev"),
+        ok("dev", "karpenter default", target_type=NODE_CLASS, mutate=_node_class_metadata()),
+        bad("dev", "imdsv1", NODE_CLASS, _node_class_metadata(httpTokens="optional")),
+        bad("prod", "two hops", NODE_CLASS, _node_class_metadata(httpPutResponseHopLimit=2.0)),
+    ],
+    "MLS-GPU-008": [
+        ok("prod"),
+        bad("prod", "unencrypted", NODE_CLASS, _node_class_volume(False)),
+        bad("dev", "ami default volumes", NODE_CLASS, _node_class_volume(None)),
+    ],
+    "MLS-COST-004": [
+        ok("dev"),
+        ok("staging"),
+        ok("prod"),
+        bad("dev", "h100 in dev", NODE_POOL, _instance_types("p5.48xlarge")),
+        ok(
+            "staging",
+            "user config admits g4dn",
+            target_type=NODE_POOL,
+            mutate=_instance_types("g4dn.xlarge"),
+            config={"MLS-COST-004": {"allowedGpuFamilies": {"staging": ["g4dn", "g5", "g6", "g6e"]}}},
+        ),
+        bad("staging", "g4dn not allowed by default", NODE_POOL, _instance_types("g4dn.xlarge")),
+    ],
+    "MLS-COST-005": [
+        ok("prod"),
+        ok("dev"),
+        bad("prod", "ceiling exceeded", NODE_POOL, _gpu_limit("999"), name="training"),
+        Case("dev", False, "user ceiling", config={"MLS-COST-005": {"maxGpus": {"dev": 2}}}),
     ],
     # kubernetes
     "MLS-K8S-001": [
