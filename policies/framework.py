@@ -102,6 +102,23 @@ def _module_domain(fn: Callable[..., Any]) -> str:
     return fn.__module__.rsplit(".", 1)[-1]
 
 
+def _attach_policy(rule: Rule, policy_type: type[Policy], validate: Callable[..., None]) -> Rule:
+    """Build the pulumi_policy object of ``rule`` (name = stable id) and keep it on the rule."""
+    policy = policy_type(  # type: ignore[call-arg]
+        name=rule.id,
+        description=rule.description,
+        validate=validate,
+        enforcement_level=rule.level,
+        config_schema=_schema(rule.config),
+        display_name=rule.title,
+        severity=rule.severity,
+        tags=[rule.domain],
+        remediation_steps=rule.remediation,
+    )
+    object.__setattr__(rule, "policy", policy)
+    return rule
+
+
 def resource_rule(
     rule_id: str,
     *,
@@ -117,42 +134,26 @@ def resource_rule(
 
     ``types`` are Pulumi type tokens; a token ending in ``*`` matches by prefix (``aws:*`` is every AWS type).
     """
-    subjects = tuple(types)
+    metadata = {"title": title, "why": why, "severity": severity, "remediation": remediation, "level": level}
 
     def wrap(check: ResourceCheck) -> Rule:
         rule = Rule(
             id=rule_id,
-            title=title,
-            why=why,
-            severity=severity,
-            level=level,
-            remediation=remediation,
             kind="resource",
-            subjects=subjects,
+            subjects=tuple(types),
             domain=_module_domain(check),
             config=dict(config or {}),
+            **metadata,  # type: ignore[arg-type]
         )
 
         def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-            if not matches(args.resource_type, subjects):
+            if not matches(args.resource_type, rule.subjects):
                 return
             for message in check(args, config_of(rule, args.get_config())):
                 report_violation(message, None)
 
         validate.__name__ = check.__name__
-        policy = ResourceValidationPolicy(
-            name=rule_id,
-            description=rule.description,
-            validate=validate,
-            enforcement_level=level,
-            config_schema=_schema(rule.config),
-            display_name=title,
-            severity=severity,
-            tags=[rule.domain],
-            remediation_steps=remediation,
-        )
-        object.__setattr__(rule, "policy", policy)
-        return rule
+        return _attach_policy(rule, ResourceValidationPolicy, validate)
 
     return wrap
 
@@ -169,20 +170,16 @@ def stack_rule(
     config: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Callable[[StackCheck], Rule]:
     """Declare a rule over the whole stack; ``subjects`` names the types whose relations it checks."""
-    subject_types = tuple(subjects)
+    metadata = {"title": title, "why": why, "severity": severity, "remediation": remediation, "level": level}
 
     def wrap(check: StackCheck) -> Rule:
         rule = Rule(
             id=rule_id,
-            title=title,
-            why=why,
-            severity=severity,
-            level=level,
-            remediation=remediation,
             kind="stack",
-            subjects=subject_types,
+            subjects=tuple(subjects),
             domain=_module_domain(check),
             config=dict(config or {}),
+            **metadata,  # type: ignore[arg-type]
         )
 
         def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
@@ -190,19 +187,7 @@ def stack_rule(
                 report_violation(message, urn)
 
         validate.__name__ = check.__name__
-        policy = StackValidationPolicy(
-            name=rule_id,
-            description=rule.description,
-            validate=validate,
-            enforcement_level=level,
-            config_schema=_schema(rule.config),
-            display_name=title,
-            severity=severity,
-            tags=[rule.domain],
-            remediation_steps=remediation,
-        )
-        object.__setattr__(rule, "policy", policy)
-        return rule
+        return _attach_policy(rule, StackValidationPolicy, validate)
 
     return wrap
 
@@ -294,6 +279,14 @@ def statements(document: Any) -> list[Mapping[str, Any]]:
     if not isinstance(parsed, Mapping):
         return []
     return [s for s in as_list(parsed.get("Statement")) if isinstance(s, Mapping)]
+
+
+def principals(statement: Mapping[str, Any]) -> list[str]:
+    """Every principal a statement names, whatever its form ("*", {"AWS": [...]}, {"Service": ...})."""
+    principal = statement.get("Principal")
+    if isinstance(principal, Mapping):
+        return [str(v) for value in principal.values() for v in as_list(value)]
+    return [str(v) for v in as_list(principal)]
 
 
 def resources_of(args: StackValidationArgs, *types: str) -> list[PolicyResource]:

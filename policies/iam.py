@@ -10,6 +10,7 @@ from pulumi_policy import PolicyResource, ResourceValidationArgs, StackValidatio
 from policies.framework import (
     Severity,
     as_list,
+    principals,
     resource_rule,
     resources_of,
     stack_context,
@@ -172,11 +173,7 @@ def role_trust_is_scoped(args: ResourceValidationArgs, config: Mapping[str, Any]
             continue
         sid = statement.get("Sid", f"#{index}")
         principal = statement.get("Principal")
-        values = (
-            [v for value in principal.values() for v in as_list(value)]
-            if isinstance(principal, Mapping)
-            else as_list(principal)
-        )
+        values = principals(statement)
         if "*" in values:
             yield f"statement {sid} trusts principal '*'"
         aws = as_list(principal.get("AWS")) if isinstance(principal, Mapping) else []

@@ -12,6 +12,7 @@ from policies.framework import (
     Tier,
     as_list,
     depends_on,
+    principals,
     resource_rule,
     resources_of,
     stack_context,
@@ -138,12 +139,7 @@ def repository_policy_private(args: ResourceValidationArgs, config: Mapping[str,
     for index, statement in enumerate(statements(args.props.get("policy"))):
         if statement.get("Effect") != "Allow":
             continue
-        principal = statement.get("Principal")
-        values = (
-            [v for value in principal.values() for v in as_list(value)]
-            if isinstance(principal, Mapping)
-            else as_list(principal)
-        )
+        values = principals(statement)
         sid = statement.get("Sid", f"#{index}")
         if "*" in values and not statement.get("Condition"):
             yield f"statement {sid} allows anyone"

@@ -39,3 +39,23 @@ def storage_class_encrypted(args: ResourceValidationArgs, config: Mapping[str, A
 def storage_class_retains(args: ResourceValidationArgs, config: Mapping[str, Any]) -> Iterator[str]:
     if stack_context().hardened and args.props.get("reclaimPolicy", "Delete") != "Retain":
         yield f"reclaimPolicy is {args.props.get('reclaimPolicy', 'Delete (default)')}"
+
+
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+@resource_rule(
+    "MLS-K8S-003",
+    types=[HELM_RELEASE],
+    title="Helm releases pin a chart version from a named repository",
+    why="An unpinned chart upgrades on the next deployment after upstream publishes; every controller the "
+    "platform installs (Karpenter, device plugin) must change only through a reviewed version bump.",
+    severity=Severity.MEDIUM,
+    remediation="Set version to an exact chart version and repository_opts.repo to the chart repository.",
+)
+def helm_release_pinned(args: ResourceValidationArgs, config: Mapping[str, Any]) -> Iterator[str]:
+    version = str(args.props.get("version") or "")
+    if not version or any(c in version for c in "^~*x><") or version == "latest":
+        yield f"chart {args.props.get('chart')} version is {version or 'unset'}, not an exact version"
+    if not (args.props.get("repositoryOpts") or {}).get("repo"):
+        yield f"chart {args.props.get('chart')} has no repositoryOpts.repo"

@@ -59,6 +59,7 @@ ADDON = "aws:eks/addon:Addon"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
 NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
 
 
@@ -712,6 +713,13 @@ CASES: dict[str, list[Case]] = {
     "MLS-K8S-001": [
         ok("dev"),
         bad("dev", "unencrypted class", STORAGE_CLASS, _storage_parameter("encrypted", "false")),
+    ],
+    "MLS-K8S-003": [
+        ok("dev"),
+        ok("prod"),
+        bad("dev", "version range", HELM_RELEASE, set_input("version", "^1.0.0"), name="karpenter"),
+        bad("prod", "unpinned", HELM_RELEASE, del_input("version"), name="device-plugin"),
+        bad("dev", "no repository", HELM_RELEASE, del_input("repositoryOpts"), name="karpenter"),
     ],
     "MLS-K8S-002": [
         ok("prod"),
