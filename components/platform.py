@@ -98,7 +98,25 @@ class Platform(pulumi.ComponentResource):
             f"{name}-orchestrator", OrchestratorArgs(env=env, spec=spec.orchestrator), aws_only
         )
         self.vector_db = VectorDb(f"{name}-vectordb", VectorDbArgs(env=env, spec=spec.vector_db), aws_only)
-        self.inference = Inference(f"{name}-inference", InferenceArgs(env=env, spec=spec.inference), aws_only)
+        self.inference = Inference(
+            f"{name}-inference",
+            InferenceArgs(
+                env=env,
+                spec=spec.inference,
+                boundary_arn=self.guardrails.permission_boundary_arn,
+                data_key_arn=self.keys.data_key_arn,
+                models_bucket=self.storage.buckets["models"] if "models" in self.storage.buckets else None,
+                artifacts_bucket=self.storage.buckets.get("artifacts"),
+                registry=self.registry,
+                cluster=self.cluster,
+                k8s_provider=self.cluster.k8s_provider,
+                vpc_id=self.network.vpc_id,
+                vpc_cidr=self.network.vpc_cidr,
+                private_subnet_ids=self.network.private_subnet_ids,
+                depends_on=(self.teams, self.gpu),
+            ),
+            aws_only,
+        )
 
         self.permission_boundary_arn = self.guardrails.permission_boundary_arn
         self.data_key_arn = self.keys.data_key_arn

@@ -47,8 +47,7 @@ def test_urns_follow_the_engine_format(stack_plan: Plan) -> None:
 
 
 def test_mocked_ids_and_arns_are_unique_and_realistic(stack_plan: Plan) -> None:
-    # Ids are unique per type: AWS and Kubernetes both allow one name for two kinds (a role and its
-    # instance profile, an EC2NodeClass and its NodePool).
+    # Ids are unique per type: a role and its instance profile, or a Deployment and its Service, share a name.
     ids = [
         (r.type, r.id)
         for r in stack_plan.resources

@@ -15,7 +15,7 @@ from mlstack.spec.budgets import BudgetSpec
 from mlstack.spec.cluster import ClusterSpec
 from mlstack.spec.cost import CostSpec
 from mlstack.spec.gpu import GpuPoolSpec
-from mlstack.spec.inference import InferenceSpec
+from mlstack.spec.inference import InferenceSpec, endpoint_problems
 from mlstack.spec.network import NetworkSpec
 from mlstack.spec.orchestrator import OrchestratorSpec
 from mlstack.spec.registry import RegistrySpec
@@ -175,7 +175,7 @@ class PlatformSpec(StrictModel):
         pools = {p.name for p in self.gpu_pools}
         teams = {t.name for t in self.teams}
         for i, endpoint in enumerate(self.inference.endpoints):
-            if endpoint.gpu_pool not in pools:
+            if endpoint.gpu_pool is not None and endpoint.gpu_pool not in pools:
                 problems.append(
                     (
                         f"inference.endpoints.{i}.gpu_pool",
@@ -189,6 +189,16 @@ class PlatformSpec(StrictModel):
                         f"'{endpoint.team}' is not a declared team; declared: {sorted(teams) or 'none'}",
                     )
                 )
+        problems += endpoint_problems(
+            self.inference.endpoints,
+            environment=self.environment,
+            account_id=self.account_id,
+            region=self.region,
+            buckets=self.storage.buckets,
+            repositories=self.registry.repositories,
+            pull_through_prefixes=[c.repository_prefix for c in self.registry.pull_through_caches],
+            gpu_pools=self.gpu_pools,
+        )
         if problems:
             raise RuleViolations(problems)
         return self
