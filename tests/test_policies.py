@@ -60,6 +60,9 @@ LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
 NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+SERVICE = "kubernetes:core/v1:Service"
+INGRESS_K8S = "kubernetes:networking.k8s.io/v1:Ingress"
 NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
 
 
@@ -293,6 +296,69 @@ def _node_class_volume(encrypted: Any) -> Any:
             resource.inputs["spec"].pop("blockDeviceMappings")
         else:
             resource.inputs["spec"]["blockDeviceMappings"][0]["ebs"]["encrypted"] = encrypted
+
+    return apply
+
+
+def _pod(resource: Any) -> dict[str, Any]:
+    return resource.inputs["spec"]["template"]["spec"]
+
+
+def _server(resource: Any) -> dict[str, Any]:
+    return _pod(resource)["containers"][0]
+
+
+def _image(image: str) -> Any:
+    def apply(resource: Any) -> None:
+        _server(resource)["image"] = image
+
+    return apply
+
+
+def _container_security(**changes: Any) -> Any:
+    def apply(resource: Any) -> None:
+        _server(resource)["securityContext"].update(changes)
+
+    return apply
+
+
+def _root_pod(resource: Any) -> None:
+    for container in [*_pod(resource)["containers"], *_pod(resource).get("initContainers", [])]:
+        container["securityContext"].pop("runAsNonRoot", None)
+    _pod(resource)["securityContext"].pop("runAsNonRoot")
+
+
+def _pod_field(key: str, value: Any) -> Any:
+    def apply(resource: Any) -> None:
+        _pod(resource)[key] = value
+
+    return apply
+
+
+def _no_memory_limit(resource: Any) -> None:
+    _server(resource)["resources"]["limits"].pop("memory")
+
+
+def _gpu_request(request: str, limit: str) -> Any:
+    def apply(resource: Any) -> None:
+        _server(resource)["resources"]["requests"]["nvidia.com/gpu"] = request
+        _server(resource)["resources"]["limits"]["nvidia.com/gpu"] = limit
+
+    return apply
+
+
+def _service_type(kind: str, annotations: dict[str, str] | None = None) -> Any:
+    def apply(resource: Any) -> None:
+        resource.inputs["spec"]["type"] = kind
+        if annotations is not None:
+            resource.inputs["metadata"]["annotations"] = annotations
+
+    return apply
+
+
+def _alb_scheme(scheme: str) -> Any:
+    def apply(resource: Any) -> None:
+        resource.inputs["metadata"]["annotations"]["alb.ingress.kubernetes.io/scheme"] = scheme
 
     return apply
 
@@ -720,6 +786,82 @@ CASES: dict[str, list[Case]] = {
         bad("dev", "version range", HELM_RELEASE, set_input("version", "^1.0.0"), name="karpenter"),
         bad("prod", "unpinned", HELM_RELEASE, del_input("version"), name="device-plugin"),
         bad("dev", "no repository", HELM_RELEASE, del_input("repositoryOpts"), name="karpenter"),
+    ],
+    "MLS-K8S-010": [
+        ok("prod"),
+        ok(
+            "prod",
+            "configured extra registry",
+            target_type=DEPLOYMENT,
+            mutate=_image("registry.example.com/ml/chat:1.0"),
+            config={"MLS-K8S-010": {"extraRegistries": ["registry.example.com"]}},
+        ),
+        bad("prod", "docker hub image", DEPLOYMENT, _image("vllm/vllm-openai:v0.11.0"), name="chat"),
+        bad(
+            "prod",
+            "another account's ecr",
+            DEPLOYMENT,
+            _image("999988887777.dkr.ecr.us-east-1.amazonaws.com/x:1"),
+        ),
+    ],
+    "MLS-K8S-011": [
+        ok("prod"),
+        ok(
+            "prod",
+            "digest",
+            target_type=DEPLOYMENT,
+            mutate=_image("333344445555.dkr.ecr.us-east-1.amazonaws.com/prod/serving@sha256:" + "a" * 64),
+        ),
+        bad(
+            "prod",
+            "latest",
+            DEPLOYMENT,
+            _image("333344445555.dkr.ecr.us-east-1.amazonaws.com/prod/serving:latest"),
+        ),
+        bad(
+            "prod",
+            "untagged",
+            DEPLOYMENT,
+            _image("333344445555.dkr.ecr.us-east-1.amazonaws.com/prod/serving"),
+        ),
+    ],
+    "MLS-K8S-012": [
+        ok("prod"),
+        bad("prod", "root allowed", DEPLOYMENT, _root_pod),
+        bad("prod", "uid 0", DEPLOYMENT, _container_security(runAsUser=0.0)),
+    ],
+    "MLS-K8S-013": [
+        ok("prod"),
+        bad("prod", "privileged", DEPLOYMENT, _container_security(privileged=True)),
+        bad("prod", "escalation", DEPLOYMENT, _container_security(allowPrivilegeEscalation=True)),
+    ],
+    "MLS-K8S-014": [
+        ok("prod"),
+        bad("prod", "host network", DEPLOYMENT, _pod_field("hostNetwork", True)),
+        bad("prod", "host pid", DEPLOYMENT, _pod_field("hostPID", True)),
+    ],
+    "MLS-K8S-015": [
+        ok("prod"),
+        bad("prod", "no memory limit", DEPLOYMENT, _no_memory_limit),
+    ],
+    "MLS-K8S-016": [
+        ok("prod"),
+        bad("prod", "no toleration", DEPLOYMENT, _pod_field("tolerations", []), name="chat"),
+        bad("prod", "half a gpu", DEPLOYMENT, _gpu_request("0.5", "0.5"), name="chat"),
+        bad("prod", "request below limit", DEPLOYMENT, _gpu_request("1", "2"), name="chat"),
+    ],
+    "MLS-K8S-017": [
+        ok("prod"),
+        ok(
+            "prod",
+            "internal nlb",
+            target_type=SERVICE,
+            mutate=_service_type(
+                "LoadBalancer", {"service.beta.kubernetes.io/aws-load-balancer-scheme": "internal"}
+            ),
+        ),
+        bad("prod", "public nlb", SERVICE, _service_type("LoadBalancer")),
+        bad("prod", "internet-facing alb", INGRESS_K8S, _alb_scheme("internet-facing")),
     ],
     "MLS-K8S-002": [
         ok("prod"),
