@@ -41,7 +41,9 @@ class Platform(pulumi.ComponentResource):
 
         self.guardrails = Guardrails(
             f"{name}-guardrails",
-            GuardrailsArgs(env=env, budget=spec.budgets, replica_regions=spec.replica_regions()),
+            GuardrailsArgs(
+                env=env, budget=spec.budgets, replica_regions=spec.replica_regions(), teams=tuple(spec.teams)
+            ),
             aws_only,
         )
         self.keys = EncryptionKeys(f"{name}-keys", EncryptionKeysArgs(env=env), aws_only)
@@ -93,7 +95,21 @@ class Platform(pulumi.ComponentResource):
             RegistryArgs(env=env, spec=spec.registry, registry_key_arn=self.keys.registry_key_arn),
             aws_only,
         )
-        self.teams = Teams(f"{name}-teams", TeamsArgs(env=env, spec=list(spec.teams)), aws_only)
+        self.teams = Teams(
+            f"{name}-teams",
+            TeamsArgs(
+                env=env,
+                spec=list(spec.teams),
+                gpu_pools=list(spec.gpu_pools),
+                boundary_arn=self.guardrails.permission_boundary_arn,
+                k8s_provider=self.cluster.k8s_provider,
+                cluster=self.cluster,
+                storage=self.storage,
+                registry=self.registry,
+                platform_admins=spec.platform_admins,
+            ),
+            aws_only,
+        )
         self.orchestrator = Orchestrator(
             f"{name}-orchestrator", OrchestratorArgs(env=env, spec=spec.orchestrator), aws_only
         )

@@ -20,7 +20,7 @@ from mlstack.spec.network import NetworkSpec
 from mlstack.spec.orchestrator import OrchestratorSpec
 from mlstack.spec.registry import RegistrySpec
 from mlstack.spec.storage import StorageSpec
-from mlstack.spec.teams import TeamSpec
+from mlstack.spec.teams import HumanAccessSpec, TeamSpec
 from mlstack.spec.vectordb import VectorDbSpec
 
 __all__ = ["TIER_DEFAULTS", "PlatformSpec", "Tier"]
@@ -95,6 +95,11 @@ class PlatformSpec(StrictModel):
         default_factory=InferenceSpec, description="Model serving. Default: no endpoints."
     )
     teams: list[TeamSpec] = Field(default_factory=list, description="Tenants of the platform. Default: none.")
+    platform_admins: HumanAccessSpec | None = Field(
+        default=None,
+        description="Who may assume the platform-admin role, the only role with cluster-admin. Default: any "
+        "principal of this account whose own IAM policy allows it, and only with an MFA sign-in under an hour old.",
+    )
     budgets: BudgetSpec = Field(description="Monthly budget and its notifications. Required.")
     cost: CostSpec = Field(
         default_factory=CostSpec,
@@ -199,6 +204,7 @@ class PlatformSpec(StrictModel):
             pull_through_prefixes=[c.repository_prefix for c in self.registry.pull_through_caches],
             gpu_pools=self.gpu_pools,
         )
+        problems += _team_rules(self)
         if problems:
             raise RuleViolations(problems)
         return self
@@ -243,3 +249,51 @@ def _storage_and_registry_rules(spec: PlatformSpec) -> list[tuple[str, str]]:
 def _duplicates(section: str, names: list[str]) -> list[tuple[str, str]]:
     repeated = sorted({name for name in names if names.count(name) > 1})
     return [(section, f"'{name}' is declared more than once; names must be unique") for name in repeated]
+
+
+def _team_rules(spec: PlatformSpec) -> list[tuple[str, str]]:
+    """Teams must fit the GPU pools they share, and budgets and groups must name teams unambiguously."""
+    problems: list[tuple[str, str]] = []
+    pool_sizes = {p.name: p.max_gpus for p in spec.gpu_pools}
+    teams = {t.name for t in spec.teams}
+    problems += _duplicates("teams (kubernetes_group)", [t.group for t in spec.teams])
+    for i, team in enumerate(spec.teams):
+        # IAM role names stop at 64 characters; the longest team role is <env>-team-<name>-workload.
+        role_name = f"{spec.environment}-team-{team.name}-workload"
+        if len(role_name) > 64:
+            problems.append(
+                (f"teams.{i}.name", f"role name '{role_name}' would exceed IAM's 64 characters; shorten it")
+            )
+    nominal = dict.fromkeys(pool_sizes, 0)
+    for i, team in enumerate(spec.teams):
+        if team.gpu_quota > 0 and not pool_sizes:
+            problems.append((f"teams.{i}.gpu_quota", "no gpu_pools are declared; set it to 0 or add a pool"))
+        unknown = sorted(set(team.gpu_quota_by_pool or {}) - set(pool_sizes))
+        if unknown:
+            problems.append(
+                (
+                    f"teams.{i}.gpu_quota_by_pool",
+                    f"{unknown} are not declared pools; declared: {sorted(pool_sizes) or 'none'}",
+                )
+            )
+            continue
+        for pool, share in team.pool_quotas(pool_sizes).items():
+            nominal[pool] += share
+    for pool, total in sorted(nominal.items()):
+        # Kueue would admit work that Karpenter can never find nodes for: it would sit pending forever.
+        if total > pool_sizes[pool]:
+            problems.append(
+                (
+                    "teams",
+                    f"the teams' nominal GPU quotas on pool '{pool}' add up to {total}, more than its max_gpus "
+                    f"{pool_sizes[pool]}; lower gpu_quota(_by_pool) or raise the pool's max_gpus",
+                )
+            )
+    for name in sorted(set(spec.budgets.team_limits_usd) - teams):
+        problems.append(
+            (
+                f"budgets.team_limits_usd.{name}",
+                f"'{name}' is not a declared team; declared: {sorted(teams) or 'none'}",
+            )
+        )
+    return problems
