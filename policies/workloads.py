@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from pulumi_policy import ResourceValidationArgs
+from pulumi_policy import ResourceValidationArgs, StackValidationArgs
 
-from policies.framework import Severity, as_list, resource_rule, stack_context
+from policies.framework import Severity, as_list, resource_rule, resources_of, stack_context, stack_rule
 
 STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
 EBS_CSI = "ebs.csi.aws.com"
@@ -290,3 +290,37 @@ def no_public_load_balancers(args: ResourceValidationArgs, config: Mapping[str, 
         return
     if not any(annotations.get(key) == value for key, value in INTERNAL_LB_ANNOTATIONS.items()):
         yield "the LoadBalancer Service is not annotated internal"
+
+
+NAMESPACE = "kubernetes:core/v1:Namespace"
+RESOURCE_QUOTA = "kubernetes:core/v1:ResourceQuota"
+TEAM_LABEL = "mlstack.io/team"
+QUOTA_KEYS = ("requests.cpu", "requests.memory", "requests.nvidia.com/gpu")
+
+
+@stack_rule(
+    "MLS-K8S-020",
+    subjects=[NAMESPACE, RESOURCE_QUOTA],
+    title="Every team namespace has a quota on CPU, memory and GPUs",
+    why="Without a quota one team's burst takes every GPU the pools may buy; the quota is the team's share, "
+    "the pool limit only the environment's ceiling.",
+    severity=Severity.HIGH,
+    remediation="Give every team namespace a ResourceQuota with requests.cpu, requests.memory and "
+    "requests.nvidia.com/gpu (teams[].gpu_quota).",
+)
+def team_namespace_quota(
+    args: StackValidationArgs, config: Mapping[str, Any]
+) -> Iterator[tuple[str, str | None]]:
+    quotas = resources_of(args, RESOURCE_QUOTA)
+    for namespace in resources_of(args, NAMESPACE):
+        metadata = namespace.props.get("metadata") or {}
+        if TEAM_LABEL not in (metadata.get("labels") or {}):
+            continue
+        name = metadata.get("name")
+        hard: dict[str, Any] = {}
+        for quota in quotas:
+            if (quota.props.get("metadata") or {}).get("namespace") == name:
+                hard.update((quota.props.get("spec") or {}).get("hard") or {})
+        missing = [key for key in QUOTA_KEYS if key not in hard]
+        if missing:
+            yield f"team namespace {name} has no quota on {missing}", namespace.urn

@@ -63,6 +63,7 @@ HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 SERVICE = "kubernetes:core/v1:Service"
 INGRESS_K8S = "kubernetes:networking.k8s.io/v1:Ingress"
+QUOTA = "kubernetes:core/v1:ResourceQuota"
 NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
 
 
@@ -356,6 +357,13 @@ def _service_type(kind: str, annotations: dict[str, str] | None = None) -> Any:
     return apply
 
 
+def _quota_without(key: str) -> Any:
+    def apply(resource: Any) -> None:
+        resource.inputs["spec"]["hard"].pop(key)
+
+    return apply
+
+
 def _alb_scheme(scheme: str) -> Any:
     def apply(resource: Any) -> None:
         resource.inputs["metadata"]["annotations"]["alb.ingress.kubernetes.io/scheme"] = scheme
@@ -493,12 +501,13 @@ CASES: dict[str, list[Case]] = {
     ],
     "MLS-IAM-006": [
         ok("dev"),
-        ok("prod"),
+        # Not prod as shipped: its research role trusts a partner account (MFA), waived in policies/waivers.yaml.
+        ok("staging"),
         bad(
             "dev", "trusts anyone", ROLE, edit_statements("assumeRolePolicy", _trust_anyone), name="node-role"
         ),
         bad(
-            "prod",
+            "staging",
             "pod identity any account",
             ROLE,
             edit_statements("assumeRolePolicy", _pod_identity_without_condition),
@@ -862,6 +871,12 @@ CASES: dict[str, list[Case]] = {
         ),
         bad("prod", "public nlb", SERVICE, _service_type("LoadBalancer")),
         bad("prod", "internet-facing alb", INGRESS_K8S, _alb_scheme("internet-facing")),
+    ],
+    "MLS-K8S-020": [
+        ok("dev"),
+        ok("prod"),
+        dropped("prod", "search has no quota", QUOTA, name="search"),
+        bad("dev", "gpus unlimited", QUOTA, _quota_without("requests.nvidia.com/gpu")),
     ],
     "MLS-K8S-002": [
         ok("prod"),
