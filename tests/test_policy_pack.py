@@ -176,7 +176,7 @@ def test_engine_and_offline_check_agree(
     assert engine == offline
     found = {policy for policy, _, _ in engine}
     assert {"MLS-KMS-001", "MLS-S3-002", "MLS-ENV-002"} <= found
-    assert "MLS-EKS-005" in found  # the real finding the shipped prod stack carries (waived offline)
+    assert "MLS-IAM-006" in found  # the real finding the shipped prod stack carries (waived offline)
 
 
 def test_plugin_manifest_uses_the_project_virtualenv() -> None:
