@@ -119,17 +119,14 @@ class Cluster(pulumi.ComponentResource):
             opts=child(self, protect=env.protect_stateful, depends_on=[log_group]),
         )
 
-        self.node_role = platform_role(
+        self.node_role = node_role(
             self,
-            f"{name}-node-role",
+            f"{name}-node",
             env=env,
             role_suffix="eks-system-node",
             boundary_arn=args.boundary_arn,
-            assume_role_policy=service_trust("ec2.amazonaws.com"),
             description="EKS system node group instances",
         )
-        for suffix, policy in _NODE_POLICIES:
-            self._attach(self.node_role, f"node-{suffix}", policy)
 
         before = [self._addon(env, addon) for addon in _BEFORE_NODES]
         node_group = self._system_nodes(args, before)
@@ -343,6 +340,32 @@ _NODE_POLICIES = (
     # Session Manager replaces SSH: shell access is audited and needs no open port or key.
     ("ssm", "AmazonSSMManagedInstanceCore"),
 )
+
+
+def node_role(
+    parent: pulumi.Resource,
+    logical_prefix: str,
+    *,
+    env: Environment,
+    role_suffix: str,
+    boundary_arn: pulumi.Input[str],
+    description: str,
+) -> aws.iam.Role:
+    """An EC2 role for EKS nodes under the boundary, with the managed policies a node needs to join and pull."""
+    role = platform_role(
+        parent,
+        f"{logical_prefix}-role",
+        env=env,
+        role_suffix=role_suffix,
+        boundary_arn=boundary_arn,
+        assume_role_policy=service_trust("ec2.amazonaws.com"),
+        description=description,
+    )
+    for suffix, policy in _NODE_POLICIES:
+        aws.iam.RolePolicyAttachment(
+            f"{logical_prefix}-{suffix}", role=role.name, policy_arn=f"{_MANAGED}{policy}", opts=child(parent)
+        )
+    return role
 
 
 def _oidc_issuer(identities: Sequence[aws.eks.outputs.ClusterIdentity]) -> str:

@@ -163,16 +163,8 @@ class Registry(pulumi.ComponentResource):
         )
 
     def allows_image(self, image: str) -> bool:
-        """Whether ``image`` (``<registry>/<repository>:<tag>`` or ``@<digest>``) comes from this registry:
-        one of the environment's repositories or a pull-through cache.
-        """
-        for prefix in self.allowed_image_prefixes:
-            if prefix.endswith("/"):
-                if image.startswith(prefix) and len(image) > len(prefix):
-                    return True
-            elif image.startswith((f"{prefix}:", f"{prefix}@")):
-                return True
-        return False
+        """Whether ``image`` comes from one of this registry's repositories or pull-through caches."""
+        return image_allowed(image, self.allowed_image_prefixes)
 
     def grant_pull(self, principal: aws.iam.Role) -> aws.iam.RolePolicy:
         """Let ``principal`` pull images from every repository and pull-through cache of the environment.
@@ -245,6 +237,20 @@ class Registry(pulumi.ComponentResource):
             policy=policy_document(statements),
             opts=child(self),
         )
+
+
+def image_allowed(image: str, allowed_prefixes: Sequence[str]) -> bool:
+    """Whether ``image`` (``<registry>/<repository>:<tag>`` or ``...@<digest>``) starts with one of
+    ``allowed_prefixes`` (a Registry's ``allowed_image_prefixes``): an exact repository followed by a tag or
+    digest, or a pull-through prefix (ending in '/') followed by an upstream path.
+    """
+    for prefix in allowed_prefixes:
+        if prefix.endswith("/"):
+            if image.startswith(prefix) and len(image) > len(prefix):
+                return True
+        elif image.startswith((f"{prefix}:", f"{prefix}@")):
+            return True
+    return False
 
 
 def _authorization_statement() -> dict[str, Any]:
