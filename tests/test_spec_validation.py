@@ -61,7 +61,11 @@ BAD_INPUTS = {
     "byo vpc with cidr": (
         _set(
             "network.existing_vpc",
-            {"vpc_id": "vpc-0123456789abcdef0", "private_subnet_ids": ["subnet-01234567", "subnet-89abcdef"]},
+            {
+                "vpc_id": "vpc-0123456789abcdef0",
+                "cidr": "10.50.0.0/16",
+                "private_subnet_ids": ["subnet-01234567", "subnet-89abcdef"],
+            },
         ),
         "network",
         "mutually exclusive",
@@ -82,6 +86,29 @@ BAD_INPUTS = {
         lambda spec, _c: spec["gpu_pools"][0].pop("max_gpus"),
         "gpu_pools.0.max_gpus",
         "Field required",
+    ),
+    "non-gpu instance type in a pool": (
+        _set("gpu_pools.0.instance_types", ["m5.large"]),
+        "gpu_pools.0.instance_types.0",
+        "not a known GPU instance type",
+    ),
+    "misspelt gpu family": (
+        _set("gpu_pools.0.instance_types", ["g6x"]),
+        "gpu_pools.0.instance_types.0",
+        "did you mean g6",
+    ),
+    "efa on a type without it": (
+        lambda spec, _c: spec["gpu_pools"][0].update(
+            workload_class="training", instance_types=["g5.xlarge"], efa=True
+        ),
+        "gpu_pools.0.instance_types.0",
+        "no EFA support",
+    ),
+    "efa on an inference pool": (_set("gpu_pools.0.efa", True), "gpu_pools.0.efa", "training"),
+    "mig on gpus without mig": (
+        _set("gpu_pools.0.sharing", {"mode": "mig"}),
+        "gpu_pools.0.sharing.mode",
+        "MIG needs A100, H100 or H200",
     ),
     "negative gpu quota": (_set("teams.0.gpu_quota", -1), "teams.0.gpu_quota", "greater than or equal"),
     "duplicate team": (
@@ -106,6 +133,156 @@ BAD_INPUTS = {
         _set("storage.noncurrent_version_expiration_days", "soon"),
         "storage",
         "integer",
+    ),
+    "credentialed upstream without secret": (
+        _set("registry.pull_through_caches", [{"upstream": "docker-hub"}]),
+        "registry.pull_through_caches.0",
+        "needs credentials",
+    ),
+    "credentials for a public upstream": (
+        _set(
+            "registry.pull_through_caches",
+            [
+                {
+                    "upstream": "quay",
+                    "credential_arn": "arn:aws:secretsmanager:us-east-1:111122223333:secret:ecr-pullthroughcache/q",
+                }
+            ],
+        ),
+        "registry.pull_through_caches.0",
+        "takes no credentials",
+    ),
+    "pull-through secret with a bad arn": (
+        _set(
+            "registry.pull_through_caches",
+            [
+                {
+                    "upstream": "github",
+                    "credential_arn": "arn:aws:secretsmanager:us-east-1:111122223333:secret:gh",
+                }
+            ],
+        ),
+        "registry.pull_through_caches.0.credential_arn",
+        "ecr-pullthroughcache",
+    ),
+    "pull-through secret in another account": (
+        _set(
+            "registry.pull_through_caches",
+            [
+                {
+                    "upstream": "github",
+                    "credential_arn": "arn:aws:secretsmanager:us-east-1:999999999999:secret:ecr-pullthroughcache/gh",
+                }
+            ],
+        ),
+        "registry.pull_through_caches.0.credential_arn",
+        "account 111122223333",
+    ),
+    "duplicate pull-through prefix": (
+        _set("registry.pull_through_caches", [{"upstream": "quay"}, {"upstream": "k8s", "prefix": "quay"}]),
+        "registry.pull_through_caches",
+        "more than once",
+    ),
+    "pull-through prefix shadows the environment": (
+        _set("registry.pull_through_caches", [{"upstream": "quay", "prefix": "dev"}]),
+        "registry.pull_through_caches.0.prefix",
+        "own repositories",
+    ),
+    "registry replication to its own region": (
+        _set("registry.replication_region", "us-east-1"),
+        "registry.replication_region",
+        "another region",
+    ),
+    "models replication to its own region": (
+        _set("storage.models_replication_region", "us-east-1"),
+        "storage.models_replication_region",
+        "another region",
+    ),
+    "models replication without a models bucket": (
+        _set("storage", {"buckets": ["datasets"], "models_replication_region": "us-west-2"}),
+        "storage.models_replication_region",
+        "needs a models bucket",
+    ),
+    "negative expected volume": (
+        _set("storage.expected_gb", {"models": -1}),
+        "storage.expected_gb",
+        "negative",
+    ),
+    "unknown bucket purpose": (_set("storage.buckets", ["logs"]), "storage.buckets.0", "datasets"),
+    "bad repository name": (
+        _set("registry.repositories", ["Training"]),
+        "registry.repositories.0",
+        "pattern",
+    ),
+    "reserved kubernetes group": (
+        _set("teams.0.kubernetes_group", "system:masters"),
+        "teams.0.kubernetes_group",
+        "reserves",
+    ),
+    "shared kubernetes group": (
+        lambda spec, _c: [t.update(kubernetes_group="ml") for t in spec["teams"]],
+        "teams (kubernetes_group)",
+        "more than once",
+    ),
+    "human access nobody can use": (
+        _set("teams.0.human_access", {"sso_permission_sets": []}),
+        "teams.0.human_access",
+        "sso_permission_sets or mfa_principals",
+    ),
+    "mfa principal is an account root": (
+        _set("teams.0.human_access", {"mfa_principals": ["arn:aws:iam::444455556666:root"]}),
+        "teams.0.human_access.mfa_principals",
+        "every identity of an account",
+    ),
+    "mfa principal is a wildcard": (
+        _set("teams.0.human_access", {"mfa_principals": ["arn:aws:iam::444455556666:role/*"]}),
+        "teams.0.human_access.mfa_principals",
+        "pattern",
+    ),
+    "mfa age too short": (
+        _set(
+            "teams.0.human_access",
+            {"mfa_principals": ["arn:aws:iam::444455556666:role/x"], "max_mfa_age_seconds": 1},
+        ),
+        "teams.0.human_access.max_mfa_age_seconds",
+        "greater than or equal to 900",
+    ),
+    "split does not add up": (
+        _set("teams.0.gpu_quota_by_pool", {"gpu-dev": 1}),
+        "teams.0",
+        "adds up to 1 but gpu_quota is 2",
+    ),
+    "split on an unknown pool": (
+        _set("teams.0.gpu_quota_by_pool", {"gpu-dev": 1, "tpu": 1}),
+        "teams.0.gpu_quota_by_pool",
+        "not declared pools",
+    ),
+    "teams oversubscribe a pool": (
+        _set("teams.0.gpu_quota", 4),
+        "teams",
+        "more than its max_gpus",
+    ),
+    "negative borrowing limit": (
+        _set("teams.0.gpu_borrowing_limit", -1),
+        "teams.0.gpu_borrowing_limit",
+        "greater than or equal",
+    ),
+    "zero cpu quota": (_set("teams.0.cpu_quota", 0), "teams.0.cpu_quota", "greater than or equal"),
+    "bad team cost center": (_set("teams.0.cost_center", "a b"), "teams.0.cost_center", "pattern"),
+    "team budget for an unknown team": (
+        _set("budgets.team_limits_usd", {"ghosts": 10}),
+        "budgets.team_limits_usd.ghosts",
+        "not a declared team",
+    ),
+    "zero team budget": (
+        _set("budgets.team_limits_usd", {"search": 0}),
+        "budgets.team_limits_usd.search",
+        "greater than 0",
+    ),
+    "too many budget thresholds": (
+        _set("budgets.thresholds_percent", [10, 20, 30, 40, 50]),
+        "budgets.thresholds_percent",
+        "at most 4",
     ),
     "bad log retention": (
         _set("network.flow_logs_retention_days", 45),

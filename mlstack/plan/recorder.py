@@ -194,7 +194,16 @@ def _run_isolated(program: Path, config: StackConfig, spec: PlatformSpec) -> Pla
     def program_body() -> None:
         runpy.run_path(str(program), run_name="__main__")
 
-    asyncio.run(runtime_stack.run_in_stack(program_body))
+    # Like the language host: one loop for the whole program, installed as the thread's loop because the
+    # SDK's synchronous helpers look it up, and closed afterwards so that no loop outlives the run.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(runtime_stack.run_in_stack(program_body))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)
     stack_urn = f"urn:pulumi:{config.stack}::{PROJECT}::{STACK_TYPE}::{PROJECT}-{config.stack}"
     resources = sorted((r for r in monitor.recorded.values() if r.type != STACK_TYPE), key=lambda r: r.urn)
     for resource in resources:

@@ -40,10 +40,23 @@ LOG_RETENTION_DAYS = (
 )
 
 
+def allowed_log_retention(days: int) -> int:
+    """The retention unchanged, or a clear error when CloudWatch Logs would refuse it."""
+    if days not in LOG_RETENTION_DAYS:
+        raise ValueError(
+            f"CloudWatch Logs does not accept {days} days; use one of {list(LOG_RETENTION_DAYS)}"
+        )
+    return days
+
+
 class ExistingVpc(StrictModel):
     """A VPC the platform team already owns. mlstack then creates no VPC, subnets or NAT."""
 
     vpc_id: VpcId = Field(description="Id of the existing VPC, for example vpc-0abc12345def67890.")
+    cidr: IPv4Network = Field(
+        description="Primary IPv4 CIDR of the existing VPC; security groups admit in-VPC traffic from it. "
+        "Stated here so that the plan needs no lookup."
+    )
     private_subnet_ids: list[SubnetId] = Field(
         min_length=2,
         description="Private subnets (one per zone) for nodes, databases and endpoints. At least 2.",
@@ -119,11 +132,7 @@ class NetworkSpec(StrictModel):
     @field_validator("flow_logs_retention_days")
     @classmethod
     def _retention_allowed(cls, value: int) -> int:
-        if value not in LOG_RETENTION_DAYS:
-            raise ValueError(
-                f"CloudWatch Logs does not accept {value} days; use one of {list(LOG_RETENTION_DAYS)}"
-            )
-        return value
+        return allowed_log_retention(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> NetworkSpec:

@@ -1,0 +1,154 @@
+"""Clients and error translation shared by the live commands.
+
+Every client retries in adaptive mode, so throttling on large accounts slows a command down instead of failing
+it. Every call goes through :func:`aws_call`, which turns botocore's exceptions into two kinds: a
+:class:`LiveError` stops the whole command (no credentials, expired credentials, no network), and a
+:class:`Denied` names the one IAM permission that was refused so the caller can report that check as not
+checked and carry on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+    ProfileNotFound,
+    SSOError,
+    TokenRetrievalError,
+)
+
+# Adaptive mode adds client-side rate limiting on top of standard retries; ten attempts ride out the
+# throttling that list-heavy audits meet on accounts with thousands of resources.
+RETRIES: dict[str, Any] = {"mode": "adaptive", "max_attempts": 10}
+
+DENIED_CODES = frozenset(
+    {
+        "AccessDenied",
+        "AccessDeniedException",
+        "AuthorizationError",
+        "UnauthorizedOperation",
+        "UnauthorizedException",
+        "Forbidden",
+        "403",
+    }
+)
+EXPIRED_CODES = frozenset(
+    {
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "RequestExpired",
+        "InvalidClientTokenId",
+        "UnrecognizedClientException",
+        "InvalidToken",
+        "SignatureDoesNotMatch",
+    }
+)
+
+NO_CREDENTIALS = (
+    "no AWS credentials found: set AWS_PROFILE (and run `aws sso login` for SSO profiles), or "
+    "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run where an instance or pod role is available"
+)
+EXPIRED = (
+    "the AWS credentials are expired or invalid ({detail}); refresh them (`aws sso login`, or new keys) "
+    "and run again"
+)
+
+
+class LiveError(Exception):
+    """A problem that stops the whole command: no or expired credentials, no endpoint, a refused change."""
+
+
+class Denied(Exception):
+    """One API call was refused; ``permission`` is the IAM action the caller needs, e.g. s3:GetBucketPolicy."""
+
+    def __init__(self, permission: str, detail: str = ""):
+        self.permission = permission
+        self.detail = detail
+        super().__init__(f"{permission} denied")
+
+
+def error_code(exc: ClientError) -> str:
+    """The AWS error code of a ClientError, e.g. NoSuchBucketPolicy."""
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+@contextmanager
+def aws_call(permission: str) -> Iterator[None]:
+    """Run AWS calls that need ``permission`` and translate their failures into LiveError or Denied.
+
+    Other ClientErrors (NoSuchBucket, NoSuchBucketPolicy...) pass through: their meaning depends on the call.
+    """
+    try:
+        yield
+    except (NoCredentialsError, PartialCredentialsError) as exc:
+        raise LiveError(NO_CREDENTIALS) from exc
+    except (TokenRetrievalError, SSOError) as exc:
+        raise LiveError(EXPIRED.format(detail=str(exc))) from exc
+    except ProfileNotFound as exc:
+        raise LiveError(f"{exc}; check AWS_PROFILE or --profile") from exc
+    except NoRegionError as exc:
+        raise LiveError("no AWS region: pass --region or set AWS_REGION") from exc
+    except EndpointConnectionError as exc:
+        raise LiveError(f"cannot reach {exc.kwargs.get('endpoint_url', 'the AWS endpoint')}: {exc}") from exc
+    except ClientError as exc:
+        code = error_code(exc)
+        if code in EXPIRED_CODES:
+            raise LiveError(EXPIRED.format(detail=code)) from exc
+        if code in DENIED_CODES:
+            raise Denied(permission, str(exc.response.get("Error", {}).get("Message", ""))) from exc
+        raise
+
+
+class Aws:
+    """Clients for one account and region, created once per service with adaptive retries.
+
+    ``overrides`` lets tests hand in a client wrapped in botocore's Stubber for a service moto lacks.
+    """
+
+    def __init__(
+        self,
+        session: boto3.session.Session,
+        region: str,
+        overrides: Mapping[str, Any] | None = None,
+    ):
+        self.session = session
+        self.region = region
+        self._overrides: dict[str, Any] = dict(overrides or {})
+        self._clients: dict[tuple[str, str], Any] = {}
+
+    @classmethod
+    def connect(cls, region: str | None = None, profile: str | None = None) -> Aws:
+        """Clients from the default credential chain (or a named profile) in ``region``."""
+        with aws_call("session"):
+            session = boto3.session.Session(profile_name=profile, region_name=region)
+        resolved = region or session.region_name
+        if not resolved:
+            raise LiveError("no AWS region: pass --region or set AWS_REGION")
+        return cls(session, resolved)
+
+    def client(self, service: str, region: str | None = None) -> Any:
+        """The client of ``service`` in ``region`` (default: this region); created on first use."""
+        if service in self._overrides:
+            return self._overrides[service]
+        key = (service, region or self.region)
+        if key not in self._clients:
+            self._clients[key] = self.session.client(
+                service,  # type: ignore[call-overload]
+                region_name=key[1],
+                config=Config(retries=RETRIES, user_agent_extra="mlstack"),
+            )
+        return self._clients[key]
+
+    def account_id(self) -> str:
+        """The account of the current credentials (sts:GetCallerIdentity needs no permission)."""
+        with aws_call("sts:GetCallerIdentity"):
+            return str(self.client("sts").get_caller_identity()["Account"])

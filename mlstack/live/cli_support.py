@@ -1,0 +1,106 @@
+"""What the live commands share on the command line: options, consoles and the no-traceback error handling."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from mlstack.live.aws import Aws, Denied, LiveError
+from mlstack.live.report import FORMATS, Report, render, table
+from mlstack.project import ProjectNotFound, find_project
+from mlstack.spec import PlatformSpec
+from mlstack.spec.loader import SpecError
+
+console = Console(highlight=False)
+errors = Console(stderr=True, highlight=False)
+
+# Tests replace this to hand commands clients backed by moto or a Stubber.
+connect: Callable[[str | None, str | None], Aws] = Aws.connect
+
+Region = Annotated[
+    str | None,
+    typer.Option(
+        "--region", help="AWS region. Default: the stack's region, else AWS_REGION or the profile's."
+    ),
+]
+Profile = Annotated[str | None, typer.Option("--profile", help="AWS profile. Default: the credential chain.")]
+ProjectDir = Annotated[
+    Path | None,
+    typer.Option("--project-dir", help="The mlstack project. Default: found from the working directory."),
+]
+OutputFormat = Annotated[
+    str,
+    typer.Option("--format", "-f", help=f"Output format: {', '.join(FORMATS)}. Default: table."),
+]
+
+Output = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Write the report to this file. Default: print it.")
+]
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    errors.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    return typer.Exit(code)
+
+
+@contextmanager
+def live_errors(command: str) -> Iterator[None]:
+    """Turn a command-stopping AWS problem into one clear line and exit code 2, never a traceback."""
+    try:
+        yield
+    except LiveError as exc:
+        raise fail(str(exc)) from None
+    except Denied as exc:
+        raise fail(f"{exc.permission} denied; {command} needs it (see docs/live-tooling.md)") from None
+
+
+def load_spec(env: str, project_dir: Path | None) -> PlatformSpec:
+    """The validated spec of stack ``env``, or a clear exit."""
+    try:
+        project = find_project(project_dir)
+    except ProjectNotFound as exc:
+        raise fail(str(exc)) from None
+    known = project.stack_names()
+    if env not in known:
+        raise fail(
+            f"no stack file {project.relative(project.stack_file(env))}; known environments: {', '.join(known)}"
+        )
+    try:
+        return project.load(env)[1]
+    except SpecError as exc:
+        raise fail(str(exc)) from None
+
+
+def check_format(fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise fail(f"unknown format '{fmt}'; use one of {', '.join(FORMATS)}")
+    return fmt
+
+
+def emit(report: Report, fmt: str, output: Path | None = None, *, passed: bool = True) -> None:
+    """Print the report in ``fmt`` (or write it to ``output``) and exit with its code.
+
+    Exit codes: 1 when a check failed, 2 when nothing failed but something could not be checked, else 0.
+    """
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        if fmt == "table":
+            with output.open("w", encoding="utf-8") as handle:
+                Console(file=handle, width=200, highlight=False).print(table(report, passed=passed))
+        else:
+            output.write_text(render(report, fmt), encoding="utf-8")
+        console.print(f"wrote {output} ({report.summary()})")
+    elif fmt == "table":
+        console.print(table(report, passed=passed))
+    else:
+        typer.echo(render(report, fmt), nl=False)
+    code = report.exit_code()
+    if code == 2 and fmt == "table":
+        errors.print("[magenta]some checks could not run (see 'not checked'); the result is incomplete[/]")
+    if code:
+        raise typer.Exit(code)

@@ -1,0 +1,446 @@
+"""Preflight: what most often makes a GPU stack fail half-way through `pulumi up`, checked before it starts.
+
+Each check returns :class:`Result` rows. A check whose call is denied reports NOT_CHECKED with the IAM action
+it needed; it never passes. A wrong account or missing credentials stops the account-specific checks,
+because their answers would describe some other account.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import parse_qs, urlparse
+
+from botocore.exceptions import ClientError
+
+from mlstack.live.aws import Aws, Denied, LiveError, aws_call, error_code
+from mlstack.live.bootstrap import state_bucket_name
+from mlstack.live.report import Report, Result, Rule, Status
+from mlstack.spec import PlatformSpec
+from mlstack.spec.gpu import GpuPoolSpec
+
+RULES = (
+    Rule("credentials", "AWS credentials are present and belong to the stack's account"),
+    Rule("region", "The stack's region is enabled for the account"),
+    Rule("zones", "The zones the stack uses are known"),
+    Rule("offering", "Every GPU instance type of every pool is offered in the stack's zones"),
+    Rule("quota", "EC2 vCPU quotas cover every GPU pool at its maximum"),
+    Rule("kubernetes-version", "EKS supports the pinned Kubernetes version in the region"),
+    Rule("backend", "The Pulumi state backend is reachable"),
+)
+
+
+class GpuType(Protocol):
+    """What preflight needs of one row of the GPU instance table."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def family(self) -> str: ...
+    @property
+    def gpu_count(self) -> int: ...
+    @property
+    def vcpus(self) -> int: ...
+
+
+class GpuTable(Protocol):
+    """The GPU instance table: expands a family (g5) or exact type (g5.xlarge) to its instance types."""
+
+    def expand(self, selector: str) -> Sequence[GpuType]: ...
+
+
+@dataclass(frozen=True)
+class Quota:
+    """An EC2 vCPU quota that GPU instances draw from."""
+
+    code: str
+    name: str
+
+
+# Verified against the Service Quotas console names; G and VT share one quota per purchase option.
+QUOTAS: dict[tuple[str, str], Quota] = {
+    ("G", "on-demand"): Quota("L-DB2E81BA", "Running On-Demand G and VT instances"),
+    ("P", "on-demand"): Quota("L-417A185B", "Running On-Demand P instances"),
+    ("G", "spot"): Quota("L-3819A6DF", "All G and VT Spot Instance Requests"),
+    ("P", "spot"): Quota("L-7212CCBC", "All P Spot Instance Requests"),
+}
+PURCHASE_OPTIONS = {
+    "spot": ("spot",),
+    "on-demand": ("on-demand",),
+    # Spot may be unavailable for hours; Karpenter then fills the whole pool on demand, so both must fit.
+    "spot-preferred": ("spot", "on-demand"),
+}
+
+
+def quota_class(family: str) -> str | None:
+    """The quota class of an instance family: G (g and vt families), P, or None for any other."""
+    if family.startswith("vt") or family.startswith("g"):
+        return "G"
+    if family.startswith("p"):
+        return "P"
+    return None
+
+
+def default_gpu_table() -> GpuTable:
+    """The project's GPU instance table (components/data/gpu_instances.yaml)."""
+    from mlstack.catalog import gpu_catalog
+
+    return gpu_catalog()
+
+
+@dataclass(frozen=True)
+class Preflight:
+    """The inputs of one preflight run."""
+
+    aws: Aws
+    spec: PlatformSpec
+    gpu_table: GpuTable
+    backend_url: str | None = None
+
+    def run(self) -> Report:
+        results = [*self._credentials()]
+        identity_ok = results[-1].status is Status.PASS
+        checks: list[tuple[str, Callable[[], list[Result]]]] = [
+            ("region", self._region),
+            ("offering", self._offerings),
+            ("quota", self._quotas),
+            ("kubernetes-version", self._kubernetes_version),
+            ("backend", self._backend),
+        ]
+        for rule, check in checks:
+            if identity_ok:
+                results += check()
+            else:
+                results.append(
+                    Result(rule, "-", Status.NOT_CHECKED, "skipped: the credentials check did not pass")
+                )
+        return Report(
+            tool="preflight",
+            title=f"preflight {self.spec.environment} (account {self.spec.account_id}, {self.aws.region})",
+            rules=RULES,
+            results=tuple(results),
+        )
+
+    # --- credentials and region --------------------------------------------------------------------------
+
+    def _credentials(self) -> list[Result]:
+        try:
+            with aws_call("sts:GetCallerIdentity"):
+                identity = self.aws.client("sts").get_caller_identity()
+        except LiveError as exc:
+            return [
+                Result(
+                    "credentials",
+                    self.spec.account_id,
+                    Status.FAIL,
+                    str(exc),
+                    "provide credentials, then rerun",
+                )
+            ]
+        if identity["Account"] != self.spec.account_id:
+            return [
+                Result(
+                    "credentials",
+                    identity["Arn"],
+                    Status.FAIL,
+                    f"credentials are for account {identity['Account']}, the stack file wants "
+                    f"{self.spec.account_id}",
+                    f"switch to a profile of account {self.spec.account_id} (AWS_PROFILE=...)",
+                )
+            ]
+        return [Result("credentials", identity["Arn"], Status.PASS, f"account {identity['Account']}")]
+
+    def _region(self) -> list[Result]:
+        region = self.aws.region
+        # Ask an always-enabled endpoint: a disabled region's own endpoint rejects the credentials instead.
+        home = "us-gov-west-1" if region.startswith("us-gov-") else "us-east-1"
+        try:
+            with aws_call("ec2:DescribeRegions"):
+                regions = self.aws.client("ec2", region=home).describe_regions(
+                    AllRegions=True, RegionNames=[region]
+                )["Regions"]
+        except Denied as exc:
+            return [_denied("region", region, exc)]
+        status = regions[0].get("OptInStatus", "unknown") if regions else "unknown region"
+        if status in ("opt-in-not-required", "opted-in"):
+            return [Result("region", region, Status.PASS, f"enabled ({status})")]
+        return [
+            Result(
+                "region",
+                region,
+                Status.FAIL,
+                f"region is {status}",
+                f"aws account enable-region --region-name {region}",
+            )
+        ]
+
+    # --- zones and offerings -----------------------------------------------------------------------------
+
+    def _zones(self) -> list[str]:
+        existing = self.spec.network.existing_vpc
+        if existing is None:
+            return self.spec.network.zones(self.aws.region)
+        with aws_call("ec2:DescribeSubnets"):
+            subnets = self.aws.client("ec2").describe_subnets(SubnetIds=existing.private_subnet_ids)[
+                "Subnets"
+            ]
+        return sorted({s["AvailabilityZone"] for s in subnets})
+
+    def _offered(self, types: Iterable[str]) -> dict[str, set[str]]:
+        """Instance type -> zones of the region where it is offered."""
+        names = sorted(set(types))
+        offered: dict[str, set[str]] = defaultdict(set)
+        paginator = self.aws.client("ec2").get_paginator("describe_instance_type_offerings")
+        with aws_call("ec2:DescribeInstanceTypeOfferings"):
+            for start in range(0, len(names), 100):  # filter values are capped; 100 is well inside
+                pages = paginator.paginate(
+                    LocationType="availability-zone",
+                    Filters=[{"Name": "instance-type", "Values": names[start : start + 100]}],
+                )
+                for page in pages:
+                    for offering in page["InstanceTypeOfferings"]:
+                        offered[offering["InstanceType"]].add(offering["Location"])
+        return offered
+
+    def _offerings(self) -> list[Result]:
+        pools = self.spec.gpu_pools
+        if not pools:
+            return [Result("offering", "gpu_pools", Status.PASS, "no GPU pools declared")]
+        try:
+            zones = self._zones()
+        except Denied as exc:
+            return [_denied("offering", "gpu_pools", exc, "zones of the existing VPC")]
+        expanded = {
+            (i, selector): list(self.gpu_table.expand(selector))
+            for i, pool in enumerate(pools)
+            for selector in pool.instance_types
+        }
+        try:
+            offered = self._offered(t.name for types in expanded.values() for t in types)
+        except Denied as exc:
+            return [_denied("offering", "gpu_pools", exc)]
+        results = []
+        for (i, selector), types in expanded.items():
+            subject = f"gpu_pools[{i}] {pools[i].name}: {selector}"
+            results.append(_offering_result(subject, selector, [t.name for t in types], zones, offered))
+        return results
+
+    # --- quotas ------------------------------------------------------------------------------------------
+
+    def _quotas(self) -> list[Result]:
+        needs, unclassified = quota_needs(self.spec.gpu_pools, self.gpu_table)
+        results = [
+            Result(
+                "quota",
+                name,
+                Status.NOT_CHECKED,
+                "no EC2 GPU quota known for this family; check its quota in the Service Quotas console",
+            )
+            for name in sorted(unclassified)
+        ]
+        if not needs:
+            return results or [Result("quota", "gpu_pools", Status.PASS, "no GPU pools, no GPU quota needed")]
+        client = self.aws.client("service-quotas")
+        for quota, (least, most) in sorted(needs.items(), key=lambda item: item[0].code):
+            subject = f"{quota.code} {quota.name}"
+            try:
+                value = _quota_value(client, quota.code)
+            except Denied as exc:
+                results.append(_denied("quota", subject, exc))
+                continue
+            results.append(self._quota_result(quota, subject, value, least, most))
+        return results
+
+    def _quota_result(self, quota: Quota, subject: str, value: float, least: int, most: int) -> Result:
+        request = (
+            f"aws service-quotas request-service-quota-increase --service-code ec2 --quota-code {quota.code} "
+            f"--desired-value {most} --region {self.aws.region}"
+        )
+        if value >= most:
+            return Result(
+                "quota", subject, Status.PASS, f"{value:g} vCPUs cover every pool at its maximum ({most})"
+            )
+        if value >= least:
+            return Result(
+                "quota",
+                subject,
+                Status.WARN,
+                f"{value:g} vCPUs cover the pools at their maximum only on the smallest types ({least}); "
+                f"the largest allowed types need {most}",
+                f"{request} (or narrow the pools' instance_types)",
+            )
+        return Result(
+            "quota",
+            subject,
+            Status.FAIL,
+            f"{value:g} vCPUs; the pools at their maximum need at least {least}, up to {most}",
+            request,
+        )
+
+    # --- Kubernetes version and backend ------------------------------------------------------------------
+
+    def _kubernetes_version(self) -> list[Result]:
+        wanted = self.spec.cluster.kubernetes_version
+        try:
+            versions = _eks_versions(self.aws.client("eks"))
+        except Denied as exc:
+            return [_denied("kubernetes-version", wanted, exc)]
+        status = versions.get(wanted)
+        known = ", ".join(sorted(versions, key=lambda v: tuple(int(p) for p in v.split(".")))) or "none"
+        if status == "STANDARD_SUPPORT":
+            return [Result("kubernetes-version", wanted, Status.PASS, "in standard support")]
+        if status == "EXTENDED_SUPPORT":
+            return [
+                Result(
+                    "kubernetes-version",
+                    wanted,
+                    Status.WARN,
+                    "in extended support, which EKS bills extra per cluster hour",
+                    f"pin a version in standard support in cluster.kubernetes_version ({known})",
+                )
+            ]
+        return [
+            Result(
+                "kubernetes-version",
+                wanted,
+                Status.FAIL,
+                f"EKS in {self.aws.region} does not offer {wanted}" + (f" ({status})" if status else ""),
+                f"set cluster.kubernetes_version to one of: {known}",
+            )
+        ]
+
+    def _backend(self) -> list[Result]:
+        url = self.backend_url or os.environ.get("PULUMI_BACKEND_URL")
+        if url is None:
+            bucket, region = state_bucket_name(self.spec.account_id, self.aws.region), self.aws.region
+        else:
+            parsed = urlparse(url)
+            if parsed.scheme != "s3":
+                return [
+                    Result(
+                        "backend",
+                        url,
+                        Status.NOT_CHECKED,
+                        "preflight checks only S3 backends; run `pulumi whoami` to check this one",
+                    )
+                ]
+            bucket = parsed.netloc
+            region = parse_qs(parsed.query).get("region", [self.aws.region])[0]
+        subject = f"s3://{bucket}"
+        try:
+            with aws_call("s3:ListBucket"):
+                self.aws.client("s3", region=region).head_bucket(Bucket=bucket)
+        except Denied as exc:
+            return [_denied("backend", subject, exc, "or the bucket belongs to another account")]
+        except ClientError as exc:
+            if error_code(exc) in ("404", "NoSuchBucket"):
+                return [
+                    Result(
+                        "backend",
+                        subject,
+                        Status.FAIL,
+                        "the state bucket does not exist",
+                        f"mlstack bootstrap --region {region}, or pass --backend-url",
+                    )
+                ]
+            raise
+        return [Result("backend", subject, Status.PASS, "reachable")]
+
+
+def quota_needs(
+    pools: Sequence[GpuPoolSpec], table: GpuTable
+) -> tuple[dict[Quota, tuple[int, int]], set[str]]:
+    """vCPUs each quota must allow with every pool at max_gpus: (on the leanest types, on the widest types).
+
+    A pool may end up all on one class of its types, so each class is counted at the pool's full maximum.
+    Families outside the G and P quotas are returned apart, to be reported as not checked.
+    """
+    needs: dict[Quota, list[int]] = defaultdict(lambda: [0, 0])
+    unclassified: set[str] = set()
+    for pool in pools:
+        ratios: dict[str, list[float]] = defaultdict(list)
+        for selector in pool.instance_types:
+            for gpu_type in table.expand(selector):
+                klass = quota_class(gpu_type.family)
+                if klass is None:
+                    unclassified.add(gpu_type.family)
+                    continue
+                ratios[klass].append(gpu_type.vcpus / gpu_type.gpu_count)
+        for klass, per_gpu in ratios.items():
+            least = math.ceil(min(per_gpu) * pool.max_gpus)
+            most = math.ceil(max(per_gpu) * pool.max_gpus)
+            for option in PURCHASE_OPTIONS[pool.capacity_type]:
+                need = needs[QUOTAS[(klass, option)]]
+                need[0] += least
+                need[1] += most
+    return {quota: (least, most) for quota, (least, most) in needs.items()}, unclassified
+
+
+def _quota_value(client: Any, code: str) -> float:
+    try:
+        with aws_call("servicequotas:GetServiceQuota"):
+            return float(client.get_service_quota(ServiceCode="ec2", QuotaCode=code)["Quota"]["Value"])
+    except ClientError as exc:
+        # An account that never changed a quota may have no applied value yet: the default then holds.
+        if error_code(exc) != "NoSuchResourceException":
+            raise
+    with aws_call("servicequotas:GetAWSDefaultServiceQuota"):
+        return float(
+            client.get_aws_default_service_quota(ServiceCode="ec2", QuotaCode=code)["Quota"]["Value"]
+        )
+
+
+def _eks_versions(eks: Any) -> dict[str, str]:
+    """Kubernetes version -> EKS support status in the client's region."""
+    versions: dict[str, str] = {}
+    with aws_call("eks:DescribeClusterVersions"):
+        for page in eks.get_paginator("describe_cluster_versions").paginate(clusterType="eks"):
+            for entry in page["clusterVersions"]:
+                versions[entry["clusterVersion"]] = entry.get("versionStatus") or entry.get(
+                    "status", ""
+                ).upper().replace("-", "_")
+    return versions
+
+
+def _offering_result(
+    subject: str, selector: str, types: list[str], zones: list[str], offered: dict[str, set[str]]
+) -> Result:
+    chosen = set(zones)
+    missing_everywhere = [t for t in types if not offered.get(t, set()) & chosen]
+    partial = {t: sorted(chosen - offered.get(t, set())) for t in types if t not in missing_everywhere}
+    partial = {t: gaps for t, gaps in partial.items() if gaps}
+    elsewhere = sorted({z for t in types for z in offered.get(t, set())} - chosen)
+    hint = (
+        f"offered in other zones of the region: {', '.join(elsewhere)}"
+        if elsewhere
+        else "not offered in this region"
+    )
+    is_family = len(types) > 1 or types != [selector]
+    if missing_everywhere and (not is_family or len(missing_everywhere) == len(types)):
+        return Result(
+            "offering",
+            subject,
+            Status.FAIL,
+            f"{', '.join(missing_everywhere)} not offered in {', '.join(zones)}",
+            f"{hint}; set network.availability_zones to zones that offer it, or replace {selector} in the pool",
+        )
+    if missing_everywhere or partial:
+        gaps = [f"{t} not in any chosen zone" for t in missing_everywhere]
+        gaps += [f"{t} not in {', '.join(z)}" for t, z in partial.items()]
+        return Result(
+            "offering",
+            subject,
+            Status.WARN,
+            "; ".join(gaps) + "; Karpenter launches only where offered",
+            hint if elsewhere else "",
+        )
+    return Result("offering", subject, Status.PASS, f"{len(types)} type(s) offered in {', '.join(zones)}")
+
+
+def _denied(rule: str, subject: str, exc: Denied, note: str = "") -> Result:
+    detail = f"{exc.permission} denied" + (f" ({note})" if note else "")
+    return Result(rule, subject, Status.NOT_CHECKED, detail, f"grant {exc.permission} (docs/live-tooling.md)")

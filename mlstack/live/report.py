@@ -1,0 +1,207 @@
+"""Results of live checks and their output formats: table, json, sarif, junit and markdown.
+
+The format names match `mlstack check`, so a pipeline treats offline and live findings alike. This module is
+small on purpose; it should merge with the check command's formatters once both exist on main.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import Literal
+from xml.etree import ElementTree as ET
+
+from rich.table import Table
+
+Format = Literal["table", "json", "sarif", "junit", "markdown"]
+FORMATS: tuple[str, ...] = ("table", "json", "sarif", "junit", "markdown")
+
+
+class Status(StrEnum):
+    """Outcome of one check. NOT_CHECKED means the answer is unknown (usually a denied call), never a pass."""
+
+    PASS = "pass"  # noqa: S105 - a check outcome, not a password
+    WARN = "warn"
+    FAIL = "fail"
+    NOT_CHECKED = "not checked"
+
+
+STYLE = {Status.PASS: "green", Status.WARN: "yellow", Status.FAIL: "bold red", Status.NOT_CHECKED: "magenta"}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A kind of check with a stable id, shown once in SARIF and docs."""
+
+    id: str
+    title: str
+
+
+@dataclass(frozen=True)
+class Result:
+    """One check on one subject (a resource ARN, a pool, a quota code) and what to do about it."""
+
+    rule: str
+    subject: str
+    status: Status
+    message: str
+    remediation: str = ""
+
+
+@dataclass(frozen=True)
+class Report:
+    """The results of one command run, with the rules they refer to."""
+
+    tool: str
+    title: str
+    rules: tuple[Rule, ...]
+    results: tuple[Result, ...]
+
+    def counts(self) -> Counter[Status]:
+        return Counter(r.status for r in self.results)
+
+    @property
+    def failed(self) -> bool:
+        return any(r.status is Status.FAIL for r in self.results)
+
+    @property
+    def incomplete(self) -> bool:
+        return any(r.status is Status.NOT_CHECKED for r in self.results)
+
+    def exit_code(self) -> int:
+        """1 when a check failed, 2 when nothing failed but something could not be checked, else 0."""
+        if self.failed:
+            return 1
+        return 2 if self.incomplete else 0
+
+    def summary(self) -> str:
+        counts = self.counts()
+        return ", ".join(f"{counts.get(s, 0)} {s}" for s in Status)
+
+
+def table(report: Report, *, passed: bool = True) -> Table:
+    """A rich table of the results; ``passed=False`` leaves passing rows out (audits of large accounts)."""
+    grid = Table(title=report.title, title_justify="left", show_lines=False)
+    for column in ("status", "check", "subject", "detail", "remediation"):
+        grid.add_column(column, overflow="fold")
+    for result in report.results:
+        if result.status is Status.PASS and not passed:
+            continue
+        grid.add_row(
+            f"[{STYLE[result.status]}]{result.status}[/]",
+            result.rule,
+            result.subject,
+            result.message,
+            result.remediation,
+        )
+    grid.caption = report.summary()
+    return grid
+
+
+def to_json(report: Report) -> str:
+    document = {
+        "tool": report.tool,
+        "title": report.title,
+        "summary": {str(s): report.counts().get(s, 0) for s in Status},
+        "results": [{**asdict(r), "status": str(r.status)} for r in report.results],
+    }
+    return json.dumps(document, indent=2) + "\n"
+
+
+_SARIF_LEVEL = {Status.FAIL: "error", Status.WARN: "warning"}
+
+
+def to_sarif(report: Report) -> str:
+    """SARIF 2.1.0: failures are errors, warnings warnings, unchecked items results of kind 'open'."""
+    results = []
+    for result in report.results:
+        if result.status is Status.PASS:
+            continue
+        text = result.message + (f" Remediation: {result.remediation}" if result.remediation else "")
+        entry: dict[str, object] = {
+            "ruleId": result.rule,
+            "message": {"text": text},
+            "locations": [{"logicalLocations": [{"fullyQualifiedName": result.subject}]}],
+        }
+        if result.status is Status.NOT_CHECKED:
+            entry.update(kind="open", level="none")
+        else:
+            entry.update(kind="fail", level=_SARIF_LEVEL[result.status])
+        results.append(entry)
+    document = {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": f"mlstack {report.tool}",
+                        "informationUri": "https://github.com/mlstack/mlstack",
+                        "rules": [
+                            {"id": rule.id, "shortDescription": {"text": rule.title}} for rule in report.rules
+                        ],
+                    }
+                },
+                "results": results,
+            }
+        ],
+    }
+    return json.dumps(document, indent=2) + "\n"
+
+
+def to_junit(report: Report) -> str:
+    """JUnit XML: one test case per result; failures fail, unchecked items are skipped, warnings pass."""
+    counts = report.counts()
+    suite = ET.Element(
+        "testsuite",
+        name=f"mlstack {report.tool}",
+        tests=str(len(report.results)),
+        failures=str(counts.get(Status.FAIL, 0)),
+        skipped=str(counts.get(Status.NOT_CHECKED, 0)),
+        errors="0",
+    )
+    for result in report.results:
+        case = ET.SubElement(suite, "testcase", classname=result.rule, name=result.subject)
+        detail = result.message + (f"\nRemediation: {result.remediation}" if result.remediation else "")
+        if result.status is Status.FAIL:
+            ET.SubElement(case, "failure", message=result.message).text = detail
+        elif result.status is Status.NOT_CHECKED:
+            ET.SubElement(case, "skipped", message=result.message)
+        elif result.status is Status.WARN:
+            ET.SubElement(case, "system-out").text = f"warning: {detail}"
+    suites = ET.Element("testsuites")
+    suites.append(suite)
+    ET.indent(suites)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(report: Report) -> str:
+    """A markdown table of everything that did not pass, sized for a pull-request comment."""
+    lines = [f"### {report.title}", "", report.summary(), ""]
+    rows = [r for r in report.results if r.status is not Status.PASS]
+    if not rows:
+        lines.append("Every check passed.")
+        return "\n".join(lines) + "\n"
+    lines += ["| status | check | subject | detail | remediation |", "|---|---|---|---|---|"]
+    lines += [
+        f"| {r.status} | {r.rule} | {_cell(r.subject)} | {_cell(r.message)} | {_cell(r.remediation)} |"
+        for r in rows
+    ]
+    return "\n".join(lines) + "\n"
+
+
+RENDERERS = {"json": to_json, "sarif": to_sarif, "junit": to_junit, "markdown": to_markdown}
+
+
+def render(report: Report, fmt: str) -> str:
+    """The report as text in one of the machine formats (everything but 'table')."""
+    try:
+        return RENDERERS[fmt](report)
+    except KeyError:
+        raise ValueError(f"unknown format '{fmt}'; use one of {', '.join(FORMATS)}") from None

@@ -1,0 +1,248 @@
+"""preflight: offerings from moto, quotas and EKS versions from Stubber, failures with exact remediation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from typer.testing import CliRunner
+
+from mlstack.catalog import gpu_catalog
+from mlstack.cli import app
+from mlstack.live.aws import Aws
+from mlstack.live.bootstrap import state_bucket_name
+from mlstack.live.preflight import QUOTAS, Preflight, quota_needs
+from mlstack.live.report import Report, Status
+from mlstack.project import find_project
+from mlstack.spec import PlatformSpec
+from mlstack.spec.gpu import GpuPoolSpec
+from tests.live.conftest import ACCOUNT, REGION
+
+G_ON_DEMAND = QUOTAS[("G", "on-demand")].code
+G_SPOT = QUOTAS[("G", "spot")].code
+P_ON_DEMAND = QUOTAS[("P", "on-demand")].code
+P_SPOT = QUOTAS[("P", "spot")].code
+runner = CliRunner()
+
+
+def dev_spec(**pools: Any) -> PlatformSpec:
+    """The shipped dev stack, moved into moto's account, with the given pools (default: the shipped ones)."""
+    _, spec = find_project(Path(__file__).parent).load("dev")
+    update: dict[str, Any] = {"account_id": ACCOUNT}
+    if pools:
+        update["gpu_pools"] = [GpuPoolSpec(name=name, **fields) for name, fields in pools.items()]
+    return spec.model_copy(update=update)
+
+
+def quota_client(values: dict[str, float | str]) -> Any:
+    """A service-quotas client answering each quota code with a value, or with 'denied'."""
+    client = boto3.client("service-quotas", region_name=REGION)
+    stub = Stubber(client)
+    for code in sorted(values):
+        params = {"ServiceCode": "ec2", "QuotaCode": code}
+        if values[code] == "denied":
+            stub.add_client_error(
+                "get_service_quota", "AccessDeniedException", "no", 400, expected_params=params
+            )
+        else:
+            quota = {"ServiceCode": "ec2", "QuotaCode": code, "Value": values[code]}
+            stub.add_response("get_service_quota", {"Quota": quota}, params)
+    stub.activate()
+    return client
+
+
+def eks_client(versions: dict[str, str]) -> Any:
+    client = boto3.client("eks", region_name=REGION)
+    stub = Stubber(client)
+    entries = [{"clusterVersion": v, "versionStatus": s} for v, s in versions.items()]
+    stub.add_response("describe_cluster_versions", {"clusterVersions": entries}, {"clusterType": "eks"})
+    stub.activate()
+    return client
+
+
+def run(spec: PlatformSpec, quotas: dict[str, float | str], versions: dict[str, str] | None = None) -> Report:
+    overrides = {
+        "service-quotas": quota_client(quotas),
+        "eks": eks_client(versions or {"1.34": "STANDARD_SUPPORT"}),
+    }
+    aws = Aws(boto3.session.Session(), spec.region, overrides)
+    return Preflight(aws, spec, gpu_catalog()).run()
+
+
+def by_rule(report: Report, rule: str) -> list:
+    return [r for r in report.results if r.rule == rule]
+
+
+@pytest.fixture
+def backend(moto: None) -> str:
+    bucket = state_bucket_name(ACCOUNT, REGION)
+    boto3.client("s3", region_name=REGION).create_bucket(Bucket=bucket)
+    return bucket
+
+
+def test_dev_stack_passes_when_types_are_offered_and_quotas_suffice(backend: str) -> None:
+    report = run(dev_spec(), {G_ON_DEMAND: 512, G_SPOT: 512})
+    assert {r.status for r in report.results} == {Status.PASS}, report.results
+    assert {r.rule for r in report.results} == {
+        "credentials",
+        "region",
+        "offering",
+        "quota",
+        "kubernetes-version",
+        "backend",
+    }
+    assert report.exit_code() == 0
+
+
+def test_quota_needs_count_each_purchase_option_at_the_pool_maximum() -> None:
+    needs, unclassified = quota_needs(dev_spec().gpu_pools, gpu_catalog())
+    g5 = gpu_catalog().family_types("g5") + gpu_catalog().family_types("g6")
+    widest = max(t.vcpus / t.gpu_count for t in g5)
+    leanest = min(t.vcpus / t.gpu_count for t in g5)
+    # spot-preferred: both quotas must hold the whole pool, since spot can run dry
+    assert needs == {
+        QUOTAS[("G", "spot")]: (int(leanest * 4), int(widest * 4)),
+        QUOTAS[("G", "on-demand")]: (int(leanest * 4), int(widest * 4)),
+    }
+    assert not unclassified
+
+
+def test_quota_too_small_fails_with_the_increase_command(backend: str) -> None:
+    spec = dev_spec(
+        train={
+            "workload_class": "training",
+            "instance_types": ["p5"],
+            "capacity_type": "on-demand",
+            "max_gpus": 16,
+        }
+    )
+    report = run(spec, {P_ON_DEMAND: 0})
+    quota = by_rule(report, "quota")
+    assert [(r.subject.split()[0], r.status) for r in quota] == [(P_ON_DEMAND, Status.FAIL)]
+    p5 = gpu_catalog().family_types("p5")
+    most = int(max(t.vcpus / t.gpu_count for t in p5) * 16)
+    assert quota[0].remediation == (
+        f"aws service-quotas request-service-quota-increase --service-code ec2 --quota-code {P_ON_DEMAND} "
+        f"--desired-value {most} --region {REGION}"
+    )
+    assert report.exit_code() == 1
+
+
+def test_quota_between_leanest_and_widest_types_warns(backend: str) -> None:
+    spec = dev_spec(
+        infer={
+            "workload_class": "inference",
+            "instance_types": ["g6"],
+            "capacity_type": "spot",
+            "max_gpus": 4,
+        }
+    )
+    report = run(spec, {G_SPOT: 32})
+    assert [r.status for r in by_rule(report, "quota")] == [Status.WARN]
+    assert report.exit_code() == 0
+
+
+def test_type_offered_in_no_chosen_zone_fails_and_names_the_zones_that_offer_it(backend: str) -> None:
+    spec = dev_spec(
+        big={
+            "workload_class": "training",
+            "instance_types": ["p5en.48xlarge"],
+            "capacity_type": "on-demand",
+            "max_gpus": 8,
+        },
+        other={
+            "workload_class": "training",
+            "instance_types": ["p5e.48xlarge"],
+            "capacity_type": "on-demand",
+            "max_gpus": 8,
+        },
+    )
+    spec = spec.model_copy(
+        update={
+            "network": spec.network.model_copy(update={"availability_zones": ["us-east-1b", "us-east-1d"]})
+        }
+    )
+    report = run(spec, {P_ON_DEMAND: 10_000})
+    offering = {r.subject: r for r in by_rule(report, "offering")}
+    en = offering["gpu_pools[0] big: p5en.48xlarge"]
+    assert en.status is Status.FAIL
+    assert "us-east-1a, us-east-1c" in en.remediation
+    e = offering["gpu_pools[1] other: p5e.48xlarge"]
+    assert e.status is Status.FAIL and "not offered in this region" in e.remediation
+    assert report.exit_code() == 1
+
+
+def test_type_offered_in_some_chosen_zones_warns(backend: str) -> None:
+    spec = dev_spec(
+        big={
+            "workload_class": "training",
+            "instance_types": ["p5en.48xlarge"],
+            "capacity_type": "on-demand",
+            "max_gpus": 8,
+        }
+    )
+    report = run(spec, {P_ON_DEMAND: 10_000})
+    [offering] = by_rule(report, "offering")
+    assert offering.status is Status.WARN and "not in us-east-1b" in offering.message
+
+
+def test_unsupported_kubernetes_version_fails_and_extended_support_warns(backend: str) -> None:
+    fail = run(
+        dev_spec(), {G_ON_DEMAND: 512, G_SPOT: 512}, {"1.32": "STANDARD_SUPPORT", "1.33": "STANDARD_SUPPORT"}
+    )
+    [version] = by_rule(fail, "kubernetes-version")
+    assert version.status is Status.FAIL and version.remediation.endswith("1.32, 1.33")
+    warn = run(dev_spec(), {G_ON_DEMAND: 512, G_SPOT: 512}, {"1.34": "EXTENDED_SUPPORT"})
+    assert [r.status for r in by_rule(warn, "kubernetes-version")] == [Status.WARN]
+
+
+def test_missing_backend_fails_with_bootstrap_remediation(moto: None) -> None:
+    report = run(dev_spec(), {G_ON_DEMAND: 512, G_SPOT: 512})
+    [backend] = by_rule(report, "backend")
+    assert backend.status is Status.FAIL and backend.remediation.startswith("mlstack bootstrap")
+
+
+def test_denied_quota_is_not_checked_never_passed(backend: str) -> None:
+    report = run(dev_spec(), {G_ON_DEMAND: "denied", G_SPOT: 512})
+    statuses = {r.subject.split()[0]: r for r in by_rule(report, "quota")}
+    assert statuses[G_ON_DEMAND].status is Status.NOT_CHECKED
+    assert statuses[G_ON_DEMAND].message == "servicequotas:GetServiceQuota denied"
+    assert statuses[G_SPOT].status is Status.PASS
+    assert report.exit_code() == 2
+
+
+def test_wrong_account_fails_and_skips_the_rest(backend: str) -> None:
+    spec = dev_spec().model_copy(update={"account_id": "999999999999"})
+    report = Preflight(Aws(boto3.session.Session(), REGION), spec, gpu_catalog()).run()
+    assert report.results[0].status is Status.FAIL and "999999999999" in report.results[0].message
+    assert {r.status for r in report.results[1:]} == {Status.NOT_CHECKED}
+
+
+def test_no_credentials_fails_the_credentials_check_without_a_traceback(
+    no_credentials: None, tmp_path: Path
+) -> None:
+    result = runner.invoke(app, ["preflight", "dev", "--format", "json"])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    document = json.loads(result.output)
+    assert document["results"][0]["status"] == "fail"
+    assert "no AWS credentials found" in document["results"][0]["message"]
+
+
+def test_cli_reports_failures_with_remediation_and_exit_code(
+    moto: None, cli_aws: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shipped_account = find_project(Path(__file__).parent).load("dev")[1].account_id
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", shipped_account)  # run the shipped dev stack file unchanged
+    boto3.client("s3", region_name=REGION).create_bucket(Bucket=state_bucket_name(shipped_account, REGION))
+    cli_aws["service-quotas"] = quota_client({G_ON_DEMAND: 1, G_SPOT: 1})
+    cli_aws["eks"] = eks_client({"1.34": "STANDARD_SUPPORT"})
+    result = runner.invoke(app, ["preflight", "dev", "--format", "markdown"])
+    assert result.exit_code == 1, result.output
+    assert f"| fail | quota | {G_ON_DEMAND}" in result.output
+    assert f"--quota-code {G_SPOT} --desired-value" in result.output
+    assert "| credentials |" not in result.output  # passing rows stay out of the PR comment
