@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,13 +10,14 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from components.cluster import Cluster
 from components.environment import Environment
 from components.iam import policy_document
 from components.options import child, stateful
+from components.storage import Bucket
 from components.workloads import (
     POSTGRES_PORT,
     RESTRICTED_CONTAINER,
-    BucketGrants,
     clients_only_policy,
     database_network,
     namespace,
@@ -43,6 +44,9 @@ METAFLOW_DB_USER = "metaflow"
 # Pinned so that the credentials fetch cannot change under us; it supports EKS Pod Identity credentials.
 AWS_CLI_IMAGE = "public.ecr.aws/aws-cli/aws-cli:2.27.0"
 POSTGRES_MAJOR_VERSION = "16"
+# Workflows read the team's datasets and write its artifacts and models, each under the team's own prefix.
+TEAM_READ_BUCKETS = ("datasets", "artifacts", "models")
+TEAM_WRITE_BUCKETS = ("artifacts", "models")
 ARTIFACT_KEY_FORMAT = "{{workflow.namespace}}/argo-artifacts/{{workflow.name}}/{{pod.name}}"
 
 
@@ -54,14 +58,18 @@ class OrchestratorArgs:
     spec: OrchestratorSpec
     teams: Sequence[TeamSpec]
     k8s_provider: k8s.Provider
-    cluster_name: pulumi.Input[str]
-    cluster_security_group_id: pulumi.Input[str]
+    cluster: Cluster
     vpc_id: pulumi.Input[str]
     private_subnet_ids: pulumi.Input[Sequence[str]]
     data_key_arn: pulumi.Input[str]
     boundary_arn: pulumi.Input[str]
-    artifacts: BucketGrants
+    # Data buckets by purpose; artifacts is required, datasets and models are granted to teams when present.
+    buckets: Mapping[str, Bucket]
     team_namespaces: Sequence[pulumi.Resource] = field(default_factory=tuple)
+
+    @property
+    def artifacts(self) -> Bucket:
+        return self.buckets["artifacts"]
 
 
 class Orchestrator(pulumi.ComponentResource):
@@ -168,7 +176,7 @@ class Orchestrator(pulumi.ComponentResource):
             purpose="metaflow",
             vpc_id=args.vpc_id,
             private_subnet_ids=args.private_subnet_ids,
-            cluster_security_group_id=args.cluster_security_group_id,
+            cluster_security_group_id=args.cluster.cluster_security_group_id,
         )
         identifier = env.resource_name("metaflow")
         return aws.rds.Instance(
@@ -217,14 +225,13 @@ class Orchestrator(pulumi.ComponentResource):
             env=args.env,
             role_suffix="argo-server",
             boundary_arn=args.boundary_arn,
-            cluster_name=args.cluster_name,
+            cluster=args.cluster,
             namespace=args.spec.argo_namespace,
             service_account=ARGO_SERVER_ACCOUNT,
             description="Argo server: reads workflow artifacts of every team for the UI",
-            depends_on=[argo_ns],
         )
         for team in args.teams:
-            args.artifacts.grant_read(role, prefix=f"{team.name}/argo-artifacts")
+            args.artifacts.grant_read(role, prefix=f"{team.name}/argo-artifacts/")
 
     def _metadata_service(self, name: str, database: aws.rds.Instance) -> str:
         """The metadata service (and optional UI backend) with their Services, NetworkPolicy and workload role.
@@ -248,11 +255,10 @@ class Orchestrator(pulumi.ComponentResource):
             env=env,
             role_suffix="metaflow-service",
             boundary_arn=args.boundary_arn,
-            cluster_name=args.cluster_name,
+            cluster=args.cluster,
             namespace=ns_name,
             service_account=METADATA_SERVICE,
             description="Metaflow metadata service and UI backend: DB credentials and team Metaflow roots",
-            depends_on=[account],
         )
         secret_arn = _master_secret_arn(database)
         aws.iam.RolePolicy(
@@ -263,7 +269,7 @@ class Orchestrator(pulumi.ComponentResource):
         )
         # The UI backend reads task artifacts and logs from every team's Metaflow root, and nothing else.
         for team in args.teams:
-            args.artifacts.grant_read(role, prefix=f"{team.name}/metaflow")
+            args.artifacts.grant_read(role, prefix=f"{team.name}/metaflow/")
 
         db = {"host": database.address, "secret_arn": secret_arn}
         apps = [(METADATA_SERVICE, METADATA_PORT, "services.metadata_service.server")]
@@ -354,14 +360,17 @@ class Orchestrator(pulumi.ComponentResource):
                 env=args.env,
                 role_suffix=f"{team.name}-workflows",
                 boundary_arn=args.boundary_arn,
-                cluster_name=args.cluster_name,
+                cluster=args.cluster,
                 namespace=team.name,
                 service_account=WORKFLOW_SERVICE_ACCOUNT,
-                description=f"Workflows of team {team.name}: its own artifact prefix only",
-                depends_on=[account],
+                description=f"Workflows of team {team.name}: its own prefixes only",
             )
-            args.artifacts.grant_read(role, prefix=team.name)
-            args.artifacts.grant_write(role, prefix=team.name)
+            own = f"{team.name}/"
+            for purpose, bucket in args.buckets.items():
+                if purpose in TEAM_READ_BUCKETS:
+                    bucket.grant_read(role, prefix=own)
+                if purpose in TEAM_WRITE_BUCKETS:
+                    bucket.grant_write(role, prefix=own)
 
 
 def _meta(name: str, ns: str) -> k8s.meta.v1.ObjectMetaArgs:

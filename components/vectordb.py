@@ -11,12 +11,13 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from components.cluster import Cluster
 from components.environment import Environment
 from components.options import child, stateful
+from components.storage import Bucket
 from components.workloads import (
     POSTGRES_PORT,
     RESTRICTED_CONTAINER,
-    BucketGrants,
     clients_only_policy,
     database_network,
     namespace,
@@ -24,6 +25,7 @@ from components.workloads import (
     secret_name,
     workload_role,
 )
+from mlstack.spec import PlatformSpec
 from mlstack.spec.vectordb import VectorDbSpec
 
 QDRANT_CHART = "qdrant"
@@ -50,14 +52,12 @@ class VectorDbArgs:
     env: Environment
     spec: VectorDbSpec
     k8s_provider: k8s.Provider
-    storage_class_name: pulumi.Input[str]
-    cluster_name: pulumi.Input[str]
-    cluster_security_group_id: pulumi.Input[str]
+    cluster: Cluster
     vpc_id: pulumi.Input[str]
     private_subnet_ids: pulumi.Input[Sequence[str]]
     data_key_arn: pulumi.Input[str]
     boundary_arn: pulumi.Input[str]
-    artifacts: BucketGrants
+    artifacts: Bucket
     client_namespaces: Sequence[str]
 
 
@@ -119,7 +119,7 @@ class VectorDb(pulumi.ComponentResource):
             string_data={API_KEY_FIELD: pulumi.Output.secret(api_key.result)},
             opts=k8s_opts,
         )
-        release = k8s.helm.v3.Release(
+        k8s.helm.v3.Release(
             f"{name}-qdrant",
             name=QDRANT_RELEASE,
             chart=QDRANT_CHART,
@@ -129,7 +129,7 @@ class VectorDb(pulumi.ComponentResource):
             create_namespace=False,
             atomic=True,
             cleanup_on_fail=True,
-            values=pulumi.Output.from_input(args.storage_class_name).apply(
+            values=args.cluster.storage_class_name.apply(
                 lambda storage_class: qdrant_values(spec, storage_class=storage_class)
             ),
             opts=child(self, provider=provider, depends_on=[ns, key_secret]),
@@ -142,16 +142,14 @@ class VectorDb(pulumi.ComponentResource):
             spec=qdrant_network_policy(args.client_namespaces),
             opts=k8s_opts,
         )
-        self._snapshots(name, args, ns, release)
+        self._snapshots(name, args, ns)
         self.endpoint = pulumi.Output.from_input(
             f"http://{QDRANT_RELEASE}.{spec.namespace}.svc.cluster.local:{QDRANT_HTTP_PORT}"
         )
         self.port = pulumi.Output.from_input(QDRANT_HTTP_PORT)
         self.credentials_secret_name = key_secret.metadata.apply(lambda m: m.name or API_KEY_SECRET)
 
-    def _snapshots(
-        self, name: str, args: VectorDbArgs, ns: k8s.core.v1.Namespace, release: k8s.helm.v3.Release
-    ) -> None:
+    def _snapshots(self, name: str, args: VectorDbArgs, ns: k8s.core.v1.Namespace) -> None:
         spec, provider = args.spec, args.k8s_provider
         account = k8s.core.v1.ServiceAccount(
             f"{name}-snapshots-sa",
@@ -167,13 +165,12 @@ class VectorDb(pulumi.ComponentResource):
             env=args.env,
             role_suffix="qdrant-snapshots",
             boundary_arn=args.boundary_arn,
-            cluster_name=args.cluster_name,
+            cluster=args.cluster,
             namespace=spec.namespace,
             service_account=SNAPSHOT_JOB,
             description="Qdrant snapshot job: writes snapshots under its prefix of the artifacts bucket",
-            depends_on=[account],
         )
-        args.artifacts.grant_write(role, prefix=spec.snapshot_prefix)
+        args.artifacts.grant_write(role, prefix=f"{spec.snapshot_prefix}/")
         k8s.batch.v1.CronJob(
             f"{name}-snapshots",
             metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -182,7 +179,7 @@ class VectorDb(pulumi.ComponentResource):
             spec=args.artifacts.bucket_name.apply(
                 lambda bucket: snapshot_cronjob_spec(spec, bucket=bucket, region=args.env.region)
             ),
-            opts=child(self, provider=provider, depends_on=[account, role, release]),
+            opts=child(self, provider=provider, depends_on=[account, role]),
         )
 
     def _aurora(self, name: str, args: VectorDbArgs) -> None:
@@ -194,7 +191,7 @@ class VectorDb(pulumi.ComponentResource):
             purpose="vectors",
             vpc_id=args.vpc_id,
             private_subnet_ids=args.private_subnet_ids,
-            cluster_security_group_id=args.cluster_security_group_id,
+            cluster_security_group_id=args.cluster.cluster_security_group_id,
         )
         hardened = env.tier.hardened
         cluster = aws.rds.Cluster(
@@ -245,6 +242,12 @@ class VectorDb(pulumi.ComponentResource):
         self.credentials_secret_name = secret_name(
             cluster.master_user_secrets.apply(lambda secrets: secrets[0].secret_arn if secrets else "")
         )
+
+
+def vector_db_clients(spec: PlatformSpec) -> list[str]:
+    """Namespaces admitted to Qdrant: every team's. Inference endpoints run in their team's namespace, so this
+    covers them too; no other namespace (in particular none outside the platform's tenants) gets through."""
+    return sorted(team.name for team in spec.teams)
 
 
 def _labels(name: str) -> dict[str, str]:

@@ -6,12 +6,13 @@ Not a component: functions that create children of the component passed as ``par
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from components.cluster import Cluster
 from components.environment import Environment
 from components.iam import platform_role, pod_identity_trust
 from components.options import child
@@ -41,17 +42,6 @@ def restricted_pod(user: int = 65532) -> dict[str, Any]:
     }
 
 
-class BucketGrants(Protocol):
-    """What a workload needs from a bucket: its name and CDK-style grants that add S3 and KMS statements."""
-
-    @property
-    def bucket_name(self) -> pulumi.Output[str]: ...
-
-    def grant_read(self, principal: aws.iam.Role, prefix: str | None = None) -> pulumi.Resource: ...
-
-    def grant_write(self, principal: aws.iam.Role, prefix: str | None = None) -> pulumi.Resource: ...
-
-
 def namespace(
     parent: pulumi.Resource, logical_name: str, name: str, provider: k8s.Provider, purpose: str
 ) -> k8s.core.v1.Namespace:
@@ -77,13 +67,12 @@ def workload_role(
     logical_name: str,
     *,
     env: Environment,
+    cluster: Cluster,
     role_suffix: str,
     boundary_arn: pulumi.Input[str],
-    cluster_name: pulumi.Input[str],
     namespace: str,
     service_account: str,
     description: str,
-    depends_on: Sequence[pulumi.Resource] = (),
 ) -> aws.iam.Role:
     """An IAM role for one Kubernetes service account, bound through EKS Pod Identity (no static keys, no IRSA
     annotations): only pods running as ``namespace/service_account`` in this cluster receive its credentials."""
@@ -96,13 +85,12 @@ def workload_role(
         assume_role_policy=pod_identity_trust(env),
         description=description,
     )
-    aws.eks.PodIdentityAssociation(
+    cluster.pod_identity(
         f"{logical_name}-pod-identity",
-        cluster_name=cluster_name,
         namespace=namespace,
         service_account=service_account,
-        role_arn=role.arn,
-        opts=child(parent, depends_on=list(depends_on)),
+        role=role,
+        parent=parent,
     )
     return role
 

@@ -26,8 +26,8 @@ class VectorDbSpec(StrictModel):
         description="'qdrant' runs on the cluster; 'aurora-pgvector' is managed Aurora Serverless v2. Default: qdrant.",
     )
     namespace: DnsLabel = Field(
-        default="vectordb",
-        description="Namespace of Qdrant and its snapshot job (qdrant engine only). Default: vectordb.",
+        default="qdrant",
+        description="Namespace of Qdrant and its snapshot job (qdrant engine only). Default: qdrant.",
     )
     qdrant_chart_version: ChartVersion = Field(
         default="1.19.0",
