@@ -43,13 +43,12 @@ GLOBAL_SERVICES = ("iam:*", "sts:*", "pricing:*", "budgets:*", "ce:*", "support:
 
 @dataclass(frozen=True)
 class GuardrailsArgs:
-    """``replica_regions``: regions the environment replicates data to, so the region fence admits them.
-    ``teams``: teams whose cost center gets a budget of its own."""
+    """``replica_regions``: regions the environment replicates data to, so the region fence admits them."""
 
     env: Environment
     budget: BudgetSpec
-    replica_regions: tuple[str, ...] = ()
     teams: tuple[TeamSpec, ...] = ()
+    replica_regions: tuple[str, ...] = ()
 
 
 class Guardrails(pulumi.ComponentResource):
@@ -91,7 +90,9 @@ class Guardrails(pulumi.ComponentResource):
         cost_centers = {team.name: team.cost_center for team in args.teams}
         team_budget_names: dict[str, pulumi.Output[str]] = {}
         for team_name, limit in sorted(args.budget.team_limits_usd.items()):
-            # The spec refuses limits for undeclared teams, so every name here has a cost center.
+            # PlatformSpec refuses limits for undeclared teams; a caller that passes no teams gets no team budgets.
+            if team_name not in cost_centers:
+                continue
             team_budget = aws.budgets.Budget(
                 f"{name}-budget-{team_name}",
                 name=env.resource_name("team", team_name, "monthly"),

@@ -893,13 +893,25 @@ def sagemaker_runtime_statements(env: Environment, endpoint_name: str) -> list[d
                 "ec2:CreateNetworkInterfacePermission",
                 "ec2:DeleteNetworkInterface",
                 "ec2:DeleteNetworkInterfacePermission",
+            ],
+            # SageMaker attaches ENIs in the environment's own subnets; nothing outside this account and region.
+            "Resource": [
+                f"arn:aws:ec2:{env.region}:{env.account_id}:network-interface/*",
+                f"arn:aws:ec2:{env.region}:{env.account_id}:subnet/*",
+                f"arn:aws:ec2:{env.region}:{env.account_id}:security-group/*",
+            ],
+        },
+        {
+            "Sid": "DescribeTheVpc",
+            "Effect": "Allow",
+            "Action": [
                 "ec2:DescribeNetworkInterfaces",
                 "ec2:DescribeVpcs",
                 "ec2:DescribeDhcpOptions",
                 "ec2:DescribeSubnets",
                 "ec2:DescribeSecurityGroups",
             ],
-            # These EC2 actions do not support resource-level scoping; they touch no data.
+            # Describe calls support no resource-level scoping; they read no data.
             "Resource": "*",
         },
         {

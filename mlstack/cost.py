@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from mlstack.gputable import GpuInstance, gpu_instances
+from mlstack.catalog import GpuCatalog, GpuInstanceType, gpu_catalog
 from mlstack.plan.recorder import Plan, RecordedResource
 from mlstack.spec import PlatformSpec
 
@@ -183,14 +183,14 @@ def estimate(
     plan: Plan,
     spec: PlatformSpec,
     prices: PriceTable | None = None,
-    gpu_table: dict[str, GpuInstance] | None = None,
+    gpu_table: GpuCatalog | None = None,
 ) -> Estimate:
     """Price every billable resource of ``plan``. Raises CostModelError naming any missing price."""
-    return _Estimator(plan, spec, prices or default_prices(), gpu_table or gpu_instances()).run()
+    return _Estimator(plan, spec, prices or default_prices(), gpu_table or gpu_catalog()).run()
 
 
 class _Estimator:
-    def __init__(self, plan: Plan, spec: PlatformSpec, prices: PriceTable, gpu_table: dict[str, GpuInstance]):
+    def __init__(self, plan: Plan, spec: PlatformSpec, prices: PriceTable, gpu_table: GpuCatalog):
         self.plan = plan
         self.gpu_table = gpu_table
         self.spec = spec
@@ -371,7 +371,7 @@ class _Estimator:
 
     def _pool_choices(
         self, node_pool: RecordedResource, name: str, pools_by_name: dict[str, Any]
-    ) -> tuple[list[GpuInstance], str]:
+    ) -> tuple[list[GpuInstanceType], str]:
         """The GPU instance types a NodePool may launch and its capacity type, read from its requirements."""
         requirements = (
             ((node_pool.inputs.get("spec") or {}).get("template") or {}).get("spec", {}).get("requirements")
@@ -380,7 +380,7 @@ class _Estimator:
         for requirement in requirements or []:
             if requirement.get("operator") == "In":
                 allowed[str(requirement.get("key"))] = [str(v) for v in requirement.get("values") or []]
-        table = self.gpu_table
+        table = self.gpu_table.types
         declared = pools_by_name.get(name)
         if INSTANCE_TYPE_LABEL in allowed:
             wanted = set(allowed[INSTANCE_TYPE_LABEL])

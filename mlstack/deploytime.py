@@ -210,8 +210,9 @@ def deploy_time(plan: Plan, durations: Durations | None = None) -> DeployTime:
     serializing: list[SerializingEdge] = []
     every_explicit = [(v, u) for v, us in graph.explicit.items() for u in us]
     on_path = set(path)
+    needed_edges = set(needed)
     for dependent, dependency in every_explicit:
-        if dependent not in on_path or dependency not in on_path:
+        if dependent not in on_path or dependency not in on_path or (dependent, dependency) in needed_edges:
             continue
         without = [edge for edge in every_explicit if edge != (dependent, dependency)]
         shorter, _, _ = critical_path(graph, durations, keep_explicit=without)

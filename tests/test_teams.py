@@ -3,55 +3,28 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import boto3
-import kubernetes_validate
 import pytest
-import yaml
 from botocore.exceptions import ClientError
-from jsonschema import Draft7Validator
 from moto import mock_aws
 from moto.core.authorization import enable_iam_authentication
 
 from components.teams import CLUSTER_ADMIN_POLICY, GPU_RESOURCE
 from mlstack.plan.recorder import Plan, RecordedResource
-from tests.plans import PROJECT, ROOT, policy_json
-
-
-def _crd_dir() -> Path:
-    for folder in (ROOT, *ROOT.parents):
-        if (folder / "shared" / "crds").is_dir():
-            return folder / "shared" / "crds"
-    raise FileNotFoundError("shared/crds not found above the repository root")
-
-
-def _ints(value: Any) -> Any:
-    """Wire format records every number as a float; the schemas want integers where they are whole."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _ints(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_ints(v) for v in value]
-    return value
+from tests.k8s_schema import validate_object
+from tests.plans import PROJECT, policy_json
 
 
 def _validate(resource: RecordedResource, kubernetes_version: str) -> None:
-    manifest = _ints(resource.inputs)
-    group = manifest["apiVersion"].split("/")[0]
-    if "." in group and not group.endswith("k8s.io"):
-        raise AssertionError(f"no schema for {manifest['apiVersion']}")
-    if group == "kueue.x-k8s.io":
-        crd = yaml.safe_load((_crd_dir() / f"kueue.x-k8s.io_{manifest['kind'].lower()}s.yaml").read_text())
-        version = manifest["apiVersion"].split("/")[1]
-        (served,) = [v for v in crd["spec"]["versions"] if v["name"] == version]
-        assert served.get("storage"), f"{manifest['kind']} uses {version}, not the storage version"
-        errors = list(Draft7Validator(served["schema"]["openAPIV3Schema"]).iter_errors(manifest))
-        assert not errors, [e.message for e in errors]
-        return
-    kubernetes_validate.validate(manifest, kubernetes_version, strict=True)
+    manifest = resource.inputs
+    if manifest["apiVersion"].startswith("kueue.x-k8s.io/"):
+        assert manifest["apiVersion"].endswith("/v1beta2"), (
+            f"{manifest['kind']} must use Kueue's storage version"
+        )
+    problems = validate_object(manifest, kubernetes_version)
+    assert not problems, problems
 
 
 def _team_objects(plan: Plan, namespace: str) -> dict[str, list[RecordedResource]]:
