@@ -17,7 +17,7 @@ from components.orchestrator import Orchestrator, OrchestratorArgs
 from components.registry import Registry, RegistryArgs
 from components.storage import ObjectStore, ObjectStoreArgs
 from components.teams import Teams, TeamsArgs
-from components.vectordb import VectorDb, VectorDbArgs
+from components.vectordb import VectorDb, VectorDbArgs, vector_db_clients
 from mlstack.spec import PlatformSpec
 
 
@@ -111,9 +111,38 @@ class Platform(pulumi.ComponentResource):
             aws_only,
         )
         self.orchestrator = Orchestrator(
-            f"{name}-orchestrator", OrchestratorArgs(env=env, spec=spec.orchestrator), aws_only
+            f"{name}-orchestrator",
+            OrchestratorArgs(
+                env=env,
+                spec=spec.orchestrator,
+                teams=tuple(spec.teams),
+                k8s_provider=self.cluster.k8s_provider,
+                cluster=self.cluster,
+                vpc_id=self.network.vpc_id,
+                private_subnet_ids=self.network.private_subnet_ids,
+                data_key_arn=self.keys.data_key_arn,
+                boundary_arn=self.guardrails.permission_boundary_arn,
+                buckets=self.storage.buckets,
+                team_namespaces=(self.teams,),
+            ),
+            aws_only,
         )
-        self.vector_db = VectorDb(f"{name}-vectordb", VectorDbArgs(env=env, spec=spec.vector_db), aws_only)
+        self.vector_db = VectorDb(
+            f"{name}-vectordb",
+            VectorDbArgs(
+                env=env,
+                spec=spec.vector_db,
+                k8s_provider=self.cluster.k8s_provider,
+                cluster=self.cluster,
+                vpc_id=self.network.vpc_id,
+                private_subnet_ids=self.network.private_subnet_ids,
+                data_key_arn=self.keys.data_key_arn,
+                boundary_arn=self.guardrails.permission_boundary_arn,
+                artifacts=self.storage.buckets["artifacts"],
+                client_namespaces=vector_db_clients(spec),
+            ),
+            aws_only,
+        )
         self.inference = Inference(
             f"{name}-inference",
             InferenceArgs(
@@ -134,8 +163,13 @@ class Platform(pulumi.ComponentResource):
             aws_only,
         )
 
+        self.metaflow_config = self.orchestrator.metaflow_config
         self.permission_boundary_arn = self.guardrails.permission_boundary_arn
         self.data_key_arn = self.keys.data_key_arn
         self.register_outputs(
-            {"permission_boundary_arn": self.permission_boundary_arn, "data_key_arn": self.data_key_arn}
+            {
+                "permission_boundary_arn": self.permission_boundary_arn,
+                "data_key_arn": self.data_key_arn,
+                "metaflow_config": self.metaflow_config,
+            }
         )

@@ -14,12 +14,19 @@ from pydantic import BaseModel
 from mlstack.spec.cluster import ClusterSpec, SystemNodeGroupSpec
 from mlstack.spec.gpu import GpuPoolSpec, GpuSharingSpec
 from mlstack.spec.network import ExistingVpc, NetworkSpec
+from mlstack.spec.orchestrator import ArgoSsoSpec, OrchestratorSpec
+from mlstack.spec.vectordb import VectorDbSpec
 
 BEGIN, END = "<!-- BEGIN GENERATED INPUTS -->", "<!-- END GENERATED INPUTS -->"
 PAGES: dict[str, list[tuple[str, type[BaseModel]]]] = {
     "docs/components/network.md": [("network", NetworkSpec), ("network.existing_vpc", ExistingVpc)],
     "docs/components/cluster.md": [("cluster", ClusterSpec), ("cluster.system_nodes", SystemNodeGroupSpec)],
     "docs/components/gpu.md": [("gpu_pools[]", GpuPoolSpec), ("gpu_pools[].sharing", GpuSharingSpec)],
+    "docs/components/orchestrator.md": [
+        ("orchestrator", OrchestratorSpec),
+        ("orchestrator.sso", ArgoSsoSpec),
+    ],
+    "docs/components/vectordb.md": [("vector_db", VectorDbSpec)],
 }
 
 

@@ -40,6 +40,58 @@ def _set(path: str, value: Any):
 
 
 BAD_INPUTS = {
+    "argo server auth mode": (
+        _set("orchestrator.server_auth_mode", "server"),
+        "orchestrator.server_auth_mode",
+        "'client' or 'sso'",
+    ),
+    "sso mode without settings": (
+        _set("orchestrator.server_auth_mode", "sso"),
+        "orchestrator",
+        "sso is not set",
+    ),
+    "sso callback elsewhere": (
+        _set(
+            "orchestrator",
+            {
+                "server_auth_mode": "sso",
+                "sso": {"issuer": "https://idp.example.com", "redirect_url": "https://argo.example.com/cb"},
+            },
+        ),
+        "orchestrator.sso",
+        "/oauth2/callback",
+    ),
+    "archive without metaflow": (
+        _set("orchestrator", {"metaflow": False, "workflow_archive": True}),
+        "orchestrator",
+        "workflow_archive",
+    ),
+    "rds class without db prefix": (
+        _set("orchestrator.db_instance_class", "t4g.micro"),
+        "orchestrator.db_instance_class",
+        "pattern",
+    ),
+    "metadata image without tag": (
+        _set("orchestrator.metadata_service_image", "netflixoss/metaflow_metadata_service"),
+        "orchestrator.metadata_service_image",
+        "pattern",
+    ),
+    "two qdrant replicas": (_set("vector_db.replicas", 2), "vector_db.replicas", "Raft majority"),
+    "aurora capacity off the half step": (
+        _set("vector_db.aurora_max_acu", 1.3),
+        "vector_db.aurora_max_acu",
+        "steps of 0.5",
+    ),
+    "aurora min above max": (
+        _set("vector_db", {"aurora_min_acu": 4, "aurora_max_acu": 2}),
+        "vector_db",
+        "above aurora_max_acu",
+    ),
+    "snapshots under a team prefix": (
+        _set("vector_db.snapshot_prefix", "search/snapshots"),
+        "vector_db.snapshot_prefix",
+        "team search",
+    ),
     "unknown top-level key": (_set("colour", "blue"), "colour", "allowed keys"),
     "unknown nested key": (_set("network.cidrr", "10.0.0.0/16"), "network.cidrr", "allowed keys"),
     "bad tier": (_set("tier", "production"), "tier", "dev"),
@@ -374,3 +426,27 @@ def test_default_subnets_fit_and_do_not_overlap() -> None:
 def test_shipped_stacks_are_valid(stack: str) -> None:
     _, spec = load_spec(PROJECT.stack_file(stack))
     assert spec.environment == stack
+
+
+def test_prod_refuses_fragile_workflow_and_vector_databases(tmp_path: Path) -> None:
+    def mutate(spec: dict[str, Any], _config: dict[str, Any]) -> None:
+        spec.update(
+            tier="prod",
+            orchestrator={"db_multi_az": False, "backup_retention_days": 3},
+            vector_db={"replicas": 1},
+        )
+
+    with pytest.raises(SpecError) as caught:
+        load_spec(_write(tmp_path, _mutated(mutate)))
+    paths = {problem.path for problem in caught.value.problems}
+    assert {"orchestrator.db_multi_az", "orchestrator.backup_retention_days", "vector_db.replicas"} <= paths
+
+
+def test_workflow_tier_defaults() -> None:
+    base = DEV["config"][SPEC_KEY]
+    dev = PlatformSpec.model_validate({**base, "orchestrator": {}, "vector_db": {}})
+    prod = PlatformSpec.model_validate({**base, "tier": "prod", "orchestrator": {}, "vector_db": {}})
+    assert (dev.orchestrator.db_instance_class, dev.orchestrator.db_multi_az) == ("db.t4g.micro", False)
+    assert (prod.orchestrator.db_multi_az, prod.orchestrator.backup_retention_days) == (True, 14)
+    assert (dev.vector_db.replicas, prod.vector_db.replicas) == (1, 3)
+    assert (dev.vector_db.aurora_min_acu, prod.vector_db.aurora_min_acu) == (0.0, 2.0)

@@ -59,7 +59,10 @@ def test_every_team_namespace_is_fenced_and_valid(stack_plan: Plan) -> None:
         ]
         assert deny, f"{team.name} has no default-deny NetworkPolicy"
         (local_queue,) = objects["LocalQueue"]
-        binding = objects["RoleBinding"][0].inputs
+        # Other components bind their own service accounts in team namespaces (the Argo executor Role).
+        binding = next(
+            b.inputs for b in objects["RoleBinding"] if b.inputs["metadata"]["name"] == "team-member-binding"
+        )
         assert binding["subjects"] == [
             {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": team.group}
         ]

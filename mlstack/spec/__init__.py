@@ -36,7 +36,18 @@ TIER_DEFAULTS: dict[tuple[str, str], dict[Tier, Any]] = {
     ("network", "flow_logs_retention_days"): {Tier.DEV: 30, Tier.STAGING: 90, Tier.PROD: 365},
     ("registry", "enhanced_scanning"): {Tier.DEV: False, Tier.STAGING: False, Tier.PROD: True},
     ("orchestrator", "backup_retention_days"): {Tier.DEV: 1, Tier.STAGING: 7, Tier.PROD: 14},
+    ("orchestrator", "metadata_service_replicas"): {Tier.DEV: 1, Tier.STAGING: 2, Tier.PROD: 2},
+    ("orchestrator", "db_instance_class"): {
+        Tier.DEV: "db.t4g.micro",
+        Tier.STAGING: "db.t4g.small",
+        Tier.PROD: "db.m7g.large",
+    },
+    ("orchestrator", "db_multi_az"): {Tier.DEV: False, Tier.STAGING: True, Tier.PROD: True},
     ("vector_db", "replicas"): {Tier.DEV: 1, Tier.STAGING: 3, Tier.PROD: 3},
+    ("vector_db", "aurora_min_acu"): {Tier.DEV: 0.0, Tier.STAGING: 0.5, Tier.PROD: 2.0},
+    ("vector_db", "aurora_max_acu"): {Tier.DEV: 2.0, Tier.STAGING: 4.0, Tier.PROD: 16.0},
+    ("vector_db", "aurora_instances"): {Tier.DEV: 1, Tier.STAGING: 2, Tier.PROD: 2},
+    ("vector_db", "backup_retention_days"): {Tier.DEV: 1, Tier.STAGING: 7, Tier.PROD: 14},
 }
 
 
@@ -174,6 +185,7 @@ class PlatformSpec(StrictModel):
                 ("network.availability_zones", f"zones {foreign} are not in region {self.region}")
             )
         problems += _storage_and_registry_rules(self)
+        problems += _workflow_and_vector_rules(self)
         problems += _duplicates("gpu_pools", [p.name for p in self.gpu_pools])
         problems += _duplicates("teams", [t.name for t in self.teams])
         problems += _duplicates("inference.endpoints", [e.name for e in self.inference.endpoints])
@@ -243,6 +255,48 @@ def _storage_and_registry_rules(spec: PlatformSpec) -> list[tuple[str, str]]:
                     f"'{spec.environment}' is where the environment's own repositories live; choose another",
                 )
             )
+    return problems
+
+
+def _workflow_and_vector_rules(spec: PlatformSpec) -> list[tuple[str, str]]:
+    """Durability floors of the databases in prod, and the snapshot prefix staying out of team prefixes."""
+    problems: list[tuple[str, str]] = []
+    orchestrator, vector_db = spec.orchestrator, spec.vector_db
+    if spec.tier is Tier.PROD and orchestrator.metaflow and not orchestrator.db_multi_az:
+        problems.append(
+            ("orchestrator.db_multi_az", "prod keeps the metadata database multi-AZ: remove the field")
+        )
+    if spec.tier.hardened and orchestrator.metaflow and orchestrator.backup_retention_days < 7:
+        problems.append(
+            (
+                "orchestrator.backup_retention_days",
+                f"the {spec.tier} tier keeps at least 7 days of backups: set 7 or more",
+            )
+        )
+    if spec.tier.hardened and vector_db.enabled and vector_db.engine == "aurora-pgvector":
+        if vector_db.backup_retention_days < 7:
+            problems.append(
+                (
+                    "vector_db.backup_retention_days",
+                    f"the {spec.tier} tier keeps at least 7 days of backups: set 7 or more",
+                )
+            )
+    if (
+        spec.tier is Tier.PROD
+        and vector_db.enabled
+        and vector_db.engine == "qdrant"
+        and vector_db.replicas < 3
+    ):
+        problems.append(("vector_db.replicas", "prod runs Qdrant with 3 replicas or more: remove the field"))
+    owner = vector_db.snapshot_prefix.split("/", 1)[0]
+    if owner in {t.name for t in spec.teams}:
+        problems.append(
+            (
+                "vector_db.snapshot_prefix",
+                f"'{owner}/' is team {owner}'s prefix, so the team could read and overwrite snapshots; "
+                "pick a prefix no team owns, such as platform/vectordb",
+            )
+        )
     return problems
 
 
