@@ -14,6 +14,7 @@ from components.cluster import Cluster
 from components.environment import Environment
 from components.iam import policy_document
 from components.options import child, stateful
+from components.registry import PullThrough
 from components.storage import Bucket
 from components.workloads import (
     POSTGRES_PORT,
@@ -56,6 +57,7 @@ class OrchestratorArgs:
 
     env: Environment
     spec: OrchestratorSpec
+    pull_through: PullThrough
     teams: Sequence[TeamSpec]
     k8s_provider: k8s.Provider
     cluster: Cluster
@@ -280,7 +282,7 @@ class Orchestrator(pulumi.ComponentResource):
                 f"{name}-{app}",
                 metadata=_meta(app, ns_name),
                 spec=pulumi.Output.all(**db).apply(
-                    lambda out, app=app, port=port, module=module: metaflow_deployment_spec(
+                    lambda out, app=app, port=port, module=module: metaflow_deployment_spec(  # type: ignore[misc]
                         spec,
                         app=app,
                         port=port,
@@ -289,6 +291,7 @@ class Orchestrator(pulumi.ComponentResource):
                         db_secret_arn=out["secret_arn"],
                         region=env.region,
                         migrate=app == METADATA_SERVICE,
+                        pull_through=args.pull_through,
                     )
                 ),
                 opts=child(self, provider=args.k8s_provider, depends_on=[account, role]),
@@ -513,6 +516,7 @@ def metaflow_deployment_spec(
     db_secret_arn: str,
     region: str,
     migrate: bool,
+    pull_through: PullThrough,
 ) -> dict[str, Any]:
     """Deployment spec of a Metaflow service pod: credentials fetched at start-up into memory, non-root,
     read-only root file system, requests and limits set."""
@@ -533,10 +537,10 @@ def metaflow_deployment_spec(
         {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - a private emptyDir, not the host's /tmp
     ]
     resources = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}}
-    init = [
+    init: list[dict[str, Any]] = [
         {
             "name": "fetch-db-credentials",
-            "image": AWS_CLI_IMAGE,
+            "image": pull_through.image(AWS_CLI_IMAGE),
             "command": ["/bin/sh", "-c"],
             "args": [
                 'aws secretsmanager get-secret-value --secret-id "$DB_SECRET_ARN" '
@@ -559,7 +563,7 @@ def metaflow_deployment_spec(
         init.append(
             {
                 "name": "migrate-db",
-                "image": spec.metadata_service_image,
+                "image": pull_through.image(spec.metadata_service_image),
                 "command": ["/bin/sh", "-c"],
                 "args": [with_password + f"{python} /root/run_goose.py --only-if-empty-db"],
                 "env": env,
@@ -581,7 +585,7 @@ def metaflow_deployment_spec(
                 "containers": [
                     {
                         "name": app,
-                        "image": spec.metadata_service_image,
+                        "image": pull_through.image(spec.metadata_service_image),
                         "command": ["/bin/sh", "-c"],
                         "args": [with_password + f"{python} -m {module}"],
                         "env": env,

@@ -115,6 +115,7 @@ class Platform(pulumi.ComponentResource):
             OrchestratorArgs(
                 env=env,
                 spec=spec.orchestrator,
+                pull_through=self.registry.pull_through,
                 teams=tuple(spec.teams),
                 k8s_provider=self.cluster.k8s_provider,
                 cluster=self.cluster,
@@ -132,6 +133,7 @@ class Platform(pulumi.ComponentResource):
             VectorDbArgs(
                 env=env,
                 spec=spec.vector_db,
+                pull_through=self.registry.pull_through,
                 k8s_provider=self.cluster.k8s_provider,
                 cluster=self.cluster,
                 vpc_id=self.network.vpc_id,

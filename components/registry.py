@@ -5,7 +5,7 @@ pull-through caches of public registries, so that clusters only ever pull from t
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,6 +149,7 @@ class Registry(pulumi.ComponentResource):
             f"{host}/{prefix}/" for prefix in self.pull_through_prefixes
         ]
         self.registry_url = pulumi.Output.from_input(host)
+        self.pull_through = PullThrough.from_spec(env, spec)
         self.repository_urls = pulumi.Output.all(
             **{repo: r.repository_url for repo, r in self.repositories.items()}
         )
@@ -318,3 +319,33 @@ def _repository_policy(env: Environment) -> dict[str, Any]:
             },
         ],
     }
+
+
+# Docker Hub images are written docker.io/... but ECR's cache rule names the registry it really talks to.
+_UPSTREAM_ALIASES = {"docker.io": "registry-1.docker.io"}
+
+
+@dataclass(frozen=True)
+class PullThrough:
+    """Rewrites a public image reference to the same image through the environment's ECR pull-through cache,
+    so that platform workloads pull only from the platform's registry (scanned, encrypted, no rate limits)."""
+
+    host: str
+    prefixes: Mapping[str, str]
+
+    @classmethod
+    def from_spec(cls, env: Environment, spec: RegistrySpec) -> PullThrough:
+        return cls(
+            host=f"{env.account_id}.dkr.ecr.{env.region}.amazonaws.com",
+            prefixes={cache.upstream_url: cache.repository_prefix for cache in spec.pull_through_caches},
+        )
+
+    def image(self, public_image: str) -> str:
+        registry, _, path = public_image.partition("/")
+        registry = _UPSTREAM_ALIASES.get(registry, registry)
+        prefix = self.prefixes.get(registry)
+        if prefix is None:
+            raise ValueError(
+                f"no pull-through cache covers {public_image}; add its registry to registry.pull_through_caches"
+            )
+        return f"{self.host}/{prefix}/{path}"

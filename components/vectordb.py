@@ -14,6 +14,7 @@ import pulumi_random as random
 from components.cluster import Cluster
 from components.environment import Environment
 from components.options import child, stateful
+from components.registry import PullThrough
 from components.storage import Bucket
 from components.workloads import (
     POSTGRES_PORT,
@@ -38,7 +39,6 @@ API_KEY_SECRET = "qdrant-api-key"  # noqa: S105 - the Secret's name, not its val
 API_KEY_FIELD = "api-key"
 SNAPSHOT_JOB = "qdrant-snapshots"
 # Pinned images of the snapshot job: curl talks to Qdrant, the AWS CLI uploads with Pod Identity credentials.
-CURL_IMAGE = "docker.io/curlimages/curl:8.11.1"
 AWS_CLI_IMAGE = "public.ecr.aws/aws-cli/aws-cli:2.27.0"
 AURORA_ENGINE_VERSION = "16.6"
 AURORA_DB_NAME = "vectors"
@@ -51,6 +51,7 @@ class VectorDbArgs:
 
     env: Environment
     spec: VectorDbSpec
+    pull_through: PullThrough
     k8s_provider: k8s.Provider
     cluster: Cluster
     vpc_id: pulumi.Input[str]
@@ -177,7 +178,9 @@ class VectorDb(pulumi.ComponentResource):
                 name=SNAPSHOT_JOB, namespace=spec.namespace, labels=_labels(SNAPSHOT_JOB)
             ),
             spec=args.artifacts.bucket_name.apply(
-                lambda bucket: snapshot_cronjob_spec(spec, bucket=bucket, region=args.env.region)
+                lambda bucket: snapshot_cronjob_spec(
+                    spec, bucket=bucket, region=args.env.region, pull_through=args.pull_through
+                )
             ),
             opts=child(self, provider=provider, depends_on=[account, role]),
         )
@@ -368,7 +371,9 @@ _UPLOAD_SNAPSHOTS = (
 )
 
 
-def snapshot_cronjob_spec(spec: VectorDbSpec, *, bucket: str, region: str) -> dict[str, Any]:
+def snapshot_cronjob_spec(
+    spec: VectorDbSpec, *, bucket: str, region: str, pull_through: PullThrough
+) -> dict[str, Any]:
     """CronJob spec of the snapshot job: non-root, resources set, credentials from Pod Identity."""
     mount = [{"name": "snapshots", "mountPath": "/snapshots"}]
     small = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}
@@ -391,7 +396,9 @@ def snapshot_cronjob_spec(spec: VectorDbSpec, *, bucket: str, region: str) -> di
                         "initContainers": [
                             {
                                 "name": "take-snapshots",
-                                "image": CURL_IMAGE,
+                                "image": pull_through.image(
+                                    AWS_CLI_IMAGE
+                                ),  # the AWS CLI image carries curl too
                                 "command": ["/bin/sh", "-c", _TAKE_SNAPSHOTS],
                                 "env": [
                                     {"name": "REPLICAS", "value": str(spec.replicas)},
@@ -410,7 +417,7 @@ def snapshot_cronjob_spec(spec: VectorDbSpec, *, bucket: str, region: str) -> di
                         "containers": [
                             {
                                 "name": "upload",
-                                "image": AWS_CLI_IMAGE,
+                                "image": pull_through.image(AWS_CLI_IMAGE),
                                 "command": ["/bin/sh", "-c", _UPLOAD_SNAPSHOTS],
                                 "env": [
                                     {"name": "BUCKET", "value": bucket},

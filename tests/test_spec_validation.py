@@ -40,6 +40,11 @@ def _set(path: str, value: Any):
 
 
 BAD_INPUTS = {
+    "platform images without their cache": (
+        _set("registry.pull_through_caches", []),
+        "registry.pull_through_caches",
+        "no cache rule for public.ecr.aws",
+    ),
     "argo server auth mode": (
         _set("orchestrator.server_auth_mode", "server"),
         "orchestrator.server_auth_mode",

@@ -217,6 +217,7 @@ class PlatformSpec(StrictModel):
             gpu_pools=self.gpu_pools,
         )
         problems += _team_rules(self)
+        problems += _platform_image_rules(self)
         if problems:
             raise RuleViolations(problems)
         return self
@@ -351,3 +352,24 @@ def _team_rules(spec: PlatformSpec) -> list[tuple[str, str]]:
             )
         )
     return problems
+
+
+def _platform_image_rules(spec: PlatformSpec) -> list[tuple[str, str]]:
+    """Platform workloads pull public images through the registry's cache, so their upstreams need a rule."""
+    cached = {cache.upstream_url for cache in spec.registry.pull_through_caches}
+    needed: dict[str, str] = {}
+    if spec.orchestrator.metaflow or (spec.vector_db.enabled and spec.vector_db.engine == "qdrant"):
+        needed["public.ecr.aws"] = "the AWS CLI image of the platform's jobs"
+    if spec.orchestrator.metaflow:
+        registry = spec.orchestrator.metadata_service_image.split("/", 1)[0]
+        needed[{"docker.io": "registry-1.docker.io"}.get(registry, registry)] = (
+            "orchestrator.metadata_service_image"
+        )
+    return [
+        (
+            "registry.pull_through_caches",
+            f"no cache rule for {upstream}, which {what} is pulled from; add that upstream to the list",
+        )
+        for upstream, what in sorted(needed.items())
+        if upstream not in cached
+    ]

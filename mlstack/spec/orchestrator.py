@@ -94,10 +94,11 @@ class OrchestratorSpec(StrictModel):
         "Default: off.",
     )
     metadata_service_image: ContainerImage = Field(
-        default="docker.io/netflixoss/metaflow_metadata_service:v2.5.0",
+        default="public.ecr.aws/outerbounds/metaflow_metadata_service:2.3.0",
         description="Image of the metadata service, its database migration and the UI backend; registry and tag "
         "required. "
-        "Default: docker.io/netflixoss/metaflow_metadata_service:v2.5.0.",
+        "It is pulled through the registry's pull-through cache for its upstream registry. "
+        "Default: public.ecr.aws/outerbounds/metaflow_metadata_service:2.3.0.",
     )
     metadata_service_replicas: int = Field(
         default=1,
