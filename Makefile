@@ -4,7 +4,7 @@ PYTHON  ?= python3
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-stamp
 
-.PHONY: install plan plan-all test lint typecheck schema clean
+.PHONY: install plan plan-all test lint typecheck schema docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ test: $(STAMP) lint typecheck
 
 schema: $(STAMP)
 	$(BIN)/mlstack schema --out docs/reference/stack-file.schema.json
+
+docs: schema
+	$(BIN)/python -m mlstack.docgen
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

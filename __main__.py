@@ -12,3 +12,6 @@ pulumi.export("environment", spec.environment)
 pulumi.export("tier", spec.tier.value)
 pulumi.export("permission_boundary_arn", platform.permission_boundary_arn)
 pulumi.export("data_key_arn", platform.data_key_arn)
+# Per team, the ~/.metaflowconfig/config.json of its data scientists (no secrets): see
+# docs/guides/first-metaflow-flow.md.
+pulumi.export("metaflow_config", platform.metaflow_config)

@@ -12,6 +12,7 @@ from components.environment import Environment
 from components.iam import policy_document
 from components.options import child
 from mlstack.spec.budgets import BudgetSpec
+from mlstack.spec.teams import TeamSpec
 
 # Services a platform role may ever use. The boundary is a ceiling: each role's own policy still grants far less.
 BOUNDED_SERVICES = (
@@ -42,18 +43,24 @@ GLOBAL_SERVICES = ("iam:*", "sts:*", "pricing:*", "budgets:*", "ce:*", "support:
 
 @dataclass(frozen=True)
 class GuardrailsArgs:
+    """``replica_regions``: regions the environment replicates data to, so the region fence admits them."""
+
     env: Environment
     budget: BudgetSpec
+    teams: tuple[TeamSpec, ...] = ()
+    replica_regions: tuple[str, ...] = ()
 
 
 class Guardrails(pulumi.ComponentResource):
-    """The permission boundary attached to every IAM role, and the environment's AWS Budget.
+    """The permission boundary attached to every IAM role, the environment's AWS Budget, and one budget per
+    team that has a limit (filtered on the team's cost-center tag).
 
-    Outputs: ``permission_boundary_arn``, ``budget_name``.
+    Outputs: ``permission_boundary_arn``, ``budget_name``, ``team_budget_names`` (team -> budget name).
     """
 
     permission_boundary_arn: pulumi.Output[str]
     budget_name: pulumi.Output[str]
+    team_budget_names: pulumi.Output[dict[str, str]]
 
     def __init__(self, name: str, args: GuardrailsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlstack:governance:Guardrails", name, None, opts)
@@ -64,7 +71,7 @@ class Guardrails(pulumi.ComponentResource):
             f"{name}-permission-boundary",
             name=boundary_name,
             description=f"Ceiling on what any {env.name} platform role can do. Attached to every role mlstack creates.",
-            policy=policy_document(boundary_statements(env, boundary_arn)),
+            policy=policy_document(boundary_statements(env, boundary_arn, args.replica_regions)),
             opts=child(self),
         )
         self.budget = aws.budgets.Budget(
@@ -80,14 +87,45 @@ class Guardrails(pulumi.ComponentResource):
             notifications=_notifications(args.budget),
             opts=child(self),
         )
+        cost_centers = {team.name: team.cost_center for team in args.teams}
+        team_budget_names: dict[str, pulumi.Output[str]] = {}
+        for team_name, limit in sorted(args.budget.team_limits_usd.items()):
+            # PlatformSpec refuses limits for undeclared teams; a caller that passes no teams gets no team budgets.
+            if team_name not in cost_centers:
+                continue
+            team_budget = aws.budgets.Budget(
+                f"{name}-budget-{team_name}",
+                name=env.resource_name("team", team_name, "monthly"),
+                budget_type="COST",
+                limit_amount=f"{limit:.2f}",
+                limit_unit="USD",
+                time_unit="MONTHLY",
+                cost_filters=[
+                    aws.budgets.BudgetCostFilterArgs(
+                        name="TagKeyValue", values=[f"user:cost-center${cost_centers[team_name]}"]
+                    )
+                ],
+                notifications=_notifications(args.budget),
+                opts=child(self),
+            )
+            team_budget_names[team_name] = team_budget.name
         self.permission_boundary_arn = self.permission_boundary.arn
         self.budget_name = self.budget.name
+        self.team_budget_names = (
+            pulumi.Output.all(**team_budget_names) if team_budget_names else pulumi.Output.from_input({})
+        )
         self.register_outputs(
-            {"permission_boundary_arn": self.permission_boundary_arn, "budget_name": self.budget_name}
+            {
+                "permission_boundary_arn": self.permission_boundary_arn,
+                "budget_name": self.budget_name,
+                "team_budget_names": self.team_budget_names,
+            }
         )
 
 
-def boundary_statements(env: Environment, boundary_arn: str) -> list[dict[str, Any]]:
+def boundary_statements(
+    env: Environment, boundary_arn: str, replica_regions: tuple[str, ...] = ()
+) -> list[dict[str, Any]]:
     """The boundary's statements: a service ceiling, then explicit denies that no identity policy can lift."""
     own_roles = f"arn:aws:iam::{env.account_id}:role/{env.name}-*"
     return [
@@ -118,6 +156,20 @@ def boundary_statements(env: Environment, boundary_arn: str) -> list[dict[str, A
                 "iam:SetDefaultPolicyVersion",
             ],
             "Resource": boundary_arn,
+        },
+        {
+            # Without this, a role could rewrite its own trust policy or attach itself a managed policy: the
+            # boundary would still cap it, but the roles the stack defines would no longer be what runs.
+            "Sid": "PlatformRolesChangeOnlyThroughTheStack",
+            "Effect": "Deny",
+            "Action": [
+                "iam:UpdateAssumeRolePolicy",
+                "iam:AttachRolePolicy",
+                "iam:PutRolePolicy",
+                "iam:DeleteRolePolicy",
+                "iam:DetachRolePolicy",
+            ],
+            "Resource": own_roles,
         },
         {
             "Sid": "BoundaryStaysAttached",
@@ -152,6 +204,8 @@ def boundary_statements(env: Environment, boundary_arn: str) -> list[dict[str, A
                 "cloudtrail:DeleteTrail",
                 "cloudtrail:UpdateTrail",
                 "cloudtrail:PutEventSelectors",
+                "cloudtrail:DeleteEventDataStore",
+                "cloudtrail:StopEventDataStoreIngestion",
                 "s3:PutAccountPublicAccessBlock",
                 "s3:PutBucketPublicAccessBlock",
             ],
@@ -162,7 +216,7 @@ def boundary_statements(env: Environment, boundary_arn: str) -> list[dict[str, A
             "Effect": "Deny",
             "NotAction": list(GLOBAL_SERVICES),
             "Resource": "*",
-            "Condition": {"StringNotEquals": {"aws:RequestedRegion": env.region}},
+            "Condition": {"StringNotEquals": {"aws:RequestedRegion": sorted({env.region, *replica_regions})}},
         },
     ]
 

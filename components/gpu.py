@@ -2,26 +2,550 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as kubernetes
+import yaml
 
+from components.cluster import Cluster, eks_cluster_name
+from components.cluster import node_role as node_role_for
 from components.environment import Environment
+from components.iam import platform_role, pod_identity_trust, policy_document
+from components.options import child
 from mlstack.spec.gpu import GpuPoolSpec
+
+KARPENTER_CHART = ("oci://public.ecr.aws/karpenter", "karpenter", "1.14.1")
+DEVICE_PLUGIN_CHART = ("https://nvidia.github.io/k8s-device-plugin", "nvidia-device-plugin", "0.17.1")
+DCGM_EXPORTER_CHART = ("https://nvidia.github.io/dcgm-exporter/helm-charts", "dcgm-exporter", "4.1.1")
+EFA_PLUGIN_CHART = ("https://aws.github.io/eks-charts", "aws-efa-k8s-device-plugin", "v0.5.6")
+KARPENTER_NAMESPACE = "kube-system"
+KARPENTER_SERVICE_ACCOUNT = "karpenter"
+GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}
+POOL_LABEL = "mlstack.io/pool"
+WORKLOAD_CLASS_LABEL = "mlstack.io/workload-class"
+# The device plugin picks a per-node sharing config by this label (see its config.map values).
+DEVICE_PLUGIN_CONFIG_LABEL = "nvidia.com/device-plugin.config"
+# AL2023 with Karpenter picks the NVIDIA variant of the EKS AMI on GPU instance types by itself.
+AMI_ALIAS = "al2023@latest"
+_INTERRUPTION_EVENTS = {
+    "health": {"source": ["aws.health"], "detail-type": ["AWS Health Event"]},
+    "spot": {"source": ["aws.ec2"], "detail-type": ["EC2 Spot Instance Interruption Warning"]},
+    "rebalance": {"source": ["aws.ec2"], "detail-type": ["EC2 Instance Rebalance Recommendation"]},
+    "state": {"source": ["aws.ec2"], "detail-type": ["EC2 Instance State-change Notification"]},
+}
+_GPU_TOLERATION = {"key": GPU_TAINT["key"], "operator": "Exists", "effect": GPU_TAINT["effect"]}
 
 
 @dataclass(frozen=True)
 class GpuPoolsArgs:
+    """Inputs of GpuPools: the declared pools, the cluster they run in, and the boundary for its roles."""
+
     env: Environment
     spec: list[GpuPoolSpec]
+    cluster: Cluster
+    boundary_arn: pulumi.Input[str]
 
 
 class GpuPools(pulumi.ComponentResource):
     """Karpenter and one NodePool per declared GPU pool, with the NVIDIA device plugin.
 
-    Skeleton: the resources land with their own issue; the shape (token, args, outputs) is fixed here.
+    Every pool is tainted ``nvidia.com/gpu=true:NoSchedule``, labelled with its name and workload class,
+    capped at ``max_gpus`` and scaled to zero when idle.
+
+    Outputs: ``karpenter_node_role_arn``, ``karpenter_controller_role_arn``, ``interruption_queue_name``,
+    ``node_pool_names``.
     """
+
+    karpenter_node_role_arn: pulumi.Output[str]
+    karpenter_controller_role_arn: pulumi.Output[str]
+    interruption_queue_name: pulumi.Output[str]
+    node_pool_names: pulumi.Output[list[str]]
 
     def __init__(self, name: str, args: GpuPoolsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlstack:gpu:GpuPools", name, None, opts)
-        self.register_outputs({})
+        self._name = name
+        env, cluster = args.env, args.cluster
+        k8s = cluster.k8s_provider
+
+        node_role = node_role_for(
+            self,
+            f"{name}-node",
+            env=env,
+            role_suffix="karpenter-node",
+            boundary_arn=args.boundary_arn,
+            description="GPU nodes launched by Karpenter",
+        )
+        # A profile made here means the controller never needs iam:CreateInstanceProfile.
+        profile = aws.iam.InstanceProfile(
+            f"{name}-node-profile",
+            name=env.resource_name("karpenter-node"),
+            role=node_role.name,
+            opts=child(self),
+        )
+        # EC2_LINUX entries let nodes join; EKS grants them the node permissions without aws-auth.
+        aws.eks.AccessEntry(
+            f"{name}-node-access",
+            cluster_name=cluster.cluster_name,
+            principal_arn=node_role.arn,
+            type="EC2_LINUX",
+            opts=child(self),
+        )
+
+        queue = self._interruption_queue(env)
+        controller_role = platform_role(
+            self,
+            f"{name}-controller-role",
+            env=env,
+            role_suffix="karpenter-controller",
+            boundary_arn=args.boundary_arn,
+            assume_role_policy=pod_identity_trust(env),
+            description="Karpenter controller, through Pod Identity",
+        )
+        aws.iam.RolePolicy(
+            f"{name}-controller-policy",
+            role=controller_role.id,
+            policy=policy_document(
+                _controller_statements(env, cluster, queue.arn, node_role.arn, profile.arn)
+            ),
+            opts=child(self),
+        )
+        identity = cluster.pod_identity(
+            f"{name}-karpenter",
+            namespace=KARPENTER_NAMESPACE,
+            service_account=KARPENTER_SERVICE_ACCOUNT,
+            role=controller_role,
+            parent=self,
+        )
+        # Helm installs the chart's CRDs, so every NodePool and EC2NodeClass waits for this release.
+        karpenter = _helm_release(
+            self,
+            f"{name}-karpenter",
+            KARPENTER_CHART,
+            namespace=KARPENTER_NAMESPACE,
+            values={
+                "settings": {"clusterName": cluster.cluster_name, "interruptionQueue": queue.name},
+                "serviceAccount": {"name": KARPENTER_SERVICE_ACCOUNT},
+                "replicas": 2 if env.tier.hardened else 1,
+                # Karpenter must never run on a node it may remove.
+                "nodeSelector": {"mlstack.io/node-role": "system"},
+                "controller": {"resources": {"requests": {"cpu": "250m", "memory": "512Mi"}}},
+            },
+            depends_on=[identity],
+            provider=k8s,
+        )
+
+        for pool in args.spec:
+            self._pool(env, pool, cluster, profile, karpenter)
+        if args.spec:
+            self._device_plugins(args.spec, k8s)
+
+        self.karpenter_node_role_arn = node_role.arn
+        self.karpenter_controller_role_arn = controller_role.arn
+        self.interruption_queue_name = queue.name
+        self.node_pool_names = pulumi.Output.from_input([pool.name for pool in args.spec])
+        self.register_outputs(
+            {
+                "karpenter_node_role_arn": self.karpenter_node_role_arn,
+                "karpenter_controller_role_arn": self.karpenter_controller_role_arn,
+                "interruption_queue_name": self.interruption_queue_name,
+                "node_pool_names": self.node_pool_names,
+            }
+        )
+
+    def _interruption_queue(self, env: Environment) -> aws.sqs.Queue:
+        """Spot interruptions, rebalance hints and health events reach Karpenter before the node dies."""
+        name = self._name
+        queue = aws.sqs.Queue(
+            f"{name}-interruptions",
+            name=env.resource_name("karpenter-interruptions"),
+            message_retention_seconds=300,  # a stale interruption notice is useless
+            sqs_managed_sse_enabled=True,
+            opts=child(self),
+        )
+        aws.sqs.QueuePolicy(
+            f"{name}-interruptions-policy",
+            queue_url=queue.url,
+            policy=policy_document(
+                [
+                    {
+                        "Sid": "EventBridgeDelivers",
+                        "Effect": "Allow",
+                        "Principal": {"Service": ["events.amazonaws.com", "sqs.amazonaws.com"]},
+                        "Action": "sqs:SendMessage",
+                        "Resource": queue.arn,
+                    },
+                    {
+                        "Sid": "DenyInsecureTransport",
+                        "Effect": "Deny",
+                        "Principal": "*",
+                        "Action": "sqs:*",
+                        "Resource": queue.arn,
+                        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                    },
+                ]
+            ),
+            opts=child(self),
+        )
+        for event, pattern in _INTERRUPTION_EVENTS.items():
+            rule = aws.cloudwatch.EventRule(
+                f"{name}-{event}",
+                name=env.resource_name("karpenter", event),
+                description=f"Karpenter interruption handling: {pattern['detail-type'][0]}",
+                event_pattern=json.dumps(pattern, sort_keys=True),
+                opts=child(self),
+            )
+            aws.cloudwatch.EventTarget(
+                f"{name}-{event}", rule=rule.name, target_id="karpenter", arn=queue.arn, opts=child(self)
+            )
+        return queue
+
+    def _pool(
+        self,
+        env: Environment,
+        pool: GpuPoolSpec,
+        cluster: Cluster,
+        profile: aws.iam.InstanceProfile,
+        karpenter: kubernetes.helm.v3.Release,
+    ) -> None:
+        name = f"{self._name}-{pool.name}"
+        node_class: dict[str, Any] = {
+            "amiSelectorTerms": [{"alias": AMI_ALIAS}],
+            "instanceProfile": profile.name,
+            "subnetSelectorTerms": [{"tags": {"karpenter.sh/discovery": cluster.cluster_name}}],
+            "securityGroupSelectorTerms": [{"id": cluster.cluster_security_group_id}],
+            "metadataOptions": {
+                "httpEndpoint": "enabled",
+                "httpProtocolIPv6": "disabled",
+                "httpPutResponseHopLimit": 1,
+                "httpTokens": "required",
+            },
+            "blockDeviceMappings": [
+                {
+                    "deviceName": "/dev/xvda",
+                    "rootVolume": True,
+                    "ebs": {
+                        "volumeSize": f"{pool.volume_gib}Gi",
+                        "volumeType": "gp3",
+                        "encrypted": True,
+                        "deleteOnTermination": True,
+                    },
+                }
+            ],
+            # Instances Karpenter launches do not get the provider's default tags, so cost tags go here.
+            "tags": {**env.tags, POOL_LABEL: pool.name},
+        }
+        if pool.efa:
+            # Collective traffic over EFA needs the nodes close together: one cluster placement group.
+            group = aws.ec2.PlacementGroup(
+                f"{name}-placement",
+                name=env.resource_name("gpu", pool.name),
+                strategy="cluster",
+                opts=child(self),
+            )
+            node_class["placementGroupSelector"] = {"name": group.name}
+        node_class_resource = kubernetes.apiextensions.CustomResource(
+            f"{name}-nodeclass",
+            api_version="karpenter.k8s.aws/v1",
+            kind="EC2NodeClass",
+            metadata={"name": pool.name},
+            spec=node_class,
+            opts=child(self, provider=cluster.k8s_provider, depends_on=[karpenter]),
+        )
+        labels = {POOL_LABEL: pool.name, WORKLOAD_CLASS_LABEL: pool.workload_class}
+        if pool.sharing is not None:
+            labels[DEVICE_PLUGIN_CONFIG_LABEL] = pool.name
+        if pool.efa:
+            labels["mlstack.io/efa"] = "true"
+        capacity = {"spot": ["spot"], "on-demand": ["on-demand"], "spot-preferred": ["spot", "on-demand"]}
+        kubernetes.apiextensions.CustomResource(
+            f"{name}-nodepool",
+            api_version="karpenter.sh/v1",
+            kind="NodePool",
+            metadata={"name": pool.name},
+            spec={
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "nodeClassRef": {
+                            "group": "karpenter.k8s.aws",
+                            "kind": "EC2NodeClass",
+                            "name": pool.name,
+                        },
+                        "taints": [GPU_TAINT],
+                        "requirements": [
+                            {
+                                "key": "node.kubernetes.io/instance-type",
+                                "operator": "In",
+                                "values": sorted(t.name for t in pool.resolved_types()),
+                            },
+                            # With both allowed Karpenter launches spot first and falls back to on-demand.
+                            {
+                                "key": "karpenter.sh/capacity-type",
+                                "operator": "In",
+                                "values": capacity[pool.capacity_type],
+                            },
+                            {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]},
+                            {"key": "kubernetes.io/os", "operator": "In", "values": ["linux"]},
+                        ],
+                        # Nodes are replaced monthly so that AMI patches land even on busy pools.
+                        "expireAfter": "720h",
+                    },
+                },
+                "limits": {"nvidia.com/gpu": str(pool.max_gpus)},
+                "disruption": {
+                    "consolidationPolicy": "WhenEmptyOrUnderutilized",
+                    "consolidateAfter": f"{pool.consolidate_after_minutes}m",
+                    "budgets": [{"nodes": "10%"}],
+                },
+            },
+            opts=child(self, provider=cluster.k8s_provider, depends_on=[karpenter, node_class_resource]),
+        )
+
+    def _device_plugins(self, pools: list[GpuPoolSpec], k8s: kubernetes.Provider) -> None:
+        name = self._name
+        on_pools = _pool_affinity([p.name for p in pools])
+        shared = {p.name: _sharing_config(p) for p in pools if p.sharing is not None}
+        plugin_values: dict[str, Any] = {"tolerations": [_GPU_TOLERATION], "affinity": on_pools}
+        if shared:
+            plugin_values["config"] = {
+                "map": {"default": _sharing_config(None), **shared},
+                "default": "default",
+            }
+        _helm_release(
+            self,
+            f"{name}-device-plugin",
+            DEVICE_PLUGIN_CHART,
+            namespace="nvidia-device-plugin",
+            values=plugin_values,
+            provider=k8s,
+        )
+        measured = [p.name for p in pools if p.dcgm_exporter]
+        if measured:
+            _helm_release(
+                self,
+                f"{name}-dcgm-exporter",
+                DCGM_EXPORTER_CHART,
+                namespace="nvidia-dcgm-exporter",
+                values={
+                    "tolerations": [_GPU_TOLERATION],
+                    "affinity": _pool_affinity(measured),
+                    # No Prometheus operator is installed by the platform; scrape by annotation instead.
+                    "serviceMonitor": {"enabled": False},
+                },
+                provider=k8s,
+            )
+        efa_pools = [p.name for p in pools if p.efa]
+        if efa_pools:
+            # Pods request vpc.amazonaws.com/efa; Karpenter then attaches the type's EFA interfaces.
+            _helm_release(
+                self,
+                f"{name}-efa-plugin",
+                EFA_PLUGIN_CHART,
+                namespace="kube-system",
+                values={"tolerations": [_GPU_TOLERATION], "affinity": _pool_affinity(efa_pools)},
+                provider=k8s,
+            )
+
+
+def _helm_release(
+    parent: pulumi.Resource,
+    logical_name: str,
+    chart: tuple[str, str, str],
+    *,
+    namespace: str,
+    values: dict[str, Any],
+    provider: kubernetes.Provider,
+    depends_on: list[pulumi.Resource] | None = None,
+) -> kubernetes.helm.v3.Release:
+    repository, chart_name, version = chart
+    return kubernetes.helm.v3.Release(
+        logical_name,
+        name=chart_name,
+        chart=chart_name,
+        version=version,
+        namespace=namespace,
+        create_namespace=namespace != "kube-system",
+        repository_opts=kubernetes.helm.v3.RepositoryOptsArgs(repo=repository),
+        values=values,
+        atomic=True,
+        opts=child(parent, provider=provider, depends_on=depends_on),
+    )
+
+
+def _pool_affinity(pools: list[str]) -> dict[str, Any]:
+    """Run only on nodes of the given pools (the charts' defaults expect GPU feature discovery labels)."""
+    return {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {"matchExpressions": [{"key": POOL_LABEL, "operator": "In", "values": sorted(pools)}]}
+                ]
+            }
+        }
+    }
+
+
+def _sharing_config(pool: GpuPoolSpec | None) -> str:
+    """The device plugin's config file for a pool: whole GPUs, time-sliced replicas, or MIG instances."""
+    config: dict[str, Any] = {"version": "v1", "flags": {"migStrategy": "none"}}
+    if pool is not None and pool.sharing is not None:
+        if pool.sharing.mode == "mig":
+            config["flags"]["migStrategy"] = "single"
+        else:
+            config["sharing"] = {
+                "timeSlicing": {"resources": [{"name": "nvidia.com/gpu", "replicas": pool.sharing.replicas}]}
+            }
+    return yaml.safe_dump(config, sort_keys=True)
+
+
+def _controller_statements(
+    env: Environment,
+    cluster: Cluster,
+    queue_arn: pulumi.Output[str],
+    node_role_arn: pulumi.Output[str],
+    profile_arn: pulumi.Output[str],
+) -> list[dict[str, Any]]:
+    """Karpenter's controller policy, scoped by the tags Karpenter puts on what it creates."""
+    region, account = env.region, env.account_id
+    # Condition keys must be plain strings, so the name comes from the naming rule, not the cluster output.
+    cluster_name = eks_cluster_name(env)
+    owned = f"aws:RequestTag/kubernetes.io/cluster/{cluster_name}"
+    owned_resource = f"aws:ResourceTag/kubernetes.io/cluster/{cluster_name}"
+    in_region = {"StringEquals": {"aws:RequestedRegion": region}}
+    launched = [
+        f"arn:aws:ec2:{region}:{account}:{kind}/*"
+        for kind in (
+            "fleet",
+            "instance",
+            "volume",
+            "network-interface",
+            "launch-template",
+            "spot-instances-request",
+        )
+    ]
+    return [
+        {
+            "Sid": "ReadOnlyDiscovery",
+            "Effect": "Allow",
+            # Describe calls support no resource-level scoping; they are read-only and fenced to the region.
+            "Action": [
+                "ec2:DescribeAvailabilityZones",
+                "ec2:DescribeImages",
+                "ec2:DescribeInstances",
+                "ec2:DescribeInstanceTypeOfferings",
+                "ec2:DescribeInstanceTypes",
+                "ec2:DescribeLaunchTemplates",
+                "ec2:DescribePlacementGroups",
+                "ec2:DescribeSecurityGroups",
+                "ec2:DescribeSpotPriceHistory",
+                "ec2:DescribeSubnets",
+                "ec2:DescribeCapacityReservations",
+            ],
+            "Resource": "*",
+            "Condition": in_region,
+        },
+        {
+            "Sid": "UseSharedLaunchInputs",
+            "Effect": "Allow",
+            "Action": ["ec2:RunInstances", "ec2:CreateFleet"],
+            "Resource": [
+                f"arn:aws:ec2:{region}::image/*",
+                f"arn:aws:ec2:{region}::snapshot/*",
+                f"arn:aws:ec2:{region}:{account}:security-group/*",
+                f"arn:aws:ec2:{region}:{account}:subnet/*",
+                f"arn:aws:ec2:{region}:{account}:placement-group/*",
+                f"arn:aws:ec2:{region}:{account}:capacity-reservation/*",
+            ],
+        },
+        {
+            "Sid": "LaunchOnlyTaggedForThisCluster",
+            "Effect": "Allow",
+            "Action": ["ec2:RunInstances", "ec2:CreateFleet", "ec2:CreateLaunchTemplate"],
+            "Resource": launched,
+            "Condition": {
+                "StringEquals": {owned: "owned", "aws:RequestTag/eks:eks-cluster-name": cluster_name},
+                "StringLike": {"aws:RequestTag/karpenter.sh/nodepool": "*"},
+            },
+        },
+        {
+            "Sid": "TagOnlyAtLaunch",
+            "Effect": "Allow",
+            "Action": "ec2:CreateTags",
+            "Resource": launched,
+            "Condition": {
+                "StringEquals": {
+                    owned: "owned",
+                    "ec2:CreateAction": ["RunInstances", "CreateFleet", "CreateLaunchTemplate"],
+                },
+                "StringLike": {"aws:RequestTag/karpenter.sh/nodepool": "*"},
+            },
+        },
+        {
+            "Sid": "TagOwnNodeClaims",
+            "Effect": "Allow",
+            "Action": "ec2:CreateTags",
+            "Resource": f"arn:aws:ec2:{region}:{account}:instance/*",
+            "Condition": {
+                "StringEquals": {owned_resource: "owned"},
+                "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"},
+                "ForAllValues:StringEquals": {
+                    "aws:TagKeys": ["eks:eks-cluster-name", "karpenter.sh/nodeclaim", "Name"]
+                },
+            },
+        },
+        {
+            "Sid": "DeleteOnlyOwn",
+            "Effect": "Allow",
+            "Action": ["ec2:TerminateInstances", "ec2:DeleteLaunchTemplate"],
+            "Resource": [
+                f"arn:aws:ec2:{region}:{account}:instance/*",
+                f"arn:aws:ec2:{region}:{account}:launch-template/*",
+            ],
+            "Condition": {
+                "StringEquals": {owned_resource: "owned"},
+                "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"},
+            },
+        },
+        {
+            "Sid": "PassOnlyTheNodeRole",
+            "Effect": "Allow",
+            "Action": "iam:PassRole",
+            "Resource": node_role_arn,
+            "Condition": {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
+        },
+        {
+            "Sid": "ReadTheNodeProfile",
+            "Effect": "Allow",
+            "Action": "iam:GetInstanceProfile",
+            "Resource": profile_arn,
+        },
+        {
+            "Sid": "ReadInterruptions",
+            "Effect": "Allow",
+            "Action": ["sqs:DeleteMessage", "sqs:GetQueueUrl", "sqs:ReceiveMessage"],
+            "Resource": queue_arn,
+        },
+        {
+            "Sid": "ResolveAmis",
+            "Effect": "Allow",
+            "Action": "ssm:GetParameter",
+            "Resource": f"arn:aws:ssm:{region}::parameter/aws/service/*",
+        },
+        {
+            "Sid": "PriceInstances",
+            "Effect": "Allow",
+            # The Pricing API has no resources to scope to.
+            "Action": "pricing:GetProducts",
+            "Resource": "*",
+        },
+        {
+            "Sid": "DescribeOwnCluster",
+            "Effect": "Allow",
+            "Action": "eks:DescribeCluster",
+            "Resource": cluster.cluster_arn,
+        },
+    ]

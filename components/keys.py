@@ -1,17 +1,58 @@
-"""Customer-managed KMS keys, one per purpose, with rotation on and an explicit key policy."""
+"""Customer-managed KMS keys, one per purpose, with rotation on and an explicit key policy per purpose."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Literal
 
 import pulumi
 import pulumi_aws as aws
 
 from components.environment import Environment
 from components.iam import policy_document
-from components.options import stateful
+from components.options import child, stateful
 
-KEY_PURPOSES = ("data", "registry", "logs", "cluster")
+KeyPurpose = Literal["data", "registry", "logs", "cluster"]
+KEY_PURPOSES: tuple[KeyPurpose, ...] = ("data", "registry", "logs", "cluster")
+
+# Longest window AWS allows: a key scheduled for deletion by mistake can be recovered for a month.
+HARDENED_DELETION_WINDOW_DAYS = 30
+DEV_DELETION_WINDOW_DAYS = 7
+
+# Services that use each key on behalf of principals in the account (kms:ViaService). The data key also
+# serves the platform's databases (orchestrator metadata, vector store), which RDS encrypts.
+_VIA_SERVICES: dict[KeyPurpose, tuple[str, ...]] = {
+    "data": ("s3", "rds"),
+    "registry": ("ecr",),
+    "cluster": ("eks",),
+    "logs": (),
+}
+
+# Managing the key, but not using it: crypto operations go only through the services above.
+_ADMIN_ACTIONS = [
+    "kms:CancelKeyDeletion",
+    "kms:CreateAlias",
+    "kms:Delete*",
+    "kms:Describe*",
+    "kms:Disable*",
+    "kms:Enable*",
+    "kms:Get*",
+    "kms:List*",
+    "kms:Put*",
+    "kms:Revoke*",
+    "kms:RotateKeyOnDemand",
+    "kms:ScheduleKeyDeletion",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:Update*",
+]
+_USE_ACTIONS = [
+    "kms:Encrypt",
+    "kms:Decrypt",
+    "kms:ReEncrypt*",
+    "kms:GenerateDataKey*",
+    "kms:DescribeKey",
+]
 
 
 @dataclass(frozen=True)
@@ -20,31 +61,25 @@ class EncryptionKeysArgs:
 
 
 class EncryptionKeys(pulumi.ComponentResource):
-    """One KMS key per purpose (data, registry, logs, cluster secrets). Rotation is always on.
+    """One KMS key per purpose (data, registry, logs, cluster secrets), each with an alias
+    ``alias/mlstack/<env>/<purpose>``. Rotation is always on. In staging and prod keys are protected, retained
+    on delete and have the longest deletion window (30 days).
 
     Outputs: ``<purpose>_key_arn`` for each purpose.
     """
 
+    data_key_arn: pulumi.Output[str]
+    registry_key_arn: pulumi.Output[str]
+    logs_key_arn: pulumi.Output[str]
+    cluster_key_arn: pulumi.Output[str]
+
     def __init__(self, name: str, args: EncryptionKeysArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlstack:keys:EncryptionKeys", name, None, opts)
         env = args.env
-        self.keys: dict[str, aws.kms.Key] = {}
-        for purpose in KEY_PURPOSES:
-            key = aws.kms.Key(
-                f"{name}-{purpose}",
-                description=f"mlstack {env.name} {purpose} key",
-                enable_key_rotation=True,
-                deletion_window_in_days=30 if env.tier.hardened else 7,
-                policy=policy_document(_key_policy_statements(env, purpose)),
-                opts=stateful(self, env),
-            )
-            aws.kms.Alias(
-                f"{name}-{purpose}-alias",
-                name=f"alias/mlstack/{env.name}/{purpose}",
-                target_key_id=key.key_id,
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-            self.keys[purpose] = key
+        self.keys: dict[str, aws.kms.Key] = {
+            purpose: create_key(self, f"{name}-{purpose}", env=env, purpose=purpose)
+            for purpose in KEY_PURPOSES
+        }
         self.data_key_arn = self.keys["data"].arn
         self.registry_key_arn = self.keys["registry"].arn
         self.logs_key_arn = self.keys["logs"].arn
@@ -59,35 +94,96 @@ class EncryptionKeys(pulumi.ComponentResource):
         )
 
 
-def _key_policy_statements(env: Environment, purpose: str) -> list[dict[str, object]]:
+def create_key(
+    parent: pulumi.Resource,
+    logical_name: str,
+    *,
+    env: Environment,
+    purpose: KeyPurpose,
+    region: str | None = None,
+    alias_suffix: str = "",
+    provider: aws.Provider | None = None,
+) -> aws.kms.Key:
+    """A rotating key for one purpose with its policy and alias, as a child of ``parent``.
+
+    ``region`` and ``provider`` place the key outside the environment's region (the replica of the models
+    bucket needs a key in its own region). The alias is
+    ``alias/mlstack/<env>/<purpose><alias_suffix>``.
+    """
+    key = aws.kms.Key(
+        logical_name,
+        description=f"mlstack {env.name} {purpose}{alias_suffix} key",
+        enable_key_rotation=True,
+        deletion_window_in_days=(
+            HARDENED_DELETION_WINDOW_DAYS if env.tier.hardened else DEV_DELETION_WINDOW_DAYS
+        ),
+        policy=policy_document(key_policy_statements(env, purpose, region or env.region)),
+        opts=stateful(parent, env, provider=provider),
+    )
+    aws.kms.Alias(
+        f"{logical_name}-alias",
+        name=f"alias/mlstack/{env.name}/{purpose}{alias_suffix}",
+        target_key_id=key.key_id,
+        opts=child(parent, provider=provider),
+    )
+    return key
+
+
+def key_policy_statements(env: Environment, purpose: KeyPurpose, region: str) -> list[dict[str, Any]]:
+    """The key policy of a ``purpose`` key in ``region``.
+
+    The account administers the key through IAM but uses it only through the purpose's services; no statement
+    names the ``*`` principal. In a key policy ``"Resource": "*"`` means "this key".
+    """
     root = f"arn:aws:iam::{env.account_id}:root"
-    statements: list[dict[str, object]] = [
+    statements: list[dict[str, Any]] = [
         {
+            # Without it IAM policies could not manage the key and it would become unmanageable.
             "Sid": "AccountAdministersThroughIam",
             "Effect": "Allow",
             "Principal": {"AWS": root},
-            "Action": "kms:*",
+            "Action": _ADMIN_ACTIONS,
             "Resource": "*",
         }
     ]
+    services = _VIA_SERVICES[purpose]
+    if services:
+        # S3, RDS, ECR and EKS use the key on behalf of the calling principal (never as a service principal),
+        # and hand it to their back ends through grants that only AWS resources may hold.
+        via = {
+            "kms:ViaService": [f"{service}.{region}.amazonaws.com" for service in services],
+            "kms:CallerAccount": env.account_id,
+        }
+        statements += [
+            {
+                "Sid": "UseOnlyThroughServices",
+                "Effect": "Allow",
+                "Principal": {"AWS": root},
+                "Action": _USE_ACTIONS,
+                "Resource": "*",
+                "Condition": {"StringEquals": via},
+            },
+            {
+                "Sid": "GrantsOnlyForServices",
+                "Effect": "Allow",
+                "Principal": {"AWS": root},
+                "Action": ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"],
+                "Resource": "*",
+                "Condition": {"StringEquals": via, "Bool": {"kms:GrantIsForAWSResource": "true"}},
+            },
+        ]
     if purpose == "logs":
-        # CloudWatch Logs encrypts log groups itself, only for log groups in this account and region.
+        # CloudWatch Logs uses the key as itself, and only for log groups in this account and region.
         statements.append(
             {
                 "Sid": "CloudWatchLogsInThisAccount",
                 "Effect": "Allow",
-                "Principal": {"Service": f"logs.{env.region}.amazonaws.com"},
-                "Action": [
-                    "kms:Encrypt*",
-                    "kms:Decrypt*",
-                    "kms:ReEncrypt*",
-                    "kms:GenerateDataKey*",
-                    "kms:Describe*",
-                ],
+                "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+                "Action": _USE_ACTIONS,
                 "Resource": "*",
                 "Condition": {
                     "ArnLike": {
-                        "kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{env.region}:{env.account_id}:*"
+                        "kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{region}:{env.account_id}:*"
                     }
                 },
             }

@@ -1,27 +1,626 @@
-"""Argo Workflows and the Metaflow metadata service on RDS."""
+"""Argo Workflows and the Metaflow metadata service on RDS, and a workflow identity per team."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
 
+from components.cluster import Cluster
 from components.environment import Environment
+from components.iam import policy_document
+from components.options import child, stateful
+from components.storage import Bucket
+from components.workloads import (
+    POSTGRES_PORT,
+    RESTRICTED_CONTAINER,
+    clients_only_policy,
+    database_network,
+    namespace,
+    restricted_pod,
+    workload_role,
+)
 from mlstack.spec.orchestrator import OrchestratorSpec
+from mlstack.spec.teams import TeamSpec
+
+ARGO_CHART = "argo-workflows"
+ARGO_REPOSITORY = "https://argoproj.github.io/argo-helm"
+ARGO_RELEASE = "argo-workflows"
+ARGO_SERVER_ACCOUNT = "argo-server"
+ARGO_CONTROLLER_ACCOUNT = "argo-workflow-controller"
+ARGO_SERVER_PORT = 2746
+# Every team namespace gets this service account; Argo runs workflows as it unless a workflow says otherwise.
+WORKFLOW_SERVICE_ACCOUNT = "workflows"
+METADATA_SERVICE = "metaflow-metadata"
+METADATA_PORT = 8080
+UI_BACKEND = "metaflow-ui-backend"
+UI_PORT = 8083
+METAFLOW_DB_NAME = "metaflow"
+METAFLOW_DB_USER = "metaflow"
+# Pinned so that the credentials fetch cannot change under us; it supports EKS Pod Identity credentials.
+AWS_CLI_IMAGE = "public.ecr.aws/aws-cli/aws-cli:2.27.0"
+POSTGRES_MAJOR_VERSION = "16"
+# Workflows read the team's datasets and write its artifacts and models, each under the team's own prefix.
+TEAM_READ_BUCKETS = ("datasets", "artifacts", "models")
+TEAM_WRITE_BUCKETS = ("artifacts", "models")
+ARTIFACT_KEY_FORMAT = "{{workflow.namespace}}/argo-artifacts/{{workflow.name}}/{{pod.name}}"
 
 
 @dataclass(frozen=True)
 class OrchestratorArgs:
+    """Inputs of the Orchestrator. Everything it reaches is passed in explicitly."""
+
     env: Environment
     spec: OrchestratorSpec
+    teams: Sequence[TeamSpec]
+    k8s_provider: k8s.Provider
+    cluster: Cluster
+    vpc_id: pulumi.Input[str]
+    private_subnet_ids: pulumi.Input[Sequence[str]]
+    data_key_arn: pulumi.Input[str]
+    boundary_arn: pulumi.Input[str]
+    # Data buckets by purpose; artifacts is required, datasets and models are granted to teams when present.
+    buckets: Mapping[str, Bucket]
+    team_namespaces: Sequence[pulumi.Resource] = field(default_factory=tuple)
+
+    @property
+    def artifacts(self) -> Bucket:
+        return self.buckets["artifacts"]
 
 
 class Orchestrator(pulumi.ComponentResource):
-    """Argo Workflows and the Metaflow metadata service on RDS.
+    """Argo Workflows (pinned Helm chart, client or SSO auth, non-root, artifacts in S3 through Pod Identity)
+    and the Metaflow metadata service on an encrypted, private RDS PostgreSQL whose master password RDS keeps
+    in Secrets Manager. Each team gets a ``workflows`` service account whose role reaches only its prefixes.
 
-    Skeleton: the resources land with their own issue; the shape (token, args, outputs) is fixed here.
+    Outputs: ``argo_namespace``, ``argo_server_url``, ``metadata_service_url``, ``metadata_db_endpoint``,
+    ``metadata_db_secret_arn``, ``metaflow_config`` (per team, the contents of ~/.metaflowconfig/config.json).
     """
+
+    argo_namespace: pulumi.Output[str]
+    argo_server_url: pulumi.Output[str]
+    metadata_service_url: pulumi.Output[str]
+    metadata_db_endpoint: pulumi.Output[str]
+    metadata_db_secret_arn: pulumi.Output[str]
+    metaflow_config: pulumi.Output[dict[str, dict[str, str]]]
 
     def __init__(self, name: str, args: OrchestratorArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlstack:orchestrator:Orchestrator", name, None, opts)
-        self.register_outputs({})
+        env, spec = args.env, args.spec
+        self._args = args
+
+        self.database: aws.rds.Instance | None = None
+        if spec.metaflow:
+            self.database = self._metadata_database(name)
+
+        self.argo_release: k8s.helm.v3.Release | None = None
+        if spec.argo_workflows:
+            argo_ns = namespace(self, f"{name}-argo-ns", spec.argo_namespace, args.k8s_provider, "workflows")
+            self._argo_server_role(name, argo_ns)
+            self.argo_release = k8s.helm.v3.Release(
+                f"{name}-argo",
+                name=ARGO_RELEASE,
+                chart=ARGO_CHART,
+                version=spec.argo_chart_version,
+                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=ARGO_REPOSITORY),
+                namespace=argo_ns.metadata.name,
+                create_namespace=False,
+                atomic=True,
+                cleanup_on_fail=True,
+                values=pulumi.Output.all(
+                    bucket=args.artifacts.bucket_name,
+                    db_host=self.database.address if self.database else "",
+                ).apply(
+                    lambda out: argo_values(
+                        spec,
+                        env,
+                        [t.name for t in args.teams],
+                        bucket=out["bucket"],
+                        db_host=out["db_host"] or None,
+                    )
+                ),
+                opts=child(self, provider=args.k8s_provider, depends_on=[argo_ns]),
+            )
+
+        service_url = ""
+        if self.database is not None:
+            service_url = self._metadata_service(name, self.database)
+
+        self._team_workflow_identities(name)
+
+        argo_url = (
+            f"http://{ARGO_RELEASE}-server.{spec.argo_namespace}.svc.cluster.local:{ARGO_SERVER_PORT}"
+            if spec.argo_workflows
+            else ""
+        )
+        self.argo_namespace = pulumi.Output.from_input(spec.argo_namespace if spec.argo_workflows else "")
+        self.argo_server_url = pulumi.Output.from_input(argo_url)
+        self.metadata_service_url = pulumi.Output.from_input(service_url)
+        self.metadata_db_endpoint = self.database.address if self.database else pulumi.Output.from_input("")
+        self.metadata_db_secret_arn = (
+            _master_secret_arn(self.database) if self.database else pulumi.Output.from_input("")
+        )
+        self.metaflow_config = args.artifacts.bucket_name.apply(
+            lambda bucket: (
+                {
+                    team.name: metaflow_config(
+                        team.name, env, bucket=bucket, service_url=service_url, argo_ui_url=argo_url
+                    )
+                    for team in args.teams
+                }
+                if spec.metaflow
+                else {}
+            )
+        )
+        self.register_outputs(
+            {
+                "argo_namespace": self.argo_namespace,
+                "argo_server_url": self.argo_server_url,
+                "metadata_service_url": self.metadata_service_url,
+                "metadata_db_endpoint": self.metadata_db_endpoint,
+                "metadata_db_secret_arn": self.metadata_db_secret_arn,
+                "metaflow_config": self.metaflow_config,
+            }
+        )
+
+    def _metadata_database(self, name: str) -> aws.rds.Instance:
+        args, env, spec = self._args, self._args.env, self._args.spec
+        group, subnets = database_network(
+            self,
+            name,
+            env=env,
+            purpose="metaflow",
+            vpc_id=args.vpc_id,
+            private_subnet_ids=args.private_subnet_ids,
+            cluster_security_group_id=args.cluster.cluster_security_group_id,
+        )
+        identifier = env.resource_name("metaflow")
+        return aws.rds.Instance(
+            f"{name}-metadata-db",
+            identifier=identifier,
+            engine="postgres",
+            engine_version=POSTGRES_MAJOR_VERSION,
+            auto_minor_version_upgrade=True,
+            instance_class=spec.db_instance_class,
+            allocated_storage=spec.db_allocated_storage_gb,
+            max_allocated_storage=spec.db_max_allocated_storage_gb,
+            storage_type="gp3",
+            storage_encrypted=True,
+            kms_key_id=args.data_key_arn,
+            db_name=METAFLOW_DB_NAME,
+            username=METAFLOW_DB_USER,
+            # RDS generates and rotates the password in Secrets Manager: it never enters config or state.
+            manage_master_user_password=True,
+            master_user_secret_kms_key_id=args.data_key_arn,
+            iam_database_authentication_enabled=True,
+            db_subnet_group_name=subnets.name,
+            vpc_security_group_ids=[group.id],
+            publicly_accessible=False,
+            multi_az=spec.db_multi_az,
+            backup_retention_period=spec.backup_retention_days,
+            copy_tags_to_snapshot=True,
+            deletion_protection=env.tier.hardened,
+            skip_final_snapshot=not env.tier.hardened,
+            final_snapshot_identifier=env.resource_name("metaflow", "final") if env.tier.hardened else None,
+            enabled_cloudwatch_logs_exports=["postgresql"],
+            performance_insights_enabled=env.tier.hardened,
+            performance_insights_kms_key_id=args.data_key_arn if env.tier.hardened else None,
+            apply_immediately=not env.tier.hardened,
+            opts=stateful(self, env),
+        )
+
+    def _argo_server_role(self, name: str, argo_ns: k8s.core.v1.Namespace) -> None:
+        """The Argo server streams artifacts to the UI with its own credentials: read on each team's Argo
+        prefix only (the server checks the user's Kubernetes RBAC before it serves one)."""
+        args = self._args
+        if not args.teams:
+            return
+        role = workload_role(
+            self,
+            f"{name}-argo-server-role",
+            env=args.env,
+            role_suffix="argo-server",
+            boundary_arn=args.boundary_arn,
+            cluster=args.cluster,
+            namespace=args.spec.argo_namespace,
+            service_account=ARGO_SERVER_ACCOUNT,
+            description="Argo server: reads workflow artifacts of every team for the UI",
+        )
+        for team in args.teams:
+            args.artifacts.grant_read(role, prefix=f"{team.name}/argo-artifacts/")
+
+    def _metadata_service(self, name: str, database: aws.rds.Instance) -> str:
+        """The metadata service (and optional UI backend) with their Services, NetworkPolicy and workload role.
+
+        The pod reads the RDS-managed secret at start-up through Pod Identity: an init container fetches it into
+        a memory-backed volume that only this pod sees, so no Kubernetes Secret ever holds the password.
+        """
+        args, env, spec = self._args, self._args.env, self._args.spec
+        ns_name = spec.metaflow_namespace
+        metaflow_ns = namespace(self, f"{name}-metaflow-ns", ns_name, args.k8s_provider, "workflows")
+        k8s_opts = child(self, provider=args.k8s_provider, depends_on=[metaflow_ns])
+        account = k8s.core.v1.ServiceAccount(
+            f"{name}-metaflow-sa",
+            metadata=_meta(METADATA_SERVICE, ns_name),
+            automount_service_account_token=False,
+            opts=k8s_opts,
+        )
+        role = workload_role(
+            self,
+            f"{name}-metaflow-role",
+            env=env,
+            role_suffix="metaflow-service",
+            boundary_arn=args.boundary_arn,
+            cluster=args.cluster,
+            namespace=ns_name,
+            service_account=METADATA_SERVICE,
+            description="Metaflow metadata service and UI backend: DB credentials and team Metaflow roots",
+        )
+        secret_arn = _master_secret_arn(database)
+        aws.iam.RolePolicy(
+            f"{name}-metaflow-db-secret",
+            role=role.name,
+            policy=policy_document(db_secret_statements(secret_arn, args.data_key_arn, env.region)),
+            opts=child(self),
+        )
+        # The UI backend reads task artifacts and logs from every team's Metaflow root, and nothing else.
+        for team in args.teams:
+            args.artifacts.grant_read(role, prefix=f"{team.name}/metaflow/")
+
+        db = {"host": database.address, "secret_arn": secret_arn}
+        apps = [(METADATA_SERVICE, METADATA_PORT, "services.metadata_service.server")]
+        if spec.metaflow_ui:
+            apps.append((UI_BACKEND, UI_PORT, "services.ui_backend_service.ui_server"))
+        for app, port, module in apps:
+            k8s.apps.v1.Deployment(
+                f"{name}-{app}",
+                metadata=_meta(app, ns_name),
+                spec=pulumi.Output.all(**db).apply(
+                    lambda out, app=app, port=port, module=module: metaflow_deployment_spec(
+                        spec,
+                        app=app,
+                        port=port,
+                        module=module,
+                        db_host=out["host"],
+                        db_secret_arn=out["secret_arn"],
+                        region=env.region,
+                        migrate=app == METADATA_SERVICE,
+                    )
+                ),
+                opts=child(self, provider=args.k8s_provider, depends_on=[account, role]),
+            )
+            k8s.core.v1.Service(
+                f"{name}-{app}-svc",
+                metadata=_meta(app, ns_name),
+                spec=k8s.core.v1.ServiceSpecArgs(
+                    type="ClusterIP",
+                    selector={"app.kubernetes.io/name": app},
+                    ports=[k8s.core.v1.ServicePortArgs(name="http", port=port, target_port=port)],
+                ),
+                opts=k8s_opts,
+            )
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-metaflow-netpol",
+            metadata=_meta("metaflow-clients", ns_name),
+            spec=clients_only_policy(
+                pod_labels={"app.kubernetes.io/part-of": "metaflow"},
+                namespaces=[t.name for t in args.teams],
+                ports=[METADATA_PORT, UI_PORT] if spec.metaflow_ui else [METADATA_PORT],
+            ),
+            opts=k8s_opts,
+        )
+        return f"http://{METADATA_SERVICE}.{ns_name}.svc.cluster.local:{METADATA_PORT}"
+
+    def _team_workflow_identities(self, name: str) -> None:
+        """Per team: the ``workflows`` service account, the executor permissions Argo needs in the namespace,
+        and an IAM role that reaches only the team's own prefixes."""
+        args = self._args
+        if not (args.spec.argo_workflows or args.spec.metaflow):
+            return
+        after_namespaces = child(self, provider=args.k8s_provider, depends_on=list(args.team_namespaces))
+        for team in args.teams:
+            account = k8s.core.v1.ServiceAccount(
+                f"{name}-{team.name}-workflows-sa",
+                metadata=_meta(WORKFLOW_SERVICE_ACCOUNT, team.name),
+                opts=after_namespaces,
+            )
+            executor = k8s.rbac.v1.Role(
+                f"{name}-{team.name}-executor",
+                metadata=_meta("argo-workflow-executor", team.name),
+                rules=[
+                    # Argo v3.4+ executors report step results through WorkflowTaskResults, nothing else.
+                    k8s.rbac.v1.PolicyRuleArgs(
+                        api_groups=["argoproj.io"],
+                        resources=["workflowtaskresults"],
+                        verbs=["create", "patch"],
+                    ),
+                ],
+                opts=after_namespaces,
+            )
+            k8s.rbac.v1.RoleBinding(
+                f"{name}-{team.name}-executor-binding",
+                metadata=_meta("argo-workflow-executor", team.name),
+                role_ref=k8s.rbac.v1.RoleRefArgs(
+                    api_group="rbac.authorization.k8s.io", kind="Role", name="argo-workflow-executor"
+                ),
+                subjects=[
+                    k8s.rbac.v1.SubjectArgs(
+                        kind="ServiceAccount", name=WORKFLOW_SERVICE_ACCOUNT, namespace=team.name
+                    )
+                ],
+                opts=child(self, provider=args.k8s_provider, depends_on=[executor, account]),
+            )
+            role = workload_role(
+                self,
+                f"{name}-{team.name}-workflows-role",
+                env=args.env,
+                role_suffix=f"{team.name}-workflows",
+                boundary_arn=args.boundary_arn,
+                cluster=args.cluster,
+                namespace=team.name,
+                service_account=WORKFLOW_SERVICE_ACCOUNT,
+                description=f"Workflows of team {team.name}: its own prefixes only",
+            )
+            own = f"{team.name}/"
+            for purpose, bucket in args.buckets.items():
+                if purpose in TEAM_READ_BUCKETS:
+                    bucket.grant_read(role, prefix=own)
+                if purpose in TEAM_WRITE_BUCKETS:
+                    bucket.grant_write(role, prefix=own)
+
+
+def _meta(name: str, ns: str) -> k8s.meta.v1.ObjectMetaArgs:
+    part_of = "metaflow" if name.startswith("metaflow") else "workflows"
+    return k8s.meta.v1.ObjectMetaArgs(
+        name=name,
+        namespace=ns,
+        labels={
+            "app.kubernetes.io/name": name,
+            "app.kubernetes.io/part-of": part_of,
+            "app.kubernetes.io/managed-by": "mlstack",
+        },
+    )
+
+
+def _master_secret_arn(database: aws.rds.Instance) -> pulumi.Output[str]:
+    return database.master_user_secrets.apply(lambda secrets: secrets[0].secret_arn if secrets else "")
+
+
+def argo_values(
+    spec: OrchestratorSpec, env: Environment, teams: list[str], *, bucket: str, db_host: str | None
+) -> dict[str, Any]:
+    """Helm values of the argo-workflows chart. Everything security-relevant is explicit, not a chart default."""
+    hardened = env.tier.hardened
+    server: dict[str, Any] = {
+        "enabled": True,
+        "authModes": [spec.server_auth_mode],
+        "serviceType": "ClusterIP",
+        "serviceAccount": {"create": True, "name": ARGO_SERVER_ACCOUNT},
+        "replicas": 2 if hardened else 1,
+        "podSecurityContext": restricted_pod(8737),
+        "securityContext": {**RESTRICTED_CONTAINER},
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "128Mi"},
+            "limits": {"memory": "512Mi"},
+        },
+        "ingress": {"enabled": False},
+        "secure": False,
+    }
+    if spec.sso is not None:
+        server["sso"] = {
+            "enabled": True,
+            "issuer": spec.sso.issuer,
+            "clientId": {"name": spec.sso.client_secret_name, "key": "client-id"},
+            "clientSecret": {"name": spec.sso.client_secret_name, "key": "client-secret"},
+            "redirectUrl": spec.sso.redirect_url,
+            "scopes": list(spec.sso.scopes),
+            "rbac": {"enabled": True},
+        }
+    controller: dict[str, Any] = {
+        "serviceAccount": {"create": True, "name": ARGO_CONTROLLER_ACCOUNT},
+        # Workflows run in the team namespaces, where mlstack creates the service account and its Role.
+        "workflowNamespaces": list(teams),
+        "replicas": 2 if hardened else 1,
+        "podSecurityContext": restricted_pod(8737),
+        "securityContext": {**RESTRICTED_CONTAINER},
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "256Mi"},
+            "limits": {"memory": "1Gi"},
+        },
+        "workflowDefaults": {
+            "spec": {
+                "serviceAccountName": WORKFLOW_SERVICE_ACCOUNT,
+                # Finished workflows leave etcd after a week; the archive (when on) keeps them longer.
+                "ttlStrategy": {"secondsAfterCompletion": 7 * 24 * 3600},
+                "podGC": {"strategy": "OnPodSuccess"},
+            }
+        },
+    }
+    if spec.workflow_archive and db_host:
+        controller["persistence"] = {
+            "archive": True,
+            "archiveTTL": f"{spec.archive_ttl_days}d",
+            "postgresql": {
+                "host": db_host,
+                "port": POSTGRES_PORT,
+                "database": METAFLOW_DB_NAME,
+                "tableName": "argo_workflows",
+                "userNameSecret": {"name": spec.archive_db_secret_name, "key": "username"},
+                "passwordSecret": {"name": spec.archive_db_secret_name, "key": "password"},
+                "ssl": True,
+                "sslMode": "require",
+            },
+        }
+    return {
+        "crds": {"install": True, "keep": True},
+        "singleNamespace": False,
+        "workflow": {"serviceAccount": {"create": False}, "rbac": {"create": False}},
+        "controller": controller,
+        "server": server,
+        "executor": {
+            "securityContext": {**RESTRICTED_CONTAINER},
+            "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
+        },
+        # Pods get S3 credentials from Pod Identity through the SDK chain: no access keys in any Secret.
+        "useStaticCredentials": False,
+        "artifactRepository": {
+            "archiveLogs": True,
+            "s3": {
+                "bucket": bucket,
+                "endpoint": f"s3.{env.region}.amazonaws.com",
+                "region": env.region,
+                "insecure": False,
+                "useSDKCreds": True,
+                "keyFormat": ARTIFACT_KEY_FORMAT,
+                "encryptionOptions": {"enableEncryption": True},
+            },
+        },
+    }
+
+
+def db_secret_statements(
+    secret_arn: pulumi.Input[str], data_key_arn: pulumi.Input[str], region: str
+) -> list[dict[str, Any]]:
+    """Read the one RDS-managed secret, and decrypt it with the data key only through Secrets Manager."""
+    return [
+        {
+            "Sid": "ReadDatabaseCredentials",
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+            "Resource": secret_arn,
+        },
+        {
+            "Sid": "DecryptThroughSecretsManager",
+            "Effect": "Allow",
+            "Action": "kms:Decrypt",
+            "Resource": data_key_arn,
+            "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
+        },
+    ]
+
+
+def metaflow_deployment_spec(
+    spec: OrchestratorSpec,
+    *,
+    app: str,
+    port: int,
+    module: str,
+    db_host: str,
+    db_secret_arn: str,
+    region: str,
+    migrate: bool,
+) -> dict[str, Any]:
+    """Deployment spec of a Metaflow service pod: credentials fetched at start-up into memory, non-root,
+    read-only root file system, requests and limits set."""
+    python = "/opt/latest/bin/python3"
+    read_password = (
+        f'{python} -c \'import json; print(json.load(open("/run/db/credentials.json"))["password"])\''
+    )
+    env = [
+        {"name": "MF_METADATA_DB_HOST", "value": db_host},
+        {"name": "MF_METADATA_DB_PORT", "value": str(POSTGRES_PORT)},
+        {"name": "MF_METADATA_DB_USER", "value": METAFLOW_DB_USER},
+        {"name": "MF_METADATA_DB_NAME", "value": METAFLOW_DB_NAME},
+        {"name": "MF_METADATA_DB_SSL_MODE", "value": "require"},
+    ]
+    with_password = f'export MF_METADATA_DB_PSWD="$({read_password})" && exec '
+    volumes_mounts = [
+        {"name": "db-credentials", "mountPath": "/run/db", "readOnly": True},
+        {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - a private emptyDir, not the host's /tmp
+    ]
+    resources = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}}
+    init = [
+        {
+            "name": "fetch-db-credentials",
+            "image": AWS_CLI_IMAGE,
+            "command": ["/bin/sh", "-c"],
+            "args": [
+                'aws secretsmanager get-secret-value --secret-id "$DB_SECRET_ARN" '
+                "--query SecretString --output text > /run/db/credentials.json"
+            ],
+            "env": [
+                {"name": "DB_SECRET_ARN", "value": db_secret_arn},
+                {"name": "AWS_REGION", "value": region},
+                {"name": "HOME", "value": "/tmp"},  # noqa: S108 - a private emptyDir
+            ],
+            "volumeMounts": [
+                {"name": "db-credentials", "mountPath": "/run/db"},
+                {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108
+            ],
+            "securityContext": RESTRICTED_CONTAINER,
+            "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
+        }
+    ]
+    if migrate:
+        init.append(
+            {
+                "name": "migrate-db",
+                "image": spec.metadata_service_image,
+                "command": ["/bin/sh", "-c"],
+                "args": [with_password + f"{python} /root/run_goose.py --only-if-empty-db"],
+                "env": env,
+                "volumeMounts": volumes_mounts,
+                "securityContext": RESTRICTED_CONTAINER,
+                "resources": resources,
+            }
+        )
+    labels = {"app.kubernetes.io/name": app, "app.kubernetes.io/part-of": "metaflow"}
+    return {
+        "replicas": spec.metadata_service_replicas,
+        "selector": {"matchLabels": {"app.kubernetes.io/name": app}},
+        "template": {
+            "metadata": {"labels": labels},
+            "spec": {
+                "serviceAccountName": METADATA_SERVICE,
+                "securityContext": restricted_pod(),
+                "initContainers": init,
+                "containers": [
+                    {
+                        "name": app,
+                        "image": spec.metadata_service_image,
+                        "command": ["/bin/sh", "-c"],
+                        "args": [with_password + f"{python} -m {module}"],
+                        "env": env,
+                        "ports": [{"name": "http", "containerPort": port}],
+                        "readinessProbe": {"tcpSocket": {"port": port}, "periodSeconds": 10},
+                        "volumeMounts": volumes_mounts,
+                        "securityContext": RESTRICTED_CONTAINER,
+                        "resources": resources,
+                    }
+                ],
+                "volumes": [
+                    {"name": "db-credentials", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
+                    {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
+                ],
+            },
+        },
+    }
+
+
+def metaflow_config(
+    team: str, env: Environment, *, bucket: str, service_url: str, argo_ui_url: str
+) -> dict[str, str]:
+    """The ~/.metaflowconfig/config.json of one team: its own S3 root, namespace and service account, the
+    metadata service and Argo Workflows. It holds no secret: credentials come from the user's AWS session and
+    kubeconfig, and pods get theirs from Pod Identity."""
+    root = f"s3://{bucket}/{team}/metaflow"
+    config = {
+        "METAFLOW_DEFAULT_DATASTORE": "s3",
+        "METAFLOW_DATASTORE_SYSROOT_S3": root,
+        "METAFLOW_DATATOOLS_S3ROOT": f"{root}/data",
+        "METAFLOW_CARD_S3ROOT": f"{root}/cards",
+        "METAFLOW_S3_SERVER_SIDE_ENCRYPTION": "aws:kms",
+        "METAFLOW_DEFAULT_METADATA": "service",
+        "METAFLOW_SERVICE_URL": service_url,
+        "METAFLOW_SERVICE_INTERNAL_URL": service_url,
+        "METAFLOW_KUBERNETES_NAMESPACE": team,
+        "METAFLOW_KUBERNETES_SERVICE_ACCOUNT": WORKFLOW_SERVICE_ACCOUNT,
+        "AWS_DEFAULT_REGION": env.region,
+    }
+    if argo_ui_url:
+        config["METAFLOW_ARGO_WORKFLOWS_UI_URL"] = argo_ui_url
+    return config

@@ -17,7 +17,7 @@ from components.orchestrator import Orchestrator, OrchestratorArgs
 from components.registry import Registry, RegistryArgs
 from components.storage import ObjectStore, ObjectStoreArgs
 from components.teams import Teams, TeamsArgs
-from components.vectordb import VectorDb, VectorDbArgs
+from components.vectordb import VectorDb, VectorDbArgs, vector_db_clients
 from mlstack.spec import PlatformSpec
 
 
@@ -40,7 +40,11 @@ class Platform(pulumi.ComponentResource):
         aws_only = pulumi.ResourceOptions(parent=self, providers={"aws": self.aws_provider})
 
         self.guardrails = Guardrails(
-            f"{name}-guardrails", GuardrailsArgs(env=env, budget=spec.budgets), aws_only
+            f"{name}-guardrails",
+            GuardrailsArgs(
+                env=env, budget=spec.budgets, replica_regions=spec.replica_regions(), teams=tuple(spec.teams)
+            ),
+            aws_only,
         )
         self.keys = EncryptionKeys(f"{name}-keys", EncryptionKeysArgs(env=env), aws_only)
         self.network = Network(
@@ -54,19 +58,118 @@ class Platform(pulumi.ComponentResource):
             ),
             aws_only,
         )
-        self.cluster = Cluster(f"{name}-cluster", ClusterArgs(env=env, spec=spec.cluster), aws_only)
-        self.gpu = GpuPools(f"{name}-gpu", GpuPoolsArgs(env=env, spec=list(spec.gpu_pools)), aws_only)
-        self.storage = ObjectStore(f"{name}-storage", ObjectStoreArgs(env=env, spec=spec.storage), aws_only)
-        self.registry = Registry(f"{name}-registry", RegistryArgs(env=env, spec=spec.registry), aws_only)
-        self.teams = Teams(f"{name}-teams", TeamsArgs(env=env, spec=list(spec.teams)), aws_only)
-        self.orchestrator = Orchestrator(
-            f"{name}-orchestrator", OrchestratorArgs(env=env, spec=spec.orchestrator), aws_only
+        self.cluster = Cluster(
+            f"{name}-cluster",
+            ClusterArgs(
+                env=env,
+                spec=spec.cluster,
+                private_subnet_ids=self.network.private_subnet_ids,
+                cluster_key_arn=self.keys.cluster_key_arn,
+                logs_key_arn=self.keys.logs_key_arn,
+                boundary_arn=self.guardrails.permission_boundary_arn,
+            ),
+            aws_only,
         )
-        self.vector_db = VectorDb(f"{name}-vectordb", VectorDbArgs(env=env, spec=spec.vector_db), aws_only)
-        self.inference = Inference(f"{name}-inference", InferenceArgs(env=env, spec=spec.inference), aws_only)
+        self.gpu = GpuPools(
+            f"{name}-gpu",
+            GpuPoolsArgs(
+                env=env,
+                spec=list(spec.gpu_pools),
+                cluster=self.cluster,
+                boundary_arn=self.guardrails.permission_boundary_arn,
+            ),
+            aws_only,
+        )
+        self.storage = ObjectStore(
+            f"{name}-storage",
+            ObjectStoreArgs(
+                env=env,
+                spec=spec.storage,
+                data_key_arn=self.keys.data_key_arn,
+                permission_boundary_arn=self.guardrails.permission_boundary_arn,
+            ),
+            aws_only,
+        )
+        self.registry = Registry(
+            f"{name}-registry",
+            RegistryArgs(env=env, spec=spec.registry, registry_key_arn=self.keys.registry_key_arn),
+            aws_only,
+        )
+        self.teams = Teams(
+            f"{name}-teams",
+            TeamsArgs(
+                env=env,
+                spec=list(spec.teams),
+                gpu_pools=list(spec.gpu_pools),
+                boundary_arn=self.guardrails.permission_boundary_arn,
+                k8s_provider=self.cluster.k8s_provider,
+                cluster=self.cluster,
+                storage=self.storage,
+                registry=self.registry,
+                platform_admins=spec.platform_admins,
+            ),
+            aws_only,
+        )
+        self.orchestrator = Orchestrator(
+            f"{name}-orchestrator",
+            OrchestratorArgs(
+                env=env,
+                spec=spec.orchestrator,
+                teams=tuple(spec.teams),
+                k8s_provider=self.cluster.k8s_provider,
+                cluster=self.cluster,
+                vpc_id=self.network.vpc_id,
+                private_subnet_ids=self.network.private_subnet_ids,
+                data_key_arn=self.keys.data_key_arn,
+                boundary_arn=self.guardrails.permission_boundary_arn,
+                buckets=self.storage.buckets,
+                team_namespaces=(self.teams,),
+            ),
+            aws_only,
+        )
+        self.vector_db = VectorDb(
+            f"{name}-vectordb",
+            VectorDbArgs(
+                env=env,
+                spec=spec.vector_db,
+                k8s_provider=self.cluster.k8s_provider,
+                cluster=self.cluster,
+                vpc_id=self.network.vpc_id,
+                private_subnet_ids=self.network.private_subnet_ids,
+                data_key_arn=self.keys.data_key_arn,
+                boundary_arn=self.guardrails.permission_boundary_arn,
+                artifacts=self.storage.buckets["artifacts"],
+                client_namespaces=vector_db_clients(spec),
+            ),
+            aws_only,
+        )
+        self.inference = Inference(
+            f"{name}-inference",
+            InferenceArgs(
+                env=env,
+                spec=spec.inference,
+                boundary_arn=self.guardrails.permission_boundary_arn,
+                data_key_arn=self.keys.data_key_arn,
+                models_bucket=self.storage.buckets["models"] if "models" in self.storage.buckets else None,
+                artifacts_bucket=self.storage.buckets.get("artifacts"),
+                registry=self.registry,
+                cluster=self.cluster,
+                k8s_provider=self.cluster.k8s_provider,
+                vpc_id=self.network.vpc_id,
+                vpc_cidr=self.network.vpc_cidr,
+                private_subnet_ids=self.network.private_subnet_ids,
+                depends_on=(self.teams, self.gpu),
+            ),
+            aws_only,
+        )
 
+        self.metaflow_config = self.orchestrator.metaflow_config
         self.permission_boundary_arn = self.guardrails.permission_boundary_arn
         self.data_key_arn = self.keys.data_key_arn
         self.register_outputs(
-            {"permission_boundary_arn": self.permission_boundary_arn, "data_key_arn": self.data_key_arn}
+            {
+                "permission_boundary_arn": self.permission_boundary_arn,
+                "data_key_arn": self.data_key_arn,
+                "metaflow_config": self.metaflow_config,
+            }
         )

@@ -1,27 +1,320 @@
-"""ECR repositories: immutable tags, KMS encryption, scan on push, lifecycle."""
+"""Container registry: ECR repositories with immutable tags, KMS encryption, scan on push and lifecycle, plus
+pull-through caches of public registries, so that clusters only ever pull from the environment's ECR.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
+import pulumi_aws as aws
 
 from components.environment import Environment
+from components.iam import policy_document
+from components.options import child, stateful
 from mlstack.spec.registry import RegistrySpec
+
+_PULL_ACTIONS = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+# The first pull of an upstream image creates its cache repository and imports the image.
+_CACHE_FILL_ACTIONS = ["ecr:BatchImportUpstreamImage", "ecr:CreateRepository"]
+_PUSH_ACTIONS = [
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:CompleteLayerUpload",
+    "ecr:InitiateLayerUpload",
+    "ecr:PutImage",
+    "ecr:UploadLayerPart",
+]
 
 
 @dataclass(frozen=True)
 class RegistryArgs:
     env: Environment
     spec: RegistrySpec
+    registry_key_arn: pulumi.Input[str]
+    """The registry key (EncryptionKeys.registry_key_arn) that encrypts every repository."""
 
 
 class Registry(pulumi.ComponentResource):
-    """ECR repositories: immutable tags, KMS encryption, scan on push, lifecycle.
+    """The environment's ECR repositories (``<env>/<name>``) and pull-through caches (``<prefix>/...``).
 
-    Skeleton: the resources land with their own issue; the shape (token, args, outputs) is fixed here.
+    Each repository has immutable tags, KMS encryption with the registry key, scan on push, a lifecycle
+    policy (untagged images expire, the last N tagged are kept) and a repository policy that admits only
+    the platform's own roles. Grant access with :meth:`grant_pull` and :meth:`grant_push`; check an image
+    reference with :meth:`allows_image`.
+
+    Outputs: ``registry_url`` (``<account>.dkr.ecr.<region>.amazonaws.com``), ``repository_urls``
+    (name to URL), ``repository_arns`` (name to ARN), ``allowed_image_prefixes``.
     """
+
+    registry_url: pulumi.Output[str]
+    repository_urls: pulumi.Output[dict[str, str]]
+    repository_arns: pulumi.Output[dict[str, str]]
+    allowed_image_prefixes: list[str]
 
     def __init__(self, name: str, args: RegistryArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlstack:registry:Registry", name, None, opts)
-        self.register_outputs({})
+        env, spec = args.env, args.spec
+        self._env = env
+        self._grants: set[str] = set()
+        host = f"{env.account_id}.dkr.ecr.{env.region}.amazonaws.com"
+        lifecycle = _lifecycle_policy(spec)
+
+        self.repositories: dict[str, aws.ecr.Repository] = {}
+        for repo in spec.repositories:
+            repository = aws.ecr.Repository(
+                f"{name}-{repo}",
+                name=f"{env.name}/{repo}",
+                image_tag_mutability="IMMUTABLE",
+                encryption_configurations=[
+                    aws.ecr.RepositoryEncryptionConfigurationArgs(
+                        encryption_type="KMS", kms_key=args.registry_key_arn
+                    )
+                ],
+                image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(
+                    scan_on_push=True
+                ),
+                # Deleting a repository never deletes its images implicitly.
+                force_delete=False,
+                opts=stateful(self, env),
+            )
+            aws.ecr.LifecyclePolicy(
+                f"{name}-{repo}-lifecycle",
+                repository=repository.name,
+                policy=lifecycle,
+                opts=child(self),
+            )
+            aws.ecr.RepositoryPolicy(
+                f"{name}-{repo}-policy",
+                repository=repository.name,
+                policy=json.dumps(_repository_policy(env), sort_keys=True),
+                opts=child(self),
+            )
+            self.repositories[repo] = repository
+
+        self.pull_through_prefixes = [cache.repository_prefix for cache in spec.pull_through_caches]
+        for cache in spec.pull_through_caches:
+            aws.ecr.PullThroughCacheRule(
+                f"{name}-cache-{cache.repository_prefix}",
+                ecr_repository_prefix=cache.repository_prefix,
+                upstream_registry_url=cache.upstream_url,
+                credential_arn=cache.credential_arn,
+                opts=child(self),
+            )
+
+        if spec.enhanced_scanning:
+            # A registry-wide setting: one environment per account and region owns it.
+            aws.ecr.RegistryScanningConfiguration(
+                f"{name}-scanning",
+                scan_type="ENHANCED",
+                rules=[
+                    aws.ecr.RegistryScanningConfigurationRuleArgs(
+                        scan_frequency="CONTINUOUS_SCAN",
+                        repository_filters=[
+                            aws.ecr.RegistryScanningConfigurationRuleRepositoryFilterArgs(
+                                filter="*", filter_type="WILDCARD"
+                            )
+                        ],
+                    )
+                ],
+                opts=child(self),
+            )
+
+        if spec.replication_region is not None:
+            aws.ecr.ReplicationConfiguration(
+                f"{name}-replication",
+                replication_configuration=aws.ecr.ReplicationConfigurationReplicationConfigurationArgs(
+                    rules=[
+                        aws.ecr.ReplicationConfigurationReplicationConfigurationRuleArgs(
+                            destinations=[
+                                aws.ecr.ReplicationConfigurationReplicationConfigurationRuleDestinationArgs(
+                                    region=spec.replication_region, registry_id=env.account_id
+                                )
+                            ],
+                            repository_filters=[
+                                aws.ecr.ReplicationConfigurationReplicationConfigurationRuleRepositoryFilterArgs(
+                                    filter=f"{env.name}/", filter_type="PREFIX_MATCH"
+                                )
+                            ],
+                        )
+                    ]
+                ),
+                opts=child(self),
+            )
+
+        # Image references inference may run: the environment's repositories and its pull-through caches.
+        self.allowed_image_prefixes = [f"{host}/{env.name}/{repo}" for repo in spec.repositories] + [
+            f"{host}/{prefix}/" for prefix in self.pull_through_prefixes
+        ]
+        self.registry_url = pulumi.Output.from_input(host)
+        self.repository_urls = pulumi.Output.all(
+            **{repo: r.repository_url for repo, r in self.repositories.items()}
+        )
+        self.repository_arns = pulumi.Output.all(**{repo: r.arn for repo, r in self.repositories.items()})
+        self.register_outputs(
+            {
+                "registry_url": self.registry_url,
+                "repository_urls": self.repository_urls,
+                "repository_arns": self.repository_arns,
+                "allowed_image_prefixes": self.allowed_image_prefixes,
+            }
+        )
+
+    def allows_image(self, image: str) -> bool:
+        """Whether ``image`` comes from one of this registry's repositories or pull-through caches."""
+        return image_allowed(image, self.allowed_image_prefixes)
+
+    def grant_pull(self, principal: aws.iam.Role) -> aws.iam.RolePolicy:
+        """Let ``principal`` pull images from every repository and pull-through cache of the environment.
+
+        Creates and returns an inline policy on the role. No KMS permission is needed: ECR decrypts layers
+        through the grant it holds on the registry key.
+        """
+        return self._grant("pull", principal, self._pull_statements())
+
+    def grant_push(
+        self, principal: aws.iam.Role, repositories: Sequence[str] | None = None
+    ) -> aws.iam.RolePolicy:
+        """Let ``principal`` push (and pull) images to ``repositories`` (default: every repository of the
+        environment; never the pull-through caches). Creates and returns an inline policy on the role.
+        """
+        names = list(repositories) if repositories is not None else list(self.repositories)
+        unknown = sorted(set(names) - set(self.repositories))
+        if unknown or not names:
+            raise ValueError(
+                f"cannot grant push to repositories {unknown or names}; declared: {sorted(self.repositories)}"
+            )
+        arns = [self.repositories[repo].arn for repo in names]
+        statements = [
+            _authorization_statement(),
+            {
+                "Sid": "PushImages",
+                "Effect": "Allow",
+                "Action": [*_PUSH_ACTIONS, *_PULL_ACTIONS[1:]],
+                "Resource": arns,
+            },
+        ]
+        suffix = "" if repositories is None else "-" + "-".join(sorted(names))
+        return self._grant(f"push{suffix}", principal, statements)
+
+    def _pull_statements(self) -> list[dict[str, Any]]:
+        statements = [
+            _authorization_statement(),
+            {
+                "Sid": "PullImages",
+                "Effect": "Allow",
+                "Action": _PULL_ACTIONS,
+                "Resource": [r.arn for r in self.repositories.values()] + self._cache_arns(),
+            },
+        ]
+        if self.pull_through_prefixes:
+            statements.append(
+                {
+                    "Sid": "FillPullThroughCaches",
+                    "Effect": "Allow",
+                    "Action": _CACHE_FILL_ACTIONS,
+                    "Resource": self._cache_arns(),
+                }
+            )
+        return statements
+
+    def _cache_arns(self) -> list[str]:
+        return [self._env.arn("ecr", f"repository/{prefix}/*") for prefix in self.pull_through_prefixes]
+
+    def _grant(
+        self, access: str, principal: aws.iam.Role, statements: list[dict[str, Any]]
+    ) -> aws.iam.RolePolicy:
+        suffix = f"{access}-{principal.pulumi_resource_name}"
+        if suffix in self._grants:
+            raise ValueError(f"{principal.pulumi_resource_name} already has {access} access to the registry")
+        self._grants.add(suffix)
+        return aws.iam.RolePolicy(
+            f"{self.pulumi_resource_name}-{suffix}",
+            role=principal.name,
+            name=f"ecr-{access}",
+            policy=policy_document(statements),
+            opts=child(self),
+        )
+
+
+def image_allowed(image: str, allowed_prefixes: Sequence[str]) -> bool:
+    """Whether ``image`` (``<registry>/<repository>:<tag>`` or ``...@<digest>``) starts with one of
+    ``allowed_prefixes`` (a Registry's ``allowed_image_prefixes``): an exact repository followed by a tag or
+    digest, or a pull-through prefix (ending in '/') followed by an upstream path.
+    """
+    for prefix in allowed_prefixes:
+        if prefix.endswith("/"):
+            if image.startswith(prefix) and len(image) > len(prefix):
+                return True
+        elif image.startswith((f"{prefix}:", f"{prefix}@")):
+            return True
+    return False
+
+
+def _authorization_statement() -> dict[str, Any]:
+    # GetAuthorizationToken has no resource-level permissions in IAM: '*' is the only valid resource, and
+    # the token alone grants nothing without the repository actions.
+    return {
+        "Sid": "GetRegistryToken",
+        "Effect": "Allow",
+        "Action": "ecr:GetAuthorizationToken",
+        "Resource": "*",
+    }
+
+
+def _lifecycle_policy(spec: RegistrySpec) -> str:
+    return json.dumps(
+        {
+            "rules": [
+                {
+                    "rulePriority": 1,
+                    "description": f"Expire untagged images after {spec.untagged_expiry_days} days",
+                    "selection": {
+                        "tagStatus": "untagged",
+                        "countType": "sinceImagePushed",
+                        "countUnit": "days",
+                        "countNumber": spec.untagged_expiry_days,
+                    },
+                    "action": {"type": "expire"},
+                },
+                {
+                    "rulePriority": 2,
+                    "description": f"Keep the last {spec.keep_tagged_images} tagged images",
+                    "selection": {
+                        "tagStatus": "tagged",
+                        "tagPatternList": ["*"],
+                        "countType": "imageCountMoreThan",
+                        "countNumber": spec.keep_tagged_images,
+                    },
+                    "action": {"type": "expire"},
+                },
+            ]
+        },
+        sort_keys=True,
+    )
+
+
+def _repository_policy(env: Environment) -> dict[str, Any]:
+    """Only the platform's own roles may pull; nobody outside the account may do anything."""
+    platform_roles = f"arn:aws:iam::{env.account_id}:role/{env.name}-*"
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "PlatformRolesPull",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{env.account_id}:root"},
+                "Action": _PULL_ACTIONS,
+                "Condition": {"ArnLike": {"aws:PrincipalArn": platform_roles}},
+            },
+            {
+                "Sid": "DenyOutsideTheAccount",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "ecr:*",
+                "Condition": {"StringNotEquals": {"aws:PrincipalAccount": env.account_id}},
+            },
+        ],
+    }

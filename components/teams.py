@@ -1,27 +1,664 @@
-"""Team tenancy: namespace, quotas, network policy, RBAC, Kueue queues and IAM roles per team."""
+"""Team tenancy: namespace, quotas, network policy, RBAC, Kueue queues and IAM roles per team.
+
+The Kubernetes objects and IAM documents are built by plain functions (``*_manifest``, ``*_trust``,
+``*_statements``) so that they can be read and tested without an engine; the component only creates them.
+"""
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as kubernetes
 
+from components.cluster import Cluster
 from components.environment import Environment
-from mlstack.spec.teams import TeamSpec
+from components.iam import POLICY_VERSION, platform_role, pod_identity_trust, policy_document
+from components.options import child
+from components.registry import Registry
+from components.storage import ObjectStore
+from mlstack.spec.gpu import GpuPoolSpec
+from mlstack.spec.teams import HumanAccessSpec, TeamSpec
+
+KUEUE_CHART = "kueue"
+KUEUE_CHART_REPO = "oci://registry.k8s.io/kueue/charts"
+KUEUE_VERSION = "0.19.2"  # matches the CRDs in shared/crds; v1beta2 is their storage version
+KUEUE_API = "kueue.x-k8s.io/v1beta2"
+KUEUE_NAMESPACE = "kueue-system"
+COHORT = "mlstack"
+# CPU and memory are admitted through one flavor with no node labels: Kueue must cover every resource a
+# workload requests, but only GPUs decide which pool a workload lands on.
+DEFAULT_FLAVOR = "default"
+LOCAL_QUEUE = "default"
+WORKLOAD_SERVICE_ACCOUNT = "workload"
+GPU_RESOURCE = "nvidia.com/gpu"
+POOL_LABEL = "mlstack.io/pool"
+NAME_LABEL = "kubernetes.io/metadata.name"
+# Namespaces of the platform's shared services (Argo, Metaflow, Qdrant, monitoring) that team pods may call.
+SHARED_SERVICE_NAMESPACES = ("argo", "metaflow", "qdrant", "monitoring")
+# The EKS Pod Identity agent listens on this link-local address on every node.
+POD_IDENTITY_AGENT = "169.254.170.23/32"
+CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+DATA_BUCKETS = ("datasets", "artifacts", "models")
 
 
 @dataclass(frozen=True)
 class TeamsArgs:
+    """Inputs of Teams. Everything it touches arrives here explicitly; nothing is looked up."""
+
     env: Environment
     spec: list[TeamSpec]
+    gpu_pools: list[GpuPoolSpec]
+    boundary_arn: pulumi.Input[str]
+    k8s_provider: kubernetes.Provider
+    cluster: Cluster
+    storage: ObjectStore
+    registry: Registry
+    platform_admins: HumanAccessSpec | None = None
+    shared_service_namespaces: Sequence[str] = SHARED_SERVICE_NAMESPACES
 
 
 class Teams(pulumi.ComponentResource):
-    """Team tenancy: namespace, quotas, network policy, RBAC, Kueue queues and IAM roles per team.
+    """Every team's namespace, quotas, network isolation, RBAC, Kueue queues and IAM roles, plus Kueue itself
+    and the platform-admin role (the only cluster-admin).
 
-    Skeleton: the resources land with their own issue; the shape (token, args, outputs) is fixed here.
+    Outputs: ``platform_admin_role_arn``, ``human_role_arns`` and ``workload_role_arns`` (team -> ARN),
+    ``namespaces`` (team names).
     """
+
+    platform_admin_role_arn: pulumi.Output[str]
+    human_role_arns: pulumi.Output[dict[str, str]]
+    workload_role_arns: pulumi.Output[dict[str, str]]
+    namespaces: pulumi.Output[list[str]]
 
     def __init__(self, name: str, args: TeamsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlstack:teams:Teams", name, None, opts)
-        self.register_outputs({})
+        env = args.env
+        self._args = args
+        k8s = args.k8s_provider
+
+        self.kueue = kubernetes.helm.v3.Release(
+            f"{name}-kueue",
+            name="kueue",
+            chart=KUEUE_CHART,
+            version=KUEUE_VERSION,
+            namespace=KUEUE_NAMESPACE,
+            create_namespace=True,
+            repository_opts=kubernetes.helm.v3.RepositoryOptsArgs(repo=KUEUE_CHART_REPO),
+            values=kueue_values(hardened=env.tier.hardened),
+            atomic=True,
+            opts=child(self, provider=k8s),
+        )
+        after_kueue = child(self, provider=k8s, depends_on=[self.kueue])
+        for flavor in resource_flavor_manifests(args.gpu_pools):
+            kubernetes.apiextensions.CustomResource(
+                f"{name}-flavor-{flavor['metadata']['name']}", **_custom(flavor), opts=after_kueue
+            )
+
+        self.platform_admin_role = platform_role(
+            self,
+            f"{name}-platform-admin",
+            env=env,
+            role_suffix="platform-admin",
+            boundary_arn=args.boundary_arn,
+            assume_role_policy=json.dumps(platform_admin_trust(env, args.platform_admins), sort_keys=True),
+            description=f"Cluster-admin of {env.name}: the only role with AmazonEKSClusterAdminPolicy.",
+        )
+        aws.iam.RolePolicy(
+            f"{name}-platform-admin-cluster",
+            role=self.platform_admin_role.name,
+            policy=policy_document(cluster_reader_statements(args.cluster.cluster_arn)),
+            opts=child(self),
+        )
+        args.cluster.access_entry(
+            f"{name}-platform-admin-access",
+            principal_arn=self.platform_admin_role.arn,
+            policy_arn=CLUSTER_ADMIN_POLICY,
+            parent=self,
+        )
+
+        pool_sizes = {pool.name: pool.max_gpus for pool in args.gpu_pools}
+        human_arns: dict[str, pulumi.Output[str]] = {}
+        workload_arns: dict[str, pulumi.Output[str]] = {}
+        for team in args.spec:
+            prefix = f"{name}-{team.name}"
+            namespace = kubernetes.core.v1.Namespace(
+                f"{prefix}-namespace", **_typed(namespace_manifest(env, team)), opts=child(self, provider=k8s)
+            )
+            in_namespace = child(self, provider=k8s, depends_on=[namespace])
+            kubernetes.core.v1.ResourceQuota(
+                f"{prefix}-quota", **_typed(resource_quota_manifest(team)), opts=in_namespace
+            )
+            kubernetes.core.v1.LimitRange(
+                f"{prefix}-limits", **_typed(limit_range_manifest(team)), opts=in_namespace
+            )
+            for policy in network_policy_manifests(team, args.shared_service_namespaces):
+                kubernetes.networking.v1.NetworkPolicy(
+                    f"{prefix}-netpol-{policy['metadata']['name']}", **_typed(policy), opts=in_namespace
+                )
+            kubernetes.rbac.v1.Role(f"{prefix}-role", **_typed(role_manifest(team)), opts=in_namespace)
+            kubernetes.rbac.v1.RoleBinding(
+                f"{prefix}-rolebinding", **_typed(role_binding_manifest(team)), opts=in_namespace
+            )
+            kubernetes.core.v1.ServiceAccount(
+                f"{prefix}-workload-sa", **_typed(service_account_manifest(team)), opts=in_namespace
+            )
+            with_kueue = child(self, provider=k8s, depends_on=[namespace, self.kueue])
+            kubernetes.apiextensions.CustomResource(
+                f"{prefix}-clusterqueue",
+                **_custom(cluster_queue_manifest(team, team.pool_quotas(pool_sizes))),
+                opts=with_kueue,
+            )
+            kubernetes.apiextensions.CustomResource(
+                f"{prefix}-localqueue", **_custom(local_queue_manifest(team)), opts=with_kueue
+            )
+
+            workload = platform_role(
+                self,
+                f"{prefix}-workload",
+                env=env,
+                role_suffix=f"team-{team.name}-workload",
+                boundary_arn=args.boundary_arn,
+                assume_role_policy=pod_identity_trust(env),
+                description=f"Pods of team {team.name} (service account {WORKLOAD_SERVICE_ACCOUNT}) in {env.name}.",
+            )
+            self._grant_team_data(team, workload)
+            args.cluster.pod_identity(
+                f"{prefix}-workload-identity",
+                namespace=team.name,
+                service_account=WORKLOAD_SERVICE_ACCOUNT,
+                role=workload,
+                parent=self,
+            )
+            workload_arns[team.name] = workload.arn
+
+            if team.human_access is not None:
+                human = platform_role(
+                    self,
+                    f"{prefix}-human",
+                    env=env,
+                    role_suffix=f"team-{team.name}-human",
+                    boundary_arn=args.boundary_arn,
+                    assume_role_policy=json.dumps(human_trust(env, team.human_access), sort_keys=True),
+                    description=f"People of team {team.name} in {env.name}; Kubernetes group {team.group}.",
+                )
+                aws.iam.RolePolicy(
+                    f"{prefix}-human-cluster",
+                    role=human.name,
+                    policy=policy_document(cluster_reader_statements(args.cluster.cluster_arn)),
+                    opts=child(self),
+                )
+                self._grant_team_data(team, human)
+                # Cluster.access_entry always attaches an EKS access policy; a team's rights come from the
+                # Role bound to its group instead, so this entry only maps the role to the group.
+                aws.eks.AccessEntry(
+                    f"{prefix}-human-access",
+                    cluster_name=args.cluster.cluster_name,
+                    principal_arn=human.arn,
+                    kubernetes_groups=[team.group],
+                    type="STANDARD",
+                    opts=child(self),
+                )
+                human_arns[team.name] = human.arn
+
+        self.platform_admin_role_arn = self.platform_admin_role.arn
+        self.human_role_arns = pulumi.Output.all(**human_arns) if human_arns else pulumi.Output.from_input({})
+        self.workload_role_arns = (
+            pulumi.Output.all(**workload_arns) if workload_arns else pulumi.Output.from_input({})
+        )
+        self.namespaces = pulumi.Output.from_input([team.name for team in args.spec])
+        self.register_outputs(
+            {
+                "platform_admin_role_arn": self.platform_admin_role_arn,
+                "human_role_arns": self.human_role_arns,
+                "workload_role_arns": self.workload_role_arns,
+                "namespaces": self.namespaces,
+            }
+        )
+
+    def _grant_team_data(self, team: TeamSpec, role: aws.iam.Role) -> None:
+        """Read and write on the team's own prefix of every data bucket, and image pulls; nothing else."""
+        buckets = self._args.storage.buckets
+        for purpose in DATA_BUCKETS:
+            if purpose in buckets:  # an environment may declare fewer buckets; there is nothing to grant then
+                buckets[purpose].grant_read(role, prefix=f"{team.name}/")
+                buckets[purpose].grant_write(role, prefix=f"{team.name}/")
+        self._args.registry.grant_pull(role)
+
+
+def _typed(manifest: dict[str, Any]) -> dict[str, Any]:
+    """Arguments of a typed Kubernetes resource: the manifest without apiVersion and kind, top-level keys in
+    snake_case (nested keys stay as the API spells them)."""
+    return {
+        re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower(): value
+        for key, value in manifest.items()
+        if key not in ("apiVersion", "kind")
+    }
+
+
+def _custom(manifest: dict[str, Any]) -> dict[str, Any]:
+    """Arguments of a CustomResource: apiVersion and kind stay, the rest goes through as is."""
+    return {
+        "api_version": manifest["apiVersion"],
+        "kind": manifest["kind"],
+        "metadata": manifest["metadata"],
+        "spec": manifest["spec"],
+    }
+
+
+def kueue_values(*, hardened: bool) -> dict[str, Any]:
+    """Helm values of Kueue: two controller replicas where an outage would stall every team's queue."""
+    return {
+        "controllerManager": {
+            "replicas": 2 if hardened else 1,
+            "manager": {
+                "resources": {
+                    "requests": {"cpu": "500m", "memory": "512Mi"},
+                    "limits": {"memory": "1Gi"},
+                }
+            },
+        },
+        "enablePrometheus": False,
+    }
+
+
+def namespace_manifest(env: Environment, team: TeamSpec) -> dict[str, Any]:
+    """The team's namespace, labelled with what cost reports and policies select on."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": team.name,
+            "labels": {
+                "mlstack.io/team": team.name,
+                "mlstack.io/environment": env.name,
+                "cost-center": team.cost_center,
+                # Pod Security Admission: no privileged pods, host namespaces or host paths in team namespaces.
+                "pod-security.kubernetes.io/enforce": "baseline",
+                "pod-security.kubernetes.io/warn": "restricted",
+            },
+        },
+    }
+
+
+def resource_quota_manifest(team: TeamSpec) -> dict[str, Any]:
+    """Hard caps of the namespace. GPUs are capped at nominal quota plus what Kueue may let the team borrow."""
+    memory = f"{team.memory_quota_gib}Gi"
+    return {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": {"name": "team-quota", "namespace": team.name},
+        "spec": {
+            "hard": {
+                f"requests.{GPU_RESOURCE}": str(team.gpu_quota + team.gpu_borrowing_limit),
+                "requests.cpu": str(team.cpu_quota),
+                "requests.memory": memory,
+                "limits.memory": memory,
+                "persistentvolumeclaims": str(team.pvc_count),
+                "requests.storage": f"{team.storage_quota_gib}Gi",
+            }
+        },
+    }
+
+
+def limit_range_manifest(team: TeamSpec) -> dict[str, Any]:
+    """Defaults for containers that state no requests or limits (the quota would refuse them otherwise), and
+    the largest volume one claim may ask for."""
+    return {
+        "apiVersion": "v1",
+        "kind": "LimitRange",
+        "metadata": {"name": "team-limits", "namespace": team.name},
+        "spec": {
+            "limits": [
+                {
+                    "type": "Container",
+                    "defaultRequest": {"cpu": "250m", "memory": "512Mi"},
+                    "default": {"cpu": "1", "memory": "2Gi"},
+                },
+                {
+                    "type": "PersistentVolumeClaim",
+                    "min": {"storage": "1Gi"},
+                    "max": {"storage": f"{team.max_pvc_gib}Gi"},
+                },
+            ]
+        },
+    }
+
+
+def network_policy_manifests(team: TeamSpec, shared_namespaces: Sequence[str]) -> list[dict[str, Any]]:
+    """Deny everything, then allow DNS, traffic inside the namespace, calls to the shared services, the Pod
+    Identity agent and (unless the team opted out) HTTPS to AWS APIs and the internet."""
+
+    def policy(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": name, "namespace": team.name},
+            "spec": {"podSelector": {}, **spec},
+        }
+
+    policies = [
+        policy("default-deny", {"policyTypes": ["Ingress", "Egress"]}),
+        policy(
+            "allow-dns",
+            {
+                "policyTypes": ["Egress"],
+                "egress": [
+                    {
+                        "to": [
+                            {
+                                "namespaceSelector": {"matchLabels": {NAME_LABEL: "kube-system"}},
+                                "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                            }
+                        ],
+                        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+                    }
+                ],
+            },
+        ),
+        policy(
+            "allow-same-namespace",
+            {
+                "policyTypes": ["Ingress", "Egress"],
+                "ingress": [{"from": [{"podSelector": {}}]}],
+                "egress": [{"to": [{"podSelector": {}}]}],
+            },
+        ),
+        policy(
+            "allow-pod-identity-agent",
+            {
+                "policyTypes": ["Egress"],
+                "egress": [
+                    {
+                        "to": [{"ipBlock": {"cidr": POD_IDENTITY_AGENT}}],
+                        "ports": [{"protocol": "TCP", "port": 80}],
+                    }
+                ],
+            },
+        ),
+    ]
+    if shared_namespaces:
+        policies.append(
+            policy(
+                "allow-shared-services",
+                {
+                    "policyTypes": ["Egress"],
+                    "egress": [
+                        {
+                            "to": [
+                                {
+                                    "namespaceSelector": {
+                                        "matchExpressions": [
+                                            {
+                                                "key": NAME_LABEL,
+                                                "operator": "In",
+                                                "values": list(shared_namespaces),
+                                            }
+                                        ]
+                                    }
+                                }
+                            ]
+                        }
+                    ],
+                },
+            )
+        )
+    if team.allow_https_egress:
+        policies.append(
+            policy(
+                "allow-https-egress",
+                {
+                    "policyTypes": ["Egress"],
+                    "egress": [
+                        {
+                            "to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}],
+                            "ports": [{"protocol": "TCP", "port": 443}],
+                        }
+                    ],
+                },
+            )
+        )
+    return policies
+
+
+# Members run and debug their own workloads; quotas, limits, policies and RBAC stay read-only for them.
+_TEAM_RULES: list[dict[str, Any]] = [
+    {
+        "apiGroups": [""],
+        "resources": ["pods", "services", "configmaps", "secrets", "persistentvolumeclaims"],
+        "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+    },
+    {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": [""], "resources": ["pods/exec", "pods/portforward"], "verbs": ["create"]},
+    {
+        "apiGroups": [""],
+        "resources": ["events", "resourcequotas", "limitranges", "serviceaccounts"],
+        "verbs": ["get", "list", "watch"],
+    },
+    {
+        "apiGroups": ["apps"],
+        "resources": ["deployments", "statefulsets", "replicasets"],
+        "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+    },
+    {
+        "apiGroups": ["batch"],
+        "resources": ["jobs", "cronjobs"],
+        "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+    },
+    {
+        "apiGroups": ["argoproj.io"],
+        "resources": ["workflows", "workflowtemplates", "cronworkflows"],
+        "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+    },
+    {
+        "apiGroups": ["kueue.x-k8s.io"],
+        "resources": ["localqueues", "workloads"],
+        "verbs": ["get", "list", "watch"],
+    },
+    {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": ["get", "list", "watch"]},
+]
+
+
+def role_manifest(team: TeamSpec) -> dict[str, Any]:
+    """What the team's group may do in its namespace."""
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": "team-member", "namespace": team.name},
+        "rules": _TEAM_RULES,
+    }
+
+
+def role_binding_manifest(team: TeamSpec) -> dict[str, Any]:
+    """Binds the team's Kubernetes group (mapped from its human role by an EKS access entry) to its Role."""
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": "team-member-binding", "namespace": team.name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "team-member"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": team.group}],
+    }
+
+
+def service_account_manifest(team: TeamSpec) -> dict[str, Any]:
+    """The service account that Pod Identity binds to the team's workload role."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": WORKLOAD_SERVICE_ACCOUNT, "namespace": team.name},
+    }
+
+
+def resource_flavor_manifests(pools: Sequence[GpuPoolSpec]) -> list[dict[str, Any]]:
+    """One Kueue flavor per GPU pool (its node label and taint), plus the label-free flavor for CPU and memory."""
+    flavors = [
+        {
+            "apiVersion": KUEUE_API,
+            "kind": "ResourceFlavor",
+            "metadata": {"name": flavor_name(pool.name)},
+            "spec": {
+                "nodeLabels": {POOL_LABEL: pool.name},
+                "tolerations": [
+                    {"key": GPU_RESOURCE, "operator": "Equal", "value": "true", "effect": "NoSchedule"}
+                ],
+            },
+        }
+        for pool in pools
+    ]
+    return [
+        {"apiVersion": KUEUE_API, "kind": "ResourceFlavor", "metadata": {"name": DEFAULT_FLAVOR}, "spec": {}},
+        *flavors,
+    ]
+
+
+def cluster_queue_manifest(team: TeamSpec, pool_quotas: dict[str, int]) -> dict[str, Any]:
+    """The team's ClusterQueue: its nominal share per pool, what it may borrow in the cohort, and who may use it.
+
+    Only the team's own namespace may submit to it. A team reclaims its nominal share from borrowers by
+    preemption, so lending idle GPUs never costs the lender its guarantee.
+    """
+    resource_groups: list[dict[str, Any]] = [
+        {
+            "coveredResources": ["cpu", "memory"],
+            "flavors": [
+                {
+                    "name": DEFAULT_FLAVOR,
+                    "resources": [
+                        {"name": "cpu", "nominalQuota": str(team.cpu_quota)},
+                        {"name": "memory", "nominalQuota": f"{team.memory_quota_gib}Gi"},
+                    ],
+                }
+            ],
+        }
+    ]
+    if pool_quotas:
+        resource_groups.append(
+            {
+                "coveredResources": [GPU_RESOURCE],
+                "flavors": [
+                    {
+                        "name": flavor_name(pool),
+                        "resources": [
+                            {
+                                "name": GPU_RESOURCE,
+                                "nominalQuota": str(quota),
+                                "borrowingLimit": str(team.gpu_borrowing_limit),
+                            }
+                        ],
+                    }
+                    for pool, quota in pool_quotas.items()
+                ],
+            }
+        )
+    return {
+        "apiVersion": KUEUE_API,
+        "kind": "ClusterQueue",
+        "metadata": {"name": cluster_queue_name(team)},
+        "spec": {
+            "cohortName": COHORT,
+            "namespaceSelector": {"matchLabels": {NAME_LABEL: team.name}},
+            "queueingStrategy": "BestEffortFIFO",
+            "preemption": {
+                "reclaimWithinCohort": "Any",
+                "withinClusterQueue": "LowerPriority",
+            },
+            "resourceGroups": resource_groups,
+        },
+    }
+
+
+def cluster_queue_name(team: TeamSpec) -> str:
+    """Cluster-scoped, so prefixed: a bare team name would read like its namespace."""
+    return f"team-{team.name}"
+
+
+def flavor_name(pool: str) -> str:
+    """The Kueue flavor of a GPU pool."""
+    return f"pool-{pool}"
+
+
+def local_queue_manifest(team: TeamSpec) -> dict[str, Any]:
+    """The queue team members submit to (label kueue.x-k8s.io/queue-name: default)."""
+    return {
+        "apiVersion": KUEUE_API,
+        "kind": "LocalQueue",
+        "metadata": {"name": LOCAL_QUEUE, "namespace": team.name},
+        "spec": {"clusterQueue": cluster_queue_name(team)},
+    }
+
+
+def human_trust(env: Environment, access: HumanAccessSpec) -> dict[str, Any]:
+    """Trust policy of a human role: Identity Center permission sets of this account, and named principals
+    with a recent MFA sign-in. Nothing else can assume it."""
+    statements: list[dict[str, Any]] = []
+    if access.sso_permission_sets:
+        statements.append(
+            {
+                "Sid": "IdentityCenterPermissionSets",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{env.account_id}:root"},
+                "Action": "sts:AssumeRole",
+                # The account root only names the account; the condition narrows it to the permission sets' roles.
+                "Condition": {
+                    "ArnLike": {
+                        "aws:PrincipalArn": [
+                            f"arn:aws:iam::{env.account_id}:role/aws-reserved/sso.amazonaws.com/*AWSReservedSSO_{name}_*"
+                            for name in access.sso_permission_sets
+                        ]
+                    }
+                },
+            }
+        )
+    if access.mfa_principals:
+        statements.append(
+            {
+                "Sid": "NamedPrincipalsWithMfa",
+                "Effect": "Allow",
+                "Principal": {"AWS": sorted(access.mfa_principals)},
+                "Action": "sts:AssumeRole",
+                "Condition": {
+                    "Bool": {"aws:MultiFactorAuthPresent": "true"},
+                    "NumericLessThan": {"aws:MultiFactorAuthAge": str(access.max_mfa_age_seconds)},
+                },
+            }
+        )
+    return {"Version": POLICY_VERSION, "Statement": statements}
+
+
+def platform_admin_trust(env: Environment, access: HumanAccessSpec | None) -> dict[str, Any]:
+    """Trust policy of the platform-admin role: the declared admins, or by default any principal of this
+    account that its own IAM policy lets assume the role, and only with MFA."""
+    if access is not None:
+        return human_trust(env, access)
+    return {
+        "Version": POLICY_VERSION,
+        "Statement": [
+            {
+                "Sid": "AccountPrincipalsWithMfa",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{env.account_id}:root"},
+                "Action": "sts:AssumeRole",
+                "Condition": {
+                    "Bool": {"aws:MultiFactorAuthPresent": "true"},
+                    "NumericLessThan": {"aws:MultiFactorAuthAge": "3600"},
+                },
+            }
+        ],
+    }
+
+
+def cluster_reader_statements(cluster_arn: pulumi.Input[str]) -> list[dict[str, Any]]:
+    """Enough to build a kubeconfig for this one cluster; what the role may do inside is Kubernetes RBAC's job."""
+    return [
+        {
+            "Sid": "DescribeTheCluster",
+            "Effect": "Allow",
+            "Action": ["eks:DescribeCluster"],
+            "Resource": cluster_arn,
+        }
+    ]

@@ -2,26 +2,433 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+import pulumi_random as random
 
+from components.cluster import Cluster
 from components.environment import Environment
+from components.options import child, stateful
+from components.storage import Bucket
+from components.workloads import (
+    POSTGRES_PORT,
+    RESTRICTED_CONTAINER,
+    clients_only_policy,
+    database_network,
+    namespace,
+    restricted_pod,
+    secret_name,
+    workload_role,
+)
+from mlstack.spec import PlatformSpec
 from mlstack.spec.vectordb import VectorDbSpec
+
+QDRANT_CHART = "qdrant"
+QDRANT_REPOSITORY = "https://qdrant.github.io/qdrant-helm"
+QDRANT_RELEASE = "qdrant"
+QDRANT_HTTP_PORT = 6333
+QDRANT_GRPC_PORT = 6334
+QDRANT_P2P_PORT = 6335
+API_KEY_SECRET = "qdrant-api-key"  # noqa: S105 - the Secret's name, not its value
+API_KEY_FIELD = "api-key"
+SNAPSHOT_JOB = "qdrant-snapshots"
+# Pinned images of the snapshot job: curl talks to Qdrant, the AWS CLI uploads with Pod Identity credentials.
+CURL_IMAGE = "docker.io/curlimages/curl:8.11.1"
+AWS_CLI_IMAGE = "public.ecr.aws/aws-cli/aws-cli:2.27.0"
+AURORA_ENGINE_VERSION = "16.6"
+AURORA_DB_NAME = "vectors"
+AURORA_USER = "vectors"
 
 
 @dataclass(frozen=True)
 class VectorDbArgs:
+    """Inputs of the VectorDb. The Kubernetes inputs are used by the qdrant engine, the network inputs by both."""
+
     env: Environment
     spec: VectorDbSpec
+    k8s_provider: k8s.Provider
+    cluster: Cluster
+    vpc_id: pulumi.Input[str]
+    private_subnet_ids: pulumi.Input[Sequence[str]]
+    data_key_arn: pulumi.Input[str]
+    boundary_arn: pulumi.Input[str]
+    artifacts: Bucket
+    client_namespaces: Sequence[str]
 
 
 class VectorDb(pulumi.ComponentResource):
-    """The vector database: Qdrant on the cluster or Aurora PostgreSQL with pgvector.
+    """The vector database, one of two engines behind the same outputs.
 
-    Skeleton: the resources land with their own issue; the shape (token, args, outputs) is fixed here.
+    ``qdrant``: the pinned Helm chart with API key auth (a generated key in a Kubernetes Secret, secret in
+    state), encrypted persistent volumes, a ClusterIP Service only, a NetworkPolicy that admits only the client
+    namespaces, and a CronJob that snapshots every collection to a prefix of the artifacts bucket.
+    ``aurora-pgvector``: Aurora PostgreSQL Serverless v2, encrypted, private, IAM auth on, credentials managed
+    by RDS in Secrets Manager.
+
+    Outputs: ``engine``, ``endpoint``, ``port``, ``credentials_secret_name`` (a Kubernetes Secret in the
+    vector database namespace for qdrant, a Secrets Manager secret for aurora-pgvector).
     """
+
+    engine: pulumi.Output[str]
+    endpoint: pulumi.Output[str]
+    port: pulumi.Output[int]
+    credentials_secret_name: pulumi.Output[str]
 
     def __init__(self, name: str, args: VectorDbArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlstack:vectordb:VectorDb", name, None, opts)
-        self.register_outputs({})
+        spec = args.spec
+        self.engine = pulumi.Output.from_input(spec.engine if spec.enabled else "")
+        if not spec.enabled:
+            self.endpoint = pulumi.Output.from_input("")
+            self.port = pulumi.Output.from_input(0)
+            self.credentials_secret_name = pulumi.Output.from_input("")
+        elif spec.engine == "qdrant":
+            self._qdrant(name, args)
+        else:
+            self._aurora(name, args)
+        self.register_outputs(
+            {
+                "engine": self.engine,
+                "endpoint": self.endpoint,
+                "port": self.port,
+                "credentials_secret_name": self.credentials_secret_name,
+            }
+        )
+
+    def _qdrant(self, name: str, args: VectorDbArgs) -> None:
+        spec, provider = args.spec, args.k8s_provider
+        ns = namespace(self, f"{name}-ns", spec.namespace, provider, "vector-search")
+        k8s_opts = child(self, provider=provider, depends_on=[ns])
+        api_key = random.RandomPassword(
+            f"{name}-api-key",
+            length=48,
+            special=False,
+            opts=child(self, additional_secret_outputs=["result"]),
+        )
+        key_secret = k8s.core.v1.Secret(
+            f"{name}-api-key-secret",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=API_KEY_SECRET, namespace=spec.namespace, labels=_labels(QDRANT_RELEASE)
+            ),
+            type="Opaque",
+            string_data={API_KEY_FIELD: pulumi.Output.secret(api_key.result)},
+            opts=k8s_opts,
+        )
+        k8s.helm.v3.Release(
+            f"{name}-qdrant",
+            name=QDRANT_RELEASE,
+            chart=QDRANT_CHART,
+            version=spec.qdrant_chart_version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=QDRANT_REPOSITORY),
+            namespace=spec.namespace,
+            create_namespace=False,
+            atomic=True,
+            cleanup_on_fail=True,
+            values=args.cluster.storage_class_name.apply(
+                lambda storage_class: qdrant_values(spec, storage_class=storage_class)
+            ),
+            opts=child(self, provider=provider, depends_on=[ns, key_secret]),
+        )
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-clients",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name="qdrant-clients", namespace=spec.namespace, labels=_labels(QDRANT_RELEASE)
+            ),
+            spec=qdrant_network_policy(args.client_namespaces),
+            opts=k8s_opts,
+        )
+        self._snapshots(name, args, ns)
+        self.endpoint = pulumi.Output.from_input(
+            f"http://{QDRANT_RELEASE}.{spec.namespace}.svc.cluster.local:{QDRANT_HTTP_PORT}"
+        )
+        self.port = pulumi.Output.from_input(QDRANT_HTTP_PORT)
+        self.credentials_secret_name = key_secret.metadata.apply(lambda m: m.name or API_KEY_SECRET)
+
+    def _snapshots(self, name: str, args: VectorDbArgs, ns: k8s.core.v1.Namespace) -> None:
+        spec, provider = args.spec, args.k8s_provider
+        account = k8s.core.v1.ServiceAccount(
+            f"{name}-snapshots-sa",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=SNAPSHOT_JOB, namespace=spec.namespace, labels=_labels(SNAPSHOT_JOB)
+            ),
+            automount_service_account_token=False,
+            opts=child(self, provider=provider, depends_on=[ns]),
+        )
+        role = workload_role(
+            self,
+            f"{name}-snapshots-role",
+            env=args.env,
+            role_suffix="qdrant-snapshots",
+            boundary_arn=args.boundary_arn,
+            cluster=args.cluster,
+            namespace=spec.namespace,
+            service_account=SNAPSHOT_JOB,
+            description="Qdrant snapshot job: writes snapshots under its prefix of the artifacts bucket",
+        )
+        args.artifacts.grant_write(role, prefix=f"{spec.snapshot_prefix}/")
+        k8s.batch.v1.CronJob(
+            f"{name}-snapshots",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=SNAPSHOT_JOB, namespace=spec.namespace, labels=_labels(SNAPSHOT_JOB)
+            ),
+            spec=args.artifacts.bucket_name.apply(
+                lambda bucket: snapshot_cronjob_spec(spec, bucket=bucket, region=args.env.region)
+            ),
+            opts=child(self, provider=provider, depends_on=[account, role]),
+        )
+
+    def _aurora(self, name: str, args: VectorDbArgs) -> None:
+        env, spec = args.env, args.spec
+        group, subnets = database_network(
+            self,
+            name,
+            env=env,
+            purpose="vectors",
+            vpc_id=args.vpc_id,
+            private_subnet_ids=args.private_subnet_ids,
+            cluster_security_group_id=args.cluster.cluster_security_group_id,
+        )
+        hardened = env.tier.hardened
+        cluster = aws.rds.Cluster(
+            f"{name}-aurora",
+            cluster_identifier=env.resource_name("vectors"),
+            engine="aurora-postgresql",
+            engine_mode="provisioned",
+            engine_version=AURORA_ENGINE_VERSION,
+            database_name=AURORA_DB_NAME,
+            master_username=AURORA_USER,
+            # RDS generates and rotates the password in Secrets Manager: it never enters config or state.
+            manage_master_user_password=True,
+            master_user_secret_kms_key_id=args.data_key_arn,
+            iam_database_authentication_enabled=True,
+            storage_encrypted=True,
+            kms_key_id=args.data_key_arn,
+            db_subnet_group_name=subnets.name,
+            vpc_security_group_ids=[group.id],
+            serverlessv2_scaling_configuration=aws.rds.ClusterServerlessv2ScalingConfigurationArgs(
+                min_capacity=spec.aurora_min_acu,
+                max_capacity=spec.aurora_max_acu,
+            ),
+            backup_retention_period=spec.backup_retention_days,
+            copy_tags_to_snapshot=True,
+            deletion_protection=hardened,
+            skip_final_snapshot=not hardened,
+            final_snapshot_identifier=env.resource_name("vectors", "final") if hardened else None,
+            enabled_cloudwatch_logs_exports=["postgresql"],
+            apply_immediately=not hardened,
+            opts=stateful(self, env),
+        )
+        for index in range(spec.aurora_instances):
+            aws.rds.ClusterInstance(
+                f"{name}-aurora-{index}",
+                identifier=env.resource_name("vectors", str(index)),
+                cluster_identifier=cluster.id,
+                engine="aurora-postgresql",
+                engine_version=AURORA_ENGINE_VERSION,
+                instance_class="db.serverless",
+                publicly_accessible=False,
+                auto_minor_version_upgrade=True,
+                performance_insights_enabled=hardened,
+                performance_insights_kms_key_id=args.data_key_arn if hardened else None,
+                opts=stateful(self, env),
+            )
+        self.endpoint = cluster.endpoint
+        self.port = pulumi.Output.from_input(POSTGRES_PORT)
+        self.credentials_secret_name = secret_name(
+            cluster.master_user_secrets.apply(lambda secrets: secrets[0].secret_arn if secrets else "")
+        )
+
+
+def vector_db_clients(spec: PlatformSpec) -> list[str]:
+    """Namespaces admitted to Qdrant: every team's. Inference endpoints run in their team's namespace, so this
+    covers them too; no other namespace (in particular none outside the platform's tenants) gets through."""
+    return sorted(team.name for team in spec.teams)
+
+
+def _labels(name: str) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": name,
+        "app.kubernetes.io/part-of": "vector-search",
+        "app.kubernetes.io/managed-by": "mlstack",
+    }
+
+
+def qdrant_values(spec: VectorDbSpec, *, storage_class: str) -> dict[str, Any]:
+    """Helm values of the qdrant chart. Auth, persistence, security context and Service type are explicit."""
+    distributed = spec.replicas > 1
+    return {
+        "replicaCount": spec.replicas,
+        "apiKey": {"valueFrom": {"secretKeyRef": {"name": API_KEY_SECRET, "key": API_KEY_FIELD}}},
+        "service": {"type": "ClusterIP"},
+        "ingress": {"enabled": False},
+        "persistence": {
+            "accessModes": ["ReadWriteOnce"],
+            "size": f"{spec.storage_gb}Gi",
+            "storageClassName": storage_class,
+        },
+        # Snapshots are written next to the data before the job ships them to S3: same class, same size.
+        "snapshotPersistence": {
+            "enabled": True,
+            "accessModes": ["ReadWriteOnce"],
+            "size": f"{spec.storage_gb}Gi",
+            "storageClassName": storage_class,
+        },
+        "resources": {
+            "requests": {"cpu": spec.cpu_request, "memory": spec.memory_request},
+            "limits": {"memory": spec.memory_request},
+        },
+        "podSecurityContext": {
+            "fsGroup": 3000,
+            "fsGroupChangePolicy": "OnRootMismatch",
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containerSecurityContext": {
+            **RESTRICTED_CONTAINER,
+            "runAsUser": 1000,
+            "runAsGroup": 2000,
+            "privileged": False,
+        },
+        # fsGroup already owns the volumes; the chart's chown init container would run as root.
+        "updateVolumeFsOwnership": False,
+        "podDisruptionBudget": {"enabled": distributed, "maxUnavailable": 1},
+        "affinity": _spread_replicas() if distributed else {},
+        "config": {"cluster": {"enabled": distributed, "p2p": {"port": QDRANT_P2P_PORT}}},
+    }
+
+
+def _spread_replicas() -> dict[str, Any]:
+    """Never two replicas on one node; across zones where the nodes allow it."""
+    selector = {
+        "matchLabels": {"app.kubernetes.io/name": QDRANT_CHART, "app.kubernetes.io/instance": QDRANT_RELEASE}
+    }
+    return {
+        "podAntiAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [
+                {"labelSelector": selector, "topologyKey": "kubernetes.io/hostname"}
+            ],
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {
+                    "weight": 100,
+                    "podAffinityTerm": {
+                        "labelSelector": selector,
+                        "topologyKey": "topology.kubernetes.io/zone",
+                    },
+                }
+            ],
+        }
+    }
+
+
+def qdrant_network_policy(client_namespaces: Sequence[str]) -> dict[str, Any]:
+    """Qdrant pods admit the client namespaces on the API ports, their peers on the Raft port, and the snapshot
+    job on the REST port. Nothing else reaches them."""
+    qdrant_pods = {"app.kubernetes.io/name": QDRANT_CHART, "app.kubernetes.io/instance": QDRANT_RELEASE}
+    policy = clients_only_policy(
+        pod_labels=qdrant_pods,
+        namespaces=client_namespaces,
+        ports=[QDRANT_HTTP_PORT, QDRANT_GRPC_PORT],
+    )
+    policy["ingress"] += [
+        {
+            "from": [{"podSelector": {"matchLabels": qdrant_pods}}],
+            "ports": [{"protocol": "TCP", "port": p} for p in (QDRANT_HTTP_PORT, QDRANT_P2P_PORT)],
+        },
+        {
+            "from": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": SNAPSHOT_JOB}}}],
+            "ports": [{"protocol": "TCP", "port": QDRANT_HTTP_PORT}],
+        },
+    ]
+    return policy
+
+
+# Each replica holds its own shards, so the job snapshots every collection on every pod (through the
+# headless Service), streams the file out and deletes it from the pod's snapshot volume.
+_TAKE_SNAPSHOTS = """set -eu
+auth="api-key: $QDRANT_API_KEY"
+i=0
+while [ "$i" -lt "$REPLICAS" ]; do
+  host="http://qdrant-$i.qdrant-headless:6333"
+  mkdir -p "/snapshots/qdrant-$i"
+  for c in $(curl -fsS -H "$auth" "$host/collections" | grep -o '"name":"[^"]*"' | cut -d'"' -f4); do
+    snap=$(curl -fsS -X POST -H "$auth" "$host/collections/$c/snapshots?wait=true" \\
+      | grep -o '"name":"[^"]*"' | head -n1 | cut -d'"' -f4)
+    curl -fsS -H "$auth" -o "/snapshots/qdrant-$i/$c.snapshot" "$host/collections/$c/snapshots/$snap"
+    curl -fsS -X DELETE -H "$auth" "$host/collections/$c/snapshots/$snap?wait=true" > /dev/null
+  done
+  i=$((i + 1))
+done
+"""
+_UPLOAD_SNAPSHOTS = (
+    'aws s3 cp --recursive --only-show-errors /snapshots "s3://$BUCKET/$PREFIX/$(date -u +%Y-%m-%dT%H%M%SZ)/"'
+)
+
+
+def snapshot_cronjob_spec(spec: VectorDbSpec, *, bucket: str, region: str) -> dict[str, Any]:
+    """CronJob spec of the snapshot job: non-root, resources set, credentials from Pod Identity."""
+    mount = [{"name": "snapshots", "mountPath": "/snapshots"}]
+    small = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}
+    return {
+        "schedule": spec.snapshot_schedule,
+        "timeZone": "Etc/UTC",
+        "concurrencyPolicy": "Forbid",
+        "successfulJobsHistoryLimit": 3,
+        "failedJobsHistoryLimit": 3,
+        "jobTemplate": {
+            "spec": {
+                "backoffLimit": 2,
+                "activeDeadlineSeconds": 6 * 3600,
+                "template": {
+                    "metadata": {"labels": {"app.kubernetes.io/name": SNAPSHOT_JOB}},
+                    "spec": {
+                        "serviceAccountName": SNAPSHOT_JOB,
+                        "restartPolicy": "Never",
+                        "securityContext": restricted_pod(),
+                        "initContainers": [
+                            {
+                                "name": "take-snapshots",
+                                "image": CURL_IMAGE,
+                                "command": ["/bin/sh", "-c", _TAKE_SNAPSHOTS],
+                                "env": [
+                                    {"name": "REPLICAS", "value": str(spec.replicas)},
+                                    {
+                                        "name": "QDRANT_API_KEY",
+                                        "valueFrom": {
+                                            "secretKeyRef": {"name": API_KEY_SECRET, "key": API_KEY_FIELD}
+                                        },
+                                    },
+                                ],
+                                "volumeMounts": mount,
+                                "securityContext": RESTRICTED_CONTAINER,
+                                "resources": small,
+                            }
+                        ],
+                        "containers": [
+                            {
+                                "name": "upload",
+                                "image": AWS_CLI_IMAGE,
+                                "command": ["/bin/sh", "-c", _UPLOAD_SNAPSHOTS],
+                                "env": [
+                                    {"name": "BUCKET", "value": bucket},
+                                    {"name": "PREFIX", "value": spec.snapshot_prefix},
+                                    {"name": "AWS_REGION", "value": region},
+                                    {"name": "HOME", "value": "/tmp"},  # noqa: S108 - a private emptyDir
+                                ],
+                                "volumeMounts": [*mount, {"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108
+                                "securityContext": RESTRICTED_CONTAINER,
+                                "resources": small,
+                            }
+                        ],
+                        "volumes": [
+                            {"name": "snapshots", "emptyDir": {"sizeLimit": f"{spec.storage_gb}Gi"}},
+                            {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+                        ],
+                    },
+                },
+            }
+        },
+    }

@@ -115,3 +115,14 @@ def gpu_catalog(path: Path = TABLE_PATH) -> GpuCatalog:
         for name, v in document["instance_types"].items()
     }
     return GpuCatalog(types=types)
+
+
+ADDONS_PATH = TABLE_PATH.parent / "eks_addons.yaml"
+EKS_ADDONS = ("vpc-cni", "kube-proxy", "coredns", "eks-pod-identity-agent", "aws-ebs-csi-driver")
+
+
+@cache
+def eks_addon_versions() -> dict[str, dict[str, str]]:
+    """Pinned EKS managed add-on versions: Kubernetes minor version -> add-on name -> version."""
+    document = yaml.safe_load(ADDONS_PATH.read_text())
+    return {str(k8s): {str(addon): str(v) for addon, v in row.items()} for k8s, row in document.items()}

@@ -67,6 +67,7 @@ def plan(
     project_dir: ProjectDir = None,
 ) -> None:
     """Run the real Pulumi program offline under a recording mock monitor and write build/plan-ENV.json."""
+    from mlstack.deploytime import deploy_time_summary
     from mlstack.plan.recorder import run_program
     from mlstack.plan.summary import summary_tree
 
@@ -86,6 +87,7 @@ def plan(
         path.write_text(result.dumps(), encoding="utf-8")
         if not quiet:
             console.print(summary_tree(result))
+            console.print(deploy_time_summary(result), markup=False)
         console.print(f"wrote {project.relative(path)} ({len(result.resources)} resources)")
 
 

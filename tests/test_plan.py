@@ -47,10 +47,16 @@ def test_urns_follow_the_engine_format(stack_plan: Plan) -> None:
 
 
 def test_mocked_ids_and_arns_are_unique_and_realistic(stack_plan: Plan) -> None:
-    ids = [r.id for r in stack_plan.resources if r.custom and not r.type.startswith("pulumi:providers:")]
+    # Ids are unique per type: a role and its instance profile, or a Deployment and its Service, share a name.
+    ids = [
+        (r.type, r.id)
+        for r in stack_plan.resources
+        if r.custom and not r.type.startswith("pulumi:providers:")
+    ]
     assert len(ids) == len(set(ids))
     account = load_spec(PROJECT.stack_file(stack_plan.stack))[1].account_id
-    arns = [r.outputs["arn"] for r in stack_plan.resources if "arn" in r.outputs]
+    # An "arn" input (an EventTarget's target) is not the resource's own ARN.
+    arns = [r.outputs["arn"] for r in stack_plan.resources if "arn" in r.outputs and "arn" not in r.inputs]
     assert arns and len(arns) == len(set(arns))
     for arn in arns:
         assert re.match(r"^arn:aws:[a-z0-9-]+:[a-z0-9-]*:(\d{12})?:.+", arn), arn
@@ -80,15 +86,20 @@ def test_every_component_follows_the_conventions(stack_plan: Plan) -> None:
 
 
 def test_every_aws_resource_uses_the_tagged_provider(stack_plan: Plan) -> None:
+    # One provider per region the environment uses (a replica region adds one); all carry the same tags.
     providers = stack_plan.by_type("pulumi:providers:aws")
-    assert len(providers) == 1
-    provider = providers[0]
-    tags = json.loads(provider.inputs["defaultTags"])["tags"]  # providers receive objects as JSON
+    assert providers
+    home = [p for p in providers if p.name == stack_plan.stack + "-aws"]
+    assert len(home) == 1
+    tags = json.loads(home[0].inputs["defaultTags"])["tags"]  # providers receive objects as JSON
     assert {"environment", "owner", "cost-center", "managed-by"} <= set(tags)
     assert tags["environment"] == stack_plan.stack and tags["managed-by"] == "mlstack"
+    for provider in providers:
+        assert json.loads(provider.inputs["defaultTags"])["tags"] == tags, provider.urn
+    provider_urns = tuple(p.urn + "::" for p in providers)
     for resource in stack_plan.resources:
         if resource.custom and resource.type.startswith("aws:"):
-            assert resource.provider.startswith(provider.urn + "::"), resource.urn
+            assert resource.provider.startswith(provider_urns), resource.urn
 
 
 def test_only_the_entry_point_exports() -> None:
@@ -144,3 +155,19 @@ def test_schema_file_is_current() -> None:
     from mlstack.schema import SCHEMA_PATH, render_schema
 
     assert (ROOT / SCHEMA_PATH).read_text() == render_schema(), "run `make schema` to regenerate"
+
+
+def test_boundary_region_fence_admits_replica_regions(plans: dict[str, Plan]) -> None:
+    for stack, plan in plans.items():
+        spec = PROJECT.load(stack)[1]
+        boundary = next(
+            p for p in plan.by_type("aws:iam/policy:Policy") if p.name.endswith("permission-boundary")
+        )
+        fence = next(
+            s
+            for s in json.loads(boundary.inputs["policy"])["Statement"]
+            if s["Sid"] == "OnlyTheEnvironmentRegion"
+        )
+        allowed = fence["Condition"]["StringNotEquals"]["aws:RequestedRegion"]
+        assert sorted(allowed) == sorted({spec.region, *spec.replica_regions()})
+    assert PROJECT.load("prod")[1].replica_regions() == ("us-west-2",)

@@ -40,6 +40,58 @@ def _set(path: str, value: Any):
 
 
 BAD_INPUTS = {
+    "argo server auth mode": (
+        _set("orchestrator.server_auth_mode", "server"),
+        "orchestrator.server_auth_mode",
+        "'client' or 'sso'",
+    ),
+    "sso mode without settings": (
+        _set("orchestrator.server_auth_mode", "sso"),
+        "orchestrator",
+        "sso is not set",
+    ),
+    "sso callback elsewhere": (
+        _set(
+            "orchestrator",
+            {
+                "server_auth_mode": "sso",
+                "sso": {"issuer": "https://idp.example.com", "redirect_url": "https://argo.example.com/cb"},
+            },
+        ),
+        "orchestrator.sso",
+        "/oauth2/callback",
+    ),
+    "archive without metaflow": (
+        _set("orchestrator", {"metaflow": False, "workflow_archive": True}),
+        "orchestrator",
+        "workflow_archive",
+    ),
+    "rds class without db prefix": (
+        _set("orchestrator.db_instance_class", "t4g.micro"),
+        "orchestrator.db_instance_class",
+        "pattern",
+    ),
+    "metadata image without tag": (
+        _set("orchestrator.metadata_service_image", "netflixoss/metaflow_metadata_service"),
+        "orchestrator.metadata_service_image",
+        "pattern",
+    ),
+    "two qdrant replicas": (_set("vector_db.replicas", 2), "vector_db.replicas", "Raft majority"),
+    "aurora capacity off the half step": (
+        _set("vector_db.aurora_max_acu", 1.3),
+        "vector_db.aurora_max_acu",
+        "steps of 0.5",
+    ),
+    "aurora min above max": (
+        _set("vector_db", {"aurora_min_acu": 4, "aurora_max_acu": 2}),
+        "vector_db",
+        "above aurora_max_acu",
+    ),
+    "snapshots under a team prefix": (
+        _set("vector_db.snapshot_prefix", "search/snapshots"),
+        "vector_db.snapshot_prefix",
+        "team search",
+    ),
     "unknown top-level key": (_set("colour", "blue"), "colour", "allowed keys"),
     "unknown nested key": (_set("network.cidrr", "10.0.0.0/16"), "network.cidrr", "allowed keys"),
     "bad tier": (_set("tier", "production"), "tier", "dev"),
@@ -134,6 +186,156 @@ BAD_INPUTS = {
         "storage",
         "integer",
     ),
+    "credentialed upstream without secret": (
+        _set("registry.pull_through_caches", [{"upstream": "docker-hub"}]),
+        "registry.pull_through_caches.0",
+        "needs credentials",
+    ),
+    "credentials for a public upstream": (
+        _set(
+            "registry.pull_through_caches",
+            [
+                {
+                    "upstream": "quay",
+                    "credential_arn": "arn:aws:secretsmanager:us-east-1:111122223333:secret:ecr-pullthroughcache/q",
+                }
+            ],
+        ),
+        "registry.pull_through_caches.0",
+        "takes no credentials",
+    ),
+    "pull-through secret with a bad arn": (
+        _set(
+            "registry.pull_through_caches",
+            [
+                {
+                    "upstream": "github",
+                    "credential_arn": "arn:aws:secretsmanager:us-east-1:111122223333:secret:gh",
+                }
+            ],
+        ),
+        "registry.pull_through_caches.0.credential_arn",
+        "ecr-pullthroughcache",
+    ),
+    "pull-through secret in another account": (
+        _set(
+            "registry.pull_through_caches",
+            [
+                {
+                    "upstream": "github",
+                    "credential_arn": "arn:aws:secretsmanager:us-east-1:999999999999:secret:ecr-pullthroughcache/gh",
+                }
+            ],
+        ),
+        "registry.pull_through_caches.0.credential_arn",
+        "account 111122223333",
+    ),
+    "duplicate pull-through prefix": (
+        _set("registry.pull_through_caches", [{"upstream": "quay"}, {"upstream": "k8s", "prefix": "quay"}]),
+        "registry.pull_through_caches",
+        "more than once",
+    ),
+    "pull-through prefix shadows the environment": (
+        _set("registry.pull_through_caches", [{"upstream": "quay", "prefix": "dev"}]),
+        "registry.pull_through_caches.0.prefix",
+        "own repositories",
+    ),
+    "registry replication to its own region": (
+        _set("registry.replication_region", "us-east-1"),
+        "registry.replication_region",
+        "another region",
+    ),
+    "models replication to its own region": (
+        _set("storage.models_replication_region", "us-east-1"),
+        "storage.models_replication_region",
+        "another region",
+    ),
+    "models replication without a models bucket": (
+        _set("storage", {"buckets": ["datasets"], "models_replication_region": "us-west-2"}),
+        "storage.models_replication_region",
+        "needs a models bucket",
+    ),
+    "negative expected volume": (
+        _set("storage.expected_gb", {"models": -1}),
+        "storage.expected_gb",
+        "negative",
+    ),
+    "unknown bucket purpose": (_set("storage.buckets", ["logs"]), "storage.buckets.0", "datasets"),
+    "bad repository name": (
+        _set("registry.repositories", ["Training"]),
+        "registry.repositories.0",
+        "pattern",
+    ),
+    "reserved kubernetes group": (
+        _set("teams.0.kubernetes_group", "system:masters"),
+        "teams.0.kubernetes_group",
+        "reserves",
+    ),
+    "shared kubernetes group": (
+        lambda spec, _c: [t.update(kubernetes_group="ml") for t in spec["teams"]],
+        "teams (kubernetes_group)",
+        "more than once",
+    ),
+    "human access nobody can use": (
+        _set("teams.0.human_access", {"sso_permission_sets": []}),
+        "teams.0.human_access",
+        "sso_permission_sets or mfa_principals",
+    ),
+    "mfa principal is an account root": (
+        _set("teams.0.human_access", {"mfa_principals": ["arn:aws:iam::444455556666:root"]}),
+        "teams.0.human_access.mfa_principals",
+        "every identity of an account",
+    ),
+    "mfa principal is a wildcard": (
+        _set("teams.0.human_access", {"mfa_principals": ["arn:aws:iam::444455556666:role/*"]}),
+        "teams.0.human_access.mfa_principals",
+        "pattern",
+    ),
+    "mfa age too short": (
+        _set(
+            "teams.0.human_access",
+            {"mfa_principals": ["arn:aws:iam::444455556666:role/x"], "max_mfa_age_seconds": 1},
+        ),
+        "teams.0.human_access.max_mfa_age_seconds",
+        "greater than or equal to 900",
+    ),
+    "split does not add up": (
+        _set("teams.0.gpu_quota_by_pool", {"gpu-dev": 1}),
+        "teams.0",
+        "adds up to 1 but gpu_quota is 2",
+    ),
+    "split on an unknown pool": (
+        _set("teams.0.gpu_quota_by_pool", {"gpu-dev": 1, "tpu": 1}),
+        "teams.0.gpu_quota_by_pool",
+        "not declared pools",
+    ),
+    "teams oversubscribe a pool": (
+        _set("teams.0.gpu_quota", 4),
+        "teams",
+        "more than its max_gpus",
+    ),
+    "negative borrowing limit": (
+        _set("teams.0.gpu_borrowing_limit", -1),
+        "teams.0.gpu_borrowing_limit",
+        "greater than or equal",
+    ),
+    "zero cpu quota": (_set("teams.0.cpu_quota", 0), "teams.0.cpu_quota", "greater than or equal"),
+    "bad team cost center": (_set("teams.0.cost_center", "a b"), "teams.0.cost_center", "pattern"),
+    "team budget for an unknown team": (
+        _set("budgets.team_limits_usd", {"ghosts": 10}),
+        "budgets.team_limits_usd.ghosts",
+        "not a declared team",
+    ),
+    "zero team budget": (
+        _set("budgets.team_limits_usd", {"search": 0}),
+        "budgets.team_limits_usd.search",
+        "greater than 0",
+    ),
+    "too many budget thresholds": (
+        _set("budgets.thresholds_percent", [10, 20, 30, 40, 50]),
+        "budgets.thresholds_percent",
+        "at most 4",
+    ),
     "bad log retention": (
         _set("network.flow_logs_retention_days", 45),
         "network.flow_logs_retention_days",
@@ -224,3 +426,27 @@ def test_default_subnets_fit_and_do_not_overlap() -> None:
 def test_shipped_stacks_are_valid(stack: str) -> None:
     _, spec = load_spec(PROJECT.stack_file(stack))
     assert spec.environment == stack
+
+
+def test_prod_refuses_fragile_workflow_and_vector_databases(tmp_path: Path) -> None:
+    def mutate(spec: dict[str, Any], _config: dict[str, Any]) -> None:
+        spec.update(
+            tier="prod",
+            orchestrator={"db_multi_az": False, "backup_retention_days": 3},
+            vector_db={"replicas": 1},
+        )
+
+    with pytest.raises(SpecError) as caught:
+        load_spec(_write(tmp_path, _mutated(mutate)))
+    paths = {problem.path for problem in caught.value.problems}
+    assert {"orchestrator.db_multi_az", "orchestrator.backup_retention_days", "vector_db.replicas"} <= paths
+
+
+def test_workflow_tier_defaults() -> None:
+    base = DEV["config"][SPEC_KEY]
+    dev = PlatformSpec.model_validate({**base, "orchestrator": {}, "vector_db": {}})
+    prod = PlatformSpec.model_validate({**base, "tier": "prod", "orchestrator": {}, "vector_db": {}})
+    assert (dev.orchestrator.db_instance_class, dev.orchestrator.db_multi_az) == ("db.t4g.micro", False)
+    assert (prod.orchestrator.db_multi_az, prod.orchestrator.backup_retention_days) == (True, 14)
+    assert (dev.vector_db.replicas, prod.vector_db.replicas) == (1, 3)
+    assert (dev.vector_db.aurora_min_acu, prod.vector_db.aurora_min_acu) == (0.0, 2.0)

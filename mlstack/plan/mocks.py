@@ -61,6 +61,14 @@ _ARN = {
     "aws:ec2/launchTemplate:LaunchTemplate": "arn:aws:ec2:{region}:{account}:launch-template/{id}",
 }
 
+# Resources that live inside an EKS cluster: their id is the cluster name joined with these inputs.
+_EKS_CHILD_ID_KEYS = {
+    "aws:eks/addon:Addon": ("addonName",),
+    "aws:eks/nodeGroup:NodeGroup": ("nodeGroupName",),
+    "aws:eks/accessEntry:AccessEntry": ("principalArn",),
+    "aws:eks/accessPolicyAssociation:AccessPolicyAssociation": ("principalArn", "policyArn"),
+}
+
 # Input keys that hold a resource's physical name, by preference.
 _NAME_KEYS = (
     "name",
@@ -123,6 +131,21 @@ class PlatformMocks(mocks.Mocks):
             return f"{prefix}-{seed[:17]}"
         if typ == "aws:kms/key:Key":
             return str(uuid.UUID(seed[:32]))
+        # EKS children are named inside their cluster; the provider's ids join the two as EKS does.
+        eks_child_keys = _EKS_CHILD_ID_KEYS.get(typ)
+        if eks_child_keys:
+            return ":".join(
+                [str(inputs.get("clusterName", "")), *(str(inputs.get(k, "")) for k in eks_child_keys)]
+            )
+        if typ == "aws:eks/podIdentityAssociation:PodIdentityAssociation":
+            return f"a-{seed[:17]}"
+        if typ.startswith("aws:s3/bucket") and typ != "aws:s3/bucket:Bucket":
+            # AWS gives a bucket's settings (versioning, policy, ...) the bucket's name as id; the kind keeps
+            # the mocked ids unique.
+            return f"{physical},{typ.rsplit(':', 1)[-1]}"
+        if typ == "aws:iam/rolePolicy:RolePolicy":
+            # An inline policy's id is '<role>:<policy name>'; the same policy name recurs on many roles.
+            return f"{inputs.get('role', '')}:{physical}"
         if typ.startswith("kubernetes:"):
             metadata = inputs.get("metadata") or {}
             namespace = metadata.get("namespace") if isinstance(metadata, dict) else None

@@ -13,13 +13,14 @@ from pydantic import Field, StringConstraints, field_validator, model_validator
 from mlstack.spec.base import AccountId, AwsRegion, DnsLabel, RuleViolations, StrictModel, Tier
 from mlstack.spec.budgets import BudgetSpec
 from mlstack.spec.cluster import ClusterSpec
+from mlstack.spec.cost import CostSpec
 from mlstack.spec.gpu import GpuPoolSpec
-from mlstack.spec.inference import InferenceSpec
+from mlstack.spec.inference import InferenceSpec, endpoint_problems
 from mlstack.spec.network import NetworkSpec
 from mlstack.spec.orchestrator import OrchestratorSpec
 from mlstack.spec.registry import RegistrySpec
 from mlstack.spec.storage import StorageSpec
-from mlstack.spec.teams import TeamSpec
+from mlstack.spec.teams import HumanAccessSpec, TeamSpec
 from mlstack.spec.vectordb import VectorDbSpec
 
 __all__ = ["TIER_DEFAULTS", "PlatformSpec", "Tier"]
@@ -35,8 +36,23 @@ TIER_DEFAULTS: dict[tuple[str, str], dict[Tier, Any]] = {
     ("network", "flow_logs_retention_days"): {Tier.DEV: 30, Tier.STAGING: 90, Tier.PROD: 365},
     ("registry", "enhanced_scanning"): {Tier.DEV: False, Tier.STAGING: False, Tier.PROD: True},
     ("orchestrator", "backup_retention_days"): {Tier.DEV: 1, Tier.STAGING: 7, Tier.PROD: 14},
+    ("orchestrator", "metadata_service_replicas"): {Tier.DEV: 1, Tier.STAGING: 2, Tier.PROD: 2},
+    ("orchestrator", "db_instance_class"): {
+        Tier.DEV: "db.t4g.micro",
+        Tier.STAGING: "db.t4g.small",
+        Tier.PROD: "db.m7g.large",
+    },
+    ("orchestrator", "db_multi_az"): {Tier.DEV: False, Tier.STAGING: True, Tier.PROD: True},
     ("vector_db", "replicas"): {Tier.DEV: 1, Tier.STAGING: 3, Tier.PROD: 3},
+    ("vector_db", "aurora_min_acu"): {Tier.DEV: 0.0, Tier.STAGING: 0.5, Tier.PROD: 2.0},
+    ("vector_db", "aurora_max_acu"): {Tier.DEV: 2.0, Tier.STAGING: 4.0, Tier.PROD: 16.0},
+    ("vector_db", "aurora_instances"): {Tier.DEV: 1, Tier.STAGING: 2, Tier.PROD: 2},
+    ("vector_db", "backup_retention_days"): {Tier.DEV: 1, Tier.STAGING: 7, Tier.PROD: 14},
 }
+
+
+# Network fields that only describe a VPC mlstack builds itself.
+_BUILT_NETWORK_FIELDS = frozenset({"nat_gateways"})
 
 
 class PlatformSpec(StrictModel):
@@ -90,7 +106,16 @@ class PlatformSpec(StrictModel):
         default_factory=InferenceSpec, description="Model serving. Default: no endpoints."
     )
     teams: list[TeamSpec] = Field(default_factory=list, description="Tenants of the platform. Default: none.")
+    platform_admins: HumanAccessSpec | None = Field(
+        default=None,
+        description="Who may assume the platform-admin role, the only role with cluster-admin. Default: any "
+        "principal of this account whose own IAM policy allows it, and only with an MFA sign-in under an hour old.",
+    )
     budgets: BudgetSpec = Field(description="Monthly budget and its notifications. Required.")
+    cost: CostSpec = Field(
+        default_factory=CostSpec,
+        description="Assumptions of the cost estimate (Spot discount, NAT data volume). Default: see CostSpec.",
+    )
 
     @field_validator("tags")
     @classmethod
@@ -115,9 +140,21 @@ class PlatformSpec(StrictModel):
             block = data.get(section)
             if block is None:
                 block = {}
+            if section == "network" and isinstance(block, dict) and block.get("existing_vpc") is not None:
+                # A brought VPC already has its NAT layout; defaulting it would clash with existing_vpc.
+                if field in _BUILT_NETWORK_FIELDS:
+                    continue
             if isinstance(block, dict) and field not in block:
                 data[section] = {**block, field: by_tier[tier]}
         return data
+
+    def replica_regions(self) -> tuple[str, ...]:
+        """Regions other than the home region that hold copies of this environment's data or images."""
+        regions = {self.storage.models_replication_region, self.registry.replication_region} - {
+            None,
+            self.region,
+        }
+        return tuple(sorted(r for r in regions if r))
 
     @model_validator(mode="after")
     def _cross_section_rules(self) -> PlatformSpec:
@@ -147,13 +184,15 @@ class PlatformSpec(StrictModel):
             problems.append(
                 ("network.availability_zones", f"zones {foreign} are not in region {self.region}")
             )
+        problems += _storage_and_registry_rules(self)
+        problems += _workflow_and_vector_rules(self)
         problems += _duplicates("gpu_pools", [p.name for p in self.gpu_pools])
         problems += _duplicates("teams", [t.name for t in self.teams])
         problems += _duplicates("inference.endpoints", [e.name for e in self.inference.endpoints])
         pools = {p.name for p in self.gpu_pools}
         teams = {t.name for t in self.teams}
         for i, endpoint in enumerate(self.inference.endpoints):
-            if endpoint.gpu_pool not in pools:
+            if endpoint.gpu_pool is not None and endpoint.gpu_pool not in pools:
                 problems.append(
                     (
                         f"inference.endpoints.{i}.gpu_pool",
@@ -167,11 +206,148 @@ class PlatformSpec(StrictModel):
                         f"'{endpoint.team}' is not a declared team; declared: {sorted(teams) or 'none'}",
                     )
                 )
+        problems += endpoint_problems(
+            self.inference.endpoints,
+            environment=self.environment,
+            account_id=self.account_id,
+            region=self.region,
+            buckets=self.storage.buckets,
+            repositories=self.registry.repositories,
+            pull_through_prefixes=[c.repository_prefix for c in self.registry.pull_through_caches],
+            gpu_pools=self.gpu_pools,
+        )
+        problems += _team_rules(self)
         if problems:
             raise RuleViolations(problems)
         return self
 
 
+def _storage_and_registry_rules(spec: PlatformSpec) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    replica = spec.storage.models_replication_region
+    if replica is not None:
+        if replica == spec.region:
+            problems.append(
+                ("storage.models_replication_region", f"must be another region than {spec.region}")
+            )
+        if "models" not in spec.storage.buckets:
+            problems.append(
+                (
+                    "storage.models_replication_region",
+                    "needs a models bucket: add 'models' to storage.buckets",
+                )
+            )
+    if spec.registry.replication_region == spec.region:
+        problems.append(("registry.replication_region", f"must be another region than {spec.region}"))
+    home = f":secretsmanager:{spec.region}:{spec.account_id}:"
+    for i, cache in enumerate(spec.registry.pull_through_caches):
+        if cache.credential_arn is not None and home not in cache.credential_arn:
+            problems.append(
+                (
+                    f"registry.pull_through_caches.{i}.credential_arn",
+                    f"the secret must live in account {spec.account_id} and region {spec.region}",
+                )
+            )
+        if cache.repository_prefix == spec.environment:
+            problems.append(
+                (
+                    f"registry.pull_through_caches.{i}.prefix",
+                    f"'{spec.environment}' is where the environment's own repositories live; choose another",
+                )
+            )
+    return problems
+
+
+def _workflow_and_vector_rules(spec: PlatformSpec) -> list[tuple[str, str]]:
+    """Durability floors of the databases in prod, and the snapshot prefix staying out of team prefixes."""
+    problems: list[tuple[str, str]] = []
+    orchestrator, vector_db = spec.orchestrator, spec.vector_db
+    if spec.tier is Tier.PROD and orchestrator.metaflow and not orchestrator.db_multi_az:
+        problems.append(
+            ("orchestrator.db_multi_az", "prod keeps the metadata database multi-AZ: remove the field")
+        )
+    if spec.tier.hardened and orchestrator.metaflow and orchestrator.backup_retention_days < 7:
+        problems.append(
+            (
+                "orchestrator.backup_retention_days",
+                f"the {spec.tier} tier keeps at least 7 days of backups: set 7 or more",
+            )
+        )
+    if spec.tier.hardened and vector_db.enabled and vector_db.engine == "aurora-pgvector":
+        if vector_db.backup_retention_days < 7:
+            problems.append(
+                (
+                    "vector_db.backup_retention_days",
+                    f"the {spec.tier} tier keeps at least 7 days of backups: set 7 or more",
+                )
+            )
+    if (
+        spec.tier is Tier.PROD
+        and vector_db.enabled
+        and vector_db.engine == "qdrant"
+        and vector_db.replicas < 3
+    ):
+        problems.append(("vector_db.replicas", "prod runs Qdrant with 3 replicas or more: remove the field"))
+    owner = vector_db.snapshot_prefix.split("/", 1)[0]
+    if owner in {t.name for t in spec.teams}:
+        problems.append(
+            (
+                "vector_db.snapshot_prefix",
+                f"'{owner}/' is team {owner}'s prefix, so the team could read and overwrite snapshots; "
+                "pick a prefix no team owns, such as platform/vectordb",
+            )
+        )
+    return problems
+
+
 def _duplicates(section: str, names: list[str]) -> list[tuple[str, str]]:
     repeated = sorted({name for name in names if names.count(name) > 1})
     return [(section, f"'{name}' is declared more than once; names must be unique") for name in repeated]
+
+
+def _team_rules(spec: PlatformSpec) -> list[tuple[str, str]]:
+    """Teams must fit the GPU pools they share, and budgets and groups must name teams unambiguously."""
+    problems: list[tuple[str, str]] = []
+    pool_sizes = {p.name: p.max_gpus for p in spec.gpu_pools}
+    teams = {t.name for t in spec.teams}
+    problems += _duplicates("teams (kubernetes_group)", [t.group for t in spec.teams])
+    for i, team in enumerate(spec.teams):
+        # IAM role names stop at 64 characters; the longest team role is <env>-team-<name>-workload.
+        role_name = f"{spec.environment}-team-{team.name}-workload"
+        if len(role_name) > 64:
+            problems.append(
+                (f"teams.{i}.name", f"role name '{role_name}' would exceed IAM's 64 characters; shorten it")
+            )
+    nominal = dict.fromkeys(pool_sizes, 0)
+    for i, team in enumerate(spec.teams):
+        if team.gpu_quota > 0 and not pool_sizes:
+            problems.append((f"teams.{i}.gpu_quota", "no gpu_pools are declared; set it to 0 or add a pool"))
+        unknown = sorted(set(team.gpu_quota_by_pool or {}) - set(pool_sizes))
+        if unknown:
+            problems.append(
+                (
+                    f"teams.{i}.gpu_quota_by_pool",
+                    f"{unknown} are not declared pools; declared: {sorted(pool_sizes) or 'none'}",
+                )
+            )
+            continue
+        for pool, share in team.pool_quotas(pool_sizes).items():
+            nominal[pool] += share
+    for pool, total in sorted(nominal.items()):
+        # Kueue would admit work that Karpenter can never find nodes for: it would sit pending forever.
+        if total > pool_sizes[pool]:
+            problems.append(
+                (
+                    "teams",
+                    f"the teams' nominal GPU quotas on pool '{pool}' add up to {total}, more than its max_gpus "
+                    f"{pool_sizes[pool]}; lower gpu_quota(_by_pool) or raise the pool's max_gpus",
+                )
+            )
+    for name in sorted(set(spec.budgets.team_limits_usd) - teams):
+        problems.append(
+            (
+                f"budgets.team_limits_usd.{name}",
+                f"'{name}' is not a declared team; declared: {sorted(teams) or 'none'}",
+            )
+        )
+    return problems

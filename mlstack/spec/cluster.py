@@ -7,7 +7,9 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
+from mlstack.catalog import ADDONS_PATH, EKS_ADDONS, eks_addon_versions
 from mlstack.spec.base import IamPrincipalArn, StrictModel
+from mlstack.spec.network import allowed_log_retention
 
 KubernetesVersion = Annotated[str, StringConstraints(pattern=r"^1\.\d{2}$")]
 MINIMUM_KUBERNETES_VERSION = (1, 33)
@@ -79,7 +81,19 @@ class ClusterSpec(StrictModel):
             raise ValueError(
                 f"Kubernetes {value} is older than the supported minimum 1.33; pin 1.33 or newer"
             )
+        pinned = eks_addon_versions().get(value, {})
+        missing = [addon for addon in EKS_ADDONS if addon not in pinned]
+        if missing:
+            raise ValueError(
+                f"no pinned add-on versions for Kubernetes {value} ({', '.join(missing)}); add a row to "
+                f"components/data/{ADDONS_PATH.name} or pin one of {sorted(eks_addon_versions())}"
+            )
         return value
+
+    @field_validator("control_plane_log_retention_days")
+    @classmethod
+    def _retention_allowed(cls, value: int) -> int:
+        return allowed_log_retention(value)
 
     @model_validator(mode="after")
     def _public_endpoint_is_fenced(self) -> ClusterSpec:

@@ -156,11 +156,14 @@ def parse_spec(raw: Any, source: str, region: str | None = None) -> PlatformSpec
         spec = PlatformSpec.model_validate(raw)
     except ValidationError as exc:
         problems = _problems_from(exc)
-    if spec is not None and region is not None and region != spec.region:
+    # Checked on the raw value too, so a mismatch is still reported when rules that depend on the region
+    # (image registries, for example) fail because of it.
+    declared = spec.region if spec is not None else raw.get("region")
+    if isinstance(declared, str) and region is not None and region != declared:
         problems.append(
             Problem(
                 "region",
-                f"'{spec.region}' differs from the stack's aws:region '{region}'",
+                f"'{declared}' differs from the stack's aws:region '{region}'",
                 "make both the same region",
             )
         )

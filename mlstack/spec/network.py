@@ -40,6 +40,15 @@ LOG_RETENTION_DAYS = (
 )
 
 
+def allowed_log_retention(days: int) -> int:
+    """The retention unchanged, or a clear error when CloudWatch Logs would refuse it."""
+    if days not in LOG_RETENTION_DAYS:
+        raise ValueError(
+            f"CloudWatch Logs does not accept {days} days; use one of {list(LOG_RETENTION_DAYS)}"
+        )
+    return days
+
+
 class ExistingVpc(StrictModel):
     """A VPC the platform team already owns. mlstack then creates no VPC, subnets or NAT."""
 
@@ -123,11 +132,7 @@ class NetworkSpec(StrictModel):
     @field_validator("flow_logs_retention_days")
     @classmethod
     def _retention_allowed(cls, value: int) -> int:
-        if value not in LOG_RETENTION_DAYS:
-            raise ValueError(
-                f"CloudWatch Logs does not accept {value} days; use one of {list(LOG_RETENTION_DAYS)}"
-            )
-        return value
+        return allowed_log_retention(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> NetworkSpec:

@@ -1,0 +1,113 @@
+"""`mlstack cost ENV` and `mlstack cost --all`: the monthly estimate, idle and peak, from the recorded plan."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from mlstack.cost import CostModelError, Estimate, estimate, money
+from mlstack.spec import PlatformSpec
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="cost")(cost_command)
+
+
+def cost_command(
+    env: Annotated[str | None, typer.Argument(help="Environment (stack) to estimate, e.g. dev.")] = None,
+    all_stacks: Annotated[bool, typer.Option("--all", help="Compare every stack in stacks/.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the estimate as JSON.")] = False,
+    project_dir: Annotated[
+        Path | None,
+        typer.Option("--project-dir", help="The mlstack project. Default: found from the working directory."),
+    ] = None,
+) -> None:
+    """Monthly cost estimate: idle (pools at minimum) and peak (pools at their limits), with every assumption."""
+    from mlstack.cli import _fail, _project, _stacks, console
+    from mlstack.planning import plan_stacks
+    from mlstack.spec.loader import SpecError
+
+    project = _project(project_dir)
+    stacks = _stacks(project, env, all_stacks)
+    try:
+        results = [(spec, estimate(plan, spec)) for spec, plan in plan_stacks(project, stacks)]
+    except SpecError as exc:
+        raise _fail(str(exc)) from None
+    except CostModelError as exc:
+        raise _fail(f"cannot estimate the cost: {exc}") from None
+    if as_json:
+        console.print_json(json.dumps([result.to_json() for _, result in results]))
+        return
+    if all_stacks:
+        console.print(comparison_table(results))
+        console.print("Details and assumptions of one environment: mlstack cost ENV")
+        return
+    spec, result = results[0]
+    for renderable in estimate_report(spec, result):
+        console.print(renderable)
+
+
+def estimate_report(spec: PlatformSpec, result: Estimate) -> list[object]:
+    """The estimate of one environment: line items, totals by component, GPU-hour prices, assumptions."""
+    lines = Table(
+        title=f"mlstack-{result.stack}: monthly cost estimate ({result.region}, USD)", title_justify="left"
+    )
+    for column in ("component", "item", "basis"):
+        lines.add_column(column)
+    lines.add_column("idle", justify="right")
+    lines.add_column("peak", justify="right")
+    by_component = result.by_component()
+    for component in sorted(by_component):
+        for line in (line for line in result.lines if line.component == component):
+            lines.add_row(component, line.item, line.basis, money(line.idle), money(line.peak))
+        idle, peak = by_component[component]
+        lines.add_row(
+            "", f"[bold]{component} total[/]", "", f"[bold]{money(idle)}[/]", f"[bold]{money(peak)}[/]"
+        )
+    lines.add_section()
+    lines.add_row(
+        "[bold]total[/]", "", "", f"[bold]{money(result.idle)}[/]", f"[bold]{money(result.peak)}[/]"
+    )
+    output: list[object] = [lines]
+    if result.gpu_hours:
+        gpus = Table(title="One GPU-hour per pool", title_justify="left")
+        for column in ("pool", "capacity", "cheapest", "dearest"):
+            gpus.add_column(column)
+        for gpu in result.gpu_hours:
+            gpus.add_row(
+                gpu.pool,
+                gpu.capacity,
+                f"{money(gpu.cheapest)} ({gpu.cheapest_type})",
+                f"{money(gpu.dearest)} ({gpu.dearest_type})",
+            )
+        output.append(gpus)
+    limit = spec.budgets.monthly_limit_usd
+    output.append(
+        f"budget {money(limit)} a month: idle is {result.idle / limit:.0%} of it, peak {result.peak / limit:.0%}"
+    )
+    output.append("Assumptions:")
+    output.extend(f"  - {assumption}" for assumption in result.assumptions)
+    return output
+
+
+def comparison_table(results: list[tuple[PlatformSpec, Estimate]]) -> Table:
+    """Environments side by side: idle, peak, budget."""
+    table = Table(title="Monthly cost estimate by environment (USD)", title_justify="left")
+    table.add_column("environment")
+    for column in ("idle", "peak", "budget", "idle / budget", "peak / budget"):
+        table.add_column(column, justify="right")
+    for spec, result in results:
+        limit = spec.budgets.monthly_limit_usd
+        table.add_row(
+            result.stack,
+            money(result.idle),
+            money(result.peak),
+            money(limit),
+            f"{result.idle / limit:.0%}",
+            f"{result.peak / limit:.0%}",
+        )
+    return table

@@ -1,0 +1,539 @@
+"""Monthly cost estimate of an environment, computed from its recorded plan and priced from a table kept as data.
+
+The plan says what is deployed (how many NAT gateways, endpoints, keys, node groups, NodePools, databases);
+the spec adds what the plan cannot know (declared storage volume, endpoint replicas, Spot discount). Two
+columns: *idle* has every autoscaled pool at its minimum and endpoints at ``min_replicas``; *peak* has every
+pool at its limit and endpoints at ``max_replicas``. A price the table lacks is an error naming the item.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mlstack.catalog import GpuCatalog, GpuInstanceType, gpu_catalog
+from mlstack.plan.recorder import Plan, RecordedResource
+from mlstack.spec import PlatformSpec
+
+PRICES_FILE = Path(__file__).resolve().parent / "data" / "prices.yaml"
+
+EKS_CLUSTER = "aws:eks/cluster:Cluster"
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
+NAT_GATEWAY = "aws:ec2/natGateway:NatGateway"
+ELASTIC_IP = "aws:ec2/eip:Eip"
+VPC_ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
+KMS_KEYS = ("aws:kms/key:Key", "aws:kms/replicaKey:ReplicaKey")
+RDS_INSTANCE = "aws:rds/instance:Instance"
+RDS_CLUSTER = "aws:rds/cluster:Cluster"
+RDS_CLUSTER_INSTANCE = "aws:rds/clusterInstance:ClusterInstance"
+SAGEMAKER_ENDPOINT_CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
+S3_BUCKETS = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
+
+GPU_LIMIT = "nvidia.com/gpu"
+INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
+INSTANCE_FAMILY_LABEL = "karpenter.k8s.aws/instance-family"
+CAPACITY_TYPE_LABEL = "karpenter.sh/capacity-type"
+
+
+class CostModelError(Exception):
+    """The estimate cannot be made: a price is missing or a recorded resource lacks what pricing needs."""
+
+
+@dataclass(frozen=True)
+class Price:
+    """One price: what is billed, per which unit, where, and where and when the figure was read."""
+
+    item: str
+    unit: str
+    usd: float
+    region: str
+    source: str
+    date: str
+
+
+@dataclass(frozen=True)
+class PriceTable:
+    """Prices keyed by (item, region), the hours of a billing month, and the types billed by usage only."""
+
+    prices: dict[tuple[str, str], Price]
+    hours_per_month: float
+    usage_based: dict[str, str]
+    source: str
+
+    @classmethod
+    def load(cls, path: Path = PRICES_FILE) -> PriceTable:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        prices: dict[tuple[str, str], Price] = {}
+        for entry in document["entries"]:
+            price = Price(
+                item=str(entry["item"]),
+                unit=str(entry["unit"]),
+                usd=float(entry["usd"]),
+                region=str(entry["region"]),
+                source=str(entry["source"]),
+                date=str(entry["date"]),
+            )
+            if (price.item, price.region) in prices:
+                raise CostModelError(f"{path.name}: {price.item} in {price.region} is listed twice")
+            prices[(price.item, price.region)] = price
+        return cls(
+            prices=prices,
+            hours_per_month=float(document["hours_per_month"]),
+            usage_based=dict(document.get("usage_based") or {}),
+            source=path.name,
+        )
+
+    def get(self, item: str, region: str) -> Price:
+        """The price of ``item`` in ``region``; a missing one is an error that names it."""
+        try:
+            return self.prices[(item, region)]
+        except KeyError:
+            raise CostModelError(
+                f"no price for '{item}' in {region} in {self.source}; add an entry with its region, source and date"
+            ) from None
+
+    def hourly(self, item: str, region: str) -> float:
+        price = self.get(item, region)
+        if price.unit != "hour":
+            raise CostModelError(f"{self.source}: '{item}' is priced per {price.unit}, expected per hour")
+        return price.usd
+
+    def monthly(self, item: str, region: str) -> float:
+        """The price of one unit for a month: hourly prices times the hours of a month, others as they are."""
+        price = self.get(item, region)
+        return price.usd * self.hours_per_month if price.unit == "hour" else price.usd
+
+
+@cache
+def default_prices() -> PriceTable:
+    return PriceTable.load()
+
+
+@dataclass(frozen=True)
+class LineItem:
+    """One priced thing in one component, with its idle and peak monthly cost and how it was counted."""
+
+    component: str
+    item: str
+    basis: str
+    idle: float
+    peak: float
+
+
+@dataclass(frozen=True)
+class GpuHour:
+    """What one GPU-hour costs in a pool: the range over the instance types the pool may launch."""
+
+    pool: str
+    capacity: str
+    cheapest_type: str
+    cheapest: float
+    dearest_type: str
+    dearest: float
+
+
+@dataclass
+class Estimate:
+    """The monthly estimate of one environment."""
+
+    stack: str
+    region: str
+    lines: list[LineItem]
+    gpu_hours: list[GpuHour]
+    assumptions: list[str]
+    not_priced: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def idle(self) -> float:
+        return sum(line.idle for line in self.lines)
+
+    @property
+    def peak(self) -> float:
+        return sum(line.peak for line in self.lines)
+
+    def by_component(self) -> dict[str, tuple[float, float]]:
+        totals: dict[str, tuple[float, float]] = {}
+        for line in self.lines:
+            idle, peak = totals.get(line.component, (0.0, 0.0))
+            totals[line.component] = (idle + line.idle, peak + line.peak)
+        return totals
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stack": self.stack,
+            "region": self.region,
+            "idle": round(self.idle, 2),
+            "peak": round(self.peak, 2),
+            "lines": [line.__dict__ for line in self.lines],
+            "gpuHours": [gpu.__dict__ for gpu in self.gpu_hours],
+            "assumptions": self.assumptions,
+            "notPriced": self.not_priced,
+        }
+
+
+def estimate(
+    plan: Plan,
+    spec: PlatformSpec,
+    prices: PriceTable | None = None,
+    gpu_table: GpuCatalog | None = None,
+) -> Estimate:
+    """Price every billable resource of ``plan``. Raises CostModelError naming any missing price."""
+    return _Estimator(plan, spec, prices or default_prices(), gpu_table or gpu_catalog()).run()
+
+
+class _Estimator:
+    def __init__(self, plan: Plan, spec: PlatformSpec, prices: PriceTable, gpu_table: GpuCatalog):
+        self.plan = plan
+        self.gpu_table = gpu_table
+        self.spec = spec
+        self.prices = prices
+        self.region = spec.region
+        self.hours = prices.hours_per_month
+        self.spot_factor = 1 - spec.cost.spot_discount_percent / 100
+        self.by_urn = {r.urn: r for r in plan.resources}
+        self.lines: list[LineItem] = []
+        self.gpu_hours: list[GpuHour] = []
+        self.assumptions: list[str] = [
+            f"prices: {prices.source}, On-Demand list prices in {self.region}, {self.hours:g} hours a month",
+            f"Spot capacity is priced at a {spec.cost.spot_discount_percent:g}% discount on On-Demand "
+            "(stack file: cost.spot_discount_percent)",
+            "not included: data transfer out, request charges, support plans, taxes, Savings Plans and other discounts",
+        ]
+
+    def run(self) -> Estimate:
+        self._fixed()
+        self._nat()
+        self._interface_endpoints()
+        self._node_groups()
+        self._node_pools()
+        self._rds_instances()
+        self._aurora()
+        self._sagemaker()
+        self._s3()
+        usage_types = Counter(r.type for r in self.plan.resources if r.type in self.prices.usage_based)
+        for type_, count in sorted(usage_types.items()):
+            self.assumptions.append(
+                f"not priced, usage-based: {count} x {type_} ({self.prices.usage_based[type_]})"
+            )
+        return Estimate(
+            stack=self.plan.stack,
+            region=self.region,
+            lines=self.lines,
+            gpu_hours=self.gpu_hours,
+            assumptions=self.assumptions,
+            not_priced=dict(sorted(usage_types.items())),
+        )
+
+    # --- helpers ---------------------------------------------------------------------------------------------
+    def component_of(self, resource: RecordedResource) -> str:
+        """The top-level component (a child of the Platform) that holds ``resource``."""
+        current = resource
+        while current.parent in self.by_urn and self.by_urn[current.parent].parent in self.by_urn:
+            current = self.by_urn[current.parent]
+        return current.name
+
+    def add(self, resource: RecordedResource, item: str, basis: str, idle: float, peak: float) -> None:
+        self.lines.append(LineItem(self.component_of(resource), item, basis, idle, peak))
+
+    def grouped(self, resources: Iterable[RecordedResource]) -> dict[str, list[RecordedResource]]:
+        groups: dict[str, list[RecordedResource]] = {}
+        for resource in resources:
+            groups.setdefault(self.component_of(resource), []).append(resource)
+        return groups
+
+    def instance_month(self, item: str, spot: bool) -> float:
+        return self.prices.monthly(item, self.region) * (self.spot_factor if spot else 1.0)
+
+    # --- resource families -----------------------------------------------------------------------------------
+    def _fixed(self) -> None:
+        """Resources billed per hour or month whatever the load: control planes, public IPs, keys."""
+        for type_, item, label in (
+            (EKS_CLUSTER, "eks.cluster", "EKS control plane"),
+            (ELASTIC_IP, "ipv4.public", "public IPv4 address"),
+            *((key_type, "kms.key", "KMS key") for key_type in KMS_KEYS),
+        ):
+            for component, members in self.grouped(self.plan.by_type(type_)).items():
+                monthly = self.prices.monthly(item, self.region) * len(members)
+                self.lines.append(LineItem(component, label, f"{len(members)} x {item}", monthly, monthly))
+
+    def _nat(self) -> None:
+        gateways = self.plan.by_type(NAT_GATEWAY)
+        for component, members in self.grouped(gateways).items():
+            monthly = self.prices.monthly("nat.gateway", self.region) * len(members)
+            self.lines.append(
+                LineItem(component, "NAT gateway", f"{len(members)} x nat.gateway", monthly, monthly)
+            )
+        if gateways:
+            volume = self.spec.cost.nat_processed_gb_per_month
+            monthly = volume * self.prices.get("nat.data", self.region).usd
+            self.add(gateways[0], "NAT data processing", f"{volume:g} GB x nat.data", monthly, monthly)
+            self.assumptions.append(
+                f"NAT gateways process {volume:g} GB a month in total (stack file: cost.nat_processed_gb_per_month)"
+            )
+
+    def _interface_endpoints(self) -> None:
+        endpoints = [
+            r for r in self.plan.by_type(VPC_ENDPOINT) if r.inputs.get("vpcEndpointType") == "Interface"
+        ]
+        for component, members in self.grouped(endpoints).items():
+            enis = sum(len(r.inputs.get("subnetIds") or []) or self.spec.network.az_count for r in members)
+            monthly = self.prices.monthly("vpce.interface", self.region) * enis
+            basis = f"{len(members)} endpoints, {enis} endpoint-AZs x vpce.interface"
+            self.lines.append(LineItem(component, "interface endpoints", basis, monthly, monthly))
+        if endpoints:
+            self.assumptions.append(
+                "interface endpoints: hourly charge per zone only; their per-GB charge is not included"
+            )
+
+    def _node_groups(self) -> None:
+        volume_gb = self.spec.cluster.system_nodes.root_volume_gb
+        for group in self.plan.by_type(NODE_GROUP):
+            scaling = group.inputs.get("scalingConfig") or {}
+            types = group.inputs.get("instanceTypes") or []
+            if not types or "minSize" not in scaling or "maxSize" not in scaling:
+                raise CostModelError(
+                    f"node group {group.name} records no instanceTypes or scalingConfig to price"
+                )
+            low, high = int(scaling["minSize"]), int(scaling["maxSize"])
+            spot = group.inputs.get("capacityType") == "SPOT"
+            node = self.instance_month(f"ec2:{types[0]}", spot)
+            disk = float(group.inputs.get("diskSize") or volume_gb) * self.prices.monthly(
+                "ebs.gp3", self.region
+            )
+            capacity = "Spot" if spot else "On-Demand"
+            self.add(
+                group,
+                f"node group {group.name}",
+                f"{low}..{high} x {types[0]} {capacity}",
+                low * node,
+                high * node,
+            )
+            self.add(
+                group,
+                f"node group {group.name} volumes",
+                f"{low}..{high} x {disk / self.prices.monthly('ebs.gp3', self.region):g} GB ebs.gp3",
+                low * disk,
+                high * disk,
+            )
+        if self.plan.by_type(NODE_GROUP):
+            self.assumptions.append(
+                "node groups run their first (cheapest) instance type, idle at min size and peak at max size"
+            )
+
+    def _node_pools(self) -> None:
+        pools_by_name = {pool.name: pool for pool in self.spec.gpu_pools}
+        for node_pool in self.plan.by_type(NODE_POOL):
+            spec = node_pool.inputs.get("spec") or {}
+            name = str((node_pool.inputs.get("metadata") or {}).get("name") or node_pool.name)
+            limits = spec.get("limits") or {}
+            if GPU_LIMIT not in limits:
+                self.assumptions.append(
+                    f"NodePool {name}: no {GPU_LIMIT} limit, so its nodes are not priced (only GPU NodePools are)"
+                )
+                continue
+            gpu_limit = int(float(limits[GPU_LIMIT]))
+            candidates, capacity = self._pool_choices(node_pool, name, pools_by_name)
+            spot = capacity != "on-demand"
+            per_gpu = sorted(
+                (
+                    (self.instance_month(f"ec2:{t.name}", spot) / self.hours / t.gpu_count, t)
+                    for t in candidates
+                ),
+                key=lambda pair: (pair[0], pair[1].name),
+            )
+            per_node = sorted((self.instance_month(f"ec2:{t.name}", spot), t.name) for t in candidates)
+            cheapest_gpu, cheapest_type = per_gpu[0]
+            dearest_gpu, dearest_type = per_gpu[-1]
+            self.gpu_hours.append(
+                GpuHour(name, capacity, cheapest_type.name, cheapest_gpu, dearest_type.name, dearest_gpu)
+            )
+            idle, warm = 0.0, []
+            for endpoint in (
+                e for e in self.spec.inference.endpoints if e.gpu_pool == name and e.min_replicas
+            ):
+                # Each warm replica holds one node of the cheapest type with enough GPUs for it.
+                needed = endpoint.gpus_per_replica
+                fitting = [
+                    (price, type_)
+                    for price, type_ in per_node
+                    if self.gpu_table.types[type_].gpu_count >= needed
+                ]
+                if not fitting:
+                    raise CostModelError(
+                        f"NodePool {name} has no instance type with {needed} GPUs for {endpoint.name}"
+                    )
+                idle += endpoint.min_replicas * fitting[0][0]
+                warm.append(f"{endpoint.min_replicas} x {fitting[0][1]}")
+            peak = gpu_limit * dearest_gpu * self.hours
+            basis = f"idle {' + '.join(warm) or '0 nodes'}; peak {gpu_limit} GPUs x {dearest_type.name}"
+            self.add(node_pool, f"GPU pool {name} ({capacity})", basis, idle, peak)
+        if self.gpu_hours:
+            self.assumptions.append(
+                "GPU pools: idle runs, per endpoint min_replicas, one node of the cheapest type with gpus_per_replica GPUs; other GPU "
+                "nodes are scaled to zero; peak fills the GPU limit with the type dearest per GPU-hour (an upper bound)"
+            )
+            self.assumptions.append(
+                "spot-preferred pools are priced as Spot, the capacity Karpenter tries first"
+            )
+
+    def _pool_choices(
+        self, node_pool: RecordedResource, name: str, pools_by_name: dict[str, Any]
+    ) -> tuple[list[GpuInstanceType], str]:
+        """The GPU instance types a NodePool may launch and its capacity type, read from its requirements."""
+        requirements = (
+            ((node_pool.inputs.get("spec") or {}).get("template") or {}).get("spec", {}).get("requirements")
+        )
+        allowed: dict[str, list[str]] = {}
+        for requirement in requirements or []:
+            if requirement.get("operator") == "In":
+                allowed[str(requirement.get("key"))] = [str(v) for v in requirement.get("values") or []]
+        table = self.gpu_table.types
+        declared = pools_by_name.get(name)
+        if INSTANCE_TYPE_LABEL in allowed:
+            wanted = set(allowed[INSTANCE_TYPE_LABEL])
+            candidates = [t for t in table.values() if t.name in wanted]
+        elif INSTANCE_FAMILY_LABEL in allowed:
+            families = set(allowed[INSTANCE_FAMILY_LABEL])
+            candidates = [t for t in table.values() if t.family in families]
+        elif declared is not None:
+            selectors = set(declared.instance_types)
+            candidates = [t for t in table.values() if t.name in selectors or t.family in selectors]
+        else:
+            candidates = []
+        if not candidates:
+            raise CostModelError(
+                f"NodePool {name} names no instance types or families of the GPU instance table, so it cannot be priced"
+            )
+        capacity_values = set(allowed.get(CAPACITY_TYPE_LABEL, []))
+        if capacity_values == {"spot"}:
+            capacity = "spot"
+        elif capacity_values == {"on-demand"}:
+            capacity = "on-demand"
+        elif capacity_values:
+            capacity = "spot-preferred"
+        else:
+            capacity = declared.capacity_type if declared is not None else "on-demand"
+        return sorted(candidates, key=lambda t: t.name), capacity
+
+    def _rds_instances(self) -> None:
+        for instance in self.plan.by_type(RDS_INSTANCE):
+            klass = instance.inputs.get("instanceClass")
+            if not klass:
+                raise CostModelError(f"RDS instance {instance.name} records no instanceClass to price")
+            copies = 2 if instance.inputs.get("multiAz") else 1
+            monthly = copies * self.prices.monthly(f"rds:{klass}", self.region)
+            az = "Multi-AZ" if copies == 2 else "Single-AZ"
+            self.add(instance, f"RDS {instance.name}", f"{klass} {az}", monthly, monthly)
+            storage_gb = float(instance.inputs.get("allocatedStorage") or 0)
+            storage = copies * storage_gb * self.prices.monthly("rds.gp3", self.region)
+            self.add(
+                instance, f"RDS {instance.name} storage", f"{storage_gb:g} GB rds.gp3 {az}", storage, storage
+            )
+
+    def _aurora(self) -> None:
+        clusters = self.plan.by_type(RDS_CLUSTER)
+        instances = self.plan.by_type(RDS_CLUSTER_INSTANCE)
+        for cluster in clusters:
+            members = [i for i in instances if _belongs_to(i, cluster)]
+            scaling = cluster.inputs.get("serverlessv2ScalingConfiguration") or {}
+            serverless = [i for i in members if i.inputs.get("instanceClass") == "db.serverless"]
+            provisioned = [i for i in members if i.inputs.get("instanceClass") != "db.serverless"]
+            if serverless:
+                if "minCapacity" not in scaling or "maxCapacity" not in scaling:
+                    raise CostModelError(
+                        f"Aurora cluster {cluster.name} has db.serverless instances but no serverlessv2ScalingConfiguration"
+                    )
+                low, high = float(scaling["minCapacity"]), float(scaling["maxCapacity"])
+                acu = self.prices.monthly("aurora.acu", self.region)
+                basis = f"{len(serverless)} instances x {low:g}..{high:g} ACU"
+                self.add(
+                    cluster,
+                    f"Aurora {cluster.name}",
+                    basis,
+                    len(serverless) * low * acu,
+                    len(serverless) * high * acu,
+                )
+            for instance in provisioned:
+                monthly = self.prices.monthly(f"aurora:{instance.inputs.get('instanceClass')}", self.region)
+                self.add(
+                    instance,
+                    f"Aurora {instance.name}",
+                    str(instance.inputs.get("instanceClass")),
+                    monthly,
+                    monthly,
+                )
+        if clusters:
+            self.assumptions.append("Aurora storage and I/O are billed by use and not included")
+
+    def _sagemaker(self) -> None:
+        replicas = {e.name: e for e in self.spec.inference.endpoints}
+        for config in self.plan.by_type(SAGEMAKER_ENDPOINT_CONFIG):
+            for variant in config.inputs.get("productionVariants") or []:
+                if variant.get("serverlessConfig"):
+                    self.assumptions.append(
+                        f"SageMaker {config.name}: serverless variant, billed per request"
+                    )
+                    continue
+                instance_type = variant.get("instanceType")
+                if not instance_type:
+                    raise CostModelError(
+                        f"SageMaker endpoint configuration {config.name} has a variant without instanceType"
+                    )
+                initial = int(float(variant.get("initialInstanceCount") or 1))
+                declared = next((e for n, e in replicas.items() if n in config.name), None)
+                # A real-time SageMaker variant never runs fewer than one instance.
+                low = max(1, declared.min_replicas) if declared else initial
+                high = max(low, declared.max_replicas) if declared else initial
+                monthly = self.prices.monthly(f"sagemaker:{instance_type}", self.region)
+                self.add(
+                    config,
+                    f"SageMaker {config.name}",
+                    f"{low}..{high} x {instance_type}",
+                    low * monthly,
+                    high * monthly,
+                )
+
+    def _s3(self) -> None:
+        buckets = [r for type_ in S3_BUCKETS for r in self.plan.by_type(type_)]
+        rate = self.prices.monthly("s3.standard", self.region)
+        for purpose in self.spec.storage.buckets:
+            volume = self.spec.storage.expected_gb.get(purpose, 0.0)
+            bucket = next((b for b in buckets if _names_purpose(b, purpose)), None)
+            if bucket is None:
+                if volume:
+                    self.assumptions.append(
+                        f"no {purpose} bucket in the plan, so its {volume:g} GB are not priced"
+                    )
+                continue
+            self.add(bucket, f"S3 {purpose}", f"{volume:g} GB s3.standard", volume * rate, volume * rate)
+        if buckets:
+            self.assumptions.append(
+                "S3 holds storage.expected_gb per bucket (0 when unset) in S3 Standard; versions and replicas not included"
+            )
+
+
+def _belongs_to(instance: RecordedResource, cluster: RecordedResource) -> bool:
+    if cluster.urn in instance.property_dependencies.get("clusterIdentifier", []):
+        return True
+    identifier = cluster.inputs.get("clusterIdentifier")
+    return identifier is not None and instance.inputs.get("clusterIdentifier") == identifier
+
+
+def _names_purpose(bucket: RecordedResource, purpose: str) -> bool:
+    physical = str(bucket.inputs.get("bucket") or bucket.inputs.get("bucketPrefix") or "")
+    return bucket.name.endswith(f"-{purpose}") or f"-{purpose}" in physical
+
+
+def money(value: float) -> str:
+    """Dollars with cents below $1,000 and whole dollars above."""
+    if not math.isfinite(value):
+        return "n/a"
+    return f"${value:,.2f}" if abs(value) < 1000 else f"${value:,.0f}"

@@ -1,0 +1,106 @@
+"""Cluster secure defaults on the recorded plans of every shipped stack."""
+
+from __future__ import annotations
+
+import json
+
+from components.cluster import CONTROL_PLANE_LOG_TYPES
+from mlstack.catalog import EKS_ADDONS, eks_addon_versions
+from mlstack.plan.recorder import Plan
+from tests.plans import PROJECT
+
+
+def _cluster(plan: Plan) -> dict:
+    (cluster,) = plan.by_type("aws:eks/cluster:Cluster")
+    return cluster.inputs
+
+
+def test_endpoint_is_private_and_never_open_to_the_world(stack_plan: Plan) -> None:
+    vpc = _cluster(stack_plan)["vpcConfig"]
+    assert vpc["endpointPrivateAccess"] is True
+    if vpc["endpointPublicAccess"]:
+        assert vpc["publicAccessCidrs"] and "0.0.0.0/0" not in vpc["publicAccessCidrs"]
+    if stack_plan.stack == "prod":
+        assert vpc["endpointPublicAccess"] is False
+
+
+def test_secrets_are_encrypted_with_the_rotating_cluster_key(stack_plan: Plan) -> None:
+    encryption = _cluster(stack_plan)["encryptionConfig"]
+    key = next(k for k in stack_plan.by_type("aws:kms/key:Key") if k.name.endswith("-cluster"))
+    assert encryption["resources"] == ["secrets"]
+    assert encryption["provider"]["keyArn"] == key.outputs["arn"]
+    assert key.inputs["enableKeyRotation"] is True
+
+
+def test_control_plane_logging_and_api_authentication(stack_plan: Plan) -> None:
+    cluster = _cluster(stack_plan)
+    assert set(cluster["enabledClusterLogTypes"]) >= set(CONTROL_PLANE_LOG_TYPES)
+    assert cluster["accessConfig"]["authenticationMode"] == "API"
+    assert cluster["version"] == PROJECT.load(stack_plan.stack)[1].cluster.kubernetes_version
+    log_group = next(
+        g
+        for g in stack_plan.by_type("aws:cloudwatch/logGroup:LogGroup")
+        if g.inputs["name"].startswith("/aws/eks/")
+    )
+    assert log_group.inputs["name"] == f"/aws/eks/{cluster['name']}/cluster" and log_group.inputs["kmsKeyId"]
+
+
+def test_addons_are_pinned_from_the_table(stack_plan: Plan) -> None:
+    version = _cluster(stack_plan)["version"]
+    addons = {
+        a.inputs["addonName"]: a.inputs["addonVersion"] for a in stack_plan.by_type("aws:eks/addon:Addon")
+    }
+    assert addons == {name: eks_addon_versions()[version][name] for name in EKS_ADDONS}
+    (ebs,) = [
+        a for a in stack_plan.by_type("aws:eks/addon:Addon") if a.inputs["addonName"] == "aws-ebs-csi-driver"
+    ]
+    assert ebs.inputs["podIdentityAssociations"][0]["serviceAccount"] == "ebs-csi-controller-sa"
+
+
+def test_no_launch_template_allows_imdsv1_or_ssh(stack_plan: Plan) -> None:
+    templates = stack_plan.by_type("aws:ec2/launchTemplate:LaunchTemplate")
+    assert templates
+    for template in templates:
+        metadata = template.inputs["metadataOptions"]
+        assert metadata["httpTokens"] == "required" and metadata["httpPutResponseHopLimit"] == 1
+        assert "keyName" not in template.inputs
+        for mapping in template.inputs["blockDeviceMappings"]:
+            assert mapping["ebs"]["encrypted"] == "true" and mapping["ebs"]["volumeType"] == "gp3"
+
+
+def test_system_node_group_uses_the_hardened_template(stack_plan: Plan) -> None:
+    spec = PROJECT.load(stack_plan.stack)[1].cluster.system_nodes
+    (group,) = stack_plan.by_type("aws:eks/nodeGroup:NodeGroup")
+    assert group.inputs["launchTemplate"]["id"].startswith("lt-")
+    assert "remoteAccess" not in group.inputs and group.inputs["capacityType"] == "ON_DEMAND"
+    assert group.inputs["instanceTypes"] == spec.instance_types
+    assert group.inputs["scalingConfig"]["desiredSize"] == spec.desired_size
+
+
+def test_every_role_carries_the_permission_boundary(stack_plan: Plan) -> None:
+    (boundary,) = stack_plan.by_type("aws:iam/policy:Policy")
+    for role in stack_plan.by_type("aws:iam/role:Role"):
+        assert role.inputs["permissionsBoundary"] == boundary.outputs["arn"], role.name
+
+
+def test_default_storage_class_is_encrypted_gp3(stack_plan: Plan) -> None:
+    (storage_class,) = stack_plan.by_type("kubernetes:storage.k8s.io/v1:StorageClass")
+    assert (
+        storage_class.inputs["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"]
+        == "true"
+    )
+    assert storage_class.inputs["parameters"]["encrypted"] == "true"
+    assert storage_class.inputs["parameters"]["type"] == "gp3"
+    hardened = stack_plan.stack != "dev"
+    assert storage_class.inputs["reclaimPolicy"] == ("Retain" if hardened else "Delete")
+
+
+def test_kubernetes_provider_uses_short_lived_tokens(stack_plan: Plan) -> None:
+    (provider,) = stack_plan.by_type("pulumi:providers:kubernetes")
+    kubeconfig = json.loads(provider.inputs["kubeconfig"])
+    user = kubeconfig["users"][0]["user"]
+    assert "token" not in user and user["exec"]["command"] == "aws"
+    assert user["exec"]["args"][:2] == ["eks", "get-token"]
+    for resource in stack_plan.resources:
+        if resource.type.startswith("kubernetes:"):
+            assert resource.provider.split("::")[-2] == provider.name, resource.name

@@ -1,0 +1,350 @@
+"""The monthly cost estimate: arithmetic on a hand-computed plan, price coverage of the shipped stacks, the CLI."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from mlstack.catalog import gpu_catalog
+from mlstack.cli import app
+from mlstack.cost import (
+    CostModelError,
+    PriceTable,
+    default_prices,
+    estimate,
+)
+from mlstack.plan.recorder import Plan
+from mlstack.spec import PlatformSpec
+from mlstack.spec.loader import SPEC_KEY, SpecError, load_spec
+from tests.estimates import PlanBuilder
+from tests.plans import PROJECT, ROOT, STACKS, plan_of
+
+SPEC: dict[str, Any] = {
+    "environment": "t",
+    "tier": "dev",
+    "account_id": "111122223333",
+    "region": "us-east-1",
+    "owner": "ml-platform@example.com",
+    "cost_center": "ml-1",
+    "gpu_pools": [
+        {"name": "gpu-a", "workload_class": "inference", "instance_types": ["g5"], "max_gpus": 8},
+        {"name": "gpu-b", "workload_class": "notebook", "instance_types": ["g6"], "max_gpus": 2},
+    ],
+    "teams": [{"name": "search", "cost_center": "s-1", "gpu_quota": 2}],
+    "inference": {
+        "endpoints": [
+            {
+                "name": "chat",
+                "team": "search",
+                "gpu_pool": "gpu-a",
+                "runtime": "vllm",
+                "model": "s3://t-111122223333-us-east-1-models/search/llama/1/",
+                "image": "111122223333.dkr.ecr.us-east-1.amazonaws.com/t/serving:vllm-0.11.0",
+                "min_replicas": 1,
+                "max_replicas": 3,
+            }
+        ]
+    },
+    "storage": {"expected_gb": {"datasets": 1000, "artifacts": 10}},
+    "cost": {"spot_discount_percent": 50, "nat_processed_gb_per_month": 100},
+    "budgets": {"monthly_limit_usd": 500, "notify_emails": ["a@example.com"]},
+}
+
+
+def _hand_plan() -> Plan:
+    """Every priced resource family once or twice; expected costs are worked out by hand below."""
+    p = PlanBuilder()
+    network = p.component("mlstack:network:Network", "t-network")
+    for zone in ("a", "b"):
+        p.add("aws:ec2/eip:Eip", f"t-network-eip-{zone}", network)
+        p.add("aws:ec2/natGateway:NatGateway", f"t-network-nat-{zone}", network)
+    p.add(
+        "aws:ec2/vpcEndpoint:VpcEndpoint",
+        "t-network-ecr-api",
+        network,
+        {"vpcEndpointType": "Interface", "subnetIds": ["subnet-1", "subnet-2"]},
+    )
+    p.add("aws:ec2/vpcEndpoint:VpcEndpoint", "t-network-s3", network, {"vpcEndpointType": "Gateway"})
+    p.add("aws:cloudwatch/logGroup:LogGroup", "t-network-flow-logs", network)
+    cluster = p.component("mlstack:cluster:Cluster", "t-cluster")
+    p.add("aws:eks/cluster:Cluster", "t-cluster-eks", cluster)
+    p.add(
+        "aws:eks/nodeGroup:NodeGroup",
+        "t-cluster-system",
+        cluster,
+        {
+            "instanceTypes": ["t3.medium"],
+            "scalingConfig": {"minSize": 1.0, "desiredSize": 1.0, "maxSize": 3.0},
+            "diskSize": 20.0,
+        },
+    )
+    gpu = p.component("mlstack:gpu:GpuPools", "t-gpu")
+    p.add(
+        "kubernetes:karpenter.sh/v1:NodePool",
+        "t-gpu-gpu-a",
+        gpu,
+        {
+            "metadata": {"name": "gpu-a"},
+            "spec": {
+                "limits": {"nvidia.com/gpu": "8"},
+                "template": {
+                    "spec": {
+                        "requirements": [
+                            {
+                                "key": "node.kubernetes.io/instance-type",
+                                "operator": "In",
+                                "values": ["g5.xlarge", "g5.12xlarge"],
+                            },
+                            {"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["on-demand"]},
+                        ]
+                    }
+                },
+            },
+        },
+    )
+    p.add(
+        "kubernetes:karpenter.sh/v1:NodePool",
+        "t-gpu-gpu-b",
+        gpu,
+        {
+            "metadata": {"name": "gpu-b"},
+            "spec": {
+                "limits": {"nvidia.com/gpu": 2.0},
+                "template": {
+                    "spec": {
+                        "requirements": [
+                            {
+                                "key": "node.kubernetes.io/instance-type",
+                                "operator": "In",
+                                "values": ["g6.xlarge"],
+                            },
+                            {
+                                "key": "karpenter.sh/capacity-type",
+                                "operator": "In",
+                                "values": ["spot", "on-demand"],
+                            },
+                        ]
+                    }
+                },
+            },
+        },
+    )
+    keys = p.component("mlstack:keys:EncryptionKeys", "t-keys")
+    for purpose in ("data", "logs", "registry"):
+        p.add("aws:kms/key:Key", f"t-keys-{purpose}", keys)
+        p.add("aws:kms/alias:Alias", f"t-keys-{purpose}-alias", keys)
+    orchestrator = p.component("mlstack:orchestrator:Orchestrator", "t-orchestrator")
+    p.add(
+        "aws:rds/instance:Instance",
+        "t-orchestrator-db",
+        orchestrator,
+        {"instanceClass": "db.t4g.micro", "multiAz": False, "allocatedStorage": 20.0},
+    )
+    vectordb = p.component("mlstack:vectordb:VectorDb", "t-vectordb")
+    aurora = p.add(
+        "aws:rds/cluster:Cluster",
+        "t-vectordb-aurora",
+        vectordb,
+        {"serverlessv2ScalingConfiguration": {"minCapacity": 0.5, "maxCapacity": 4.0}},
+    )
+    p.add(
+        "aws:rds/clusterInstance:ClusterInstance",
+        "t-vectordb-aurora-1",
+        vectordb,
+        {"instanceClass": "db.serverless"},
+        data={"clusterIdentifier": [aurora]},
+    )
+    inference = p.component("mlstack:inference:Inference", "t-inference")
+    p.add(
+        "aws:sagemaker/endpointConfiguration:EndpointConfiguration",
+        "t-inference-chat",
+        inference,
+        {"productionVariants": [{"instanceType": "ml.g5.xlarge", "initialInstanceCount": 1.0}]},
+    )
+    storage = p.component("mlstack:storage:ObjectStore", "t-storage")
+    p.add("aws:s3/bucket:Bucket", "t-storage-datasets", storage)
+    p.add("aws:s3/bucket:Bucket", "t-storage-models", storage)
+    return p.plan()
+
+
+# (component, item) -> (idle, peak), worked out from prices.yaml (us-east-1, 730 hours a month).
+EXPECTED = {
+    ("t-network", "public IPv4 address"): (2 * 0.005 * 730, 2 * 0.005 * 730),  # 7.30
+    ("t-network", "NAT gateway"): (2 * 0.045 * 730, 2 * 0.045 * 730),  # 65.70
+    ("t-network", "NAT data processing"): (100 * 0.045, 100 * 0.045),  # 4.50
+    ("t-network", "interface endpoints"): (2 * 0.01 * 730, 2 * 0.01 * 730),  # 14.60, gateway endpoint free
+    ("t-cluster", "EKS control plane"): (73.0, 73.0),
+    ("t-cluster", "node group t-cluster-system"): (1 * 0.0416 * 730, 3 * 0.0416 * 730),  # 30.368 / 91.104
+    ("t-cluster", "node group t-cluster-system volumes"): (1 * 20 * 0.08, 3 * 20 * 0.08),  # 1.60 / 4.80
+    # idle: one g5.xlarge for chat's min_replicas; peak: 8 GPUs at g5.12xlarge's 5.672/4 = 1.418 per GPU-hour.
+    ("t-gpu", "GPU pool gpu-a (on-demand)"): (1.006 * 730, 8 * (5.672 / 4) * 730),  # 734.38 / 8281.12
+    # spot-preferred priced as Spot at the stack's 50% discount; no endpoint, so zero idle.
+    ("t-gpu", "GPU pool gpu-b (spot-preferred)"): (0.0, 2 * 0.8048 * 0.5 * 730),  # 587.504
+    ("t-keys", "KMS key"): (3.0, 3.0),
+    ("t-orchestrator", "RDS t-orchestrator-db"): (0.016 * 730, 0.016 * 730),  # 11.68
+    ("t-orchestrator", "RDS t-orchestrator-db storage"): (20 * 0.115, 20 * 0.115),  # 2.30
+    ("t-vectordb", "Aurora t-vectordb-aurora"): (0.5 * 0.12 * 730, 4 * 0.12 * 730),  # 43.80 / 350.40
+    ("t-inference", "SageMaker t-inference-chat"): (1 * 1.408 * 730, 3 * 1.408 * 730),  # 1027.84 / 3083.52
+    ("t-storage", "S3 datasets"): (1000 * 0.023, 1000 * 0.023),  # 23.00
+    ("t-storage", "S3 models"): (0.0, 0.0),  # no declared volume: 0
+}
+
+
+@pytest.fixture(scope="module")
+def hand_estimate():
+    return estimate(_hand_plan(), PlatformSpec.model_validate(SPEC))
+
+
+def test_hand_computed_plan_line_by_line(hand_estimate) -> None:
+    got = {(line.component, line.item): (line.idle, line.peak) for line in hand_estimate.lines}
+    assert set(got) == set(EXPECTED)
+    for key, (idle, peak) in EXPECTED.items():
+        assert got[key] == pytest.approx((idle, peak)), key
+
+
+def test_hand_computed_totals(hand_estimate) -> None:
+    assert hand_estimate.idle == pytest.approx(sum(idle for idle, _ in EXPECTED.values()))
+    assert hand_estimate.peak == pytest.approx(sum(peak for _, peak in EXPECTED.values()))
+    assert hand_estimate.idle == pytest.approx(2043.068)
+    assert hand_estimate.by_component()["t-cluster"] == pytest.approx((73 + 30.368 + 1.6, 73 + 91.104 + 4.8))
+
+
+def test_gpu_hour_per_pool(hand_estimate) -> None:
+    by_pool = {gpu.pool: gpu for gpu in hand_estimate.gpu_hours}
+    assert (by_pool["gpu-a"].cheapest_type, by_pool["gpu-a"].dearest_type) == ("g5.xlarge", "g5.12xlarge")
+    assert (by_pool["gpu-a"].cheapest, by_pool["gpu-a"].dearest) == pytest.approx((1.006, 1.418))
+    assert by_pool["gpu-b"].cheapest == pytest.approx(0.4024)
+
+
+def test_every_assumption_is_stated(hand_estimate) -> None:
+    text = "\n".join(hand_estimate.assumptions)
+    assert "50% discount" in text and "cost.spot_discount_percent" in text
+    assert "100 GB" in text and "cost.nat_processed_gb_per_month" in text
+    assert "no artifacts bucket in the plan, so its 10 GB are not priced" in text
+    assert "1 x aws:cloudwatch/logGroup:LogGroup" in text
+    assert hand_estimate.not_priced == {"aws:cloudwatch/logGroup:LogGroup": 1}
+
+
+def test_missing_price_is_an_error_naming_the_type() -> None:
+    p = PlanBuilder()
+    cluster = p.component("mlstack:cluster:Cluster", "t-cluster")
+    p.add(
+        "aws:eks/nodeGroup:NodeGroup",
+        "t-cluster-system",
+        cluster,
+        {"instanceTypes": ["x9.huge"], "scalingConfig": {"minSize": 1.0, "maxSize": 1.0}},
+    )
+    with pytest.raises(CostModelError, match=r"'ec2:x9\.huge' in us-east-1"):
+        estimate(p.plan(), PlatformSpec.model_validate(SPEC))
+
+
+def test_a_region_without_prices_is_an_error_not_zero() -> None:
+    p = PlanBuilder()
+    p.add("aws:eks/cluster:Cluster", "t-eks", p.component("mlstack:cluster:Cluster", "t-cluster"))
+    # Endpoints name their region's bucket and registry; without them the spec is valid in any region.
+    spec = PlatformSpec.model_validate({**SPEC, "region": "eu-west-1", "inference": {"endpoints": []}})
+    with pytest.raises(CostModelError, match=r"'eks\.cluster' in eu-west-1"):
+        estimate(p.plan(), spec)
+
+
+def test_price_entries_state_region_source_and_date() -> None:
+    table = default_prices()
+    for (item, region), price in table.prices.items():
+        assert price.region == region and price.source and price.date[:2] == "20", item
+        assert price.unit in {"hour", "month", "gb", "gb_month"}, item
+        assert price.usd > 0, item
+
+
+def test_duplicate_price_entry_is_refused(tmp_path: Path) -> None:
+    document = yaml.safe_load((ROOT / "mlstack" / "data" / "prices.yaml").read_text())
+    document["entries"].append(document["entries"][0])
+    path = tmp_path / "prices.yaml"
+    path.write_text(yaml.safe_dump(document))
+    with pytest.raises(CostModelError, match="listed twice"):
+        PriceTable.load(path)
+
+
+# --- the shipped stacks --------------------------------------------------------------------------------------
+
+
+def test_every_gpu_instance_type_has_a_price_in_every_stack_region() -> None:
+    table = default_prices()
+    regions = {PROJECT.load(stack)[1].region for stack in STACKS}
+    missing = [
+        f"ec2:{name} in {region}"
+        for region in sorted(regions)
+        for name in gpu_catalog().types
+        if ("ec2:" + name, region) not in table.prices
+    ]
+    assert not missing
+
+
+def test_every_instance_type_the_stacks_use_has_a_price() -> None:
+    table = default_prices()
+    for stack in STACKS:
+        _, spec = PROJECT.load(stack)
+        for name in spec.cluster.system_nodes.instance_types:
+            assert (f"ec2:{name}", spec.region) in table.prices, (stack, name)
+        for pool in spec.gpu_pools:
+            for selector in pool.instance_types:
+                for instance in gpu_catalog().expand(selector):
+                    assert (f"ec2:{instance.name}", spec.region) in table.prices, (stack, instance.name)
+
+
+def test_shipped_stacks_are_priced_from_their_plans(stack_plan: Plan) -> None:
+    _, spec = PROJECT.load(stack_plan.stack)
+    result = estimate(stack_plan, spec)
+    assert result.peak >= result.idle > 0
+    nat = [line for line in result.lines if line.item == "NAT gateway"]
+    gateways = len(stack_plan.by_type("aws:ec2/natGateway:NatGateway"))
+    assert sum(line.idle for line in nat) == pytest.approx(gateways * 0.045 * 730)
+    keys = len(stack_plan.by_type("aws:kms/key:Key"))
+    assert sum(line.idle for line in result.lines if line.item == "KMS key") == pytest.approx(keys * 1.0)
+    assert result.stack == stack_plan.stack
+
+
+def test_spot_discount_comes_from_the_stack_file(tmp_path: Path) -> None:
+    document = yaml.safe_load(PROJECT.stack_file("dev").read_text())
+    document["config"][SPEC_KEY]["cost"] = {"spot_discount_percent": 95}
+    path = tmp_path / "Pulumi.dev.yaml"
+    path.write_text(yaml.safe_dump(document))
+    with pytest.raises(SpecError) as error:
+        load_spec(path)
+    assert "cost.spot_discount_percent" in str(error.value)
+
+
+def test_cost_command_single_and_all() -> None:
+    runner = CliRunner()
+    single = runner.invoke(app, ["cost", "dev", "--project-dir", str(ROOT)])
+    assert single.exit_code == 0, single.output
+    assert "Assumptions:" in single.output and "total" in single.output
+    compared = runner.invoke(app, ["cost", "--all", "--json", "--project-dir", str(ROOT)])
+    assert compared.exit_code == 0, compared.output
+    rows = json.loads(compared.output)
+    assert [row["stack"] for row in rows] == STACKS
+    for row in rows:
+        _, spec = PROJECT.load(row["stack"])
+        assert row["idle"] == pytest.approx(round(estimate(plan_of(row["stack"]), spec).idle, 2))
+
+
+def test_cost_command_reports_a_missing_price(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    for name in ("Pulumi.yaml", "__main__.py"):
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text((ROOT / name).read_text())
+    document = copy.deepcopy(yaml.safe_load(PROJECT.stack_file("dev").read_text()))
+    document["config"]["aws:region"] = "ap-south-2"
+    document["config"][SPEC_KEY]["region"] = "ap-south-2"
+    document["config"][SPEC_KEY]["inference"] = {"endpoints": []}
+    stacks = project / PROJECT.stacks_dir.relative_to(ROOT)
+    stacks.mkdir(parents=True, exist_ok=True)
+    (stacks / "Pulumi.dev.yaml").write_text(yaml.safe_dump(document))
+    result = CliRunner().invoke(app, ["cost", "dev", "--project-dir", str(project)])
+    assert result.exit_code == 2
+    assert "no price for" in result.output and "ap-south-2" in result.output

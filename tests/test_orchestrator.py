@@ -1,0 +1,259 @@
+"""Orchestrator on the recorded plans: Argo's security-relevant values, the metadata database's defaults, the
+team workflow identities, and the metaflow_config output."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from components.orchestrator import ARTIFACT_KEY_FORMAT, WORKFLOW_SERVICE_ACCOUNT
+from mlstack.plan.recorder import Plan, RecordedResource
+from mlstack.spec import PlatformSpec, Tier
+from tests.plans import PROJECT, policy_json
+
+
+def _spec(plan: Plan) -> PlatformSpec:
+    return PROJECT.load(plan.stack)[1]
+
+
+def _one(plan: Plan, type_: str, name: str) -> RecordedResource:
+    (found,) = [r for r in plan.by_type(type_) if r.name == name]
+    return found
+
+
+def _argo_values(plan: Plan) -> dict[str, Any]:
+    release = _one(plan, "kubernetes:helm.sh/v3:Release", f"{plan.stack}-orchestrator-argo")
+    return release.inputs["values"]
+
+
+def _artifacts_bucket(plan: Plan) -> RecordedResource:
+    (bucket,) = [
+        b for b in plan.by_type("aws:s3/bucket:Bucket") if b.name == f"{plan.stack}-storage-artifacts-bucket"
+    ]
+    return bucket
+
+
+def test_argo_chart_is_pinned_with_explicit_values(stack_plan: Plan) -> None:
+    spec = _spec(stack_plan).orchestrator
+    release = _one(stack_plan, "kubernetes:helm.sh/v3:Release", f"{stack_plan.stack}-orchestrator-argo")
+    assert release.inputs["chart"] == "argo-workflows"
+    assert release.inputs["version"] == spec.argo_chart_version
+    assert release.inputs["repositoryOpts"]["repo"] == "https://argoproj.github.io/argo-helm"
+    assert release.inputs["namespace"] == spec.argo_namespace
+    assert release.inputs["values"], "the chart's defaults are never taken wholesale"
+
+
+def test_argo_server_never_uses_server_auth_and_stays_internal(stack_plan: Plan) -> None:
+    server = _argo_values(stack_plan)["server"]
+    assert server["authModes"] == [_spec(stack_plan).orchestrator.server_auth_mode]
+    assert "server" not in server["authModes"]
+    assert server["serviceType"] == "ClusterIP"
+    assert server["ingress"]["enabled"] is False
+
+
+@pytest.mark.parametrize("part", ["controller", "server"])
+def test_argo_pods_run_non_root_with_resources(stack_plan: Plan, part: str) -> None:
+    values = _argo_values(stack_plan)[part]
+    assert values["podSecurityContext"]["runAsNonRoot"] is True
+    assert values["podSecurityContext"]["runAsUser"] > 0
+    container = values["securityContext"]
+    assert container["runAsNonRoot"] is True
+    assert container["allowPrivilegeEscalation"] is False
+    assert container["capabilities"]["drop"] == ["ALL"]
+    assert {"cpu", "memory"} <= set(values["resources"]["requests"])
+    assert "memory" in values["resources"]["limits"]
+
+
+def test_artifacts_go_to_the_artifacts_bucket_without_static_keys(stack_plan: Plan) -> None:
+    values = _argo_values(stack_plan)
+    s3 = values["artifactRepository"]["s3"]
+    assert s3["bucket"] == _artifacts_bucket(stack_plan).inputs["bucket"]
+    assert s3["useSDKCreds"] is True and values["useStaticCredentials"] is False
+    assert not {"accessKeySecret", "secretKeySecret", "sessionTokenSecret"} & set(s3)
+    assert s3["keyFormat"] == ARTIFACT_KEY_FORMAT and s3["keyFormat"].startswith("{{workflow.namespace}}/")
+    assert s3["insecure"] is False
+
+
+def test_metadata_database_defaults(stack_plan: Plan) -> None:
+    spec = _spec(stack_plan)
+    db = _one(stack_plan, "aws:rds/instance:Instance", f"{stack_plan.stack}-orchestrator-metadata-db")
+    inputs = db.inputs
+    data_key = _one(stack_plan, "aws:kms/key:Key", f"{stack_plan.stack}-keys-data")
+    assert inputs["storageEncrypted"] is True and inputs["kmsKeyId"] == data_key.outputs["arn"]
+    assert inputs["manageMasterUserPassword"] is True
+    assert inputs["masterUserSecretKmsKeyId"] == data_key.outputs["arn"]
+    assert not {"password", "masterPassword"} & set(inputs)
+    assert inputs["publiclyAccessible"] is False
+    assert inputs["backupRetentionPeriod"] == spec.orchestrator.backup_retention_days
+    assert inputs["instanceClass"] == spec.orchestrator.db_instance_class
+    assert inputs["multiAz"] is spec.orchestrator.db_multi_az
+    hardened = spec.tier.hardened
+    assert inputs["deletionProtection"] is hardened
+    assert inputs["skipFinalSnapshot"] is (not hardened)
+    assert ("finalSnapshotIdentifier" in inputs) is hardened
+    assert db.protect is hardened and db.retain_on_delete is hardened
+    if spec.tier is Tier.DEV:
+        assert (inputs["instanceClass"], inputs["multiAz"]) == ("db.t4g.micro", False)
+    if spec.tier is Tier.PROD:
+        assert inputs["multiAz"] is True and inputs["backupRetentionPeriod"] >= 7
+
+
+def test_metadata_database_is_reachable_only_from_the_cluster(stack_plan: Plan) -> None:
+    stack = stack_plan.stack
+    group = _one(stack_plan, "aws:ec2/securityGroup:SecurityGroup", f"{stack}-orchestrator-db-sg")
+    assert "ingress" not in group.inputs
+    rules = [
+        r
+        for r in stack_plan.by_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+        if r.inputs["securityGroupId"] == group.id
+    ]
+    (rule,) = rules
+    cluster = _one(stack_plan, "aws:eks/cluster:Cluster", f"{stack}-cluster-eks")
+    assert rule.property_dependencies["referencedSecurityGroupId"] == [cluster.urn]
+    assert not {"cidrIpv4", "cidrIpv6", "prefixListId"} & set(rule.inputs)
+    assert (rule.inputs["fromPort"], rule.inputs["toPort"]) == (5432, 5432)
+    subnets = _one(stack_plan, "aws:rds/subnetGroup:SubnetGroup", f"{stack}-orchestrator-db-subnets")
+    private = {
+        s.id
+        for s in stack_plan.by_type("aws:ec2/subnet:Subnet")
+        if s.inputs.get("mapPublicIpOnLaunch") is not True
+    }
+    assert set(subnets.inputs["subnetIds"]) <= private
+
+
+def test_metaflow_services_are_internal_non_root_and_passwordless(stack_plan: Plan) -> None:
+    namespace = _spec(stack_plan).orchestrator.metaflow_namespace
+    services = [
+        s
+        for s in stack_plan.by_type("kubernetes:core/v1:Service")
+        if s.inputs["metadata"]["namespace"] == namespace
+    ]
+    assert services and all(s.inputs["spec"]["type"] == "ClusterIP" for s in services)
+    deployments = [
+        d
+        for d in stack_plan.by_type("kubernetes:apps/v1:Deployment")
+        if d.inputs["metadata"]["namespace"] == namespace
+    ]
+    assert len(deployments) == (2 if _spec(stack_plan).orchestrator.metaflow_ui else 1)
+    for deployment in deployments:
+        pod = deployment.inputs["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        for container in pod["containers"] + pod["initContainers"]:
+            assert container["securityContext"]["runAsNonRoot"] is True
+            assert container["securityContext"]["allowPrivilegeEscalation"] is False
+            assert {"cpu", "memory"} <= set(container["resources"]["requests"])
+            names = {e["name"] for e in container.get("env", [])}
+            assert "MF_METADATA_DB_PSWD" not in names, (
+                "the password is read at start-up, never set in the spec"
+            )
+        (credentials,) = [v for v in pod["volumes"] if v["name"] == "db-credentials"]
+        assert credentials["emptyDir"]["medium"] == "Memory"
+
+
+def test_metaflow_namespace_admits_only_team_namespaces(stack_plan: Plan) -> None:
+    spec = _spec(stack_plan)
+    (policy,) = [
+        p
+        for p in stack_plan.by_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+        if p.inputs["metadata"]["namespace"] == spec.orchestrator.metaflow_namespace
+    ]
+    (rule,) = policy.inputs["spec"]["ingress"]
+    (source,) = rule["from"]
+    (expression,) = source["namespaceSelector"]["matchExpressions"]
+    assert expression["values"] == sorted(t.name for t in spec.teams)
+
+
+def test_metaflow_role_reads_only_its_secret_and_team_metaflow_roots(stack_plan: Plan) -> None:
+    stack = stack_plan.stack
+    role = _one(stack_plan, "aws:iam/role:Role", f"{stack}-orchestrator-metaflow-role")
+    db = _one(stack_plan, "aws:rds/instance:Instance", f"{stack}-orchestrator-metadata-db")
+    (secret_policy,) = [
+        p
+        for p in stack_plan.by_type("aws:iam/rolePolicy:RolePolicy")
+        if p.inputs["role"] == role.inputs["name"] and p.name.endswith("metaflow-db-secret")
+    ]
+    statements = policy_json(secret_policy.inputs["policy"])["Statement"]
+    read = next(s for s in statements if s["Sid"] == "ReadDatabaseCredentials")
+    assert (
+        read["Resource"].startswith("arn:aws:secretsmanager:")
+        and f"rds!{db.inputs['identifier']}" in read["Resource"]
+    )
+    decrypt = next(s for s in statements if s["Sid"] == "DecryptThroughSecretsManager")
+    assert decrypt["Condition"]["StringEquals"]["kms:ViaService"].startswith("secretsmanager.")
+    bucket_arn = _artifacts_bucket(stack_plan).outputs["arn"]
+    objects = _s3_object_resources(stack_plan, role.inputs["name"])
+    assert objects == {f"{bucket_arn}/{t.name}/metaflow/*" for t in _spec(stack_plan).teams}
+
+
+def _s3_object_resources(plan: Plan, role_name: str) -> set[str]:
+    found: set[str] = set()
+    for policy in plan.by_type("aws:iam/rolePolicy:RolePolicy"):
+        if policy.inputs["role"] != role_name:
+            continue
+        for statement in policy_json(policy.inputs["policy"])["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            resources = (
+                statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            )
+            if any(a.startswith("s3:") for a in actions):
+                found |= {r for r in resources if "/" in r.split(":::", 1)[-1]}
+    return found
+
+
+def test_each_team_gets_a_workflow_identity_reaching_only_its_prefixes(stack_plan: Plan) -> None:
+    stack = stack_plan.stack
+    teams = _spec(stack_plan).teams
+    assert teams
+    associations = {
+        (a.inputs["namespace"], a.inputs["serviceAccount"]): a
+        for a in stack_plan.by_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+    }
+    accounts = {
+        (a.inputs["metadata"]["namespace"], a.inputs["metadata"]["name"])
+        for a in stack_plan.by_type("kubernetes:core/v1:ServiceAccount")
+    }
+    buckets = {
+        b.name.removeprefix(f"{stack}-storage-").removesuffix("-bucket"): b
+        for b in stack_plan.by_type("aws:s3/bucket:Bucket")
+    }
+    for team in teams:
+        assert (team.name, WORKFLOW_SERVICE_ACCOUNT) in accounts
+        role = _one(stack_plan, "aws:iam/role:Role", f"{stack}-orchestrator-{team.name}-workflows-role")
+        association = associations[(team.name, WORKFLOW_SERVICE_ACCOUNT)]
+        assert association.inputs["roleArn"] == role.outputs["arn"]
+        objects = _s3_object_resources(stack_plan, role.inputs["name"])
+        expected = {f"{buckets[p].outputs['arn']}/{team.name}/*" for p in ("datasets", "artifacts", "models")}
+        assert objects == expected
+
+
+def test_workflow_executor_may_only_report_results(stack_plan: Plan) -> None:
+    for team in _spec(stack_plan).teams:
+        role = _one(
+            stack_plan,
+            "kubernetes:rbac.authorization.k8s.io/v1:Role",
+            f"{stack_plan.stack}-orchestrator-{team.name}-executor",
+        )
+        assert role.inputs["rules"] == [
+            {"apiGroups": ["argoproj.io"], "resources": ["workflowtaskresults"], "verbs": ["create", "patch"]}
+        ]
+
+
+def test_metaflow_config_output_per_team(stack_plan: Plan) -> None:
+    spec = _spec(stack_plan)
+    config = stack_plan.outputs["metaflow_config"]
+    assert set(config) == {t.name for t in spec.teams}
+    bucket = _artifacts_bucket(stack_plan).inputs["bucket"]
+    for team, values in config.items():
+        assert values["METAFLOW_DATASTORE_SYSROOT_S3"] == f"s3://{bucket}/{team}/metaflow"
+        assert values["METAFLOW_KUBERNETES_NAMESPACE"] == team
+        assert values["METAFLOW_KUBERNETES_SERVICE_ACCOUNT"] == WORKFLOW_SERVICE_ACCOUNT
+        assert values["METAFLOW_DEFAULT_METADATA"] == "service"
+        assert values["METAFLOW_SERVICE_URL"].startswith("http://metaflow-metadata.")
+        assert values["METAFLOW_ARGO_WORKFLOWS_UI_URL"].startswith("http://argo-workflows-server.")
+        secretish = [
+            k for k in values if any(w in k for w in ("PASSWORD", "PSWD", "SECRET", "AUTH_KEY", "TOKEN"))
+        ]
+        assert secretish == []
+    json.dumps(config)  # a data scientist pipes it straight into config.json
