@@ -33,8 +33,9 @@ def audit_command(
     ] = False,
     project_dir: ProjectDir = None,
 ) -> None:
-    """Read resources tagged environment=ENV and report buckets, repositories, roles, clusters and keys
-    that drifted from the guardrails.
+    """Report drift from the guardrails of the live resources tagged environment=ENV.
+
+    Buckets, repositories, roles, clusters and keys are read; nothing is changed.
 
     Exit code 1 on drift, 2 when nothing drifted but some read was denied (the audit is incomplete).
     """

@@ -6,6 +6,7 @@ import json
 
 import boto3
 import pytest
+from botocore.stub import Stubber
 from typer.testing import CliRunner
 
 from mlstack.cli import app
@@ -153,3 +154,37 @@ def test_reserved_or_malformed_alias_is_refused(aws: Aws, alias: str) -> None:
 
     with pytest.raises(LiveError, match="alias"):
         bootstrap(aws, alias=alias)
+
+
+def test_denied_read_stops_with_the_permission_named(moto: None, cli_aws: dict) -> None:
+    assert runner.invoke(app, ["bootstrap"]).exit_code == 0
+    s3 = boto3.client("s3", region_name=REGION)
+    stub = Stubber(s3)
+    stub.add_response("head_bucket", {}, {"Bucket": BUCKET})
+    stub.add_response(
+        "get_bucket_ownership_controls",
+        {"OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}},
+        {"Bucket": BUCKET},
+    )
+    stub.add_response(
+        "get_public_access_block",
+        {"PublicAccessBlockConfiguration": dict.fromkeys(PUBLIC_ACCESS_FLAGS, True)},
+        {"Bucket": BUCKET},
+    )
+    stub.add_response("get_bucket_versioning", {"Status": "Enabled"}, {"Bucket": BUCKET})
+    stub.add_client_error(
+        "get_bucket_encryption", "AccessDenied", "Access Denied", 403, expected_params={"Bucket": BUCKET}
+    )
+    stub.activate()
+    cli_aws["s3"] = s3
+    result = runner.invoke(app, ["bootstrap"])
+    assert result.exit_code == 2
+    assert "s3:GetEncryptionConfiguration denied; bootstrap needs it" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_no_credentials_give_one_clear_line(no_credentials: None) -> None:
+    result = runner.invoke(app, ["bootstrap", "--region", REGION])
+    assert result.exit_code == 2
+    assert "no AWS credentials found" in result.output
+    assert "Traceback" not in result.output
