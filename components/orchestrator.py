@@ -456,7 +456,16 @@ def argo_values(
             },
         }
     return {
-        "crds": {"install": True, "keep": True},
+        "crds": {
+            "install": True,
+            "keep": True,
+            # The full CRDs go in through a hook Job; it must meet the namespace's restricted standard too.
+            "full": True,
+            "upgradeJob": {
+                "podSecurityContext": restricted_pod(),
+                "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
+            },
+        },
         "singleNamespace": False,
         "workflow": {"serviceAccount": {"create": False}, "rbac": {"create": False}},
         "controller": controller,
