@@ -542,7 +542,7 @@ def metaflow_deployment_spec(
         {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - a private emptyDir, not the host's /tmp
     ]
     resources = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}}
-    init = [
+    init: list[dict[str, Any]] = [
         {
             "name": "fetch-db-credentials",
             "image": AWS_CLI_IMAGE,
