@@ -42,24 +42,32 @@ def synthetic_config(project: Project, teams: int) -> tuple[StackConfig, Any]:
     values = copy.deepcopy(config.values)
     platform = values[SPEC_KEY]
     platform["environment"] = f"synth{teams}"
+    # Teams without a nominal GPU share (they borrow), so any number of them fits the pools' limits.
     platform["teams"] = [
-        {"name": f"team-{i:03d}", "cost_center": f"cc-{i:03d}", "gpu_quota": 1} for i in range(teams)
+        {"name": f"team-{i:03d}", "cost_center": f"cc-{i:03d}", "gpu_quota": 0} for i in range(teams)
     ]
-    pool = next(p["name"] for p in platform["gpu_pools"] if p["workload_class"] == "inference")
+    platform["budgets"] = {k: v for k, v in platform["budgets"].items() if k != "team_limits_usd"}
+    # Each synthetic endpoint is prod's first endpoint served for another team, so it passes the same rules.
+    template = platform["inference"]["endpoints"][0]
+    stack = f"synth{teams}"
     platform["inference"] = {
+        **platform["inference"],
         "endpoints": [
             {
+                **template,
                 "name": f"ep-{i:03d}",
                 "team": f"team-{i:03d}",
-                "gpu_pool": pool,
-                "runtime": "vllm",
+                "model": template["model"]
+                .replace(f"/{template['team']}/", f"/team-{i:03d}/")
+                .replace("s3://prod-", f"s3://{stack}-"),
+                "image": template["image"].replace("/prod/", f"/{stack}/"),
+                # Scaled to zero behind the internal endpoint, so N endpoints fit any GPU pool's limit.
+                "exposure": "internal",
                 "min_replicas": 0,
-                "max_replicas": 2,
             }
             for i in range(teams)
-        ]
+        ],
     }
-    stack = f"synth{teams}"
     spec = parse_spec(platform, f"synthetic {stack}", values.get("aws:region"))
     return StackConfig(source=f"synthetic:{stack}", stack=stack, values=values), spec
 

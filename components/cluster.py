@@ -108,6 +108,8 @@ class Cluster(pulumi.ComponentResource):
                 provider=aws.eks.ClusterEncryptionConfigProviderArgs(key_arn=args.cluster_key_arn),
             ),
             enabled_cluster_log_types=list(CONTROL_PLANE_LOG_TYPES),
+            # protect=True only stops `pulumi destroy`; deletion protection also stops the console and the API.
+            deletion_protection=args.env.tier.hardened,
             access_config=aws.eks.ClusterAccessConfigArgs(
                 authentication_mode="API",
                 # The deploying identity installs Karpenter and the add-ons through the API right after

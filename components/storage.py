@@ -485,21 +485,38 @@ class ObjectStore(pulumi.ComponentResource):
             alias_suffix="-replica",
             provider=provider,
         )
+        replica_name = bucket_name(env, MODELS_REPLICA, region)
+        in_replica_region = pulumi.ResourceOptions(parent=self, providers={"aws": provider})
+        # S3 delivers access logs only to a bucket in the same region, so the replica's region gets its own
+        # SSE-S3 log bucket, like the home region's.
+        self.replica_access_logs = Bucket(
+            f"{name}-{MODELS_REPLICA}-{ACCESS_LOGS}",
+            BucketArgs(
+                env=env,
+                purpose=f"{ACCESS_LOGS}-replica",
+                bucket_name=bucket_name(env, ACCESS_LOGS, region),
+                key_arn=None,
+                region=region,
+                current_version_expiration_days=spec.access_logs_retention_days,
+                log_sources=(replica_name,),
+                noncurrent_version_expiration_days=spec.noncurrent_version_expiration_days,
+                abort_incomplete_multipart_days=spec.abort_incomplete_multipart_days,
+            ),
+            in_replica_region,
+        )
         replica = Bucket(
             f"{name}-{MODELS_REPLICA}",
             BucketArgs(
                 env=env,
                 purpose=MODELS_REPLICA,
-                bucket_name=bucket_name(env, MODELS_REPLICA, region),
+                bucket_name=replica_name,
                 key_arn=self.replica_key.arn,
                 region=region,
                 noncurrent_version_expiration_days=spec.noncurrent_version_expiration_days,
                 abort_incomplete_multipart_days=spec.abort_incomplete_multipart_days,
-                # Access logs must go to a bucket in the same region; reads of the replica are rare
-                # (disaster recovery) and CloudTrail data events cover them where required.
-                access_logs=None,
+                access_logs=self.replica_access_logs,
             ),
-            pulumi.ResourceOptions(parent=self, providers={"aws": provider}),
+            in_replica_region,
         )
         role = platform_role(
             self,

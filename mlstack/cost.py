@@ -355,14 +355,29 @@ class _Estimator:
             self.gpu_hours.append(
                 GpuHour(name, capacity, cheapest_type.name, cheapest_gpu, dearest_type.name, dearest_gpu)
             )
-            replicas = sum(e.min_replicas for e in self.spec.inference.endpoints if e.gpu_pool == name)
-            idle = replicas * per_node[0][0]
+            idle, warm = 0.0, []
+            for endpoint in (
+                e for e in self.spec.inference.endpoints if e.gpu_pool == name and e.min_replicas
+            ):
+                # Each warm replica holds one node of the cheapest type with enough GPUs for it.
+                needed = endpoint.gpus_per_replica
+                fitting = [
+                    (price, type_)
+                    for price, type_ in per_node
+                    if self.gpu_table.types[type_].gpu_count >= needed
+                ]
+                if not fitting:
+                    raise CostModelError(
+                        f"NodePool {name} has no instance type with {needed} GPUs for {endpoint.name}"
+                    )
+                idle += endpoint.min_replicas * fitting[0][0]
+                warm.append(f"{endpoint.min_replicas} x {fitting[0][1]}")
             peak = gpu_limit * dearest_gpu * self.hours
-            basis = f"idle {replicas} x {per_node[0][1]}; peak {gpu_limit} GPUs x {dearest_type.name}"
+            basis = f"idle {' + '.join(warm) or '0 nodes'}; peak {gpu_limit} GPUs x {dearest_type.name}"
             self.add(node_pool, f"GPU pool {name} ({capacity})", basis, idle, peak)
         if self.gpu_hours:
             self.assumptions.append(
-                "GPU pools: idle runs one node of the pool's cheapest type per endpoint min_replicas, other GPU "
+                "GPU pools: idle runs, per endpoint min_replicas, one node of the cheapest type with gpus_per_replica GPUs; other GPU "
                 "nodes are scaled to zero; peak fills the GPU limit with the type dearest per GPU-hour (an upper bound)"
             )
             self.assumptions.append(

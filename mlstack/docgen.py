@@ -135,8 +135,13 @@ def render_cli_reference(app: typer.Typer) -> str:
 
 def generated_pages() -> dict[str, str]:
     from mlstack.cli import app
+    from policies.docs import DOCS_PATH, render
 
-    return {STACK_FILE_PAGE: render_stack_file_reference(), CLI_PAGE: render_cli_reference(app)}
+    return {
+        STACK_FILE_PAGE: render_stack_file_reference(),
+        CLI_PAGE: render_cli_reference(app),
+        str(DOCS_PATH): render(),
+    }
 
 
 def write_pages(root: Path) -> list[Path]:

@@ -44,6 +44,8 @@ SPEC: dict[str, Any] = {
                 "team": "search",
                 "gpu_pool": "gpu-a",
                 "runtime": "vllm",
+                "model": "s3://t-111122223333-us-east-1-models/search/llama/1/",
+                "image": "111122223333.dkr.ecr.us-east-1.amazonaws.com/t/serving:vllm-0.11.0",
                 "min_replicas": 1,
                 "max_replicas": 3,
             }
@@ -245,7 +247,8 @@ def test_missing_price_is_an_error_naming_the_type() -> None:
 def test_a_region_without_prices_is_an_error_not_zero() -> None:
     p = PlanBuilder()
     p.add("aws:eks/cluster:Cluster", "t-eks", p.component("mlstack:cluster:Cluster", "t-cluster"))
-    spec = PlatformSpec.model_validate({**SPEC, "region": "eu-west-1"})
+    # Endpoints name their region's bucket and registry; without them the spec is valid in any region.
+    spec = PlatformSpec.model_validate({**SPEC, "region": "eu-west-1", "inference": {"endpoints": []}})
     with pytest.raises(CostModelError, match=r"'eks\.cluster' in eu-west-1"):
         estimate(p.plan(), spec)
 
@@ -338,6 +341,7 @@ def test_cost_command_reports_a_missing_price(tmp_path: Path) -> None:
     document = copy.deepcopy(yaml.safe_load(PROJECT.stack_file("dev").read_text()))
     document["config"]["aws:region"] = "ap-south-2"
     document["config"][SPEC_KEY]["region"] = "ap-south-2"
+    document["config"][SPEC_KEY]["inference"] = {"endpoints": []}
     stacks = project / PROJECT.stacks_dir.relative_to(ROOT)
     stacks.mkdir(parents=True, exist_ok=True)
     (stacks / "Pulumi.dev.yaml").write_text(yaml.safe_dump(document))

@@ -38,9 +38,8 @@ def test_one_bucket_per_purpose_plus_access_logs(stack_plan: Plan) -> None:
         for p in [*spec.storage.buckets, "access-logs"]
     ]
     if spec.storage.models_replication_region:
-        expected.append(
-            f"{spec.environment}-{spec.account_id}-{spec.storage.models_replication_region}-models-replica"
-        )
+        replica = f"{spec.environment}-{spec.account_id}-{spec.storage.models_replication_region}"
+        expected += [f"{replica}-models-replica", f"{replica}-access-logs"]
     assert names == sorted(expected)
 
 
@@ -154,12 +153,21 @@ def test_lifecycle_rules_follow_the_spec(stack_plan: Plan) -> None:
 
 
 def test_home_region_buckets_log_to_the_access_logs_bucket(stack_plan: Plan) -> None:
-    logs = next(b for b in _buckets(stack_plan) if b.inputs["bucket"].endswith("-access-logs"))
+    _, spec = PROJECT.load(stack_plan.stack)
+    home = f"-{spec.region}-"
+    logs = next(b for b in _buckets(stack_plan) if b.inputs["bucket"].endswith(f"{home}access-logs"))
     logged = []
     for bucket in _buckets(stack_plan):
         loggings = _attached(stack_plan, bucket, "aws:s3/bucketLogging:BucketLogging")
-        if bucket is logs or bucket.inputs["bucket"].endswith("-models-replica"):
+        if bucket.inputs["bucket"].endswith("-access-logs"):
             assert loggings == []
+            continue
+        if home not in bucket.inputs["bucket"]:
+            # A replica logs to the access-logs bucket of its own region: S3 delivers logs only within one.
+            region = (
+                bucket.inputs["bucket"].split(f"{spec.account_id}-", 1)[1].rsplit("-models-replica", 1)[0]
+            )
+            assert loggings[0].inputs["targetBucket"].endswith(f"-{region}-access-logs")
             continue
         assert loggings[0].inputs["targetBucket"] == logs.inputs["bucket"]
         assert loggings[0].inputs["targetPrefix"] == bucket.inputs["bucket"] + "/"

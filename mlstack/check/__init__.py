@@ -1,0 +1,1 @@
+"""The offline policy check: the pack's rules over a recorded plan, with waivers and report formats."""

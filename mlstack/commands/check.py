@@ -1,0 +1,82 @@
+"""`mlstack check ENV|--all`: the policy pack over freshly recorded plans, offline, with waivers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+FORMAT_HELP = "table (default), json, sarif, junit or markdown."
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(check)
+
+
+def check(
+    env: Annotated[str | None, typer.Argument(help="Environment (stack) to check, e.g. dev.")] = None,
+    all_stacks: Annotated[bool, typer.Option("--all", help="Check every stack in stacks/.")] = False,
+    output_format: Annotated[
+        str, typer.Option("--format", "-f", help=f"Report format: {FORMAT_HELP}")
+    ] = "table",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the report here instead of the terminal.")
+    ] = None,
+    config_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="Policy config (JSON or YAML, Pulumi's --policy-pack-config shape) laid over the pack's defaults.",
+        ),
+    ] = None,
+    project_dir: Annotated[
+        Path | None,
+        typer.Option("--project-dir", help="The mlstack project. Default: found from the working directory."),
+    ] = None,
+) -> None:
+    """Run every policy of policies/ over the stack's plan, as `pulumi preview --policy-pack` would.
+
+    Exit code 1 when a mandatory violation is not waived (policies/waivers.yaml), 0 otherwise; advisory
+    violations and waived ones are always shown.
+    """
+    from mlstack.check.formats import FORMATS, TEXT_RENDERERS, render_table
+    from mlstack.check.run import PolicyConfigError, check_stacks, load_policy_config
+    from mlstack.check.waivers import WaiverError
+    from mlstack.cli import _fail, _project, _stacks, console
+    from mlstack.spec.loader import SpecError
+
+    if output_format not in FORMATS:
+        raise _fail(f"unknown --format '{output_format}'; use one of: {', '.join(FORMATS)}")
+    project = _project(project_dir)
+    stacks = _stacks(project, env, all_stacks)
+    config = {}
+    if config_file is not None:
+        try:
+            config = load_policy_config(config_file)
+        except PolicyConfigError as exc:
+            raise _fail(str(exc)) from None
+    try:
+        result = check_stacks(project, stacks, config, today=dt.date.today())
+    except (SpecError, WaiverError) as exc:
+        raise _fail(str(exc)) from None
+
+    if output_format == "table":
+        if output is None:
+            render_table(result, console)
+        else:
+            from rich.console import Console
+
+            with output.open("w", encoding="utf-8") as handle:
+                render_table(result, Console(file=handle, width=160, no_color=True, highlight=False))
+    else:
+        text = TEXT_RENDERERS[output_format](result)
+        if output is None:
+            typer.echo(text, nl=False)
+        else:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            output.write_text(text, encoding="utf-8")
+    if output is not None:
+        console.print(f"wrote {output} ({output_format})", highlight=False)
+    raise typer.Exit(1 if result.failed else 0)

@@ -1,0 +1,4 @@
+"""The mlstack policy pack: guardrails checked by ``pulumi preview --policy-pack policies`` and ``mlstack check``.
+
+Rules live in one module per domain; :mod:`policies.catalog` collects them into ``ALL_POLICIES``.
+"""
