@@ -16,11 +16,13 @@ from components.iam import policy_document
 from components.options import child, stateful
 from components.storage import Bucket
 from components.workloads import (
+    AWS_CLI_IMAGE,
     POSTGRES_PORT,
     RESTRICTED_CONTAINER,
     clients_only_policy,
     database_network,
     namespace,
+    platform_image,
     restricted_pod,
     workload_role,
 )
@@ -41,8 +43,6 @@ UI_BACKEND = "metaflow-ui-backend"
 UI_PORT = 8083
 METAFLOW_DB_NAME = "metaflow"
 METAFLOW_DB_USER = "metaflow"
-# Pinned so that the credentials fetch cannot change under us; it supports EKS Pod Identity credentials.
-AWS_CLI_IMAGE = "public.ecr.aws/aws-cli/aws-cli:2.27.0"
 POSTGRES_MAJOR_VERSION = "16"
 # Workflows read the team's datasets and write its artifacts and models, each under the team's own prefix.
 TEAM_READ_BUCKETS = ("datasets", "artifacts", "models")
@@ -287,7 +287,7 @@ class Orchestrator(pulumi.ComponentResource):
                         module=module,
                         db_host=out["host"],
                         db_secret_arn=out["secret_arn"],
-                        region=env.region,
+                        env=env,
                         migrate=app == METADATA_SERVICE,
                     )
                 ),
@@ -520,16 +520,18 @@ def metaflow_deployment_spec(
     module: str,
     db_host: str,
     db_secret_arn: str,
-    region: str,
+    env: Environment,
     migrate: bool,
 ) -> dict[str, Any]:
     """Deployment spec of a Metaflow service pod: credentials fetched at start-up into memory, non-root,
     read-only root file system, requests and limits set."""
     python = "/opt/latest/bin/python3"
+    region = env.region
+    service_image = platform_image(env, spec.metadata_service_image)
     read_password = (
         f'{python} -c \'import json; print(json.load(open("/run/db/credentials.json"))["password"])\''
     )
-    env = [
+    db_env = [
         {"name": "MF_METADATA_DB_HOST", "value": db_host},
         {"name": "MF_METADATA_DB_PORT", "value": str(POSTGRES_PORT)},
         {"name": "MF_METADATA_DB_USER", "value": METAFLOW_DB_USER},
@@ -545,7 +547,7 @@ def metaflow_deployment_spec(
     init: list[dict[str, Any]] = [
         {
             "name": "fetch-db-credentials",
-            "image": AWS_CLI_IMAGE,
+            "image": platform_image(env, AWS_CLI_IMAGE),
             "command": ["/bin/sh", "-c"],
             "args": [
                 'aws secretsmanager get-secret-value --secret-id "$DB_SECRET_ARN" '
@@ -568,10 +570,10 @@ def metaflow_deployment_spec(
         init.append(
             {
                 "name": "migrate-db",
-                "image": spec.metadata_service_image,
+                "image": service_image,
                 "command": ["/bin/sh", "-c"],
                 "args": [with_password + f"{python} /root/run_goose.py --only-if-empty-db"],
-                "env": env,
+                "env": db_env,
                 "volumeMounts": volumes_mounts,
                 "securityContext": RESTRICTED_CONTAINER,
                 "resources": resources,
@@ -590,10 +592,10 @@ def metaflow_deployment_spec(
                 "containers": [
                     {
                         "name": app,
-                        "image": spec.metadata_service_image,
+                        "image": service_image,
                         "command": ["/bin/sh", "-c"],
                         "args": [with_password + f"{python} -m {module}"],
-                        "env": env,
+                        "env": db_env,
                         "ports": [{"name": "http", "containerPort": port}],
                         "readinessProbe": {"tcpSocket": {"port": port}, "periodSeconds": 10},
                         "volumeMounts": volumes_mounts,

@@ -16,11 +16,13 @@ from components.environment import Environment
 from components.options import child, stateful
 from components.storage import Bucket
 from components.workloads import (
+    AWS_CLI_IMAGE,
     POSTGRES_PORT,
     RESTRICTED_CONTAINER,
     clients_only_policy,
     database_network,
     namespace,
+    platform_image,
     restricted_pod,
     secret_name,
     workload_role,
@@ -37,9 +39,8 @@ QDRANT_P2P_PORT = 6335
 API_KEY_SECRET = "qdrant-api-key"  # noqa: S105 - the Secret's name, not its value
 API_KEY_FIELD = "api-key"
 SNAPSHOT_JOB = "qdrant-snapshots"
-# Pinned images of the snapshot job: curl talks to Qdrant, the AWS CLI uploads with Pod Identity credentials.
-CURL_IMAGE = "docker.io/curlimages/curl:8.11.1"
-AWS_CLI_IMAGE = "public.ecr.aws/aws-cli/aws-cli:2.27.0"
+# The curl project's own image, through the quay pull-through cache; the AWS CLI uploads with Pod Identity.
+CURL_IMAGE = "quay/curl/curl:8.11.1"
 AURORA_ENGINE_VERSION = "16.6"
 AURORA_DB_NAME = "vectors"
 AURORA_USER = "vectors"
@@ -177,7 +178,7 @@ class VectorDb(pulumi.ComponentResource):
                 name=SNAPSHOT_JOB, namespace=spec.namespace, labels=_labels(SNAPSHOT_JOB)
             ),
             spec=args.artifacts.bucket_name.apply(
-                lambda bucket: snapshot_cronjob_spec(spec, bucket=bucket, region=args.env.region)
+                lambda bucket: snapshot_cronjob_spec(spec, bucket=bucket, env=args.env)
             ),
             opts=child(self, provider=provider, depends_on=[account, role]),
         )
@@ -368,7 +369,7 @@ _UPLOAD_SNAPSHOTS = (
 )
 
 
-def snapshot_cronjob_spec(spec: VectorDbSpec, *, bucket: str, region: str) -> dict[str, Any]:
+def snapshot_cronjob_spec(spec: VectorDbSpec, *, bucket: str, env: Environment) -> dict[str, Any]:
     """CronJob spec of the snapshot job: non-root, resources set, credentials from Pod Identity."""
     mount = [{"name": "snapshots", "mountPath": "/snapshots"}]
     small = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}
@@ -391,7 +392,7 @@ def snapshot_cronjob_spec(spec: VectorDbSpec, *, bucket: str, region: str) -> di
                         "initContainers": [
                             {
                                 "name": "take-snapshots",
-                                "image": CURL_IMAGE,
+                                "image": platform_image(env, CURL_IMAGE),
                                 "command": ["/bin/sh", "-c", _TAKE_SNAPSHOTS],
                                 "env": [
                                     {"name": "REPLICAS", "value": str(spec.replicas)},
@@ -410,12 +411,12 @@ def snapshot_cronjob_spec(spec: VectorDbSpec, *, bucket: str, region: str) -> di
                         "containers": [
                             {
                                 "name": "upload",
-                                "image": AWS_CLI_IMAGE,
+                                "image": platform_image(env, AWS_CLI_IMAGE),
                                 "command": ["/bin/sh", "-c", _UPLOAD_SNAPSHOTS],
                                 "env": [
                                     {"name": "BUCKET", "value": bucket},
                                     {"name": "PREFIX", "value": spec.snapshot_prefix},
-                                    {"name": "AWS_REGION", "value": region},
+                                    {"name": "AWS_REGION", "value": env.region},
                                     {"name": "HOME", "value": "/tmp"},  # noqa: S108 - a private emptyDir
                                 ],
                                 "volumeMounts": [*mount, {"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108

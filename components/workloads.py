@@ -18,6 +18,8 @@ from components.iam import platform_role, pod_identity_trust
 from components.options import child
 
 POSTGRES_PORT = 5432
+# Pulled through the environment's ECR pull-through cache (prefix ecr-public), never from the public registry.
+AWS_CLI_IMAGE = "ecr-public/aws-cli/aws-cli:2.31.13"
 # Pod Security Standard every namespace of ours enforces: the charts and pods here are configured to meet it.
 RESTRICTED = "restricted"
 
@@ -29,6 +31,13 @@ RESTRICTED_CONTAINER: dict[str, Any] = {
     "capabilities": {"drop": ["ALL"]},
     "seccompProfile": {"type": "RuntimeDefault"},
 }
+
+
+def platform_image(env: Environment, image: str) -> str:
+    """An image reference in the environment's own ECR: ``image`` names a repository or a pull-through cache
+    prefix there (for example ``ecr-public/aws-cli/aws-cli:2.31.13``), so that every pull is scanned and stays
+    inside the account."""
+    return f"{env.account_id}.dkr.ecr.{env.region}.amazonaws.com/{image}"
 
 
 def restricted_pod(user: int = 65532) -> dict[str, Any]:

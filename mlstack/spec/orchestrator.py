@@ -11,10 +11,8 @@ from mlstack.spec.base import DnsLabel, StrictModel
 ChartVersion = Annotated[str, StringConstraints(pattern=r"^\d+\.\d+\.\d+$")]
 HttpsUrl = Annotated[str, StringConstraints(pattern=r"^https://[A-Za-z0-9.-]+(:\d+)?(/[\w.~%/-]*)?$")]
 RdsInstanceClass = Annotated[str, StringConstraints(pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$")]
-# An image reference with a registry host and an explicit tag, so nothing floats to 'latest'.
-ContainerImage = Annotated[
-    str, StringConstraints(pattern=r"^[a-z0-9.-]+(:\d+)?(/[a-z0-9._-]+)+:[A-Za-z0-9._-]+$")
-]
+# An image in the environment's ECR (a repository or a pull-through cache prefix) with an explicit tag.
+ContainerImage = Annotated[str, StringConstraints(pattern=r"^[a-z0-9._-]+(/[a-z0-9._-]+)+:[A-Za-z0-9._-]+$")]
 
 
 class ArgoSsoSpec(StrictModel):
@@ -94,10 +92,10 @@ class OrchestratorSpec(StrictModel):
         "Default: off.",
     )
     metadata_service_image: ContainerImage = Field(
-        default="docker.io/netflixoss/metaflow_metadata_service:v2.5.0",
-        description="Image of the metadata service, its database migration and the UI backend; registry and tag "
-        "required. "
-        "Default: docker.io/netflixoss/metaflow_metadata_service:v2.5.0.",
+        default="ecr-public/outerbounds/metaflow_metadata_service:2.4.13-2-g70af4ed",
+        description="Image of the metadata service, its database migration and the UI backend, relative to the "
+        "environment's ECR: a repository or a pull-through cache prefix, with a tag. Default: "
+        "ecr-public/outerbounds/metaflow_metadata_service:2.4.13-2-g70af4ed (public.ecr.aws through the cache).",
     )
     metadata_service_replicas: int = Field(
         default=1,
