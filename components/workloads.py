@@ -18,6 +18,8 @@ from components.iam import platform_role, pod_identity_trust
 from components.options import child
 
 POSTGRES_PORT = 5432
+# Pulled through the environment's ECR pull-through cache (prefix ecr-public), never from the public registry.
+AWS_CLI_IMAGE = "ecr-public/aws-cli/aws-cli:2.31.13"
 # Pod Security Standard every namespace of ours enforces: the charts and pods here are configured to meet it.
 RESTRICTED = "restricted"
 
