@@ -16,6 +16,8 @@ install: $(STAMP)
 
 plan: $(STAMP)
 	$(BIN)/mlstack plan dev
+	$(BIN)/mlstack check dev
+	$(BIN)/mlstack cost dev
 
 plan-all: $(STAMP)
 	$(BIN)/mlstack plan --all
@@ -28,6 +30,7 @@ typecheck: $(STAMP)
 
 test: $(STAMP) lint typecheck
 	$(BIN)/pytest
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir build/site
 
 schema: $(STAMP)
 	$(BIN)/mlstack schema --out docs/reference/stack-file.schema.json
