@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pulumi
@@ -20,8 +21,6 @@ def policy_document(statements: list[dict[str, Any]]) -> pulumi.Output[str]:
 
 def service_trust(*services: str) -> str:
     """Trust policy for AWS service principals (for example ec2.amazonaws.com)."""
-    import json
-
     return json.dumps(
         {
             "Version": POLICY_VERSION,
@@ -35,8 +34,6 @@ def service_trust(*services: str) -> str:
 
 def pod_identity_trust(env: Environment) -> str:
     """Trust policy for EKS Pod Identity, limited to this account so that no other cluster can use the role."""
-    import json
-
     return json.dumps(
         {
             "Version": POLICY_VERSION,

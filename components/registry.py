@@ -15,7 +15,7 @@ import pulumi_aws as aws
 from components.environment import Environment
 from components.iam import policy_document
 from components.options import child, stateful
-from mlstack.spec.registry import RegistrySpec
+from mlstack.spec.registry import REGISTRY_ALIASES, RegistrySpec
 
 _PULL_ACTIONS = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
 # The first pull of an upstream image creates its cache repository and imports the image.
@@ -321,10 +321,6 @@ def _repository_policy(env: Environment) -> dict[str, Any]:
     }
 
 
-# Docker Hub images are written docker.io/... but ECR's cache rule names the registry it really talks to.
-_UPSTREAM_ALIASES = {"docker.io": "registry-1.docker.io"}
-
-
 @dataclass(frozen=True)
 class PullThrough:
     """Rewrites a public image reference to the same image through the environment's ECR pull-through cache,
@@ -342,7 +338,7 @@ class PullThrough:
 
     def image(self, public_image: str) -> str:
         registry, _, path = public_image.partition("/")
-        registry = _UPSTREAM_ALIASES.get(registry, registry)
+        registry = REGISTRY_ALIASES.get(registry, registry)
         prefix = self.prefixes.get(registry)
         if prefix is None:
             raise ValueError(

@@ -18,7 +18,7 @@ from mlstack.spec.gpu import GpuPoolSpec
 from mlstack.spec.inference import InferenceSpec, endpoint_problems
 from mlstack.spec.network import NetworkSpec
 from mlstack.spec.orchestrator import OrchestratorSpec
-from mlstack.spec.registry import RegistrySpec
+from mlstack.spec.registry import REGISTRY_ALIASES, RegistrySpec
 from mlstack.spec.storage import StorageSpec
 from mlstack.spec.teams import HumanAccessSpec, TeamSpec
 from mlstack.spec.vectordb import VectorDbSpec
@@ -362,9 +362,7 @@ def _platform_image_rules(spec: PlatformSpec) -> list[tuple[str, str]]:
         needed["public.ecr.aws"] = "the AWS CLI image of the platform's jobs"
     if spec.orchestrator.metaflow:
         registry = spec.orchestrator.metadata_service_image.split("/", 1)[0]
-        needed[{"docker.io": "registry-1.docker.io"}.get(registry, registry)] = (
-            "orchestrator.metadata_service_image"
-        )
+        needed[REGISTRY_ALIASES.get(registry, registry)] = "orchestrator.metadata_service_image"
     return [
         (
             "registry.pull_through_caches",

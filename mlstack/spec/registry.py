@@ -19,6 +19,8 @@ UPSTREAM_URLS: dict[str, str] = {
     "github": "ghcr.io",
     "gitlab": "registry.gitlab.com",
 }
+# Image references name Docker Hub docker.io, but ECR's cache rule names the registry it really talks to.
+REGISTRY_ALIASES: dict[str, str] = {"docker.io": "registry-1.docker.io"}
 # Upstreams that ECR only pulls from with credentials stored in Secrets Manager.
 CREDENTIALED_UPSTREAMS = frozenset({"docker-hub", "github", "gitlab"})
 
