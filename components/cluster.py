@@ -51,7 +51,8 @@ class Cluster(pulumi.ComponentResource):
 
     Outputs: ``cluster_name``, ``cluster_endpoint``, ``cluster_arn``, ``cluster_security_group_id``,
     ``oidc_issuer_url``, ``node_role_arn``, ``storage_class_name``. Attribute ``k8s_provider`` is the
-    Kubernetes provider every Kubernetes resource of the stack uses.
+    Kubernetes provider every Kubernetes resource of the stack uses; it waits for the system nodes and CoreDNS,
+    so a Helm release never starts its timeout before there is a node to schedule its pods on.
     """
 
     cluster_name: pulumi.Output[str]
@@ -162,7 +163,9 @@ class Cluster(pulumi.ComponentResource):
             f"{name}-k8s",
             kubeconfig=_kubeconfig(self.cluster, env.region),
             enable_server_side_apply=True,
-            opts=child(self),
+            # One edge here instead of one per chart: every workload needs a node and cluster DNS first, and
+            # both lie on the unavoidable path of a cold deployment anyway.
+            opts=child(self, depends_on=[node_group, after["coredns"]]),
         )
         storage_class = kubernetes.storage.v1.StorageClass(
             f"{name}-gp3",

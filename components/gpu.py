@@ -57,7 +57,7 @@ class GpuPools(pulumi.ComponentResource):
     capped at ``max_gpus`` and scaled to zero when idle.
 
     Outputs: ``karpenter_node_role_arn``, ``karpenter_controller_role_arn``, ``interruption_queue_name``,
-    ``node_pool_names``.
+    ``node_pool_names``. Attribute ``pool_ready`` maps each pool to what a workload on it must wait for.
     """
 
     karpenter_node_role_arn: pulumi.Output[str]
@@ -138,10 +138,14 @@ class GpuPools(pulumi.ComponentResource):
             provider=k8s,
         )
 
-        for pool in args.spec:
-            self._pool(env, pool, cluster, profile, karpenter)
-        if args.spec:
-            self._device_plugins(args.spec, k8s)
+        node_pools = {pool.name: self._pool(env, pool, cluster, profile, karpenter) for pool in args.spec}
+        device_plugin = self._device_plugins(args.spec, k8s) if args.spec else None
+        # What a GPU workload on a pool waits for: the pool itself and the plugin that advertises its GPUs.
+        # Depending on these few resources, not on the whole component, keeps every endpoint's dependency
+        # list constant in size however many pools and teams the environment has.
+        self.pool_ready: dict[str, list[pulumi.Resource]] = {
+            pool: [node_pool, *([device_plugin] if device_plugin else [])] for pool, node_pool in node_pools.items()
+        }
 
         self.karpenter_node_role_arn = node_role.arn
         self.karpenter_controller_role_arn = controller_role.arn
@@ -210,7 +214,7 @@ class GpuPools(pulumi.ComponentResource):
         cluster: Cluster,
         profile: aws.iam.InstanceProfile,
         karpenter: kubernetes.helm.v3.Release,
-    ) -> None:
+    ) -> kubernetes.apiextensions.CustomResource:
         name = f"{self._name}-{pool.name}"
         node_class: dict[str, Any] = {
             "amiSelectorTerms": [{"alias": AMI_ALIAS}],
@@ -261,7 +265,7 @@ class GpuPools(pulumi.ComponentResource):
         if pool.efa:
             labels["mlstack.io/efa"] = "true"
         capacity = {"spot": ["spot"], "on-demand": ["on-demand"], "spot-preferred": ["spot", "on-demand"]}
-        kubernetes.apiextensions.CustomResource(
+        return kubernetes.apiextensions.CustomResource(
             f"{name}-nodepool",
             api_version="karpenter.sh/v1",
             kind="NodePool",
@@ -305,7 +309,8 @@ class GpuPools(pulumi.ComponentResource):
             opts=child(self, provider=cluster.k8s_provider, depends_on=[karpenter, node_class_resource]),
         )
 
-    def _device_plugins(self, pools: list[GpuPoolSpec], k8s: kubernetes.Provider) -> None:
+    def _device_plugins(self, pools: list[GpuPoolSpec], k8s: kubernetes.Provider) -> kubernetes.helm.v3.Release:
+        """The NVIDIA device plugin (returned), plus the DCGM exporter and EFA plugin on the pools that ask."""
         name = self._name
         on_pools = _pool_affinity([p.name for p in pools])
         shared = {p.name: _sharing_config(p) for p in pools if p.sharing is not None}
@@ -315,7 +320,7 @@ class GpuPools(pulumi.ComponentResource):
                 "map": {"default": _sharing_config(None), **shared},
                 "default": "default",
             }
-        _helm_release(
+        device_plugin = _helm_release(
             self,
             f"{name}-device-plugin",
             DEVICE_PLUGIN_CHART,
@@ -349,6 +354,7 @@ class GpuPools(pulumi.ComponentResource):
                 values={"tolerations": [_GPU_TOLERATION], "affinity": _pool_affinity(efa_pools)},
                 provider=k8s,
             )
+        return device_plugin
 
 
 def _helm_release(

@@ -109,8 +109,10 @@ class InferenceArgs:
     vpc_cidr: pulumi.Input[str]
     private_subnet_ids: pulumi.Input[Sequence[str]]
     artifacts_bucket: CaptureBucket | None = None
-    depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
-    """Resources the Kubernetes objects wait for: the team namespaces and the GPU pools."""
+    team_ready: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
+    """Per team, what an endpoint in its namespace waits for (``Teams.namespace_ready``)."""
+    pool_ready: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
+    """Per GPU pool, what an endpoint on it waits for (``GpuPools.pool_ready``)."""
 
 
 class Inference(pulumi.ComponentResource):
@@ -181,7 +183,7 @@ class Inference(pulumi.ComponentResource):
             atomic=True,
             values=dict(values),
             repository_opts=kubernetes.helm.v3.RepositoryOptsArgs(repo=repo),
-            opts=self._k8s(depends_on=list(self._args.depends_on)),
+            opts=self._k8s(),
         )
 
     def _load_balancer_controller(self) -> kubernetes.helm.v3.Release:
@@ -254,7 +256,7 @@ class Inference(pulumi.ComponentResource):
             role=role,
             parent=self,
         )
-        after = list(args.depends_on)
+        after = [*args.team_ready.get(endpoint.team, ()), *args.pool_ready.get(endpoint.gpu_pool or "", ())]
         account = kubernetes.core.v1.ServiceAccount(
             f"{base}-sa",
             metadata=kubernetes.meta.v1.ObjectMetaArgs(**_metadata(endpoint)),

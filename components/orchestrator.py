@@ -67,7 +67,8 @@ class OrchestratorArgs:
     boundary_arn: pulumi.Input[str]
     # Data buckets by purpose; artifacts is required, datasets and models are granted to teams when present.
     buckets: Mapping[str, Bucket]
-    team_namespaces: Sequence[pulumi.Resource] = field(default_factory=tuple)
+    team_namespaces: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
+    """Per team, what its namespaced objects wait for (``Teams.namespace_ready``); empty when none."""
 
     @property
     def artifacts(self) -> Bucket:
@@ -324,8 +325,10 @@ class Orchestrator(pulumi.ComponentResource):
         args = self._args
         if not (args.spec.argo_workflows or args.spec.metaflow):
             return
-        after_namespaces = child(self, provider=args.k8s_provider, depends_on=list(args.team_namespaces))
         for team in args.teams:
+            after_namespaces = child(
+                self, provider=args.k8s_provider, depends_on=list(args.team_namespaces.get(team.name, ()))
+            )
             account = k8s.core.v1.ServiceAccount(
                 f"{name}-{team.name}-workflows-sa",
                 metadata=_meta(WORKFLOW_SERVICE_ACCOUNT, team.name),

@@ -124,7 +124,7 @@ class Platform(pulumi.ComponentResource):
                 data_key_arn=self.keys.data_key_arn,
                 boundary_arn=self.guardrails.permission_boundary_arn,
                 buckets=self.storage.buckets,
-                team_namespaces=(self.teams,),
+                team_namespaces=self.teams.namespace_ready,
             ),
             aws_only,
         )
@@ -160,7 +160,8 @@ class Platform(pulumi.ComponentResource):
                 vpc_id=self.network.vpc_id,
                 vpc_cidr=self.network.vpc_cidr,
                 private_subnet_ids=self.network.private_subnet_ids,
-                depends_on=(self.teams, self.gpu),
+                team_ready=self.teams.namespace_ready,
+                pool_ready=self.gpu.pool_ready,
             ),
             aws_only,
         )

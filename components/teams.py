@@ -68,7 +68,8 @@ class Teams(pulumi.ComponentResource):
     and the platform-admin role (the only cluster-admin).
 
     Outputs: ``platform_admin_role_arn``, ``human_role_arns`` and ``workload_role_arns`` (team -> ARN),
-    ``namespaces`` (team names).
+    ``namespaces`` (team names). Attribute ``namespace_ready`` maps each team to what a workload in its
+    namespace must wait for.
     """
 
     platform_admin_role_arn: pulumi.Output[str]
@@ -123,6 +124,7 @@ class Teams(pulumi.ComponentResource):
         )
 
         pool_sizes = {pool.name: pool.max_gpus for pool in args.gpu_pools}
+        self.namespace_ready: dict[str, list[pulumi.Resource]] = {}
         human_arns: dict[str, pulumi.Output[str]] = {}
         workload_arns: dict[str, pulumi.Output[str]] = {}
         for team in args.spec:
@@ -131,16 +133,22 @@ class Teams(pulumi.ComponentResource):
                 f"{prefix}-namespace", **_typed(namespace_manifest(env, team)), opts=child(self, provider=k8s)
             )
             in_namespace = child(self, provider=k8s, depends_on=[namespace])
-            kubernetes.core.v1.ResourceQuota(
+            quota = kubernetes.core.v1.ResourceQuota(
                 f"{prefix}-quota", **_typed(resource_quota_manifest(team)), opts=in_namespace
             )
-            kubernetes.core.v1.LimitRange(
+            limits = kubernetes.core.v1.LimitRange(
                 f"{prefix}-limits", **_typed(limit_range_manifest(team)), opts=in_namespace
             )
-            for policy in network_policy_manifests(team, args.shared_service_namespaces):
+            policies = [
                 kubernetes.networking.v1.NetworkPolicy(
                     f"{prefix}-netpol-{policy['metadata']['name']}", **_typed(policy), opts=in_namespace
                 )
+                for policy in network_policy_manifests(team, args.shared_service_namespaces)
+            ]
+            # Admission applies quota and limits only to pods created after them, and a pod that starts
+            # before the default-deny policy is briefly reachable: workloads wait for all of them, and for
+            # nothing else of the team (a dependency on the component would grow with every team).
+            self.namespace_ready[team.name] = [namespace, quota, limits, *policies]
             kubernetes.rbac.v1.Role(f"{prefix}-role", **_typed(role_manifest(team)), opts=in_namespace)
             kubernetes.rbac.v1.RoleBinding(
                 f"{prefix}-rolebinding", **_typed(role_binding_manifest(team)), opts=in_namespace
