@@ -144,7 +144,8 @@ class GpuPools(pulumi.ComponentResource):
         # Depending on these few resources, not on the whole component, keeps every endpoint's dependency
         # list constant in size however many pools and teams the environment has.
         self.pool_ready: dict[str, list[pulumi.Resource]] = {
-            pool: [node_pool, *([device_plugin] if device_plugin else [])] for pool, node_pool in node_pools.items()
+            pool: [node_pool, *([device_plugin] if device_plugin else [])]
+            for pool, node_pool in node_pools.items()
         }
 
         self.karpenter_node_role_arn = node_role.arn
@@ -309,7 +310,9 @@ class GpuPools(pulumi.ComponentResource):
             opts=child(self, provider=cluster.k8s_provider, depends_on=[karpenter, node_class_resource]),
         )
 
-    def _device_plugins(self, pools: list[GpuPoolSpec], k8s: kubernetes.Provider) -> kubernetes.helm.v3.Release:
+    def _device_plugins(
+        self, pools: list[GpuPoolSpec], k8s: kubernetes.Provider
+    ) -> kubernetes.helm.v3.Release:
         """The NVIDIA device plugin (returned), plus the DCGM exporter and EFA plugin on the pools that ask."""
         name = self._name
         on_pools = _pool_affinity([p.name for p in pools])

@@ -67,6 +67,8 @@ def test_no_dependency_list_grows_with_the_number_of_teams() -> None:
     def longest(teams: int) -> int:
         config, spec = synthetic_config(PROJECT, teams)
         plan = run_program(PROJECT.program, config, spec)
-        return max(len(r.dependencies) + sum(map(len, r.property_dependencies.values())) for r in plan.resources)
+        return max(
+            len(r.dependencies) + sum(map(len, r.property_dependencies.values())) for r in plan.resources
+        )
 
     assert longest(2) == longest(6)
