@@ -23,6 +23,8 @@ _MANAGED = "arn:aws:iam::aws:policy/"
 # schedule pods and would sit degraded until nodes exist, so they follow it.
 _BEFORE_NODES = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")
 _AFTER_NODES = ("coredns", "aws-ebs-csi-driver")
+# The spec's capacity types as the EKS API spells them.
+_CAPACITY_TYPES = {"on-demand": "ON_DEMAND", "spot": "SPOT"}
 
 
 def eks_cluster_name(env: Environment) -> str:
@@ -324,7 +326,7 @@ class Cluster(pulumi.ComponentResource):
             node_role_arn=self.node_role.arn,
             subnet_ids=args.private_subnet_ids,
             ami_type="AL2023_x86_64_STANDARD",
-            capacity_type="ON_DEMAND",
+            capacity_type=_CAPACITY_TYPES[nodes.capacity_type],
             instance_types=list(nodes.instance_types),
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(
                 min_size=nodes.min_size, desired_size=nodes.desired_size, max_size=nodes.max_size

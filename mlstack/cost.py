@@ -304,15 +304,21 @@ class _Estimator:
                 )
             low, high = int(scaling["minSize"]), int(scaling["maxSize"])
             spot = group.inputs.get("capacityType") == "SPOT"
-            node = self.instance_month(f"ec2:{types[0]}", spot)
+            if spot:
+                # Spot allocation weighs spare capacity, not the order of the list, so the node may be any
+                # of the listed types: price the dearest.
+                node, priced = max((self.instance_month(f"ec2:{t}", spot=True), str(t)) for t in types)
+            else:
+                # On-Demand managed node groups launch the listed types in priority order.
+                node, priced = self.instance_month(f"ec2:{types[0]}", spot=False), str(types[0])
             disk = float(group.inputs.get("diskSize") or volume_gb) * self.prices.monthly(
                 "ebs.gp3", self.region
             )
-            capacity = "Spot" if spot else "On-Demand"
+            capacity = f"Spot ({self.spec.cost.spot_discount_percent:g}% off)" if spot else "On-Demand"
             self.add(
                 group,
                 f"node group {group.name}",
-                f"{low}..{high} x {types[0]} {capacity}",
+                f"{low}..{high} x {priced} {capacity}",
                 low * node,
                 high * node,
             )
@@ -323,9 +329,16 @@ class _Estimator:
                 low * disk,
                 high * disk,
             )
-        if self.plan.by_type(NODE_GROUP):
+        groups = self.plan.by_type(NODE_GROUP)
+        if groups:
             self.assumptions.append(
-                "node groups run their first (cheapest) instance type, idle at min size and peak at max size"
+                "node groups idle at min size and peak at max size; On-Demand ones run their first (cheapest) "
+                "instance type"
+            )
+        if any(group.inputs.get("capacityType") == "SPOT" for group in groups):
+            self.assumptions.append(
+                "Spot node groups run the dearest of their instance types at the Spot discount, since Spot "
+                "allocation weighs spare capacity, not the order of the list"
             )
 
     def _node_pools(self) -> None:

@@ -178,6 +178,14 @@ class PlatformSpec(StrictModel):
             problems.append(
                 ("cluster.endpoint_public_access", "prod keeps the cluster endpoint private: set it to false")
             )
+        if self.tier.hardened and self.cluster.system_nodes.capacity_type == "spot":
+            problems.append(
+                (
+                    "cluster.system_nodes.capacity_type",
+                    f"the {self.tier} tier runs CoreDNS and Karpenter on On-Demand nodes: remove the field "
+                    "or set on-demand",
+                )
+            )
         zones = self.network.zones(self.region)
         foreign = [z for z in zones if not z.startswith(self.region)]
         if foreign:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ipaddress import IPv4Network
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
@@ -16,7 +16,7 @@ MINIMUM_KUBERNETES_VERSION = (1, 33)
 
 
 class SystemNodeGroupSpec(StrictModel):
-    """On-demand nodes for cluster-critical pods (CoreDNS, Karpenter, controllers). GPUs never run here."""
+    """Nodes for cluster-critical pods (CoreDNS, Karpenter, controllers), On-Demand by default. No GPUs here."""
 
     instance_types: list[str] = Field(
         default_factory=lambda: ["t3.large"],
@@ -27,7 +27,16 @@ class SystemNodeGroupSpec(StrictModel):
     desired_size: int = Field(default=2, ge=1, le=10, description="Nodes at creation. Default: 2.")
     max_size: int = Field(default=3, ge=1, le=20, description="Maximum nodes. Default: 3.")
     root_volume_gb: int = Field(
-        default=50, ge=20, le=500, description="Encrypted gp3 root volume size. Default: 50 GiB."
+        default=50,
+        ge=20,
+        le=500,
+        description="Encrypted gp3 root volume size; the AL2023 EKS AMI needs at least 20 GiB. Default: 50 GiB.",
+    )
+    capacity_type: Literal["on-demand", "spot"] = Field(
+        default="on-demand",
+        description="Capacity the node group buys. spot is an opt-out for dev only: it costs about 60% less, but "
+        "a reclaimed node takes CoreDNS and Karpenter with it until its replacement joins; it needs at least "
+        "two instance types and is refused in staging and prod. Default: on-demand.",
     )
 
     @model_validator(mode="after")
@@ -36,6 +45,16 @@ class SystemNodeGroupSpec(StrictModel):
             raise ValueError(
                 f"node group sizes must satisfy min_size <= desired_size <= max_size, got "
                 f"{self.min_size} <= {self.desired_size} <= {self.max_size}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _spot_is_diversified(self) -> SystemNodeGroupSpec:
+        # One Spot pool can run dry in every zone at once; a second type gives the node group somewhere to go.
+        if self.capacity_type == "spot" and len(set(self.instance_types)) < 2:
+            raise ValueError(
+                f"capacity_type spot needs at least two instance types, got {self.instance_types}; add a similar "
+                "type (for example t3.medium with t3a.medium), or set capacity_type on-demand"
             )
         return self
 
@@ -70,7 +89,7 @@ class ClusterSpec(StrictModel):
     )
     system_nodes: SystemNodeGroupSpec = Field(
         default_factory=SystemNodeGroupSpec,
-        description="The on-demand system node group. Default: see its fields.",
+        description="The system node group. Default: On-Demand; see its fields.",
     )
 
     @field_validator("kubernetes_version")
