@@ -1,4 +1,5 @@
-"""EKS rules: encrypted secrets, private endpoint, audit logs, API access entries, pinned add-ons, node hardening."""
+"""EKS rules: encrypted secrets, private endpoint, audit logs, API access entries, pinned add-ons, node hardening
+and On-Demand system capacity in hardened tiers."""
 
 from __future__ import annotations
 
@@ -155,6 +156,21 @@ def addon_pinned(args: ResourceValidationArgs, config: Mapping[str, Any]) -> Ite
 def node_group_multi_az(args: ResourceValidationArgs, config: Mapping[str, Any]) -> Iterator[str]:
     if stack_context().hardened and len(as_list(args.props.get("subnetIds"))) < 2:
         yield "the node group has fewer than two subnets"
+
+
+@resource_rule(
+    "MLS-EKS-009",
+    types=[NODE_GROUP],
+    title="Node groups in staging and prod are On-Demand",
+    why="The managed node group runs CoreDNS, Karpenter and the controllers; when Spot reclaims its nodes, "
+    "name resolution and scaling stop until replacements join. Dev may opt out to save money.",
+    severity=Severity.HIGH,
+    remediation="Remove cluster.system_nodes.capacity_type (or set on-demand) in staging and prod.",
+)
+def node_group_on_demand(args: ResourceValidationArgs, config: Mapping[str, Any]) -> Iterator[str]:
+    # AWS's default when capacityType is unset is ON_DEMAND.
+    if stack_context().hardened and args.props.get("capacityType") == "SPOT":
+        yield f"capacityType is SPOT in the {stack_context().tier} tier"
 
 
 @resource_rule(

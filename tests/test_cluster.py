@@ -72,9 +72,27 @@ def test_system_node_group_uses_the_hardened_template(stack_plan: Plan) -> None:
     spec = PROJECT.load(stack_plan.stack)[1].cluster.system_nodes
     (group,) = stack_plan.by_type("aws:eks/nodeGroup:NodeGroup")
     assert group.inputs["launchTemplate"]["id"].startswith("lt-")
-    assert "remoteAccess" not in group.inputs and group.inputs["capacityType"] == "ON_DEMAND"
+    assert "remoteAccess" not in group.inputs
+    expected_capacity = {"on-demand": "ON_DEMAND", "spot": "SPOT"}[spec.capacity_type]
+    assert group.inputs["capacityType"] == expected_capacity
     assert group.inputs["instanceTypes"] == spec.instance_types
     assert group.inputs["scalingConfig"]["desiredSize"] == spec.desired_size
+
+
+def test_only_dev_runs_spot_system_nodes(stack_plan: Plan) -> None:
+    (group,) = stack_plan.by_type("aws:eks/nodeGroup:NodeGroup")
+    hardened = stack_plan.stack != "dev"
+    assert group.inputs["capacityType"] == ("ON_DEMAND" if hardened else "SPOT")
+    if not hardened:
+        assert len(set(group.inputs["instanceTypes"])) >= 2
+
+
+def test_system_root_volume_follows_the_spec(stack_plan: Plan) -> None:
+    spec = PROJECT.load(stack_plan.stack)[1].cluster.system_nodes
+    (template,) = [
+        t for t in stack_plan.by_type("aws:ec2/launchTemplate:LaunchTemplate") if t.name.endswith("system-nodes")
+    ]
+    assert template.inputs["blockDeviceMappings"][0]["ebs"]["volumeSize"] == spec.root_volume_gb
 
 
 def test_every_role_carries_the_permission_boundary(stack_plan: Plan) -> None:

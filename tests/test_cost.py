@@ -231,6 +231,56 @@ def test_every_assumption_is_stated(hand_estimate) -> None:
     assert hand_estimate.not_priced == {"aws:cloudwatch/logGroup:LogGroup": 1}
 
 
+def _node_group_plan(capacity: str, types: list[str]) -> Plan:
+    p = PlanBuilder()
+    cluster = p.component("mlstack:cluster:Cluster", "t-cluster")
+    p.add(
+        "aws:eks/nodeGroup:NodeGroup",
+        "t-cluster-system",
+        cluster,
+        {
+            "capacityType": capacity,
+            "instanceTypes": types,
+            "scalingConfig": {"minSize": 1.0, "desiredSize": 1.0, "maxSize": 2.0},
+        },
+    )
+    return p.plan()
+
+
+def test_spot_node_group_is_priced_at_the_discount_on_its_dearest_type() -> None:
+    result = estimate(_node_group_plan("SPOT", ["t3a.medium", "t3.medium"]), PlatformSpec.model_validate(SPEC))
+    nodes, volumes = result.lines
+    # t3.medium (0.0416/h) is dearer than t3a.medium (0.0376/h); SPEC's Spot discount is 50%.
+    assert (nodes.idle, nodes.peak) == pytest.approx((0.0416 * 0.5 * 730, 2 * 0.0416 * 0.5 * 730))  # 15.184
+    assert nodes.basis == "1..2 x t3.medium Spot (50% off)"
+    # No diskSize recorded: the spec's root volume (default 50 GiB) at gp3's 0.08 per GB-month.
+    assert (volumes.idle, volumes.peak) == pytest.approx((50 * 0.08, 2 * 50 * 0.08))
+    assert any("Spot node groups run the dearest" in a for a in result.assumptions)
+
+
+def test_on_demand_node_group_is_priced_at_its_first_type() -> None:
+    result = estimate(
+        _node_group_plan("ON_DEMAND", ["t3a.medium", "t3.medium"]), PlatformSpec.model_validate(SPEC)
+    )
+    nodes = result.lines[0]
+    assert (nodes.idle, nodes.peak) == pytest.approx((0.0376 * 730, 2 * 0.0376 * 730))  # 27.448
+    assert nodes.basis == "1..2 x t3a.medium On-Demand"
+    assert not any("Spot node groups" in a for a in result.assumptions)
+
+
+def test_spot_node_group_with_an_unpriced_type_is_an_error() -> None:
+    with pytest.raises(CostModelError, match=r"'ec2:x9\.huge' in us-east-1"):
+        estimate(_node_group_plan("SPOT", ["t3.medium", "x9.huge"]), PlatformSpec.model_validate(SPEC))
+
+
+def test_dev_idles_within_its_target() -> None:
+    _, spec = PROJECT.load("dev")
+    result = estimate(plan_of("dev"), spec)
+    assert result.idle <= 150.0
+    (nodes,) = [line for line in result.lines if line.item == "node group dev-cluster-system"]
+    assert "Spot" in nodes.basis
+
+
 def test_missing_price_is_an_error_naming_the_type() -> None:
     p = PlanBuilder()
     cluster = p.component("mlstack:cluster:Cluster", "t-cluster")

@@ -705,6 +705,14 @@ CASES: dict[str, list[Case]] = {
         ok("dev", "dev may run in one zone", target_type=NODE_GROUP, mutate=_one_subnet),
         bad("prod", "one zone", NODE_GROUP, _one_subnet),
     ],
+    "MLS-EKS-009": [
+        ok("prod"),
+        ok("staging"),
+        ok("dev", "dev may opt out to spot"),
+        ok("prod", "capacity type unset", target_type=NODE_GROUP, mutate=del_input("capacityType")),
+        bad("staging", "spot system nodes", NODE_GROUP, set_input("capacityType", "SPOT")),
+        bad("prod", "spot system nodes", NODE_GROUP, set_input("capacityType", "SPOT")),
+    ],
     "MLS-EC2-001": [
         ok("dev"),
         ok("prod"),

@@ -139,6 +139,19 @@ BAD_INPUTS = {
         "cluster.system_nodes",
         "min_size <= desired_size",
     ),
+    "spot system nodes with one type": (
+        _set("cluster.system_nodes", {"capacity_type": "spot", "instance_types": ["t3.medium"]}),
+        "cluster.system_nodes",
+        "at least two instance types",
+    ),
+    "spot system nodes in a hardened tier": (
+        lambda spec, _c: spec.update(
+            tier="staging",
+            cluster={"system_nodes": {"capacity_type": "spot", "instance_types": ["t3a.medium", "t3.medium"]}},
+        ),
+        "cluster.system_nodes.capacity_type",
+        "set on-demand",
+    ),
     "gpu pool without limit": (
         lambda spec, _c: spec["gpu_pools"][0].pop("max_gpus"),
         "gpu_pools.0.max_gpus",

@@ -34,9 +34,10 @@ class SystemNodeGroupSpec(StrictModel):
     )
     capacity_type: Literal["on-demand", "spot"] = Field(
         default="on-demand",
-        description="Capacity the node group buys. spot is an opt-out for dev only: it costs about 60% less, but "
-        "a reclaimed node takes CoreDNS and Karpenter with it until its replacement joins; it needs at least "
-        "two instance types and is refused in staging and prod. Default: on-demand.",
+        description="Capacity the node group buys. spot is a dev-only opt-out: cheaper (the estimate takes "
+        "cost.spot_discount_percent off), but a reclaimed node takes CoreDNS and Karpenter with it until its "
+        "replacement joins. It needs at least two instance_types and is refused in staging and prod. "
+        "Default: on-demand.",
     )
 
     @model_validator(mode="after")
