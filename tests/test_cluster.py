@@ -90,7 +90,9 @@ def test_only_dev_runs_spot_system_nodes(stack_plan: Plan) -> None:
 def test_system_root_volume_follows_the_spec(stack_plan: Plan) -> None:
     spec = PROJECT.load(stack_plan.stack)[1].cluster.system_nodes
     (template,) = [
-        t for t in stack_plan.by_type("aws:ec2/launchTemplate:LaunchTemplate") if t.name.endswith("system-nodes")
+        t
+        for t in stack_plan.by_type("aws:ec2/launchTemplate:LaunchTemplate")
+        if t.name.endswith("system-nodes")
     ]
     assert template.inputs["blockDeviceMappings"][0]["ebs"]["volumeSize"] == spec.root_volume_gb
 

@@ -248,7 +248,9 @@ def _node_group_plan(capacity: str, types: list[str]) -> Plan:
 
 
 def test_spot_node_group_is_priced_at_the_discount_on_its_dearest_type() -> None:
-    result = estimate(_node_group_plan("SPOT", ["t3a.medium", "t3.medium"]), PlatformSpec.model_validate(SPEC))
+    result = estimate(
+        _node_group_plan("SPOT", ["t3a.medium", "t3.medium"]), PlatformSpec.model_validate(SPEC)
+    )
     nodes, volumes = result.lines
     # t3.medium (0.0416/h) is dearer than t3a.medium (0.0376/h); SPEC's Spot discount is 50%.
     assert (nodes.idle, nodes.peak) == pytest.approx((0.0416 * 0.5 * 730, 2 * 0.0416 * 0.5 * 730))  # 15.184

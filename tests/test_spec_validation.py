@@ -147,7 +147,9 @@ BAD_INPUTS = {
     "spot system nodes in a hardened tier": (
         lambda spec, _c: spec.update(
             tier="staging",
-            cluster={"system_nodes": {"capacity_type": "spot", "instance_types": ["t3a.medium", "t3.medium"]}},
+            cluster={
+                "system_nodes": {"capacity_type": "spot", "instance_types": ["t3a.medium", "t3.medium"]}
+            },
         ),
         "cluster.system_nodes.capacity_type",
         "set on-demand",
