@@ -419,7 +419,10 @@ def test_missing_file_lists_known_stacks(tmp_path: Path) -> None:
 
 def test_tier_defaults_apply_only_where_the_file_is_silent() -> None:
     base = DEV["config"][SPEC_KEY]
-    prod = PlatformSpec.model_validate({**base, "tier": "prod", "network": {"cidr": "10.0.0.0/16"}})
+    # Dev's Spot system nodes are refused in prod, so prod takes the cluster defaults.
+    prod = PlatformSpec.model_validate(
+        {**base, "tier": "prod", "network": {"cidr": "10.0.0.0/16"}, "cluster": {}}
+    )
     assert prod.tier is Tier.PROD
     assert (prod.network.az_count, prod.network.nat_gateways, prod.network.interface_endpoints) == (
         3,
@@ -465,7 +468,9 @@ def test_prod_refuses_fragile_workflow_and_vector_databases(tmp_path: Path) -> N
 def test_workflow_tier_defaults() -> None:
     base = DEV["config"][SPEC_KEY]
     dev = PlatformSpec.model_validate({**base, "orchestrator": {}, "vector_db": {}})
-    prod = PlatformSpec.model_validate({**base, "tier": "prod", "orchestrator": {}, "vector_db": {}})
+    prod = PlatformSpec.model_validate(
+        {**base, "tier": "prod", "cluster": {}, "orchestrator": {}, "vector_db": {}}
+    )
     assert (dev.orchestrator.db_instance_class, dev.orchestrator.db_multi_az) == ("db.t4g.micro", False)
     assert (prod.orchestrator.db_multi_az, prod.orchestrator.backup_retention_days) == (True, 14)
     assert (dev.vector_db.replicas, prod.vector_db.replicas) == (1, 3)
