@@ -270,9 +270,12 @@ def test_on_demand_node_group_is_priced_at_its_first_type() -> None:
     assert not any("Spot node groups" in a for a in result.assumptions)
 
 
-def test_spot_node_group_with_an_unpriced_type_is_an_error() -> None:
+@pytest.mark.parametrize(
+    ("capacity", "types"), [("ON_DEMAND", ["x9.huge"]), ("SPOT", ["t3.medium", "x9.huge"])]
+)
+def test_missing_price_is_an_error_naming_the_type(capacity: str, types: list[str]) -> None:
     with pytest.raises(CostModelError, match=r"'ec2:x9\.huge' in us-east-1"):
-        estimate(_node_group_plan("SPOT", ["t3.medium", "x9.huge"]), PlatformSpec.model_validate(SPEC))
+        estimate(_node_group_plan(capacity, types), PlatformSpec.model_validate(SPEC))
 
 
 def test_dev_idles_within_its_target() -> None:
@@ -281,19 +284,6 @@ def test_dev_idles_within_its_target() -> None:
     assert result.idle <= 150.0
     (nodes,) = [line for line in result.lines if line.item == "node group dev-cluster-system"]
     assert "Spot" in nodes.basis
-
-
-def test_missing_price_is_an_error_naming_the_type() -> None:
-    p = PlanBuilder()
-    cluster = p.component("mlstack:cluster:Cluster", "t-cluster")
-    p.add(
-        "aws:eks/nodeGroup:NodeGroup",
-        "t-cluster-system",
-        cluster,
-        {"instanceTypes": ["x9.huge"], "scalingConfig": {"minSize": 1.0, "maxSize": 1.0}},
-    )
-    with pytest.raises(CostModelError, match=r"'ec2:x9\.huge' in us-east-1"):
-        estimate(p.plan(), PlatformSpec.model_validate(SPEC))
 
 
 def test_a_region_without_prices_is_an_error_not_zero() -> None:
