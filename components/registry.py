@@ -162,8 +162,8 @@ class Registry(pulumi.ComponentResource):
                 description=f"Repositories of the {prefix} pull-through cache of {cache.upstream_url}",
                 # Mutable on purpose: a cache repository mirrors its upstream, where tags move (rebuilt base
                 # images, patch tags). ECR re-checks a cached tag at least once a day and updates it, which
-                # immutable tags would forbid, freezing the first image ever pulled under a tag. Nobody can
-                # push to a cache (no grant covers it), so mutability lets only the upstream change a tag.
+                # immutable tags would forbid, freezing the first image ever pulled under a tag. No grant of
+                # the platform allows pushing to a cache, so only the upstream can move a tag.
                 image_tag_mutability="MUTABLE",
                 encryption_configurations=[
                     aws.ecr.RepositoryCreationTemplateEncryptionConfigurationArgs(
