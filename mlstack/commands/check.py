@@ -66,10 +66,10 @@ def check(
         if output is None:
             render_table(result, console)
         else:
-            from rich.console import Console
+            from mlstack.console import file_console
 
             with output.open("w", encoding="utf-8") as handle:
-                render_table(result, Console(file=handle, width=160, no_color=True, highlight=False))
+                render_table(result, file_console(handle))
     else:
         text = TEXT_RENDERERS[output_format](result)
         if output is None:
