@@ -41,10 +41,11 @@ def check(
     Exit code 1 when a mandatory violation is not waived (policies/waivers.yaml), 0 otherwise; advisory
     violations and waived ones are always shown.
     """
-    from mlstack.check.formats import FORMATS, TEXT_RENDERERS, render_table
+    from mlstack.check.formats import TEXT_RENDERERS, render_table
     from mlstack.check.run import PolicyConfigError, check_stacks, load_policy_config
     from mlstack.check.waivers import WaiverError
     from mlstack.cli import _fail, _project, _stacks, console
+    from mlstack.report_formats import FORMATS
     from mlstack.spec.loader import SpecError
 
     if output_format not in FORMATS:

@@ -11,8 +11,9 @@ import typer
 
 from mlstack.console import console, errors, file_console
 from mlstack.live.aws import Aws, Denied, LiveError
-from mlstack.live.report import FORMATS, Report, render, table
+from mlstack.live.report import Report, render, table
 from mlstack.project import ProjectNotFound, find_project
+from mlstack.report_formats import FORMATS
 from mlstack.spec import PlatformSpec
 from mlstack.spec.loader import SpecError
 
