@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 from pathlib import Path
@@ -171,3 +172,14 @@ def test_boundary_region_fence_admits_replica_regions(plans: dict[str, Plan]) ->
         allowed = fence["Condition"]["StringNotEquals"]["aws:RequestedRegion"]
         assert sorted(allowed) == sorted({spec.region, *spec.replica_regions()})
     assert PROJECT.load("prod")[1].replica_regions() == ("us-west-2",)
+
+
+def test_a_plan_leaves_the_callers_collector_thresholds_as_they_were() -> None:
+    before = gc.get_threshold()
+    gc.set_threshold(1234, 5, 6)
+    try:
+        config, spec = PROJECT.load("dev")
+        run_program(PROJECT.program, config, spec)
+        assert gc.get_threshold() == (1234, 5, 6)
+    finally:
+        gc.set_threshold(*before)

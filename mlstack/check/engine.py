@@ -67,7 +67,8 @@ def _evaluate(
     pulumi.runtime.set_all_config(wire_config, [])
     providers = {r.urn: r for r in resources if r.type.startswith("pulumi:providers:")}
     violations: list[Violation] = []
-    stack_resources: list[PolicyResource] | None = None
+    resource_rules: list[tuple[str, ResourceValidationPolicy, EnforcementLevel, dict[str, Any]]] = []
+    stack_rules: list[tuple[str, StackValidationPolicy, EnforcementLevel, dict[str, Any]]] = []
     for rule in rules:
         level = enforcement_level(rule, config)
         if level is EnforcementLevel.DISABLED:
@@ -75,18 +76,41 @@ def _evaluate(
         if level is EnforcementLevel.REMEDIATE:
             level = EnforcementLevel.MANDATORY  # what the servicer reports for a remediation that still fails
         policy_config = {k: v for k, v in (config.get(rule.id) or {}).items() if k != "enforcementLevel"}
-        policy = rule.policy
-        if isinstance(policy, ResourceValidationPolicy):
-            for resource in resources:
-                args = resource_args(resource, providers, policy_config)
-                # As in the servicer, a resource rule's violations are always about the resource analyzed.
-                policy.validate(args, _collector(violations, rule.id, level, resource.urn))
-        elif isinstance(policy, StackValidationPolicy):
-            if stack_resources is None:
-                stack_resources = policy_resources(resources, providers)
-            args_stack = StackValidationArgs(stack_resources, policy_config, {})
-            policy.validate(args_stack, _collector(violations, rule.id, level, None))
-    return violations
+        if isinstance(rule.policy, ResourceValidationPolicy):
+            resource_rules.append((rule.id, rule.policy, level, policy_config))
+        elif isinstance(rule.policy, StackValidationPolicy):
+            stack_rules.append((rule.id, rule.policy, level, policy_config))
+    # Like the servicer, which answers one AnalyzeRequest per resource: its properties are deserialized once
+    # and every resource policy sees them with its own config.
+    for resource in resources:
+        shared = resource_args(resource, providers)
+        for rule_id, resource_policy, level, policy_config in resource_rules:
+            args = ResourceValidationArgs(
+                shared.resource_type,
+                shared.props,
+                shared.urn,
+                shared.name,
+                shared.opts,
+                shared.provider,
+                policy_config,
+                {},
+            )
+            # As in the servicer, a resource rule's violations are always about the resource analyzed.
+            resource_policy.validate(args, _collector(violations, rule_id, level, resource.urn))
+    if stack_rules:
+        stack_resources = policy_resources(resources, providers)
+        for rule_id, stack_policy, level, policy_config in stack_rules:
+            stack_policy.validate(
+                StackValidationArgs(stack_resources, policy_config, {}),
+                _collector(violations, rule_id, level, None),
+            )
+    return _in_rule_order(violations, rules)
+
+
+def _in_rule_order(violations: list[Violation], rules: list[Rule]) -> list[Violation]:
+    """Violations grouped by rule in the pack's order, each rule's in resource order (the sort is stable)."""
+    position = {rule.id: index for index, rule in enumerate(rules)}
+    return sorted(violations, key=lambda violation: position[violation.policy_id])
 
 
 def _collector(

@@ -21,6 +21,7 @@ from pulumi.runtime import mocks, settings
 from pulumi.runtime import stack as runtime_stack
 
 from mlstack import __version__
+from mlstack.gc_thresholds import raised_thresholds
 from mlstack.plan.mocks import PlatformMocks
 from mlstack.spec import PlatformSpec
 from mlstack.spec.loader import PROJECT, StackConfig
@@ -164,13 +165,27 @@ class Plan:
         return json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n"
 
 
+async def _settle() -> None:
+    """Wait until every task the program started has finished, a whole generation at a time.
+
+    The SDK's own wait after the program returns takes its outputs one completion at a time, re-arming a
+    callback on every pending output each time: quadratic in the number of outputs, most of a plan's run
+    time. Waiting for all of them at once costs one callback per task per generation, and leaves the SDK's
+    wait nothing to do.
+    """
+    this = asyncio.current_task()
+    while pending := [task for task in asyncio.all_tasks() if task is not this and not task.done()]:
+        await asyncio.wait(pending)
+
+
 def run_program(program: Path, config: StackConfig, spec: PlatformSpec) -> Plan:
     """Run ``program`` for one stack under the recording monitor and return its plan.
 
     Each run happens in a fresh context, so several stacks can be planned in one process without the
     Pulumi runtime's global state leaking from one to the next.
     """
-    return contextvars.Context().run(_run_isolated, program, config, spec)
+    with raised_thresholds():
+        return contextvars.Context().run(_run_isolated, program, config, spec)
 
 
 def _run_isolated(program: Path, config: StackConfig, spec: PlatformSpec) -> Plan:
@@ -191,8 +206,9 @@ def _run_isolated(program: Path, config: StackConfig, spec: PlatformSpec) -> Pla
     )
     settings.set_root_resource(None)  # type: ignore[arg-type]
 
-    def program_body() -> None:
+    async def program_body() -> None:
         runpy.run_path(str(program), run_name="__main__")
+        await _settle()
 
     # Like the language host: one loop for the whole program, installed as the thread's loop because the
     # SDK's synchronous helpers look it up, and closed afterwards so that no loop outlives the run.
