@@ -172,6 +172,20 @@ def key_policy_statements(env: Environment, purpose: KeyPurpose, region: str) ->
                 "Condition": {"StringEquals": via, "Bool": {"kms:GrantIsForAWSResource": "true"}},
             },
         ]
+        if purpose == "registry":
+            # ECR retires the grants it made when it creates a repository from a template with its creation
+            # role, as the ECR-managed key policy allows. kms:GrantIsForAWSResource does not apply to
+            # RetireGrant, hence its own statement.
+            statements.append(
+                {
+                    "Sid": "EcrRetiresItsGrants",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": root},
+                    "Action": "kms:RetireGrant",
+                    "Resource": "*",
+                    "Condition": {"StringEquals": via},
+                }
+            )
     if purpose == "logs":
         # CloudWatch Logs uses the key as itself, and only for log groups in this account and region.
         statements.append(

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pulumi
+import pulumi_aws as aws
 
 from components.environment import Environment
 
@@ -29,4 +30,21 @@ def stateful(
         retain_on_delete=env.protect_stateful,
         depends_on=list(depends_on) if depends_on else None,
         **kwargs,
+    )
+
+
+def provider_in_region(
+    parent: pulumi.Resource, logical_name: str, env: Environment, region: str
+) -> aws.Provider:
+    """An AWS provider for ``region`` (a replica's region), a child of ``parent``.
+
+    It is pinned to the environment's account and carries the same default tags as the platform's provider,
+    so that what it creates is tagged and placed like everything else.
+    """
+    return aws.Provider(
+        logical_name,
+        region=region,
+        allowed_account_ids=[env.account_id],
+        default_tags=aws.ProviderDefaultTagsArgs(tags=env.tags),
+        opts=child(parent),
     )

@@ -92,7 +92,12 @@ class Platform(pulumi.ComponentResource):
         )
         self.registry = Registry(
             f"{name}-registry",
-            RegistryArgs(env=env, spec=spec.registry, registry_key_arn=self.keys.registry_key_arn),
+            RegistryArgs(
+                env=env,
+                spec=spec.registry,
+                registry_key_arn=self.keys.registry_key_arn,
+                permission_boundary_arn=self.guardrails.permission_boundary_arn,
+            ),
             aws_only,
         )
         self.teams = Teams(

@@ -1,5 +1,7 @@
 """Container registry: ECR repositories with immutable tags, KMS encryption, scan on push and lifecycle, plus
-pull-through caches of public registries, so that clusters only ever pull from the environment's ECR.
+pull-through caches of public registries, so that clusters only ever pull from the environment's ECR. The
+repositories ECR creates by itself (cache repositories on first pull, replicas in the replication region) get
+the same encryption, lifecycle and policy through repository creation templates.
 """
 
 from __future__ import annotations
@@ -13,13 +15,17 @@ import pulumi
 import pulumi_aws as aws
 
 from components.environment import Environment
-from components.iam import policy_document
-from components.options import child, stateful
+from components.iam import platform_role, policy_document, service_trust
+from components.keys import create_key
+from components.options import child, provider_in_region, stateful
 from mlstack.spec.registry import REGISTRY_ALIASES, RegistrySpec
 
 _PULL_ACTIONS = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
 # The first pull of an upstream image creates its cache repository and imports the image.
 _CACHE_FILL_ACTIONS = ["ecr:BatchImportUpstreamImage", "ecr:CreateRepository"]
+# What ECR does with the creation role when it creates a repository from a template: create and tag it,
+# copy images into it (replication only), and give itself a grant on the template's key.
+_CREATION_ACTIONS = ["ecr:CreateRepository", "ecr:TagResource"]
 _PUSH_ACTIONS = [
     "ecr:BatchCheckLayerAvailability",
     "ecr:CompleteLayerUpload",
@@ -35,6 +41,8 @@ class RegistryArgs:
     spec: RegistrySpec
     registry_key_arn: pulumi.Input[str]
     """The registry key (EncryptionKeys.registry_key_arn) that encrypts every repository."""
+    permission_boundary_arn: pulumi.Input[str]
+    """Guardrails.permission_boundary_arn, for the role ECR uses to create repositories from templates."""
 
 
 class Registry(pulumi.ComponentResource):
@@ -42,8 +50,10 @@ class Registry(pulumi.ComponentResource):
 
     Each repository has immutable tags, KMS encryption with the registry key, scan on push, a lifecycle
     policy (untagged images expire, the last N tagged are kept) and a repository policy that admits only
-    the platform's own roles. Grant access with :meth:`grant_pull` and :meth:`grant_push`; check an image
-    reference with :meth:`allows_image`.
+    the platform's own roles. Repositories that ECR creates on its own (a cache's repositories on first pull,
+    replicas in ``replication_region``) follow a repository creation template with the same key (a key of
+    the replica region for replicas), lifecycle, policy and tags. Grant access with :meth:`grant_pull` and
+    :meth:`grant_push`; check an image reference with :meth:`allows_image`.
 
     Outputs: ``registry_url`` (``<account>.dkr.ecr.<region>.amazonaws.com``), ``repository_urls``
     (name to URL), ``repository_arns`` (name to ARN), ``allowed_image_prefixes``.
@@ -61,6 +71,7 @@ class Registry(pulumi.ComponentResource):
         self._grants: set[str] = set()
         host = f"{env.account_id}.dkr.ecr.{env.region}.amazonaws.com"
         lifecycle = _lifecycle_policy(spec)
+        repository_policy = json.dumps(_repository_policy(env), sort_keys=True)
 
         self.repositories: dict[str, aws.ecr.Repository] = {}
         for repo in spec.repositories:
@@ -89,19 +100,90 @@ class Registry(pulumi.ComponentResource):
             aws.ecr.RepositoryPolicy(
                 f"{name}-{repo}-policy",
                 repository=repository.name,
-                policy=json.dumps(_repository_policy(env), sort_keys=True),
+                policy=repository_policy,
                 opts=child(self),
             )
             self.repositories[repo] = repository
 
         self.pull_through_prefixes = [cache.repository_prefix for cache in spec.pull_through_caches]
+        replication_region = spec.replication_region
+        self.replica_key: aws.kms.Key | None = None
+        replica_provider: aws.Provider | None = None
+        if replication_region is not None:
+            # A repository's key must be in the repository's region: replicas need a registry key there.
+            replica_provider = provider_in_region(self, f"{name}-replica-aws", env, replication_region)
+            self.replica_key = create_key(
+                self,
+                f"{name}-replica-registry",
+                env=env,
+                purpose="registry",
+                region=replication_region,
+                alias_suffix="-replica",
+                provider=replica_provider,
+            )
+
+        self.creation_role: aws.iam.Role | None = None
+        ready: list[pulumi.Resource] = []
+        if self.pull_through_prefixes or replication_region is not None:
+            # ECR applies a template's KMS key and tags only through a role of ours that it assumes.
+            self.creation_role = platform_role(
+                self,
+                f"{name}-creation-role",
+                env=env,
+                role_suffix="ecr-repository-creation",
+                boundary_arn=args.permission_boundary_arn,
+                assume_role_policy=service_trust("ecr.amazonaws.com"),
+                description=f"ECR creates the {env.name} cache and replica repositories with this role.",
+            )
+            ready = [
+                aws.iam.RolePolicy(
+                    f"{name}-creation-policy",
+                    role=self.creation_role.name,
+                    name="ecr-create-repositories",
+                    policy=policy_document(
+                        _creation_statements(
+                            env,
+                            self.pull_through_prefixes,
+                            args.registry_key_arn,
+                            replication_region,
+                            self.replica_key.arn if self.replica_key is not None else None,
+                        )
+                    ),
+                    opts=child(self),
+                )
+            ]
         for cache in spec.pull_through_caches:
+            prefix = cache.repository_prefix
+            assert self.creation_role is not None
+            template = aws.ecr.RepositoryCreationTemplate(
+                f"{name}-cache-{prefix}-template",
+                prefix=prefix,
+                applied_fors=["PULL_THROUGH_CACHE"],
+                description=f"Repositories of the {prefix} pull-through cache of {cache.upstream_url}",
+                # Mutable on purpose: a cache repository mirrors its upstream, where tags move (rebuilt base
+                # images, patch tags). ECR re-checks a cached tag at least once a day and updates it, which
+                # immutable tags would forbid, freezing the first image ever pulled under a tag. No grant of
+                # the platform allows pushing to a cache, so only the upstream can move a tag.
+                image_tag_mutability="MUTABLE",
+                encryption_configurations=[
+                    aws.ecr.RepositoryCreationTemplateEncryptionConfigurationArgs(
+                        encryption_type="KMS", kms_key=args.registry_key_arn
+                    )
+                ],
+                lifecycle_policy=lifecycle,
+                repository_policy=repository_policy,
+                resource_tags=env.tags,
+                custom_role_arn=self.creation_role.arn,
+                opts=child(self, depends_on=ready),
+            )
+            # The rule waits for its template: a pull in between would create an AES-256 repository, and a
+            # repository's encryption can never be changed afterwards.
             aws.ecr.PullThroughCacheRule(
-                f"{name}-cache-{cache.repository_prefix}",
-                ecr_repository_prefix=cache.repository_prefix,
+                f"{name}-cache-{prefix}",
+                ecr_repository_prefix=prefix,
                 upstream_registry_url=cache.upstream_url,
                 credential_arn=cache.credential_arn,
-                opts=child(self),
+                opts=child(self, depends_on=[template]),
             )
 
         if spec.enhanced_scanning:
@@ -122,7 +204,27 @@ class Registry(pulumi.ComponentResource):
                 opts=child(self),
             )
 
-        if spec.replication_region is not None:
+        if replication_region is not None:
+            assert self.creation_role is not None and self.replica_key is not None
+            # Replicas are created in the destination registry, so the template lives in that region too.
+            # Their source repositories have immutable tags, so the replicas can keep them immutable.
+            replica_template = aws.ecr.RepositoryCreationTemplate(
+                f"{name}-replica-template",
+                prefix=env.name,
+                applied_fors=["REPLICATION"],
+                description=f"Replicas of the {env.name} repositories",
+                image_tag_mutability="IMMUTABLE",
+                encryption_configurations=[
+                    aws.ecr.RepositoryCreationTemplateEncryptionConfigurationArgs(
+                        encryption_type="KMS", kms_key=self.replica_key.arn
+                    )
+                ],
+                lifecycle_policy=lifecycle,
+                repository_policy=repository_policy,
+                resource_tags=env.tags,
+                custom_role_arn=self.creation_role.arn,
+                opts=child(self, provider=replica_provider, depends_on=ready),
+            )
             aws.ecr.ReplicationConfiguration(
                 f"{name}-replication",
                 replication_configuration=aws.ecr.ReplicationConfigurationReplicationConfigurationArgs(
@@ -141,7 +243,8 @@ class Registry(pulumi.ComponentResource):
                         )
                     ]
                 ),
-                opts=child(self),
+                # Replication starts only once its replicas would be encrypted with the replica key.
+                opts=child(self, depends_on=[replica_template]),
             )
 
         # Image references inference may run: the environment's repositories and its pull-through caches.
@@ -263,6 +366,55 @@ def _authorization_statement() -> dict[str, Any]:
         "Action": "ecr:GetAuthorizationToken",
         "Resource": "*",
     }
+
+
+def _creation_statements(
+    env: Environment,
+    cache_prefixes: Sequence[str],
+    registry_key_arn: pulumi.Input[str],
+    replication_region: str | None,
+    replica_key_arn: pulumi.Input[str] | None,
+) -> list[dict[str, Any]]:
+    """What ECR may do as the creation role: create and tag the cache repositories (and the replicas in the
+    replication region), and use the registry keys only to hand ECR its grant on them."""
+    repositories = [env.arn("ecr", f"repository/{prefix}/*") for prefix in cache_prefixes]
+    keys: list[pulumi.Input[str]] = [registry_key_arn]
+    statements: list[dict[str, Any]] = []
+    if replication_region is not None and replica_key_arn is not None:
+        replicas = f"arn:aws:ecr:{replication_region}:{env.account_id}:repository/{env.name}/*"
+        repositories.append(replicas)
+        keys.append(replica_key_arn)
+        statements.append(
+            {
+                "Sid": "ReplicateImages",
+                "Effect": "Allow",
+                "Action": "ecr:ReplicateImage",
+                "Resource": [replicas],
+            }
+        )
+    return [
+        {
+            "Sid": "CreateRepositories",
+            "Effect": "Allow",
+            "Action": _CREATION_ACTIONS,
+            "Resource": repositories,
+        },
+        *statements,
+        {
+            "Sid": "RegistryKeysForEcr",
+            "Effect": "Allow",
+            "Action": ["kms:DescribeKey", "kms:RetireGrant"],
+            "Resource": keys,
+        },
+        {
+            # The grant ECR gives itself on a new repository's key: only ever for an AWS resource.
+            "Sid": "GrantEcrTheRegistryKeys",
+            "Effect": "Allow",
+            "Action": "kms:CreateGrant",
+            "Resource": keys,
+            "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+        },
+    ]
 
 
 def _lifecycle_policy(spec: RegistrySpec) -> str:

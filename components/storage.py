@@ -18,7 +18,7 @@ import pulumi_aws as aws
 from components.environment import Environment
 from components.iam import platform_role, policy_document, service_trust
 from components.keys import create_key
-from components.options import child, stateful
+from components.options import child, provider_in_region, stateful
 from mlstack.spec.storage import StorageSpec
 
 ACCESS_LOGS = "access-logs"
@@ -467,15 +467,8 @@ class ObjectStore(pulumi.ComponentResource):
     def _replicate_models(self, name: str, args: ObjectStoreArgs, region: str) -> Bucket:
         env, spec = args.env, args.spec
         source = self.buckets["models"]
-        # The replica lives in another region, so it needs a provider (and a key) of its own there. The
-        # provider carries the same default tags as the platform's.
-        provider = aws.Provider(
-            f"{name}-replica-aws",
-            region=region,
-            allowed_account_ids=[env.account_id],
-            default_tags=aws.ProviderDefaultTagsArgs(tags=env.tags),
-            opts=child(self),
-        )
+        # The replica lives in another region, so it needs a provider (and a key) of its own there.
+        provider = provider_in_region(self, f"{name}-replica-aws", env, region)
         self.replica_key = create_key(
             self,
             f"{name}-replica-data",

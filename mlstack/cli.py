@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from mlstack.commands import register_all
+from mlstack.console import console, errors
 from mlstack.gc_thresholds import raise_thresholds
 from mlstack.project import Project, ProjectNotFound, find_project
 from mlstack.spec.loader import SpecError
@@ -21,8 +21,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-console = Console(highlight=False)
-errors = Console(stderr=True, highlight=False)
 
 ProjectDir = Annotated[
     Path | None,

@@ -299,6 +299,13 @@ def depends_on(resource: PolicyResource, prop: str, target: PolicyResource) -> b
     return any(dep.urn == target.urn for dep in resource.property_dependencies.get(prop, []))
 
 
+def region_of(resource: PolicyResource) -> str:
+    """The AWS region a resource lives in: its own ``region`` input (pulumi-aws v7), else its provider's region,
+    else the environment's."""
+    provider_props = resource.provider.props if resource.provider is not None else {}
+    return str(resource.props.get("region") or provider_props.get("region") or stack_context().region)
+
+
 def label(resource: PolicyResource | ResourceValidationArgs) -> str:
     """How a resource is named in a message: its logical name and type."""
     return f"{resource.name} ({resource.resource_type})"

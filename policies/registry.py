@@ -1,11 +1,12 @@
-"""ECR rules: immutable, encrypted, scanned, cleaned up, private; pull-through caches only from known upstreams."""
+"""ECR rules: immutable, encrypted, scanned, cleaned up, private; pull-through caches only from known upstreams;
+repositories ECR creates itself (caches, replicas) encrypted through creation templates."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from pulumi_policy import ResourceValidationArgs, StackValidationArgs
+from pulumi_policy import PolicyResource, ResourceValidationArgs, StackValidationArgs
 
 from policies.framework import (
     Severity,
@@ -13,6 +14,7 @@ from policies.framework import (
     as_list,
     depends_on,
     principals,
+    region_of,
     resource_rule,
     resources_of,
     stack_context,
@@ -25,6 +27,8 @@ LIFECYCLE = "aws:ecr/lifecyclePolicy:LifecyclePolicy"
 REPOSITORY_POLICY = "aws:ecr/repositoryPolicy:RepositoryPolicy"
 SCANNING = "aws:ecr/registryScanningConfiguration:RegistryScanningConfiguration"
 PULL_THROUGH = "aws:ecr/pullThroughCacheRule:PullThroughCacheRule"
+TEMPLATE = "aws:ecr/repositoryCreationTemplate:RepositoryCreationTemplate"
+REPLICATION = "aws:ecr/replicationConfiguration:ReplicationConfiguration"
 DEFAULT_UPSTREAMS = [
     "public.ecr.aws",
     "quay.io",
@@ -172,3 +176,90 @@ def pull_through_upstream_allowed(args: ResourceValidationArgs, config: Mapping[
     allowed = list(config.get("allowedUpstreams") or [])
     if upstream not in allowed:
         yield f"upstream {upstream!r} is not in {allowed}"
+
+
+def _encrypts_with_kms(template: PolicyResource) -> bool:
+    return any(
+        c.get("encryptionType") == "KMS" and c.get("kmsKey")
+        for c in as_list(template.props.get("encryptionConfigurations"))
+    )
+
+
+def _template_for(
+    templates: list[PolicyResource], prefix: str, applied_for: str, region: str
+) -> PolicyResource | None:
+    """The template ECR would apply to a new repository under ``prefix``: the one for exactly that prefix,
+    else the ROOT template, among those applied for ``applied_for`` in ``region``."""
+    candidates = [
+        t for t in templates if applied_for in as_list(t.props.get("appliedFors")) and region_of(t) == region
+    ]
+    for wanted in (prefix, "ROOT"):
+        for template in candidates:
+            if template.props.get("prefix") == wanted:
+                return template
+    return None
+
+
+def _template_problem(template: PolicyResource | None, what: str) -> str | None:
+    if template is None:
+        return f"{what} has no repository creation template: ECR creates its repositories with AES-256"
+    if not _encrypts_with_kms(template):
+        return f"{what}: creation template {template.name} does not encrypt with a KMS key"
+    if not template.props.get("customRoleArn"):
+        return (
+            f"{what}: creation template {template.name} has no custom role, which ECR needs to use a KMS key"
+        )
+    return None
+
+
+@stack_rule(
+    "MLS-ECR-009",
+    subjects=[PULL_THROUGH, TEMPLATE],
+    title="Pull-through caches create KMS-encrypted repositories",
+    why="ECR creates a cache's repositories itself on the first pull. Without a creation template for the "
+    "cache's prefix they get AES-256, no lifecycle and no policy, and encryption can never change afterwards.",
+    severity=Severity.MEDIUM,
+    remediation="Give each pull-through cache rule a RepositoryCreationTemplate for its prefix applied for "
+    "PULL_THROUGH_CACHE, with KMS encryption and a custom role (components.registry does).",
+)
+def pull_through_creation_template(
+    args: StackValidationArgs, config: Mapping[str, Any]
+) -> Iterator[tuple[str, str | None]]:
+    templates = resources_of(args, TEMPLATE)
+    for rule in resources_of(args, PULL_THROUGH):
+        prefix = str(rule.props.get("ecrRepositoryPrefix"))
+        template = _template_for(templates, prefix, "PULL_THROUGH_CACHE", region_of(rule))
+        problem = _template_problem(template, f"pull-through cache {prefix}")
+        if problem:
+            yield problem, rule.urn
+
+
+@stack_rule(
+    "MLS-ECR-010",
+    subjects=[REPLICATION, TEMPLATE],
+    title="Replicated repositories are KMS-encrypted in their destination region",
+    why="ECR creates the replicas itself in the destination registry. Without a creation template there, for "
+    "the replicated prefix, they get AES-256 and lose the source's lifecycle and policy.",
+    severity=Severity.MEDIUM,
+    remediation="Create a RepositoryCreationTemplate in each destination region, applied for REPLICATION, for "
+    "the replicated prefix, with KMS encryption by a key of that region and a custom role.",
+)
+def replication_creation_template(
+    args: StackValidationArgs, config: Mapping[str, Any]
+) -> Iterator[tuple[str, str | None]]:
+    templates = resources_of(args, TEMPLATE)
+    account = stack_context().account_id
+    for replication in resources_of(args, REPLICATION):
+        configuration = replication.props.get("replicationConfiguration") or {}
+        for rule in as_list(configuration.get("rules")):
+            filters = [str(f.get("filter", "")).rstrip("/") for f in as_list(rule.get("repositoryFilters"))]
+            for destination in as_list(rule.get("destinations")):
+                # Another account's replicas follow that account's templates, not this stack's.
+                if account and destination.get("registryId") not in (None, account):
+                    continue
+                region = str(destination.get("region"))
+                for prefix in filters or ["ROOT"]:
+                    template = _template_for(templates, prefix, "REPLICATION", region)
+                    problem = _template_problem(template, f"replication of {prefix or 'ROOT'} to {region}")
+                    if problem:
+                        yield problem, replication.urn

@@ -36,7 +36,15 @@ store = ObjectStore(
     ),
     pulumi.ResourceOptions(aliases=[pulumi.Alias(name=old) for old in {store_aliases!r}]),
 )
-registry = Registry("registry", RegistryArgs(env=env, spec=spec.registry, registry_key_arn=keys.registry_key_arn))
+registry = Registry(
+    "registry",
+    RegistryArgs(
+        env=env,
+        spec=spec.registry,
+        registry_key_arn=keys.registry_key_arn,
+        permission_boundary_arn=guardrails.permission_boundary_arn,
+    ),
+)
 
 
 def role(suffix):

@@ -46,6 +46,7 @@ ECR_LIFECYCLE = "aws:ecr/lifecyclePolicy:LifecyclePolicy"
 REPO_POLICY = "aws:ecr/repositoryPolicy:RepositoryPolicy"
 SCANNING = "aws:ecr/registryScanningConfiguration:RegistryScanningConfiguration"
 PULL_THROUGH = "aws:ecr/pullThroughCacheRule:PullThroughCacheRule"
+CREATION_TEMPLATE = "aws:ecr/repositoryCreationTemplate:RepositoryCreationTemplate"
 VPC = "aws:ec2/vpc:Vpc"
 FLOW_LOG = "aws:ec2/flowLog:FlowLog"
 DEFAULT_SG = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
@@ -613,6 +614,53 @@ CASES: dict[str, list[Case]] = {
             "upstream not in user config",
             config={"MLS-ECR-008": {"allowedUpstreams": ["public.ecr.aws"]}},
         ),
+    ],
+    "MLS-ECR-009": [
+        ok("dev"),
+        ok("prod"),
+        ok(
+            "dev",
+            "ROOT template covers the cache",
+            target_type=CREATION_TEMPLATE,
+            target_name="cache-quay",
+            mutate=set_input("prefix", "ROOT"),
+        ),
+        dropped("dev", "no template", CREATION_TEMPLATE, name="cache-quay"),
+        bad(
+            "prod",
+            "AES256 cache repositories",
+            CREATION_TEMPLATE,
+            set_input("encryptionConfigurations", [{"encryptionType": "AES256"}]),
+            name="cache-k8s",
+        ),
+        bad("dev", "KMS without a custom role", CREATION_TEMPLATE, del_input("customRoleArn"), name="cache"),
+        bad(
+            "dev",
+            "template only for replication",
+            CREATION_TEMPLATE,
+            set_input("appliedFors", ["REPLICATION"]),
+            name="cache-ecr-public",
+        ),
+    ],
+    "MLS-ECR-010": [
+        ok("prod"),
+        ok("dev", "no replication"),
+        dropped("prod", "no replica template", CREATION_TEMPLATE, name="replica-template"),
+        bad(
+            "prod",
+            "replica template in the home region",
+            CREATION_TEMPLATE,
+            set_input("region", "us-east-1"),
+            name="replica-template",
+        ),
+        bad(
+            "prod",
+            "AES256 replicas",
+            CREATION_TEMPLATE,
+            set_input("encryptionConfigurations", [{"encryptionType": "AES256"}]),
+            name="replica-template",
+        ),
+        bad("prod", "other prefix", CREATION_TEMPLATE, set_input("prefix", "base"), name="replica-template"),
     ],
     # network
     "MLS-NET-001": [

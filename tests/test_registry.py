@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 from components.registry import image_allowed
-from mlstack.plan.recorder import Plan
+from mlstack.plan.recorder import Plan, RecordedResource
 from mlstack.spec.registry import UPSTREAM_URLS
-from tests.plans import PROJECT, policy_json
+from tests.plans import PROJECT, plan_of, policy_json
 from tests.programs import program_plan
 
 
@@ -146,3 +146,144 @@ def test_push_grant_can_be_limited_to_some_repositories() -> None:
     assert "ecr:PutImage" in everything["Action"]
     training = _statements(plan, "registry-push-training-role-trainer")["PushImages"]
     assert training["Resource"] == [f"arn:aws:ecr:{spec.region}:{spec.account_id}:repository/dev/training"]
+
+
+TEMPLATE = "aws:ecr/repositoryCreationTemplate:RepositoryCreationTemplate"
+
+
+def _templates(plan: Plan, applied_for: str) -> dict[str, RecordedResource]:
+    return {t.inputs["prefix"]: t for t in plan.by_type(TEMPLATE) if applied_for in t.inputs["appliedFors"]}
+
+
+def _creation_role(plan: Plan) -> RecordedResource:
+    (role,) = [r for r in plan.by_type("aws:iam/role:Role") if r.name.endswith("registry-creation-role")]
+    return role
+
+
+def _creation_policy(plan: Plan) -> RecordedResource:
+    (policy,) = [
+        p
+        for p in plan.by_type("aws:iam/rolePolicy:RolePolicy")
+        if p.name.endswith("registry-creation-policy")
+    ]
+    return policy
+
+
+def _provider_region(plan: Plan, resource: RecordedResource) -> str:
+    provider = plan.get(resource.provider.rsplit("::", 1)[0])
+    return str(provider.inputs["region"])
+
+
+def test_every_cache_creates_encrypted_mutable_repositories_before_its_rule(stack_plan: Plan) -> None:
+    _, spec = PROJECT.load(stack_plan.stack)
+    registry_key = next(k for k in stack_plan.by_type("aws:kms/key:Key") if k.name.endswith("-keys-registry"))
+    role = _creation_role(stack_plan)
+    templates = _templates(stack_plan, "PULL_THROUGH_CACHE")
+    assert set(templates) == {c.repository_prefix for c in spec.registry.pull_through_caches}
+    rules = {
+        r.inputs["ecrRepositoryPrefix"]: r
+        for r in stack_plan.by_type("aws:ecr/pullThroughCacheRule:PullThroughCacheRule")
+    }
+    repository = _repositories(stack_plan)[0]
+    lifecycle = stack_plan.by_type("aws:ecr/lifecyclePolicy:LifecyclePolicy")[0].inputs["policy"]
+    repository_policy = stack_plan.by_type("aws:ecr/repositoryPolicy:RepositoryPolicy")[0].inputs["policy"]
+    for prefix, template in templates.items():
+        assert template.inputs["appliedFors"] == ["PULL_THROUGH_CACHE"]
+        assert template.inputs["encryptionConfigurations"] == repository.inputs["encryptionConfigurations"]
+        assert template.property_dependencies["encryptionConfigurations"] == [registry_key.urn]
+        # Cached tags follow their upstream, which immutable tags would forbid.
+        assert template.inputs["imageTagMutability"] == "MUTABLE"
+        assert template.inputs["lifecyclePolicy"] == lifecycle
+        assert template.inputs["repositoryPolicy"] == repository_policy
+        assert template.inputs["resourceTags"]["environment"] == spec.environment
+        assert template.inputs["customRoleArn"] == role.outputs["arn"]
+        assert _provider_region(stack_plan, template) == spec.region
+        # No pull may create a cache repository before its template exists.
+        assert template.urn in rules[prefix].dependencies
+
+
+def test_creation_role_is_bounded_and_trusts_only_ecr(stack_plan: Plan) -> None:
+    role = _creation_role(stack_plan)
+    assert role.inputs["permissionsBoundary"].endswith(f":policy/{stack_plan.stack}-permission-boundary")
+    trust = policy_json(role.inputs["assumeRolePolicy"])["Statement"]
+    assert [s["Principal"] for s in trust] == [{"Service": ["ecr.amazonaws.com"]}]
+    policy = _creation_policy(stack_plan)
+    # ECR may use a template only once the role can do what the template asks of it.
+    assert all(policy.urn in t.dependencies for t in stack_plan.by_type(TEMPLATE))
+
+
+def test_creation_role_uses_only_the_registry_keys_and_its_repositories(stack_plan: Plan) -> None:
+    _, spec = PROJECT.load(stack_plan.stack)
+    policy = _creation_policy(stack_plan)
+    statements = {s["Sid"]: s for s in policy_json(policy.inputs["policy"])["Statement"]}
+    keys = [
+        k.outputs["arn"] for k in stack_plan.by_type("aws:kms/key:Key") if "registry" in k.name.split("-")[-1]
+    ]
+    replica = spec.registry.replication_region
+    assert len(keys) == (2 if replica else 1)
+    assert sorted(statements["RegistryKeysForEcr"]["Resource"]) == sorted(keys)
+    assert sorted(statements["GrantEcrTheRegistryKeys"]["Resource"]) == sorted(keys)
+    assert statements["GrantEcrTheRegistryKeys"]["Condition"] == {
+        "Bool": {"kms:GrantIsForAWSResource": "true"}
+    }
+    base = f"arn:aws:ecr:{spec.region}:{spec.account_id}:repository/"
+    replicas = [f"arn:aws:ecr:{replica}:{spec.account_id}:repository/{spec.environment}/*"] if replica else []
+    assert (
+        statements["CreateRepositories"]["Resource"]
+        == [f"{base}{c.repository_prefix}/*" for c in spec.registry.pull_through_caches] + replicas
+    )
+    assert statements["CreateRepositories"]["Action"] == ["ecr:CreateRepository", "ecr:TagResource"]
+    assert ("ReplicateImages" in statements) == bool(replica)
+    for statement in statements.values():
+        assert "*" not in statement["Resource"]
+
+
+def test_replicas_are_encrypted_with_a_key_of_their_own_region() -> None:
+    plan = plan_of("prod")
+    _, spec = PROJECT.load("prod")
+    assert spec.registry.replication_region is not None
+    (template,) = _templates(plan, "REPLICATION").values()
+    (replica_key,) = [
+        k for k in plan.by_type("aws:kms/key:Key") if k.name.endswith("registry-replica-registry")
+    ]
+    assert template.inputs["prefix"] == spec.environment
+    assert template.inputs["encryptionConfigurations"] == [
+        {"encryptionType": "KMS", "kmsKey": replica_key.outputs["arn"]}
+    ]
+    assert template.inputs["imageTagMutability"] == "IMMUTABLE"
+    assert template.inputs["customRoleArn"] == _creation_role(plan).outputs["arn"]
+    assert (
+        _provider_region(plan, template)
+        == _provider_region(plan, replica_key)
+        == spec.registry.replication_region
+    )
+    assert replica_key.protect and replica_key.inputs["enableKeyRotation"] is True
+    via = policy_json(replica_key.inputs["policy"])["Statement"][1]["Condition"]["StringEquals"][
+        "kms:ViaService"
+    ]
+    assert via == [f"ecr.{spec.registry.replication_region}.amazonaws.com"]
+    (replication,) = plan.by_type("aws:ecr/replicationConfiguration:ReplicationConfiguration")
+    assert template.urn in replication.dependencies
+
+
+def test_no_replica_template_or_key_without_replication() -> None:
+    for stack in ("dev", "staging"):
+        plan = plan_of(stack)
+        _, spec = PROJECT.load(stack)
+        assert spec.registry.replication_region is None
+        assert _templates(plan, "REPLICATION") == {}
+        assert not [k for k in plan.by_type("aws:kms/key:Key") if "replica-registry" in k.name]
+
+
+def test_registry_key_lets_ecr_retire_its_grants(stack_plan: Plan) -> None:
+    _, spec = PROJECT.load(stack_plan.stack)
+    key = next(k for k in stack_plan.by_type("aws:kms/key:Key") if k.name.endswith("-keys-registry"))
+    statements = {s["Sid"]: s for s in policy_json(key.inputs["policy"])["Statement"]}
+    retire = statements["EcrRetiresItsGrants"]
+    assert retire["Action"] == "kms:RetireGrant"
+    assert retire["Condition"]["StringEquals"]["kms:ViaService"] == [f"ecr.{spec.region}.amazonaws.com"]
+    for other in ("-keys-data", "-keys-cluster", "-keys-logs"):
+        key = next(k for k in stack_plan.by_type("aws:kms/key:Key") if k.name.endswith(other))
+        assert "EcrRetiresItsGrants" not in {
+            s.get("Sid") for s in policy_json(key.inputs["policy"])["Statement"]
+        }

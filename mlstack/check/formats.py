@@ -13,11 +13,10 @@ from rich.table import Table
 
 from mlstack import __version__
 from mlstack.check.findings import CheckResult, Finding
+from mlstack.report_formats import junit_document, markdown_cell, sarif_log
 from policies.catalog import ALL_RULES
 from policies.framework import EnforcementLevel, Rule
 
-FORMATS = ("table", "json", "sarif", "junit", "markdown")
-SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 # GitHub code scanning ranks security alerts by this score (0-10).
 _SECURITY_SEVERITY = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "3.0"}
 _STATUS_STYLE = {"fail": "bold red", "warn": "yellow", "waived": "dim"}
@@ -166,26 +165,18 @@ def render_sarif(result: CheckResult) -> str:
                 }
             ]
         results.append(entry)
-    document = {
-        "$schema": SARIF_SCHEMA,
-        "version": "2.1.0",
-        "runs": [
-            {
-                "tool": {
-                    "driver": {
-                        "name": "mlstack-check",
-                        "version": __version__,
-                        "informationUri": "https://github.com/mlstack/mlstack/blob/main/docs/policies.md",
-                        "rules": [_sarif_rule(rule) for rule in ALL_RULES],
-                    }
-                },
-                "originalUriBaseIds": {"%SRCROOT%": {"uri": "file:///"}},
-                "automationDetails": {"id": f"mlstack-check/{'+'.join(s.stack for s in result.stacks)}/"},
-                "results": results,
-            }
-        ],
+    driver = {
+        "name": "mlstack-check",
+        "version": __version__,
+        "informationUri": "https://github.com/mlstack/mlstack/blob/main/docs/policies.md",
+        "rules": [_sarif_rule(rule) for rule in ALL_RULES],
     }
-    return json.dumps(document, indent=2) + "\n"
+    return sarif_log(
+        driver,
+        results,
+        originalUriBaseIds={"%SRCROOT%": {"uri": "file:///"}},
+        automationDetails={"id": f"mlstack-check/{'+'.join(s.stack for s in result.stacks)}/"},
+    )
 
 
 def render_junit(result: CheckResult) -> str:
@@ -233,13 +224,11 @@ def render_junit(result: CheckResult) -> str:
     suites.set("tests", str(total))
     suites.set("failures", str(failures))
     suites.set("skipped", str(skipped))
-    ET.indent(suites)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+    return junit_document(suites)
 
 
 def _cell(text: str) -> str:
-    text = " ".join(text.split()).replace("|", "\\|")
-    return text if len(text) <= MARKDOWN_MAX_MESSAGE else text[: MARKDOWN_MAX_MESSAGE - 1] + "…"
+    return markdown_cell(text, MARKDOWN_MAX_MESSAGE)
 
 
 def render_markdown(result: CheckResult) -> str:

@@ -41,10 +41,11 @@ def check(
     Exit code 1 when a mandatory violation is not waived (policies/waivers.yaml), 0 otherwise; advisory
     violations and waived ones are always shown.
     """
-    from mlstack.check.formats import FORMATS, TEXT_RENDERERS, render_table
+    from mlstack.check.formats import TEXT_RENDERERS, render_table
     from mlstack.check.run import PolicyConfigError, check_stacks, load_policy_config
     from mlstack.check.waivers import WaiverError
     from mlstack.cli import _fail, _project, _stacks, console
+    from mlstack.report_formats import FORMATS
     from mlstack.spec.loader import SpecError
 
     if output_format not in FORMATS:
@@ -66,10 +67,10 @@ def check(
         if output is None:
             render_table(result, console)
         else:
-            from rich.console import Console
+            from mlstack.console import file_console
 
             with output.open("w", encoding="utf-8") as handle:
-                render_table(result, Console(file=handle, width=160, no_color=True, highlight=False))
+                render_table(result, file_console(handle))
     else:
         text = TEXT_RENDERERS[output_format](result)
         if output is None:

@@ -8,16 +8,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from mlstack.console import console, errors, file_console
 from mlstack.live.aws import Aws, Denied, LiveError
-from mlstack.live.report import FORMATS, Report, render, table
+from mlstack.live.report import Report, render, table
 from mlstack.project import ProjectNotFound, find_project
+from mlstack.report_formats import FORMATS
 from mlstack.spec import PlatformSpec
 from mlstack.spec.loader import SpecError
-
-console = Console(highlight=False)
-errors = Console(stderr=True, highlight=False)
 
 # Tests replace this to hand commands clients backed by moto or a Stubber.
 connect: Callable[[str | None, str | None], Aws] = Aws.connect
@@ -91,7 +89,7 @@ def emit(report: Report, fmt: str, output: Path | None = None, *, passed: bool =
         output.parent.mkdir(parents=True, exist_ok=True)
         if fmt == "table":
             with output.open("w", encoding="utf-8") as handle:
-                Console(file=handle, width=200, highlight=False).print(table(report, passed=passed))
+                file_console(handle).print(table(report, passed=passed))
         else:
             output.write_text(render(report, fmt), encoding="utf-8")
         console.print(f"wrote {output} ({report.summary()})")

@@ -1,7 +1,7 @@
 """Results of live checks and their output formats: table, json, sarif, junit and markdown.
 
-The format names match `mlstack check`, so a pipeline treats offline and live findings alike. This module is
-small on purpose; it should merge with the check command's formatters once both exist on main.
+The format names, the SARIF envelope, the JUnit document and markdown cells come from
+mlstack/report_formats.py, shared with `mlstack check`, so a pipeline treats offline and live findings alike.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from xml.etree import ElementTree as ET
 
 from rich.table import Table
 
+from mlstack.report_formats import FORMATS, junit_document, markdown_cell, sarif_log
+
 Format = Literal["table", "json", "sarif", "junit", "markdown"]
-FORMATS: tuple[str, ...] = ("table", "json", "sarif", "junit", "markdown")
 
 
 class Status(StrEnum):
@@ -130,25 +131,12 @@ def to_sarif(report: Report) -> str:
         else:
             entry.update(kind="fail", level=_SARIF_LEVEL[result.status])
         results.append(entry)
-    document = {
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [
-            {
-                "tool": {
-                    "driver": {
-                        "name": f"mlstack {report.tool}",
-                        "informationUri": "https://github.com/mlstack/mlstack",
-                        "rules": [
-                            {"id": rule.id, "shortDescription": {"text": rule.title}} for rule in report.rules
-                        ],
-                    }
-                },
-                "results": results,
-            }
-        ],
+    driver = {
+        "name": f"mlstack {report.tool}",
+        "informationUri": "https://github.com/mlstack/mlstack",
+        "rules": [{"id": rule.id, "shortDescription": {"text": rule.title}} for rule in report.rules],
     }
-    return json.dumps(document, indent=2) + "\n"
+    return sarif_log(driver, results)
 
 
 def to_junit(report: Report) -> str:
@@ -173,12 +161,7 @@ def to_junit(report: Report) -> str:
             ET.SubElement(case, "system-out").text = f"warning: {detail}"
     suites = ET.Element("testsuites")
     suites.append(suite)
-    ET.indent(suites)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return junit_document(suites)
 
 
 def to_markdown(report: Report) -> str:
@@ -190,7 +173,7 @@ def to_markdown(report: Report) -> str:
         return "\n".join(lines) + "\n"
     lines += ["| status | check | subject | detail | remediation |", "|---|---|---|---|---|"]
     lines += [
-        f"| {r.status} | {r.rule} | {_cell(r.subject)} | {_cell(r.message)} | {_cell(r.remediation)} |"
+        f"| {r.status} | {r.rule} | {markdown_cell(r.subject)} | {markdown_cell(r.message)} | {markdown_cell(r.remediation)} |"
         for r in rows
     ]
     return "\n".join(lines) + "\n"
