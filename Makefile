@@ -37,6 +37,8 @@ schema: $(STAMP)
 
 docs: schema
 	$(BIN)/python -m mlstack.docgen
+	$(BIN)/python -m mlstack.reference
+	$(BIN)/python -m policies.docs
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache
