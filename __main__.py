@@ -3,11 +3,12 @@
 import pulumi
 
 from components.platform import Platform
-from mlstack.gc_thresholds import raise_thresholds
+from mlstack.gc_thresholds import raise_thresholds, skip_final_collection
 from mlstack.spec.loader import spec_from_pulumi_config
 
 # The engine's language host runs this file in a process of its own: tune its collector for the run.
 raise_thresholds()
+skip_final_collection()
 spec = spec_from_pulumi_config()
 platform = Platform(spec.environment, spec)
 

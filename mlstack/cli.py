@@ -10,7 +10,7 @@ import typer
 
 from mlstack.commands import register_all
 from mlstack.console import console, errors
-from mlstack.gc_thresholds import raise_thresholds
+from mlstack.gc_thresholds import raise_thresholds, skip_final_collection
 from mlstack.project import Project, ProjectNotFound, find_project
 from mlstack.spec.loader import SpecError
 
@@ -132,4 +132,5 @@ register_all(app)
 def main() -> None:
     # A short-lived process whose work is mostly the program run and the policy pack: see gc_thresholds.
     raise_thresholds()
+    skip_final_collection()
     app()

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import (
     ClientError,
     EndpointConnectionError,
@@ -25,6 +23,9 @@ from botocore.exceptions import (
     SSOError,
     TokenRetrievalError,
 )
+
+if TYPE_CHECKING:
+    import boto3
 
 # Adaptive mode adds client-side rate limiting on top of standard retries; ten attempts ride out the
 # throttling that list-heavy audits meet on accounts with thousands of resources.
@@ -128,6 +129,9 @@ class Aws:
     @classmethod
     def connect(cls, region: str | None = None, profile: str | None = None) -> Aws:
         """Clients from the default credential chain (or a named profile) in ``region``."""
+        # boto3 and botocore's client stack take a fifth of a second to import; only the live commands pay it.
+        import boto3.session
+
         with aws_call("session"):
             session = boto3.session.Session(profile_name=profile, region_name=region)
         resolved = region or session.region_name
@@ -141,6 +145,8 @@ class Aws:
             return self._overrides[service]
         key = (service, region or self.region)
         if key not in self._clients:
+            from botocore.config import Config  # with boto3, loaded only by the live commands
+
             self._clients[key] = self.session.client(
                 service,  # type: ignore[call-overload]
                 region_name=key[1],
