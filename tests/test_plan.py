@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import re
@@ -10,6 +11,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from mlstack.cli import app
+from mlstack.plan import recorder
 from mlstack.plan.recorder import PLAN_FORMAT_VERSION, Plan, run_program
 from mlstack.spec.loader import load_spec
 from tests.plans import PROJECT, ROOT, STACKS
@@ -183,3 +185,18 @@ def test_a_plan_leaves_the_callers_collector_thresholds_as_they_were() -> None:
         assert gc.get_threshold() == (1234, 5, 6)
     finally:
         gc.set_threshold(*before)
+
+
+def test_settling_hands_a_task_that_never_finishes_back_to_the_sdk(monkeypatch) -> None:
+    monkeypatch.setattr(recorder, "SETTLE_STALL_SECONDS", 0.05)
+
+    async def scenario() -> tuple[bool, bool]:
+        never = asyncio.get_running_loop().create_future()
+        stuck = asyncio.ensure_future(never)
+        quick = asyncio.ensure_future(asyncio.sleep(0))
+        await recorder._settle()
+        finished = (quick.done(), stuck.done())
+        stuck.cancel()
+        return finished
+
+    assert asyncio.run(scenario()) == (True, False)

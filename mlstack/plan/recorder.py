@@ -27,6 +27,7 @@ from mlstack.spec import PlatformSpec
 from mlstack.spec.loader import PROJECT, StackConfig
 
 PLAN_FORMAT_VERSION = 1
+SETTLE_STALL_SECONDS = 10.0
 STACK_TYPE = "pulumi:pulumi:Stack"
 
 
@@ -171,11 +172,15 @@ async def _settle() -> None:
     The SDK's own wait after the program returns takes its outputs one completion at a time, re-arming a
     callback on every pending output each time: quadratic in the number of outputs, most of a plan's run
     time. Waiting for all of them at once costs one callback per task per generation, and leaves the SDK's
-    wait nothing to do.
+    wait nothing to do. A task that waits for something only the end of the program brings (the SDK
+    finishes the root Stack after this returns) would never finish here: when nothing at all finishes for
+    ``SETTLE_STALL_SECONDS`` the rest is left to the SDK's own wait, which is slower but always correct.
     """
     this = asyncio.current_task()
     while pending := [task for task in asyncio.all_tasks() if task is not this and not task.done()]:
-        await asyncio.wait(pending)
+        done, _ = await asyncio.wait(pending, timeout=SETTLE_STALL_SECONDS)
+        if not done:
+            return
 
 
 def run_program(program: Path, config: StackConfig, spec: PlatformSpec) -> Plan:
