@@ -322,7 +322,9 @@ class Cluster(pulumi.ComponentResource):
         return aws.eks.NodeGroup(
             f"{self._name}-system",
             cluster_name=self.cluster.name,
-            node_group_name=env.resource_name("system"),
+            # A prefix, not a name: changing instance or capacity types replaces the group, and the engine
+            # creates the new one before deleting the old, which a fixed name would make collide.
+            node_group_name_prefix=f"{env.resource_name('system')}-",
             node_role_arn=self.node_role.arn,
             subnet_ids=args.private_subnet_ids,
             ami_type="AL2023_x86_64_STANDARD",

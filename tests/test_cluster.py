@@ -79,6 +79,14 @@ def test_system_node_group_uses_the_hardened_template(stack_plan: Plan) -> None:
     assert group.inputs["scalingConfig"]["desiredSize"] == spec.desired_size
 
 
+def test_system_node_group_can_be_replaced_without_a_name_collision(stack_plan: Plan) -> None:
+    (group,) = stack_plan.by_type("aws:eks/nodeGroup:NodeGroup")
+    # Changing instance or capacity types replaces the group, new before old: only a prefix lets both exist.
+    assert "nodeGroupName" not in group.inputs
+    assert group.inputs["nodeGroupNamePrefix"] == f"{stack_plan.stack}-system-"
+    assert not group.delete_before_replace
+
+
 def test_only_dev_runs_spot_system_nodes(stack_plan: Plan) -> None:
     (group,) = stack_plan.by_type("aws:eks/nodeGroup:NodeGroup")
     hardened = stack_plan.stack != "dev"

@@ -100,6 +100,12 @@ class PlatformMocks(mocks.Mocks):
     def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         inputs = dict(args.inputs)
         seed = _digest(self.stack, args.typ, args.name)
+        for key in _NAME_KEYS:
+            prefix = inputs.get(f"{key}Prefix")
+            if key not in inputs and isinstance(prefix, str):
+                # The provider completes a name prefix with a unique 26-character suffix and reports the name.
+                inputs[key] = prefix + seed[:26]
+                break
         physical = self._physical_name(args, inputs, seed)
         resource_id = self._id(args.typ, inputs, physical, seed)
         outputs: dict[str, Any] = {**inputs, **self._computed(args.typ, inputs, physical, resource_id, seed)}
