@@ -19,14 +19,15 @@ from mlstack.cli import app
 from policies.catalog import ALL_RULES, RULES_BY_ID
 from tests.plans import PROJECT, ROOT, plan_of
 
-TODAY = dt.date(2026, 11, 23)
+# The CLI checks waivers against the real date, so a valid waiver must stay valid whenever the suite runs.
+TODAY = dt.date.today()
 GOOD_WAIVER = {
     "policy": "MLS-ENV-002",
     "resource": "urn:pulumi:dev::mlstack::*pulumi:providers:aws::dev-aws",
     "stack": "dev",
     "reason": "region approval for eu-west-1 pending with legal",
     "owner": "ml-platform@example.com",
-    "expires": "2026-12-15",
+    "expires": (TODAY + dt.timedelta(days=60)).isoformat(),
 }
 
 
