@@ -72,6 +72,9 @@ class OrchestratorArgs:
 
     @property
     def artifacts(self) -> Bucket:
+        if "artifacts" not in self.buckets:
+            # The spec refuses an enabled orchestrator without the bucket; this guards other callers.
+            raise ValueError("the orchestrator needs an artifacts bucket; add 'artifacts' to storage.buckets")
         return self.buckets["artifacts"]
 
 
@@ -147,17 +150,17 @@ class Orchestrator(pulumi.ComponentResource):
         self.metadata_db_secret_arn = (
             _master_secret_arn(self.database) if self.database else pulumi.Output.from_input("")
         )
-        self.metaflow_config = args.artifacts.bucket_name.apply(
-            lambda bucket: (
-                {
+        self.metaflow_config = (
+            args.artifacts.bucket_name.apply(
+                lambda bucket: {
                     team.name: metaflow_config(
                         team.name, env, bucket=bucket, service_url=service_url, argo_ui_url=argo_url
                     )
                     for team in args.teams
                 }
-                if spec.metaflow
-                else {}
             )
+            if spec.metaflow
+            else pulumi.Output.from_input({})
         )
         self.register_outputs(
             {

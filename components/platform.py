@@ -145,7 +145,7 @@ class Platform(pulumi.ComponentResource):
                 private_subnet_ids=self.network.private_subnet_ids,
                 data_key_arn=self.keys.data_key_arn,
                 boundary_arn=self.guardrails.permission_boundary_arn,
-                artifacts=self.storage.buckets["artifacts"],
+                artifacts=self.storage.buckets.get("artifacts"),
                 client_namespaces=vector_db_clients(spec),
             ),
             aws_only,

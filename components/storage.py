@@ -19,10 +19,7 @@ from components.environment import Environment
 from components.iam import platform_role, policy_document, service_trust
 from components.keys import create_key
 from components.options import child, provider_in_region, stateful
-from mlstack.spec.storage import StorageSpec
-
-ACCESS_LOGS = "access-logs"
-MODELS_REPLICA = "models-replica"
+from mlstack.spec.storage import ACCESS_LOGS, MODELS_REPLICA, StorageSpec, s3_bucket_name
 
 # A prefix ends at a '/' so that 'search/' cannot also match 'search-archive/', and holds no IAM wildcard.
 _PREFIX = re.compile(r"^([A-Za-z0-9!_.'()-]+/)+$")
@@ -42,7 +39,7 @@ _WRITE_OBJECT_ACTIONS = [
 
 def bucket_name(env: Environment, purpose: str, region: str | None = None) -> str:
     """Physical bucket name ``<env>-<account>-<region>-<purpose>``: globally unique because S3 names are."""
-    return env.resource_name(env.account_id, region or env.region, purpose)
+    return s3_bucket_name(env.name, env.account_id, region or env.region, purpose)
 
 
 def model_artifact_prefix(team: str, model: str | None = None, version: str | None = None) -> str:

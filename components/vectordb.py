@@ -58,7 +58,8 @@ class VectorDbArgs:
     private_subnet_ids: pulumi.Input[Sequence[str]]
     data_key_arn: pulumi.Input[str]
     boundary_arn: pulumi.Input[str]
-    artifacts: Bucket
+    # Qdrant writes its snapshots here; absent only when no engine needs it (the spec refuses the rest).
+    artifacts: Bucket | None
     client_namespaces: Sequence[str]
 
 
@@ -151,7 +152,10 @@ class VectorDb(pulumi.ComponentResource):
         self.credentials_secret_name = key_secret.metadata.apply(lambda m: m.name or API_KEY_SECRET)
 
     def _snapshots(self, name: str, args: VectorDbArgs, ns: k8s.core.v1.Namespace) -> None:
-        spec, provider = args.spec, args.k8s_provider
+        spec, provider, artifacts = args.spec, args.k8s_provider, args.artifacts
+        if artifacts is None:
+            # The spec refuses an enabled vector database without the bucket; this guards other callers.
+            raise ValueError("Qdrant snapshots need an artifacts bucket; add 'artifacts' to storage.buckets")
         account = k8s.core.v1.ServiceAccount(
             f"{name}-snapshots-sa",
             metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -171,13 +175,13 @@ class VectorDb(pulumi.ComponentResource):
             service_account=SNAPSHOT_JOB,
             description="Qdrant snapshot job: writes snapshots under its prefix of the artifacts bucket",
         )
-        args.artifacts.grant_write(role, prefix=f"{spec.snapshot_prefix}/")
+        artifacts.grant_write(role, prefix=f"{spec.snapshot_prefix}/")
         k8s.batch.v1.CronJob(
             f"{name}-snapshots",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=SNAPSHOT_JOB, namespace=spec.namespace, labels=_labels(SNAPSHOT_JOB)
             ),
-            spec=args.artifacts.bucket_name.apply(
+            spec=artifacts.bucket_name.apply(
                 lambda bucket: snapshot_cronjob_spec(
                     spec, bucket=bucket, region=args.env.region, pull_through=args.pull_through
                 )

@@ -81,7 +81,10 @@ def plan(
     target = out_dir or project.build_dir
     target.mkdir(parents=True, exist_ok=True)
     for config, spec in loaded:
-        result = run_program(project.program, config, spec)
+        try:
+            result = run_program(project.program, config, spec)
+        except SpecError as exc:  # a ProgramError: the program failed on a stack file that validated
+            raise _fail(str(exc)) from None
         path = target / f"plan-{config.stack}.json"
         path.write_text(result.dumps(), encoding="utf-8")
         if not quiet:

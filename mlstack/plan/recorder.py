@@ -11,6 +11,7 @@ import asyncio
 import contextvars
 import json
 import runpy
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from mlstack import __version__
 from mlstack.gc_thresholds import raised_thresholds
 from mlstack.plan.mocks import PlatformMocks
 from mlstack.spec import PlatformSpec
-from mlstack.spec.loader import PROJECT, StackConfig
+from mlstack.spec.loader import PROJECT, SpecError, StackConfig
 
 PLAN_FORMAT_VERSION = 1
 SETTLE_STALL_SECONDS = 10.0
@@ -183,14 +184,62 @@ async def _settle() -> None:
             return
 
 
+@dataclass
+class ProgramError(SpecError):
+    """The program failed on a stack file that passed validation: one message instead of a traceback.
+
+    A SpecError, so every command that reports bad stack files reports this too. ``cause`` is the exception's
+    one-line message and ``location`` the innermost frame that raised it; ``bug`` is False for a
+    ``pulumi.RunError``, which by Pulumi's convention already is a message meant for the user.
+    """
+
+    stack: str = ""
+    cause: str = ""
+    location: str = ""
+    bug: bool = True
+
+    def __str__(self) -> str:
+        if not self.bug:
+            return self.cause
+        where = f" (raised at {self.location})" if self.location else ""
+        return (
+            f"{self.source}: the program failed while planning stack '{self.stack}': {self.cause}{where}\n"
+            "  this is a bug in mlstack or a stack file the spec should have refused: please report it"
+        )
+
+
 def run_program(program: Path, config: StackConfig, spec: PlatformSpec) -> Plan:
     """Run ``program`` for one stack under the recording monitor and return its plan.
 
     Each run happens in a fresh context, so several stacks can be planned in one process without the
-    Pulumi runtime's global state leaking from one to the next.
+    Pulumi runtime's global state leaking from one to the next. An exception the program raises becomes a
+    :class:`ProgramError`.
     """
-    with raised_thresholds():
-        return contextvars.Context().run(_run_isolated, program, config, spec)
+    try:
+        with raised_thresholds():
+            return contextvars.Context().run(_run_isolated, program, config, spec)
+    except SpecError:
+        raise
+    except pulumi.RunError as exc:
+        raise ProgramError(config.source, stack=config.stack, cause=str(exc), bug=False) from exc
+    except Exception as exc:
+        raise ProgramError(
+            config.source, stack=config.stack, cause=_one_line(exc), location=_raised_at(exc, program.parent)
+        ) from exc
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = (str(exc) or "").strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+def _raised_at(exc: BaseException, root: Path) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return ""
+    frame = frames[-1]
+    path = Path(frame.filename)
+    return f"{path.relative_to(root) if path.is_relative_to(root) else path}:{frame.lineno}"
 
 
 def _run_isolated(program: Path, config: StackConfig, spec: PlatformSpec) -> Plan:

@@ -19,7 +19,7 @@ from mlstack.spec.inference import InferenceSpec, endpoint_problems
 from mlstack.spec.network import NetworkSpec
 from mlstack.spec.orchestrator import OrchestratorSpec
 from mlstack.spec.registry import REGISTRY_ALIASES, RegistrySpec
-from mlstack.spec.storage import StorageSpec
+from mlstack.spec.storage import S3_BUCKET_NAME_MAX, StorageSpec, generated_bucket_names
 from mlstack.spec.teams import HumanAccessSpec, TeamSpec
 from mlstack.spec.vectordb import VectorDbSpec
 
@@ -232,7 +232,7 @@ class PlatformSpec(StrictModel):
 
 
 def _storage_and_registry_rules(spec: PlatformSpec) -> list[tuple[str, str]]:
-    problems: list[tuple[str, str]] = []
+    problems: list[tuple[str, str]] = _bucket_rules(spec)
     replica = spec.storage.models_replication_region
     if replica is not None:
         if replica == spec.region:
@@ -264,6 +264,42 @@ def _storage_and_registry_rules(spec: PlatformSpec) -> list[tuple[str, str]]:
                     f"'{spec.environment}' is where the environment's own repositories live; choose another",
                 )
             )
+    return problems
+
+
+def _bucket_rules(spec: PlatformSpec) -> list[tuple[str, str]]:
+    """The buckets other sections write to must be declared, and every generated name must fit S3's limit."""
+    problems: list[tuple[str, str]] = []
+    if "artifacts" not in spec.storage.buckets:
+        users = []
+        if spec.orchestrator.argo_workflows or spec.orchestrator.metaflow:
+            users.append("the orchestrator (workflow artifacts, Metaflow datastore)")
+        if spec.vector_db.enabled:
+            users.append("the vector database (snapshots)")
+        users += [
+            f"inference endpoint '{e.name}' (data capture)"
+            for e in spec.inference.endpoints
+            if e.data_capture_percent
+        ]
+        if users:
+            problems.append(
+                (
+                    "storage.buckets",
+                    f"has no 'artifacts' bucket, which {', '.join(users)} write to; add 'artifacts' to the "
+                    "list, or turn those off",
+                )
+            )
+    names = generated_bucket_names(spec.storage, spec.environment, spec.account_id, spec.region)
+    longest = max(names, key=len)
+    if len(longest) > S3_BUCKET_NAME_MAX:
+        excess = len(longest) - S3_BUCKET_NAME_MAX
+        problems.append(
+            (
+                "environment",
+                f"bucket name '{longest}' would be {len(longest)} characters, more than S3's "
+                f"{S3_BUCKET_NAME_MAX}; shorten the environment name by {excess} or more",
+            )
+        )
     return problems
 
 

@@ -17,6 +17,7 @@ from pydantic import Field, StringConstraints, field_validator, model_validator
 from mlstack.catalog import gpu_catalog
 from mlstack.spec.base import DnsLabel, StrictModel
 from mlstack.spec.gpu import GpuPoolSpec
+from mlstack.spec.storage import s3_bucket_name
 
 # s3://<bucket>/<team>/<model>/<version>/ : the layout every model in the models bucket follows, so a role can
 # be granted exactly one model version by prefix.
@@ -62,7 +63,7 @@ class ModelLocation:
 def models_bucket_name(environment: str, account_id: str, region: str) -> str:
     """Physical name of the environment's models bucket, ``<env>-<account>-<region>-models``, as the storage
     component names it (bucket names are global, hence account and region)."""
-    return f"{environment}-{account_id}-{region}-models"
+    return s3_bucket_name(environment, account_id, region, "models")
 
 
 def ecr_registry_host(account_id: str, region: str) -> str:

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from mlstack.spec import PlatformSpec
 from mlstack.spec.base import RuleViolations
+from mlstack.yaml_loading import DuplicateKeyError, safe_load_unique
 
 PROJECT = "mlstack"
 SPEC_KEY = f"{PROJECT}:platform"
@@ -88,7 +89,19 @@ def read_stack_config(path: Path) -> StackConfig:
             ],
         )
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(source, [_unreadable(exc)]) from None
+    try:
+        document = safe_load_unique(text) or {}
+    except DuplicateKeyError as exc:
+        problem = Problem(
+            "",
+            f"key '{exc.key}' is repeated in one mapping (lines {exc.first.line + 1} and {exc.again.line + 1}); "
+            "YAML would silently keep only the last value",
+            f"keep one '{exc.key}' (line {exc.again.line + 1} is the repeat)",
+        )
+        raise SpecError(source, [problem]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
@@ -117,6 +130,16 @@ def read_stack_config(path: Path) -> StackConfig:
     for key, value in (document.get("config") or {}).items():
         values[key if ":" in str(key) else f"{PROJECT}:{key}"] = value
     return StackConfig(source=source, stack=stack, values=values)
+
+
+def _unreadable(exc: OSError | UnicodeDecodeError) -> Problem:
+    if isinstance(exc, UnicodeDecodeError):
+        return Problem(
+            "",
+            f"not UTF-8 text: byte 0x{exc.object[exc.start]:02x} at offset {exc.start} cannot be decoded",
+            "save the file as UTF-8",
+        )
+    return Problem("", f"cannot be read: {exc.strerror or exc}", "check the file's permissions and type")
 
 
 def _known(stacks_dir: Path) -> str:

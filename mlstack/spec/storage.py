@@ -10,6 +10,19 @@ from mlstack.spec.base import AwsRegion, StrictModel
 
 BucketPurpose = Literal["datasets", "artifacts", "models"]
 DEFAULT_BUCKETS: tuple[BucketPurpose, ...] = ("datasets", "artifacts", "models")
+# Buckets the storage component adds on its own: server access logs (one per region holding buckets) and the
+# models replica.
+ACCESS_LOGS = "access-logs"
+MODELS_REPLICA = "models-replica"
+S3_BUCKET_NAME_MAX = 63
+
+
+def s3_bucket_name(environment: str, account_id: str, region: str, purpose: str) -> str:
+    """Physical bucket name ``<env>-<account>-<region>-<purpose>``: globally unique because S3 names are.
+
+    The one naming rule: the storage component names its buckets with it and the spec checks their length.
+    """
+    return "-".join((environment, account_id, region, purpose))
 
 
 class StorageSpec(StrictModel):
@@ -69,3 +82,12 @@ class StorageSpec(StrictModel):
         if negative:
             raise ValueError(f"expected volume of {negative} is negative; use 0 or more GB")
         return value
+
+
+def generated_bucket_names(spec: StorageSpec, environment: str, account_id: str, region: str) -> list[str]:
+    """Every bucket name the storage component creates for these settings, the added buckets included."""
+    names = [s3_bucket_name(environment, account_id, region, p) for p in (*spec.buckets, ACCESS_LOGS)]
+    replica = spec.models_replication_region
+    if replica is not None and replica != region and "models" in spec.buckets:
+        names += [s3_bucket_name(environment, account_id, replica, p) for p in (MODELS_REPLICA, ACCESS_LOGS)]
+    return names
