@@ -39,6 +39,22 @@ def _set(path: str, value: Any):
     return mutate
 
 
+def _set_all(**values: Any):
+    def mutate(spec: dict[str, Any], _config: dict[str, Any]) -> None:
+        for key, value in values.items():
+            spec[key] = {**spec[key], **value} if isinstance(value, dict) else value
+
+    return mutate
+
+
+def _disable_workflows_then(mutate):
+    def both(spec: dict[str, Any], config: dict[str, Any]) -> None:
+        spec["orchestrator"] = {"argo_workflows": False, "metaflow": False}
+        mutate(spec, config)
+
+    return both
+
+
 BAD_INPUTS = {
     "platform images without their cache": (
         _set("registry.pull_through_caches", []),
@@ -360,6 +376,28 @@ BAD_INPUTS = {
         _set("network.flow_logs_retention_days", 45),
         "network.flow_logs_retention_days",
         "CloudWatch",
+    ),
+    "orchestrator and vector database without an artifacts bucket": (
+        _set("storage.buckets", ["datasets", "models"]),
+        "storage.buckets",
+        "no 'artifacts' bucket, which the orchestrator (workflow artifacts, Metaflow datastore), the vector "
+        "database (snapshots) write to",
+    ),
+    "vector database alone without an artifacts bucket": (
+        _disable_workflows_then(_set("storage.buckets", ["models"])),
+        "storage.buckets",
+        "which the vector database (snapshots) write to",
+    ),
+    "environment name too long for its bucket names": (
+        _set("environment", "a" * 32),
+        "environment",
+        f"bucket name '{'a' * 32}-111122223333-us-east-1-access-logs' would be 67 characters, more than S3's 63; "
+        "shorten the environment name by 4",
+    ),
+    "models replica region makes the longest bucket name": (
+        _set_all(environment="a" * 24, storage={"models_replication_region": "ap-southeast-2"}),
+        "environment",
+        f"bucket name '{'a' * 24}-111122223333-ap-southeast-2-models-replica' would be 67 characters",
     ),
 }
 
