@@ -17,6 +17,7 @@ file is shown as written, never interpreted (or rejected) as a style tag.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -57,23 +58,35 @@ def _reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-def prepare_output_dir(directory: Path, option: str) -> Path:
-    """Create ``directory`` (and its parents) for output, or stop with one clear error naming it.
+def _cannot(directory: Path, option: str, reason: str) -> typer.Exit:
+    return fail(
+        f"cannot create the output directory {directory} ({option}): {reason}; "
+        f"fix: give {option} a location in a directory you can write"
+    )
 
-    Called before any planning, so a bad ``option`` value costs nothing and leaves nothing half-written.
+
+def prepare_output_dir(directory: Path, option: str) -> Path:
+    """Check, before any planning, that ``directory`` exists or can be created; stop with one clear error
+    naming it otherwise.
+
+    Nothing is created yet (a failing command leaves no empty directory behind): the nearest existing
+    ancestor must be a directory this process may write. :func:`write_output` creates what is missing.
     """
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise fail(
-            f"cannot create the output directory {directory} ({option}): {_reason(exc)}; "
-            f"fix: give {option} a location in a directory you can write"
-        ) from None
+    existing = directory
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise _cannot(directory, option, f"{existing} is not a directory")
+    if existing != directory and not os.access(existing, os.W_OK | os.X_OK):
+        raise _cannot(directory, option, f"no permission to create it in {existing}")
+    if existing == directory and not os.access(directory, os.W_OK | os.X_OK):
+        raise _cannot(directory, option, "no permission to write in it")
     return directory
 
 
 def prepare_output_file(path: Path, option: str) -> Path:
-    """Make sure ``path`` can be written: its directory exists (created if needed) and it is not a directory."""
+    """Check, before any work, that ``path`` can be written: its directory exists or can be created, and
+    ``path`` is not a directory."""
     prepare_output_dir(path.parent, option)
     if path.is_dir():
         raise fail(
@@ -91,8 +104,9 @@ def write_output(path: Path, text: str, option: str) -> None:
 
 @contextmanager
 def open_output(path: Path, option: str) -> Iterator[IO[str]]:
-    """Open ``path`` for writing; an OS error becomes one clear line and exit code 2."""
+    """Open ``path`` for writing, creating its directory; an OS error becomes one clear line and exit code 2."""
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", encoding="utf-8") as handle:
             yield handle
     except OSError as exc:
