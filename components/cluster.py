@@ -11,7 +11,7 @@ import pulumi_kubernetes as kubernetes
 
 from components.environment import Environment
 from components.iam import platform_role, pod_identity_trust, service_trust
-from components.options import child
+from components.options import child, stateful
 from mlstack.catalog import eks_addon_versions
 from mlstack.spec.cluster import ClusterSpec
 
@@ -90,7 +90,8 @@ class Cluster(pulumi.ComponentResource):
             name=f"/aws/eks/{cluster_name}/cluster",
             kms_key_id=args.logs_key_arn,
             retention_in_days=spec.control_plane_log_retention_days,
-            opts=child(self),
+            # Audit evidence: in hardened tiers a destroy or a replace must not take the API audit log with it.
+            opts=stateful(self, env),
         )
         self.cluster = aws.eks.Cluster(
             f"{name}-eks",

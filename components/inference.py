@@ -811,6 +811,21 @@ def scaler_manifest(endpoint: EndpointSpec, *, prometheus_url: str) -> dict[str,
     }
 
 
+# TLS 1.3, with TLS 1.2 for older clients; no TLS 1.0/1.1 and no CBC ciphers.
+ALB_SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+
+
+def _listener_annotations(endpoint: EndpointSpec) -> dict[str, str]:
+    """HTTPS on 443 with the endpoint's certificate; plain HTTP on 80 only where the spec allows none (dev)."""
+    if endpoint.certificate_arn is None:
+        return {"alb.ingress.kubernetes.io/listen-ports": '[{"HTTP": 80}]'}
+    return {
+        "alb.ingress.kubernetes.io/listen-ports": '[{"HTTPS": 443}]',
+        "alb.ingress.kubernetes.io/certificate-arn": endpoint.certificate_arn,
+        "alb.ingress.kubernetes.io/ssl-policy": ALB_SSL_POLICY,
+    }
+
+
 def ingress_manifest(
     endpoint: EndpointSpec, *, private_subnet_ids: pulumi.Input[Sequence[str]]
 ) -> dict[str, Any]:
@@ -825,7 +840,7 @@ def ingress_manifest(
                 "alb.ingress.kubernetes.io/target-type": "ip",
                 "alb.ingress.kubernetes.io/subnets": subnets,
                 "alb.ingress.kubernetes.io/healthcheck-path": ready,
-                "alb.ingress.kubernetes.io/listen-ports": '[{"HTTP": 80}]',
+                **_listener_annotations(endpoint),
                 # Generation can stream for minutes.
                 "alb.ingress.kubernetes.io/load-balancer-attributes": "idle_timeout.timeout_seconds=600",
             },

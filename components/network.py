@@ -10,7 +10,7 @@ import pulumi_aws as aws
 
 from components.environment import Environment
 from components.iam import POLICY_VERSION, platform_role, policy_document
-from components.options import child
+from components.options import child, stateful
 from mlstack.spec.network import NetworkSpec
 
 # Interface endpoints that keep image pulls, token exchange and log shipping off the NAT gateways.
@@ -237,7 +237,8 @@ class Network(pulumi.ComponentResource):
             name=f"/mlstack/{env.name}/vpc-flow-logs",
             kms_key_id=args.logs_key_arn,
             retention_in_days=args.spec.flow_logs_retention_days,
-            opts=child(self),
+            # Audit evidence: in hardened tiers a destroy or a replace must not take the flow records with it.
+            opts=stateful(self, env),
         )
         role = platform_role(
             self,

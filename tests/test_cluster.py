@@ -132,3 +132,14 @@ def test_kubernetes_provider_uses_short_lived_tokens(stack_plan: Plan) -> None:
     for resource in stack_plan.resources:
         if resource.type.startswith("kubernetes:"):
             assert resource.provider.split("::")[-2] == provider.name, resource.name
+
+
+def test_audit_log_groups_outlive_a_destroy_in_hardened_tiers(stack_plan: Plan) -> None:
+    hardened = PROJECT.load(stack_plan.stack)[1].tier.hardened
+    groups = stack_plan.by_type("aws:cloudwatch/logGroup:LogGroup")
+    assert {g.name for g in groups} >= {
+        f"{stack_plan.stack}-cluster-control-plane-logs",
+        f"{stack_plan.stack}-network-flow-logs",
+    }
+    for group in groups:
+        assert (group.protect, group.retain_on_delete) == (hardened, hardened), group.urn

@@ -250,6 +250,24 @@ def test_internal_alb_is_never_internet_facing() -> None:
         assert ingress["metadata"]["annotations"]["alb.ingress.kubernetes.io/scheme"] == "internal"
 
 
+def test_internal_alb_serves_https_with_the_endpoints_certificate(stack_plan: Plan) -> None:
+    for endpoint in _kubernetes(stack_plan.stack):
+        if endpoint.exposure != "internal-alb":
+            continue
+        annotations = _named(
+            stack_plan,
+            "kubernetes:networking.k8s.io/v1:Ingress",
+            f"{stack_plan.stack}-inference-{endpoint.name}-ingress",
+        ).inputs["metadata"]["annotations"]
+        if endpoint.certificate_arn is None:
+            assert stack_plan.stack == "dev"
+            assert annotations["alb.ingress.kubernetes.io/listen-ports"] == '[{"HTTP": 80}]'
+            continue
+        assert annotations["alb.ingress.kubernetes.io/listen-ports"] == '[{"HTTPS": 443}]'
+        assert annotations["alb.ingress.kubernetes.io/certificate-arn"] == endpoint.certificate_arn
+        assert annotations["alb.ingress.kubernetes.io/ssl-policy"].startswith("ELBSecurityPolicy-TLS13")
+
+
 @pytest.mark.parametrize(("stack", "name"), SAGEMAKER)
 def test_sagemaker_endpoint_is_encrypted_private_and_autoscaled(stack: str, name: str) -> None:
     plan, endpoint = plan_of(stack), _endpoint(stack, name)

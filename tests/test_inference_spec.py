@@ -15,6 +15,7 @@ from tests.plans import PROJECT
 
 DEV = yaml.safe_load(PROJECT.stack_file("dev").read_text())
 ECR = "111122223333.dkr.ecr.us-east-1.amazonaws.com"
+CERT_ID = "5a1f7c2e-8b3d-4e6a-9f10-2c4b6d8e0a13"
 
 
 def _load_with(tmp_path: Path, **changes: Any) -> None:
@@ -126,6 +127,28 @@ BAD_ENDPOINTS: dict[str, tuple[dict[str, Any], str, str]] = {
         "inference.endpoints.0.sagemaker_instance_type",
         "not a GPU instance type",
     ),
+    "certificate on a cluster-only endpoint": (
+        {
+            "exposure": "internal",
+            "certificate_arn": f"arn:aws:acm:us-east-1:111122223333:certificate/{CERT_ID}",
+        },
+        "inference.endpoints.0",
+        "certificate_arn is for exposure internal-alb",
+    ),
+    "certificate of another region": (
+        {
+            "exposure": "internal-alb",
+            "min_replicas": 1,
+            "certificate_arn": f"arn:aws:acm:eu-west-1:111122223333:certificate/{CERT_ID}",
+        },
+        "inference.endpoints.0.certificate_arn",
+        "region eu-west-1",
+    ),
+    "certificate that is not an ACM ARN": (
+        {"exposure": "internal-alb", "min_replicas": 1, "certificate_arn": "my-cert"},
+        "inference.endpoints.0.certificate_arn",
+        "pattern",
+    ),
     "unknown autoscaling signal": (
         {"autoscaling": {"signal": "gpu", "target": 1}},
         "inference.endpoints.0.autoscaling.signal",
@@ -206,3 +229,16 @@ def test_model_uri_gets_its_trailing_slash_and_parses() -> None:
 )
 def test_image_registry_follows_docker_resolution(image: str, registry: str) -> None:
     assert image_registry(image) == registry
+
+
+def test_hardened_tiers_refuse_an_internal_alb_without_https(tmp_path: Path) -> None:
+    document = yaml.safe_load(PROJECT.stack_file("prod").read_text())
+    endpoints = document["config"][SPEC_KEY]["inference"]["endpoints"]
+    index = next(i for i, e in enumerate(endpoints) if e.get("exposure") == "internal-alb")
+    del endpoints[index]["certificate_arn"]
+    path = tmp_path / "Pulumi.prod.yaml"
+    path.write_text(yaml.safe_dump(document))
+    with pytest.raises(SpecError) as caught:
+        load_spec(path)
+    assert f"inference.endpoints.{index}.certificate_arn" in str(caught.value)
+    assert "over HTTPS only" in str(caught.value)

@@ -223,6 +223,7 @@ class PlatformSpec(StrictModel):
             repositories=self.registry.repositories,
             pull_through_prefixes=[c.repository_prefix for c in self.registry.pull_through_caches],
             gpu_pools=self.gpu_pools,
+            hardened=self.tier.hardened,
         )
         problems += _team_rules(self)
         problems += _platform_image_rules(self)

@@ -30,6 +30,9 @@ _IMAGE = re.compile(
     r"^(?P<name>[a-z0-9]+(?:[._/-][a-z0-9]+)*(?:\.[a-z0-9-]+)*(?::\d+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)"
     r"(?::(?P<tag>[\w][\w.-]{0,127}))?(?:@(?P<digest>sha256:[a-f0-9]{64}))?$"
 )
+AcmCertificateArn = Annotated[
+    str, StringConstraints(pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$")
+]
 SageMakerInstanceType = Annotated[
     str,
     StringConstraints(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$"),
@@ -167,6 +170,12 @@ class EndpointSpec(StrictModel):
         "cluster only) or internal-alb (also an internal Application Load Balancer, reachable from the VPC and "
         "networks peered with it). Never public. Default: internal.",
     )
+    certificate_arn: AcmCertificateArn | None = Field(
+        default=None,
+        description="ACM certificate (in the environment's account and region) the internal ALB serves HTTPS "
+        "with, on port 443 with a TLS 1.3/1.2 policy. Required for internal-alb in staging and prod; without "
+        "it (dev only) the ALB listens on plain HTTP port 80. Default: none.",
+    )
     network_isolation: bool = Field(
         default=True,
         description="SageMaker only: run the container without any network access. Default: on for vllm and "
@@ -239,6 +248,8 @@ class EndpointSpec(StrictModel):
                 )
             if self.data_capture_percent:
                 problems.append("data_capture_percent is for the sagemaker backend: remove it")
+            if self.certificate_arn is not None and self.exposure != "internal-alb":
+                problems.append("certificate_arn is for exposure internal-alb: remove it")
         else:
             if self.sagemaker_instance_type is None:
                 problems.append(
@@ -282,6 +293,35 @@ class InferenceSpec(StrictModel):
     )
 
 
+def _certificate_problems(
+    endpoint: EndpointSpec, path: str, *, account_id: str, region: str, hardened: bool
+) -> list[tuple[str, str]]:
+    """An internal ALB serves HTTPS with a certificate of the environment's own account and region."""
+    if endpoint.exposure != "internal-alb":
+        return []
+    if endpoint.certificate_arn is None:
+        if not hardened:
+            return []
+        return [
+            (
+                f"{path}.certificate_arn",
+                "staging and prod serve an internal ALB over HTTPS only: set certificate_arn to an ACM "
+                f"certificate in account {account_id}, region {region}, or use exposure internal",
+            )
+        ]
+    _, _, _, cert_region, cert_account, _ = endpoint.certificate_arn.split(":", 5)
+    if (cert_region, cert_account) != (region, account_id):
+        return [
+            (
+                f"{path}.certificate_arn",
+                f"the certificate is in account {cert_account}, region {cert_region}; an ALB can only use an "
+                f"ACM certificate of its own account and region ({account_id}, {region}): request or import "
+                "one there",
+            )
+        ]
+    return []
+
+
 def endpoint_problems(
     endpoints: Sequence[EndpointSpec],
     *,
@@ -292,6 +332,7 @@ def endpoint_problems(
     repositories: Sequence[str],
     pull_through_prefixes: Sequence[str],
     gpu_pools: Sequence[GpuPoolSpec],
+    hardened: bool = False,
 ) -> list[tuple[str, str]]:
     """Cross-section rules for every endpoint, each as (``inference.endpoints.N.<field>``, message)."""
     problems: list[tuple[str, str]] = []
@@ -323,6 +364,7 @@ def endpoint_problems(
         problems += _image_problems(
             endpoint, f"{path}.image", registry, own_repositories, list(pull_through_prefixes)
         )
+        problems += _certificate_problems(endpoint, path, account_id=account_id, region=region, hardened=hardened)
         pool = pools.get(endpoint.gpu_pool) if endpoint.gpu_pool else None
         if pool is not None:
             known = [largest_gpu_count[s] for s in pool.instance_types if s in largest_gpu_count]
