@@ -48,7 +48,7 @@ def synthetic_config(project: Project, teams: int) -> tuple[StackConfig, Any]:
     ]
     platform["budgets"] = {k: v for k, v in platform["budgets"].items() if k != "team_limits_usd"}
     # Each synthetic endpoint is prod's first endpoint served for another team, so it passes the same rules.
-    template = platform["inference"]["endpoints"][0]
+    template = {k: v for k, v in platform["inference"]["endpoints"][0].items() if k != "certificate_arn"}
     stack = f"synth{teams}"
     platform["inference"] = {
         **platform["inference"],
@@ -61,7 +61,8 @@ def synthetic_config(project: Project, teams: int) -> tuple[StackConfig, Any]:
                 .replace(f"/{template['team']}/", f"/team-{i:03d}/")
                 .replace("s3://prod-", f"s3://{stack}-"),
                 "image": template["image"].replace("/prod/", f"/{stack}/"),
-                # Scaled to zero behind the internal endpoint, so N endpoints fit any GPU pool's limit.
+                # Scaled to zero behind the internal endpoint (no ALB, so no certificate), so N endpoints fit
+                # any GPU pool's limit.
                 "exposure": "internal",
                 "min_replicas": 0,
             }

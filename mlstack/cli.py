@@ -7,9 +7,18 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from mlstack.commands import register_all
-from mlstack.console import console, errors
+from mlstack.console import console
+from mlstack.failures import (
+    BAD_INPUT,
+    fail,
+    prepare_output_dir,
+    prepare_output_file,
+    report_error,
+    write_output,
+)
 from mlstack.gc_thresholds import raise_thresholds, skip_final_collection
 from mlstack.project import Project, ProjectNotFound, find_project
 from mlstack.spec.loader import SpecError
@@ -28,9 +37,8 @@ ProjectDir = Annotated[
 ]
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    errors.print(f"[bold red]error:[/] {message}", soft_wrap=True)
-    return typer.Exit(code)
+def _fail(message: str, code: int = BAD_INPUT) -> typer.Exit:
+    return fail(message, code)
 
 
 def _project(project_dir: Path | None) -> Project:
@@ -67,27 +75,27 @@ def plan(
 ) -> None:
     """Run the real Pulumi program offline under a recording mock monitor and write build/plan-ENV.json."""
     from mlstack.deploytime import deploy_time_summary
-    from mlstack.plan.recorder import run_program
     from mlstack.plan.summary import summary_tree
+    from mlstack.planning import plan_stacks
 
     project = _project(project_dir)
     stacks = _stacks(project, env, all_stacks)
-    loaded = []
-    for stack in stacks:  # validate every stack first, so nothing is written when one is bad
-        try:
-            loaded.append(project.load(stack))
-        except SpecError as exc:
-            raise _fail(str(exc)) from None
-    target = out_dir or project.build_dir
-    target.mkdir(parents=True, exist_ok=True)
-    for config, spec in loaded:
-        result = run_program(project.program, config, spec)
-        path = target / f"plan-{config.stack}.json"
-        path.write_text(result.dumps(), encoding="utf-8")
+    target = prepare_output_dir(out_dir or project.build_dir, "--out-dir")
+    # Every stack is validated and planned before the first file is written: one bad stack writes nothing.
+    try:
+        planned = plan_stacks(project, stacks)
+    except SpecError as exc:
+        raise _fail(str(exc)) from None
+    written = []
+    for _, result in planned:
+        path = target / f"plan-{result.stack}.json"
+        write_output(path, result.dumps(), "--out-dir")
+        written.append(path)
+    for (_, result), path in zip(planned, written, strict=True):
         if not quiet:
             console.print(summary_tree(result))
             console.print(deploy_time_summary(result), markup=False)
-        console.print(f"wrote {project.relative(path)} ({len(result.resources)} resources)")
+        console.print(f"wrote {escape(str(project.relative(path)))} ({len(result.resources)} resources)")
 
 
 @app.command()
@@ -102,12 +110,14 @@ def validate(
     for stack in _stacks(project, env, all_stacks):
         try:
             _, spec = project.load(stack)
-            console.print(f"[green]ok[/] {project.relative(project.stack_file(stack))} ({spec.tier} tier)")
+            console.print(
+                f"[green]ok[/] {escape(str(project.relative(project.stack_file(stack))))} ({spec.tier} tier)"
+            )
         except SpecError as exc:
-            errors.print(str(exc), soft_wrap=True)
+            report_error(str(exc))
             failed = True
     if failed:
-        raise typer.Exit(1)
+        raise typer.Exit(BAD_INPUT)
 
 
 @app.command()
@@ -117,13 +127,14 @@ def schema(
     """Write the JSON Schema of stack files, for editors and docs."""
     from mlstack.schema import render_schema
 
+    if out is not None:
+        prepare_output_file(out, "--out")
     text = render_schema()
     if out is None:
         sys.stdout.write(text)
         return
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
-    console.print(f"wrote {out}")
+    write_output(out, text, "--out")
+    console.print(f"wrote {escape(str(out))}")
 
 
 register_all(app)

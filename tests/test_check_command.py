@@ -17,6 +17,7 @@ from mlstack.check.formats import MARKDOWN_MAX_ROWS
 from mlstack.check.waivers import WaiverError, parse_waivers
 from mlstack.cli import app
 from policies.catalog import ALL_RULES, RULES_BY_ID
+from tests.cli import assert_clean_failure
 from tests.plans import PROJECT, ROOT, plan_of
 
 # The CLI checks waivers against the real date, so a valid waiver must stay valid whenever the suite runs.
@@ -139,16 +140,14 @@ def test_bad_waiver_file_fails_the_command_without_traceback(project: Path) -> N
     expired = {**GOOD_WAIVER, "expires": "2020-01-01"}
     (project / "policies" / "waivers.yaml").write_text(yaml.safe_dump({"waivers": [expired]}))
     result = _invoke("check", "dev", "--project-dir", str(project))
-    assert result.exit_code == 2
-    assert "entry 0, field 'expires': the waiver expired on 2020-01-01" in result.output
-    assert "Traceback" not in result.output
+    assert_clean_failure(result, 2, "error:", "entry 0, field 'expires': the waiver expired on 2020-01-01")
 
 
 def test_bad_format_is_one_clear_message() -> None:
     result = _invoke("check", "dev", "--project-dir", str(ROOT), "--format", "html")
-    assert result.exit_code == 2
-    assert "unknown --format 'html'; use one of: table, json, sarif, junit, markdown" in result.output
-    assert "Traceback" not in result.output
+    assert_clean_failure(
+        result, 2, "unknown --format 'html'; use one of: table, json, sarif, junit, markdown"
+    )
 
 
 @pytest.mark.parametrize(
@@ -165,9 +164,7 @@ def test_bad_policy_config_is_one_clear_message(tmp_path: Path, content: str, wo
     path = tmp_path / "config.json"
     path.write_text(content)
     result = _invoke("check", "dev", "--project-dir", str(ROOT), "--config", str(path))
-    assert result.exit_code == 2
-    assert words in result.output and str(path) in result.output
-    assert "Traceback" not in result.output
+    assert_clean_failure(result, 2, words, str(path))
 
 
 def test_sarif_is_valid_for_code_scanning(tmp_path: Path, project: Path, eu_only: Path) -> None:

@@ -14,6 +14,7 @@ from mlstack.cli import app
 from mlstack.plan import recorder
 from mlstack.plan.recorder import PLAN_FORMAT_VERSION, Plan, run_program
 from mlstack.spec.loader import load_spec
+from tests.cli import assert_clean_failure
 from tests.plans import PROJECT, ROOT, STACKS
 
 TOKEN = re.compile(r"^mlstack:(?P<module>[a-z_]+):(?P<type>[A-Z][A-Za-z]+)$")
@@ -142,9 +143,7 @@ def test_cli_bad_stack_file_writes_nothing(tmp_path: Path) -> None:
     )
     out = tmp_path / "out"
     result = CliRunner().invoke(app, ["plan", "dev", "--out-dir", str(out), "--project-dir", str(project)])
-    assert result.exit_code == 2
-    assert "stacks/Pulumi.dev.yaml" in result.output and "account_id" in result.output
-    assert "Traceback" not in result.output
+    assert_clean_failure(result, 2, "stacks/Pulumi.dev.yaml", "account_id")
     assert not out.exists()
 
 

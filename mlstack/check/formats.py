@@ -9,6 +9,7 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from mlstack import __version__
@@ -44,14 +45,15 @@ def render_table(result: CheckResult, console: Console) -> None:
             table.add_column(column, overflow="fold")
         for finding in stack.findings:
             status = finding.status
-            detail = _message(finding)
+            # Messages and names carry values from stack files (tags, regexes), shown literally, not as markup.
+            detail = escape(_message(finding))
             if finding.waiver is not None:
-                detail += f"\n[dim]waived until {finding.waiver.expires}: {finding.waiver.reason}[/]"
+                detail += f"\n[dim]waived until {finding.waiver.expires}: {escape(finding.waiver.reason)}[/]"
             table.add_row(
                 f"[{_STATUS_STYLE[status]}]{status}[/]",
-                f"{finding.rule.id}\n[dim]{finding.rule.title}[/]",
+                f"{finding.rule.id}\n[dim]{escape(finding.rule.title)}[/]",
                 finding.rule.severity.value,
-                finding.resource_name,
+                escape(finding.resource_name),
                 detail,
             )
         if stack.findings:

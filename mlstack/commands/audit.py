@@ -14,6 +14,7 @@ from mlstack.live.cli_support import (
     Profile,
     ProjectDir,
     check_format,
+    check_output,
     emit,
     live_errors,
 )
@@ -37,9 +38,11 @@ def audit_command(
 
     Buckets, repositories, roles, clusters and keys are read; nothing is changed.
 
-    Exit code 1 on drift, 2 when nothing drifted but some read was denied (the audit is incomplete).
+    Exit code 1 on drift, 3 when nothing drifted but some read was denied (the audit is incomplete), 2 on bad
+    input (stack file, options, credentials).
     """
     check_format(fmt)
+    check_output(output)
     spec = cli_support.load_spec(env, project_dir)
     with live_errors("audit"):
         aws = cli_support.connect(spec.region, profile)

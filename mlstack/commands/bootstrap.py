@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from mlstack.failures import FINDINGS
 from mlstack.live import cli_support
 from mlstack.live.bootstrap import DEFAULT_ALIAS, DEFAULT_NONCURRENT_DAYS, bootstrap
 from mlstack.live.cli_support import Profile, Region, console, errors, live_errors
@@ -42,9 +43,9 @@ def bootstrap_command(
     if result.repairs and not result.applied:
         errors.print(f"[bold red]refused:[/] the existing backend in {where} is weaker than required:")
         for change in result.repairs:
-            errors.print(f"  - {change.describe()}", soft_wrap=True)
+            errors.print(f"  - {change.describe()}", soft_wrap=True, markup=False)
         errors.print("Nothing was changed. Review the differences, then run again with --fix to repair them.")
-        raise typer.Exit(1)
+        raise typer.Exit(FINDINGS)
     if not result.changes:
         console.print(
             f"[green]no changes:[/] bucket {result.bucket} and key {result.alias} already compliant ({where})"

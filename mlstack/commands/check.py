@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 FORMAT_HELP = "table (default), json, sarif, junit or markdown."
 
@@ -45,6 +46,7 @@ def check(
     from mlstack.check.run import PolicyConfigError, check_stacks, load_policy_config
     from mlstack.check.waivers import WaiverError
     from mlstack.cli import _fail, _project, _stacks, console
+    from mlstack.failures import FINDINGS, OK, open_output, prepare_output_file, write_output
     from mlstack.report_formats import FORMATS
     from mlstack.spec.loader import SpecError
 
@@ -52,6 +54,8 @@ def check(
         raise _fail(f"unknown --format '{output_format}'; use one of: {', '.join(FORMATS)}")
     project = _project(project_dir)
     stacks = _stacks(project, env, all_stacks)
+    if output is not None:
+        prepare_output_file(output, "--output")
     config = {}
     if config_file is not None:
         try:
@@ -69,15 +73,14 @@ def check(
         else:
             from mlstack.console import file_console
 
-            with output.open("w", encoding="utf-8") as handle:
+            with open_output(output, "--output") as handle:
                 render_table(result, file_console(handle))
     else:
         text = TEXT_RENDERERS[output_format](result)
         if output is None:
             typer.echo(text, nl=False)
         else:
-            output.parent.mkdir(parents=True, exist_ok=True)
-            output.write_text(text, encoding="utf-8")
+            write_output(output, text, "--output")
     if output is not None:
-        console.print(f"wrote {output} ({output_format})", highlight=False)
-    raise typer.Exit(1 if result.failed else 0)
+        console.print(f"wrote {escape(str(output))} ({output_format})", highlight=False)
+    raise typer.Exit(FINDINGS if result.failed else OK)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
+from rich.markup import escape
 
 from mlstack.graph import GraphvizMissing, component_graph, render, to_dot, to_mermaid
 
@@ -30,30 +31,31 @@ def graph_command(
 
     The critical path of a cold deploy is drawn in red.
     """
-    from mlstack.cli import _fail, _project, _stacks, console, errors
+    from mlstack.cli import _fail, _project, _stacks, console
+    from mlstack.console import errors
+    from mlstack.failures import prepare_output_dir, write_output
     from mlstack.planning import plan_stacks
     from mlstack.spec.loader import SpecError
 
     project = _project(project_dir)
     stacks = _stacks(project, env, False)
+    target = prepare_output_dir(out_dir or project.build_dir, "--out-dir")
     try:
         [(_, plan)] = plan_stacks(project, stacks)
     except SpecError as exc:
         raise _fail(str(exc)) from None
     graph = component_graph(plan)
-    target = out_dir or project.build_dir
-    target.mkdir(parents=True, exist_ok=True)
     mermaid, dot = target / f"graph-{env}.mmd", target / f"graph-{env}.dot"
-    mermaid.write_text(to_mermaid(graph), encoding="utf-8")
-    dot.write_text(to_dot(graph), encoding="utf-8")
+    write_output(mermaid, to_mermaid(graph), "--out-dir")
+    write_output(dot, to_dot(graph), "--out-dir")
     console.print(to_mermaid(graph), markup=False, highlight=False)
-    console.print(f"critical path: {' -> '.join(graph.critical) or '(empty plan)'}")
-    console.print(f"wrote {project.relative(mermaid)} and {project.relative(dot)}")
+    console.print(f"critical path: {' -> '.join(graph.critical) or '(empty plan)'}", markup=False)
+    console.print(f"wrote {project.relative(mermaid)} and {project.relative(dot)}", markup=False)
     if image == "none":
         return
     try:
         drawn = render(to_dot(graph), target / f"graph-{env}.{image}", image)
     except GraphvizMissing as exc:
-        errors.print(f"[yellow]note:[/] {exc}", soft_wrap=True)
+        errors.print(f"[yellow]note:[/] {escape(str(exc))}", soft_wrap=True)
         return
-    console.print(f"wrote {project.relative(drawn)}")
+    console.print(f"wrote {project.relative(drawn)}", markup=False)

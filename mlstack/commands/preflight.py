@@ -13,6 +13,7 @@ from mlstack.live.cli_support import (
     Profile,
     ProjectDir,
     check_format,
+    check_output,
     emit,
     live_errors,
 )
@@ -38,9 +39,11 @@ def preflight_command(
 ) -> None:
     """Check credentials, region, GPU offerings and quotas, the EKS version and the state backend.
 
-    Exit code 1 when a check fails, 2 when nothing failed but some check could not run.
+    Exit code 1 when a check fails, 3 when nothing failed but some check could not run, 2 on bad input
+    (stack file, options, credentials).
     """
     check_format(fmt)
+    check_output(output)
     spec = cli_support.load_spec(env, project_dir)
     with live_errors("preflight"):
         aws = cli_support.connect(spec.region, profile)

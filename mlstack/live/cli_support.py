@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from mlstack.console import console, errors, file_console
+from mlstack.failures import INCOMPLETE, fail, open_output, prepare_output_file, write_output
 from mlstack.live.aws import Aws, Denied, LiveError
 from mlstack.live.report import Report, render, table
 from mlstack.project import ProjectNotFound, find_project
@@ -41,20 +43,21 @@ Output = Annotated[
 ]
 
 
-def fail(message: str, code: int = 2) -> typer.Exit:
-    errors.print(f"[bold red]error:[/] {message}", soft_wrap=True)
-    return typer.Exit(code)
-
-
 @contextmanager
 def live_errors(command: str) -> Iterator[None]:
-    """Turn a command-stopping AWS problem into one clear line and exit code 2, never a traceback."""
+    """Turn a command-stopping AWS problem into one clear line, never a traceback.
+
+    No credentials or the wrong account is bad input (exit code 2); a denied call leaves the work incomplete
+    (exit code 3).
+    """
     try:
         yield
     except LiveError as exc:
         raise fail(str(exc)) from None
     except Denied as exc:
-        raise fail(f"{exc.permission} denied; {command} needs it (see docs/live-tooling.md)") from None
+        raise fail(
+            f"{exc.permission} denied; {command} needs it (see docs/live-tooling.md)", INCOMPLETE
+        ) from None
 
 
 def load_spec(env: str, project_dir: Path | None) -> PlatformSpec:
@@ -80,25 +83,28 @@ def check_format(fmt: str) -> str:
     return fmt
 
 
-def emit(report: Report, fmt: str, output: Path | None = None, *, passed: bool = True) -> None:
-    """Print the report in ``fmt`` (or write it to ``output``) and exit with its code.
-
-    Exit codes: 1 when a check failed, 2 when nothing failed but something could not be checked, else 0.
-    """
+def check_output(output: Path | None) -> None:
+    """Stop before any AWS call when ``--output`` cannot be written."""
     if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
+        prepare_output_file(output, "--output")
+
+
+def emit(report: Report, fmt: str, output: Path | None = None, *, passed: bool = True) -> None:
+    """Print the report in ``fmt`` (or write it to ``output``, checked beforehand with
+    :func:`check_output`) and exit with its code (:meth:`Report.exit_code`)."""
+    if output is not None:
         if fmt == "table":
-            with output.open("w", encoding="utf-8") as handle:
+            with open_output(output, "--output") as handle:
                 file_console(handle).print(table(report, passed=passed))
         else:
-            output.write_text(render(report, fmt), encoding="utf-8")
-        console.print(f"wrote {output} ({report.summary()})")
+            write_output(output, render(report, fmt), "--output")
+        console.print(f"wrote {escape(str(output))} ({report.summary()})")
     elif fmt == "table":
         console.print(table(report, passed=passed))
     else:
         typer.echo(render(report, fmt), nl=False)
     code = report.exit_code()
-    if code == 2 and fmt == "table":
+    if code == INCOMPLETE and fmt == "table":
         errors.print("[magenta]some checks could not run (see 'not checked'); the result is incomplete[/]")
     if code:
         raise typer.Exit(code)

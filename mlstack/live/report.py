@@ -13,8 +13,10 @@ from enum import StrEnum
 from typing import Literal
 from xml.etree import ElementTree as ET
 
+from rich.markup import escape
 from rich.table import Table
 
+from mlstack.failures import FINDINGS, INCOMPLETE, OK
 from mlstack.report_formats import FORMATS, junit_document, markdown_cell, sarif_log
 
 Format = Literal["table", "json", "sarif", "junit", "markdown"]
@@ -72,10 +74,10 @@ class Report:
         return any(r.status is Status.NOT_CHECKED for r in self.results)
 
     def exit_code(self) -> int:
-        """1 when a check failed, 2 when nothing failed but something could not be checked, else 0."""
+        """1 when a check failed, 3 when nothing failed but something could not be checked, else 0."""
         if self.failed:
-            return 1
-        return 2 if self.incomplete else 0
+            return FINDINGS
+        return INCOMPLETE if self.incomplete else OK
 
     def summary(self) -> str:
         counts = self.counts()
@@ -92,10 +94,7 @@ def table(report: Report, *, passed: bool = True) -> Table:
             continue
         grid.add_row(
             f"[{STYLE[result.status]}]{result.status}[/]",
-            result.rule,
-            result.subject,
-            result.message,
-            result.remediation,
+            *(escape(text) for text in (result.rule, result.subject, result.message, result.remediation)),
         )
     grid.caption = report.summary()
     return grid

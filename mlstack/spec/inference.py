@@ -364,7 +364,9 @@ def endpoint_problems(
         problems += _image_problems(
             endpoint, f"{path}.image", registry, own_repositories, list(pull_through_prefixes)
         )
-        problems += _certificate_problems(endpoint, path, account_id=account_id, region=region, hardened=hardened)
+        problems += _certificate_problems(
+            endpoint, path, account_id=account_id, region=region, hardened=hardened
+        )
         pool = pools.get(endpoint.gpu_pool) if endpoint.gpu_pool else None
         if pool is not None:
             known = [largest_gpu_count[s] for s in pool.instance_types if s in largest_gpu_count]

@@ -19,6 +19,7 @@ from mlstack.live.bootstrap import (
     policy_statements,
     state_bucket_name,
 )
+from tests.cli import assert_clean_failure
 from tests.live.conftest import ACCOUNT, REGION
 
 BUCKET = state_bucket_name(ACCOUNT, REGION)
@@ -178,13 +179,9 @@ def test_denied_read_stops_with_the_permission_named(moto: None, cli_aws: dict) 
     stub.activate()
     cli_aws["s3"] = s3
     result = runner.invoke(app, ["bootstrap"])
-    assert result.exit_code == 2
-    assert "s3:GetEncryptionConfiguration denied; bootstrap needs it" in result.output
-    assert "Traceback" not in result.output
+    assert_clean_failure(result, 3, "s3:GetEncryptionConfiguration denied; bootstrap needs it")
 
 
 def test_no_credentials_give_one_clear_line(no_credentials: None) -> None:
     result = runner.invoke(app, ["bootstrap", "--region", REGION])
-    assert result.exit_code == 2
-    assert "no AWS credentials found" in result.output
-    assert "Traceback" not in result.output
+    assert_clean_failure(result, 2, "no AWS credentials found")

@@ -20,6 +20,7 @@ from mlstack.live.report import Report, Status
 from mlstack.project import find_project
 from mlstack.spec import PlatformSpec
 from mlstack.spec.gpu import GpuPoolSpec
+from tests.cli import assert_clean_failure
 from tests.live.conftest import ACCOUNT, REGION
 
 G_ON_DEMAND = QUOTAS[("G", "on-demand")].code
@@ -212,7 +213,7 @@ def test_denied_quota_is_not_checked_never_passed(backend: str) -> None:
     assert statuses[G_ON_DEMAND].status is Status.NOT_CHECKED
     assert statuses[G_ON_DEMAND].message == "servicequotas:GetServiceQuota denied"
     assert statuses[G_SPOT].status is Status.PASS
-    assert report.exit_code() == 2
+    assert report.exit_code() == 3
 
 
 def test_wrong_account_fails_and_skips_the_rest(backend: str) -> None:
@@ -226,8 +227,7 @@ def test_no_credentials_fails_the_credentials_check_without_a_traceback(
     no_credentials: None, tmp_path: Path
 ) -> None:
     result = runner.invoke(app, ["preflight", "dev", "--format", "json"])
-    assert result.exit_code == 1
-    assert "Traceback" not in result.output
+    assert_clean_failure(result, 1)
     document = json.loads(result.output)
     assert document["results"][0]["status"] == "fail"
     assert "no AWS credentials found" in document["results"][0]["message"]
@@ -246,3 +246,15 @@ def test_cli_reports_failures_with_remediation_and_exit_code(
     assert f"| fail | quota | {G_ON_DEMAND}" in result.output
     assert f"--quota-code {G_SPOT} --desired-value" in result.output
     assert "| credentials |" not in result.output  # passing rows stay out of the PR comment
+
+
+@pytest.mark.parametrize("command", ["preflight", "audit"])
+def test_an_unwritable_output_stops_before_any_aws_call(
+    no_credentials: None, tmp_path: Path, command: str
+) -> None:
+    a_file = tmp_path / "afile"
+    a_file.write_text("")
+    result = runner.invoke(app, [command, "dev", "-o", str(a_file / "report.txt")])
+    # Without credentials a run that reached AWS would report that instead; the output path is checked first.
+    assert_clean_failure(result, 2, f"cannot create the output directory {a_file} (--output)")
+    assert "credentials" not in result.output
