@@ -1,4 +1,4 @@
-"""Every rule of the pack, in id order, and the pulumi_policy objects the PolicyPack is built from.
+"""Every rule of the pack, in id order; each carries the pulumi_policy object it is built into.
 
 Rules are collected from the domain modules, so a new rule needs only its decorated function.
 """
@@ -9,12 +9,11 @@ import importlib
 from collections.abc import Mapping
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, Policy
+from pulumi_policy import EnforcementLevel
 
 from policies.framework import Rule
 
 __all__ = [
-    "ALL_POLICIES",
     "ALL_RULES",
     "PACK_ENFORCEMENT_LEVEL",
     "PACK_NAME",
@@ -55,7 +54,6 @@ def _collect() -> list[Rule]:
 
 
 ALL_RULES: list[Rule] = _collect()
-ALL_POLICIES: list[Policy] = [rule.policy for rule in ALL_RULES]
 RULES_BY_ID: Mapping[str, Rule] = {rule.id: rule for rule in ALL_RULES}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from mlstack.check.waivers import MAX_WAIVER_DAYS
 from policies.catalog import ALL_RULES, PACK_NAME, Rule
 
 DOCS_PATH = Path("docs") / "policies.md"
@@ -34,6 +35,28 @@ def _config(rule: Rule) -> str:
     return "\n".join(lines) + "\n"
 
 
+_WAIVERS_SECTION = [
+    "## Waivers",
+    "",
+    "`policies/waivers.yaml` lists accepted violations: each entry names a policy id, a resource URN or glob,",
+    "a stack name or glob, a reason, an owner (text; quote numbers) and an expiry date at most",
+    f"{MAX_WAIVER_DAYS} days after the day it is checked. Both runs honour the same file with the same",
+    "meaning (policy id, URN glob, stack glob, not yet expired); an expired waiver is never honoured.",
+    "",
+    "- `mlstack check` shows a waived violation as waived, with its reason, and passes.",
+    "- The engine run (`pulumi preview --policy-pack policies`, and the GitOps workflows) suppresses a",
+    "  waived violation: CrossGuard has no waived state, so the finding is not reported at all. The stack",
+    "  is read from the violation's URN (`urn:pulumi:<stack>::...`); a stack policy's violation without a",
+    "  URN belongs to the stack of the analysed resources (with none, to the stack the engine runs).",
+    "- The pack reads and checks the file once, when it starts. A malformed file, or an expired waiver,",
+    "  stops the pack with one message naming the file, entry, field and fix; it never runs without it.",
+    "",
+    "Because a waiver silences the engine, the waiver file is reviewed in pull requests like code: a",
+    "change to it is a change to what a deployment is allowed to carry, and its reason must convince the",
+    "reviewer.",
+]
+
+
 def render() -> str:
     """The whole reference page, deterministic for a given pack."""
     lines = [
@@ -43,7 +66,8 @@ def render() -> str:
         "",
         f"The `{PACK_NAME}` pack holds {len(ALL_RULES)} policies. They run in the engine with "
         "`pulumi preview --policy-pack policies` and offline with `mlstack check ENV` (or `--all`).",
-        "A mandatory violation fails the check (exit code 1) unless `policies/waivers.yaml` waives it;",
+        "A mandatory violation fails the check (exit code 1) unless `policies/waivers.yaml` waives it",
+        "([Waivers](#waivers));",
         "advisory violations are reported only. Tier rules apply to staging and prod, read from the stack's",
         "`mlstack:platform` config (an unknown tier is treated as prod).",
         "",
@@ -75,6 +99,7 @@ def render() -> str:
             config = _config(rule)
             if config:
                 lines.append(config.rstrip("\n"))
+    lines += ["", *_WAIVERS_SECTION]
     return "\n".join(lines) + "\n"
 
 

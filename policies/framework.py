@@ -102,9 +102,9 @@ def _module_domain(fn: Callable[..., Any]) -> str:
     return fn.__module__.rsplit(".", 1)[-1]
 
 
-def _attach_policy(rule: Rule, policy_type: type[Policy], validate: Callable[..., None]) -> Rule:
-    """Build the pulumi_policy object of ``rule`` (name = stable id) and keep it on the rule."""
-    policy = policy_type(  # type: ignore[call-arg]
+def build_policy(rule: Rule, policy_type: type[Policy], validate: Callable[..., Any]) -> Policy:
+    """The pulumi_policy object of ``rule`` (name = stable id, its metadata) that runs ``validate``."""
+    return policy_type(  # type: ignore[call-arg]
         name=rule.id,
         description=rule.description,
         validate=validate,
@@ -115,7 +115,11 @@ def _attach_policy(rule: Rule, policy_type: type[Policy], validate: Callable[...
         tags=[rule.domain],
         remediation_steps=rule.remediation,
     )
-    object.__setattr__(rule, "policy", policy)
+
+
+def _attach_policy(rule: Rule, policy_type: type[Policy], validate: Callable[..., None]) -> Rule:
+    """Build the pulumi_policy object of ``rule`` and keep it on the rule."""
+    object.__setattr__(rule, "policy", build_policy(rule, policy_type, validate))
     return rule
 
 

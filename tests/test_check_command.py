@@ -101,6 +101,21 @@ def test_waiver_turns_the_failure_into_a_visible_waived_finding(project: Path, e
         ({"policy": "MLS-NOPE-001"}, "policy", "not a policy of the pack"),
         ({"expires": "soon"}, "expires", "not a date"),
         ({"approved_by": "me"}, "approved_by", "unknown field"),
+        ({"approved_by": "me"}, "approved_by", "fix: remove it, or rename it to one of the fields: policy,"),
+        ({"owner": 2003}, "owner", "expected text, got int 2003; quote it"),
+        ({"reason": True}, "reason", "expected text, got bool True"),
+        ({"reason": ["a", "b"]}, "reason", "expected text, got list"),
+        ({"stack": 2026}, "stack", "expected text, got int"),
+        (
+            {"expires": (TODAY + dt.timedelta(days=181)).isoformat()},
+            "expires",
+            f"more than 180 days ahead (latest: {(TODAY + dt.timedelta(days=180)).isoformat()})",
+        ),
+        (
+            {"expires": TODAY + dt.timedelta(days=400)},
+            "expires",
+            "fix: set an ISO date (YYYY-MM-DD) at most 180",
+        ),
     ],
 )
 def test_bad_waivers_are_clear_errors(change: dict[str, object], field: str, words: str) -> None:
@@ -110,6 +125,15 @@ def test_bad_waivers_are_clear_errors(change: dict[str, object], field: str, wor
     message = str(info.value)
     assert f"policies/waivers.yaml: entry 1, field '{field}'" in message
     assert words in message and "fix:" in message
+
+
+def test_waiver_may_expire_today_or_at_the_end_of_the_window() -> None:
+    edges = [
+        {**GOOD_WAIVER, "expires": TODAY.isoformat()},
+        {**GOOD_WAIVER, "expires": (TODAY + dt.timedelta(days=180)).isoformat()},
+    ]
+    waivers = parse_waivers({"waivers": edges}, RULES_BY_ID, TODAY, "policies/waivers.yaml")
+    assert [w.expires for w in waivers] == [TODAY, TODAY + dt.timedelta(days=180)]
 
 
 def test_bad_waiver_file_fails_the_command_without_traceback(project: Path) -> None:

@@ -9,9 +9,11 @@ import ast
 import copy
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -24,6 +26,7 @@ from mlstack.check.engine import evaluate
 from mlstack.plan.recorder import RecordedResource
 from policies.catalog import ALL_RULES, pack_defaults
 from policies.docs import DOCS_PATH, render
+from policies.waiving import pack_waivers
 from tests.plans import PROJECT, ROOT, plan_of
 
 _LEVELS = {
@@ -55,26 +58,32 @@ def mutated_prod() -> list[RecordedResource]:
     return resources
 
 
-@pytest.fixture(scope="module")
-def analyzer() -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
-    """The pack started the way the Pulumi CLI starts a Python pack: its __main__ prints the gRPC port."""
+def _start_pack(pack_root: Path = ROOT) -> subprocess.Popen[bytes]:
+    """The pack under ``pack_root``/policies started the way the Pulumi CLI starts a Python pack."""
     config, _ = PROJECT.load("prod")
     env = {
         **os.environ,
-        "PYTHONPATH": str(ROOT),
+        # The pack's own package first, then the project's (mlstack) for what the pack imports.
+        "PYTHONPATH": os.pathsep.join(dict.fromkeys([str(pack_root), str(ROOT)])),
         # The engine hands the stack's config to the analyzer in these variables.
         "PULUMI_CONFIG": json.dumps(config.wire_config()),
         "PULUMI_PROJECT": "mlstack",
         "PULUMI_STACK": "prod",
         "PULUMI_DRY_RUN": "true",
     }
-    process = subprocess.Popen(
+    return subprocess.Popen(
         [sys.executable, "-u", "__main__.py"],
-        cwd=ROOT / "policies",
+        cwd=pack_root / "policies",
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
+
+
+@pytest.fixture(scope="module")
+def analyzer() -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
+    """The pack as the engine runs it: its __main__ prints the gRPC port."""
+    process = _start_pack()
     try:
         assert process.stdout is not None
         port = process.stdout.readline().decode().strip()
@@ -173,10 +182,34 @@ def test_engine_and_offline_check_agree(
         (v.policy_id, v.urn or "", v.level.value)
         for v in evaluate(mutated_prod, config.wire_config(), ALL_RULES)
     }
-    assert engine == offline
+    # The engine leaves out what policies/waivers.yaml waives (it has no "waived" state); `mlstack check`
+    # reports those findings as waived. The shipped file waives exactly prod's partner trust.
+    waivers = pack_waivers(ALL_RULES)
+    waived = {f for f in offline if any(w.covers(f[0], f[1], "prod") for w in waivers)}
+    assert {(policy, urn.rsplit("::", 1)[-1]) for policy, urn, _ in waived} == {
+        ("MLS-IAM-006", "prod-teams-research-human")
+    }
+    assert engine == offline - waived
     found = {policy for policy, _, _ in engine}
     assert {"MLS-KMS-001", "MLS-S3-002", "MLS-ENV-002"} <= found
-    assert "MLS-IAM-006" in found  # the real finding the shipped prod stack carries (waived offline)
+
+
+def test_broken_waiver_file_stops_the_pack_with_one_message(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "policies", tmp_path / "policies", ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "policies" / "waivers.yaml").write_text(
+        yaml.safe_dump({"waivers": [{"policy": "MLS-IAM-006", "owner": 2003}]})
+    )
+    process = _start_pack(tmp_path)
+    try:
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    message = stderr.decode()
+    assert process.returncode != 0 and not stdout.strip()  # no port: the engine never talks to it
+    assert message.startswith("the policy pack cannot start: policies/waivers.yaml: ")
+    assert "entry 0, field 'owner': expected text, got int 2003; quote it" in message
+    assert "entry 0, field 'reason': missing or empty" in message and "fix:" in message
+    assert "Traceback" not in message
 
 
 def test_plugin_manifest_uses_the_project_virtualenv() -> None:
@@ -198,6 +231,9 @@ def test_main_only_builds_the_pack() -> None:
     call = calls[0].value
     assert isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "PolicyPack"
     assert {k.arg for k in call.keywords} == {"name", "policies", "enforcement_level"}
+    # The engine gets the waived policies, not each rule's own (which `mlstack check` evaluates).
+    policies = next(k.value for k in call.keywords if k.arg == "policies")
+    assert ast.unparse(policies) == "engine_policies(ALL_RULES)"
 
 
 def test_policy_docs_are_current() -> None:

@@ -14,14 +14,20 @@ from typing import Any
 import yaml
 
 FIELDS = ("policy", "resource", "stack", "reason", "owner", "expires")
+_TEXT_FIELDS = ("policy", "resource", "stack", "reason", "owner")
+# A waiver is a debt with a date: it must be looked at again within this many days of being written.
+MAX_WAIVER_DAYS = 180
 _FIX = {
     "policy": "set it to a policy id from docs/policies.md, e.g. MLS-S3-005",
     "resource": "set it to the violating resource's URN, or a glob such as 'urn:pulumi:dev::mlstack::*::dev-storage-*'",
     "stack": "set it to the stack name (dev, staging, prod) or '*'",
     "reason": "say why the violation is acceptable, in a sentence a reviewer can check",
     "owner": "name the team or person who answers for the waiver",
-    "expires": "set an ISO date (YYYY-MM-DD) at most a few months ahead, and review the waiver before then",
+    "expires": (
+        f"set an ISO date (YYYY-MM-DD) at most {MAX_WAIVER_DAYS} days ahead, and review the waiver before then"
+    ),
 }
+_FILE_FIX = "make the file a mapping with a 'waivers' list"
 
 
 @dataclass(frozen=True)
@@ -49,10 +55,11 @@ class WaiverProblem:
     index: int | None
     field: str
     message: str
+    fix: str | None = None  # when the field's usual fix does not apply
 
     def render(self, source: str) -> str:
         where = f"entry {self.index}" if self.index is not None else "file"
-        fix = _FIX.get(self.field, "make the file a mapping with a 'waivers' list")
+        fix = self.fix or _FIX.get(self.field, _FILE_FIX)
         return f"{source}: {where}, field '{self.field}': {self.message}\n      fix: {fix}"
 
 
@@ -105,11 +112,11 @@ def parse_waivers(
             waivers.append(
                 Waiver(
                     index=index,
-                    policy=str(entry["policy"]),
-                    resource=str(entry["resource"]),
-                    stack=str(entry["stack"]),
-                    reason=str(entry["reason"]).strip(),
-                    owner=str(entry["owner"]).strip(),
+                    policy=entry["policy"],
+                    resource=entry["resource"],
+                    stack=entry["stack"],
+                    reason=entry["reason"].strip(),
+                    owner=entry["owner"].strip(),
                     expires=_as_date(entry["expires"]) or today,
                 )
             )
@@ -133,7 +140,12 @@ def _check_entry(
     index: int, entry: dict[str, Any], known_policies: Collection[str], today: dt.date
 ) -> list[WaiverProblem]:
     problems = [
-        WaiverProblem(index, key, f"unknown field; the fields are {', '.join(FIELDS)}")
+        WaiverProblem(
+            index,
+            str(key),
+            "unknown field",
+            fix=f"remove it, or rename it to one of the fields: {', '.join(FIELDS)}",
+        )
         for key in entry
         if key not in FIELDS
     ]
@@ -141,8 +153,13 @@ def _check_entry(
         value = entry.get(name)
         if value is None or (isinstance(value, str) and not value.strip()):
             problems.append(WaiverProblem(index, name, "missing or empty"))
+        elif name in _TEXT_FIELDS and not isinstance(value, str):
+            # YAML turns `owner: 2003` or `reason: yes` into a number or a boolean: a typo, not a name.
+            problems.append(
+                WaiverProblem(index, name, f"expected text, got {type(value).__name__} {value!r}; quote it")
+            )
     policy = entry.get("policy")
-    if policy and str(policy) not in known_policies:
+    if isinstance(policy, str) and policy.strip() and policy not in known_policies:
         problems.append(WaiverProblem(index, "policy", f"'{policy}' is not a policy of the pack"))
     expires = entry.get("expires")
     if expires is not None:
@@ -151,4 +168,13 @@ def _check_entry(
             problems.append(WaiverProblem(index, "expires", f"'{expires}' is not a date"))
         elif date < today:
             problems.append(WaiverProblem(index, "expires", f"the waiver expired on {date.isoformat()}"))
+        elif date > today + dt.timedelta(days=MAX_WAIVER_DAYS):
+            latest = (today + dt.timedelta(days=MAX_WAIVER_DAYS)).isoformat()
+            problems.append(
+                WaiverProblem(
+                    index,
+                    "expires",
+                    f"{date.isoformat()} is more than {MAX_WAIVER_DAYS} days ahead (latest: {latest})",
+                )
+            )
     return problems
