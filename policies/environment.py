@@ -31,6 +31,8 @@ STATEFUL_TYPES = (
     "aws:efs/fileSystem:FileSystem",
     "aws:dynamodb/table:Table",
     "aws:secretsmanager/secret:Secret",
+    # Control-plane and flow logs are audit evidence.
+    "aws:cloudwatch/logGroup:LogGroup",
 )
 
 
@@ -140,9 +142,11 @@ def no_required_tag_override(args: ResourceValidationArgs, config: Mapping[str, 
     "MLS-ENV-006",
     types=STATEFUL_TYPES,
     title="Stateful resources are protected in staging and prod",
-    why="Keys, buckets, repositories, databases and the cluster (etcd) hold data that a replace or destroy loses for good; protect "
-    "makes the engine refuse to delete them. (CrossGuard does not expose retainOnDelete; the components set it "
-    "together with protect through components.options.stateful.)",
+    why="Keys, buckets, repositories, databases, audit log groups and the cluster (etcd) hold data that a replace "
+    "or destroy loses for good; protect makes the engine refuse to delete them. (CrossGuard does not expose "
+    "retainOnDelete; the components set it together with protect through components.options.stateful, except "
+    "on the cluster, which is protected but not retained: a retained cluster would keep billing after a "
+    "deliberate destroy.)",
     severity=Severity.CRITICAL,
     remediation="Create the resource with opts=stateful(self, env) from components/options.py.",
 )

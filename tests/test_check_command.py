@@ -143,6 +143,30 @@ def test_bad_waiver_file_fails_the_command_without_traceback(project: Path) -> N
     assert_clean_failure(result, 2, "error:", "entry 0, field 'expires': the waiver expired on 2020-01-01")
 
 
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b"waivers: []\nwaivers: []\n", "duplicate key 'waivers'"),
+        (b"\xff\xfewaivers: []\n", "save it as UTF-8"),
+    ],
+)
+def test_unreadable_or_ambiguous_waiver_file_is_one_clear_message(
+    project: Path, content: bytes, words: str
+) -> None:
+    (project / "policies" / "waivers.yaml").write_bytes(content)
+    result = _invoke("check", "dev", "--project-dir", str(project))
+    assert_clean_failure(result, 2, "waivers.yaml", words)
+
+
+def test_policy_config_with_a_repeated_key_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "MLS-ENV-002:\n  enforcementLevel: advisory\nMLS-ENV-002:\n  enforcementLevel: mandatory\n"
+    )
+    result = _invoke("check", "dev", "--project-dir", str(ROOT), "--config", str(path))
+    assert_clean_failure(result, 2, "duplicate key 'MLS-ENV-002'", str(path))
+
+
 def test_bad_format_is_one_clear_message() -> None:
     result = _invoke("check", "dev", "--project-dir", str(ROOT), "--format", "html")
     assert_clean_failure(

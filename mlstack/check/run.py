@@ -16,6 +16,7 @@ from mlstack.check.findings import CheckResult, Finding, StackFileLines, StackRe
 from mlstack.check.waivers import Waiver, load_waivers
 from mlstack.plan.recorder import run_program
 from mlstack.project import Project
+from mlstack.yaml_loading import safe_load_unique
 from policies.catalog import ALL_RULES, PACK_NAME, RULES_BY_ID
 from policies.framework import EnforcementLevel
 
@@ -43,8 +44,10 @@ def load_policy_config(path: Path) -> dict[str, dict[str, Any]]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise PolicyConfigError(f"{path}: cannot read the policy config ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise PolicyConfigError(f"{path}: not UTF-8 text ({exc.reason}); save it as UTF-8") from None
     try:
-        document = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        document = json.loads(text) if path.suffix == ".json" else safe_load_unique(text)
     except (ValueError, yaml.YAMLError) as exc:
         raise PolicyConfigError(
             f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}"

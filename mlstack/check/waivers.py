@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from mlstack.yaml_loading import safe_load_unique
+
 FIELDS = ("policy", "resource", "stack", "reason", "owner", "expires")
 _TEXT_FIELDS = ("policy", "resource", "stack", "reason", "owner")
 # A waiver is a debt with a date: it must be looked at again within this many days of being written.
@@ -83,7 +85,11 @@ def load_waivers(
     if not path.is_file():
         return []
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        document = safe_load_unique(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise WaiverError(
+            source, [WaiverProblem(None, "waivers", f"cannot read the file ({exc}); save it as UTF-8 text")]
+        ) from None
     except yaml.YAMLError as exc:
         raise WaiverError(source, [WaiverProblem(None, "waivers", f"not valid YAML: {exc}")]) from None
     return parse_waivers(document, known_policies, today, source)
