@@ -37,27 +37,23 @@ ProjectDir = Annotated[
 ]
 
 
-def _fail(message: str, code: int = BAD_INPUT) -> typer.Exit:
-    return fail(message, code)
-
-
 def _project(project_dir: Path | None) -> Project:
     try:
         return find_project(project_dir)
     except ProjectNotFound as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
 
 def _stacks(project: Project, env: str | None, all_stacks: bool) -> list[str]:
     known = project.stack_names()
     if all_stacks and env:
-        raise _fail("give either an environment or --all, not both")
+        raise fail("give either an environment or --all, not both")
     if all_stacks:
         return known
     if not env:
-        raise _fail(f"name an environment ({', '.join(known)}) or pass --all")
+        raise fail(f"name an environment ({', '.join(known)}) or pass --all")
     if env not in known:
-        raise _fail(
+        raise fail(
             f"no stack file {project.relative(project.stack_file(env))}; known environments: {', '.join(known)}"
         )
     return [env]
@@ -85,7 +81,7 @@ def plan(
     try:
         planned = plan_stacks(project, stacks)
     except SpecError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     written = []
     for _, result in planned:
         path = target / f"plan-{result.stack}.json"

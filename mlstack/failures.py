@@ -77,10 +77,9 @@ def prepare_output_dir(directory: Path, option: str) -> Path:
         existing = existing.parent
     if not existing.is_dir():
         raise _cannot(directory, option, f"{existing} is not a directory")
-    if existing != directory and not os.access(existing, os.W_OK | os.X_OK):
-        raise _cannot(directory, option, f"no permission to create it in {existing}")
-    if existing == directory and not os.access(directory, os.W_OK | os.X_OK):
-        raise _cannot(directory, option, "no permission to write in it")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        where = "to write in it" if existing == directory else f"to create it in {existing}"
+        raise _cannot(directory, option, f"no permission {where}")
     return directory
 
 

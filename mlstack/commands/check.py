@@ -45,13 +45,13 @@ def check(
     from mlstack.check.formats import TEXT_RENDERERS, render_table
     from mlstack.check.run import PolicyConfigError, check_stacks, load_policy_config
     from mlstack.check.waivers import WaiverError
-    from mlstack.cli import _fail, _project, _stacks, console
-    from mlstack.failures import FINDINGS, OK, open_output, prepare_output_file, write_output
+    from mlstack.cli import _project, _stacks, console
+    from mlstack.failures import FINDINGS, OK, fail, open_output, prepare_output_file, write_output
     from mlstack.report_formats import FORMATS
     from mlstack.spec.loader import SpecError
 
     if output_format not in FORMATS:
-        raise _fail(f"unknown --format '{output_format}'; use one of: {', '.join(FORMATS)}")
+        raise fail(f"unknown --format '{output_format}'; use one of: {', '.join(FORMATS)}")
     project = _project(project_dir)
     stacks = _stacks(project, env, all_stacks)
     if output is not None:
@@ -61,11 +61,11 @@ def check(
         try:
             config = load_policy_config(config_file)
         except PolicyConfigError as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
     try:
         result = check_stacks(project, stacks, config, today=dt.date.today())
     except (SpecError, WaiverError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
     if output_format == "table":
         if output is None:

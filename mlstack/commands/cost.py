@@ -27,7 +27,8 @@ def cost_command(
     ] = None,
 ) -> None:
     """Monthly cost estimate: idle (pools at minimum) and peak (pools at their limits), with every assumption."""
-    from mlstack.cli import _fail, _project, _stacks, console
+    from mlstack.cli import _project, _stacks, console
+    from mlstack.failures import fail
     from mlstack.planning import plan_stacks
     from mlstack.spec.loader import SpecError
 
@@ -36,9 +37,9 @@ def cost_command(
     try:
         results = [(spec, estimate(plan, spec)) for spec, plan in plan_stacks(project, stacks)]
     except SpecError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     except CostModelError as exc:
-        raise _fail(f"cannot estimate the cost: {exc}") from None
+        raise fail(f"cannot estimate the cost: {exc}") from None
     if as_json:
         console.print_json(json.dumps([result.to_json() for _, result in results]))
         return

@@ -31,9 +31,9 @@ def graph_command(
 
     The critical path of a cold deploy is drawn in red.
     """
-    from mlstack.cli import _fail, _project, _stacks, console
+    from mlstack.cli import _project, _stacks, console
     from mlstack.console import errors
-    from mlstack.failures import prepare_output_dir, write_output
+    from mlstack.failures import fail, prepare_output_dir, write_output
     from mlstack.planning import plan_stacks
     from mlstack.spec.loader import SpecError
 
@@ -43,7 +43,7 @@ def graph_command(
     try:
         [(_, plan)] = plan_stacks(project, stacks)
     except SpecError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     graph = component_graph(plan)
     mermaid, dot = target / f"graph-{env}.mmd", target / f"graph-{env}.dot"
     write_output(mermaid, to_mermaid(graph), "--out-dir")
