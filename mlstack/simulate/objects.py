@@ -81,13 +81,26 @@ def chart_objects(world: World) -> list[KubeObject]:
     """Every object of every rendered release, namespaced objects placed in their release namespace."""
     placed = []
     for result in renders(world):
-        for item in result.objects:
+        for item in _flattened(result.objects):
             if not item.namespace and not is_cluster_scoped(world, item.kind):
                 obj = copy.deepcopy(item.obj)
                 obj.setdefault("metadata", {})["namespace"] = item.default_namespace
                 item = KubeObject(obj, item.urn, item.release, item.template, item.default_namespace)
             placed.append(item)
     return placed
+
+
+def _flattened(objects: Iterable[KubeObject]) -> Iterator[KubeObject]:
+    """Objects with each ``v1 List`` document replaced by its items: Helm builds a release's manifest with
+    the resource builder's ``Flatten()`` (helm/helm@v3.20.2:pkg/kube/client.go:336-341), so a template that
+    renders a List creates its items, never a List."""
+    for item in objects:
+        if item.api_version == "v1" and item.kind.endswith("List") and isinstance(item.obj.get("items"), list):
+            for element in item.obj["items"]:
+                if isinstance(element, dict) and element.get("kind"):
+                    yield KubeObject(element, item.urn, item.release, item.template, item.default_namespace)
+        else:
+            yield item
 
 
 @derived
