@@ -55,7 +55,9 @@ def test_waiting_is_transitive():
     plan = mutable_plan("dev")
     keda = resource(plan, RELEASE_TYPE, "inference-keda")
     addon = resource(plan, RELEASE_TYPE, "http-addon")
-    middle = next(r for r in plan.resources if r.custom and r.urn not in (keda.urn, addon.urn) and not r.dependencies)
+    middle = next(
+        r for r in plan.resources if r.custom and r.urn not in (keda.urn, addon.urn) and not r.dependencies
+    )
     middle.dependencies = [keda.urn]
     addon.dependencies = [*addon.dependencies, middle.urn]
     world = world_of("dev", plan)
@@ -104,7 +106,9 @@ _WIDGET_CRD = {
         "group": "example.com",
         "names": {"kind": "Widget", "plural": "widgets"},
         "scope": "Namespaced",
-        "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {"type": "object"}}}],
+        "versions": [
+            {"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {"type": "object"}}}
+        ],
     },
 }
 _WIDGET = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}
@@ -121,7 +125,10 @@ _WIDGET = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name"
 def test_a_crd_and_its_custom_resource_in_one_release(crd_template, widget_annotations, flagged):
     widget = {**_WIDGET, "metadata": {"name": "w", "annotations": widget_annotations}}
     world, urn = _world_with_release_objects(
-        [{"obj": _WIDGET_CRD, "template": crd_template}, {"obj": widget, "template": "fake/templates/widget.yaml"}]
+        [
+            {"obj": _WIDGET_CRD, "template": crd_template},
+            {"obj": widget, "template": "fake/templates/widget.yaml"},
+        ]
     )
     found = [f for f in findings(world, CRDS) if f.urn == urn]  # the other releases are not rendered here
     assert len(found) == (1 if flagged else 0)

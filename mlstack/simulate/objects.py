@@ -95,7 +95,11 @@ def _flattened(objects: Iterable[KubeObject]) -> Iterator[KubeObject]:
     the resource builder's ``Flatten()`` (helm/helm@v3.20.2:pkg/kube/client.go:336-341), so a template that
     renders a List creates its items, never a List."""
     for item in objects:
-        if item.api_version == "v1" and item.kind.endswith("List") and isinstance(item.obj.get("items"), list):
+        if (
+            item.api_version == "v1"
+            and item.kind.endswith("List")
+            and isinstance(item.obj.get("items"), list)
+        ):
             for element in item.obj["items"]:
                 if isinstance(element, dict) and element.get("kind"):
                     yield KubeObject(element, item.urn, item.release, item.template, item.default_namespace)

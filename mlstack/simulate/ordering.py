@@ -200,7 +200,9 @@ def _installers(world: World, api_version: str, kind: str) -> list[CrdSource]:
 def custom_resources_wait_for_their_crd(world: World) -> SimResult:
     for need, items in _needs(world):
         kind = f"{group_of(need.api_version)}/{need.kind}"
-        names = ", ".join(need.labels[:3]) + (f" and {len(need.labels) - 3} more" if len(need.labels) > 3 else "")
+        names = ", ".join(need.labels[:3]) + (
+            f" and {len(need.labels) - 3} more" if len(need.labels) > 3 else ""
+        )
         installers = _installers(world, need.api_version, need.kind)
         if not installers:
             yield (

@@ -17,6 +17,7 @@ as "cannot validate", never passed.
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
@@ -27,9 +28,8 @@ from kubernetes_validate import utils as kv_utils
 from kubernetes_validate.version import __version__ as KV_VERSION
 from pulumi_policy import Severity
 
-from mlstack.simulate.crds import candidates, group_of, version_of
+from mlstack.simulate.crds import CrdSource, candidates, group_of, version_of
 from mlstack.simulate.framework import SimResult, World, derived, sim_check
-from mlstack.simulate.helm import KubeObject
 from mlstack.simulate.objects import all_objects
 
 # Errors reported per object: the first few tell what is wrong; hundreds from one broken template do not help.
@@ -80,7 +80,9 @@ def _builtin_validator(version: str, kind: str, api_version: str) -> jsonschema.
 @cache
 def _definitions(version: str) -> referencing.Registry[Any]:
     """kubernetes-validate's shared definitions (1.5 MB of JSON) for one version, read once."""
-    definitions = kv_utils.schema_contents(f"kubernetes-json-schema/v{version}-local-strict/_definitions.json", version)
+    definitions = kv_utils.schema_contents(
+        f"kubernetes-json-schema/v{version}-local-strict/_definitions.json", version
+    )
     return referencing.Resource.from_contents(definitions) @ referencing.Registry()
 
 
@@ -114,32 +116,37 @@ def _crd_validators(world: World) -> dict[tuple[int, str], jsonschema.protocols.
     return {}
 
 
-def _custom_validator(world: World, item: KubeObject) -> tuple[jsonschema.protocols.Validator, str] | None:
-    """The validator for a custom object and a description of its CRD; None when its kind is not custom.
+def _custom_validator(
+    api_version: str,
+    kind: str,
+    sources: Iterable[CrdSource],
+    compiled: dict[tuple[int, str], jsonschema.protocols.Validator],
+) -> jsonschema.protocols.Validator | None:
+    """The validator for a custom object from the first of ``sources`` (its CRDs, best first) serving its
+    version; None when there is no CRD for its kind (a built-in kind, or none at all).
 
     Raises :class:`NoSchema` when CRDs for the kind exist but none serves the object's version, or the served
     version carries no schema."""
-    version = version_of(item.api_version)
+    version = version_of(api_version)
     seen = []
-    for source in candidates(world, item):
+    for source in sources:
         seen.append(source)
         entry = source.served_versions().get(version)
         if entry is None:
             continue
         schema = (entry.get("schema") or {}).get("openAPIV3Schema")
         if not isinstance(schema, dict):
-            raise NoSchema(f"the CRD for {item.api_version} {item.kind} ({source.describe()}) has no schema")
+            raise NoSchema(f"the CRD for {api_version} {kind} ({source.describe()}) has no schema")
         key = (id(source.crd), version)
-        cached = _crd_validators(world)
-        if key not in cached:
-            cached[key] = jsonschema.Draft7Validator(_strict(copy.deepcopy(schema)))
-        return cached[key], source.describe()
+        if key not in compiled:
+            compiled[key] = jsonschema.Draft7Validator(_strict(copy.deepcopy(schema)))
+        return compiled[key]
     if not seen:
         return None
     served = sorted({v for s in seen for v in s.served_versions()})
     raise NoSchema(
-        f"no CRD serves {item.api_version} {item.kind}: its CRDs ({seen[0].describe()}) serve "
-        f"{', '.join(f'{group_of(item.api_version)}/{v}' for v in served) or 'no version'}"
+        f"no CRD serves {api_version} {kind}: its CRDs ({seen[0].describe()}) serve "
+        f"{', '.join(f'{group_of(api_version)}/{v}' for v in served) or 'no version'}"
     )
 
 
@@ -151,22 +158,30 @@ class _NoBuiltinSchemas(Exception):
     """kubernetes-validate has no schemas for the cluster's version (reported once per stack)."""
 
 
-def validate(world: World, item: KubeObject, kubernetes_version: str | None) -> list[str]:
+def validate(
+    obj: dict[str, Any],
+    kubernetes_version: str | None,
+    crds: Iterable[CrdSource],
+    compiled: dict[tuple[int, str], jsonschema.protocols.Validator],
+) -> list[str]:
     """Problems with one object, each as '<path>: <message>'; empty when it validates.
 
-    Raises :class:`NoSchema` when there is no schema to validate it with."""
-    obj = strip_nulls(item.obj)
-    custom = _custom_validator(world, item)
+    ``crds`` are the CRDs that could define its kind, best first (:func:`mlstack.simulate.crds.candidates`);
+    ``compiled`` caches their validators. Raises :class:`NoSchema` when there is no schema to validate it
+    with."""
+    api_version, kind = str(obj.get("apiVersion", "")), str(obj.get("kind", ""))
+    obj = strip_nulls(obj)
+    custom = _custom_validator(api_version, kind, crds, compiled)
     if custom is not None:
-        validator, _ = custom
+        validator = custom
     elif kubernetes_version is None:
         raise _NoBuiltinSchemas
     else:
-        validator = _builtin_validator(kubernetes_version, item.kind, item.api_version)
+        validator = _builtin_validator(kubernetes_version, kind, api_version)
     try:
         errors = sorted(validator.iter_errors(obj), key=lambda e: [str(p) for p in e.absolute_path])
     except referencing.exceptions.Unresolvable as exc:
-        raise NoSchema(f"the schema for {item.api_version} {item.kind} has an unresolvable reference: {exc}") from None
+        raise NoSchema(f"the schema for {api_version} {kind} has an unresolvable reference: {exc}") from None
     return [f"{_path(e)}: {e.message}" for e in errors]
 
 
@@ -200,9 +215,10 @@ def objects_match_their_schema(world: World) -> SimResult:
             f"{wanted} (newest: {kv_utils.latest_version()}); upgrade kubernetes-validate",
             None,
         )
+    compiled = _crd_validators(world)
     for item in all_objects(world):
         try:
-            problems = validate(world, item, version)
+            problems = validate(item.obj, version, candidates(world, item), compiled)
         except NoSchema as exc:
             yield f"{item.label}: cannot validate: {exc}", item.urn
             continue

@@ -40,7 +40,9 @@ def kubernetes_resource_rules() -> list[Rule]:
         rule
         for rule in ALL_RULES
         if isinstance(rule.policy, ResourceValidationPolicy)
-        and any(s.startswith("kubernetes:") and not s.startswith("kubernetes:helm.sh/") for s in rule.subjects)
+        and any(
+            s.startswith("kubernetes:") and not s.startswith("kubernetes:helm.sh/") for s in rule.subjects
+        )
     ]
 
 
