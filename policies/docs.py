@@ -57,6 +57,58 @@ _WAIVERS_SECTION = [
 ]
 
 
+# Deploy-simulation domains (mlstack/simulate/<module>.py), in the order a deploy meets their failures.
+_SIMULATION_TITLES = {
+    "rendering": "Rendering",
+    "schema": "Schema",
+    "workloads": "Workloads",
+    "ordering": "Ordering",
+}
+
+
+def _simulation_section() -> list[str]:
+    """The deploy simulation's checks (``mlstack check`` runs them after the pack; docs/simulation.md)."""
+    from mlstack.simulate.catalog import all_checks  # the simulation imports the pack: import it late
+
+    rules = [rule for rule, _ in all_checks()]
+    lines = [
+        "",
+        "## Deploy simulation",
+        "",
+        f"`mlstack check` runs {len(rules)} simulation checks after the pack, over the whole plan with every Helm",
+        "release rendered ([Deploy simulation](simulation.md) says what they model and what they do not).",
+        "Their findings are waived, reported and fail the check like the pack's. They do not run in",
+        "`pulumi preview --policy-pack policies`: they need the rendered charts and the whole plan.",
+        "",
+        "| id | severity | level | check |",
+        "| --- | --- | --- | --- |",
+    ]
+    for rule in rules:
+        lines.append(
+            f"| [{rule.id}](#{rule.id.lower()}) | {rule.severity.value} | {rule.level.value} | {rule.title} |"
+        )
+    domains = list(_SIMULATION_TITLES) + sorted({r.domain for r in rules} - set(_SIMULATION_TITLES))
+    for domain in domains:
+        in_domain = [r for r in rules if r.domain == domain]
+        if not in_domain:
+            continue
+        lines += ["", f"### {_SIMULATION_TITLES.get(domain, domain.replace('_', ' ').title())} checks"]
+        for rule in in_domain:
+            subjects = ", ".join(f"`{s}`" for s in rule.subjects)
+            lines += [
+                "",
+                f"#### {rule.id}",
+                "",
+                f"**{rule.title}.** Severity {rule.severity.value}, {rule.level.value}, simulation check"
+                + (f" on {subjects}." if subjects else "."),
+                "",
+                f"Why: {rule.why}",
+                "",
+                f"Remediation: {rule.remediation}",
+            ]
+    return lines
+
+
 def render() -> str:
     """The whole reference page, deterministic for a given pack."""
     lines = [
@@ -99,6 +151,7 @@ def render() -> str:
             config = _config(rule)
             if config:
                 lines.append(config.rstrip("\n"))
+    lines += _simulation_section()
     lines += ["", *_WAIVERS_SECTION]
     return "\n".join(lines) + "\n"
 
@@ -107,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     target = Path((argv or sys.argv[1:] or [str(DOCS_PATH)])[0])
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(render(), encoding="utf-8")
-    print(f"wrote {target} ({len(ALL_RULES)} policies)")
+    print(f"wrote {target} ({len(ALL_RULES)} policies and the simulation checks)")
     return 0
 
 
