@@ -77,3 +77,27 @@ def test_known_mappings_from_the_sources() -> None:
 def test_every_framework_has_rules() -> None:
     for key in FRAMEWORKS:
         assert any(rule.controls.get(key) for rule in ALL_RULES), key
+
+
+def test_sarif_rules_carry_their_controls() -> None:
+    from mlstack.check.formats import _sarif_rule
+    from policies.catalog import RULES_BY_ID
+
+    tags = _sarif_rule(RULES_BY_ID["MLS-EKS-001"])["properties"]["tags"]
+    assert "cis-eks:5.3.1" in tags
+    assert "cis-aws:2.3.1" in _sarif_rule(RULES_BY_ID["MLS-RDS-001"])["properties"]["tags"]
+
+
+def test_check_runs_one_framework_and_reports_its_coverage() -> None:
+    from typer.testing import CliRunner
+
+    from mlstack.cli import app
+
+    result = CliRunner().invoke(app, ["check", "dev", "--framework", "cis-eks"])
+    assert result.exit_code == 0, result.output
+    assert "CIS Amazon EKS Benchmark v1.8.0:" in result.output
+    assert "5.3.1" in result.output and "MLS-EKS-001" in result.output
+    covered = len({c for rule in ALL_RULES for c in rule.controls.get("cis-eks", ())})
+    assert f"{covered} of {len(FRAMEWORKS['cis-eks'].controls)}" in result.output
+    rules = sum(1 for rule in ALL_RULES if "cis-eks" in rule.controls)
+    assert f"{rules} policies" in result.output
