@@ -199,3 +199,11 @@ def test_label_selectors(selector, labels, expected):
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
 def test_the_shipped_stacks_install_in_order(stack):
     assert findings(world_of(stack), CRDS, WEBHOOKS) == []
+
+
+def test_a_kind_that_is_neither_built_in_nor_defined_by_any_crd_is_flagged():
+    plan = mutable_plan("dev")
+    queue = plan.by_type("kubernetes:kueue.x-k8s.io/v1beta2:LocalQueue")[0]
+    queue.inputs["apiVersion"], queue.inputs["kind"] = "example.com/v1", "Widget"
+    found = [f for f in findings(world_of("dev", plan), CRDS) if f.urn == queue.urn]
+    assert len(found) == 1 and "example.com/Widget" in found[0].message

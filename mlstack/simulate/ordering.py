@@ -38,6 +38,7 @@ from mlstack.simulate.crds import CrdSource, crd_sources, group_of, version_of
 from mlstack.simulate.framework import SimResult, World, derived, sim_check
 from mlstack.simulate.helm import BUILTIN_CLUSTER_SCOPED_KINDS, KubeObject
 from mlstack.simulate.objects import all_objects, crd_scopes
+from mlstack.simulate.schema import is_builtin
 
 WEBHOOK_KINDS = ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration")
 HOOK_ANNOTATION = "helm.sh/hook"
@@ -164,10 +165,14 @@ class _Need:
 
 
 def _needs(world: World) -> Iterator[tuple[_Need, list[KubeObject]]]:
+    """Custom objects grouped by the resource creating them and their kind: kinds some CRD defines, and kinds
+    that are not built into the cluster's Kubernetes version (whose CRD nothing at all provides)."""
     grouped: dict[tuple[str, str, str], list[KubeObject]] = {}
     sources = crd_sources(world)
+    version = str(getattr(world.spec.cluster, "kubernetes_version", ""))
     for item in all_objects(world):
-        if (group_of(item.api_version), item.kind) in sources:
+        known = (group_of(item.api_version), item.kind) in sources
+        if known or is_builtin(version, item.api_version, item.kind) is False:
             grouped.setdefault((item.urn, item.api_version, item.kind), []).append(item)
     for (urn, api_version, kind), items in grouped.items():
         yield _Need(urn, api_version, kind, tuple(i.label for i in items)), items
@@ -207,7 +212,7 @@ def custom_resources_wait_for_their_crd(world: World) -> SimResult:
         if not installers:
             yield (
                 f"{names}: nothing in the plan installs the CRD for {kind} (a release rendering it or a "
-                "CustomResourceDefinition resource); the cluster does not serve it by default",
+                "CustomResourceDefinition resource), and it is not a built-in kind: the cluster does not serve it",
                 need.urn,
             )
             continue

@@ -86,6 +86,18 @@ def _definitions(version: str) -> referencing.Registry[Any]:
     return referencing.Resource.from_contents(definitions) @ referencing.Registry()
 
 
+def is_builtin(kubernetes_version: str, api_version: str, kind: str) -> bool | None:
+    """Whether kubernetes-validate has a built-in schema for this kind (None: no schemas for the version)."""
+    version = supported_version(kubernetes_version)
+    if version is None:
+        return None
+    try:
+        _builtin_validator(version, kind, api_version)
+    except NoSchema:
+        return False
+    return True
+
+
 def _strict(schema: Any) -> Any:
     """Refuse undeclared keys, as the API server's pruning would silently drop them (in place)."""
     if isinstance(schema, dict):
