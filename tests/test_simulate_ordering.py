@@ -207,3 +207,12 @@ def test_a_kind_that_is_neither_built_in_nor_defined_by_any_crd_is_flagged():
     queue.inputs["apiVersion"], queue.inputs["kind"] = "example.com/v1", "Widget"
     found = [f for f in findings(world_of("dev", plan), CRDS) if f.urn == queue.urn]
     assert len(found) == 1 and "example.com/Widget" in found[0].message
+
+
+def test_a_release_that_skips_its_crds_folder_installs_none_of_those_crds():
+    """Karpenter's chart ships its CRDs in crds/; with skipCrds the release installs none of them."""
+    plan = mutable_plan("prod")
+    resource(plan, RELEASE_TYPE, "karpenter").inputs["skipCrds"] = True
+    found = findings(world_of("prod", plan), CRDS)
+    pools = {r.urn for r in plan.by_type(NODEPOOL)}
+    assert pools <= {f.urn for f in found if "nothing in the plan installs the CRD" in f.message}

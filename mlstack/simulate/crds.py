@@ -96,9 +96,14 @@ def crd_sources(world: World) -> dict[tuple[str, str], list[CrdSource]]:
         if item.kind == CRD_KIND:
             add(CrdSource(item.obj, urn=item.urn))
     for result in renders(world):
+        # A Release with skipCrds leaves its charts' crds/ files out of the install (pulumi/pulumi-kubernetes
+        # @9497796 provider/pkg/provider/helm_release.go:619, ``client.SkipCRDs``); templates still install.
+        skip_folder = bool(result.release.inputs.get("skipCrds"))
         for rendered in result.objects:
             if rendered.kind == CRD_KIND:
-                add(CrdSource(rendered.obj, rendered.urn, rendered.release, rendered.template))
+                source = CrdSource(rendered.obj, rendered.urn, rendered.release, rendered.template)
+                if not (skip_folder and source.pre_installed_by_helm):
+                    add(source)
     for crd in shared_crds(world.project_root):
         add(CrdSource(crd))
     return index

@@ -10,7 +10,7 @@ done when Helm is.
 Modelled failures:
 
 - **CRDs** (``MLS-SIM-ORDER-001``). Helm builds every object of a release against the API server's REST
-  mapping before it creates any (helm/helm@v3.20.2, the Helm library of pulumi-kubernetes 4.x:
+  mapping before it creates any (helm/helm@v3.20.2, the Helm library pulumi/pulumi-kubernetes@9497796 provider/go.mod pins:
   ``pkg/action/install.go:333``, ``KubeClient.Build`` of the whole manifest), so a release holding a custom
   resource whose CRD is not yet served fails at once; only CRDs in a chart's ``crds/`` folder are created
   first (``install.go:259-267``). Our own custom resources need their CRD's installer to be done as well.
