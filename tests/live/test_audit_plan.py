@@ -39,7 +39,7 @@ def stack_account(request: pytest.FixtureRequest, credentials: None, monkeypatch
 
 @pytest.mark.parametrize("stack_account", STACKS, indirect=True)
 def test_audit_of_the_planned_account_reports_no_drift(stack_account) -> None:
-    stack, spec, session = stack_account
+    _stack, spec, session = stack_account
     report = Audit(Aws(session, spec.region), spec).run()
     problems = [r for r in report.results if r.status is not Status.PASS]
     assert problems == []
@@ -66,7 +66,7 @@ def test_cli_audit_of_the_planned_prod_account_exits_0(stack_account, monkeypatc
 
 @pytest.mark.parametrize("stack_account", ["dev"], indirect=True)
 def test_sse_s3_outside_the_access_log_bucket_is_still_drift(stack_account) -> None:
-    stack, spec, session = stack_account
+    _stack, spec, session = stack_account
     s3 = session.client("s3", region_name=spec.region)
     datasets = next(b["Name"] for b in s3.list_buckets()["Buckets"] if b["Name"].endswith("-datasets"))
     s3.put_bucket_encryption(
