@@ -54,7 +54,9 @@ def build_account(plan: Plan, session: boto3.session.Session) -> dict[str, list[
         s3 = session.client("s3", region_name=region)
         extra = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
         s3.create_bucket(Bucket=name, **extra)
-        s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]})
+        s3.put_bucket_tagging(
+            Bucket=name, Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]}
+        )
 
     def s3_for(name: str) -> Any:
         return session.client("s3", region_name=bucket_region[name])
@@ -94,7 +96,9 @@ def build_account(plan: Plan, session: boto3.session.Session) -> dict[str, list[
         document = json.loads(item.inputs["policy"])
         document["Statement"] = [st for st in document["Statement"] if isinstance(st.get("Principal"), dict)]
         if document["Statement"]:
-            s3_for(item.inputs["bucket"]).put_bucket_policy(Bucket=item.inputs["bucket"], Policy=json.dumps(document))
+            s3_for(item.inputs["bucket"]).put_bucket_policy(
+                Bucket=item.inputs["bucket"], Policy=json.dumps(document)
+            )
     for item in of("s3/bucketLogging:BucketLogging"):
         s3_for(item.inputs["bucket"]).put_bucket_logging(
             Bucket=item.inputs["bucket"],
@@ -107,7 +111,9 @@ def build_account(plan: Plan, session: boto3.session.Session) -> dict[str, list[
         )
 
     for item in of("s3/bucketPolicy:BucketPolicy"):
-        s3_for(item.inputs["bucket"]).put_bucket_policy(Bucket=item.inputs["bucket"], Policy=item.inputs["policy"])
+        s3_for(item.inputs["bucket"]).put_bucket_policy(
+            Bucket=item.inputs["bucket"], Policy=item.inputs["policy"]
+        )
     for item in of("ecr/registryScanningConfiguration:RegistryScanningConfiguration"):
         region, _ = where(item)
         session.client("ecr", region_name=region).put_registry_scanning_configuration(
@@ -116,7 +122,8 @@ def build_account(plan: Plan, session: boto3.session.Session) -> dict[str, list[
                 {
                     "scanFrequency": rule["scanFrequency"],
                     "repositoryFilters": [
-                        {"filter": f["filter"], "filterType": f["filterType"]} for f in rule["repositoryFilters"]
+                        {"filter": f["filter"], "filterType": f["filterType"]}
+                        for f in rule["repositoryFilters"]
                     ],
                 }
                 for rule in item.inputs.get("rules", [])
@@ -181,7 +188,11 @@ def build_account(plan: Plan, session: boto3.session.Session) -> dict[str, list[
         iam.create_policy(PolicyName=item.inputs["name"], PolicyDocument=item.inputs["policy"])
     for item in of("iam/role:Role"):
         _, tags = where(item)
-        extra = {"PermissionsBoundary": item.inputs["permissionsBoundary"]} if item.inputs.get("permissionsBoundary") else {}
+        extra = (
+            {"PermissionsBoundary": item.inputs["permissionsBoundary"]}
+            if item.inputs.get("permissionsBoundary")
+            else {}
+        )
         iam.create_role(
             RoleName=item.inputs["name"],
             Path=item.inputs.get("path", "/"),
@@ -203,7 +214,9 @@ def build_account(plan: Plan, session: boto3.session.Session) -> dict[str, list[
                 "endpointPrivateAccess": bool(vpc.get("endpointPrivateAccess")),
                 **({"publicAccessCidrs": vpc["publicAccessCidrs"]} if vpc.get("publicAccessCidrs") else {}),
             },
-            logging={"clusterLogging": [{"types": item.inputs.get("enabledClusterLogTypes", []), "enabled": True}]},
+            logging={
+                "clusterLogging": [{"types": item.inputs.get("enabledClusterLogTypes", []), "enabled": True}]
+            },
             encryptionConfig=[encryption] if encryption else [],
             tags=tags,
         )
@@ -254,7 +267,9 @@ def serve_cache_rules(session: boto3.session.Session, caches: dict[str, list[str
 
     def answer(model: Any, context: dict[str, Any], **kwargs: Any) -> tuple[Any, dict[str, Any]]:
         region = context.get("client_region") or ""
-        rules = [{"ecrRepositoryPrefix": p, "upstreamRegistryUrl": "upstream"} for p in caches.get(region, [])]
+        rules = [
+            {"ecrRepositoryPrefix": p, "upstreamRegistryUrl": "upstream"} for p in caches.get(region, [])
+        ]
         return AWSResponse("https://ecr", 200, {}, None), {"pullThroughCacheRules": rules}
 
     session.events.register("before-call.ecr.DescribePullThroughCacheRules", answer)

@@ -103,7 +103,9 @@ def account(moto: None) -> dict[str, str]:
         roleArn=f"arn:aws:iam::{ACCOUNT}:role/dev-cluster",
         resourcesVpcConfig={"subnetIds": [], "endpointPublicAccess": False, "endpointPrivateAccess": True},
         logging={"clusterLogging": [{"types": ["api", "audit", "authenticator"], "enabled": True}]},
-        encryptionConfig=[{"resources": ["secrets"], "provider": {"keyArn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/x"}}],
+        encryptionConfig=[
+            {"resources": ["secrets"], "provider": {"keyArn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/x"}}
+        ],
         tags=TAGS,
     )
     boto3.client("ec2", region_name=REGION).create_launch_template(

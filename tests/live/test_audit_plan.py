@@ -71,7 +71,9 @@ def test_sse_s3_outside_the_access_log_bucket_is_still_drift(stack_account) -> N
     datasets = next(b["Name"] for b in s3.list_buckets()["Buckets"] if b["Name"].endswith("-datasets"))
     s3.put_bucket_encryption(
         Bucket=datasets,
-        ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
     )
     report = Audit(Aws(session, spec.region), spec).run()
     failed = {(r.rule, r.subject) for r in report.results if r.status is Status.FAIL}

@@ -175,7 +175,9 @@ def test_denied_read_stops_with_the_permission_named(moto: None, cli_aws: dict) 
         owned,
     )
     stub.add_response("get_bucket_versioning", {"Status": "Enabled"}, owned)
-    stub.add_client_error("get_bucket_encryption", "AccessDenied", "Access Denied", 403, expected_params=owned)
+    stub.add_client_error(
+        "get_bucket_encryption", "AccessDenied", "Access Denied", 403, expected_params=owned
+    )
     stub.activate()
     cli_aws["s3"] = s3
     result = runner.invoke(app, ["bootstrap"])
