@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+import yaml
 from botocore.exceptions import ConnectTimeoutError, CredentialRetrievalError
 from botocore.stub import Stubber
 from typer.testing import CliRunner
@@ -33,7 +35,6 @@ BUCKET = state_bucket_name(ACCOUNT, REGION)
 
 
 def dev_spec() -> Any:
-    from pathlib import Path
 
     return find_project(Path(__file__).parent).load("dev")[1].model_copy(update={"account_id": ACCOUNT})
 
@@ -339,3 +340,36 @@ def test_row25_policy_repair_keeps_version_and_id(aws: Aws) -> None:
     document = json.loads(s3.get_bucket_policy(Bucket="existing-state")["Policy"])
     assert document["Version"] == "2008-10-17" and document["Id"] == "Legacy"
     assert [s["Sid"] for s in document["Statement"]] == ["Read", "DenyInsecureTransport"]
+
+
+# --- workflows -------------------------------------------------------------------------------------------
+
+WORKFLOWS = Path(__file__).resolve().parents[2] / ".github" / "workflows"
+
+
+def test_row7_ci_preflight_checks_the_backend_pulumi_up_uses() -> None:
+    stage = yaml.safe_load((WORKFLOWS / "deploy-stack.yml").read_text())
+    steps = {step.get("name"): step for step in stage["jobs"]["deploy"]["steps"]}
+    preflight = steps["Preflight"]
+    assert '--backend-url "$BACKEND_URL"' in preflight["run"]
+    assert "vars.PULUMI_BACKEND_URL" in preflight["env"]["BACKEND_URL"]
+    assert steps["pulumi up with the policy pack"]["with"]["cloud-url"] == "${{ vars.PULUMI_BACKEND_URL }}"
+
+
+def test_row7_pulumi_cloud_backend_does_not_make_preflight_incomplete(moto: None) -> None:
+    from mlstack.live.preflight import Preflight
+
+    spec = dev_spec()
+    report = Preflight(Aws(boto3.session.Session(), REGION), spec, gpu_catalog(), "https://api.pulumi.com")
+    [row] = report._backend()
+    assert row.status is Status.WARN
+
+
+def test_row10_drift_workflow_tells_outcomes_apart_and_files_once() -> None:
+    text = (WORKFLOWS / "drift.yml").read_text()
+    assert "steps.audit.outcome" not in text
+    job = yaml.safe_load(text)["jobs"]["audit"]
+    filing = next(s for s in job["steps"] if s.get("name") == "File the outcome once per environment")["run"]
+    for code, label in (("1)", "drift"), ("3)", "audit-incomplete"), ("*)", "audit-broken")):
+        assert f"{code} kind={label}" in filing
+    assert "gh issue list --state open" in filing and "gh issue comment" in filing
