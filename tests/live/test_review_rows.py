@@ -373,3 +373,19 @@ def test_row10_drift_workflow_tells_outcomes_apart_and_files_once() -> None:
     for code, label in (("1)", "drift"), ("3)", "audit-incomplete"), ("*)", "audit-broken")):
         assert f"{code} kind={label}" in filing
     assert "gh issue list --state open" in filing and "gh issue comment" in filing
+
+
+def test_row24_head_bucket_denied_stops_bootstrap_with_exit_3(moto: None, cli_aws: dict) -> None:
+    s3 = boto3.client("s3", region_name=REGION)
+    stub = Stubber(s3)
+    stub.add_client_error(
+        "head_bucket",
+        "403",
+        "Forbidden",
+        403,
+        expected_params={"Bucket": BUCKET, "ExpectedBucketOwner": ACCOUNT},
+    )
+    stub.activate()
+    cli_aws["s3"] = s3
+    result = runner.invoke(app, ["bootstrap"])
+    assert_clean_failure(result, 3, "s3:ListBucket denied, or the name belongs to another account")
