@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mlstack.plan.recorder import Plan
+from mlstack.simulate.crds import crd_sources
 from mlstack.simulate.framework import World
 from mlstack.simulate.helm import RELEASE_TYPE, KubeObject, RenderResult
 from mlstack.simulate.objects import renders
@@ -216,3 +217,11 @@ def test_a_release_that_skips_its_crds_folder_installs_none_of_those_crds():
     found = findings(world_of("prod", plan), CRDS)
     pools = {r.urn for r in plan.by_type(NODEPOOL)}
     assert pools <= {f.urn for f in found if "nothing in the plan installs the CRD" in f.message}
+
+
+def test_a_chart_crds_folder_file_keeps_its_source_and_is_created_first():
+    """Karpenter's crds/ files start with '---', so helm prints their Source line before an empty document."""
+    world = world_of("prod")
+    karpenter = [s for s in crd_sources(world)[("karpenter.sh", "NodePool")] if s.release == "karpenter"]
+    assert [s.template for s in karpenter] == ["karpenter/crds/karpenter.sh_nodepools.yaml"]
+    assert karpenter[0].pre_installed_by_helm

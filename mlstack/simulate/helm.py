@@ -37,6 +37,8 @@ RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
 # Pulumi's wire format wraps a secret value in an object carrying this signature key.
 SECRET_SIG = "4dabf18193072939515e22adb298388d"  # noqa: S105 (a marker, not a secret)
 _RENDER_TIMEOUT_SECONDS = 60
+# Bumped whenever _split changes what a cached render holds, so older cache entries are not reused.
+_SPLIT_FORMAT = "split-2: a document without a Source line comes from the file named last"
 
 
 class HelmUnavailable(Exception):
@@ -229,6 +231,7 @@ class Renderer:
         document = {"name": name, "namespace": namespace, "values": values, "kube": self.kube_version}
         digest.update(json.dumps(document, sort_keys=True).encode())
         digest.update(helm_version().encode())
+        digest.update(_SPLIT_FORMAT.encode())
         return digest.hexdigest()
 
     def _read_cache(self, key: str) -> list[dict[str, Any]] | None:
@@ -296,15 +299,17 @@ def _file_digest(path: Path) -> str:
 def _split(stream: str) -> list[dict[str, Any]]:
     """The rendered documents with the template each came from (helm's ``# Source:`` line)."""
     documents = []
+    # Helm prints a chart crds/ file's Source line once, before the file's own "---" separators, so a
+    # document without a Source line comes from the file named last.
+    current = ""
     for chunk in stream.split("\n---"):
-        source = ""
         for line in chunk.splitlines():
             if line.startswith("# Source: "):
-                source = line[len("# Source: ") :].strip()
+                current = line[len("# Source: ") :].strip()
                 break
         obj = yaml.safe_load(chunk)
         if isinstance(obj, dict) and obj.get("kind"):
-            documents.append({"object": obj, "source": source})
+            documents.append({"object": obj, "source": current})
     return documents
 
 
