@@ -14,10 +14,12 @@ import yaml
 from components.cluster import Cluster, eks_cluster_name
 from components.cluster import node_role as node_role_for
 from components.environment import Environment
+from components.helm import chart_source
 from components.iam import platform_role, pod_identity_trust, policy_document
 from components.options import child
 from mlstack.spec.gpu import GpuPoolSpec
 
+# An OCI chart: components.helm.chart_source puts the whole oci:// reference in `chart`.
 KARPENTER_CHART = ("oci://public.ecr.aws/karpenter", "karpenter", "1.14.1")
 DEVICE_PLUGIN_CHART = ("https://nvidia.github.io/k8s-device-plugin", "nvidia-device-plugin", "0.17.1")
 DCGM_EXPORTER_CHART = ("https://nvidia.github.io/dcgm-exporter/helm-charts", "dcgm-exporter", "4.1.1")
@@ -36,6 +38,12 @@ _INTERRUPTION_EVENTS = {
     "spot": {"source": ["aws.ec2"], "detail-type": ["EC2 Spot Instance Interruption Warning"]},
     "rebalance": {"source": ["aws.ec2"], "detail-type": ["EC2 Instance Rebalance Recommendation"]},
     "state": {"source": ["aws.ec2"], "detail-type": ["EC2 Instance State-change Notification"]},
+    # aws/karpenter-provider-aws@v1.14.1:website/.../getting-started-with-karpenter/cloudformation.yaml
+    # (CapacityReservationInterruptionRule): capacity-block nodes are drained before the reservation ends.
+    "capacity-reservation": {
+        "source": ["aws.ec2"],
+        "detail-type": ["EC2 Capacity Reservation Instance Interruption Warning"],
+    },
 }
 _GPU_TOLERATION = {"key": GPU_TAINT["key"], "operator": "Exists", "effect": GPU_TAINT["effect"]}
 
@@ -371,14 +379,15 @@ def _helm_release(
     depends_on: list[pulumi.Resource] | None = None,
 ) -> kubernetes.helm.v3.Release:
     repository, chart_name, version = chart
+    reference, repository_opts = chart_source(repository, chart_name)
     return kubernetes.helm.v3.Release(
         logical_name,
         name=chart_name,
-        chart=chart_name,
+        chart=reference,
         version=version,
         namespace=namespace,
         create_namespace=namespace != "kube-system",
-        repository_opts=kubernetes.helm.v3.RepositoryOptsArgs(repo=repository),
+        repository_opts=repository_opts,
         values=values,
         atomic=True,
         opts=child(parent, provider=provider, depends_on=depends_on),
@@ -445,6 +454,9 @@ def _controller_statements(
                 "ec2:DescribeAvailabilityZones",
                 "ec2:DescribeImages",
                 "ec2:DescribeInstances",
+                # Instance-status health checks; without it Karpenter logs an error and turns them off
+                # (v1.14.1:pkg/controllers/interruption/instancestatus_controller.go).
+                "ec2:DescribeInstanceStatus",
                 "ec2:DescribeInstanceTypeOfferings",
                 "ec2:DescribeInstanceTypes",
                 "ec2:DescribeLaunchTemplates",
@@ -478,6 +490,20 @@ def _controller_statements(
             "Condition": {
                 "StringEquals": {owned: "owned", "aws:RequestTag/eks:eks-cluster-name": cluster_name},
                 "StringLike": {"aws:RequestTag/karpenter.sh/nodepool": "*"},
+            },
+        },
+        {
+            # RunInstances and CreateFleet against a launch template Karpenter made earlier: the template
+            # exists, so its own tags (aws:ResourceTag) are evaluated, not the request's. Official statement
+            # AllowScopedEC2LaunchTemplateAccessActions (cloudformation.yaml at v1.14.1); without it the node
+            # class validation's dry-run CreateFleet fails and no GPU node launches.
+            "Sid": "LaunchFromOwnLaunchTemplates",
+            "Effect": "Allow",
+            "Action": ["ec2:RunInstances", "ec2:CreateFleet"],
+            "Resource": f"arn:aws:ec2:{region}:{account}:launch-template/*",
+            "Condition": {
+                "StringEquals": {owned_resource: "owned"},
+                "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"},
             },
         },
         {
@@ -531,6 +557,15 @@ def _controller_statements(
             "Effect": "Allow",
             "Action": "iam:GetInstanceProfile",
             "Resource": profile_arn,
+        },
+        {
+            # Instance-profile garbage collection lists profiles under Karpenter's path
+            # (v1.14.1:pkg/providers/instanceprofile/instanceprofile.go ListProfiles); official
+            # AllowUnscopedInstanceProfileListAction, read-only.
+            "Sid": "ListInstanceProfiles",
+            "Effect": "Allow",
+            "Action": "iam:ListInstanceProfiles",
+            "Resource": "*",
         },
         {
             "Sid": "ReadInterruptions",

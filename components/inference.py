@@ -16,6 +16,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as kubernetes
 
 from components.environment import Environment
+from components.helm import chart_source
 from components.iam import platform_role, pod_identity_trust, policy_document, service_trust
 from components.options import child
 from mlstack.spec.inference import EndpointSpec, InferenceSpec
@@ -139,11 +140,16 @@ class Inference(pulumi.ComponentResource):
         on_kubernetes = [e for e in endpoints if e.backend == "kubernetes"]
         self.charts: list[kubernetes.helm.v3.Release] = []
         if on_kubernetes:
-            self.charts.append(self._chart("keda", KEDA_CHART, KEDA_NAMESPACE, _keda_values()))
-        if any(e.scales_to_zero for e in on_kubernetes):
-            self.charts.append(
-                self._chart("http-addon", HTTP_ADDON_CHART, KEDA_NAMESPACE, _http_addon_values())
-            )
+            keda = self._chart("keda", KEDA_CHART, KEDA_NAMESPACE, _keda_values())
+            self.charts.append(keda)
+            if any(e.scales_to_zero for e in on_kubernetes):
+                # The add-on's chart renders a keda.sh ScaledObject for its interceptor, whose CRD is a template
+                # of the KEDA release (kedacore/charts@v2.20.2:keda/templates/crds): install KEDA first.
+                self.charts.append(
+                    self._chart(
+                        "http-addon", HTTP_ADDON_CHART, KEDA_NAMESPACE, _http_addon_values(), after=[keda]
+                    )
+                )
         if any(e.exposure == "internal-alb" for e in on_kubernetes):
             self.charts.append(self._load_balancer_controller())
 
@@ -170,20 +176,26 @@ class Inference(pulumi.ComponentResource):
         return child(self, provider=self._args.k8s_provider, **kwargs)
 
     def _chart(
-        self, role: str, chart: tuple[str, str, str], namespace: str, values: Mapping[str, Any]
+        self,
+        role: str,
+        chart: tuple[str, str, str],
+        namespace: str,
+        values: Mapping[str, Any],
+        after: Sequence[pulumi.Resource] = (),
     ) -> kubernetes.helm.v3.Release:
         name, version, repo = chart
+        reference, repository_opts = chart_source(repo, name)
         return kubernetes.helm.v3.Release(
             f"{self._name}-{role}",
             name=name,
-            chart=name,
+            chart=reference,
             version=version,
             namespace=namespace,
             create_namespace=True,
             atomic=True,
             values=dict(values),
-            repository_opts=kubernetes.helm.v3.RepositoryOptsArgs(repo=repo),
-            opts=self._k8s(),
+            repository_opts=repository_opts,
+            opts=self._k8s(depends_on=list(after)),
         )
 
     def _load_balancer_controller(self) -> kubernetes.helm.v3.Release:
@@ -201,7 +213,7 @@ class Inference(pulumi.ComponentResource):
             f"{self._name}-lb-controller-policy",
             role=role.name,
             name="load-balancer-controller",
-            policy=policy_document(load_balancer_controller_statements(env)),
+            policy=policy_document(load_balancer_controller_statements(env, vpc_id=self._args.vpc_id)),
             opts=child(self),
         )
         self._args.cluster.pod_identity(
@@ -449,7 +461,11 @@ def _http_addon_values() -> dict[str, Any]:
         "interceptor": {
             "replicas": {"min": 2, "max": 10, "waitTimeout": f"{STARTUP_SECONDS}s"},
             "responseHeaderTimeout": "600s",
-            "pdb": {"enabled": True, "minAvailable": 1},
+            # Both fields set, one of them zero: the chart template renders each non-zero field and its default
+            # is maxUnavailable 1, so setting only minAvailable would give a PDB with both, which the API
+            # server refuses (kedacore/charts@c4b92e9:http-add-on/templates/interceptor/poddisruptionbudget.yaml).
+            # With at least 2 replicas, maxUnavailable 1 keeps one interceptor up through a drain.
+            "pdb": {"enabled": True, "minAvailable": 0, "maxUnavailable": 1},
         },
     }
 
@@ -578,9 +594,13 @@ def deployment_manifest(endpoint: EndpointSpec, *, loader_image: str) -> dict[st
     """The endpoint's Deployment: GPU pool placement, model loader, probes, and a locked-down container."""
     gpus = endpoint.gpus_per_replica
     memory = f"{MEMORY_PER_GPU_GIB * gpus}Gi"
+    cpu = str(int(CPU_PER_GPU) * gpus)
+    # The CPU limit is explicit and equal to the request: with none, the team LimitRange injects its default
+    # limit (1 CPU, components.teams.limit_range_manifest) and admission refuses a request above its limit
+    # (kubernetes/website content/en/docs/concepts/policy/limit-range.md, "LimitRange and admission checks").
     resources = {
-        "requests": {"cpu": str(int(CPU_PER_GPU) * gpus), "memory": memory, GPU_RESOURCE: str(gpus)},
-        "limits": {"memory": memory, GPU_RESOURCE: str(gpus)},
+        "requests": {"cpu": cpu, "memory": memory, GPU_RESOURCE: str(gpus)},
+        "limits": {"cpu": cpu, "memory": memory, GPU_RESOURCE: str(gpus)},
     }
     command, args = runtime_command(endpoint)
     home = {"name": "HOME", "value": "/tmp"}  # noqa: S108 - the writable emptyDir on a read-only root
@@ -607,7 +627,7 @@ def deployment_manifest(endpoint: EndpointSpec, *, loader_image: str) -> dict[st
         "image": loader_image,
         "command": ["aws", "s3", "sync", "--only-show-errors", "--no-progress", location.uri, MODEL_DIR],
         "env": [home],
-        "resources": {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"memory": "1Gi"}},
+        "resources": {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
         "securityContext": container_security_context(),
         "volumeMounts": [
             {"name": "model", "mountPath": MODEL_DIR},
@@ -952,10 +972,36 @@ def sagemaker_runtime_statements(env: Environment, endpoint_name: str) -> list[d
     ]
 
 
-def load_balancer_controller_statements(env: Environment) -> list[dict[str, Any]]:
-    """The AWS Load Balancer Controller's permissions, trimmed to ALBs it creates and tags itself."""
+def load_balancer_controller_statements(
+    env: Environment, *, vpc_id: pulumi.Input[str]
+) -> list[dict[str, Any]]:
+    """The AWS Load Balancer Controller's permissions, trimmed to ALBs it creates and tags itself.
+
+    Statements follow kubernetes-sigs/aws-load-balancer-controller@v2.13.0:docs/install/iam_policy.json.
+    """
     owned = {"Null": {"aws:ResourceTag/elbv2.k8s.aws/cluster": "false"}}
+    vpc_arn = pulumi.Output.concat(f"arn:aws:ec2:{env.region}:{env.account_id}:vpc/", vpc_id)
     return [
+        {
+            # First statement of the upstream policy: an account that never had a load balancer has no ELB
+            # service-linked role yet, and the first CreateLoadBalancer makes it.
+            "Sid": "ElbServiceLinkedRole",
+            "Effect": "Allow",
+            "Action": "iam:CreateServiceLinkedRole",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"iam:AWSServiceName": "elasticloadbalancing.amazonaws.com"}},
+        },
+        {
+            # With target-type ip the controller opens the pods' port from the ALB on the security group of
+            # each target ENI (pkg/targetgroupbinding/networking_manager.go resolveEndpointSGForENI,
+            # ReconcileIngress): here the EKS cluster security group, which it did not create and never tags.
+            # Upstream allows this on every group; here only groups in the environment's VPC.
+            "Sid": "OpenTargetPortsInTheVpc",
+            "Effect": "Allow",
+            "Action": ["ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress"],
+            "Resource": f"arn:aws:ec2:{env.region}:{env.account_id}:security-group/*",
+            "Condition": {"ArnEquals": {"ec2:Vpc": vpc_arn}},
+        },
         {
             "Sid": "Describe",
             "Effect": "Allow",

@@ -18,6 +18,7 @@ import pulumi_kubernetes as kubernetes
 
 from components.cluster import Cluster
 from components.environment import Environment
+from components.helm import chart_source
 from components.iam import POLICY_VERSION, platform_role, pod_identity_trust, policy_document
 from components.options import child
 from components.registry import Registry
@@ -83,14 +84,16 @@ class Teams(pulumi.ComponentResource):
         self._args = args
         k8s = args.k8s_provider
 
+        kueue_chart, kueue_repository = chart_source(KUEUE_CHART_REPO, KUEUE_CHART)
         self.kueue = kubernetes.helm.v3.Release(
             f"{name}-kueue",
             name="kueue",
-            chart=KUEUE_CHART,
+            # kubernetes-sigs/kueue@v0.19.2:charts/kueue/README.md: helm install kueue oci://registry.k8s.io/kueue/charts/kueue
+            chart=kueue_chart,
             version=KUEUE_VERSION,
             namespace=KUEUE_NAMESPACE,
             create_namespace=True,
-            repository_opts=kubernetes.helm.v3.RepositoryOptsArgs(repo=KUEUE_CHART_REPO),
+            repository_opts=kueue_repository,
             values=kueue_values(hardened=env.tier.hardened),
             atomic=True,
             opts=child(self, provider=k8s),

@@ -307,3 +307,129 @@ def test_sagemaker_endpoint_is_encrypted_private_and_autoscaled(stack: str, name
         for s in pulls
         for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])
     )
+
+
+# -- Comes up on the first try (issue 15) -------------------------------------------------------------------
+
+
+def _quantity(value: str) -> float:
+    """A Kubernetes quantity as a number (cpu in cores, memory in bytes)."""
+    units = {"m": 1e-3, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 1e3, "M": 1e6, "G": 1e9}
+    for suffix in sorted(units, key=len, reverse=True):
+        if value.endswith(suffix):
+            return float(value[: -len(suffix)]) * units[suffix]
+    return float(value)
+
+
+def _limit_range(plan: Plan, namespace: str) -> dict[str, Any]:
+    ranges = [
+        r.inputs
+        for r in plan.by_type("kubernetes:core/v1:LimitRange")
+        if r.inputs["metadata"]["namespace"] == namespace
+    ]
+    (container,) = [item for r in ranges for item in r["spec"]["limits"] if item["type"] == "Container"]
+    return container
+
+
+def test_endpoint_pods_pass_the_team_limit_range(stack_plan: Plan) -> None:
+    """LimitRanger fills a missing limit with the namespace default, then admission refuses any request above
+    its limit (kubernetes/website concepts/policy/limit-range.md): every container must still fit."""
+    checked = 0
+    for deployment in stack_plan.by_type("kubernetes:apps/v1:Deployment"):
+        if "-inference-" not in deployment.name:
+            continue
+        defaults = _limit_range(stack_plan, deployment.inputs["metadata"]["namespace"])
+        pod = deployment.inputs["spec"]["template"]["spec"]
+        for container in [*pod.get("initContainers", []), *pod["containers"]]:
+            resources = container.get("resources", {})
+            limits = {**defaults.get("default", {}), **resources.get("limits", {})}
+            requests = {**defaults.get("defaultRequest", {}), **limits, **resources.get("requests", {})}
+            for resource in ("cpu", "memory"):
+                assert _quantity(str(requests[resource])) <= _quantity(str(limits[resource])), (
+                    deployment.name,
+                    container["name"],
+                    resource,
+                )
+            checked += 1
+    assert checked or not _kubernetes(stack_plan.stack)
+
+
+def _shared_chart_values(package: str, chart: str) -> dict[str, Any]:
+    import tarfile
+
+    archive = _crd_dir().parent / "charts" / package
+    with tarfile.open(archive) as tar:
+        member = tar.extractfile(f"{chart}/values.yaml")
+        assert member is not None
+        return yaml.safe_load(member.read())
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        merged[key] = (
+            _merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+        )
+    return merged
+
+
+def test_http_addon_interceptor_pdb_sets_one_field() -> None:
+    """The chart renders every non-zero PDB field; with both the API server refuses the PodDisruptionBudget
+    (kedacore/charts@c4b92e9:http-add-on/templates/interceptor/poddisruptionbudget.yaml)."""
+    plan = plan_of("dev")
+    (release,) = [
+        r for r in plan.by_type("kubernetes:helm.sh/v3:Release") if r.inputs["name"] == "keda-add-ons-http"
+    ]
+    defaults = _shared_chart_values("keda-add-ons-http-0.15.0.tgz", "keda-add-ons-http")
+    pdb = _merge(defaults, release.inputs["values"])["interceptor"]["pdb"]
+    assert pdb["enabled"]
+    assert [bool(pdb.get("minAvailable")), bool(pdb.get("maxUnavailable"))].count(True) == 1
+
+
+def test_http_addon_installs_after_keda() -> None:
+    """The add-on's chart has a keda.sh ScaledObject; its CRD comes with the KEDA release."""
+    plan = plan_of("dev")
+    releases = {r.inputs["name"]: r for r in plan.by_type("kubernetes:helm.sh/v3:Release")}
+    assert releases["keda"].urn in releases["keda-add-ons-http"].dependencies
+
+
+def _lb_statements(plan: Plan) -> list[dict[str, Any]]:
+    (policy,) = [
+        p for p in plan.by_type("aws:iam/rolePolicy:RolePolicy") if p.name.endswith("lb-controller-policy")
+    ]
+    return policy_json(policy.inputs["policy"])["Statement"]
+
+
+def test_lb_controller_can_open_target_ports_on_the_cluster_security_group() -> None:
+    """target-type ip: the controller authorizes ingress on the target ENI's group, the untagged EKS cluster
+    security group (aws-load-balancer-controller@v2.13.0 networking_manager.go)."""
+    plan = plan_of("prod")
+    (vpc,) = plan.by_type("aws:ec2/vpc:Vpc")
+    vpc_arn = vpc.outputs["arn"]
+    opening = [
+        s
+        for s in _lb_statements(plan)
+        if s["Effect"] == "Allow"
+        and "ec2:AuthorizeSecurityGroupIngress" in s["Action"]
+        and "aws:ResourceTag/elbv2.k8s.aws/cluster" not in str(s.get("Condition", {}))
+    ]
+    assert opening, (
+        "only controller-tagged security groups can be opened; the cluster security group is not one"
+    )
+    for statement in opening:
+        assert statement["Condition"] == {"ArnEquals": {"ec2:Vpc": vpc_arn}}
+
+
+def test_lb_controller_may_create_the_elb_service_linked_role_only() -> None:
+    statements = [
+        s for s in _lb_statements(plan_of("prod")) if "iam:CreateServiceLinkedRole" in str(s["Action"])
+    ]
+    assert statements == [
+        {
+            "Sid": "ElbServiceLinkedRole",
+            "Effect": "Allow",
+            "Action": "iam:CreateServiceLinkedRole",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"iam:AWSServiceName": "elasticloadbalancing.amazonaws.com"}},
+        }
+    ]

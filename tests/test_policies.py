@@ -850,7 +850,14 @@ CASES: dict[str, list[Case]] = {
         ok("prod"),
         bad("dev", "version range", HELM_RELEASE, set_input("version", "^1.0.0"), name="karpenter"),
         bad("prod", "unpinned", HELM_RELEASE, del_input("version"), name="device-plugin"),
-        bad("dev", "no repository", HELM_RELEASE, del_input("repositoryOpts"), name="karpenter"),
+        bad("dev", "no repository", HELM_RELEASE, del_input("repositoryOpts"), name="device-plugin"),
+        bad(
+            "dev",
+            "OCI registry as a classic repository",
+            HELM_RELEASE,
+            set_input("repositoryOpts", {"repo": "oci://public.ecr.aws/karpenter"}),
+            name="karpenter",
+        ),
     ],
     "MLS-K8S-010": [
         ok("prod"),

@@ -98,7 +98,10 @@ def test_flavors_follow_the_gpu_pools(stack_plan: Plan) -> None:
     (release,) = [
         r for r in stack_plan.by_type("kubernetes:helm.sh/v3:Release") if r.inputs["name"] == "kueue"
     ]
-    assert release.inputs["version"] and release.inputs["repositoryOpts"]["repo"]
+    assert release.inputs["version"] == "0.19.2"
+    # kubernetes-sigs/kueue@v0.19.2:charts/kueue/README.md; an OCI registry is never a classic repositoryOpts.repo.
+    assert release.inputs["chart"] == "oci://registry.k8s.io/kueue/charts/kueue"
+    assert not (release.inputs.get("repositoryOpts") or {}).get("repo")
 
 
 def test_platform_admin_is_the_only_cluster_admin_role(stack_plan: Plan) -> None:
