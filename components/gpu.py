@@ -31,8 +31,9 @@ POOL_LABEL = "mlstack.io/pool"
 WORKLOAD_CLASS_LABEL = "mlstack.io/workload-class"
 # The device plugin picks a per-node sharing config by this label (see its config.map values).
 DEVICE_PLUGIN_CONFIG_LABEL = "nvidia.com/device-plugin.config"
-# AL2023 with Karpenter picks the NVIDIA variant of the EKS AMI on GPU instance types by itself.
-AMI_ALIAS = "al2023@latest"
+# AL2023 with Karpenter picks the NVIDIA variant of the EKS AMI on GPU instance types by itself; the version
+# is the environment's cluster.gpu_node_ami (a pinned release outside dev).
+AMI_FAMILY = "al2023"
 _INTERRUPTION_EVENTS = {
     "health": {"source": ["aws.health"], "detail-type": ["AWS Health Event"]},
     "spot": {"source": ["aws.ec2"], "detail-type": ["EC2 Spot Instance Interruption Warning"]},
@@ -56,6 +57,8 @@ class GpuPoolsArgs:
     spec: list[GpuPoolSpec]
     cluster: Cluster
     boundary_arn: pulumi.Input[str]
+    ami_version: str = "latest"
+    """amazon-eks-ami release of the nodes (``vYYYYMMDD``) or ``latest``; from ``cluster.gpu_node_ami``."""
 
 
 class GpuPools(pulumi.ComponentResource):
@@ -146,6 +149,7 @@ class GpuPools(pulumi.ComponentResource):
             provider=k8s,
         )
 
+        self._ami_alias = f"{AMI_FAMILY}@{args.ami_version}"
         node_pools = {pool.name: self._pool(env, pool, cluster, profile, karpenter) for pool in args.spec}
         device_plugin = self._device_plugins(args.spec, k8s) if args.spec else None
         # What a GPU workload on a pool waits for: the pool itself and the plugin that advertises its GPUs.
@@ -226,7 +230,7 @@ class GpuPools(pulumi.ComponentResource):
     ) -> kubernetes.apiextensions.CustomResource:
         name = f"{self._name}-{pool.name}"
         node_class: dict[str, Any] = {
-            "amiSelectorTerms": [{"alias": AMI_ALIAS}],
+            "amiSelectorTerms": [{"alias": self._ami_alias}],
             "instanceProfile": profile.name,
             "subnetSelectorTerms": [{"tags": {"karpenter.sh/discovery": cluster.cluster_name}}],
             "securityGroupSelectorTerms": [{"id": cluster.cluster_security_group_id}],

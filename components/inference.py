@@ -29,6 +29,11 @@ KEDA_NAMESPACE = "keda"
 LB_CONTROLLER_NAMESPACE = "kube-system"
 INTERCEPTOR_SERVICE = f"keda-add-ons-http-interceptor-proxy.{KEDA_NAMESPACE}.svc.cluster.local"
 INTERCEPTOR_PORT = 8080
+# The interceptor pods' labels (kedacore/charts@c4b92e9:http-add-on/templates/interceptor/deployment.yaml).
+INTERCEPTOR_POD_LABELS = {
+    "app.kubernetes.io/component": "interceptor",
+    "app.kubernetes.io/name": "http-add-on",
+}
 # Callers always use port 8080, whether the endpoint is warm (the Service) or cold-capable (the interceptor).
 SERVICE_PORT = 8080
 

@@ -20,6 +20,7 @@ from components.cluster import Cluster
 from components.environment import Environment
 from components.helm import chart_source
 from components.iam import POLICY_VERSION, platform_role, pod_identity_trust, policy_document
+from components.inference import INTERCEPTOR_POD_LABELS, INTERCEPTOR_PORT, KEDA_NAMESPACE
 from components.options import child
 from components.registry import Registry
 from components.storage import ObjectStore
@@ -342,8 +343,9 @@ def limit_range_manifest(team: TeamSpec) -> dict[str, Any]:
 
 
 def network_policy_manifests(team: TeamSpec, shared_namespaces: Sequence[str]) -> list[dict[str, Any]]:
-    """Deny everything, then allow DNS, traffic inside the namespace, calls to the shared services, the Pod
-    Identity agent and (unless the team opted out) HTTPS to AWS APIs and the internet."""
+    """Deny everything, then allow DNS, traffic inside the namespace, calls to the shared services and to
+    scale-to-zero endpoints (through the KEDA HTTP interceptor), the Pod Identity agent and (unless the team opted
+    out) HTTPS to AWS APIs and the internet."""
 
     def policy(name: str, spec: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -393,6 +395,29 @@ def network_policy_manifests(team: TeamSpec, shared_namespaces: Sequence[str]) -
             },
         ),
     ]
+    # Callers of a scale-to-zero endpoint reach it through its ExternalName alias, i.e. the KEDA HTTP add-on's
+    # interceptor pods in namespace keda (pod labels and proxy port from
+    # kedacore/charts@c4b92e9:http-add-on/templates/interceptor/deployment.yaml and values.yaml
+    # interceptor.proxy.port). Policies see the pod port, not the Service port.
+    policies.append(
+        policy(
+            "allow-endpoint-interceptor",
+            {
+                "policyTypes": ["Egress"],
+                "egress": [
+                    {
+                        "to": [
+                            {
+                                "namespaceSelector": {"matchLabels": {NAME_LABEL: KEDA_NAMESPACE}},
+                                "podSelector": {"matchLabels": INTERCEPTOR_POD_LABELS},
+                            }
+                        ],
+                        "ports": [{"protocol": "TCP", "port": INTERCEPTOR_PORT}],
+                    }
+                ],
+            },
+        )
+    )
     if shared_namespaces:
         policies.append(
             policy(

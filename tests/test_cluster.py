@@ -143,3 +143,10 @@ def test_audit_log_groups_outlive_a_destroy_in_hardened_tiers(stack_plan: Plan) 
     }
     for group in groups:
         assert (group.protect, group.retain_on_delete) == (hardened, hardened), group.urn
+
+
+def test_vpc_cni_enforces_network_policies(stack_plan: Plan) -> None:
+    """Off by default: every NetworkPolicy of the stack would be accepted and ignored. The add-on's value is the
+    string "true" (aws/amazon-vpc-cni-k8s@v1.20.4:charts/aws-vpc-cni/values.yaml)."""
+    (cni,) = [a for a in stack_plan.by_type("aws:eks/addon:Addon") if a.inputs["addonName"] == "vpc-cni"]
+    assert json.loads(cni.inputs["configurationValues"]) == {"enableNetworkPolicy": "true"}

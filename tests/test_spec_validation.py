@@ -170,6 +170,16 @@ BAD_INPUTS = {
         "cluster.system_nodes.capacity_type",
         "set on-demand",
     ),
+    "latest GPU node AMI in a hardened tier": (
+        lambda spec, _c: spec.update(tier="prod", cluster={"gpu_node_ami": "latest"}),
+        "cluster.gpu_node_ami",
+        "pins the GPU node AMI",
+    ),
+    "GPU node AMI that is no release tag": (
+        _set("cluster.gpu_node_ami", "al2023@v20260714"),
+        "cluster.gpu_node_ami",
+        "String should match pattern",
+    ),
     "gpu pool without limit": (
         lambda spec, _c: spec["gpu_pools"][0].pop("max_gpus"),
         "gpu_pools.0.max_gpus",

@@ -191,3 +191,29 @@ def test_a_team_workload_reaches_only_its_own_prefix(plans: dict[str, Plan], sta
         assert denied(as_team.put_object, Bucket=datasets, Key=f"{team_a}-archive/x.txt", Body=b"x")
         assert denied(as_team.get_object, Bucket=other, Key=f"{team_a}/mine.txt")
         assert denied(as_team.put_object, Bucket=other, Key=f"{team_a}/x.txt", Body=b"x")
+
+
+def _selects(selector: dict, labels: dict[str, str]) -> bool:
+    """matchLabels only (the team policies use no expressions on pods); an empty selector selects all."""
+    return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
+
+
+def test_team_pods_may_call_scale_to_zero_endpoints_through_the_interceptor(stack_plan: Plan) -> None:
+    """An endpoint's ExternalName alias resolves to the KEDA HTTP interceptor in namespace keda; with policies
+    enforced, default-deny would drop every call unless some egress rule admits the interceptor pods' port."""
+    from components.inference import INTERCEPTOR_POD_LABELS, INTERCEPTOR_PORT, KEDA_NAMESPACE
+
+    _, spec = PROJECT.load(stack_plan.stack)
+    policies = [r.inputs for r in stack_plan.by_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")]
+    namespace_labels = {"kubernetes.io/metadata.name": KEDA_NAMESPACE}
+    for team in spec.teams:
+        admitted = any(
+            _selects(peer.get("namespaceSelector", {"matchLabels": {"x": "never"}}), namespace_labels)
+            and _selects(peer.get("podSelector", {}), INTERCEPTOR_POD_LABELS)
+            and any(p.get("port") == INTERCEPTOR_PORT for p in rule.get("ports", [{"port": INTERCEPTOR_PORT}]))
+            for policy in policies
+            if policy["metadata"]["namespace"] == team.name and "Egress" in policy["spec"]["policyTypes"]
+            for rule in policy["spec"].get("egress", [])
+            for peer in rule.get("to", [])
+        )
+        assert admitted, f"team {team.name} cannot reach the interceptor"

@@ -12,7 +12,7 @@ from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from mlstack.spec.base import AccountId, AwsRegion, DnsLabel, RuleViolations, StrictModel, Tier
 from mlstack.spec.budgets import BudgetSpec
-from mlstack.spec.cluster import ClusterSpec
+from mlstack.spec.cluster import PINNED_GPU_NODE_AMI, ClusterSpec
 from mlstack.spec.cost import CostSpec
 from mlstack.spec.gpu import GpuPoolSpec
 from mlstack.spec.inference import InferenceSpec, endpoint_problems
@@ -30,6 +30,11 @@ TagValue = Annotated[str, StringConstraints(min_length=1, max_length=256, patter
 # Fields whose default depends on the tier: (section, field) -> {tier: value}. Applied only where the stack
 # file leaves the field out, so an explicit value always wins and the policy pack still sees it.
 TIER_DEFAULTS: dict[tuple[str, str], dict[Tier, Any]] = {
+    ("cluster", "gpu_node_ami"): {
+        Tier.DEV: "latest",
+        Tier.STAGING: PINNED_GPU_NODE_AMI,
+        Tier.PROD: PINNED_GPU_NODE_AMI,
+    },
     ("network", "az_count"): {Tier.DEV: 2, Tier.STAGING: 3, Tier.PROD: 3},
     ("network", "nat_gateways"): {Tier.DEV: "single", Tier.STAGING: "per_az", Tier.PROD: "per_az"},
     ("network", "interface_endpoints"): {Tier.DEV: False, Tier.STAGING: False, Tier.PROD: True},
@@ -177,6 +182,15 @@ class PlatformSpec(StrictModel):
         if self.tier is Tier.PROD and self.cluster.endpoint_public_access:
             problems.append(
                 ("cluster.endpoint_public_access", "prod keeps the cluster endpoint private: set it to false")
+            )
+        if self.tier.hardened and self.cluster.gpu_node_ami == "latest":
+            problems.append(
+                (
+                    "cluster.gpu_node_ami",
+                    f"the {self.tier} tier pins the GPU node AMI: latest replaces every GPU node on each AMI "
+                    f"release; remove the field (default {PINNED_GPU_NODE_AMI}) or set an amazon-eks-ami "
+                    "release tag such as v20260714",
+                )
             )
         if self.tier.hardened and self.cluster.system_nodes.capacity_type == "spot":
             problems.append(
