@@ -157,7 +157,9 @@ def test_gpu_node_ami_is_pinned_outside_dev(stack_plan: Plan) -> None:
     """al2023@latest drifts every GPU node on each AMI release (karpenter.k8s.aws_ec2nodeclasses.yaml: "not
     recommended for production"); staging and prod run an amazon-eks-ami release that exists for 1.34."""
     _, spec = PROJECT.load(stack_plan.stack)
-    aliases = {n["spec"]["amiSelectorTerms"][0]["alias"] for n in _objects(stack_plan, "EC2NodeClass").values()}
+    aliases = {
+        n["spec"]["amiSelectorTerms"][0]["alias"] for n in _objects(stack_plan, "EC2NodeClass").values()
+    }
     assert aliases == {f"al2023@{spec.cluster.gpu_node_ami}"}
     if spec.tier.hardened:
         assert aliases == {"al2023@v20260714"}

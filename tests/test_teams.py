@@ -210,7 +210,9 @@ def test_team_pods_may_call_scale_to_zero_endpoints_through_the_interceptor(stac
         admitted = any(
             _selects(peer.get("namespaceSelector", {"matchLabels": {"x": "never"}}), namespace_labels)
             and _selects(peer.get("podSelector", {}), INTERCEPTOR_POD_LABELS)
-            and any(p.get("port") == INTERCEPTOR_PORT for p in rule.get("ports", [{"port": INTERCEPTOR_PORT}]))
+            and any(
+                p.get("port") == INTERCEPTOR_PORT for p in rule.get("ports", [{"port": INTERCEPTOR_PORT}])
+            )
             for policy in policies
             if policy["metadata"]["namespace"] == team.name and "Egress" in policy["spec"]["policyTypes"]
             for rule in policy["spec"].get("egress", [])
