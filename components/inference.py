@@ -52,6 +52,10 @@ NON_ROOT_UID = 65532
 CPU_PER_GPU = "3"
 MEMORY_PER_GPU_GIB = 12
 SHM_PER_GPU_GIB = 2
+# GPU families whose every size has local NVMe instance storage (label karpenter.k8s.aws/instance-local-nvme in
+# aws/karpenter-provider-aws@v1.14.1:website/content/en/docs/reference/instance-types.md, generated from EC2
+# DescribeInstanceTypes). SageMaker refuses a KmsKeyId on these; their volumes are hardware-encrypted.
+INSTANCE_STORE_FAMILIES = frozenset({"g4dn", "g5", "g6", "g6e", "p4d", "p4de", "p5", "p5e", "p5en"})
 # Large models take minutes to load into GPU memory: the startup probe allows 20 minutes before liveness starts.
 STARTUP_SECONDS = 1200
 PROBE_PERIOD_SECONDS = 10
@@ -363,9 +367,18 @@ class Inference(pulumi.ComponentResource):
             opts=child(self),
         )
         location = endpoint.model_location
+        instance_family = (endpoint.sagemaker_instance_type or "").removeprefix("ml.").split(".")[0]
+        if instance_family not in INSTANCE_STORE_FAMILIES:
+            raise ValueError(
+                f"endpoint {endpoint.name}: {endpoint.sagemaker_instance_type} is not known to have local instance "
+                "storage; mlstack relies on its hardware encryption and sets no KmsKeyId (add the family to "
+                "INSTANCE_STORE_FAMILIES only after checking its instance store)"
+            )
+        # No physical names: every argument of a Model and an EndpointConfiguration forces a replacement, and
+        # Pulumi creates the replacement before deleting the old one, so a fixed name would collide and fail
+        # the update. Auto-names (logical name plus a random suffix) let the Endpoint switch over in place.
         model = aws.sagemaker.Model(
             f"{base}-model",
-            name=physical,
             execution_role_arn=role.arn,
             enable_network_isolation=endpoint.network_isolation,
             primary_container=aws.sagemaker.ModelPrimaryContainerArgs(
@@ -387,8 +400,9 @@ class Inference(pulumi.ComponentResource):
         )
         config = aws.sagemaker.EndpointConfiguration(
             f"{base}-config",
-            name=physical,
-            kms_key_arn=args.data_key_arn,
+            # No kms_key_arn: every GPU type mlstack serves on has NVMe instance storage, encrypted by the
+            # instance's hardware, and CreateEndpointConfig fails when KmsKeyId is set for such a type (SageMaker
+            # API reference, CreateEndpointConfig.KmsKeyId).
             production_variants=[
                 aws.sagemaker.EndpointConfigurationProductionVariantArgs(
                     variant_name="primary",
