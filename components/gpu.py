@@ -29,6 +29,7 @@ KARPENTER_SERVICE_ACCOUNT = "karpenter"
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}
 POOL_LABEL = "mlstack.io/pool"
 WORKLOAD_CLASS_LABEL = "mlstack.io/workload-class"
+EFA_LABEL = "mlstack.io/efa"
 # The device plugin picks a per-node sharing config by this label (see its config.map values).
 DEVICE_PLUGIN_CONFIG_LABEL = "nvidia.com/device-plugin.config"
 # AL2023 with Karpenter picks the NVIDIA variant of the EKS AMI on GPU instance types by itself; the version
@@ -276,7 +277,7 @@ class GpuPools(pulumi.ComponentResource):
         if pool.sharing is not None:
             labels[DEVICE_PLUGIN_CONFIG_LABEL] = pool.name
         if pool.efa:
-            labels["mlstack.io/efa"] = "true"
+            labels[EFA_LABEL] = "true"
         capacity = {"spot": ["spot"], "on-demand": ["on-demand"], "spot-preferred": ["spot", "on-demand"]}
         return kubernetes.apiextensions.CustomResource(
             f"{name}-nodepool",
@@ -358,7 +359,7 @@ class GpuPools(pulumi.ComponentResource):
                 },
                 provider=k8s,
             )
-        efa_pools = [p.name for p in pools if p.efa]
+        efa_pools = [p for p in pools if p.efa]
         if efa_pools:
             # Pods request vpc.amazonaws.com/efa; Karpenter then attaches the type's EFA interfaces.
             _helm_release(
@@ -366,7 +367,7 @@ class GpuPools(pulumi.ComponentResource):
                 f"{name}-efa-plugin",
                 EFA_PLUGIN_CHART,
                 namespace="kube-system",
-                values={"tolerations": [_GPU_TOLERATION], "affinity": _pool_affinity(efa_pools)},
+                values=efa_plugin_values(efa_pools),
                 provider=k8s,
             )
         return device_plugin
@@ -398,6 +399,22 @@ def _helm_release(
     )
 
 
+def efa_plugin_values(efa_pools: list[GpuPoolSpec]) -> dict[str, Any]:
+    """Values of the EFA device plugin chart, placing it on the EFA pools' nodes only.
+
+    The chart (aws/eks-charts@2ce9790:stable/aws-efa-k8s-device-plugin, v0.5.6) has no ``affinity`` value: its
+    DaemonSet template builds the node affinity from ``supportedInstanceLabels`` (a fixed list of EFA types that
+    misses some of ours) and adds ``nodeSelector``. So the pools' EFA types replace that list, and the label
+    the EFA pools carry narrows it to their nodes.
+    """
+    types = sorted({t.name for pool in efa_pools for t in pool.resolved_types()})
+    return {
+        "tolerations": [_GPU_TOLERATION],
+        "nodeSelector": {EFA_LABEL: "true"},
+        "supportedInstanceLabels": {"keys": ["node.kubernetes.io/instance-type"], "values": types},
+    }
+
+
 def _pool_affinity(pools: list[str]) -> dict[str, Any]:
     """Run only on nodes of the given pools (the charts' defaults expect GPU feature discovery labels)."""
     return {
@@ -412,15 +429,12 @@ def _pool_affinity(pools: list[str]) -> dict[str, Any]:
 
 
 def _sharing_config(pool: GpuPoolSpec | None) -> str:
-    """The device plugin's config file for a pool: whole GPUs, time-sliced replicas, or MIG instances."""
+    """The device plugin's config file for a pool: whole GPUs or time-sliced replicas (the spec refuses MIG)."""
     config: dict[str, Any] = {"version": "v1", "flags": {"migStrategy": "none"}}
-    if pool is not None and pool.sharing is not None:
-        if pool.sharing.mode == "mig":
-            config["flags"]["migStrategy"] = "single"
-        else:
-            config["sharing"] = {
-                "timeSlicing": {"resources": [{"name": "nvidia.com/gpu", "replicas": pool.sharing.replicas}]}
-            }
+    if pool is not None and pool.sharing is not None and pool.sharing.mode == "time-slicing":
+        config["sharing"] = {
+            "timeSlicing": {"resources": [{"name": "nvidia.com/gpu", "replicas": pool.sharing.replicas}]}
+        }
     return yaml.safe_dump(config, sort_keys=True)
 
 

@@ -163,3 +163,36 @@ def test_gpu_node_ami_is_pinned_outside_dev(stack_plan: Plan) -> None:
     assert aliases == {f"al2023@{spec.cluster.gpu_node_ami}"}
     if spec.tier.hardened:
         assert aliases == {"al2023@v20260714"}
+
+
+def _chart_values(package: str) -> dict:
+    import tarfile
+    from pathlib import Path
+
+    import yaml
+
+    from tests.plans import ROOT
+
+    charts = next(
+        p / "shared" / "charts" for p in (ROOT, *ROOT.parents) if (p / "shared" / "charts").is_dir()
+    )
+    with tarfile.open(charts / package) as archive:
+        member = next(m for m in archive.getmembers() if Path(m.name).parts[1:] == ("values.yaml",))
+        handle = archive.extractfile(member)
+        assert handle is not None
+        return yaml.safe_load(handle.read())
+
+
+def test_efa_plugin_values_exist_in_the_chart_and_cover_every_pool_type() -> None:
+    """v0.5.6 has no affinity value (its template builds one from supportedInstanceLabels), so a passed affinity
+    was silently ignored and the plugin ran on any EFA-capable type of its own list."""
+    from components.gpu import EFA_LABEL, efa_plugin_values
+    from mlstack.spec.gpu import GpuPoolSpec
+
+    pool = GpuPoolSpec(
+        name="train", workload_class="training", instance_types=["p5", "p4d"], max_gpus=16, efa=True
+    )
+    values = efa_plugin_values([pool])
+    assert set(values) <= set(_chart_values("aws-efa-k8s-device-plugin-v0.5.6.tgz"))
+    assert values["nodeSelector"] == {EFA_LABEL: "true"}
+    assert values["supportedInstanceLabels"]["values"] == sorted(t.name for t in pool.resolved_types())

@@ -206,7 +206,21 @@ BAD_INPUTS = {
     "mig on gpus without mig": (
         _set("gpu_pools.0.sharing", {"mode": "mig"}),
         "gpu_pools.0.sharing.mode",
-        "MIG needs A100, H100 or H200",
+        "mig is not supported yet",
+    ),
+    "mig on a100 nodes, with nothing to partition them": (
+        lambda spec, _c: spec["gpu_pools"].__setitem__(
+            0,
+            {
+                "name": "gpu-dev",
+                "workload_class": "training",
+                "instance_types": ["p4d"],
+                "max_gpus": 8,
+                "sharing": {"mode": "mig"},
+            },
+        ),
+        "gpu_pools.0.sharing.mode",
+        "nothing on the nodes enables MIG",
     ),
     "negative gpu quota": (_set("teams.0.gpu_quota", -1), "teams.0.gpu_quota", "greater than or equal"),
     "duplicate team": (

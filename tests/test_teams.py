@@ -219,3 +219,32 @@ def test_team_pods_may_call_scale_to_zero_endpoints_through_the_interceptor(stac
             for peer in rule.get("to", [])
         )
         assert admitted, f"team {team.name} cannot reach the interceptor"
+
+
+def test_cluster_queues_cover_efa_on_efa_pools() -> None:
+    """Multi-node training pods request vpc.amazonaws.com/efa; a ClusterQueue that does not cover it never admits
+    them (kubernetes-sigs/kueue@v0.19.2 flavorassigner.go: "resource %s unavailable in ClusterQueue")."""
+    from components.teams import EFA_RESOURCE, cluster_queue_manifest, efa_per_gpu
+    from mlstack.spec.gpu import GpuPoolSpec
+    from tests.k8s_schema import validate_object
+
+    _, spec = PROJECT.load("prod")
+    pools = [
+        GpuPoolSpec(
+            name="train-efa", workload_class="training", instance_types=["p5.48xlarge"], max_gpus=32, efa=True
+        ),
+        GpuPoolSpec(name="serve", workload_class="inference", instance_types=["g6"], max_gpus=8),
+    ]
+    team = spec.teams[0]
+    manifest = cluster_queue_manifest(team, {"train-efa": 16, "serve": 0}, efa_per_gpu(pools))
+    group = manifest["spec"]["resourceGroups"][-1]
+    assert group["coveredResources"] == [GPU_RESOURCE, EFA_RESOURCE]
+    quotas = {f["name"]: {r["name"]: r["nominalQuota"] for r in f["resources"]} for f in group["flavors"]}
+    # p5.48xlarge: 8 GPUs and 32 EFA interfaces (components/data/gpu_instances.yaml), so 4 per GPU.
+    assert quotas["pool-train-efa"] == {GPU_RESOURCE: "16", EFA_RESOURCE: "64"}
+    assert quotas["pool-serve"] == {GPU_RESOURCE: "0", EFA_RESOURCE: "0"}
+    assert not validate_object(manifest, spec.cluster.kubernetes_version)
+    # Without EFA pools nothing changes.
+    assert cluster_queue_manifest(team, {"serve": 0}, {})["spec"]["resourceGroups"][-1][
+        "coveredResources"
+    ] == [GPU_RESOURCE]
