@@ -354,7 +354,8 @@ class GpuPools(pulumi.ComponentResource):
                 values={
                     "tolerations": [_GPU_TOLERATION],
                     "affinity": _pool_affinity(measured),
-                    # No Prometheus operator is installed by the platform; scrape by annotation instead.
+                    # mlstack installs no Prometheus (nor its operator) yet, so no ServiceMonitor; until the
+                    # observability work lands nothing scrapes these metrics (docs/components/gpu.md).
                     "serviceMonitor": {"enabled": False},
                 },
                 provider=k8s,

@@ -789,7 +789,7 @@ def prometheus_query(endpoint: EndpointSpec) -> str:
     return f"sum(rate(http_requests_total{{{match}}}[1m]))"
 
 
-def scaler_manifest(endpoint: EndpointSpec, *, prometheus_url: str) -> dict[str, Any]:
+def scaler_manifest(endpoint: EndpointSpec, *, prometheus_url: str | None) -> dict[str, Any]:
     """KEDA scaling: an HTTPScaledObject when the endpoint scales to zero (the interceptor counts and holds
     requests), else a ScaledObject on the runtime's Prometheus metrics."""
     scaling = endpoint.autoscaling
@@ -816,6 +816,10 @@ def scaler_manifest(endpoint: EndpointSpec, *, prometheus_url: str) -> dict[str,
                 "scaledownPeriod": scaling.scale_down_delay_seconds,
             },
         }
+    if prometheus_url is None:  # the spec refuses warm endpoints without one; this is a wiring slip
+        raise ValueError(
+            f"endpoint {endpoint.name} scales on Prometheus metrics but no prometheus_url was given"
+        )
     return {
         "apiVersion": "keda.sh/v1alpha1",
         "kind": "ScaledObject",

@@ -180,6 +180,11 @@ BAD_INPUTS = {
         "cluster.gpu_node_ami",
         "String should match pattern",
     ),
+    "warm endpoint without a prometheus": (
+        _set("inference.endpoints.0.min_replicas", 1),
+        "inference.prometheus_url",
+        "mlstack installs no Prometheus",
+    ),
     "gpu pool without limit": (
         lambda spec, _c: spec["gpu_pools"][0].pop("max_gpus"),
         "gpu_pools.0.max_gpus",

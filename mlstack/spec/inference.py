@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from mlstack.catalog import gpu_catalog
-from mlstack.spec.base import DnsLabel, StrictModel
+from mlstack.spec.base import DnsLabel, RuleViolations, StrictModel
 from mlstack.spec.gpu import GpuPoolSpec
 from mlstack.spec.storage import s3_bucket_name
 
@@ -285,13 +285,33 @@ class InferenceSpec(StrictModel):
     endpoints: list[EndpointSpec] = Field(
         default_factory=list, description="Endpoints to serve. Default: none."
     )
-    prometheus_url: str = Field(
-        default="http://prometheus-operated.monitoring.svc:9090",
+    prometheus_url: str | None = Field(
+        default=None,
         pattern=r"^https?://[a-z0-9.-]+(:\d+)?(/.*)?$",
-        description="Prometheus that KEDA queries for the request metrics of endpoints with min_replicas of 1 "
-        "or more (scale-to-zero endpoints are measured by the KEDA HTTP interceptor instead). Default: the "
-        "in-cluster Prometheus Operator service in namespace monitoring.",
+        description="A Prometheus you run (mlstack installs none yet) that KEDA queries for the request metrics "
+        "of Kubernetes endpoints with min_replicas of 1 or more; it must scrape the endpoint pods. Required "
+        "when such an endpoint exists: KEDA reports a failed query as an error, so without a reachable "
+        "Prometheus a warm endpoint never scales. Scale-to-zero endpoints are measured by the KEDA HTTP "
+        "interceptor instead. Default: none.",
     )
+
+    @model_validator(mode="after")
+    def _warm_endpoints_have_a_prometheus(self) -> InferenceSpec:
+        warm = [e.name for e in self.endpoints if e.backend == "kubernetes" and not e.scales_to_zero]
+        if warm and self.prometheus_url is None:
+            # kedacore/keda@v2.20.2:pkg/scalers/prometheus_scaler.go: an HTTP error returns an error (ignoreNullValues
+            # covers only empty results), so the ScaledObject never acts on the endpoint.
+            raise RuleViolations(
+                [
+                    (
+                        "prometheus_url",
+                        f"endpoints {warm} keep replicas warm and scale on Prometheus metrics, but mlstack "
+                        "installs no Prometheus: set prometheus_url to one you run that scrapes the endpoint pods, "
+                        "or set min_replicas 0 to scale through the HTTP interceptor",
+                    )
+                ]
+            )
+        return self
 
 
 def _certificate_problems(
