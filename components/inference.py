@@ -149,14 +149,20 @@ class Inference(pulumi.ComponentResource):
         on_kubernetes = [e for e in endpoints if e.backend == "kubernetes"]
         self.charts: list[kubernetes.helm.v3.Release] = []
         if on_kubernetes:
-            keda = self._chart("keda", KEDA_CHART, KEDA_NAMESPACE, _keda_values())
+            keda = self._chart(
+                "keda", KEDA_CHART, KEDA_NAMESPACE, _keda_values(hardened=args.env.tier.hardened)
+            )
             self.charts.append(keda)
             if any(e.scales_to_zero for e in on_kubernetes):
                 # The add-on's chart renders a keda.sh ScaledObject for its interceptor, whose CRD is a template
                 # of the KEDA release (kedacore/charts@v2.20.2:keda/templates/crds): install KEDA first.
                 self.charts.append(
                     self._chart(
-                        "http-addon", HTTP_ADDON_CHART, KEDA_NAMESPACE, _http_addon_values(), after=[keda]
+                        "http-addon",
+                        HTTP_ADDON_CHART,
+                        KEDA_NAMESPACE,
+                        _http_addon_values(hardened=args.env.tier.hardened),
+                        after=[keda],
                     )
                 )
         if any(e.exposure == "internal-alb" for e in on_kubernetes):
@@ -464,28 +470,35 @@ class Inference(pulumi.ComponentResource):
         return role, sagemaker_endpoint
 
 
-def _keda_values() -> dict[str, Any]:
-    """KEDA operator: two replicas so that scaling survives a node loss; no cloud credentials needed."""
-    return {
-        "operator": {"replicaCount": 2},
-        "podDisruptionBudget": {"operator": {"minAvailable": 1}},
+def _keda_values(*, hardened: bool) -> dict[str, Any]:
+    """KEDA operator: in staging and prod two replicas, one always up through a drain, so that scaling survives
+    a node loss; in dev one replica and no budget (a one-replica budget would block every node drain), which
+    keeps dev's platform on its two small system nodes (docs/cost.md). No cloud credentials needed."""
+    values: dict[str, Any] = {
+        "operator": {"replicaCount": 2 if hardened else 1},
         "securityContext": {"operator": container_security_context()},
     }
+    if hardened:
+        values["podDisruptionBudget"] = {"operator": {"minAvailable": 1}}
+    return values
 
 
-def _http_addon_values() -> dict[str, Any]:
+def _http_addon_values(*, hardened: bool) -> dict[str, Any]:
     """KEDA HTTP add-on: the interceptor holds a cold request until a replica is ready, so its wait and
-    response timeouts cover a GPU node start plus a model load (see docs/components/inference.md)."""
+    response timeouts cover a GPU node start plus a model load (see docs/components/inference.md). Staging and
+    prod run two interceptors and the chart's three scalers; dev one of each (chart values interceptor.replicas,
+    scaler.replicas at kedacore/charts@c4b92e9:http-add-on/values.yaml)."""
     return {
         "interceptor": {
-            "replicas": {"min": 2, "max": 10, "waitTimeout": f"{STARTUP_SECONDS}s"},
+            "replicas": {"min": 2 if hardened else 1, "max": 10, "waitTimeout": f"{STARTUP_SECONDS}s"},
             "responseHeaderTimeout": "600s",
             # Both fields set, one of them zero: the chart template renders each non-zero field and its default
             # is maxUnavailable 1, so setting only minAvailable would give a PDB with both, which the API
             # server refuses (kedacore/charts@c4b92e9:http-add-on/templates/interceptor/poddisruptionbudget.yaml).
-            # With at least 2 replicas, maxUnavailable 1 keeps one interceptor up through a drain.
+            # maxUnavailable 1 lets a drain proceed, and with two replicas keeps one interceptor up.
             "pdb": {"enabled": True, "minAvailable": 0, "maxUnavailable": 1},
         },
+        "scaler": {"replicas": 3 if hardened else 1},
     }
 
 

@@ -180,6 +180,14 @@ BAD_INPUTS = {
         "cluster.gpu_node_ami",
         "String should match pattern",
     ),
+    "qdrant replicas on fewer system nodes": (
+        lambda spec, _c: spec.update(
+            tier="staging",
+            cluster={"system_nodes": {"instance_types": ["m7i.large"], "min_size": 2, "desired_size": 2}},
+        ),
+        "cluster.system_nodes.min_size",
+        "Qdrant runs 3 replicas, one per node",
+    ),
     "warm endpoint without a prometheus": (
         _set("inference.endpoints.0.min_replicas", 1),
         "inference.prometheus_url",

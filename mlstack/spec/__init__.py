@@ -15,7 +15,7 @@ from mlstack.spec.budgets import BudgetSpec
 from mlstack.spec.cluster import PINNED_GPU_NODE_AMI, ClusterSpec
 from mlstack.spec.cost import CostSpec
 from mlstack.spec.gpu import GpuPoolSpec
-from mlstack.spec.inference import InferenceSpec, endpoint_problems
+from mlstack.spec.inference import InferenceSpec, endpoint_problems, prometheus_problems
 from mlstack.spec.network import NetworkSpec
 from mlstack.spec.orchestrator import OrchestratorSpec
 from mlstack.spec.registry import REGISTRY_ALIASES, RegistrySpec
@@ -34,6 +34,13 @@ TIER_DEFAULTS: dict[tuple[str, str], dict[Tier, Any]] = {
         Tier.DEV: "latest",
         Tier.STAGING: PINNED_GPU_NODE_AMI,
         Tier.PROD: PINNED_GPU_NODE_AMI,
+    },
+    # One node per replica of what spreads one per node (Karpenter 2, Qdrant 3 in staging and prod); dev keeps the
+    # node group's own defaults. _system_node_rules checks an explicit block.
+    ("cluster", "system_nodes"): {
+        Tier.DEV: {},
+        Tier.STAGING: {"min_size": 3, "desired_size": 3},
+        Tier.PROD: {"min_size": 3, "desired_size": 3},
     },
     ("network", "az_count"): {Tier.DEV: 2, Tier.STAGING: 3, Tier.PROD: 3},
     ("network", "nat_gateways"): {Tier.DEV: "single", Tier.STAGING: "per_az", Tier.PROD: "per_az"},
@@ -192,6 +199,7 @@ class PlatformSpec(StrictModel):
                     "release tag such as v20260714",
                 )
             )
+        problems += _system_node_rules(self)
         if self.tier.hardened and self.cluster.system_nodes.capacity_type == "spot":
             problems.append(
                 (
@@ -239,11 +247,36 @@ class PlatformSpec(StrictModel):
             gpu_pools=self.gpu_pools,
             hardened=self.tier.hardened,
         )
+        problems += prometheus_problems(self.inference)
         problems += _team_rules(self)
         problems += _platform_image_rules(self)
         if problems:
             raise RuleViolations(problems)
         return self
+
+
+def _system_node_rules(spec: PlatformSpec) -> list[tuple[str, str]]:
+    """Pods with required hostname anti-affinity need that many system nodes, or one replica stays Pending and
+    its atomic Helm release times out (nothing adds system capacity: docs/cost.md, "System node capacity")."""
+    nodes = spec.cluster.system_nodes.min_size
+    spread = {
+        # Karpenter's chart requires one controller per node (aws/karpenter-provider-aws@v1.14.1
+        # charts/karpenter/values.yaml affinity.podAntiAffinity); the platform runs 2 in staging and prod.
+        "Karpenter": 2 if spec.tier.hardened else 1,
+        # Distributed Qdrant spreads its replicas one per node (components/vectordb.py, required anti-affinity).
+        "Qdrant": spec.vector_db.replicas
+        if spec.vector_db.enabled and spec.vector_db.engine == "qdrant" and spec.vector_db.replicas > 1
+        else 1,
+    }
+    return [
+        (
+            "cluster.system_nodes.min_size",
+            f"{name} runs {replicas} replicas, one per node, but the system node group may shrink to {nodes} "
+            f"node(s): set min_size (and desired_size) to {replicas} or more",
+        )
+        for name, replicas in spread.items()
+        if replicas > nodes
+    ]
 
 
 def _storage_and_registry_rules(spec: PlatformSpec) -> list[tuple[str, str]]:

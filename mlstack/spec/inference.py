@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from mlstack.catalog import gpu_catalog
-from mlstack.spec.base import DnsLabel, RuleViolations, StrictModel
+from mlstack.spec.base import DnsLabel, StrictModel
 from mlstack.spec.gpu import GpuPoolSpec
 from mlstack.spec.storage import s3_bucket_name
 
@@ -295,23 +295,24 @@ class InferenceSpec(StrictModel):
         "interceptor instead. Default: none.",
     )
 
-    @model_validator(mode="after")
-    def _warm_endpoints_have_a_prometheus(self) -> InferenceSpec:
-        warm = [e.name for e in self.endpoints if e.backend == "kubernetes" and not e.scales_to_zero]
-        if warm and self.prometheus_url is None:
-            # kedacore/keda@v2.20.2:pkg/scalers/prometheus_scaler.go: an HTTP error returns an error (ignoreNullValues
-            # covers only empty results), so the ScaledObject never acts on the endpoint.
-            raise RuleViolations(
-                [
-                    (
-                        "prometheus_url",
-                        f"endpoints {warm} keep replicas warm and scale on Prometheus metrics, but mlstack "
-                        "installs no Prometheus: set prometheus_url to one you run that scrapes the endpoint pods, "
-                        "or set min_replicas 0 to scale through the HTTP interceptor",
-                    )
-                ]
-            )
-        return self
+
+def prometheus_problems(spec: InferenceSpec) -> list[tuple[str, str]]:
+    """A warm Kubernetes endpoint scales on Prometheus metrics, and mlstack installs no Prometheus yet.
+
+    kedacore/keda@v2.20.2:pkg/scalers/prometheus_scaler.go returns an error for a failed query
+    (ignoreNullValues covers only empty results), so without a reachable Prometheus the endpoint never scales.
+    """
+    warm = [e.name for e in spec.endpoints if e.backend == "kubernetes" and not e.scales_to_zero]
+    if not warm or spec.prometheus_url is not None:
+        return []
+    return [
+        (
+            "inference.prometheus_url",
+            f"endpoints {warm} keep replicas warm and scale on Prometheus metrics, but mlstack installs no "
+            "Prometheus: set prometheus_url to one you run that scrapes the endpoint pods, or set min_replicas 0 "
+            "to scale through the HTTP interceptor",
+        )
+    ]
 
 
 def _certificate_problems(
