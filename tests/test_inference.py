@@ -444,3 +444,11 @@ def test_warm_endpoints_scale_on_a_prometheus_the_platform_installs(stack: str) 
         str(r.inputs["chart"]).rsplit("/", 1)[-1] for r in plan.by_type("kubernetes:helm.sh/v3:Release")
     }
     assert charts & {"kube-prometheus-stack", "prometheus"}, "no Prometheus is installed"
+
+
+def test_policy_pack_knows_the_same_instance_store_families() -> None:
+    """MLS-SM-002 asks for a KmsKeyId exactly where SageMaker allows one; the component sets none on these."""
+    from components.inference import INSTANCE_STORE_FAMILIES
+    from policies.sagemaker import DEFAULT_LOCAL_STORAGE_FAMILIES
+
+    assert set(DEFAULT_LOCAL_STORAGE_FAMILIES) == INSTANCE_STORE_FAMILIES

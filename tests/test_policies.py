@@ -994,7 +994,9 @@ NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 def _instance_type(instance_type: str, *, key: bool) -> Any:
     def apply(resource: Any) -> None:
         resource.inputs["productionVariants"][0]["instanceType"] = instance_type
-        if not key:
+        if key:
+            resource.inputs["kmsKeyArn"] = "arn:aws:kms:us-east-1:333344445555:key/data"
+        else:
             resource.inputs.pop("kmsKeyArn", None)
 
     return apply
