@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,6 +24,11 @@ _MANAGED = "arn:aws:iam::aws:policy/"
 # schedule pods and would sit degraded until nodes exist, so they follow it.
 _BEFORE_NODES = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")
 _AFTER_NODES = ("coredns", "aws-ebs-csi-driver")
+# Add-on configuration (validated by EKS against the add-on's schema). VPC CNI enforces NetworkPolicies only
+# when asked: the value is the string "true", as in the chart the add-on is built from
+# (aws/amazon-vpc-cni-k8s@v1.20.4:charts/aws-vpc-cni/values.yaml `enableNetworkPolicy: "false"`, rendered
+# into --enable-network-policy); EKS docs cni-network-policy-configure. Without it every policy is inert.
+ADDON_CONFIGURATION: dict[str, dict[str, str]] = {"vpc-cni": {"enableNetworkPolicy": "true"}}
 # The spec's capacity types as the EKS API spells them.
 _CAPACITY_TYPES = {"on-demand": "ON_DEMAND", "spot": "SPOT"}
 
@@ -285,6 +291,11 @@ class Cluster(pulumi.ComponentResource):
             addon_version=eks_addon_versions()[self.kubernetes_version][addon],
             resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="PRESERVE",
+            configuration_values=(
+                json.dumps(ADDON_CONFIGURATION[addon], sort_keys=True)
+                if addon in ADDON_CONFIGURATION
+                else None
+            ),
             pod_identity_associations=pod_identity,
             opts=child(self, depends_on=list(depends_on)),
         )

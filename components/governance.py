@@ -37,6 +37,30 @@ BOUNDED_SERVICES = (
     "application-autoscaling",
     "iam",
 )
+# Single actions a platform role needs from services the ceiling does not open as a whole. Each is a call a node
+# agent or controller makes with a role under the boundary; without it the boundary silently voids the grant.
+BOUNDED_ACTIONS = (
+    # The Pod Identity agent exchanges pod tokens with the node role: without it no pod gets credentials.
+    # (EKS docs, pod-id-agent-setup: "The node role has permissions for the agent to do the
+    # AssumeRoleForPodIdentity action in the EKS Auth API".)
+    "eks-auth:AssumeRoleForPodIdentity",
+    # Session Manager on nodes (AmazonSSMManagedInstanceCore): the agent's channels. Systems Manager docs,
+    # "Reference: ec2messages, ssmmessages, and other API operations" (systems-manager-setting-up-messageAPIs).
+    "ssmmessages:CreateControlChannel",
+    "ssmmessages:CreateDataChannel",
+    "ssmmessages:OpenControlChannel",
+    "ssmmessages:OpenDataChannel",
+    "ec2messages:AcknowledgeMessage",
+    "ec2messages:DeleteMessage",
+    "ec2messages:FailMessage",
+    "ec2messages:GetEndpoint",
+    "ec2messages:GetMessages",
+    "ec2messages:SendReply",
+    # The load balancer controller reads certificates for HTTPS listeners and discovers them by host
+    # (kubernetes-sigs/aws-load-balancer-controller@v2.13.0:docs/install/iam_policy.json). Read-only.
+    "acm:DescribeCertificate",
+    "acm:ListCertificates",
+)
 # Global services are called in us-east-1 whatever the environment's region, so the region fence spares them.
 GLOBAL_SERVICES = ("iam:*", "sts:*", "pricing:*", "budgets:*", "ce:*", "support:*", "organizations:*")
 
@@ -133,6 +157,12 @@ def boundary_statements(
             "Sid": "ServiceCeiling",
             "Effect": "Allow",
             "Action": [f"{s}:*" for s in BOUNDED_SERVICES],
+            "Resource": "*",
+        },
+        {
+            "Sid": "AgentAndControllerActions",
+            "Effect": "Allow",
+            "Action": list(BOUNDED_ACTIONS),
             "Resource": "*",
         },
         {

@@ -14,10 +14,12 @@ import yaml
 from components.cluster import Cluster, eks_cluster_name
 from components.cluster import node_role as node_role_for
 from components.environment import Environment
+from components.helm import chart_source
 from components.iam import platform_role, pod_identity_trust, policy_document
 from components.options import child
 from mlstack.spec.gpu import GpuPoolSpec
 
+# An OCI chart: components.helm.chart_source puts the whole oci:// reference in `chart`.
 KARPENTER_CHART = ("oci://public.ecr.aws/karpenter", "karpenter", "1.14.1")
 DEVICE_PLUGIN_CHART = ("https://nvidia.github.io/k8s-device-plugin", "nvidia-device-plugin", "0.17.1")
 DCGM_EXPORTER_CHART = ("https://nvidia.github.io/dcgm-exporter/helm-charts", "dcgm-exporter", "4.1.1")
@@ -27,15 +29,23 @@ KARPENTER_SERVICE_ACCOUNT = "karpenter"
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}
 POOL_LABEL = "mlstack.io/pool"
 WORKLOAD_CLASS_LABEL = "mlstack.io/workload-class"
+EFA_LABEL = "mlstack.io/efa"
 # The device plugin picks a per-node sharing config by this label (see its config.map values).
 DEVICE_PLUGIN_CONFIG_LABEL = "nvidia.com/device-plugin.config"
-# AL2023 with Karpenter picks the NVIDIA variant of the EKS AMI on GPU instance types by itself.
-AMI_ALIAS = "al2023@latest"
+# AL2023 with Karpenter picks the NVIDIA variant of the EKS AMI on GPU instance types by itself; the version
+# is the environment's cluster.gpu_node_ami (a pinned release outside dev).
+AMI_FAMILY = "al2023"
 _INTERRUPTION_EVENTS = {
     "health": {"source": ["aws.health"], "detail-type": ["AWS Health Event"]},
     "spot": {"source": ["aws.ec2"], "detail-type": ["EC2 Spot Instance Interruption Warning"]},
     "rebalance": {"source": ["aws.ec2"], "detail-type": ["EC2 Instance Rebalance Recommendation"]},
     "state": {"source": ["aws.ec2"], "detail-type": ["EC2 Instance State-change Notification"]},
+    # aws/karpenter-provider-aws@v1.14.1:website/.../getting-started-with-karpenter/cloudformation.yaml
+    # (CapacityReservationInterruptionRule): capacity-block nodes are drained before the reservation ends.
+    "capacity-reservation": {
+        "source": ["aws.ec2"],
+        "detail-type": ["EC2 Capacity Reservation Instance Interruption Warning"],
+    },
 }
 _GPU_TOLERATION = {"key": GPU_TAINT["key"], "operator": "Exists", "effect": GPU_TAINT["effect"]}
 
@@ -48,6 +58,8 @@ class GpuPoolsArgs:
     spec: list[GpuPoolSpec]
     cluster: Cluster
     boundary_arn: pulumi.Input[str]
+    ami_version: str = "latest"
+    """amazon-eks-ami release of the nodes (``vYYYYMMDD``) or ``latest``; from ``cluster.gpu_node_ami``."""
 
 
 class GpuPools(pulumi.ComponentResource):
@@ -138,6 +150,7 @@ class GpuPools(pulumi.ComponentResource):
             provider=k8s,
         )
 
+        self._ami_alias = f"{AMI_FAMILY}@{args.ami_version}"
         node_pools = {pool.name: self._pool(env, pool, cluster, profile, karpenter) for pool in args.spec}
         device_plugin = self._device_plugins(args.spec, k8s) if args.spec else None
         # What a GPU workload on a pool waits for: the pool itself and the plugin that advertises its GPUs.
@@ -218,7 +231,7 @@ class GpuPools(pulumi.ComponentResource):
     ) -> kubernetes.apiextensions.CustomResource:
         name = f"{self._name}-{pool.name}"
         node_class: dict[str, Any] = {
-            "amiSelectorTerms": [{"alias": AMI_ALIAS}],
+            "amiSelectorTerms": [{"alias": self._ami_alias}],
             "instanceProfile": profile.name,
             "subnetSelectorTerms": [{"tags": {"karpenter.sh/discovery": cluster.cluster_name}}],
             "securityGroupSelectorTerms": [{"id": cluster.cluster_security_group_id}],
@@ -264,7 +277,7 @@ class GpuPools(pulumi.ComponentResource):
         if pool.sharing is not None:
             labels[DEVICE_PLUGIN_CONFIG_LABEL] = pool.name
         if pool.efa:
-            labels["mlstack.io/efa"] = "true"
+            labels[EFA_LABEL] = "true"
         capacity = {"spot": ["spot"], "on-demand": ["on-demand"], "spot-preferred": ["spot", "on-demand"]}
         return kubernetes.apiextensions.CustomResource(
             f"{name}-nodepool",
@@ -341,12 +354,13 @@ class GpuPools(pulumi.ComponentResource):
                 values={
                     "tolerations": [_GPU_TOLERATION],
                     "affinity": _pool_affinity(measured),
-                    # No Prometheus operator is installed by the platform; scrape by annotation instead.
+                    # mlstack installs no Prometheus (nor its operator) yet, so no ServiceMonitor; until the
+                    # observability work lands nothing scrapes these metrics (docs/components/gpu.md).
                     "serviceMonitor": {"enabled": False},
                 },
                 provider=k8s,
             )
-        efa_pools = [p.name for p in pools if p.efa]
+        efa_pools = [p for p in pools if p.efa]
         if efa_pools:
             # Pods request vpc.amazonaws.com/efa; Karpenter then attaches the type's EFA interfaces.
             _helm_release(
@@ -354,7 +368,7 @@ class GpuPools(pulumi.ComponentResource):
                 f"{name}-efa-plugin",
                 EFA_PLUGIN_CHART,
                 namespace="kube-system",
-                values={"tolerations": [_GPU_TOLERATION], "affinity": _pool_affinity(efa_pools)},
+                values=efa_plugin_values(efa_pools),
                 provider=k8s,
             )
         return device_plugin
@@ -371,18 +385,35 @@ def _helm_release(
     depends_on: list[pulumi.Resource] | None = None,
 ) -> kubernetes.helm.v3.Release:
     repository, chart_name, version = chart
+    reference, repository_opts = chart_source(repository, chart_name)
     return kubernetes.helm.v3.Release(
         logical_name,
         name=chart_name,
-        chart=chart_name,
+        chart=reference,
         version=version,
         namespace=namespace,
         create_namespace=namespace != "kube-system",
-        repository_opts=kubernetes.helm.v3.RepositoryOptsArgs(repo=repository),
+        repository_opts=repository_opts,
         values=values,
         atomic=True,
         opts=child(parent, provider=provider, depends_on=depends_on),
     )
+
+
+def efa_plugin_values(efa_pools: list[GpuPoolSpec]) -> dict[str, Any]:
+    """Values of the EFA device plugin chart, placing it on the EFA pools' nodes only.
+
+    The chart (aws/eks-charts@2ce9790:stable/aws-efa-k8s-device-plugin, v0.5.6) has no ``affinity`` value: its
+    DaemonSet template builds the node affinity from ``supportedInstanceLabels`` (a fixed list of EFA types that
+    misses some of ours) and adds ``nodeSelector``. So the pools' EFA types replace that list, and the label
+    the EFA pools carry narrows it to their nodes.
+    """
+    types = sorted({t.name for pool in efa_pools for t in pool.resolved_types()})
+    return {
+        "tolerations": [_GPU_TOLERATION],
+        "nodeSelector": {EFA_LABEL: "true"},
+        "supportedInstanceLabels": {"keys": ["node.kubernetes.io/instance-type"], "values": types},
+    }
 
 
 def _pool_affinity(pools: list[str]) -> dict[str, Any]:
@@ -399,15 +430,12 @@ def _pool_affinity(pools: list[str]) -> dict[str, Any]:
 
 
 def _sharing_config(pool: GpuPoolSpec | None) -> str:
-    """The device plugin's config file for a pool: whole GPUs, time-sliced replicas, or MIG instances."""
+    """The device plugin's config file for a pool: whole GPUs or time-sliced replicas (the spec refuses MIG)."""
     config: dict[str, Any] = {"version": "v1", "flags": {"migStrategy": "none"}}
-    if pool is not None and pool.sharing is not None:
-        if pool.sharing.mode == "mig":
-            config["flags"]["migStrategy"] = "single"
-        else:
-            config["sharing"] = {
-                "timeSlicing": {"resources": [{"name": "nvidia.com/gpu", "replicas": pool.sharing.replicas}]}
-            }
+    if pool is not None and pool.sharing is not None and pool.sharing.mode == "time-slicing":
+        config["sharing"] = {
+            "timeSlicing": {"resources": [{"name": "nvidia.com/gpu", "replicas": pool.sharing.replicas}]}
+        }
     return yaml.safe_dump(config, sort_keys=True)
 
 
@@ -445,6 +473,9 @@ def _controller_statements(
                 "ec2:DescribeAvailabilityZones",
                 "ec2:DescribeImages",
                 "ec2:DescribeInstances",
+                # Instance-status health checks; without it Karpenter logs an error and turns them off
+                # (v1.14.1:pkg/controllers/interruption/instancestatus_controller.go).
+                "ec2:DescribeInstanceStatus",
                 "ec2:DescribeInstanceTypeOfferings",
                 "ec2:DescribeInstanceTypes",
                 "ec2:DescribeLaunchTemplates",
@@ -478,6 +509,20 @@ def _controller_statements(
             "Condition": {
                 "StringEquals": {owned: "owned", "aws:RequestTag/eks:eks-cluster-name": cluster_name},
                 "StringLike": {"aws:RequestTag/karpenter.sh/nodepool": "*"},
+            },
+        },
+        {
+            # RunInstances and CreateFleet against a launch template Karpenter made earlier: the template
+            # exists, so its own tags (aws:ResourceTag) are evaluated, not the request's. Official statement
+            # AllowScopedEC2LaunchTemplateAccessActions (cloudformation.yaml at v1.14.1); without it the node
+            # class validation's dry-run CreateFleet fails and no GPU node launches.
+            "Sid": "LaunchFromOwnLaunchTemplates",
+            "Effect": "Allow",
+            "Action": ["ec2:RunInstances", "ec2:CreateFleet"],
+            "Resource": f"arn:aws:ec2:{region}:{account}:launch-template/*",
+            "Condition": {
+                "StringEquals": {owned_resource: "owned"},
+                "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"},
             },
         },
         {
@@ -531,6 +576,15 @@ def _controller_statements(
             "Effect": "Allow",
             "Action": "iam:GetInstanceProfile",
             "Resource": profile_arn,
+        },
+        {
+            # Instance-profile garbage collection lists profiles under Karpenter's path
+            # (v1.14.1:pkg/providers/instanceprofile/instanceprofile.go ListProfiles); official
+            # AllowUnscopedInstanceProfileListAction, read-only.
+            "Sid": "ListInstanceProfiles",
+            "Effect": "Allow",
+            "Action": "iam:ListInstanceProfiles",
+            "Resource": "*",
         },
         {
             "Sid": "ReadInterruptions",

@@ -16,6 +16,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as kubernetes
 
 from components.environment import Environment
+from components.helm import chart_source
 from components.iam import platform_role, pod_identity_trust, policy_document, service_trust
 from components.options import child
 from mlstack.spec.inference import EndpointSpec, InferenceSpec
@@ -28,6 +29,11 @@ KEDA_NAMESPACE = "keda"
 LB_CONTROLLER_NAMESPACE = "kube-system"
 INTERCEPTOR_SERVICE = f"keda-add-ons-http-interceptor-proxy.{KEDA_NAMESPACE}.svc.cluster.local"
 INTERCEPTOR_PORT = 8080
+# The interceptor pods' labels (kedacore/charts@c4b92e9:http-add-on/templates/interceptor/deployment.yaml).
+INTERCEPTOR_POD_LABELS = {
+    "app.kubernetes.io/component": "interceptor",
+    "app.kubernetes.io/name": "http-add-on",
+}
 # Callers always use port 8080, whether the endpoint is warm (the Service) or cold-capable (the interceptor).
 SERVICE_PORT = 8080
 
@@ -46,6 +52,10 @@ NON_ROOT_UID = 65532
 CPU_PER_GPU = "3"
 MEMORY_PER_GPU_GIB = 12
 SHM_PER_GPU_GIB = 2
+# GPU families whose every size has local NVMe instance storage (label karpenter.k8s.aws/instance-local-nvme in
+# aws/karpenter-provider-aws@v1.14.1:website/content/en/docs/reference/instance-types.md, generated from EC2
+# DescribeInstanceTypes). SageMaker refuses a KmsKeyId on these; their volumes are hardware-encrypted.
+INSTANCE_STORE_FAMILIES = frozenset({"g4dn", "g5", "g6", "g6e", "p4d", "p4de", "p5", "p5e", "p5en"})
 # Large models take minutes to load into GPU memory: the startup probe allows 20 minutes before liveness starts.
 STARTUP_SECONDS = 1200
 PROBE_PERIOD_SECONDS = 10
@@ -139,11 +149,22 @@ class Inference(pulumi.ComponentResource):
         on_kubernetes = [e for e in endpoints if e.backend == "kubernetes"]
         self.charts: list[kubernetes.helm.v3.Release] = []
         if on_kubernetes:
-            self.charts.append(self._chart("keda", KEDA_CHART, KEDA_NAMESPACE, _keda_values()))
-        if any(e.scales_to_zero for e in on_kubernetes):
-            self.charts.append(
-                self._chart("http-addon", HTTP_ADDON_CHART, KEDA_NAMESPACE, _http_addon_values())
+            keda = self._chart(
+                "keda", KEDA_CHART, KEDA_NAMESPACE, _keda_values(hardened=args.env.tier.hardened)
             )
+            self.charts.append(keda)
+            if any(e.scales_to_zero for e in on_kubernetes):
+                # The add-on's chart renders a keda.sh ScaledObject for its interceptor, whose CRD is a template
+                # of the KEDA release (kedacore/charts@v2.20.2:keda/templates/crds): install KEDA first.
+                self.charts.append(
+                    self._chart(
+                        "http-addon",
+                        HTTP_ADDON_CHART,
+                        KEDA_NAMESPACE,
+                        _http_addon_values(hardened=args.env.tier.hardened),
+                        after=[keda],
+                    )
+                )
         if any(e.exposure == "internal-alb" for e in on_kubernetes):
             self.charts.append(self._load_balancer_controller())
 
@@ -170,20 +191,26 @@ class Inference(pulumi.ComponentResource):
         return child(self, provider=self._args.k8s_provider, **kwargs)
 
     def _chart(
-        self, role: str, chart: tuple[str, str, str], namespace: str, values: Mapping[str, Any]
+        self,
+        role: str,
+        chart: tuple[str, str, str],
+        namespace: str,
+        values: Mapping[str, Any],
+        after: Sequence[pulumi.Resource] = (),
     ) -> kubernetes.helm.v3.Release:
         name, version, repo = chart
+        reference, repository_opts = chart_source(repo, name)
         return kubernetes.helm.v3.Release(
             f"{self._name}-{role}",
             name=name,
-            chart=name,
+            chart=reference,
             version=version,
             namespace=namespace,
             create_namespace=True,
             atomic=True,
             values=dict(values),
-            repository_opts=kubernetes.helm.v3.RepositoryOptsArgs(repo=repo),
-            opts=self._k8s(),
+            repository_opts=repository_opts,
+            opts=self._k8s(depends_on=list(after)),
         )
 
     def _load_balancer_controller(self) -> kubernetes.helm.v3.Release:
@@ -201,7 +228,7 @@ class Inference(pulumi.ComponentResource):
             f"{self._name}-lb-controller-policy",
             role=role.name,
             name="load-balancer-controller",
-            policy=policy_document(load_balancer_controller_statements(env)),
+            policy=policy_document(load_balancer_controller_statements(env, vpc_id=self._args.vpc_id)),
             opts=child(self),
         )
         self._args.cluster.pod_identity(
@@ -346,9 +373,18 @@ class Inference(pulumi.ComponentResource):
             opts=child(self),
         )
         location = endpoint.model_location
+        instance_family = (endpoint.sagemaker_instance_type or "").removeprefix("ml.").split(".")[0]
+        if instance_family not in INSTANCE_STORE_FAMILIES:
+            raise ValueError(
+                f"endpoint {endpoint.name}: {endpoint.sagemaker_instance_type} is not known to have local instance "
+                "storage; mlstack relies on its hardware encryption and sets no KmsKeyId (add the family to "
+                "INSTANCE_STORE_FAMILIES only after checking its instance store)"
+            )
+        # No physical names: every argument of a Model and an EndpointConfiguration forces a replacement, and
+        # Pulumi creates the replacement before deleting the old one, so a fixed name would collide and fail
+        # the update. Auto-names (logical name plus a random suffix) let the Endpoint switch over in place.
         model = aws.sagemaker.Model(
             f"{base}-model",
-            name=physical,
             execution_role_arn=role.arn,
             enable_network_isolation=endpoint.network_isolation,
             primary_container=aws.sagemaker.ModelPrimaryContainerArgs(
@@ -370,8 +406,9 @@ class Inference(pulumi.ComponentResource):
         )
         config = aws.sagemaker.EndpointConfiguration(
             f"{base}-config",
-            name=physical,
-            kms_key_arn=args.data_key_arn,
+            # No kms_key_arn: every GPU type mlstack serves on has NVMe instance storage, encrypted by the
+            # instance's hardware, and CreateEndpointConfig fails when KmsKeyId is set for such a type (SageMaker
+            # API reference, CreateEndpointConfig.KmsKeyId).
             production_variants=[
                 aws.sagemaker.EndpointConfigurationProductionVariantArgs(
                     variant_name="primary",
@@ -433,24 +470,35 @@ class Inference(pulumi.ComponentResource):
         return role, sagemaker_endpoint
 
 
-def _keda_values() -> dict[str, Any]:
-    """KEDA operator: two replicas so that scaling survives a node loss; no cloud credentials needed."""
-    return {
-        "operator": {"replicaCount": 2},
-        "podDisruptionBudget": {"operator": {"minAvailable": 1}},
+def _keda_values(*, hardened: bool) -> dict[str, Any]:
+    """KEDA operator: in staging and prod two replicas, one always up through a drain, so that scaling survives
+    a node loss; in dev one replica and no budget (a one-replica budget would block every node drain), which
+    keeps dev's platform on its two small system nodes (docs/cost.md). No cloud credentials needed."""
+    values: dict[str, Any] = {
+        "operator": {"replicaCount": 2 if hardened else 1},
         "securityContext": {"operator": container_security_context()},
     }
+    if hardened:
+        values["podDisruptionBudget"] = {"operator": {"minAvailable": 1}}
+    return values
 
 
-def _http_addon_values() -> dict[str, Any]:
+def _http_addon_values(*, hardened: bool) -> dict[str, Any]:
     """KEDA HTTP add-on: the interceptor holds a cold request until a replica is ready, so its wait and
-    response timeouts cover a GPU node start plus a model load (see docs/components/inference.md)."""
+    response timeouts cover a GPU node start plus a model load (see docs/components/inference.md). Staging and
+    prod run two interceptors and the chart's three scalers; dev one of each (chart values interceptor.replicas,
+    scaler.replicas at kedacore/charts@c4b92e9:http-add-on/values.yaml)."""
     return {
         "interceptor": {
-            "replicas": {"min": 2, "max": 10, "waitTimeout": f"{STARTUP_SECONDS}s"},
+            "replicas": {"min": 2 if hardened else 1, "max": 10, "waitTimeout": f"{STARTUP_SECONDS}s"},
             "responseHeaderTimeout": "600s",
-            "pdb": {"enabled": True, "minAvailable": 1},
+            # Both fields set, one of them zero: the chart template renders each non-zero field and its default
+            # is maxUnavailable 1, so setting only minAvailable would give a PDB with both, which the API
+            # server refuses (kedacore/charts@c4b92e9:http-add-on/templates/interceptor/poddisruptionbudget.yaml).
+            # maxUnavailable 1 lets a drain proceed, and with two replicas keeps one interceptor up.
+            "pdb": {"enabled": True, "minAvailable": 0, "maxUnavailable": 1},
         },
+        "scaler": {"replicas": 3 if hardened else 1},
     }
 
 
@@ -578,9 +626,13 @@ def deployment_manifest(endpoint: EndpointSpec, *, loader_image: str) -> dict[st
     """The endpoint's Deployment: GPU pool placement, model loader, probes, and a locked-down container."""
     gpus = endpoint.gpus_per_replica
     memory = f"{MEMORY_PER_GPU_GIB * gpus}Gi"
+    cpu = str(int(CPU_PER_GPU) * gpus)
+    # The CPU limit is explicit and equal to the request: with none, the team LimitRange injects its default
+    # limit (1 CPU, components.teams.limit_range_manifest) and admission refuses a request above its limit
+    # (kubernetes/website content/en/docs/concepts/policy/limit-range.md, "LimitRange and admission checks").
     resources = {
-        "requests": {"cpu": str(int(CPU_PER_GPU) * gpus), "memory": memory, GPU_RESOURCE: str(gpus)},
-        "limits": {"memory": memory, GPU_RESOURCE: str(gpus)},
+        "requests": {"cpu": cpu, "memory": memory, GPU_RESOURCE: str(gpus)},
+        "limits": {"cpu": cpu, "memory": memory, GPU_RESOURCE: str(gpus)},
     }
     command, args = runtime_command(endpoint)
     home = {"name": "HOME", "value": "/tmp"}  # noqa: S108 - the writable emptyDir on a read-only root
@@ -607,7 +659,7 @@ def deployment_manifest(endpoint: EndpointSpec, *, loader_image: str) -> dict[st
         "image": loader_image,
         "command": ["aws", "s3", "sync", "--only-show-errors", "--no-progress", location.uri, MODEL_DIR],
         "env": [home],
-        "resources": {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"memory": "1Gi"}},
+        "resources": {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
         "securityContext": container_security_context(),
         "volumeMounts": [
             {"name": "model", "mountPath": MODEL_DIR},
@@ -750,7 +802,7 @@ def prometheus_query(endpoint: EndpointSpec) -> str:
     return f"sum(rate(http_requests_total{{{match}}}[1m]))"
 
 
-def scaler_manifest(endpoint: EndpointSpec, *, prometheus_url: str) -> dict[str, Any]:
+def scaler_manifest(endpoint: EndpointSpec, *, prometheus_url: str | None) -> dict[str, Any]:
     """KEDA scaling: an HTTPScaledObject when the endpoint scales to zero (the interceptor counts and holds
     requests), else a ScaledObject on the runtime's Prometheus metrics."""
     scaling = endpoint.autoscaling
@@ -777,6 +829,10 @@ def scaler_manifest(endpoint: EndpointSpec, *, prometheus_url: str) -> dict[str,
                 "scaledownPeriod": scaling.scale_down_delay_seconds,
             },
         }
+    if prometheus_url is None:  # the spec refuses warm endpoints without one; this is a wiring slip
+        raise ValueError(
+            f"endpoint {endpoint.name} scales on Prometheus metrics but no prometheus_url was given"
+        )
     return {
         "apiVersion": "keda.sh/v1alpha1",
         "kind": "ScaledObject",
@@ -952,10 +1008,36 @@ def sagemaker_runtime_statements(env: Environment, endpoint_name: str) -> list[d
     ]
 
 
-def load_balancer_controller_statements(env: Environment) -> list[dict[str, Any]]:
-    """The AWS Load Balancer Controller's permissions, trimmed to ALBs it creates and tags itself."""
+def load_balancer_controller_statements(
+    env: Environment, *, vpc_id: pulumi.Input[str]
+) -> list[dict[str, Any]]:
+    """The AWS Load Balancer Controller's permissions, trimmed to ALBs it creates and tags itself.
+
+    Statements follow kubernetes-sigs/aws-load-balancer-controller@v2.13.0:docs/install/iam_policy.json.
+    """
     owned = {"Null": {"aws:ResourceTag/elbv2.k8s.aws/cluster": "false"}}
+    vpc_arn = pulumi.Output.concat(f"arn:aws:ec2:{env.region}:{env.account_id}:vpc/", vpc_id)
     return [
+        {
+            # First statement of the upstream policy: an account that never had a load balancer has no ELB
+            # service-linked role yet, and the first CreateLoadBalancer makes it.
+            "Sid": "ElbServiceLinkedRole",
+            "Effect": "Allow",
+            "Action": "iam:CreateServiceLinkedRole",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"iam:AWSServiceName": "elasticloadbalancing.amazonaws.com"}},
+        },
+        {
+            # With target-type ip the controller opens the pods' port from the ALB on the security group of
+            # each target ENI (pkg/targetgroupbinding/networking_manager.go resolveEndpointSGForENI,
+            # ReconcileIngress): here the EKS cluster security group, which it did not create and never tags.
+            # Upstream allows this on every group; here only groups in the environment's VPC.
+            "Sid": "OpenTargetPortsInTheVpc",
+            "Effect": "Allow",
+            "Action": ["ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress"],
+            "Resource": f"arn:aws:ec2:{env.region}:{env.account_id}:security-group/*",
+            "Condition": {"ArnEquals": {"ec2:Vpc": vpc_arn}},
+        },
         {
             "Sid": "Describe",
             "Effect": "Allow",

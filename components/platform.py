@@ -77,6 +77,7 @@ class Platform(pulumi.ComponentResource):
                 spec=list(spec.gpu_pools),
                 cluster=self.cluster,
                 boundary_arn=self.guardrails.permission_boundary_arn,
+                ami_version=spec.cluster.gpu_node_ami,
             ),
             aws_only,
         )

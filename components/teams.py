@@ -7,6 +7,7 @@ The Kubernetes objects and IAM documents are built by plain functions (``*_manif
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,7 +19,9 @@ import pulumi_kubernetes as kubernetes
 
 from components.cluster import Cluster
 from components.environment import Environment
+from components.helm import chart_source
 from components.iam import POLICY_VERSION, platform_role, pod_identity_trust, policy_document
+from components.inference import INTERCEPTOR_POD_LABELS, INTERCEPTOR_PORT, KEDA_NAMESPACE
 from components.options import child
 from components.registry import Registry
 from components.storage import ObjectStore
@@ -37,6 +40,8 @@ DEFAULT_FLAVOR = "default"
 LOCAL_QUEUE = "default"
 WORKLOAD_SERVICE_ACCOUNT = "workload"
 GPU_RESOURCE = "nvidia.com/gpu"
+# Advertised by the AWS EFA device plugin on EFA pools; requested by multi-node training pods.
+EFA_RESOURCE = "vpc.amazonaws.com/efa"
 POOL_LABEL = "mlstack.io/pool"
 NAME_LABEL = "kubernetes.io/metadata.name"
 # Namespaces of the platform's shared services (Argo, Metaflow, Qdrant, monitoring) that team pods may call.
@@ -83,14 +88,16 @@ class Teams(pulumi.ComponentResource):
         self._args = args
         k8s = args.k8s_provider
 
+        kueue_chart, kueue_repository = chart_source(KUEUE_CHART_REPO, KUEUE_CHART)
         self.kueue = kubernetes.helm.v3.Release(
             f"{name}-kueue",
             name="kueue",
-            chart=KUEUE_CHART,
+            # kubernetes-sigs/kueue@v0.19.2:charts/kueue/README.md: helm install kueue oci://registry.k8s.io/kueue/charts/kueue
+            chart=kueue_chart,
             version=KUEUE_VERSION,
             namespace=KUEUE_NAMESPACE,
             create_namespace=True,
-            repository_opts=kubernetes.helm.v3.RepositoryOptsArgs(repo=KUEUE_CHART_REPO),
+            repository_opts=kueue_repository,
             values=kueue_values(hardened=env.tier.hardened),
             atomic=True,
             opts=child(self, provider=k8s),
@@ -159,7 +166,9 @@ class Teams(pulumi.ComponentResource):
             with_kueue = child(self, provider=k8s, depends_on=[namespace, self.kueue])
             kubernetes.apiextensions.CustomResource(
                 f"{prefix}-clusterqueue",
-                **_custom(cluster_queue_manifest(team, team.pool_quotas(pool_sizes))),
+                **_custom(
+                    cluster_queue_manifest(team, team.pool_quotas(pool_sizes), efa_per_gpu(args.gpu_pools))
+                ),
                 opts=with_kueue,
             )
             kubernetes.apiextensions.CustomResource(
@@ -339,8 +348,9 @@ def limit_range_manifest(team: TeamSpec) -> dict[str, Any]:
 
 
 def network_policy_manifests(team: TeamSpec, shared_namespaces: Sequence[str]) -> list[dict[str, Any]]:
-    """Deny everything, then allow DNS, traffic inside the namespace, calls to the shared services, the Pod
-    Identity agent and (unless the team opted out) HTTPS to AWS APIs and the internet."""
+    """Deny everything, then allow DNS, traffic inside the namespace, calls to the shared services and to
+    scale-to-zero endpoints (through the KEDA HTTP interceptor), the Pod Identity agent and (unless the team opted
+    out) HTTPS to AWS APIs and the internet."""
 
     def policy(name: str, spec: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -390,6 +400,29 @@ def network_policy_manifests(team: TeamSpec, shared_namespaces: Sequence[str]) -
             },
         ),
     ]
+    # Callers of a scale-to-zero endpoint reach it through its ExternalName alias, i.e. the KEDA HTTP add-on's
+    # interceptor pods in namespace keda (pod labels and proxy port from
+    # kedacore/charts@c4b92e9:http-add-on/templates/interceptor/deployment.yaml and values.yaml
+    # interceptor.proxy.port). Policies see the pod port, not the Service port.
+    policies.append(
+        policy(
+            "allow-endpoint-interceptor",
+            {
+                "policyTypes": ["Egress"],
+                "egress": [
+                    {
+                        "to": [
+                            {
+                                "namespaceSelector": {"matchLabels": {NAME_LABEL: KEDA_NAMESPACE}},
+                                "podSelector": {"matchLabels": INTERCEPTOR_POD_LABELS},
+                            }
+                        ],
+                        "ports": [{"protocol": "TCP", "port": INTERCEPTOR_PORT}],
+                    }
+                ],
+            },
+        )
+    )
     if shared_namespaces:
         policies.append(
             policy(
@@ -524,7 +557,18 @@ def resource_flavor_manifests(pools: Sequence[GpuPoolSpec]) -> list[dict[str, An
     ]
 
 
-def cluster_queue_manifest(team: TeamSpec, pool_quotas: dict[str, int]) -> dict[str, Any]:
+def efa_per_gpu(pools: Sequence[GpuPoolSpec]) -> dict[str, float]:
+    """EFA interfaces per GPU of each EFA pool: the most any of its types attaches, per GPU of that type."""
+    return {
+        pool.name: max(t.max_efa_interfaces / t.gpu_count for t in pool.resolved_types())
+        for pool in pools
+        if pool.efa
+    }
+
+
+def cluster_queue_manifest(
+    team: TeamSpec, pool_quotas: dict[str, int], efa: dict[str, float] | None = None
+) -> dict[str, Any]:
     """The team's ClusterQueue: its nominal share per pool, what it may borrow in the cohort, and who may use it.
 
     Only the team's own namespace may submit to it. A team reclaims its nominal share from borrowers by
@@ -544,21 +588,36 @@ def cluster_queue_manifest(team: TeamSpec, pool_quotas: dict[str, int]) -> dict[
             ],
         }
     ]
+    efa = efa or {}
+
+    def resources(pool: str, quota: int) -> list[dict[str, str]]:
+        gpus = {
+            "name": GPU_RESOURCE,
+            "nominalQuota": str(quota),
+            "borrowingLimit": str(team.gpu_borrowing_limit),
+        }
+        if not efa:
+            return [gpus]
+        # Kueue admits a workload only when the ClusterQueue covers every resource it requests
+        # (kubernetes-sigs/kueue@v0.19.2:pkg/scheduler/flavorassigner/flavorassigner.go, "resource %s
+        # unavailable in ClusterQueue"): multi-node training pods request vpc.amazonaws.com/efa. A flavor sits
+        # in one resource group, so EFA joins the GPU group, with the interfaces that go with the GPUs.
+        per_gpu = efa.get(pool, 0.0)
+        return [
+            gpus,
+            {
+                "name": EFA_RESOURCE,
+                "nominalQuota": str(math.ceil(quota * per_gpu)),
+                "borrowingLimit": str(math.ceil(team.gpu_borrowing_limit * per_gpu)),
+            },
+        ]
+
     if pool_quotas:
         resource_groups.append(
             {
-                "coveredResources": [GPU_RESOURCE],
+                "coveredResources": [GPU_RESOURCE, *([EFA_RESOURCE] if efa else [])],
                 "flavors": [
-                    {
-                        "name": flavor_name(pool),
-                        "resources": [
-                            {
-                                "name": GPU_RESOURCE,
-                                "nominalQuota": str(quota),
-                                "borrowingLimit": str(team.gpu_borrowing_limit),
-                            }
-                        ],
-                    }
+                    {"name": flavor_name(pool), "resources": resources(pool, quota)}
                     for pool, quota in pool_quotas.items()
                 ],
             }

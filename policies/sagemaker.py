@@ -14,10 +14,12 @@ MODEL = "aws:sagemaker/model:Model"
 ENDPOINT_CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
 # Families whose instances have NVMe instance storage, on which SageMaker refuses a KmsKeyId ("You can't
 # request a KmsKeyId when using an instance type with local storage": SageMaker API reference,
-# CreateEndpointConfig.KmsKeyId). The default lists only the families the SageMaker API reference names
-# (ResourceConfig.VolumeSizeInGB: "ML instance families with the NVMe-type instance storage include ml.p4d,
-# ml.g4dn, and ml.g5"); add others to the config after checking the EC2 instance-store table.
-DEFAULT_LOCAL_STORAGE_FAMILIES = ["g4dn", "g5", "p4d"]
+# CreateEndpointConfig.KmsKeyId). The SageMaker API reference names ml.p4d, ml.g4dn and ml.g5
+# (ResourceConfig.VolumeSizeInGB: "ML instance families with the NVMe-type instance storage include ..."); the
+# other GPU families mlstack serves on have NVMe on every size too: label karpenter.k8s.aws/instance-local-nvme
+# in aws/karpenter-provider-aws@v1.14.1:website/content/en/docs/reference/instance-types.md (generated from EC2
+# DescribeInstanceTypes), e.g. g6.2xlarge 450 GB. Same list as components.inference.INSTANCE_STORE_FAMILIES.
+DEFAULT_LOCAL_STORAGE_FAMILIES = ["g4dn", "g5", "g6", "g6e", "p4d", "p4de", "p5", "p5e", "p5en"]
 
 
 def _family(instance_type: Any) -> str:

@@ -52,14 +52,21 @@ HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
     why="An unpinned chart upgrades on the next deployment after upstream publishes; every controller the "
     "platform installs (Karpenter, device plugin) must change only through a reviewed version bump.",
     severity=Severity.MEDIUM,
-    remediation="Set version to an exact chart version and repository_opts.repo to the chart repository.",
+    remediation="Set version to an exact chart version, and either repository_opts.repo to a classic chart "
+    "repository or chart to the full oci:// reference (never an oci:// registry in repository_opts.repo).",
 )
 def helm_release_pinned(args: ResourceValidationArgs, config: Mapping[str, Any]) -> Iterator[str]:
+    chart = str(args.props.get("chart") or "")
     version = str(args.props.get("version") or "")
     if not version or any(c in version for c in "^~*x><") or version == "latest":
-        yield f"chart {args.props.get('chart')} version is {version or 'unset'}, not an exact version"
-    if not (args.props.get("repositoryOpts") or {}).get("repo"):
-        yield f"chart {args.props.get('chart')} has no repositoryOpts.repo"
+        yield f"chart {chart} version is {version or 'unset'}, not an exact version"
+    repo = str((args.props.get("repositoryOpts") or {}).get("repo") or "")
+    if repo.startswith("oci://"):
+        # The provider fetches index.yaml from a URL repo, which an OCI registry does not serve
+        # (pulumi/pulumi-kubernetes helm_release.go resolveChartName; issues #2158, #2334).
+        yield f"chart {chart} names the OCI registry {repo} in repositoryOpts.repo; put {repo}/{chart} in chart"
+    elif not repo and not chart.startswith("oci://"):
+        yield f"chart {chart} has no repositoryOpts.repo and is not an oci:// reference"
 
 
 # ---------------------------------------------------------------------------------------------------------

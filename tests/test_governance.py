@@ -180,3 +180,52 @@ def test_budgets_notify_at_thresholds_and_forecast(stack_plan: Plan) -> None:
 def test_hardened_stacks_have_team_budgets(plans: dict[str, Plan], stack: str) -> None:
     names = [b.inputs["name"] for b in plans[stack].by_type("aws:budgets/budget:Budget")]
     assert any("-team-" in n for n in names)
+
+
+def _boundary_allows(plan: Plan) -> list[str]:
+    (boundary,) = [p for p in plan.by_type("aws:iam/policy:Policy") if p.name.endswith("permission-boundary")]
+    return [
+        pattern
+        for s in policy_json(boundary.inputs["policy"])["Statement"]
+        if s["Effect"] == "Allow"
+        for pattern in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    ]
+
+
+# What node agents call with the node role (EKS Pod Identity agent; SSM Agent for Session Manager, which
+# AmazonSSMManagedInstanceCore grants): Systems Manager docs "Reference: ec2messages, ssmmessages, and other API
+# operations" and EKS docs pod-id-agent-setup.
+NODE_AGENT_ACTIONS = (
+    "eks-auth:AssumeRoleForPodIdentity",
+    "ssmmessages:CreateControlChannel",
+    "ssmmessages:CreateDataChannel",
+    "ssmmessages:OpenControlChannel",
+    "ssmmessages:OpenDataChannel",
+    "ec2messages:AcknowledgeMessage",
+    "ec2messages:DeleteMessage",
+    "ec2messages:FailMessage",
+    "ec2messages:GetEndpoint",
+    "ec2messages:GetMessages",
+    "ec2messages:SendReply",
+)
+
+
+def test_boundary_admits_what_node_agents_call(stack_plan: Plan) -> None:
+    """Without eks-auth no pod gets Pod Identity credentials; without the message channels no Session Manager."""
+    allows = _boundary_allows(stack_plan)
+    missing = [a for a in NODE_AGENT_ACTIONS if not any(fnmatch(a, p) for p in allows)]
+    assert not missing, f"the boundary on node roles voids: {missing}"
+    assert "ssmmessages:*" not in allows and "ec2messages:*" not in allows  # single actions, not services
+
+
+def test_boundary_admits_every_action_a_role_policy_grants(stack_plan: Plan) -> None:
+    """An action a role's own policy allows but its boundary does not is silently void (rt-data R5: acm)."""
+    allows = _boundary_allows(stack_plan)
+    void: list[str] = []
+    for policy in stack_plan.by_type("aws:iam/rolePolicy:RolePolicy"):
+        for statement in policy_json(policy.inputs["policy"])["Statement"]:
+            if statement["Effect"] != "Allow":
+                continue
+            actions = [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
+            void += [f"{policy.name}: {a}" for a in actions if not any(fnmatch(a, p) for p in allows)]
+    assert not void, void

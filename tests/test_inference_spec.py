@@ -14,6 +14,8 @@ from mlstack.spec.loader import SPEC_KEY, SpecError, load_spec
 from tests.plans import PROJECT
 
 DEV = yaml.safe_load(PROJECT.stack_file("dev").read_text())
+# Cases below make the endpoint warm; a warm endpoint needs a Prometheus (inference.prometheus_url).
+DEV["config"][SPEC_KEY]["inference"]["prometheus_url"] = "http://prometheus-operated.monitoring.svc:9090"
 ECR = "111122223333.dkr.ecr.us-east-1.amazonaws.com"
 CERT_ID = "5a1f7c2e-8b3d-4e6a-9f10-2c4b6d8e0a13"
 

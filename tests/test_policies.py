@@ -852,7 +852,14 @@ CASES: dict[str, list[Case]] = {
         ok("prod"),
         bad("dev", "version range", HELM_RELEASE, set_input("version", "^1.0.0"), name="karpenter"),
         bad("prod", "unpinned", HELM_RELEASE, del_input("version"), name="device-plugin"),
-        bad("dev", "no repository", HELM_RELEASE, del_input("repositoryOpts"), name="karpenter"),
+        bad("dev", "no repository", HELM_RELEASE, del_input("repositoryOpts"), name="device-plugin"),
+        bad(
+            "dev",
+            "OCI registry as a classic repository",
+            HELM_RELEASE,
+            set_input("repositoryOpts", {"repo": "oci://public.ecr.aws/karpenter"}),
+            name="karpenter",
+        ),
     ],
     "MLS-K8S-010": [
         ok("prod"),
@@ -987,7 +994,9 @@ NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 def _instance_type(instance_type: str, *, key: bool) -> Any:
     def apply(resource: Any) -> None:
         resource.inputs["productionVariants"][0]["instanceType"] = instance_type
-        if not key:
+        if key:
+            resource.inputs["kmsKeyArn"] = "arn:aws:kms:us-east-1:333344445555:key/data"
+        else:
             resource.inputs.pop("kmsKeyArn", None)
 
     return apply

@@ -170,6 +170,29 @@ BAD_INPUTS = {
         "cluster.system_nodes.capacity_type",
         "set on-demand",
     ),
+    "latest GPU node AMI in a hardened tier": (
+        lambda spec, _c: spec.update(tier="prod", cluster={"gpu_node_ami": "latest"}),
+        "cluster.gpu_node_ami",
+        "pins the GPU node AMI",
+    ),
+    "GPU node AMI that is no release tag": (
+        _set("cluster.gpu_node_ami", "al2023@v20260714"),
+        "cluster.gpu_node_ami",
+        "String should match pattern",
+    ),
+    "qdrant replicas on fewer system nodes": (
+        lambda spec, _c: spec.update(
+            tier="staging",
+            cluster={"system_nodes": {"instance_types": ["m7i.large"], "min_size": 2, "desired_size": 2}},
+        ),
+        "cluster.system_nodes.min_size",
+        "Qdrant runs 3 replicas, one per node",
+    ),
+    "warm endpoint without a prometheus": (
+        _set("inference.endpoints.0.min_replicas", 1),
+        "inference.prometheus_url",
+        "mlstack installs no Prometheus",
+    ),
     "gpu pool without limit": (
         lambda spec, _c: spec["gpu_pools"][0].pop("max_gpus"),
         "gpu_pools.0.max_gpus",
@@ -196,7 +219,21 @@ BAD_INPUTS = {
     "mig on gpus without mig": (
         _set("gpu_pools.0.sharing", {"mode": "mig"}),
         "gpu_pools.0.sharing.mode",
-        "MIG needs A100, H100 or H200",
+        "mig is not supported yet",
+    ),
+    "mig on a100 nodes, with nothing to partition them": (
+        lambda spec, _c: spec["gpu_pools"].__setitem__(
+            0,
+            {
+                "name": "gpu-dev",
+                "workload_class": "training",
+                "instance_types": ["p4d"],
+                "max_gpus": 8,
+                "sharing": {"mode": "mig"},
+            },
+        ),
+        "gpu_pools.0.sharing.mode",
+        "nothing on the nodes enables MIG",
     ),
     "negative gpu quota": (_set("teams.0.gpu_quota", -1), "teams.0.gpu_quota", "greater than or equal"),
     "duplicate team": (

@@ -98,7 +98,10 @@ def test_flavors_follow_the_gpu_pools(stack_plan: Plan) -> None:
     (release,) = [
         r for r in stack_plan.by_type("kubernetes:helm.sh/v3:Release") if r.inputs["name"] == "kueue"
     ]
-    assert release.inputs["version"] and release.inputs["repositoryOpts"]["repo"]
+    assert release.inputs["version"] == "0.19.2"
+    # kubernetes-sigs/kueue@v0.19.2:charts/kueue/README.md; an OCI registry is never a classic repositoryOpts.repo.
+    assert release.inputs["chart"] == "oci://registry.k8s.io/kueue/charts/kueue"
+    assert not (release.inputs.get("repositoryOpts") or {}).get("repo")
 
 
 def test_platform_admin_is_the_only_cluster_admin_role(stack_plan: Plan) -> None:
@@ -188,3 +191,60 @@ def test_a_team_workload_reaches_only_its_own_prefix(plans: dict[str, Plan], sta
         assert denied(as_team.put_object, Bucket=datasets, Key=f"{team_a}-archive/x.txt", Body=b"x")
         assert denied(as_team.get_object, Bucket=other, Key=f"{team_a}/mine.txt")
         assert denied(as_team.put_object, Bucket=other, Key=f"{team_a}/x.txt", Body=b"x")
+
+
+def _selects(selector: dict, labels: dict[str, str]) -> bool:
+    """matchLabels only (the team policies use no expressions on pods); an empty selector selects all."""
+    return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
+
+
+def test_team_pods_may_call_scale_to_zero_endpoints_through_the_interceptor(stack_plan: Plan) -> None:
+    """An endpoint's ExternalName alias resolves to the KEDA HTTP interceptor in namespace keda; with policies
+    enforced, default-deny would drop every call unless some egress rule admits the interceptor pods' port."""
+    from components.inference import INTERCEPTOR_POD_LABELS, INTERCEPTOR_PORT, KEDA_NAMESPACE
+
+    _, spec = PROJECT.load(stack_plan.stack)
+    policies = [r.inputs for r in stack_plan.by_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")]
+    namespace_labels = {"kubernetes.io/metadata.name": KEDA_NAMESPACE}
+    for team in spec.teams:
+        admitted = any(
+            _selects(peer.get("namespaceSelector", {"matchLabels": {"x": "never"}}), namespace_labels)
+            and _selects(peer.get("podSelector", {}), INTERCEPTOR_POD_LABELS)
+            and any(
+                p.get("port") == INTERCEPTOR_PORT for p in rule.get("ports", [{"port": INTERCEPTOR_PORT}])
+            )
+            for policy in policies
+            if policy["metadata"]["namespace"] == team.name and "Egress" in policy["spec"]["policyTypes"]
+            for rule in policy["spec"].get("egress", [])
+            for peer in rule.get("to", [])
+        )
+        assert admitted, f"team {team.name} cannot reach the interceptor"
+
+
+def test_cluster_queues_cover_efa_on_efa_pools() -> None:
+    """Multi-node training pods request vpc.amazonaws.com/efa; a ClusterQueue that does not cover it never admits
+    them (kubernetes-sigs/kueue@v0.19.2 flavorassigner.go: "resource %s unavailable in ClusterQueue")."""
+    from components.teams import EFA_RESOURCE, cluster_queue_manifest, efa_per_gpu
+    from mlstack.spec.gpu import GpuPoolSpec
+    from tests.k8s_schema import validate_object
+
+    _, spec = PROJECT.load("prod")
+    pools = [
+        GpuPoolSpec(
+            name="train-efa", workload_class="training", instance_types=["p5.48xlarge"], max_gpus=32, efa=True
+        ),
+        GpuPoolSpec(name="serve", workload_class="inference", instance_types=["g6"], max_gpus=8),
+    ]
+    team = spec.teams[0]
+    manifest = cluster_queue_manifest(team, {"train-efa": 16, "serve": 0}, efa_per_gpu(pools))
+    group = manifest["spec"]["resourceGroups"][-1]
+    assert group["coveredResources"] == [GPU_RESOURCE, EFA_RESOURCE]
+    quotas = {f["name"]: {r["name"]: r["nominalQuota"] for r in f["resources"]} for f in group["flavors"]}
+    # p5.48xlarge: 8 GPUs and 32 EFA interfaces (components/data/gpu_instances.yaml), so 4 per GPU.
+    assert quotas["pool-train-efa"] == {GPU_RESOURCE: "16", EFA_RESOURCE: "64"}
+    assert quotas["pool-serve"] == {GPU_RESOURCE: "0", EFA_RESOURCE: "0"}
+    assert not validate_object(manifest, spec.cluster.kubernetes_version)
+    # Without EFA pools nothing changes.
+    assert cluster_queue_manifest(team, {"serve": 0}, {})["spec"]["resourceGroups"][-1][
+        "coveredResources"
+    ] == [GPU_RESOURCE]

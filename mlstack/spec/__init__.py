@@ -12,10 +12,10 @@ from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from mlstack.spec.base import AccountId, AwsRegion, DnsLabel, RuleViolations, StrictModel, Tier
 from mlstack.spec.budgets import BudgetSpec
-from mlstack.spec.cluster import ClusterSpec
+from mlstack.spec.cluster import PINNED_GPU_NODE_AMI, ClusterSpec
 from mlstack.spec.cost import CostSpec
 from mlstack.spec.gpu import GpuPoolSpec
-from mlstack.spec.inference import InferenceSpec, endpoint_problems
+from mlstack.spec.inference import InferenceSpec, endpoint_problems, prometheus_problems
 from mlstack.spec.network import NetworkSpec
 from mlstack.spec.orchestrator import OrchestratorSpec
 from mlstack.spec.registry import REGISTRY_ALIASES, RegistrySpec
@@ -30,6 +30,18 @@ TagValue = Annotated[str, StringConstraints(min_length=1, max_length=256, patter
 # Fields whose default depends on the tier: (section, field) -> {tier: value}. Applied only where the stack
 # file leaves the field out, so an explicit value always wins and the policy pack still sees it.
 TIER_DEFAULTS: dict[tuple[str, str], dict[Tier, Any]] = {
+    ("cluster", "gpu_node_ami"): {
+        Tier.DEV: "latest",
+        Tier.STAGING: PINNED_GPU_NODE_AMI,
+        Tier.PROD: PINNED_GPU_NODE_AMI,
+    },
+    # One node per replica of what spreads one per node (Karpenter 2, Qdrant 3 in staging and prod); dev keeps the
+    # node group's own defaults. _system_node_rules checks an explicit block.
+    ("cluster", "system_nodes"): {
+        Tier.DEV: {},
+        Tier.STAGING: {"min_size": 3, "desired_size": 3},
+        Tier.PROD: {"min_size": 3, "desired_size": 3},
+    },
     ("network", "az_count"): {Tier.DEV: 2, Tier.STAGING: 3, Tier.PROD: 3},
     ("network", "nat_gateways"): {Tier.DEV: "single", Tier.STAGING: "per_az", Tier.PROD: "per_az"},
     ("network", "interface_endpoints"): {Tier.DEV: False, Tier.STAGING: False, Tier.PROD: True},
@@ -178,6 +190,16 @@ class PlatformSpec(StrictModel):
             problems.append(
                 ("cluster.endpoint_public_access", "prod keeps the cluster endpoint private: set it to false")
             )
+        if self.tier.hardened and self.cluster.gpu_node_ami == "latest":
+            problems.append(
+                (
+                    "cluster.gpu_node_ami",
+                    f"the {self.tier} tier pins the GPU node AMI: latest replaces every GPU node on each AMI "
+                    f"release; remove the field (default {PINNED_GPU_NODE_AMI}) or set an amazon-eks-ami "
+                    "release tag such as v20260714",
+                )
+            )
+        problems += _system_node_rules(self)
         if self.tier.hardened and self.cluster.system_nodes.capacity_type == "spot":
             problems.append(
                 (
@@ -225,11 +247,36 @@ class PlatformSpec(StrictModel):
             gpu_pools=self.gpu_pools,
             hardened=self.tier.hardened,
         )
+        problems += prometheus_problems(self.inference)
         problems += _team_rules(self)
         problems += _platform_image_rules(self)
         if problems:
             raise RuleViolations(problems)
         return self
+
+
+def _system_node_rules(spec: PlatformSpec) -> list[tuple[str, str]]:
+    """Pods with required hostname anti-affinity need that many system nodes, or one replica stays Pending and
+    its atomic Helm release times out (nothing adds system capacity: docs/cost.md, "System node capacity")."""
+    nodes = spec.cluster.system_nodes.min_size
+    spread = {
+        # Karpenter's chart requires one controller per node (aws/karpenter-provider-aws@v1.14.1
+        # charts/karpenter/values.yaml affinity.podAntiAffinity); the platform runs 2 in staging and prod.
+        "Karpenter": 2 if spec.tier.hardened else 1,
+        # Distributed Qdrant spreads its replicas one per node (components/vectordb.py, required anti-affinity).
+        "Qdrant": spec.vector_db.replicas
+        if spec.vector_db.enabled and spec.vector_db.engine == "qdrant" and spec.vector_db.replicas > 1
+        else 1,
+    }
+    return [
+        (
+            "cluster.system_nodes.min_size",
+            f"{name} runs {replicas} replicas, one per node, but the system node group may shrink to {nodes} "
+            f"node(s): set min_size (and desired_size) to {replicas} or more",
+        )
+        for name, replicas in spread.items()
+        if replicas > nodes
+    ]
 
 
 def _storage_and_registry_rules(spec: PlatformSpec) -> list[tuple[str, str]]:

@@ -13,6 +13,12 @@ from mlstack.spec.network import allowed_log_retention
 
 KubernetesVersion = Annotated[str, StringConstraints(pattern=r"^1\.\d{2}$")]
 MINIMUM_KUBERNETES_VERSION = (1, 33)
+# An amazon-eks-ami release tag (vYYYYMMDD) or latest; Karpenter's alias format is family@version
+# (aws/karpenter-provider-aws@v1.14.1:pkg/apis/crds/karpenter.k8s.aws_ec2nodeclasses.yaml, amiSelectorTerms.alias).
+GpuNodeAmiVersion = Annotated[str, StringConstraints(pattern=r"^(latest|v\d{8})$")]
+# Verified: awslabs/amazon-eks-ami CHANGELOG.md, "AMI Release v20260714", lists
+# amazon-eks-node-al2023-x86_64-nvidia-1.34-v20260714 (and 1.33, 1.35). Bump with docs/runbooks/upgrade-eks.md.
+PINNED_GPU_NODE_AMI = "v20260714"
 
 
 class SystemNodeGroupSpec(StrictModel):
@@ -87,6 +93,13 @@ class ClusterSpec(StrictModel):
         default_factory=list,
         description="Extra IAM principals granted cluster-admin through access entries, for break-glass. "
         "Default: none; the platform-admin role is the only admin.",
+    )
+    gpu_node_ami: GpuNodeAmiVersion = Field(
+        default="latest",
+        description="EKS-optimized AL2023 AMI release the GPU NodePools run (Karpenter alias al2023@<this>), "
+        "an awslabs/amazon-eks-ami release tag such as v20260714. latest follows every AMI release, and "
+        "Karpenter then replaces every GPU node, busy or not: dev only, staging and prod must pin a release. "
+        "Default: latest in dev, v20260714 in staging and prod.",
     )
     system_nodes: SystemNodeGroupSpec = Field(
         default_factory=SystemNodeGroupSpec,

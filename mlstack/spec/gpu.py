@@ -20,14 +20,14 @@ class GpuSharingSpec(StrictModel):
     """How several pods share one physical GPU. Default: no sharing, one pod owns each GPU."""
 
     mode: Literal["time-slicing", "mig"] = Field(
-        description="'time-slicing' advertises each GPU several times (no memory isolation, any GPU); 'mig' "
-        "splits A100/H100/H200 GPUs into isolated instances (strategy 'single')."
+        description="'time-slicing' advertises each GPU several times (no memory isolation, any GPU). 'mig' "
+        "is refused for now: nothing in mlstack enables MIG on the nodes or creates the partition layout."
     )
     replicas: int = Field(
         default=4,
         ge=2,
         le=16,
-        description="With time-slicing: how many pods share each GPU. Ignored for MIG. Default: 4.",
+        description="With time-slicing: how many pods share each GPU. Default: 4.",
     )
 
 
@@ -114,15 +114,16 @@ class GpuPoolSpec(StrictModel):
                 ("efa", f"EFA only helps multi-node training, not {self.workload_class}: turn efa off")
             )
         if self.sharing is not None and self.sharing.mode == "mig":
-            no_mig = sorted({t.gpu_model.name for t in resolved if not t.gpu_model.mig})
-            if no_mig:
-                problems.append(
-                    (
-                        "sharing.mode",
-                        f"MIG needs A100, H100 or H200 GPUs but the pool allows {no_mig}; use time-slicing or "
-                        "list only p4d, p4de, p5, p5e or p5en",
-                    )
+            # The device plugin's migStrategy only advertises MIG devices that already exist on the node
+            # (NVIDIA/k8s-device-plugin@v0.17.1:internal/rm/device_map.go); nothing in mlstack enables MIG or
+            # creates the layout (no NVIDIA MIG manager), so the pool would silently hand out whole GPUs.
+            problems.append(
+                (
+                    "sharing.mode",
+                    "mig is not supported yet: nothing on the nodes enables MIG or partitions the GPUs, so the "
+                    "pool would advertise whole GPUs; use time-slicing, or remove sharing for whole GPUs",
                 )
+            )
         if self.sharing is not None and self.efa:
             problems.append(("sharing", "GPU sharing and EFA do not mix: training over EFA needs whole GPUs"))
         if problems:

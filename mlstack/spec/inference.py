@@ -285,13 +285,34 @@ class InferenceSpec(StrictModel):
     endpoints: list[EndpointSpec] = Field(
         default_factory=list, description="Endpoints to serve. Default: none."
     )
-    prometheus_url: str = Field(
-        default="http://prometheus-operated.monitoring.svc:9090",
+    prometheus_url: str | None = Field(
+        default=None,
         pattern=r"^https?://[a-z0-9.-]+(:\d+)?(/.*)?$",
-        description="Prometheus that KEDA queries for the request metrics of endpoints with min_replicas of 1 "
-        "or more (scale-to-zero endpoints are measured by the KEDA HTTP interceptor instead). Default: the "
-        "in-cluster Prometheus Operator service in namespace monitoring.",
+        description="A Prometheus you run (mlstack installs none yet) that KEDA queries for the request metrics "
+        "of Kubernetes endpoints with min_replicas of 1 or more; it must scrape the endpoint pods. Required "
+        "when such an endpoint exists: KEDA reports a failed query as an error, so without a reachable "
+        "Prometheus a warm endpoint never scales. Scale-to-zero endpoints are measured by the KEDA HTTP "
+        "interceptor instead. Default: none.",
     )
+
+
+def prometheus_problems(spec: InferenceSpec) -> list[tuple[str, str]]:
+    """A warm Kubernetes endpoint scales on Prometheus metrics, and mlstack installs no Prometheus yet.
+
+    kedacore/keda@v2.20.2:pkg/scalers/prometheus_scaler.go returns an error for a failed query
+    (ignoreNullValues covers only empty results), so without a reachable Prometheus the endpoint never scales.
+    """
+    warm = [e.name for e in spec.endpoints if e.backend == "kubernetes" and not e.scales_to_zero]
+    if not warm or spec.prometheus_url is not None:
+        return []
+    return [
+        (
+            "inference.prometheus_url",
+            f"endpoints {warm} keep replicas warm and scale on Prometheus metrics, but mlstack installs no "
+            "Prometheus: set prometheus_url to one you run that scrapes the endpoint pods, or set min_replicas 0 "
+            "to scale through the HTTP interceptor",
+        )
+    ]
 
 
 def _certificate_problems(
