@@ -287,3 +287,31 @@ def test_registry_key_lets_ecr_retire_its_grants(stack_plan: Plan) -> None:
         assert "EcrRetiresItsGrants" not in {
             s.get("Sid") for s in policy_json(key.inputs["policy"])["Statement"]
         }
+
+
+def test_node_roles_can_fill_the_caches_on_first_pull(stack_plan: Plan) -> None:
+    """Kubelet pulls with the node role; the first pull through a cache creates the repository and imports the
+    image, so both node roles hold ecr:CreateRepository and ecr:BatchImportUpstreamImage on the cache prefixes
+    and nowhere else (review rt-data U5, rt-cluster 16)."""
+    _, spec = PROJECT.load(stack_plan.stack)
+    base = f"arn:aws:ecr:{spec.region}:{spec.account_id}:repository/"
+    caches = sorted(f"{base}{c.repository_prefix}/*" for c in spec.registry.pull_through_caches)
+    assert caches, "every shipped stack has at least one pull-through cache"
+    roles = {r.urn: r for r in stack_plan.by_type("aws:iam/role:Role")}
+    node_roles = {
+        urn
+        for urn, r in roles.items()
+        if r.inputs["name"] in (f"{stack_plan.stack}-eks-system-node", f"{stack_plan.stack}-karpenter-node")
+    }
+    assert len(node_roles) == 2
+    for urn in node_roles:
+        fills = [
+            s
+            for p in stack_plan.by_type("aws:iam/rolePolicy:RolePolicy")
+            if p.property_dependencies.get("role") == [urn]
+            for s in policy_json(p.inputs["policy"])["Statement"]
+            if "ecr:CreateRepository" in s["Action"]
+        ]
+        assert len(fills) == 1, urn
+        assert sorted(fills[0]["Action"]) == ["ecr:BatchImportUpstreamImage", "ecr:CreateRepository"]
+        assert sorted(fills[0]["Resource"]) == caches
