@@ -17,6 +17,7 @@ from components.options import child, stateful
 from components.registry import PullThrough
 from components.storage import Bucket
 from components.workloads import (
+    BASELINE,
     POSTGRES_PORT,
     RESTRICTED_CONTAINER,
     clients_only_policy,
@@ -41,6 +42,8 @@ METADATA_PORT = 8080
 UI_BACKEND = "metaflow-ui-backend"
 UI_PORT = 8083
 METAFLOW_DB_NAME = "metaflow"
+# Where a laptop reaches the metadata service: a kubectl port-forward (docs/guides/first-metaflow-flow.md).
+LOCAL_METADATA_URL = f"http://localhost:{METADATA_PORT}"
 METAFLOW_DB_USER = "metaflow"
 # Pinned so that the credentials fetch cannot change under us; it supports EKS Pod Identity credentials.
 AWS_CLI_IMAGE = "public.ecr.aws/aws-cli/aws-cli:2.27.0"
@@ -120,6 +123,7 @@ class Orchestrator(pulumi.ComponentResource):
                 values=pulumi.Output.all(
                     bucket=args.artifacts.bucket_name,
                     db_host=self.database.address if self.database else "",
+                    kms_key=args.artifacts.key_arn or "",
                 ).apply(
                     lambda out: argo_values(
                         spec,
@@ -127,6 +131,7 @@ class Orchestrator(pulumi.ComponentResource):
                         [t.name for t in args.teams],
                         bucket=out["bucket"],
                         db_host=out["db_host"] or None,
+                        kms_key_id=out["kms_key"] or None,
                     )
                 ),
                 opts=child(self, provider=args.k8s_provider, depends_on=[argo_ns]),
@@ -150,11 +155,17 @@ class Orchestrator(pulumi.ComponentResource):
         self.metadata_db_secret_arn = (
             _master_secret_arn(self.database) if self.database else pulumi.Output.from_input("")
         )
+        step_image = args.pull_through.image(spec.metaflow_step_image) if spec.metaflow else ""
         self.metaflow_config = (
             args.artifacts.bucket_name.apply(
                 lambda bucket: {
                     team.name: metaflow_config(
-                        team.name, env, bucket=bucket, service_url=service_url, argo_ui_url=argo_url
+                        team.name,
+                        env,
+                        bucket=bucket,
+                        service_url=service_url,
+                        argo_ui_url=argo_url,
+                        step_image=step_image,
                     )
                     for team in args.teams
                 }
@@ -247,7 +258,10 @@ class Orchestrator(pulumi.ComponentResource):
         """
         args, env, spec = self._args, self._args.env, self._args.spec
         ns_name = spec.metaflow_namespace
-        metaflow_ns = namespace(self, f"{name}-metaflow-ns", ns_name, args.k8s_provider, "workflows")
+        # Baseline, not restricted: the database migration runs as root (see metaflow_deployment_spec).
+        metaflow_ns = namespace(
+            self, f"{name}-metaflow-ns", ns_name, args.k8s_provider, "workflows", enforce=BASELINE
+        )
         k8s_opts = child(self, provider=args.k8s_provider, depends_on=[metaflow_ns])
         account = k8s.core.v1.ServiceAccount(
             f"{name}-metaflow-sa",
@@ -400,7 +414,13 @@ def _master_secret_arn(database: aws.rds.Instance) -> pulumi.Output[str]:
 
 
 def argo_values(
-    spec: OrchestratorSpec, env: Environment, teams: list[str], *, bucket: str, db_host: str | None
+    spec: OrchestratorSpec,
+    env: Environment,
+    teams: list[str],
+    *,
+    bucket: str,
+    db_host: str | None,
+    kms_key_id: str | None = None,
 ) -> dict[str, Any]:
     """Helm values of the argo-workflows chart. Everything security-relevant is explicit, not a chart default."""
     hardened = env.tier.hardened
@@ -485,7 +505,15 @@ def argo_values(
                 "insecure": False,
                 "useSDKCreds": True,
                 "keyFormat": ARTIFACT_KEY_FORMAT,
-                "encryptionOptions": {"enableEncryption": True},
+                # With a key id Argo sends SSE-KMS with that key (argo-workflows v4.0.6
+                # workflow/artifacts/s3/s3.go buildServerSideEnc -> encrypt.NewSSEKMS); without one it sends
+                # AES256 (encrypt.NewSSE), which the bucket policy refuses. The chart copies encryptionOptions
+                # verbatim (argo-helm argo-workflows-1.0.18, workflow-controller-config-map.yaml).
+                "encryptionOptions": (
+                    {"enableEncryption": True, "kmsKeyId": kms_key_id}
+                    if kms_key_id
+                    else {"enableEncryption": True}
+                ),
             },
         },
     }
@@ -512,6 +540,18 @@ def db_secret_statements(
     ]
 
 
+# The migration container's security context: root (see metaflow_deployment_spec), nothing else granted.
+MIGRATION_CONTAINER: dict[str, Any] = {
+    "runAsUser": 0,
+    "runAsGroup": 0,
+    "runAsNonRoot": False,
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
 def metaflow_deployment_spec(
     spec: OrchestratorSpec,
     *,
@@ -530,6 +570,9 @@ def metaflow_deployment_spec(
     read_password = (
         f'{python} -c \'import json; print(json.load(open("/run/db/credentials.json"))["password"])\''
     )
+    # TLS to RDS, which requires it for PostgreSQL 15+. Both readers of MF_METADATA_DB_SSL_MODE exist at
+    # metaflow-service v2.4.13: run_goose.py (the migration) and services/utils/__init__.py DBConfiguration
+    # (the services); 'require' encrypts without a CA bundle in the pod.
     env = [
         {"name": "MF_METADATA_DB_HOST", "value": db_host},
         {"name": "MF_METADATA_DB_PORT", "value": str(POSTGRES_PORT)},
@@ -537,6 +580,10 @@ def metaflow_deployment_spec(
         {"name": "MF_METADATA_DB_NAME", "value": METAFLOW_DB_NAME},
         {"name": "MF_METADATA_DB_SSL_MODE", "value": "require"},
     ]
+    if app == UI_BACKEND:
+        # The UI bundle is downloaded into /root at build time (Dockerfile, download_ui.sh), which our
+        # non-root user cannot read; the backend serves only its API (ui_server.py: UI_ENABLED == "1").
+        env.append({"name": "UI_ENABLED", "value": "0"})
     with_password = f'export MF_METADATA_DB_PSWD="$({read_password})" && exec '
     volumes_mounts = [
         {"name": "db-credentials", "mountPath": "/run/db", "readOnly": True},
@@ -566,6 +613,13 @@ def metaflow_deployment_spec(
         }
     ]
     if migrate:
+        # The migration is the one container that runs as root: metaflow-service v2.4.13's Dockerfile ADDs
+        # run_goose.py and the goose migration files under /root (WORKDIR /root, python:3.11.6-slim-bookworm,
+        # no USER), and /root is mode 0700, so no other user can read them. Root here owns those files, so it
+        # needs no capability: all are dropped, no escalation, read-only root file system, and the container
+        # only runs goose and exits before the service starts. The namespace therefore enforces the baseline
+        # Pod Security Standard (restricted stays audited and warned), and MLS-K8S-012 is waived for this one
+        # Deployment in policies/waivers.yaml.
         init.append(
             {
                 "name": "migrate-db",
@@ -574,7 +628,7 @@ def metaflow_deployment_spec(
                 "args": [with_password + f"{python} /root/run_goose.py --only-if-empty-db"],
                 "env": env,
                 "volumeMounts": volumes_mounts,
-                "securityContext": RESTRICTED_CONTAINER,
+                "securityContext": {**MIGRATION_CONTAINER},
                 "resources": resources,
             }
         )
@@ -594,6 +648,10 @@ def metaflow_deployment_spec(
                         "image": pull_through.image(spec.metadata_service_image),
                         "command": ["/bin/sh", "-c"],
                         "args": [with_password + f"{python} -m {module}"],
+                        # The image's WORKDIR is /root (mode 0700): a non-root process cannot start there. The
+                        # services import from /opt/latest's site-packages (pip install . in the Dockerfile), so
+                        # they run from the private /tmp.
+                        "workingDir": "/tmp",  # noqa: S108 - a private emptyDir
                         "env": env,
                         "ports": [{"name": "http", "containerPort": port}],
                         "readinessProbe": {"tcpSocket": {"port": port}, "periodSeconds": 10},
@@ -612,24 +670,45 @@ def metaflow_deployment_spec(
 
 
 def metaflow_config(
-    team: str, env: Environment, *, bucket: str, service_url: str, argo_ui_url: str
+    team: str,
+    env: Environment,
+    *,
+    bucket: str,
+    service_url: str,
+    argo_ui_url: str,
+    step_image: str,
 ) -> dict[str, str]:
     """The ~/.metaflowconfig/config.json of one team: its own S3 root, namespace and service account, the
     metadata service and Argo Workflows. It holds no secret: credentials come from the user's AWS session and
-    kubeconfig, and pods get theirs from Pod Identity."""
+    kubeconfig, and pods get theirs from Pod Identity.
+
+    Metaflow reads only ``METAFLOW_*`` keys from this file (Netflix/metaflow metaflow_config_funcs.py
+    ``from_conf``: ``env_name = "METAFLOW_%s" % name``), so the AWS region comes from the user's AWS profile.
+
+    - ``METAFLOW_SERVICE_URL`` is where the laptop reaches the service: a ``kubectl port-forward`` on
+      localhost (the service has no endpoint outside the cluster). ``METAFLOW_SERVICE_INTERNAL_URL`` is the
+      in-cluster URL that Metaflow hands to the pods it launches (plugins/kubernetes/kubernetes.py and
+      plugins/argo/argo_workflows.py set the pods' METAFLOW_SERVICE_URL from SERVICE_INTERNAL_URL).
+    - No ``METAFLOW_S3_SERVER_SIDE_ENCRYPTION``: Metaflow can send only the algorithm, never a key id
+      (plugins/datatools/s3/s3.py sets only ServerSideEncryption; metaflow_config.py has no KMS key setting),
+      and the bucket refuses ``aws:kms`` without its key id. Without the header the bucket's default
+      encryption applies: SSE-KMS with the data key and the bucket key.
+    - ``METAFLOW_KUBERNETES_CONTAINER_IMAGE`` is the steps' default image through the ECR pull-through
+      cache; without it Metaflow runs ``python:<major>.<minor>`` from Docker Hub
+      (plugins/kubernetes/kubernetes_decorator.py).
+    """
     root = f"s3://{bucket}/{team}/metaflow"
     config = {
         "METAFLOW_DEFAULT_DATASTORE": "s3",
         "METAFLOW_DATASTORE_SYSROOT_S3": root,
         "METAFLOW_DATATOOLS_S3ROOT": f"{root}/data",
         "METAFLOW_CARD_S3ROOT": f"{root}/cards",
-        "METAFLOW_S3_SERVER_SIDE_ENCRYPTION": "aws:kms",
         "METAFLOW_DEFAULT_METADATA": "service",
-        "METAFLOW_SERVICE_URL": service_url,
+        "METAFLOW_SERVICE_URL": LOCAL_METADATA_URL,
         "METAFLOW_SERVICE_INTERNAL_URL": service_url,
         "METAFLOW_KUBERNETES_NAMESPACE": team,
         "METAFLOW_KUBERNETES_SERVICE_ACCOUNT": WORKFLOW_SERVICE_ACCOUNT,
-        "AWS_DEFAULT_REGION": env.region,
+        "METAFLOW_KUBERNETES_CONTAINER_IMAGE": step_image,
     }
     if argo_ui_url:
         config["METAFLOW_ARGO_WORKFLOWS_UI_URL"] = argo_ui_url

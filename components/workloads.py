@@ -22,6 +22,8 @@ POSTGRES_PORT = 5432
 AWS_CLI_IMAGE = "ecr-public/aws-cli/aws-cli:2.31.13"
 # Pod Security Standard every namespace of ours enforces: the charts and pods here are configured to meet it.
 RESTRICTED = "restricted"
+# The one relaxation: a namespace whose pods need a container that runs as root (named where it is used).
+BASELINE = "baseline"
 
 # Container security context that meets the restricted Pod Security Standard.
 RESTRICTED_CONTAINER: dict[str, Any] = {
@@ -45,9 +47,16 @@ def restricted_pod(user: int = 65532) -> dict[str, Any]:
 
 
 def namespace(
-    parent: pulumi.Resource, logical_name: str, name: str, provider: k8s.Provider, purpose: str
+    parent: pulumi.Resource,
+    logical_name: str,
+    name: str,
+    provider: k8s.Provider,
+    purpose: str,
+    *,
+    enforce: str = RESTRICTED,
 ) -> k8s.core.v1.Namespace:
-    """A namespace that enforces the restricted Pod Security Standard."""
+    """A namespace that enforces the restricted Pod Security Standard (``enforce=BASELINE`` relaxes only the
+    enforcement; restricted stays audited and warned, so every exception shows up)."""
     return k8s.core.v1.Namespace(
         logical_name,
         metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -55,7 +64,7 @@ def namespace(
             labels={
                 "app.kubernetes.io/managed-by": "mlstack",
                 "mlstack.dev/purpose": purpose,
-                "pod-security.kubernetes.io/enforce": RESTRICTED,
+                "pod-security.kubernetes.io/enforce": enforce,
                 "pod-security.kubernetes.io/audit": RESTRICTED,
                 "pod-security.kubernetes.io/warn": RESTRICTED,
             },

@@ -141,8 +141,14 @@ def test_metaflow_services_are_internal_non_root_and_passwordless(stack_plan: Pl
         pod = deployment.inputs["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True
         for container in pod["containers"] + pod["initContainers"]:
-            assert container["securityContext"]["runAsNonRoot"] is True
-            assert container["securityContext"]["allowPrivilegeEscalation"] is False
+            context = container["securityContext"]
+            if container["name"] == "migrate-db":
+                # The image keeps the migration under /root (0700): it runs as root with nothing else.
+                assert context["runAsUser"] == 0 and context["capabilities"] == {"drop": ["ALL"]}
+                assert context["readOnlyRootFilesystem"] is True
+            else:
+                assert context["runAsNonRoot"] is True
+            assert context["allowPrivilegeEscalation"] is False
             assert {"cpu", "memory"} <= set(container["resources"]["requests"])
             names = {e["name"] for e in container.get("env", [])}
             assert "MF_METADATA_DB_PSWD" not in names, (
@@ -250,10 +256,56 @@ def test_metaflow_config_output_per_team(stack_plan: Plan) -> None:
         assert values["METAFLOW_KUBERNETES_NAMESPACE"] == team
         assert values["METAFLOW_KUBERNETES_SERVICE_ACCOUNT"] == WORKFLOW_SERVICE_ACCOUNT
         assert values["METAFLOW_DEFAULT_METADATA"] == "service"
-        assert values["METAFLOW_SERVICE_URL"].startswith("http://metaflow-metadata.")
+        # Laptops reach the service through a port-forward; pods get the in-cluster URL (rt-data F4).
+        assert values["METAFLOW_SERVICE_URL"] == "http://localhost:8080"
+        assert values["METAFLOW_SERVICE_INTERNAL_URL"].startswith("http://metaflow-metadata.")
+        # Metaflow cannot send a key id, and the bucket refuses aws:kms without one (rt-data S1).
+        assert "METAFLOW_S3_SERVER_SIDE_ENCRYPTION" not in values
+        # Metaflow reads only METAFLOW_* keys from its config file (rt-data M2).
+        assert all(k.startswith("METAFLOW_") for k in values)
+        # Steps default to an image through the ECR cache, not python:X.Y from Docker Hub (rt-data R2).
+        image = values["METAFLOW_KUBERNETES_CONTAINER_IMAGE"]
+        assert (
+            image
+            == f"{spec.account_id}.dkr.ecr.{spec.region}.amazonaws.com/ecr-public/docker/library/python:3.12"
+        )
         assert values["METAFLOW_ARGO_WORKFLOWS_UI_URL"].startswith("http://argo-workflows-server.")
         secretish = [
             k for k in values if any(w in k for w in ("PASSWORD", "PSWD", "SECRET", "AUTH_KEY", "TOKEN"))
         ]
         assert secretish == []
     json.dumps(config)  # a data scientist pipes it straight into config.json
+
+
+def test_argo_writes_artifacts_with_the_buckets_own_key(stack_plan: Plan) -> None:
+    """Without kmsKeyId Argo sends SSE-S3 (AES256), which the artifacts bucket refuses; with it, SSE-KMS with
+    the bucket's key (rt-data F1)."""
+    s3 = _argo_values(stack_plan)["artifactRepository"]["s3"]
+    bucket = _artifacts_bucket(stack_plan)
+    (encryption,) = [
+        r
+        for r in stack_plan.by_type(
+            "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+        )
+        if bucket.urn in r.property_dependencies.get("bucket", [])
+    ]
+    key = encryption.inputs["rules"][0]["applyServerSideEncryptionByDefault"]["kmsMasterKeyId"]
+    assert s3["encryptionOptions"] == {"enableEncryption": True, "kmsKeyId": key}
+
+
+def test_metaflow_service_speaks_tls_to_rds_from_a_current_release(stack_plan: Plan) -> None:
+    """metaflow-service before v2.4.4 ignored MF_METADATA_DB_SSL_MODE in its migration; v2.4.13 reads it in
+    run_goose.py and in the services. The services run as non-root from /tmp, not the image's /root
+    (rt-data U4, R4, F5)."""
+    spec = _spec(stack_plan)
+    assert spec.orchestrator.metadata_service_image.endswith("/outerbounds/metaflow_metadata_service:v2.4.13")
+    for deployment in stack_plan.by_type("kubernetes:apps/v1:Deployment"):
+        if deployment.inputs["metadata"]["namespace"] != spec.orchestrator.metaflow_namespace:
+            continue
+        pod = deployment.inputs["spec"]["template"]["spec"]
+        for container in pod["containers"] + pod["initContainers"]:
+            if container["image"].endswith("metaflow_metadata_service:v2.4.13"):
+                env = {e["name"]: e.get("value") for e in container["env"]}
+                assert env["MF_METADATA_DB_SSL_MODE"] == "require", container["name"]
+        for container in pod["containers"]:
+            assert container["workingDir"] == "/tmp"
