@@ -84,7 +84,8 @@ def test_keys_of_rds_managed_secrets_admit_secrets_manager(stack_plan: Plan) -> 
     keys = {k.urn: k for k in stack_plan.by_type("aws:kms/key:Key")}
     databases = [
         r
-        for r in stack_plan.by_type("aws:rds/instance:Instance") + stack_plan.by_type("aws:rds/cluster:Cluster")
+        for r in stack_plan.by_type("aws:rds/instance:Instance")
+        + stack_plan.by_type("aws:rds/cluster:Cluster")
         if r.inputs.get("manageMasterUserPassword")
     ]
     assert databases, "every shipped stack has the Metaflow database"
@@ -92,4 +93,7 @@ def test_keys_of_rds_managed_secrets_admit_secrets_manager(stack_plan: Plan) -> 
         (key_urn,) = database.property_dependencies["masterUserSecretKmsKeyId"]
         use = next(s for s in _policy(keys[key_urn]) if s.get("Sid") == "UseOnlyThroughServices")
         assert {"kms:Decrypt", "kms:GenerateDataKey*"} <= set(use["Action"])
-        assert f"secretsmanager.{spec.region}.amazonaws.com" in use["Condition"]["StringEquals"]["kms:ViaService"]
+        assert (
+            f"secretsmanager.{spec.region}.amazonaws.com"
+            in use["Condition"]["StringEquals"]["kms:ViaService"]
+        )

@@ -409,7 +409,9 @@ def _platform_image_rules(spec: PlatformSpec) -> list[tuple[str, str]]:
         registry = spec.orchestrator.metadata_service_image.split("/", 1)[0]
         needed[REGISTRY_ALIASES.get(registry, registry)] = "orchestrator.metadata_service_image"
         step_registry = spec.orchestrator.metaflow_step_image.split("/", 1)[0]
-        needed.setdefault(REGISTRY_ALIASES.get(step_registry, step_registry), "orchestrator.metaflow_step_image")
+        needed.setdefault(
+            REGISTRY_ALIASES.get(step_registry, step_registry), "orchestrator.metaflow_step_image"
+        )
     return [
         (
             "registry.pull_through_caches",
