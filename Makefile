@@ -6,10 +6,11 @@ STAMP   := $(VENV)/.installed-stamp
 
 .PHONY: install plan plan-all test lint typecheck schema docs clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml scripts/install_helm.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python scripts/install_helm.py $(BIN)
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -15,7 +15,7 @@ from rich.table import Table
 from mlstack import __version__
 from mlstack.check.findings import CheckResult, Finding
 from mlstack.report_formats import junit_document, markdown_cell, sarif_log
-from policies.catalog import ALL_RULES
+from mlstack.simulate.catalog import gate_rules
 from policies.framework import EnforcementLevel, Rule
 
 # GitHub code scanning ranks security alerts by this score (0-10).
@@ -132,7 +132,7 @@ def _sarif_rule(rule: Rule) -> dict[str, Any]:
 
 
 def render_sarif(result: CheckResult) -> str:
-    index = {rule.id: i for i, rule in enumerate(ALL_RULES)}
+    index = {rule.id: i for i, rule in enumerate(gate_rules())}
     results = []
     for finding in result.findings:
         level = "error" if finding.violation.level is EnforcementLevel.MANDATORY else "warning"
@@ -171,7 +171,7 @@ def render_sarif(result: CheckResult) -> str:
         "name": "mlstack-check",
         "version": __version__,
         "informationUri": "https://github.com/mlstack/mlstack/blob/main/docs/policies.md",
-        "rules": [_sarif_rule(rule) for rule in ALL_RULES],
+        "rules": [_sarif_rule(rule) for rule in gate_rules()],
     }
     return sarif_log(
         driver,
@@ -190,7 +190,7 @@ def render_junit(result: CheckResult) -> str:
             by_rule.setdefault(finding.rule.id, []).append(finding)
         suite = ET.SubElement(suites, "testsuite", name=f"{result.pack}.{stack.stack}")
         suite_failures = suite_skipped = 0
-        for rule in ALL_RULES:
+        for rule in gate_rules():
             case = ET.SubElement(
                 suite, "testcase", classname=f"{stack.stack}.{rule.domain}", name=f"{rule.id} {rule.title}"
             )
@@ -216,11 +216,11 @@ def render_junit(result: CheckResult) -> str:
             if others:
                 out = ET.SubElement(case, "system-out")
                 out.text = "\n".join(f"{f.status}: {f.resource_name}: {_message(f)}" for f in others)
-        suite.set("tests", str(len(ALL_RULES)))
+        suite.set("tests", str(len(gate_rules())))
         suite.set("failures", str(suite_failures))
         suite.set("skipped", str(suite_skipped))
         suite.set("errors", "0")
-        total += len(ALL_RULES)
+        total += len(gate_rules())
         failures += suite_failures
         skipped += suite_skipped
     suites.set("tests", str(total))

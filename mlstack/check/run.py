@@ -16,6 +16,8 @@ from mlstack.check.findings import CheckResult, Finding, StackFileLines, StackRe
 from mlstack.check.waivers import Waiver, load_waivers
 from mlstack.plan.recorder import run_program
 from mlstack.project import Project
+from mlstack.simulate.catalog import all_checks, gate_rules_by_id
+from mlstack.simulate.framework import World, run_checks
 from mlstack.yaml_loading import safe_load_unique
 from policies.catalog import ALL_RULES, PACK_NAME, RULES_BY_ID
 from policies.framework import EnforcementLevel
@@ -106,11 +108,16 @@ def check_stacks(
     config: Mapping[str, Mapping[str, Any]] | None = None,
     waivers: Sequence[Waiver] | None = None,
     today: dt.date | None = None,
+    simulate: bool = True,
 ) -> CheckResult:
-    """Plan each stack afresh (a plan file in build/ may be stale) and run every policy over it."""
+    """Plan each stack afresh (a plan file in build/ may be stale), run every policy over it and, unless
+    ``simulate`` is off, the deploy simulation (:mod:`mlstack.simulate`)."""
     if waivers is None:
         waivers = load_waivers(
-            project.root / WAIVERS_FILE, RULES_BY_ID, today or dt.date.today(), source=str(WAIVERS_FILE)
+            project.root / WAIVERS_FILE,
+            gate_rules_by_id(),
+            today or dt.date.today(),
+            source=str(WAIVERS_FILE),
         )
     used: set[int] = set()
     results = []
@@ -118,12 +125,18 @@ def check_stacks(
         stack_config, spec = project.load(stack)
         plan = run_program(project.program, stack_config, spec)
         violations = evaluate(plan.resources, stack_config.wire_config(), ALL_RULES, config)
+        if simulate:
+            violations += run_checks(World(plan, spec, project.root), all_checks())
+        rules = gate_rules_by_id()
         lines = StackFileLines(project.stack_file(stack))
         result = StackResult(
-            stack=stack, source=stack_config.source, resources=len(plan.resources), policies=len(ALL_RULES)
+            stack=stack,
+            source=stack_config.source,
+            resources=len(plan.resources),
+            policies=len(ALL_RULES) + (len(all_checks()) if simulate else 0),
         )
         for violation in violations:
-            rule = RULES_BY_ID[violation.policy_id]
+            rule = rules[violation.policy_id]
             waiver = next((w for w in waivers if w.covers(rule.id, violation.urn, stack)), None)
             if waiver is not None:
                 used.add(waiver.index)
