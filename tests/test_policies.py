@@ -891,6 +891,7 @@ CASES: dict[str, list[Case]] = {
         ),
     ],
     "MLS-K8S-012": [
+        # The Metaflow migration runs as root by design and is waived (policies/waivers.yaml).
         ok("prod"),
         bad("prod", "root allowed", DEPLOYMENT, _root_pod),
         bad("prod", "uid 0", DEPLOYMENT, _container_security(runAsUser=0.0)),
