@@ -16,8 +16,8 @@ from typing import Any
 from mlstack.check.engine import Violation, evaluate
 from mlstack.plan.recorder import RecordedResource
 from policies.catalog import ALL_RULES, RULES_BY_ID
-from policies.waiving import pack_waivers
 from policies.framework import matches
+from policies.waiving import pack_waivers
 from tests.plans import PROJECT, plan_of
 
 Mutation = Callable[[RecordedResource], None]
