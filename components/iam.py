@@ -32,8 +32,26 @@ def service_trust(*services: str) -> str:
     )
 
 
-def pod_identity_trust(env: Environment) -> str:
-    """Trust policy for EKS Pod Identity, limited to this account so that no other cluster can use the role."""
+def pod_identity_trust(
+    env: Environment, *, namespace: str | None = None, service_account: str | None = None
+) -> str:
+    """Trust policy for EKS Pod Identity: only this account and only the environment's cluster (its name is
+    ``<env>-eks``, components.cluster.eks_cluster_name), and, when given, only one namespace and service
+    account, so that no other cluster in the account, and no other association, can use the role.
+
+    EKS Pod Identity tags its session with the cluster, namespace and service account, and the trust policy
+    may condition on those tags (EKS user guide, pod-id-role.html, "Setting Conditions":
+    ``aws:RequestTag/kubernetes-namespace`` ...; pod-id-abac.html lists ``eks-cluster-name`` and
+    ``kubernetes-service-account`` among the session tags). Associations keep session tags on (the default).
+    """
+    equals = {
+        "aws:SourceAccount": env.account_id,
+        "aws:RequestTag/eks-cluster-name": env.resource_name("eks"),
+    }
+    if namespace is not None:
+        equals["aws:RequestTag/kubernetes-namespace"] = namespace
+    if service_account is not None:
+        equals["aws:RequestTag/kubernetes-service-account"] = service_account
     return json.dumps(
         {
             "Version": POLICY_VERSION,
@@ -42,7 +60,7 @@ def pod_identity_trust(env: Environment) -> str:
                     "Effect": "Allow",
                     "Principal": {"Service": "pods.eks.amazonaws.com"},
                     "Action": ["sts:AssumeRole", "sts:TagSession"],
-                    "Condition": {"StringEquals": {"aws:SourceAccount": env.account_id}},
+                    "Condition": {"StringEquals": equals},
                 }
             ],
         },

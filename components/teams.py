@@ -172,7 +172,9 @@ class Teams(pulumi.ComponentResource):
                 env=env,
                 role_suffix=f"team-{team.name}-workload",
                 boundary_arn=args.boundary_arn,
-                assume_role_policy=pod_identity_trust(env),
+                assume_role_policy=pod_identity_trust(
+                    env, namespace=team.name, service_account=WORKLOAD_SERVICE_ACCOUNT
+                ),
                 description=f"Pods of team {team.name} (service account {WORKLOAD_SERVICE_ACCOUNT}) in {env.name}.",
             )
             self._grant_team_data(team, workload)

@@ -93,7 +93,7 @@ def workload_role(
         env=env,
         role_suffix=role_suffix,
         boundary_arn=boundary_arn,
-        assume_role_policy=pod_identity_trust(env),
+        assume_role_policy=pod_identity_trust(env, namespace=namespace, service_account=service_account),
         description=description,
     )
     cluster.pod_identity(

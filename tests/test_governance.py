@@ -226,3 +226,27 @@ def test_boundary_refuses_escalation_through_existing_principals(action: str, re
     env = Environment.from_spec(spec)
     statements = boundary_statements(env, f"arn:aws:iam::{spec.account_id}:policy/prod-permission-boundary")
     assert _boundary_denies(statements, action, f"arn:aws:iam::{spec.account_id}:{resource}")
+
+
+def test_pod_identity_roles_trust_only_this_cluster_and_their_association(stack_plan: Plan) -> None:
+    """Pod Identity trust conditioned only on the account let any cluster of the account use the role
+    (rt-data M3): every trust names the environment's cluster through the session tag EKS adds, and the
+    workload roles also name their one namespace and service account."""
+    from components.cluster import eks_cluster_name
+    from components.environment import Environment
+
+    _, spec = PROJECT.load(stack_plan.stack)
+    cluster = eks_cluster_name(Environment.from_spec(spec))
+    roles = {r.urn: r for r in stack_plan.by_type("aws:iam/role:Role")}
+    associations = stack_plan.by_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+    assert associations
+    for association in associations:
+        (role_urn,) = association.property_dependencies["roleArn"]
+        trust = policy_json(roles[role_urn].inputs["assumeRolePolicy"])
+        (statement,) = trust["Statement"]
+        equals = statement["Condition"]["StringEquals"]
+        assert equals["aws:RequestTag/eks-cluster-name"] == cluster, role_urn
+        assert equals["aws:SourceAccount"] == spec.account_id
+        if "aws:RequestTag/kubernetes-namespace" in equals:
+            assert equals["aws:RequestTag/kubernetes-namespace"] == association.inputs["namespace"]
+            assert equals["aws:RequestTag/kubernetes-service-account"] == association.inputs["serviceAccount"]
