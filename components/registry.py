@@ -465,17 +465,23 @@ def _lifecycle_policy(spec: RegistrySpec) -> str:
 
 
 def _repository_policy(env: Environment) -> dict[str, Any]:
-    """Only the platform's own roles may pull; nobody outside the account may do anything."""
+    """Only the platform's own roles may pull; nobody outside the account may do anything.
+
+    An Allow naming the account root only delegates to IAM, so it cannot restrict who pulls: a Deny does.
+    Service-linked roles (``role/aws-service-role/...``, for example Inspector's for enhanced scanning) keep
+    their access; they act for AWS services, not for people.
+    """
     platform_roles = f"arn:aws:iam::{env.account_id}:role/{env.name}-*"
+    service_linked = f"arn:aws:iam::{env.account_id}:role/aws-service-role/*"
     return {
         "Version": "2012-10-17",
         "Statement": [
             {
-                "Sid": "PlatformRolesPull",
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:aws:iam::{env.account_id}:root"},
+                "Sid": "OnlyPlatformRolesPull",
+                "Effect": "Deny",
+                "Principal": "*",
                 "Action": _PULL_ACTIONS,
-                "Condition": {"ArnLike": {"aws:PrincipalArn": platform_roles}},
+                "Condition": {"ArnNotLike": {"aws:PrincipalArn": [platform_roles, service_linked]}},
             },
             {
                 "Sid": "DenyOutsideTheAccount",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from fnmatch import fnmatch
 
 from components.registry import image_allowed
 from mlstack.plan.recorder import Plan, RecordedResource
@@ -51,12 +52,28 @@ def test_repository_policies_admit_only_the_platforms_roles(stack_plan: Plan) ->
     _, spec = PROJECT.load(stack_plan.stack)
     for policy in stack_plan.by_type("aws:ecr/repositoryPolicy:RepositoryPolicy"):
         statements = {s["Sid"]: s for s in policy_json(policy.inputs["policy"])["Statement"]}
-        allow = statements["PlatformRolesPull"]
-        assert allow["Principal"] == {"AWS": f"arn:aws:iam::{spec.account_id}:root"}
-        assert (
-            allow["Condition"]["ArnLike"]["aws:PrincipalArn"]
-            == f"arn:aws:iam::{spec.account_id}:role/{spec.environment}-*"
-        )
+        # An Allow for the account root only delegates to IAM; the Deny is what restricts pulls (rt-data M1).
+        assert not [s for s in statements.values() if s["Effect"] == "Allow"]
+        only = statements["OnlyPlatformRolesPull"]
+        assert only["Effect"] == "Deny" and only["Principal"] == "*"
+        assert set(only["Action"]) == {
+            "ecr:BatchCheckLayerAvailability",
+            "ecr:BatchGetImage",
+            "ecr:GetDownloadUrlForLayer",
+        }
+        exempt = only["Condition"]["ArnNotLike"]["aws:PrincipalArn"]
+        account = f"arn:aws:iam::{spec.account_id}"
+        assert exempt == [f"{account}:role/{spec.environment}-*", f"{account}:role/aws-service-role/*"]
+        for principal, denied in [
+            (f"{account}:role/{spec.environment}-karpenter-node", False),
+            (
+                f"{account}:role/aws-service-role/inspector2.amazonaws.com/AWSServiceRoleForAmazonInspector2",
+                False,
+            ),
+            (f"{account}:role/AWSReservedSSO_Admin_0123456789abcdef", True),
+            (f"{account}:user/alice", True),
+        ]:
+            assert (not any(fnmatch(principal, p) for p in exempt)) is denied, principal
         deny = statements["DenyOutsideTheAccount"]
         assert deny["Effect"] == "Deny"
         assert deny["Condition"] == {"StringNotEquals": {"aws:PrincipalAccount": spec.account_id}}
