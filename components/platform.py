@@ -150,6 +150,7 @@ class Platform(pulumi.ComponentResource):
                 boundary_arn=self.guardrails.permission_boundary_arn,
                 artifacts=self.storage.buckets.get("artifacts"),
                 client_namespaces=vector_db_clients(spec),
+                team_namespaces=self.teams.namespace_ready,
             ),
             aws_only,
         )

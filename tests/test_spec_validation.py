@@ -98,6 +98,11 @@ BAD_INPUTS = {
         "pattern",
     ),
     "two qdrant replicas": (_set("vector_db.replicas", 2), "vector_db.replicas", "Raft majority"),
+    "qdrant writer that is no team": (
+        _set("vector_db.writer_teams", ["nobody"]),
+        "vector_db.writer_teams.0",
+        "not a team of this stack",
+    ),
     "aurora capacity off the half step": (
         _set("vector_db.aurora_max_acu", 1.3),
         "vector_db.aurora_max_acu",

@@ -334,6 +334,15 @@ def _workflow_and_vector_rules(spec: PlatformSpec) -> list[tuple[str, str]]:
         and vector_db.replicas < 3
     ):
         problems.append(("vector_db.replicas", "prod runs Qdrant with 3 replicas or more: remove the field"))
+    teams = {t.name for t in spec.teams}
+    for i, writer in enumerate(vector_db.writer_teams):
+        if writer not in teams:
+            problems.append(
+                (
+                    f"vector_db.writer_teams.{i}",
+                    f"'{writer}' is not a team of this stack; name a team from teams[].name or remove it",
+                )
+            )
     owner = vector_db.snapshot_prefix.split("/", 1)[0]
     if owner in {t.name for t in spec.teams}:
         problems.append(

@@ -60,6 +60,12 @@ class VectorDbSpec(StrictModel):
         description="Cron schedule (UTC) of the job that snapshots every collection to the artifacts bucket. "
         "Default: daily at 03:00.",
     )
+    writer_teams: list[DnsLabel] = Field(
+        default_factory=list,
+        description="Teams that get Qdrant's read-write API key (Secret qdrant-read-write in their namespace); "
+        "every team gets the read-only key (Secret qdrant-read-only). A writer can change every collection. "
+        "Default: none, read-only for all.",
+    )
     snapshot_prefix: S3Prefix = Field(
         default="platform/vectordb",
         description="Prefix of the artifacts bucket the snapshots go under. It must not be a team's prefix. "
