@@ -77,10 +77,13 @@ def platform_role(
     boundary_arn: pulumi.Input[str],
     assume_role_policy: pulumi.Input[str],
     description: str,
+    tags: dict[str, str] | None = None,
 ) -> aws.iam.Role:
     """An IAM role named ``<env>-<suffix>`` under the permission boundary. Every role the stack creates uses this.
 
     The name prefix matters: the boundary only lets roles pass roles whose names start with the environment.
+    ``tags`` add to (and, for the same key, override) the provider's default tags: a team-owned role carries
+    its team's ``cost-center`` (see :func:`team_tags`).
     """
     name = env.resource_name(role_suffix)
     if len(name) > 64:
@@ -92,5 +95,12 @@ def platform_role(
         assume_role_policy=assume_role_policy,
         permissions_boundary=boundary_arn,
         max_session_duration=3600,
+        tags=tags,
         opts=child(parent),
     )
+
+
+def team_tags(team: str, cost_center: str) -> dict[str, str]:
+    """Tags of an AWS resource one team owns: its cost-center (overriding the environment's default tag, so
+    the team's budget filter ``user:cost-center$<cost center>`` sees it) and the team's name."""
+    return {"cost-center": cost_center, "team": team}

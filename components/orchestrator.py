@@ -12,7 +12,7 @@ import pulumi_kubernetes as k8s
 
 from components.cluster import Cluster
 from components.environment import Environment
-from components.iam import policy_document
+from components.iam import policy_document, team_tags
 from components.options import child, stateful
 from components.registry import PullThrough
 from components.storage import Bucket
@@ -162,6 +162,7 @@ class Orchestrator(pulumi.ComponentResource):
                     team.name: metaflow_config(
                         team.name,
                         env,
+                        cost_center=team.cost_center,
                         bucket=bucket,
                         service_url=service_urls[team.name],
                         argo_ui_url=argo_url,
@@ -303,6 +304,7 @@ class Orchestrator(pulumi.ComponentResource):
             namespace=ns_name,
             service_account=account_name,
             description=f"Metaflow service of team {team.name}: DB credentials and the team's Metaflow root",
+            tags=team_tags(team.name, team.cost_center),
         )
         aws.iam.RolePolicy(
             f"{prefix}-metaflow-db-secret",
@@ -447,6 +449,7 @@ class Orchestrator(pulumi.ComponentResource):
                 namespace=team.name,
                 service_account=WORKFLOW_SERVICE_ACCOUNT,
                 description=f"Workflows of team {team.name}: its own prefixes only",
+                tags=team_tags(team.name, team.cost_center),
             )
             own = f"{team.name}/"
             for purpose, bucket in args.buckets.items():
@@ -829,6 +832,7 @@ def metaflow_config(
     team: str,
     env: Environment,
     *,
+    cost_center: str,
     bucket: str,
     service_url: str,
     argo_ui_url: str,
@@ -865,6 +869,10 @@ def metaflow_config(
         "METAFLOW_KUBERNETES_NAMESPACE": team,
         "METAFLOW_KUBERNETES_SERVICE_ACCOUNT": WORKFLOW_SERVICE_ACCOUNT,
         "METAFLOW_KUBERNETES_CONTAINER_IMAGE": step_image,
+        # Every step pod carries the team's cost-center, so split cost allocation data for EKS (with the label
+        # imported as a cost allocation tag) charges its share of the shared nodes to the team's budget.
+        # Format "key=value,..." (plugins/kubernetes/kubernetes_decorator.py: KUBERNETES_LABELS.split(",")).
+        "METAFLOW_KUBERNETES_LABELS": f"cost-center={cost_center},{TEAM_LABEL}={team}",
     }
     if argo_ui_url:
         config["METAFLOW_ARGO_WORKFLOWS_UI_URL"] = argo_ui_url

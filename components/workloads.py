@@ -84,6 +84,7 @@ def workload_role(
     namespace: str,
     service_account: str,
     description: str,
+    tags: dict[str, str] | None = None,
 ) -> aws.iam.Role:
     """An IAM role for one Kubernetes service account, bound through EKS Pod Identity (no static keys, no IRSA
     annotations): only pods running as ``namespace/service_account`` in this cluster receive its credentials."""
@@ -95,6 +96,7 @@ def workload_role(
         boundary_arn=boundary_arn,
         assume_role_policy=pod_identity_trust(env, namespace=namespace, service_account=service_account),
         description=description,
+        tags=tags,
     )
     cluster.pod_identity(
         f"{logical_name}-pod-identity",

@@ -250,3 +250,25 @@ def test_pod_identity_roles_trust_only_this_cluster_and_their_association(stack_
         if "aws:RequestTag/kubernetes-namespace" in equals:
             assert equals["aws:RequestTag/kubernetes-namespace"] == association.inputs["namespace"]
             assert equals["aws:RequestTag/kubernetes-service-account"] == association.inputs["serviceAccount"]
+
+
+def test_team_owned_roles_carry_the_teams_cost_center(stack_plan: Plan) -> None:
+    """Every AWS resource carried the environment's cost-center from the provider's default tags, so a team
+    budget filtering on the team's cost-center always read $0 (rt-data F3). Team-owned roles now carry the
+    team's, which the budget's filter names."""
+    _, spec = PROJECT.load(stack_plan.stack)
+    roles = {r.inputs["name"]: r for r in stack_plan.by_type("aws:iam/role:Role")}
+    budgets = {b.inputs["name"]: b for b in stack_plan.by_type("aws:budgets/budget:Budget")}
+    for team in spec.teams:
+        owned = [f"{spec.environment}-team-{team.name}-workload", f"{spec.environment}-{team.name}-workflows"]
+        if spec.orchestrator.metaflow:
+            owned.append(f"{spec.environment}-metaflow-{team.name}")
+        if team.human_access is not None:
+            owned.append(f"{spec.environment}-team-{team.name}-human")
+        for name in owned:
+            assert roles[name].inputs["tags"] == {"cost-center": team.cost_center, "team": team.name}, name
+        budget = budgets.get(f"{spec.environment}-team-{team.name}-monthly")
+        if budget is not None:
+            assert budget.inputs["costFilters"] == [
+                {"name": "TagKeyValue", "values": [f"user:cost-center${team.cost_center}"]}
+            ]
