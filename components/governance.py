@@ -9,7 +9,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.environment import Environment
-from components.iam import policy_document
+from components.iam import TEAM_COST_CENTER_TAG, policy_document
 from components.options import child
 from mlstack.spec.budgets import BudgetSpec
 from mlstack.spec.teams import TeamSpec
@@ -82,7 +82,7 @@ class GuardrailsArgs:
 
 class Guardrails(pulumi.ComponentResource):
     """The permission boundary attached to every IAM role, the environment's AWS Budget, and one budget per
-    team that has a limit (filtered on the team's cost-center tag).
+    team that has a limit (filtered on the team's ``team-cost-center`` tag).
 
     Outputs: ``permission_boundary_arn``, ``budget_name``, ``team_budget_names`` (team -> budget name).
     """
@@ -131,7 +131,8 @@ class Guardrails(pulumi.ComponentResource):
                 time_unit="MONTHLY",
                 cost_filters=[
                     aws.budgets.BudgetCostFilterArgs(
-                        name="TagKeyValue", values=[f"user:cost-center${cost_centers[team_name]}"]
+                        name="TagKeyValue",
+                        values=[f"user:{TEAM_COST_CENTER_TAG}${cost_centers[team_name]}"],
                     )
                 ],
                 notifications=_notifications(args.budget),

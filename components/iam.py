@@ -82,8 +82,8 @@ def platform_role(
     """An IAM role named ``<env>-<suffix>`` under the permission boundary. Every role the stack creates uses this.
 
     The name prefix matters: the boundary only lets roles pass roles whose names start with the environment.
-    ``tags`` add to (and, for the same key, override) the provider's default tags: a team-owned role carries
-    its team's ``cost-center`` (see :func:`team_tags`).
+    ``tags`` add to the provider's default tags (never the required ones, policy MLS-ENV-005): a team-owned
+    role carries its team's ``team-cost-center`` (see :func:`team_tags`).
     """
     name = env.resource_name(role_suffix)
     if len(name) > 64:
@@ -100,7 +100,11 @@ def platform_role(
     )
 
 
+TEAM_COST_CENTER_TAG = "team-cost-center"
+
+
 def team_tags(team: str, cost_center: str) -> dict[str, str]:
-    """Tags of an AWS resource one team owns: its cost-center (overriding the environment's default tag, so
-    the team's budget filter ``user:cost-center$<cost center>`` sees it) and the team's name."""
-    return {"cost-center": cost_center, "team": team}
+    """Tags of an AWS resource one team owns: the team's cost center, which the team's budget filters on
+    (``user:team-cost-center$<cost center>``), and the team's name. The environment's own ``cost-center`` tag
+    stays as the provider sets it, so environment totals keep every resource (policy MLS-ENV-005)."""
+    return {TEAM_COST_CENTER_TAG: cost_center, "team": team}

@@ -12,7 +12,7 @@ import pulumi_kubernetes as k8s
 
 from components.cluster import Cluster
 from components.environment import Environment
-from components.iam import policy_document, team_tags
+from components.iam import TEAM_COST_CENTER_TAG, policy_document, team_tags
 from components.options import child, stateful
 from components.registry import PullThrough
 from components.storage import Bucket
@@ -869,10 +869,10 @@ def metaflow_config(
         "METAFLOW_KUBERNETES_NAMESPACE": team,
         "METAFLOW_KUBERNETES_SERVICE_ACCOUNT": WORKFLOW_SERVICE_ACCOUNT,
         "METAFLOW_KUBERNETES_CONTAINER_IMAGE": step_image,
-        # Every step pod carries the team's cost-center, so split cost allocation data for EKS (with the label
+        # Every step pod carries the team's cost center, so split cost allocation data for EKS (with the label
         # imported as a cost allocation tag) charges its share of the shared nodes to the team's budget.
         # Format "key=value,..." (plugins/kubernetes/kubernetes_decorator.py: KUBERNETES_LABELS.split(",")).
-        "METAFLOW_KUBERNETES_LABELS": f"cost-center={cost_center},{TEAM_LABEL}={team}",
+        "METAFLOW_KUBERNETES_LABELS": f"{TEAM_COST_CENTER_TAG}={cost_center},{TEAM_LABEL}={team}",
     }
     if argo_ui_url:
         config["METAFLOW_ARGO_WORKFLOWS_UI_URL"] = argo_ui_url

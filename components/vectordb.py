@@ -27,7 +27,7 @@ from components.workloads import (
     workload_role,
 )
 from mlstack.spec import PlatformSpec
-from mlstack.spec.vectordb import VectorDbSpec
+from mlstack.spec.vectordb import QDRANT_IMAGE_REPOSITORY, VectorDbSpec
 
 QDRANT_CHART = "qdrant"
 QDRANT_REPOSITORY = "https://qdrant.github.io/qdrant-helm"
@@ -148,7 +148,9 @@ class VectorDb(pulumi.ComponentResource):
             atomic=True,
             cleanup_on_fail=True,
             values=args.cluster.storage_class_name.apply(
-                lambda storage_class: qdrant_values(spec, storage_class=storage_class)
+                lambda storage_class: qdrant_values(
+                    spec, storage_class=storage_class, pull_through=args.pull_through
+                )
             ),
             opts=child(self, provider=provider, depends_on=[ns, key_secret]),
         )
@@ -307,10 +309,22 @@ def _labels(name: str) -> dict[str, str]:
     }
 
 
-def qdrant_values(spec: VectorDbSpec, *, storage_class: str) -> dict[str, Any]:
-    """Helm values of the qdrant chart. Auth, persistence, security context and Service type are explicit."""
+def qdrant_values(
+    spec: VectorDbSpec, *, storage_class: str, pull_through: PullThrough | None = None
+) -> dict[str, Any]:
+    """Helm values of the qdrant chart. Auth, persistence, security context, Service type and (unless the spec
+    opts out) the image's registry are explicit."""
     distributed = spec.replicas > 1
+    image: dict[str, Any] = {}
+    if spec.qdrant_image_through_cache:
+        if pull_through is None:
+            raise ValueError(
+                "Qdrant's image goes through the pull-through cache: pass the registry's PullThrough"
+            )
+        # Same image and tag (the chart's appVersion), from the environment's ECR cache of Docker Hub.
+        image = {"image": {"repository": pull_through.image(QDRANT_IMAGE_REPOSITORY)}}
     return {
+        **image,
         "replicaCount": spec.replicas,
         "apiKey": {"valueFrom": {"secretKeyRef": {"name": API_KEY_SECRET, "key": API_KEY_FIELD}}},
         # Readers authenticate with a key that cannot write (qdrant-helm qdrant-1.19.0

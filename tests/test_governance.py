@@ -172,7 +172,7 @@ def test_budgets_notify_at_thresholds_and_forecast(stack_plan: Plan) -> None:
         budget = budgets[f"{spec.environment}-team-{name}-monthly"]
         assert float(budget.inputs["limitAmount"]) == limit
         assert budget.inputs["costFilters"] == [
-            {"name": "TagKeyValue", "values": [f"user:cost-center${teams[name].cost_center}"]}
+            {"name": "TagKeyValue", "values": [f"user:team-cost-center${teams[name].cost_center}"]}
         ]
 
 
@@ -255,7 +255,8 @@ def test_pod_identity_roles_trust_only_this_cluster_and_their_association(stack_
 def test_team_owned_roles_carry_the_teams_cost_center(stack_plan: Plan) -> None:
     """Every AWS resource carried the environment's cost-center from the provider's default tags, so a team
     budget filtering on the team's cost-center always read $0 (rt-data F3). Team-owned roles now carry the
-    team's, which the budget's filter names."""
+    team's cost center under team-cost-center (the required cost-center tag stays the environment's), and the
+    team budget filters on it."""
     _, spec = PROJECT.load(stack_plan.stack)
     roles = {r.inputs["name"]: r for r in stack_plan.by_type("aws:iam/role:Role")}
     budgets = {b.inputs["name"]: b for b in stack_plan.by_type("aws:budgets/budget:Budget")}
@@ -266,9 +267,11 @@ def test_team_owned_roles_carry_the_teams_cost_center(stack_plan: Plan) -> None:
         if team.human_access is not None:
             owned.append(f"{spec.environment}-team-{team.name}-human")
         for name in owned:
-            assert roles[name].inputs["tags"] == {"cost-center": team.cost_center, "team": team.name}, name
+            assert roles[name].inputs["tags"] == {"team-cost-center": team.cost_center, "team": team.name}, (
+                name
+            )
         budget = budgets.get(f"{spec.environment}-team-{team.name}-monthly")
         if budget is not None:
             assert budget.inputs["costFilters"] == [
-                {"name": "TagKeyValue", "values": [f"user:cost-center${team.cost_center}"]}
+                {"name": "TagKeyValue", "values": [f"user:team-cost-center${team.cost_center}"]}
             ]

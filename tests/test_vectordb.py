@@ -245,3 +245,25 @@ def test_readers_get_a_read_only_key_and_only_writer_teams_the_full_one(stack_pl
         | ({"qdrant-read-write"} if team.name in spec.vector_db.writer_teams else set())
         for team in spec.teams
     }
+
+
+def test_qdrant_image_comes_through_the_docker_hub_cache_unless_opted_out() -> None:
+    """The chart's docker.io/qdrant/qdrant bypassed the environment's ECR (rt-data R2): with a docker-hub
+    cache the release pulls the same image through it; without one the spec refuses unless the named opt-out
+    is set (the shipped stacks set it until Docker Hub credentials exist)."""
+    from components.registry import PullThrough
+    from components.vectordb import qdrant_values
+    from mlstack.spec.vectordb import VectorDbSpec
+
+    through = PullThrough(
+        host="111122223333.dkr.ecr.us-east-1.amazonaws.com", prefixes={"registry-1.docker.io": "docker-hub"}
+    )
+    values = qdrant_values(VectorDbSpec(), storage_class="gp3", pull_through=through)
+    assert values["image"] == {
+        "repository": "111122223333.dkr.ecr.us-east-1.amazonaws.com/docker-hub/qdrant/qdrant"
+    }
+    opted_out = qdrant_values(VectorDbSpec(qdrant_image_through_cache=False), storage_class="gp3")
+    assert "image" not in opted_out
+    for stack in STACKS:
+        _, spec = PROJECT.load(stack)
+        assert spec.vector_db.qdrant_image_through_cache is False, "shipped stacks name the opt-out"

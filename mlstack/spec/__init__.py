@@ -21,7 +21,7 @@ from mlstack.spec.orchestrator import OrchestratorSpec
 from mlstack.spec.registry import REGISTRY_ALIASES, RegistrySpec
 from mlstack.spec.storage import S3_BUCKET_NAME_MAX, StorageSpec, generated_bucket_names
 from mlstack.spec.teams import HumanAccessSpec, TeamSpec
-from mlstack.spec.vectordb import VectorDbSpec
+from mlstack.spec.vectordb import QDRANT_IMAGE_REGISTRY, VectorDbSpec
 
 __all__ = ["TIER_DEFAULTS", "PlatformSpec", "Tier"]
 
@@ -420,6 +420,12 @@ def _platform_image_rules(spec: PlatformSpec) -> list[tuple[str, str]]:
         step_registry = spec.orchestrator.metaflow_step_image.split("/", 1)[0]
         needed.setdefault(
             REGISTRY_ALIASES.get(step_registry, step_registry), "orchestrator.metaflow_step_image"
+        )
+    vector_db = spec.vector_db
+    if vector_db.enabled and vector_db.engine == "qdrant" and vector_db.qdrant_image_through_cache:
+        needed.setdefault(
+            REGISTRY_ALIASES[QDRANT_IMAGE_REGISTRY],
+            "Qdrant's image (or set vector_db.qdrant_image_through_cache: false to pull it from Docker Hub)",
         )
     return [
         (
