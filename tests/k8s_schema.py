@@ -44,7 +44,7 @@ def kubernetes_objects(plan: Plan) -> list[dict[str, Any]]:
         if not resource.type.startswith("kubernetes:") or resource.type.startswith(_NOT_OBJECTS):
             continue
         if "apiVersion" in resource.inputs and "kind" in resource.inputs:
-            objects.append(_unwrap_secrets(copy.deepcopy(resource.inputs)))
+            objects.append(unwrap_secrets(copy.deepcopy(resource.inputs)))
     return objects
 
 
@@ -52,14 +52,14 @@ def kubernetes_objects(plan: Plan) -> list[dict[str, Any]]:
 _SECRET_SIG = "4dabf18193072939515e22adb298388d"
 
 
-def _unwrap_secrets(value: Any) -> Any:
+def unwrap_secrets(value: Any) -> Any:
     """The object as the API server receives it: secret envelopes of the wire format replaced by their value."""
     if isinstance(value, dict):
         if _SECRET_SIG in value:
-            return _unwrap_secrets(value.get("value"))
-        return {key: _unwrap_secrets(item) for key, item in value.items()}
+            return unwrap_secrets(value.get("value"))
+        return {key: unwrap_secrets(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [_unwrap_secrets(item) for item in value]
+        return [unwrap_secrets(item) for item in value]
     return value
 
 
