@@ -1,0 +1,722 @@
+"""The catalogue of AWS calls the platform must be able to make, and of those it must never be able to make.
+
+Each entry names the principal (a role of the plan, by its name), the request (action, resource ARN, the
+condition keys AWS puts in its context), what breaks when it is refused, and the upstream source that says the
+call is made. The entries are built from the plan (role names, cluster, buckets, keys, caches, images), so a
+stack that has no load balancer controller gets no controller entries; a role the catalogue expects but the
+plan lacks is not reported here (other checks own missing components).
+
+Request contexts follow the Service Authorization Reference: a condition key listed for the resource type
+is present when the request carries it and absent otherwise (``absent_prefixes``). For ``ec2:RunInstances``
+and ``ec2:CreateFleet`` the ``launch-template`` resource type is authorised on its own tags
+(``aws:ResourceTag/*``), not on the request's tags (the reference lists no ``aws:RequestTag`` key for that
+resource type; aws/karpenter-provider-aws#1919).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+
+from pulumi_policy import EnforcementLevel, Severity
+
+from mlstack.simulate.framework import SimResult, World, derived, sim_check
+from mlstack.simulate.iam import Access, Decision, Policy, Principal, Request, access, decode, evaluate
+
+KARPENTER = "aws/karpenter-provider-aws@v1.14.1:website/content/en/docs/getting-started/getting-started-with-karpenter/cloudformation.yaml"
+LBC = "kubernetes-sigs/aws-load-balancer-controller@v2.13.0:docs/install/iam_policy.json"
+EBS_CSI = "AWS managed policy service-role/AmazonEBSCSIDriverPolicy (moto 5.2.5 copy, v15)"
+SSM = "AWS managed policy AmazonSSMManagedInstanceCore (moto 5.2.5 copy, v2): the SSM agent's channels"
+POD_IDENTITY = (
+    "EKS user guide pod-id-agent-setup.html: the node role must allow eks-auth:AssumeRoleForPodIdentity "
+    "(AmazonEKSWorkerNodePolicy v3 grants it)"
+)
+PULL_THROUGH = (
+    "ECR user guide pull-through-cache-iam.html: the first pull through a cache needs ecr:CreateRepository "
+    "and ecr:BatchImportUpstreamImage"
+)
+SECRETS_KMS = (
+    "Secrets Manager user guide security-encryption.html: GetSecretValue decrypts through KMS with "
+    "kms:ViaService secretsmanager.<region>.amazonaws.com and the encryption context SecretARN"
+)
+S3_KMS = (
+    "S3 user guide UsingKMSEncryption.html: S3 calls GenerateDataKey/Decrypt for the caller with "
+    "kms:ViaService s3.<region>.amazonaws.com; with a bucket key the encryption context is the bucket ARN"
+)
+SAGEMAKER_KMS = (
+    "SageMaker API CreateEndpointConfig.KmsKeyId: SageMaker encrypts the instance's storage volume with the "
+    "key through a grant (kms:CreateGrant via sagemaker.<region>.amazonaws.com, GrantIsForAWSResource)"
+)
+REPLICATION = (
+    "S3 user guide replication-config-for-kms-objects.html: the replication role decrypts source objects and "
+    "encrypts replicas through S3 in each region"
+)
+IAM_ESCALATION = (
+    "IAM user guide access_policies_boundaries.html: a boundary caps only the principal it is attached to, so "
+    "changing another principal is an escalation path unless the boundary denies it (rt-data S4)"
+)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One call of the catalogue. ``expect_allowed`` False marks a negative case (it must be refused).
+
+    ``ceiling`` evaluates the boundary alone, as if the role's identity policies allowed everything: what
+    the boundary guarantees no matter which policy is attached later.
+    """
+
+    principal: Principal
+    request: Request
+    purpose: str
+    source: str
+    expect_allowed: bool = True
+    ceiling: bool = False
+
+
+def _tls(extra: Mapping[str, tuple[str, ...]] | None = None) -> dict[str, tuple[str, ...]]:
+    # Every SDK and CLI the platform runs calls AWS over HTTPS.
+    return {"aws:SecureTransport": ("true",), **(extra or {})}
+
+
+class _Plan:
+    """The facts of one plan the catalogue needs, read once."""
+
+    def __init__(self, world: World, acc: Access):
+        self.world, self.acc = world, acc
+        self.env = world.stack
+        self.region = acc.region or world.spec.region
+        self.account = acc.account or world.spec.account_id
+        plan = world.plan
+        clusters = plan.by_type("aws:eks/cluster:Cluster")
+        self.cluster_name = str(clusters[0].inputs.get("name", "")) if clusters else ""
+        self.cluster_arn = str((clusters[0].outputs or {}).get("arn", "")) if clusters else ""
+        self.buckets = {
+            str(r.inputs.get("bucket", "")): str((r.outputs or {}).get("arn", ""))
+            for r in plan.by_type("aws:s3/bucket:Bucket")
+        }
+        self.cache_prefixes = sorted(
+            str(r.inputs.get("ecrRepositoryPrefix", ""))
+            for r in plan.by_type("aws:ecr/pullThroughCacheRule:PullThroughCacheRule")
+        )
+        self.queues = [str((r.outputs or {}).get("arn", "")) for r in plan.by_type("aws:sqs/queue:Queue")]
+        self.profiles = [
+            str((r.outputs or {}).get("arn", ""))
+            for r in plan.by_type("aws:iam/instanceProfile:InstanceProfile")
+        ]
+
+    def role(self, suffix: str) -> Principal | None:
+        return self.acc.roles.get(f"{self.env}-{suffix}")
+
+    def bucket(self, purpose: str) -> tuple[str, str] | None:
+        """(ARN, name) of the environment's bucket of one purpose, by its name's last part."""
+        for name, arn in sorted(self.buckets.items()):
+            if name.endswith(f"-{purpose}") or f"-{purpose}-" in name:
+                if "log" in name and purpose != "logs":
+                    continue
+                return arn, name
+        return None
+
+    def key_of(self, bucket_arn: str) -> str:
+        return self.acc.bucket_encryption.get(bucket_arn, ("", ""))[1]
+
+    def arn(self, service: str, resource: str) -> str:
+        return f"arn:aws:{service}:{self.region}:{self.account}:{resource}"
+
+
+def _node_calls(p: _Plan, images: Iterable[str]) -> Iterator[Call]:
+    host = f"{p.account}.dkr.ecr.{p.region}.amazonaws.com/"
+    cached = sorted(
+        {
+            image[len(host) :].split("@")[0].rsplit(":", 1)[0]
+            for image in images
+            if image.startswith(host) and image[len(host) :].split("/", 1)[0] in p.cache_prefixes
+        }
+    )
+    for suffix in ("eks-system-node", "karpenter-node"):
+        node = p.role(suffix)
+        if node is None:
+            continue
+        yield Call(
+            node,
+            Request("eks-auth:AssumeRoleForPodIdentity", p.cluster_arn, _tls()),
+            "the Pod Identity agent on the node gets no credentials for any pod",
+            POD_IDENTITY,
+        )
+        for repository in cached:
+            arn = p.arn("ecr", f"repository/{repository}")
+            for action in ("ecr:CreateRepository", "ecr:BatchImportUpstreamImage"):
+                yield Call(
+                    node,
+                    Request(
+                        action,
+                        arn,
+                        _tls(),
+                        absent_prefixes=("aws:RequestTag/", "aws:TagKeys", "aws:ResourceTag/"),
+                    ),
+                    f"kubelet's first pull of {repository} through the pull-through cache fails (ImagePullBackOff)",
+                    PULL_THROUGH,
+                )
+        for action in (
+            "ssm:UpdateInstanceInformation",
+            "ssmmessages:CreateControlChannel",
+            "ssmmessages:OpenControlChannel",
+            "ssmmessages:CreateDataChannel",
+            "ssmmessages:OpenDataChannel",
+            "ec2messages:GetMessages",
+        ):
+            yield Call(node, Request(action, "*", _tls()), "Session Manager shells to nodes fail", SSM)
+
+
+def _karpenter_calls(p: _Plan) -> Iterator[Call]:
+    role = p.role("karpenter-controller")
+    if role is None:
+        return
+    owned = f"kubernetes.io/cluster/{p.cluster_name}"
+    pool = "gpu"
+    region = {"aws:RequestedRegion": (p.region,)}
+    for action in ("ec2:RunInstances", "ec2:CreateFleet"):
+        yield Call(
+            role,
+            Request(
+                action,
+                p.arn("ec2", "launch-template/lt-0123456789abcdef0"),
+                _tls(
+                    {
+                        **region,
+                        f"aws:ResourceTag/{owned}": ("owned",),
+                        "aws:ResourceTag/karpenter.sh/nodepool": (pool,),
+                        "aws:ResourceTag/eks:eks-cluster-name": (p.cluster_name,),
+                    }
+                ),
+                absent_prefixes=("aws:RequestTag/", "aws:TagKeys"),
+            ),
+            "Karpenter launches nodes from its own launch templates (AllowScopedEC2LaunchTemplateAccessActions); "
+            "the EC2NodeClass dry-run fails and no node launches",
+            KARPENTER,
+        )
+        yield Call(
+            role,
+            Request(
+                action,
+                p.arn("ec2", "instance/*"),
+                _tls(
+                    {
+                        **region,
+                        f"aws:RequestTag/{owned}": ("owned",),
+                        "aws:RequestTag/eks:eks-cluster-name": (p.cluster_name,),
+                        "aws:RequestTag/karpenter.sh/nodepool": (pool,),
+                        "aws:TagKeys": (owned, "eks:eks-cluster-name", "karpenter.sh/nodepool"),
+                    }
+                ),
+                absent_prefixes=("aws:RequestTag/", "aws:ResourceTag/"),
+            ),
+            "Karpenter launches tagged instances (AllowScopedEC2InstanceActionsWithTags)",
+            KARPENTER,
+        )
+    for action in ("ec2:DescribeInstanceStatus", "ec2:DescribeInstanceTypes", "ec2:DescribeSubnets"):
+        yield Call(
+            role,
+            Request(action, "*", _tls(region)),
+            "Karpenter's discovery and instance-status health checks (AllowRegionalReadActions)",
+            KARPENTER,
+        )
+    yield Call(
+        role,
+        Request("iam:ListInstanceProfiles", "*", _tls()),
+        "Karpenter's instance-profile garbage collection errors (AllowUnscopedInstanceProfileListAction)",
+        KARPENTER,
+    )
+    for profile in p.profiles:
+        if f"{p.env}-karpenter" in profile or "karpenter" in profile:
+            yield Call(
+                role,
+                Request("iam:GetInstanceProfile", profile, _tls()),
+                "Karpenter resolves the EC2NodeClass instance profile (AllowInstanceProfileReadActions)",
+                KARPENTER,
+            )
+    node = p.role("karpenter-node")
+    if node is not None:
+        yield Call(
+            role,
+            Request("iam:PassRole", node.arn, _tls({"iam:PassedToService": ("ec2.amazonaws.com",)})),
+            "Karpenter passes the node role to the instances it launches (AllowPassingInstanceRole)",
+            KARPENTER,
+        )
+    if p.cluster_arn:
+        yield Call(
+            role,
+            Request("eks:DescribeCluster", p.cluster_arn, _tls()),
+            "Karpenter discovers the API server endpoint at start-up (AllowAPIServerEndpointDiscovery)",
+            KARPENTER,
+        )
+    for queue in p.queues:
+        if "karpenter" in queue or "interrupt" in queue:
+            yield Call(
+                role,
+                Request("sqs:ReceiveMessage", queue, _tls()),
+                "Karpenter reads spot interruptions (AllowInterruptionQueueActions)",
+                KARPENTER,
+            )
+    yield Call(
+        role,
+        Request(
+            "ssm:GetParameter",
+            f"arn:aws:ssm:{p.region}::parameter/aws/service/eks/optimized-ami/1.34/amazon-linux-2023/x86_64/nvidia/recommended/image_id",
+            _tls(),
+        ),
+        "Karpenter resolves the AL2023 AMI alias (AllowSSMReadActions)",
+        KARPENTER,
+    )
+
+
+def _lbc_calls(p: _Plan) -> Iterator[Call]:
+    role = p.role("aws-load-balancer-controller")
+    if role is None:
+        return
+    # The target ENI's security group for target-type ip is the EKS cluster security group, which EKS tags
+    # with the cluster name but never with elbv2.k8s.aws/cluster (networking_manager.go resolveEndpointSGForENI).
+    cluster_sg = p.arn("ec2", "security-group/sg-0123456789abcdef0")
+    for action in ("ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress"):
+        yield Call(
+            role,
+            Request(
+                action,
+                cluster_sg,
+                _tls({f"aws:ResourceTag/kubernetes.io/cluster/{p.cluster_name}": ("owned",)}),
+                absent_prefixes=("aws:ResourceTag/", "aws:RequestTag/", "aws:TagKeys"),
+            ),
+            "TargetGroupBinding cannot open the node security group to the ALB (target-type ip)",
+            f"{LBC} (unconditioned statement); pkg/targetgroupbinding/networking_manager.go:518-560",
+        )
+    yield Call(
+        role,
+        Request(
+            "iam:CreateServiceLinkedRole",
+            f"arn:aws:iam::{p.account}:role/aws-service-role/elasticloadbalancing.amazonaws.com/AWSServiceRoleForElasticLoadBalancing",
+            _tls({"iam:AWSServiceName": ("elasticloadbalancing.amazonaws.com",)}),
+        ),
+        "the first load balancer of an account needs the ELB service-linked role",
+        f"{LBC} (first statement)",
+    )
+    for action in ("acm:ListCertificates", "acm:DescribeCertificate"):
+        yield Call(
+            role,
+            Request(action, "*", _tls()),
+            "certificate discovery for HTTPS listeners",
+            LBC,
+        )
+    yield Call(
+        role,
+        Request(
+            "elasticloadbalancing:CreateLoadBalancer",
+            p.arn("elasticloadbalancing", "loadbalancer/app/k8s-ingress/0123456789abcdef"),
+            _tls(
+                {
+                    "aws:RequestTag/elbv2.k8s.aws/cluster": (p.cluster_name,),
+                    "aws:TagKeys": ("elbv2.k8s.aws/cluster",),
+                    "elasticloadbalancing:Scheme": ("internal",),
+                }
+            ),
+            absent_prefixes=("aws:RequestTag/", "aws:ResourceTag/"),
+        ),
+        "the controller creates the internal ALB",
+        LBC,
+    )
+
+
+def _ebs_csi_calls(p: _Plan) -> Iterator[Call]:
+    role = p.role("ebs-csi-driver")
+    if role is None:
+        return
+    tags = {"aws:RequestTag/ebs.csi.aws.com/cluster": ("true",), "aws:TagKeys": ("ebs.csi.aws.com/cluster",)}
+    yield Call(
+        role,
+        Request(
+            "ec2:CreateVolume", p.arn("ec2", "volume/*"), _tls(tags), absent_prefixes=("aws:RequestTag/",)
+        ),
+        "PersistentVolumeClaims (Qdrant) are never provisioned",
+        EBS_CSI,
+    )
+    yield Call(
+        role,
+        Request(
+            "ec2:AttachVolume",
+            p.arn("ec2", "volume/vol-0123456789abcdef0"),
+            _tls({"aws:ResourceTag/ebs.csi.aws.com/cluster": ("true",)}),
+            absent_prefixes=("aws:ResourceTag/",),
+        ),
+        "provisioned volumes never attach to the node",
+        EBS_CSI,
+    )
+
+
+def _object_calls(
+    p: _Plan,
+    role: Principal,
+    purpose: str,
+    prefix: str,
+    write: bool,
+    why: str,
+    source: str,
+    expect: bool = True,
+) -> Iterator[Call]:
+    found = p.bucket(purpose)
+    if found is None:
+        return
+    bucket_arn, _ = found
+    obj = f"{bucket_arn}/{prefix}example"
+    key = p.key_of(bucket_arn)
+    yield Call(role, Request("s3:GetObject", obj, _tls()), f"{why}: read {purpose}/{prefix}", source, expect)
+    kms_ctx = _tls(
+        {
+            "kms:ViaService": (f"s3.{p.region}.amazonaws.com",),
+            "kms:CallerAccount": (p.account,),
+            "kms:EncryptionContext:aws:s3:arn": (bucket_arn,),
+        }
+    )
+    if key and expect:
+        yield Call(
+            role, Request("kms:Decrypt", key, kms_ctx), f"{why}: decrypt {purpose} objects through S3", S3_KMS
+        )
+    if write:
+        # An SDK upload without SSE headers: the bucket's default encryption applies.
+        put = Request(
+            "s3:PutObject",
+            obj,
+            _tls(),
+            absent_prefixes=("s3:x-amz-server-side-encryption",),
+        )
+        yield Call(role, put, f"{why}: write {purpose}/{prefix}", source, expect)
+        if key and expect:
+            yield Call(
+                role,
+                Request("kms:GenerateDataKey", key, kms_ctx),
+                f"{why}: encrypt {purpose} objects through S3",
+                S3_KMS,
+            )
+
+
+def _team_calls(p: _Plan) -> Iterator[Call]:
+    teams = [t.name for t in p.world.spec.teams] if hasattr(p.world.spec, "teams") else []
+    source = (
+        "components/teams.py and orchestrator.py contract: each team reaches its own prefix, never another's"
+    )
+    for team in teams:
+        others = [o for o in teams if o != team]
+        for suffix in (f"team-{team}-workload", f"{team}-workflows"):
+            role = p.role(suffix)
+            if role is None:
+                continue
+            for purpose in ("datasets", "artifacts", "models"):
+                yield from _object_calls(
+                    p, role, purpose, f"{team}/", purpose != "datasets", f"team {team}", source
+                )
+                for other in others:
+                    yield from _object_calls(
+                        p,
+                        role,
+                        purpose,
+                        f"{other}/",
+                        True,
+                        f"team {team} must not reach team {other}",
+                        source,
+                        False,
+                    )
+
+
+def _database_calls(p: _Plan) -> Iterator[Call]:
+    role = p.role("metaflow-service")
+    if role is None:
+        return
+    for r in p.world.plan.by_type("aws:rds/instance:Instance"):
+        key = str(r.inputs.get("masterUserSecretKmsKeyId", ""))
+        if not key or not r.inputs.get("manageMasterUserPassword"):
+            continue
+        secret = p.arn("secretsmanager", f"secret:rds!db-{r.name}")
+        yield Call(
+            role,
+            Request(
+                "kms:Decrypt",
+                key,
+                _tls(
+                    {
+                        "kms:ViaService": (f"secretsmanager.{p.region}.amazonaws.com",),
+                        "kms:CallerAccount": (p.account,),
+                        "kms:EncryptionContext:SecretARN": (secret,),
+                        "kms:EncryptionContext:SecretVersionId": ("v1",),
+                    }
+                ),
+            ),
+            f"the metadata service cannot read the RDS-managed secret of {r.inputs.get('identifier', r.name)}",
+            SECRETS_KMS,
+        )
+
+
+def _sagemaker_calls(p: _Plan) -> Iterator[Call]:
+    for r in p.world.plan.by_type("aws:sagemaker/endpointConfiguration:EndpointConfiguration"):
+        key = str(r.inputs.get("kmsKeyArn", ""))
+        if not key:
+            continue
+        models = {str(m.inputs.get("name", "")): m for m in p.world.plan.by_type("aws:sagemaker/model:Model")}
+        variants = decode(r.inputs.get("productionVariants")) or []
+        for variant in variants:
+            model = models.get(str(variant.get("modelName", "")))
+            role_arn = str(model.inputs.get("executionRoleArn", "")) if model else ""
+            role = next((x for x in p.acc.roles.values() if x.arn == role_arn), None)
+            if role is None:
+                continue
+            yield Call(
+                role,
+                Request(
+                    "kms:CreateGrant",
+                    key,
+                    _tls(
+                        {
+                            "kms:ViaService": (f"sagemaker.{p.region}.amazonaws.com",),
+                            "kms:CallerAccount": (p.account,),
+                            "kms:GrantIsForAWSResource": ("true",),
+                        }
+                    ),
+                ),
+                f"endpoint config {r.inputs.get('name', r.name)}: SageMaker cannot encrypt the instance volume",
+                SAGEMAKER_KMS,
+            )
+
+
+def _replication_calls(p: _Plan) -> Iterator[Call]:
+    role = p.role("s3-replication-models")
+    if role is None:
+        return
+    for r in p.world.plan.by_type("aws:s3/bucketReplicationConfig:BucketReplicationConfig"):
+        source_arn = p.buckets.get(str(r.inputs.get("bucket", "")), "")
+        for rule in decode(r.inputs.get("rules")) or []:
+            dest = rule.get("destination") or {}
+            replica_arn = str(dest.get("bucket", ""))
+            replica_key = str((dest.get("encryptionConfiguration") or {}).get("replicaKmsKeyId", ""))
+            replica_region = p.acc.key_regions.get(replica_key, p.region)
+            source_key = p.key_of(source_arn)
+            if source_key:
+                yield Call(
+                    role,
+                    Request(
+                        "kms:Decrypt",
+                        source_key,
+                        _tls(
+                            {
+                                "kms:ViaService": (f"s3.{p.region}.amazonaws.com",),
+                                "kms:CallerAccount": (p.account,),
+                                "kms:EncryptionContext:aws:s3:arn": (source_arn,),
+                            }
+                        ),
+                    ),
+                    "replication cannot read the source objects",
+                    REPLICATION,
+                )
+            if replica_key:
+                yield Call(
+                    role,
+                    Request(
+                        "kms:Encrypt",
+                        replica_key,
+                        _tls(
+                            {
+                                "kms:ViaService": (f"s3.{replica_region}.amazonaws.com",),
+                                "kms:CallerAccount": (p.account,),
+                                "kms:EncryptionContext:aws:s3:arn": (replica_arn,),
+                            }
+                        ),
+                    ),
+                    "replication cannot encrypt the replicas",
+                    REPLICATION,
+                )
+            if replica_arn:
+                yield Call(
+                    role,
+                    Request("s3:ReplicateObject", f"{replica_arn}/example", _tls()),
+                    "replication cannot write the replicas",
+                    REPLICATION,
+                )
+
+
+def _escalation_calls(p: _Plan) -> Iterator[Call]:
+    """Whatever a bounded role is granted later, the boundary must refuse changing principals outside it."""
+    bounded = sorted((r for r in p.acc.roles.values() if r.boundary is not None), key=lambda r: r.arn)
+    if not bounded:
+        return
+    probe = bounded[0]
+    acct = p.account
+    other_role = f"arn:aws:iam::{acct}:role/not-{p.env}-role"
+    for action, resource in (
+        ("iam:UpdateAssumeRolePolicy", other_role),
+        ("iam:AttachRolePolicy", other_role),
+        ("iam:PutRolePolicy", other_role),
+        ("iam:CreatePolicyVersion", f"arn:aws:iam::{acct}:policy/some-customer-policy"),
+        ("iam:SetDefaultPolicyVersion", f"arn:aws:iam::{acct}:policy/some-customer-policy"),
+        ("iam:AttachUserPolicy", f"arn:aws:iam::{acct}:user/someone"),
+        ("iam:PutUserPolicy", f"arn:aws:iam::{acct}:user/someone"),
+        ("iam:PutGroupPolicy", f"arn:aws:iam::{acct}:group/some-group"),
+        ("iam:AttachGroupPolicy", f"arn:aws:iam::{acct}:group/some-group"),
+        ("iam:AddUserToGroup", f"arn:aws:iam::{acct}:group/some-group"),
+        ("iam:UpdateLoginProfile", f"arn:aws:iam::{acct}:user/someone"),
+    ):
+        yield Call(
+            probe,
+            Request(
+                action,
+                resource,
+                _tls(),
+                absent_prefixes=("aws:RequestTag/", "aws:ResourceTag/", "aws:TagKeys", "iam:"),
+            ),
+            "a bounded role could change a principal outside the boundary and act through it",
+            IAM_ESCALATION,
+            expect_allowed=False,
+            ceiling=True,
+        )
+
+
+@derived
+def catalogue(world: World) -> list[Call]:
+    """Every call of the catalogue for this plan."""
+    from mlstack.simulate.objects import containers, workloads
+
+    acc = access(world)
+    p = _Plan(world, acc)
+    images = sorted({str(c.get("image", "")) for _, pod in workloads(world) for c in containers(pod)})
+    calls: list[Call] = []
+    for part in (
+        _node_calls(p, images),
+        _karpenter_calls(p),
+        _lbc_calls(p),
+        _ebs_csi_calls(p),
+        _team_calls(p),
+        _database_calls(p),
+        _sagemaker_calls(p),
+        _replication_calls(p),
+        _escalation_calls(p),
+    ):
+        calls.extend(part)
+    return calls
+
+
+_ANYTHING = Policy.parse(
+    "a worst-case identity policy (Allow * on *)",
+    None,
+    {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]},
+)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    call: Call
+    decision: Decision
+    reason: str
+    blame: str | None
+
+
+@derived
+def outcomes(world: World) -> list[Outcome]:
+    """Every catalogue call evaluated once."""
+    acc = access(world)
+    results: list[Outcome] = []
+    for call in catalogue(world):
+        principal = call.principal
+        if call.ceiling:
+            principal = Principal(
+                principal.arn, principal.account, principal.urn, (_ANYTHING,), principal.boundary
+            )
+            verdict = evaluate(principal, acc.complete(call.request))
+        else:
+            verdict = acc.check(principal, call.request)
+        culprit = verdict.culprit
+        if call.ceiling and principal.boundary is not None:
+            # Only the boundary stands between a bounded role and the call: it is what to fix.
+            culprit = principal.boundary
+        blame = culprit.urn if culprit is not None and culprit.urn else call.principal.urn
+        results.append(Outcome(call, verdict.decision, verdict.reason, blame))
+    return results
+
+
+def _describe(call: Call) -> str:
+    r = call.request
+    return f"{call.principal.name}: {r.action} on {r.resource}"
+
+
+@sim_check(
+    "MLS-SIM-IAM-001",
+    title="Every call the platform must make is allowed by IAM, the boundary and the resource policies",
+    why=(
+        "A controller or workload whose required AWS call is denied fails at run time (no Pod Identity "
+        "credentials, nodes that never launch, images that never pull, secrets that never decrypt); nothing "
+        "in a preview shows it"
+    ),
+    severity=Severity.HIGH,
+    remediation=(
+        "Allow the call where the message says it is refused: the role's policy, the permissions boundary's "
+        "ceiling, or the resource's (bucket, key, repository, queue) policy, as narrowly as the upstream "
+        "policy the message cites"
+    ),
+    subjects=(
+        "aws:iam/role:Role",
+        "aws:iam/policy:Policy",
+        "aws:kms/key:Key",
+        "aws:s3/bucketPolicy:BucketPolicy",
+    ),
+)
+def required_calls_allowed(world: World) -> SimResult:
+    for outcome in outcomes(world):
+        call = outcome.call
+        if not call.expect_allowed or outcome.decision in (Decision.ALLOW, Decision.UNKNOWN):
+            continue
+        yield (
+            f"{_describe(call)} is {outcome.decision.value}: {outcome.reason}. Effect: {call.purpose}. "
+            f"Source: {call.source}",
+            outcome.blame,
+        )
+
+
+@sim_check(
+    "MLS-SIM-IAM-002",
+    title="Calls the platform must never make are refused",
+    why=(
+        "Team isolation rests on per-prefix grants, and the permission boundary is the ceiling that stops a "
+        "role from escalating through another principal; a call that should be refused but is allowed breaks "
+        "one of the two"
+    ),
+    severity=Severity.HIGH,
+    remediation=(
+        "Narrow the grant the message names, or add the missing Deny to the permissions boundary (for "
+        "principal changes: deny them on every principal outside the environment's prefix)"
+    ),
+    subjects=("aws:iam/policy:Policy", "aws:iam/rolePolicy:RolePolicy"),
+)
+def forbidden_calls_refused(world: World) -> SimResult:
+    for outcome in outcomes(world):
+        call = outcome.call
+        if call.expect_allowed or outcome.decision is not Decision.ALLOW:
+            continue
+        what = "even with an identity policy allowing everything, " if call.ceiling else ""
+        yield (
+            f"{what}{_describe(call)} is allowed ({outcome.reason}) but must be refused: {call.purpose}. "
+            f"Source: {call.source}",
+            outcome.blame,
+        )
+
+
+@sim_check(
+    "MLS-SIM-IAM-003",
+    title="Every catalogued call can be evaluated",
+    why=(
+        "A condition key the simulation cannot supply, an operator or a managed policy it does not model "
+        "leaves a call undecided; it is reported rather than read as allowed"
+    ),
+    severity=Severity.LOW,
+    remediation=(
+        "Model the missing context key or policy in mlstack/simulate (access.py, iam.py), or simplify the "
+        "condition; until then the call is unverified"
+    ),
+    level=EnforcementLevel.ADVISORY,
+)
+def calls_evaluable(world: World) -> SimResult:
+    for outcome in outcomes(world):
+        if outcome.decision is Decision.UNKNOWN:
+            yield f"cannot evaluate {_describe(outcome.call)}: {outcome.reason}", outcome.blame
