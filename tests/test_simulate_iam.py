@@ -272,8 +272,8 @@ def test_the_vendored_managed_policies_match_the_installed_moto_copy():
 
 
 def test_every_managed_policy_a_stack_attaches_is_vendored():
-    from tests.simulation import world_of
     from mlstack.simulate.iam import access
+    from tests.simulation import world_of
 
     for stack in ("dev", "prod"):
         assert all(not p.missing_managed for p in access(world_of(stack)).roles.values())
