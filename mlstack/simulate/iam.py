@@ -35,7 +35,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +155,7 @@ def _glob(pattern: str, ignore_case: bool) -> re.Pattern[str]:
     return re.compile(f"^{body}$", re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL)
 
 
+@lru_cache(maxsize=65536)
 def like(value: str, pattern: str, *, ignore_case: bool = False) -> bool:
     """IAM wildcard match: ``*`` any run of characters, ``?`` one character."""
     return bool(_glob(pattern, ignore_case).match(value))
