@@ -103,6 +103,8 @@ class _Plan:
             for r in plan.by_type("aws:ecr/pullThroughCacheRule:PullThroughCacheRule")
         )
         self.queues = [str((r.outputs or {}).get("arn", "")) for r in plan.by_type("aws:sqs/queue:Queue")]
+        vpcs = plan.by_type("aws:ec2/vpc:Vpc")
+        self.vpc_arn = self.arn("ec2", f"vpc/{vpcs[0].id}") if len(vpcs) == 1 else ""
         self.profiles = [
             str((r.outputs or {}).get("arn", ""))
             for r in plan.by_type("aws:iam/instanceProfile:InstanceProfile")
@@ -277,8 +279,19 @@ def _lbc_calls(p: _Plan) -> Iterator[Call]:
     role = p.role("aws-load-balancer-controller")
     if role is None:
         return
-    # The target ENI's security group for target-type ip is the EKS cluster security group, which EKS tags
-    # with the cluster name but never with elbv2.k8s.aws/cluster (networking_manager.go resolveEndpointSGForENI).
+    # The target ENI's security group for target-type ip is the EKS cluster security group
+    # (networking_manager.go resolveEndpointSGForENI: a single-SG ENI -> that SG). EKS tags it with the cluster
+    # name (EKS user guide sec-group-reqs.html: kubernetes.io/cluster/<name> owned, aws:eks:cluster-name) but
+    # never with elbv2.k8s.aws/cluster. It lives in the environment's VPC (ec2:Vpc).
+    tags = {
+        f"kubernetes.io/cluster/{p.cluster_name}": ("owned",),
+        "aws:eks:cluster-name": (p.cluster_name,),
+    }
+    context = {
+        **{f"aws:ResourceTag/{k}": v for k, v in tags.items()},
+        **{f"ec2:ResourceTag/{k}": v for k, v in tags.items()},
+        **({"ec2:Vpc": (p.vpc_arn,)} if p.vpc_arn else {}),
+    }
     cluster_sg = p.arn("ec2", "security-group/sg-0123456789abcdef0")
     for action in ("ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress"):
         yield Call(
@@ -286,8 +299,8 @@ def _lbc_calls(p: _Plan) -> Iterator[Call]:
             Request(
                 action,
                 cluster_sg,
-                _tls({f"aws:ResourceTag/kubernetes.io/cluster/{p.cluster_name}": ("owned",)}),
-                absent_prefixes=("aws:ResourceTag/", "aws:RequestTag/", "aws:TagKeys"),
+                _tls(context),
+                absent_prefixes=("aws:ResourceTag/", "ec2:ResourceTag/", "aws:RequestTag/", "aws:TagKeys"),
             ),
             "TargetGroupBinding cannot open the node security group to the ALB (target-type ip)",
             f"{LBC} (unconditioned statement); pkg/targetgroupbinding/networking_manager.go:518-560",
