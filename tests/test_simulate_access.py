@@ -546,3 +546,43 @@ def test_every_catalogued_action_exists_in_the_iam_reference():
 def test_the_shipped_stacks_make_every_required_call_and_no_forbidden_one(stack):
     world = world_of(stack)
     assert findings(world, REQUIRED, FORBIDDEN, UNDECIDED, CLIENT_DENIED, CLIENT_KEY) == []
+
+
+# ---- documented restrictions (advisory) -------------------------------------------------------------------
+
+DOCUMENTED = "MLS-SIM-IAM-004"
+
+
+def test_a_repository_policy_allowing_the_account_root_restricts_no_one():
+    """rt-data M1: 'PlatformRolesPull' names the account root, so any role of the account with an ECR read
+    policy pulls; a Deny of every other principal makes the restriction real."""
+    plan = mutable_plan("dev")
+    repository_policy = resource(plan, "aws:ecr/repositoryPolicy:RepositoryPolicy", "base")
+    found = about(findings(world_of("dev", plan), DOCUMENTED), "repository dev/base")
+    assert [f.urn for f in found] == [repository_policy.urn]
+    document = doc(repository_policy)
+    document["Statement"].append(
+        {
+            "Sid": "DenyOtherPrincipals",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "ecr:*",
+            "Condition": {"ArnNotLike": {"aws:PrincipalArn": "arn:aws:iam::111122223333:role/dev-*"}},
+        }
+    )
+    put(repository_policy, document)
+    assert about(findings(world_of("dev", plan), DOCUMENTED), "repository dev/base") == []
+
+
+def test_a_pod_identity_trust_scoped_by_account_admits_every_cluster():
+    """rt-data M3: the trust conditions only on aws:SourceAccount; aws:SourceArn names the cluster."""
+    plan = mutable_plan("dev")
+    role = resource(plan, "aws:iam/role:Role", "argo-server-role")
+    found = about(findings(world_of("dev", plan), DOCUMENTED), "role dev-argo-server")
+    assert [f.urn for f in found] == [role.urn]
+    trust = decode(role.inputs["assumeRolePolicy"])
+    trust["Statement"][0]["Condition"]["ArnEquals"] = {
+        "aws:SourceArn": "arn:aws:eks:us-east-1:111122223333:cluster/dev-eks"
+    }
+    role.inputs["assumeRolePolicy"] = json.dumps(trust)
+    assert about(findings(world_of("dev", plan), DOCUMENTED), "role dev-argo-server") == []

@@ -18,6 +18,7 @@ seem to propagate the tag, even if I specify the tag in the tagSpecifications"; 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
@@ -75,6 +76,11 @@ class Call:
     source: str
     expect_allowed: bool = True
     ceiling: bool = False
+    # A negative case about what a resource or trust policy documents rather than what breaks: reported by the
+    # advisory MLS-SIM-IAM-004. ``resource_policy`` overrides the policy looked up for the resource (a role's
+    # trust policy is not the resource policy of its ARN for other calls).
+    documented: bool = False
+    resource_policy: Policy | None = None
 
 
 def _tls(extra: Mapping[str, tuple[str, ...]] | None = None) -> dict[str, tuple[str, ...]]:
@@ -597,6 +603,49 @@ def _escalation_calls(p: _Plan) -> Iterator[Call]:
         )
 
 
+def _documented_calls(p: _Plan) -> Iterator[Call]:
+    """What the resource and trust policies claim to restrict (rt-data M1, M3)."""
+    outsider_pull = Policy.parse(
+        "an ECR read policy of another role of the account",
+        None,
+        {"Statement": [{"Effect": "Allow", "Action": "ecr:BatchGetImage", "Resource": "*"}]},
+    )
+    outsider = Principal(f"arn:aws:iam::{p.account}:role/not-{p.env}-role", p.account, None, (outsider_pull,))
+    for r in p.world.plan.by_type("aws:ecr/repository:Repository"):
+        arn = str((r.outputs or {}).get("arn", ""))
+        if arn in p.acc.resource_policies:
+            yield Call(
+                outsider,
+                Request("ecr:BatchGetImage", arn, _tls()),
+                f"repository {r.inputs.get('name')}: only the platform's own roles may pull (the repository "
+                "policy's Allow names the account root, which only delegates to IAM and restricts nothing)",
+                "IAM user guide reference_policies_elements_principal.html (an account principal delegates to the "
+                "account's identity policies); components/registry.py _repository_policy docstring",
+                expect_allowed=False,
+                documented=True,
+            )
+    other_cluster = p.arn("eks", "cluster/another-cluster")
+    for name, trust in sorted(p.acc.trust_policies.items()):
+        if "pods.eks.amazonaws.com" not in json.dumps([s.principals for s in trust.statements], default=list):
+            continue
+        role = p.acc.roles[name]
+        yield Call(
+            p.acc.service("pods.eks.amazonaws.com"),
+            Request(
+                "sts:AssumeRole",
+                role.arn,
+                _tls({"aws:SourceAccount": (p.account,), "aws:SourceArn": (other_cluster,)}),
+            ),
+            f"role {name}: no other cluster of the account may assume it through Pod Identity (scope the trust "
+            "with aws:SourceArn on the cluster ARN)",
+            "EKS user guide pod-id-role.html (aws:SourceAccount and aws:SourceArn in the trust policy); "
+            "components/iam.py pod_identity_trust docstring",
+            expect_allowed=False,
+            documented=True,
+            resource_policy=trust,
+        )
+
+
 @derived
 def catalogue(world: World) -> list[Call]:
     """Every call of the catalogue for this plan."""
@@ -616,6 +665,7 @@ def catalogue(world: World) -> list[Call]:
         _sagemaker_calls(p),
         _replication_calls(p),
         _escalation_calls(p),
+        _documented_calls(p),
     ):
         calls.extend(part)
     return calls
@@ -648,6 +698,8 @@ def outcomes(world: World) -> list[Outcome]:
                 principal.arn, principal.account, principal.urn, (_ANYTHING,), principal.boundary
             )
             verdict = evaluate(principal, acc.complete(call.request))
+        elif call.resource_policy is not None:
+            verdict = evaluate(principal, acc.complete(call.request), call.resource_policy)
         else:
             verdict = acc.check(principal, call.request)
         culprit = verdict.culprit
@@ -715,7 +767,7 @@ def required_calls_allowed(world: World) -> SimResult:
 def forbidden_calls_refused(world: World) -> SimResult:
     for outcome in outcomes(world):
         call = outcome.call
-        if call.expect_allowed or outcome.decision is not Decision.ALLOW:
+        if call.expect_allowed or call.documented or outcome.decision is not Decision.ALLOW:
             continue
         what = "even with an identity policy allowing everything, " if call.ceiling else ""
         yield (
@@ -743,3 +795,30 @@ def calls_evaluable(world: World) -> SimResult:
     for outcome in outcomes(world):
         if outcome.decision is Decision.UNKNOWN:
             yield f"cannot evaluate {_describe(outcome.call)}: {outcome.reason}", outcome.blame
+
+
+@sim_check(
+    "MLS-SIM-IAM-004",
+    title="Resource and trust policies admit only the principals their component documents",
+    why=(
+        "An Allow naming the account root delegates to every identity policy of the account, and a Pod Identity "
+        "trust scoped only by account admits every cluster of it: the restriction the component promises is not "
+        "there, although nothing breaks"
+    ),
+    severity=Severity.LOW,
+    remediation=(
+        "Name the allowed roles in the resource policy (or deny others with ArnNotLike on aws:PrincipalArn), and "
+        "add aws:SourceArn (the cluster ARN) to the Pod Identity trust"
+    ),
+    subjects=("aws:ecr/repositoryPolicy:RepositoryPolicy", "aws:iam/role:Role"),
+    level=EnforcementLevel.ADVISORY,
+)
+def documented_restrictions_hold(world: World) -> SimResult:
+    acc = access(world)
+    for outcome in outcomes(world):
+        call = outcome.call
+        if not call.documented or outcome.decision is not Decision.ALLOW:
+            continue
+        policy = call.resource_policy or acc.resource_policy(call.request.resource)
+        urn = policy.urn if policy is not None and policy.urn else outcome.blame
+        yield f"{_describe(call)} is allowed ({outcome.reason}): {call.purpose}. Source: {call.source}", urn

@@ -597,6 +597,8 @@ class Access:
     key_regions: Mapping[str, str]
     # Bucket ARN -> its region, likewise from its provider.
     bucket_regions: Mapping[str, str]
+    # Role name -> its trust policy (the resource policy of sts:AssumeRole only).
+    trust_policies: Mapping[str, Policy]
 
     def role(self, name: str) -> Principal:
         return self.roles[name]
@@ -766,4 +768,12 @@ def access(world: World) -> Access:
         bucket_encryption=encryption,
         key_regions=key_regions,
         bucket_regions=bucket_regions,
+        trust_policies={
+            str(r.inputs.get("name", r.name)): Policy.parse(
+                f"trust policy of role {r.inputs.get('name', r.name)}",
+                r.urn,
+                r.inputs.get("assumeRolePolicy") or {},
+            )
+            for r in plan.by_type("aws:iam/role:Role")
+        },
     )
