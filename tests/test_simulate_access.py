@@ -586,3 +586,14 @@ def test_a_pod_identity_trust_scoped_by_account_admits_every_cluster():
     }
     role.inputs["assumeRolePolicy"] = json.dumps(trust)
     assert about(findings(world_of("dev", plan), DOCUMENTED), "role dev-argo-server") == []
+
+
+def test_aws_cli_arguments_are_parsed_as_the_cli_does():
+    from mlstack.simulate.clients import _cli_arguments
+
+    paths, flags = _cli_arguments(["--sse", "/data", "s3://b/p/", "--recursive"])
+    assert paths == ["/data", "s3://b/p/"] and flags["--sse"] is None
+    paths, flags = _cli_arguments(["/data", "s3://b/p/", "--sse", "aws:kms", "--sse-kms-key-id", "arn:k"])
+    assert paths == ["/data", "s3://b/p/"] and flags == {"--sse": "aws:kms", "--sse-kms-key-id": "arn:k"}
+    paths, flags = _cli_arguments(["s3://b/m", "/models", "--exclude", "*.bin", "--only-show-errors"])
+    assert paths == ["s3://b/m", "/models"] and flags["--exclude"] == "*.bin"

@@ -108,13 +108,29 @@ class _Plan:
             str(r.inputs.get("ecrRepositoryPrefix", ""))
             for r in plan.by_type("aws:ecr/pullThroughCacheRule:PullThroughCacheRule")
         )
-        self.queues = [str((r.outputs or {}).get("arn", "")) for r in plan.by_type("aws:sqs/queue:Queue")]
+        self.cluster_version = str(clusters[0].inputs.get("version", "")) if clusters else ""
+        self.queues = {
+            str(r.inputs.get("name", "")): str((r.outputs or {}).get("arn", ""))
+            for r in plan.by_type("aws:sqs/queue:Queue")
+        }
         vpcs = plan.by_type("aws:ec2/vpc:Vpc")
         self.vpc_arn = self.arn("ec2", f"vpc/{vpcs[0].id}") if len(vpcs) == 1 else ""
-        self.profiles = [
+
+    def profiles_of(self, role_name: str) -> list[str]:
+        return [
             str((r.outputs or {}).get("arn", ""))
-            for r in plan.by_type("aws:iam/instanceProfile:InstanceProfile")
+            for r in self.world.plan.by_type("aws:iam/instanceProfile:InstanceProfile")
+            if r.inputs.get("role") == role_name
         ]
+
+    def karpenter_queues(self) -> list[str]:
+        """The interruption queue the Karpenter release is configured with (values settings.interruptionQueue)."""
+        names = [
+            str(((r.inputs.get("values") or {}).get("settings") or {}).get("interruptionQueue", ""))
+            for r in self.world.plan.by_type("kubernetes:helm.sh/v3:Release")
+            if str(r.inputs.get("chart", "")).rstrip("/").endswith("karpenter")
+        ]
+        return [self.queues[n] for n in names if n in self.queues]
 
     def role(self, suffix: str) -> Principal | None:
         return self.acc.roles.get(f"{self.env}-{suffix}")
@@ -122,9 +138,7 @@ class _Plan:
     def bucket(self, purpose: str) -> tuple[str, str] | None:
         """(ARN, name) of the environment's bucket of one purpose, by its name's last part."""
         for name, arn in sorted(self.buckets.items()):
-            if name.endswith(f"-{purpose}") or f"-{purpose}-" in name:
-                if "log" in name and purpose != "logs":
-                    continue
+            if name.endswith(f"-{purpose}"):
                 return arn, name
         return None
 
@@ -238,14 +252,13 @@ def _karpenter_calls(p: _Plan) -> Iterator[Call]:
         "Karpenter's instance-profile garbage collection errors (AllowUnscopedInstanceProfileListAction)",
         KARPENTER,
     )
-    for profile in p.profiles:
-        if f"{p.env}-karpenter" in profile or "karpenter" in profile:
-            yield Call(
-                role,
-                Request("iam:GetInstanceProfile", profile, _tls()),
-                "Karpenter resolves the EC2NodeClass instance profile (AllowInstanceProfileReadActions)",
-                KARPENTER,
-            )
+    for profile in p.profiles_of(f"{p.env}-karpenter-node"):
+        yield Call(
+            role,
+            Request("iam:GetInstanceProfile", profile, _tls()),
+            "Karpenter resolves the EC2NodeClass instance profile (AllowInstanceProfileReadActions)",
+            KARPENTER,
+        )
     node = p.role("karpenter-node")
     if node is not None:
         yield Call(
@@ -261,19 +274,19 @@ def _karpenter_calls(p: _Plan) -> Iterator[Call]:
             "Karpenter discovers the API server endpoint at start-up (AllowAPIServerEndpointDiscovery)",
             KARPENTER,
         )
-    for queue in p.queues:
-        if "karpenter" in queue or "interrupt" in queue:
-            yield Call(
-                role,
-                Request("sqs:ReceiveMessage", queue, _tls()),
-                "Karpenter reads spot interruptions (AllowInterruptionQueueActions)",
-                KARPENTER,
-            )
+    for queue in p.karpenter_queues():
+        yield Call(
+            role,
+            Request("sqs:ReceiveMessage", queue, _tls()),
+            "Karpenter reads spot interruptions (AllowInterruptionQueueActions)",
+            KARPENTER,
+        )
     yield Call(
         role,
         Request(
             "ssm:GetParameter",
-            f"arn:aws:ssm:{p.region}::parameter/aws/service/eks/optimized-ami/1.34/amazon-linux-2023/x86_64/nvidia/recommended/image_id",
+            f"arn:aws:ssm:{p.region}::parameter/aws/service/eks/optimized-ami/{p.cluster_version}"
+            "/amazon-linux-2023/x86_64/nvidia/recommended/image_id",
             _tls(),
         ),
         "Karpenter resolves the AL2023 AMI alias (AllowSSMReadActions)",
@@ -455,7 +468,8 @@ def _database_calls(p: _Plan) -> Iterator[Call]:
         key = str(r.inputs.get("masterUserSecretKmsKeyId", ""))
         if not key or not r.inputs.get("manageMasterUserPassword"):
             continue
-        secret = p.arn("secretsmanager", f"secret:rds!db-{r.name}")
+        # RDS names the secret rds!db-<uuid>; the ARN stands for it (no policy here scopes by secret name).
+        secret = p.arn("secretsmanager", f"secret:rds!db-{r.inputs.get('identifier', r.name)}")
         yield Call(
             role,
             Request(

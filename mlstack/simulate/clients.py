@@ -176,6 +176,52 @@ def _metaflow_requests(world: World) -> Iterator[ClientRequest | str]:
 _CLI = re.compile(r"\baws\s+s3\s+(cp|sync)\s+(.*?)(?:$|[;&|\n])", re.DOTALL)
 
 
+# `aws s3 cp|sync` options that take no value (AWS CLI command reference); every other option takes one, and
+# `--sse` takes one only when it is an algorithm (its value is optional: alone it means AES256).
+_CLI_SWITCHES = {
+    "--recursive",
+    "--only-show-errors",
+    "--no-progress",
+    "--quiet",
+    "--dryrun",
+    "--follow-symlinks",
+    "--no-follow-symlinks",
+    "--delete",
+    "--exact-timestamps",
+    "--size-only",
+    "--no-guess-mime-type",
+    "--force-glacier-transfer",
+    "--ignore-glacier-warnings",
+    "--no-overwrite",
+}
+_SSE_ALGORITHMS = {"AES256", "aws:kms", "aws:kms:dsse"}
+
+
+def _cli_arguments(words: list[str]) -> tuple[list[str], dict[str, str | None]]:
+    """Positional paths and options of an `aws s3 cp|sync` command line."""
+    paths: list[str] = []
+    flags: dict[str, str | None] = {}
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if not word.startswith("--"):
+            paths.append(word)
+        elif "=" in word:
+            name, value = word.split("=", 1)
+            flags[name] = value
+        elif word in _CLI_SWITCHES:
+            flags[word] = None
+        elif word == "--sse":
+            following = words[i + 1] if i + 1 < len(words) else ""
+            flags[word] = following if following in _SSE_ALGORITHMS else None
+            i += 1 if following in _SSE_ALGORITHMS else 0
+        else:
+            flags[word] = words[i + 1] if i + 1 < len(words) else None
+            i += 1
+        i += 1
+    return paths, flags
+
+
 def _expand(text: str, env: Mapping[str, str]) -> str | None:
     """``$VAR`` / ``${VAR}`` from the container's literal env; None when one cannot be resolved."""
     missing = False
@@ -212,19 +258,7 @@ def _cli_requests(world: World) -> Iterator[ClientRequest | str]:
                     words = shlex.split(match.group(2))
                 except ValueError:
                     words = match.group(2).split()
-                paths = [w for w in words if not w.startswith("-")]
-                flags = {
-                    w.split("=", 1)[0]: (w.split("=", 1)[1] if "=" in w else None)
-                    for w in words
-                    if w.startswith("--")
-                }
-                for i, w in enumerate(words):
-                    if (
-                        w in ("--sse", "--sse-kms-key-id")
-                        and i + 1 < len(words)
-                        and not words[i + 1].startswith("-")
-                    ):
-                        flags[w] = words[i + 1]
+                paths, flags = _cli_arguments(words)
                 where = f"{obj.label} container '{container.get('name')}'"
                 if role is None:
                     yield f"cannot evaluate `aws s3 {match.group(1)}` in {where}: no Pod Identity role for {obj.namespace}/{account}"
@@ -240,9 +274,8 @@ def _cli_requests(world: World) -> Iterator[ClientRequest | str]:
                     if bucket not in buckets:
                         continue
                     upload = index == 1
-                    sse = flags.get("--sse", "AES256" if "--sse" in flags else None) if upload else None
-                    if upload and "--sse" in flags and flags["--sse"] is None:
-                        sse = "AES256"
+                    # `--sse` without a value means AES256 (aws s3 cp reference); no flag, no header.
+                    sse = (flags["--sse"] or "AES256") if upload and "--sse" in flags else None
                     yield ClientRequest(
                         f"AWS CLI in {where}",
                         role,
