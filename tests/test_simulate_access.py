@@ -575,15 +575,14 @@ def test_a_repository_policy_allowing_the_account_root_restricts_no_one():
 
 
 def test_a_pod_identity_trust_scoped_by_account_admits_every_cluster():
-    """rt-data M3: the trust conditions only on aws:SourceAccount; aws:SourceArn names the cluster."""
+    """rt-data M3: the trust conditions only on aws:SourceAccount; the eks-cluster-name session tag names the
+    cluster (EKS pod-id-role.html)."""
     plan = mutable_plan("dev")
     role = resource(plan, "aws:iam/role:Role", "argo-server-role")
     found = about(findings(world_of("dev", plan), DOCUMENTED), "role dev-argo-server")
     assert [f.urn for f in found] == [role.urn]
     trust = decode(role.inputs["assumeRolePolicy"])
-    trust["Statement"][0]["Condition"]["ArnEquals"] = {
-        "aws:SourceArn": "arn:aws:eks:us-east-1:111122223333:cluster/dev-eks"
-    }
+    trust["Statement"][0]["Condition"]["StringEquals"]["aws:RequestTag/eks-cluster-name"] = "dev-eks"
     role.inputs["assumeRolePolicy"] = json.dumps(trust)
     assert about(findings(world_of("dev", plan), DOCUMENTED), "role dev-argo-server") == []
 

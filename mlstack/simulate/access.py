@@ -638,22 +638,31 @@ def _documented_calls(p: _Plan) -> Iterator[Call]:
                 expect_allowed=False,
                 documented=True,
             )
-    other_cluster = p.arn("eks", "cluster/another-cluster")
     for name, trust in sorted(p.acc.trust_policies.items()):
         if "pods.eks.amazonaws.com" not in json.dumps([s.principals for s in trust.statements], default=list):
             continue
         role = p.acc.roles[name]
+        # Pod Identity assumes the role with session tags naming the cluster, namespace and service account
+        # (EKS user guide pod-id-role.html, "Setting Conditions"; pod-id-abac.html). Other keys (aws:SourceArn)
+        # are not documented for this call and stay unknown.
         yield Call(
             p.acc.service("pods.eks.amazonaws.com"),
             Request(
                 "sts:AssumeRole",
                 role.arn,
-                _tls({"aws:SourceAccount": (p.account,), "aws:SourceArn": (other_cluster,)}),
+                _tls(
+                    {
+                        "aws:SourceAccount": (p.account,),
+                        "aws:RequestTag/eks-cluster-name": ("another-cluster",),
+                        "aws:RequestTag/kubernetes-namespace": ("default",),
+                        "aws:RequestTag/kubernetes-service-account": ("default",),
+                    }
+                ),
             ),
-            f"role {name}: no other cluster of the account may assume it through Pod Identity (scope the trust "
-            "with aws:SourceArn on the cluster ARN)",
-            "EKS user guide pod-id-role.html (aws:SourceAccount and aws:SourceArn in the trust policy); "
-            "components/iam.py pod_identity_trust docstring",
+            f"role {name}: no other cluster of the account may assume it through Pod Identity (condition the "
+            "trust on the aws:RequestTag/eks-cluster-name session tag)",
+            "EKS user guide pod-id-role.html (session tags in trust conditions restrict the clusters, namespaces "
+            "and service accounts); components/iam.py pod_identity_trust docstring",
             expect_allowed=False,
             documented=True,
             resource_policy=trust,
@@ -822,7 +831,7 @@ def calls_evaluable(world: World) -> SimResult:
     severity=Severity.LOW,
     remediation=(
         "Name the allowed roles in the resource policy (or deny others with ArnNotLike on aws:PrincipalArn), and "
-        "add aws:SourceArn (the cluster ARN) to the Pod Identity trust"
+        "condition the Pod Identity trust on the aws:RequestTag/eks-cluster-name session tag"
     ),
     subjects=("aws:ecr/repositoryPolicy:RepositoryPolicy", "aws:iam/role:Role"),
     level=EnforcementLevel.ADVISORY,
