@@ -133,7 +133,8 @@ def check_stacks(
             stack=stack,
             source=stack_config.source,
             resources=len(plan.resources),
-            policies=len(ALL_RULES) + (len(all_checks()) if simulate else 0),
+            policies=len(ALL_RULES),
+            simulation_checks=len(all_checks()) if simulate else 0,
         )
         for violation in violations:
             rule = rules[violation.policy_id]
