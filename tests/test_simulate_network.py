@@ -194,6 +194,30 @@ def test_an_external_name_to_nowhere_cannot_be_evaluated():
     )
 
 
+def test_metaflow_clients_are_read_from_the_config_the_plan_exports():
+    plan = mutable_plan("dev")
+    configs = plan.outputs["metaflow_config"]
+    assert set(configs) == {"recsys", "search"}
+    configs["search"]["METAFLOW_SERVICE_INTERNAL_URL"] = (
+        "http://metaflow-meta.metaflow.svc.cluster.local:8080"
+    )
+    found = [f for f in findings(world_of("dev", plan), REQUIRED) if "Metaflow" in f.message]
+    assert len(found) == 1
+    assert "namespace search" in found[0].message and "no Service metaflow/metaflow-meta" in found[0].message
+    del plan.outputs["metaflow_config"]
+    found = [f for f in findings(world_of("dev", plan), REQUIRED) if "Metaflow" in f.message]
+    assert [f.message.split(":")[0] for f in found] == [
+        "cannot evaluate workflow steps -> Metaflow metadata service"
+    ]
+
+
+def test_an_endpoint_without_its_service_cannot_be_evaluated():
+    plan = mutable_plan("prod")
+    plan.resources[:] = [r for r in plan.resources if r.name != "prod-inference-ranker-service"]
+    found = [f for f in findings(world_of("prod", plan), REQUIRED) if "endpoint 'ranker'" in f.message]
+    assert len(found) == 1 and "no Service recsys/ranker" in found[0].message
+
+
 # --- forbidden flows --------------------------------------------------------------------------------------
 
 

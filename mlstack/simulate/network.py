@@ -614,6 +614,8 @@ class Required:
     protocol: str = "TCP"
     # Blamed when the Service itself cannot be found (the object that names the address).
     owner_urn: str | None = None
+    # Set when the catalogue itself cannot say what the flow is: reported as is.
+    unknown: str = ""
 
 
 def _team_names(world: World) -> list[str]:
@@ -626,6 +628,60 @@ def _clients_in(net: Network, namespaces: Iterable[str]) -> tuple[Source, ...]:
     return tuple(Source(pod=net.modelled[ns]) for ns in sorted(set(namespaces)) if ns in net.modelled)
 
 
+@dataclass(frozen=True)
+class MetaflowClient:
+    """One team's Metaflow configuration: where its steps run and the metadata service they call."""
+
+    namespace: str
+    url: str
+    service_namespace: str
+    service: str
+    port: int
+
+
+def metaflow_clients(world: World) -> list[MetaflowClient]:
+    """From the plan's ``metaflow_config`` output (one config per team): the namespace its steps run in
+    (``METAFLOW_KUBERNETES_NAMESPACE``) and the address pods use (``METAFLOW_SERVICE_INTERNAL_URL``, which Metaflow's
+    Kubernetes and Argo plugins pass to the pods as their service URL; ``METAFLOW_SERVICE_URL`` when absent)."""
+    configs = world.plan.outputs.get("metaflow_config") or {}
+    clients = []
+    for team, config in sorted(configs.items()) if isinstance(configs, dict) else []:
+        if not isinstance(config, dict):
+            continue
+        url = config.get("METAFLOW_SERVICE_INTERNAL_URL") or config.get("METAFLOW_SERVICE_URL")
+        parsed = urlparse(str(url or ""))
+        host = parsed.hostname or ""
+        parts = host.split(".")
+        if len(parts) < 2:
+            continue
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        namespace = str(config.get("METAFLOW_KUBERNETES_NAMESPACE") or team)
+        clients.append(MetaflowClient(namespace, str(url), parts[1], parts[0], port))
+    return clients
+
+
+def _interceptors(net: Network) -> tuple[Source, ...]:
+    """The pods that forward held requests: those behind the Services that ExternalName Services alias (the KEDA
+    HTTP interceptor proxy), or, with no alias in the plan, the interceptor pods by the http-add-on chart's labels
+    (kedacore/charts http-add-on 0.15.0 templates/interceptor/deployment.yaml, as rendered)."""
+    pods: list[Pod] = []
+    for service in net.services.values():
+        if not service.external_name:
+            continue
+        target = _service_by_host(net, service.external_name, service.namespace)
+        for pod in net.pods_of(target) if target is not None else []:
+            if pod not in pods:
+                pods.append(pod)
+    if not pods:
+        pods = [
+            p
+            for p in net.pods
+            if p.labels.get("app.kubernetes.io/component") == "interceptor"
+            and p.labels.get("app.kubernetes.io/part-of") == "keda-add-ons-http"
+        ]
+    return tuple(Source(pod=p) for p in pods)
+
+
 def _objects(world: World, kind: str) -> list[KubeObject]:
     return [item for item in all_objects(world) if item.kind == kind]
 
@@ -633,7 +689,6 @@ def _objects(world: World, kind: str) -> list[KubeObject]:
 def required_flows(world: World) -> Iterator[Required]:
     """The catalogue, derived from the spec and the plan (team list, endpoints, clients), each entry with its why."""
     net = network(world)
-    teams = _team_names(world)
     # DNS: every pod resolves names through kube-dns (dnsPolicy ClusterFirst, the default).
     everyone = tuple(Source(pod=p) for p in net.pods if not p.host_network and p.namespace != DNS_NAMESPACE)
     for protocol in ("UDP", "TCP"):
@@ -651,7 +706,16 @@ def required_flows(world: World) -> Iterator[Required]:
     endpoints = {(e.team, e.name): e for e in world.spec.inference.endpoints if e.backend == "kubernetes"}
     for (team, name), endpoint in endpoints.items():
         service = net.services.get((team, name))
-        for port in service.ports if service else ():
+        if service is None:
+            yield Required(
+                f"endpoint '{name}': pods of its team '{team}' call it",
+                _clients_in(net, [team]),
+                team,
+                name,
+                endpoint.port,
+            )
+            continue
+        for port in service.ports:
             yield Required(
                 f"endpoint '{name}': pods of its team '{team}' call it on Service {team}/{name}:{port.port}",
                 _clients_in(net, [team]),
@@ -661,7 +725,7 @@ def required_flows(world: World) -> Iterator[Required]:
                 port.protocol,
             )
         if endpoint.exposure == "internal-alb" and net.vpc_cidr is not None:
-            for hop_port in service.ports if service else ():
+            for hop_port in service.ports:
                 yield Required(
                     f"endpoint '{name}': its internal ALB (target-type ip, in the VPC) sends to the pods",
                     (Source(network=net.vpc_cidr, label=f"the internal ALB (VPC {net.vpc_cidr})"),),
@@ -670,16 +734,11 @@ def required_flows(world: World) -> Iterator[Required]:
                     hop_port.port,
                     hop_port.protocol,
                 )
+    interceptors = _interceptors(net)
     for item in _objects(world, "HTTPScaledObject"):
         target = (item.obj.get("spec") or {}).get("scaleTargetRef") or {}
         if not target.get("service") or target.get("port") is None:
             continue
-        interceptors = tuple(
-            Source(pod=p)
-            for p in net.pods
-            if p.labels.get("app.kubernetes.io/component") == "interceptor"
-            and p.labels.get("app.kubernetes.io/part-of") == "keda-add-ons-http"
-        )
         yield Required(
             f"scale-to-zero endpoint '{item.name}': the KEDA HTTP interceptor forwards held requests to "
             f"{target['service']}:{_num(target['port'])}",
@@ -689,18 +748,28 @@ def required_flows(world: World) -> Iterator[Required]:
             _num(target["port"]),
             owner_urn=item.urn,
         )
-    # Workflows: steps in the team namespaces report runs to the Metaflow metadata service.
-    spec = world.spec.orchestrator
-    if spec.metaflow:
-        from components.orchestrator import METADATA_PORT, METADATA_SERVICE
-
-        yield Required(
-            "workflow steps in the team namespaces record runs in the Metaflow metadata service",
-            _clients_in(net, teams),
-            spec.metaflow_namespace,
-            METADATA_SERVICE,
-            METADATA_PORT,
-        )
+    # Workflows: each team's steps record runs in the metadata service their Metaflow config names.
+    if world.spec.orchestrator.metaflow:
+        clients = metaflow_clients(world)
+        if not clients:
+            yield Required(
+                "workflow steps record runs in the Metaflow metadata service",
+                (),
+                world.spec.orchestrator.metaflow_namespace,
+                "",
+                0,
+                unknown="cannot evaluate workflow steps -> Metaflow metadata service: the plan exports no "
+                "metaflow_config with an in-cluster METAFLOW_SERVICE_INTERNAL_URL",
+            )
+        for client in clients:
+            yield Required(
+                f"workflow steps in namespace {client.namespace} record runs in the Metaflow metadata service "
+                f"their config names ({client.url})",
+                _clients_in(net, [client.namespace]),
+                client.service_namespace,
+                client.service,
+                client.port,
+            )
     # Vector search: the declared clients reach Qdrant's REST and gRPC ports; its replicas reach each other.
     vdb = world.spec.vector_db
     if vdb.enabled and vdb.engine == "qdrant":
@@ -713,11 +782,11 @@ def required_flows(world: World) -> Iterator[Required]:
             vector_db_clients,
         )
 
-        clients = vector_db_clients(world.spec)
+        qdrant_clients = vector_db_clients(world.spec)
         for port in (QDRANT_HTTP_PORT, QDRANT_GRPC_PORT):
             yield Required(
-                f"Qdrant clients ({', '.join(clients)}) reach Qdrant on {port}",
-                _clients_in(net, clients),
+                f"Qdrant clients ({', '.join(qdrant_clients)}) reach Qdrant on {port}",
+                _clients_in(net, qdrant_clients),
                 vdb.namespace,
                 QDRANT_RELEASE,
                 port,
@@ -742,7 +811,8 @@ def required_flows(world: World) -> Iterator[Required]:
             f"{QDRANT_RELEASE}-headless",
             QDRANT_HTTP_PORT,
         )
-    # KEDA: the operator queries every in-cluster address its triggers name (Prometheus, external scalers).
+    # KEDA: the operator queries every in-cluster address its triggers name (Prometheus, external scalers). Its pods
+    # carry app=keda-operator (kedacore/charts@v2.20.2:keda/templates/manager/deployment.yaml, as rendered).
     keda_operator = tuple(Source(pod=p) for p in net.pods if p.labels.get("app") == "keda-operator")
     if keda_operator:
         for item in _objects(world, "ScaledObject"):
@@ -888,6 +958,9 @@ def required_flows_allowed(world: World) -> SimResult:
 def _required_findings(world: World) -> Iterator[tuple[str, str | None]]:
     net = network(world)
     for flow in required_flows(world):
+        if flow.unknown:
+            yield flow.unknown, flow.owner_urn
+            continue
         if not flow.sources:
             continue
         service = net.services.get((flow.namespace, flow.service))
@@ -1008,21 +1081,20 @@ def forbidden_flows(world: World) -> Iterator[Forbidden]:
                 and p.labels.get("app.kubernetes.io/instance") == QDRANT_RELEASE
             ),
         )
-    spec = world.spec.orchestrator
-    if spec.metaflow:
-        from components.orchestrator import METADATA_SERVICE
-
-        yield Forbidden(
-            f"only the Metaflow clients (the team namespaces: {', '.join(teams)}) may reach the unauthenticated "
-            "Metaflow metadata service",
-            outsiders_of({*teams, spec.metaflow_namespace}),
-            tuple(
-                p
-                for p in net.pods
-                if p.namespace == spec.metaflow_namespace
-                and p.labels.get("app.kubernetes.io/name") == METADATA_SERVICE
-            ),
-        )
+    if world.spec.orchestrator.metaflow:
+        by_service: dict[tuple[str, str], set[str]] = {}
+        for client in metaflow_clients(world):
+            by_service.setdefault((client.service_namespace, client.service), set()).add(client.namespace)
+        for (namespace, name), admitted in by_service.items():
+            service = net.services.get((namespace, name))
+            if service is None:
+                continue  # reported by MLS-SIM-NET-002
+            yield Forbidden(
+                f"only the Metaflow clients of Service {namespace}/{name} (namespaces {', '.join(sorted(admitted))}, "
+                "whose config names it) may reach that unauthenticated metadata service",
+                outsiders_of({*admitted, namespace}),
+                tuple(net.pods_of(service)),
+            )
 
 
 @sim_check(
