@@ -702,7 +702,8 @@ def required_flows(world: World) -> Iterator[Required]:
         )
     # Inference: the owning team's pods call its endpoints through the endpoint's Service. A scale-to-zero
     # endpoint's Service is an ExternalName to the KEDA HTTP interceptor, which forwards to the backend Service
-    # named by the HTTPScaledObject (kedacore/http-add-on@v0.15.0 operator/apis/http/v1alpha1 scaleTargetRef).
+    # named by the HTTPScaledObject's scaleTargetRef: service, and port or portName (kedacore/http-add-on@v0.15.0:
+    # config/crd/bases/http.keda.sh_httpscaledobjects.yaml).
     endpoints = {(e.team, e.name): e for e in world.spec.inference.endpoints if e.backend == "kubernetes"}
     for (team, name), endpoint in endpoints.items():
         service = net.services.get((team, name))
@@ -737,15 +738,31 @@ def required_flows(world: World) -> Iterator[Required]:
     interceptors = _interceptors(net)
     for item in _objects(world, "HTTPScaledObject"):
         target = (item.obj.get("spec") or {}).get("scaleTargetRef") or {}
-        if not target.get("service") or target.get("port") is None:
+        why = f"scale-to-zero endpoint '{item.name}': the KEDA HTTP interceptor forwards held requests"
+        backend = net.services.get((item.namespace, str(target.get("service"))))
+        if target.get("port") is not None:
+            target_port: int | None = _num(target["port"])
+        else:
+            named = [p.port for p in backend.ports if p.name == target.get("portName")] if backend else []
+            target_port = named[0] if named else None
+        if target_port is None:
+            yield Required(
+                why,
+                interceptors,
+                item.namespace,
+                str(target.get("service")),
+                0,
+                owner_urn=item.urn,
+                unknown=f"cannot evaluate {why}: scaleTargetRef names no port the plan's Service "
+                f"{item.namespace}/{target.get('service')} has ({target.get('port') or target.get('portName')})",
+            )
             continue
         yield Required(
-            f"scale-to-zero endpoint '{item.name}': the KEDA HTTP interceptor forwards held requests to "
-            f"{target['service']}:{_num(target['port'])}",
+            f"{why} to {target.get('service')}:{target_port}",
             interceptors,
             item.namespace,
-            str(target["service"]),
-            _num(target["port"]),
+            str(target.get("service")),
+            target_port,
             owner_urn=item.urn,
         )
     # Workflows: each team's steps record runs in the metadata service their Metaflow config names.
@@ -1052,17 +1069,20 @@ def forbidden_flows(world: World) -> Iterator[Forbidden]:
         and pod.labels.get("app.kubernetes.io/component") == "inference"
         for port in {e.port, *([pod.scrape_port] if pod.scrape_port else [])}
     }
+    by_namespace: dict[str, list[Pod]] = {}
+    for pod in net.pods:
+        by_namespace.setdefault(pod.namespace, []).append(pod)
     for team in teams:
-        for other in teams:
-            if other == team:
-                continue
-            yield Forbidden(
-                f"team '{team}' must not reach team '{other}' pods (tenant isolation); only the serving port of "
-                f"'{other}' endpoints is shared",
-                (Source(pod=net.modelled[team]),),
-                tuple(p for p in net.pods if p.namespace == other),
-                frozenset(serving),
-            )
+        others = [t for t in teams if t != team and t in net.modelled]
+        if not others:
+            continue
+        yield Forbidden(
+            f"other teams must not reach team '{team}' pods (tenant isolation); only the serving port of "
+            f"'{team}' endpoints is shared",
+            tuple(Source(pod=net.modelled[t]) for t in others),
+            tuple(by_namespace.get(team, [])),
+            frozenset(serving),
+        )
     outsiders_of = lambda allowed: tuple(  # noqa: E731
         Source(pod=p) for p in net.pods if p.namespace not in allowed and not p.host_network
     )
@@ -1124,7 +1144,9 @@ def _forbidden_findings(world: World) -> Iterator[tuple[str, str | None]]:
             reached: dict[tuple[str | None, str], tuple[list[Source], set[str]]] = {}
             key: tuple[str | None, str]
             for number, protocol in _probe_ports(dst, policy_ports):
-                if (dst.label, number) in flow.exempt:
+                if (dst.label, number) in flow.exempt or not _admits_other_namespaces(
+                    net, dst, number, protocol
+                ):
                     continue
                 for source in flow.sources:
                     try:
@@ -1148,6 +1170,23 @@ def _forbidden_findings(world: World) -> Iterator[tuple[str, str | None]]:
                     f"{_describe(sources)}",
                     urn,
                 )
+
+
+def _admits_other_namespaces(net: Network, dst: Pod, port: int, protocol: str) -> bool:
+    """Could any pod of another namespace get in on this port? False when ``dst`` is isolated for ingress and every
+    rule for the port admits only pods of its own namespace: then no source need be tried (this keeps the team x
+    team scan linear in practice)."""
+    selecting = _selecting(net, dst, "Ingress")
+    if not selecting:
+        return True
+    for policy in selecting:
+        for rule in policy.ingress:
+            if not _port_matches(rule.get("ports") or [], port, protocol, dst):
+                continue
+            peers = rule.get("from") or []
+            if not peers or any("namespaceSelector" in peer or "ipBlock" in peer for peer in peers):
+                return True
+    return False
 
 
 def _describe(sources: Iterable[Source]) -> str:
