@@ -83,7 +83,10 @@ def test_advisory_violation_is_shown_but_passes(project: Path, tmp_path: Path) -
     result = _invoke("check", "dev", "--project-dir", str(project), "--config", str(config), "-f", "json")
     assert result.exit_code == 0
     findings = json.loads(result.output)["stacks"][0]["findings"]
-    assert [(f["policy"], f["status"]) for f in findings] == [("MLS-ENV-002", "warn")]
+    assert [(f["policy"], f["status"]) for f in findings if f["policy"] == "MLS-ENV-002"] == [
+        ("MLS-ENV-002", "warn")
+    ]
+    assert all(f["status"] != "fail" for f in findings)
 
 
 def test_waiver_turns_the_failure_into_a_visible_waived_finding(project: Path, eu_only: Path) -> None:

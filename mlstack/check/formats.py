@@ -127,7 +127,7 @@ def _sarif_rule(rule: Rule) -> dict[str, Any]:
         },
         "defaultConfiguration": {"level": "error" if rule.level is EnforcementLevel.MANDATORY else "warning"},
         "properties": {
-            "tags": ["security", rule.domain],
+            "tags": ["security", rule.domain, *getattr(rule, "control_tags", list)()],
             "security-severity": _SECURITY_SEVERITY[rule.severity.value],
             "precision": "high",
         },
