@@ -541,7 +541,6 @@ def test_every_catalogued_action_exists_in_the_iam_reference():
     assert unknown == []
 
 
-@pytest.mark.xfail(reason="clean once issue 15/16 fixes land", strict=False)
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
 def test_the_shipped_stacks_make_every_required_call_and_no_forbidden_one(stack):
     world = world_of(stack)

@@ -454,7 +454,6 @@ def test_the_model_reads_namespaces_pods_and_coredns_from_the_plan():
 # --- the shipped stacks -----------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(reason="clean once issue 15/16 fixes land", strict=False)
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
 def test_the_shipped_stacks_are_clean(stack):
     assert findings(world_of(stack), *NETWORK_CHECKS) == []
