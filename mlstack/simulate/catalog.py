@@ -10,7 +10,7 @@ from policies.catalog import ALL_RULES
 from policies.framework import Rule
 
 # The domain modules, in the order a deploy meets their failures.
-MODULES = ("rendering",)
+MODULES = ("rendering", "admission", "capacity")
 
 
 @cache
