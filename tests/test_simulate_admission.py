@@ -13,8 +13,8 @@ import pytest
 from mlstack.plan.recorder import Plan, RecordedResource
 from mlstack.simulate.admission import namespace_levels
 from mlstack.simulate.helm import RELEASE_TYPE
-from mlstack.simulate.pods import pod_templates
 from mlstack.simulate.pod_security import violations
+from mlstack.simulate.pods import pod_templates
 from tests.simulation import findings, mutable_plan, resource, world_of
 
 LIMITS, QUOTA, PDB, PSA = "MLS-SIM-ADM-001", "MLS-SIM-ADM-002", "MLS-SIM-ADM-003", "MLS-SIM-ADM-004"

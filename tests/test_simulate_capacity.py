@@ -166,7 +166,7 @@ def test_daemonsets_consume_capacity_on_every_matching_node():
     templates = pod_templates(world)
     dcgm = next(p for p in templates if p.kind == "DaemonSet" and "dcgm" in p.item.name)
     # The GPU DaemonSets select GPU pools only: none lands on the system nodes.
-    system = [s for s in node_sources(world) if not s.karpenter][0]
+    system = next(s for s in node_sources(world) if not s.karpenter)
     from mlstack.simulate.capacity import idle
 
     nodes = [n for n in idle(world).nodes if n.source is system]
@@ -193,7 +193,7 @@ def test_topology_spread_do_not_schedule_counts_skew_per_domain():
             "labelSelector": {"matchLabels": metaflow.labels},
         }
     ]
-    source = [s for s in node_sources(world) if not s.karpenter][0]
+    source = next(s for s in node_sources(world) if not s.karpenter)
     itype = source.types[0]
     node_a = Node("a", source, itype, "us-east-1a", itype.allocatable())
     assert spread_problem(metaflow, metaflow.labels, node_a, {ZONE: {"us-east-1a": 1, "us-east-1b": 0}})
