@@ -29,7 +29,9 @@ def mutable_plan(stack: str) -> Plan:
 def resource(plan: Plan, type_: str, name_contains: str = "") -> RecordedResource:
     """The one resource of ``type_`` whose logical name contains ``name_contains``."""
     matches = [r for r in plan.resources if r.type == type_ and name_contains in r.name]
-    assert len(matches) == 1, f"expected one {type_} named *{name_contains}*, found {[r.name for r in matches]}"
+    assert len(matches) == 1, (
+        f"expected one {type_} named *{name_contains}*, found {[r.name for r in matches]}"
+    )
     return matches[0]
 
 

@@ -210,3 +210,18 @@ def test_pod_security_versioned_checks_follow_the_enforced_version():
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
 def test_shipped_stacks_pass_admission(stack):
     assert findings(world_of(stack), LIMITS, QUOTA, PDB, PSA) == []
+
+
+def test_init_containers_are_defaulted_and_pod_bounds_apply_to_the_effective_pod():
+    plan = mutable_plan("prod")
+    deployment = _serving_with_cpu_limits(plan, "-chat-deployment")
+    loader = deployment.inputs["spec"]["template"]["spec"]["initContainers"][0]
+    loader["resources"] = {}
+    limit_range = resource(plan, LIMIT_RANGE, "-search-limits")
+    limit_range.inputs["spec"]["limits"].append({"type": "Pod", "max": {"cpu": "2"}})
+    world = world_of("prod", plan)
+    chat = next(p for p in pod_templates(world) if p.item.urn == deployment.urn)
+    loader_after = chat.spec["initContainers"][0]["resources"]
+    assert loader_after["limits"]["cpu"] == "1" and loader_after["requests"]["memory"] == "512Mi"
+    message = " ".join(f.message for f in findings(world, LIMITS) if f.urn == deployment.urn)
+    assert "pod: LimitRange search/team-limits maximum cpu is 2000m" in message

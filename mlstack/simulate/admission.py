@@ -18,7 +18,7 @@ from mlstack.simulate.framework import SimResult, World, derived, sim_check
 from mlstack.simulate.helm import RELEASE_TYPE
 from mlstack.simulate.objects import all_objects, containers, of_kind
 from mlstack.simulate.pod_security import LEVELS, violations
-from mlstack.simulate.pods import PodTemplate, pod_templates
+from mlstack.simulate.pods import PodTemplate, pod_limits, pod_templates
 
 # Quota resources a pod's containers must all specify once a quota tracks them (kubernetes/kubernetes
 # pkg/quota/v1/evaluator/core/pods.go: Constraints -> enforcePodContainerConstraints, "must specify ...").
@@ -64,7 +64,7 @@ def _usage(pod: PodTemplate) -> quantity.Resources:
     """Quota usage of one pod (pkg/quota/v1/evaluator/core/pods.go podComputeUsageHelper over PodRequests and
     PodLimits): pods, cpu/memory requests and limits, and requests.<extended resource>."""
     requests = pod.requests()
-    limits = _pod_limits(pod.spec)
+    limits = pod_limits(pod.spec)
     usage: quantity.Resources = {"pods": Fraction(1)}
     for name, amount in requests.items():
         usage[f"requests.{name}"] = amount
@@ -74,18 +74,6 @@ def _usage(pod: PodTemplate) -> quantity.Resources:
         if name in ("cpu", "memory", "ephemeral-storage"):
             usage[f"limits.{name}"] = amount
     return usage
-
-
-def _pod_limits(spec: dict[str, Any]) -> quantity.Resources:
-    regular: quantity.Resources = {}
-    for container in spec.get("containers") or []:
-        regular = quantity.add(
-            regular, quantity.resource_list((container.get("resources") or {}).get("limits"))
-        )
-    for container in spec.get("initContainers") or []:
-        for name, amount in quantity.resource_list((container.get("resources") or {}).get("limits")).items():
-            regular[name] = max(regular.get(name, Fraction(0)), amount)
-    return regular
 
 
 def _missing_specified(pod: PodTemplate, tracked: set[str]) -> list[str]:

@@ -8,9 +8,12 @@ Sources, read at the cluster's version (Kubernetes 1.34):
   request ... Kubernetes copies the limit"); a LimitRange ``default`` without ``defaultRequest`` defaults the
   request, and ``max`` defaults ``default`` (kubernetes/kubernetes pkg/apis/core/v1/defaults.go
   ``SetDefaults_LimitRangeItem``).
-- LimitRanger (kubernetes/kubernetes@0061479 plugin/pkg/admission/limitranger/admission.go): ``PodLimitFunc``
-  merges the defaults into each of ``spec.containers`` (not init containers) where a resource is absent, then
-  enforces ``min``/``max``/``maxLimitRequestRatio`` per Container and on the containers' sums per Pod.
+- LimitRanger (kubernetes/kubernetes plugin/pkg/admission/limitranger/admission.go, the current form with
+  ``PodMutateLimitFunc``/``PodValidateLimitFunc``; the kubernetes repository is too large to snapshot here, so the
+  exact 1.34 tag was not pinned): ``mergePodResourceRequirements`` merges the Container defaults into every
+  container and init container where a resource is absent; ``PodValidateLimitFunc`` enforces
+  ``min``/``max``/``maxLimitRequestRatio`` per container and init container, and per Pod on ``podRequests`` and
+  ``podLimits`` (the sum of containers and sidecars, or the largest init container if larger).
 - Replicas: a Deployment/StatefulSet/ReplicaSet's ``spec.replicas`` (default 1), or its autoscaler's range: an
   HPA's ``minReplicas`` (default 1) and ``maxReplicas``; a KEDA ScaledObject's ``minReplicaCount`` (default 0)
   and ``maxReplicaCount`` (default 100; keda.sh/docs/2.20/reference/scaledobject-spec); an HTTPScaledObject's
@@ -80,13 +83,22 @@ class PodTemplate:
 
 
 def pod_requests(spec: dict[str, Any]) -> quantity.Resources:
+    return quantity.add(_pod_total(spec, "requests"), quantity.resource_list(spec.get("overhead")))
+
+
+def pod_limits(spec: dict[str, Any]) -> quantity.Resources:
+    """LimitRanger's ``podLimits``: as ``podRequests``, over limits."""
+    return _pod_total(spec, "limits")
+
+
+def _pod_total(spec: dict[str, Any], which: str) -> quantity.Resources:
     regular: quantity.Resources = {}
     sidecars: quantity.Resources = {}
     for container in spec.get("containers") or []:
-        regular = quantity.add(regular, _requests_of(container))
+        regular = quantity.add(regular, _resources_of(container, which))
     init_peak: quantity.Resources = {}
     for container in spec.get("initContainers") or []:
-        own = _requests_of(container)
+        own = _resources_of(container, which)
         if container.get("restartPolicy") == "Always":
             sidecars = quantity.add(sidecars, own)
             continue
@@ -94,16 +106,15 @@ def pod_requests(spec: dict[str, Any]) -> quantity.Resources:
         running = quantity.add(sidecars, own)
         for name, amount in running.items():
             init_peak[name] = max(init_peak.get(name, Fraction(0)), amount)
-    steady = quantity.add(regular, sidecars)
-    out = dict(steady)
+    out = quantity.add(regular, sidecars)
     for name, amount in init_peak.items():
         out[name] = max(out.get(name, Fraction(0)), amount)
-    return quantity.add(out, quantity.resource_list(spec.get("overhead")))
+    return out
 
 
-def _requests_of(container: dict[str, Any]) -> quantity.Resources:
+def _resources_of(container: dict[str, Any], which: str) -> quantity.Resources:
     resources = container.get("resources") or {}
-    return quantity.resource_list(resources.get("requests"))
+    return quantity.resource_list(resources.get(which))
 
 
 @derived
@@ -211,14 +222,14 @@ def _admit(pod: PodTemplate) -> None:
         resources["requests"] = requests
         for name, value in limits.items():
             requests.setdefault(name, value)
-    # 2. LimitRanger: merge each LimitRange's Container defaults into spec.containers, then enforce bounds.
+    # 2. LimitRanger: merge each LimitRange's Container defaults into every container, then enforce bounds.
     injected: dict[tuple[str, str, str], str] = {}
     for limit_range in pod.limit_ranges:
         for entry in (limit_range.obj.get("spec") or {}).get("limits") or []:
             if entry.get("type") != "Container":
                 continue
             default, default_request = _limit_range_defaults(entry)
-            for container in pod.spec.get("containers") or []:
+            for container in containers(pod.spec):
                 resources = container["resources"]
                 limits = resources.setdefault("limits", {}) or {}
                 resources["limits"] = limits
@@ -265,12 +276,10 @@ def _enforce_bounds(pod: PodTemplate, limit_range: KubeObject, entry: dict[str, 
                 c["resources"].get("requests") or {},
                 c["resources"].get("limits") or {},
             )
-            for c in pod.spec.get("containers") or []
+            for c in containers(pod.spec)
         ]
     elif kind == "Pod":
-        regular = pod.spec.get("containers") or []
-        subjects = [("pod", _sum_present(c["resources"].get("requests") for c in regular),
-                     _sum_present(c["resources"].get("limits") for c in regular))]  # fmt: skip
+        subjects = [("pod", _pod_total(pod.spec, "requests"), pod_limits(pod.spec))]
     else:
         return
     where = f"LimitRange {limit_range.namespace}/{limit_range.name}"
@@ -300,12 +309,3 @@ def _enforce_bounds(pod: PodTemplate, limit_range: KubeObject, entry: dict[str, 
                 pod.rejections.append(
                     f"{subject}: {where} {name} limit/request ratio {float(limit / request):.2f} exceeds {float(ratio)}"
                 )
-
-
-def _sum_present(lists: Any) -> dict[str, Fraction]:
-    """LimitRanger's ``sum``: a resource counts only when every container sets it."""
-    parsed = [quantity.resource_list(item) for item in lists]
-    if not parsed:
-        return {}
-    names = set.intersection(*(set(p) for p in parsed))
-    return {name: sum((p[name] for p in parsed), Fraction(0)) for name in names}

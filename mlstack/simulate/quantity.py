@@ -38,6 +38,8 @@ def parse(value: Any) -> Fraction:
     """One quantity as an exact number (cores for cpu, bytes for memory, a count for the rest)."""
     if isinstance(value, bool):
         raise BadQuantity(f"{value!r} is not a quantity")
+    if isinstance(value, Fraction):
+        return value
     if isinstance(value, int | float):
         return Fraction(str(value))
     match = _QUANTITY.match(str(value).strip())
