@@ -204,8 +204,9 @@ def namespace_levels(world: World) -> dict[str, tuple[str, str, str]]:
     """Namespace -> (enforce level, enforce version, where it comes from), for namespaces the deploy creates.
 
     Our Namespace objects carry their labels; a namespace a Helm release creates (``createNamespace``) has no
-    label, so the cluster default applies: EKS runs Pod Security admission with every level ``privileged``
-    (docs.aws.amazon.com/eks/latest/userguide/pod-security-policy-removal-faq.html).
+    label, so the cluster default applies: EKS enables Pod Security admission with the upstream default
+    configuration, every mode ``privileged`` (aws.amazon.com/blogs/containers/implementing-pod-security-standards-
+    in-amazon-eks/; kubernetes.io/docs/tasks/configure-pod-container/enforce-standards-admission-controller/).
     """
     levels: dict[str, tuple[str, str, str]] = {}
     for release in world.resources(RELEASE_TYPE):
