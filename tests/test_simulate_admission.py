@@ -12,6 +12,7 @@ import pytest
 
 from mlstack.plan.recorder import Plan, RecordedResource
 from mlstack.simulate.admission import namespace_levels
+from mlstack.simulate.framework import World
 from mlstack.simulate.helm import RELEASE_TYPE
 from mlstack.simulate.pod_security import violations
 from mlstack.simulate.pods import pod_templates
@@ -209,7 +210,7 @@ def test_pod_security_versioned_checks_follow_the_enforced_version():
 @pytest.mark.xfail(reason="clean once issue 15/16 fixes land", strict=False)
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
 def test_shipped_stacks_pass_admission(stack):
-    assert findings(world_of(stack), LIMITS, QUOTA, PDB, PSA) == []
+    assert findings(world_of(stack), LIMITS, QUOTA, PDB, PSA, "MLS-SIM-ADM-005") == []
 
 
 def test_init_containers_are_defaulted_and_pod_bounds_apply_to_the_effective_pod():
@@ -225,3 +226,45 @@ def test_init_containers_are_defaulted_and_pod_bounds_apply_to_the_effective_pod
     assert loader_after["limits"]["cpu"] == "1" and loader_after["requests"]["memory"] == "512Mi"
     message = " ".join(f.message for f in findings(world, LIMITS) if f.urn == deployment.urn)
     assert "pod: LimitRange search/team-limits maximum cpu is 2000m" in message
+
+
+KUEUE = "MLS-SIM-ADM-005"
+
+
+def _with_efa_training_pool(stack: str, plan: Plan) -> World:
+    world = world_of(stack, plan)
+    pools = [p.model_copy(update={"efa": True}) if p.name == "training" else p for p in world.spec.gpu_pools]
+    return World(plan, world.spec.model_copy(update={"gpu_pools": pools}), world.project_root)
+
+
+def test_row17_an_efa_pool_behind_a_queue_that_does_not_cover_efa_is_inadmissible():
+    # rt-cluster row 17: ClusterQueues cover only cpu/memory/nvidia.com/gpu, so a pod requesting
+    # vpc.amazonaws.com/efa on an EFA pool is never admitted by Kueue.
+    plan = mutable_plan("prod")
+    found = findings(_with_efa_training_pool("prod", plan), KUEUE)
+    queues = [r.urn for r in plan.resources if r.type == "kubernetes:kueue.x-k8s.io/v1beta2:ClusterQueue"]
+    assert queues and sorted(f.urn for f in found) == sorted(queues)
+    assert all("vpc.amazonaws.com/efa" in f.message and "NodePool training" in f.message for f in found)
+
+
+def test_row17_fix_covering_efa_admits():
+    plan = mutable_plan("prod")
+    for queue in plan.resources:
+        if queue.type == "kubernetes:kueue.x-k8s.io/v1beta2:ClusterQueue":
+            gpu_group = next(
+                g for g in queue.inputs["spec"]["resourceGroups"] if "nvidia.com/gpu" in g["coveredResources"]
+            )
+            gpu_group["coveredResources"].append("vpc.amazonaws.com/efa")
+            for flavor in gpu_group["flavors"]:
+                flavor["resources"].append({"name": "vpc.amazonaws.com/efa", "nominalQuota": "32"})
+    assert findings(_with_efa_training_pool("prod", plan), KUEUE) == []
+    assert findings(world_of("prod"), KUEUE) == []  # no EFA pool: nothing to cover
+
+
+def test_a_workload_on_a_queue_that_does_not_exist_is_flagged():
+    plan = mutable_plan("dev")
+    snapshots = resource(plan, "kubernetes:batch/v1:CronJob", "snapshot")
+    template = snapshots.inputs["spec"]["jobTemplate"]["spec"]["template"]
+    template.setdefault("metadata", {}).setdefault("labels", {})["kueue.x-k8s.io/queue-name"] = "default"
+    found = [f for f in findings(world_of("dev", plan), KUEUE) if f.urn == snapshots.urn]
+    assert found and "no LocalQueue/ClusterQueue" in found[0].message

@@ -270,3 +270,102 @@ def pods_meet_pod_security(world: World) -> SimResult:
 def _minor(version: str, default: int = 0) -> int:
     parts = version.split(".")
     return int(parts[1]) if len(parts) == 2 and parts[1].isdigit() else default
+
+
+KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+
+
+def _pool_resources(world: World) -> dict[str, tuple[set[str], dict[str, frozenset[str]]]]:
+    """NodePool name -> (extended resources its workloads request, its node labels)."""
+    from mlstack.simulate.capacity import node_sources  # the capacity module builds node supply once
+
+    efa_pools = {pool.name for pool in world.spec.gpu_pools if pool.efa}
+    out: dict[str, tuple[set[str], dict[str, frozenset[str]]]] = {}
+    for source in node_sources(world):
+        if not source.karpenter:
+            continue
+        name = source.label.split(" ", 1)[1]
+        wanted = {"nvidia.com/gpu"} if any(t.gpus for t in source.types) else set()
+        # An EFA pool is there for multi-node training over EFA: its pods request vpc.amazonaws.com/efa, the
+        # resource the EFA device plugin advertises (aws/eks-charts stable/aws-efa-k8s-device-plugin).
+        if name in efa_pools:
+            wanted.add("vpc.amazonaws.com/efa")
+        out[name] = (wanted, source.labels)
+    return out
+
+
+@sim_check(
+    "MLS-SIM-ADM-005",
+    title="Kueue can admit the workloads each team queue is for",
+    why=(
+        "Kueue admits a workload only if every resource its pods request is covered by a resource group of its "
+        "ClusterQueue; otherwise it stays suspended with 'resource <name> unavailable in ClusterQueue' "
+        "(kubernetes-sigs/kueue pkg/scheduler/flavorassigner/flavorassigner.go findFlavorForPodSetResource). A "
+        "queue whose flavor targets a GPU or EFA pool must therefore cover what that pool's pods request"
+    ),
+    severity=Severity.HIGH,
+    remediation=(
+        "Add the resource (e.g. vpc.amazonaws.com/efa for EFA pools) to the ClusterQueue's coveredResources with "
+        "a quota in the pool's flavor"
+    ),
+    subjects=("ClusterQueue", "ResourceFlavor", "LocalQueue", "NodePool"),
+)
+def kueue_covers_what_its_pools_need(world: World) -> SimResult:
+    flavors = {item.name: item for item in of_kind(world, "ResourceFlavor")}
+    pools = _pool_resources(world)
+    queues = {}
+    for cluster_queue in of_kind(world, "ClusterQueue"):
+        groups = (cluster_queue.obj.get("spec") or {}).get("resourceGroups") or []
+        covered = {str(r) for group in groups for r in group.get("coveredResources") or []}
+        queues[cluster_queue.name] = (cluster_queue, covered)
+        for group in groups:
+            for flavor_ref in group.get("flavors") or []:
+                flavor = flavors.get(str(flavor_ref.get("name")))
+                if flavor is None:
+                    yield (
+                        f"{cluster_queue.label}: flavor {flavor_ref.get('name')} is not in the plan",
+                        cluster_queue.urn,
+                    )
+                    continue
+                node_labels = (flavor.obj.get("spec") or {}).get("nodeLabels") or {}
+                for pool, (wanted, labels) in pools.items():
+                    if not node_labels or not all(
+                        str(v) in labels.get(str(k), frozenset()) for k, v in node_labels.items()
+                    ):
+                        continue
+                    for name in sorted(wanted - covered):
+                        yield (
+                            (
+                                f"{cluster_queue.label}: flavor {flavor.name} targets NodePool {pool}, whose pods request "
+                                f"{name}, but no resource group covers {name}: every such workload stays suspended "
+                                f"('resource {name} unavailable in ClusterQueue')"
+                            ),
+                            cluster_queue.urn,
+                        )
+    local = {
+        (q.namespace, q.name): str((q.obj.get("spec") or {}).get("clusterQueue", ""))
+        for q in of_kind(world, "LocalQueue")
+    }
+    for pod in pod_templates(world):
+        queue_name = pod.labels.get(KUEUE_QUEUE_LABEL) or (
+            (pod.item.obj.get("metadata") or {}).get("labels") or {}
+        ).get(KUEUE_QUEUE_LABEL)
+        if not queue_name:
+            continue
+        target = local.get((pod.namespace, str(queue_name)))
+        if target is None or target not in queues:
+            yield (
+                f"{pod.item.label} names queue {queue_name}, which has no LocalQueue/ClusterQueue in the plan",
+                pod.item.urn,
+            )
+            continue
+        cluster_queue, covered = queues[target]
+        missing = sorted(n for n, amount in pod.requests().items() if amount and n not in covered)
+        if missing:
+            yield (
+                (
+                    f"{pod.item.label} requests {', '.join(missing)}, which {cluster_queue.label} does not cover: "
+                    "Kueue never admits it"
+                ),
+                pod.item.urn,
+            )
