@@ -36,6 +36,8 @@ DOMAINS = (
     "registry",
     "workloads",
     "data_services",
+    "sagemaker",
+    "messaging",
 )
 
 

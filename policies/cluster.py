@@ -23,6 +23,7 @@ REQUIRED_LOG_TYPES = ("api", "audit", "authenticator")
     title="Kubernetes secrets are envelope-encrypted with the cluster key",
     why="Without envelope encryption, anyone with etcd snapshots reads every secret of every team.",
     severity=Severity.HIGH,
+    controls={"cis-eks": ["5.3.1"]},
     remediation="Set encryption_config with resources ['secrets'] and the cluster KMS key.",
 )
 def secrets_encrypted(args: ResourceValidationArgs, config: Mapping[str, Any]) -> Iterator[str]:
@@ -40,6 +41,7 @@ def secrets_encrypted(args: ResourceValidationArgs, config: Mapping[str, Any]) -
     why="A public endpoint open to 0.0.0.0/0 exposes the control plane to credential stuffing and every future "
     "API server CVE; prod keeps it private.",
     severity=Severity.HIGH,
+    controls={"cis-eks": ["5.4.1", "5.4.2"]},
     remediation="Set cluster.endpoint_public_access false (required in prod), or restrict public_access_cidrs.",
 )
 def endpoint_private(args: ResourceValidationArgs, config: Mapping[str, Any]) -> Iterator[str]:
@@ -62,6 +64,7 @@ def endpoint_private(args: ResourceValidationArgs, config: Mapping[str, Any]) ->
     why="The api, audit and authenticator logs record who did what in the cluster; without them an incident "
     "cannot be reconstructed.",
     severity=Severity.MEDIUM,
+    controls={"cis-eks": ["2.1.1"]},
     remediation="Set enabled_cluster_log_types to include api, audit and authenticator.",
 )
 def control_plane_logs(args: ResourceValidationArgs, config: Mapping[str, Any]) -> Iterator[str]:
@@ -78,6 +81,7 @@ def control_plane_logs(args: ResourceValidationArgs, config: Mapping[str, Any]) 
     why="The aws-auth ConfigMap is edited by hand and invisible to IAM; access entries are API-managed and "
     "auditable.",
     severity=Severity.MEDIUM,
+    controls={"cis-eks": ["4.1.7"]},
     remediation="Set access_config.authentication_mode API.",
 )
 def access_entries_only(args: ResourceValidationArgs, config: Mapping[str, Any]) -> Iterator[str]:
@@ -114,6 +118,7 @@ def _version(text: Any) -> tuple[int, ...]:
     why="Versions past standard support cost six times more per hour in extended support and stop getting "
     "fixes.",
     severity=Severity.MEDIUM,
+    controls={"aws-fsbp": ["EKS.2"]},
     remediation="Upgrade cluster.kubernetes_version, or lower minKubernetesVersion after planning the upgrade.",
     config={
         "minKubernetesVersion": {
@@ -180,6 +185,7 @@ def node_group_on_demand(args: ResourceValidationArgs, config: Mapping[str, Any]
     why="IMDSv1 and a hop limit above 1 let any pod read the node role's credentials; pods get theirs from "
     "Pod Identity.",
     severity=Severity.HIGH,
+    controls={"aws-fsbp": ["EC2.8"]},
     remediation="Set metadata_options http_tokens required and http_put_response_hop_limit 1.",
 )
 def launch_template_imdsv2(args: ResourceValidationArgs, config: Mapping[str, Any]) -> Iterator[str]:
@@ -197,6 +203,7 @@ def launch_template_imdsv2(args: ResourceValidationArgs, config: Mapping[str, An
     title="Launch templates encrypt their volumes",
     why="Node disks hold images, logs and scratch copies of data.",
     severity=Severity.HIGH,
+    controls={"aws-fsbp": ["EC2.3"]},
     remediation="Set encrypted 'true' on every block_device_mappings[].ebs.",
 )
 def launch_template_encrypted(args: ResourceValidationArgs, config: Mapping[str, Any]) -> Iterator[str]:

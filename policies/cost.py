@@ -36,6 +36,7 @@ DEFAULT_MAX_MONTHLY_BUDGET = {"dev": 2000, "staging": 20000, "prod": 150000}
     why="A budget filtered on the environment tag is the only alarm that fires when GPUs are left running; "
     "without the filter it measures the whole account.",
     severity=Severity.HIGH,
+    mlstack_only=True,
     remediation="Keep the Guardrails budget: budget_type COST, time_unit MONTHLY, cost filter TagKeyValue "
     "user:environment$<env>.",
 )

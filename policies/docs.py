@@ -7,6 +7,8 @@ from pathlib import Path
 
 from mlstack.check.waivers import MAX_WAIVER_DAYS
 from policies.catalog import ALL_RULES, PACK_NAME, Rule
+from policies.controls import FRAMEWORKS
+from policies.coverage import UNCHECKED_TYPES
 
 DOCS_PATH = Path("docs") / "policies.md"
 _DOMAIN_TITLES = {
@@ -21,6 +23,8 @@ _DOMAIN_TITLES = {
     "registry": "ECR registry",
     "workloads": "Kubernetes",
     "data_services": "Data services",
+    "sagemaker": "SageMaker",
+    "messaging": "Queues",
 }
 
 
@@ -55,6 +59,38 @@ _WAIVERS_SECTION = [
     "change to it is a change to what a deployment is allowed to carry, and its reason must convince the",
     "reviewer.",
 ]
+
+
+def _frameworks_section() -> list[str]:
+    lines = [
+        "## Frameworks",
+        "",
+        "Each rule names the controls it serves. `mlstack check ENV --framework KEY` runs only the rules of one",
+        "framework and lists which of its controls they cover; SARIF rule properties carry them as",
+        "`framework:id` tags. CIS AWS Foundations and NIST SP 800-53 ids are never written by hand: they are the",
+        '"Related requirements" AWS Security Hub lists for the rule\'s FSBP controls.',
+        "",
+        "| key | framework | source | controls covered |",
+        "| --- | --- | --- | --- |",
+    ]
+    for key, framework in FRAMEWORKS.items():
+        covered = sorted({c for rule in ALL_RULES for c in rule.controls.get(key, ())})
+        lines.append(f"| `{key}` | {framework.name} | {framework.source} | {len(covered)} |")
+    return lines
+
+
+def _unchecked_section() -> list[str]:
+    lines = [
+        "## Resource types no rule checks",
+        "",
+        "Every resource type of the shipped and benchmark plans is checked by at least one rule that names it,",
+        "except these, reviewed one by one (`policies/coverage.py`; a test fails when a new type is neither):",
+        "",
+        "| type | why no rule |",
+        "| --- | --- |",
+    ]
+    lines += [f"| `{t}` | {reason} |" for t, reason in sorted(UNCHECKED_TYPES.items())]
+    return lines
 
 
 def render() -> str:
@@ -96,10 +132,19 @@ def render() -> str:
                 "",
                 f"Remediation: {rule.remediation}",
             ]
+            if rule.controls:
+                lines += [
+                    "",
+                    "Controls: "
+                    + "; ".join(f"{FRAMEWORKS[f].name} {', '.join(ids)}" for f, ids in rule.controls.items())
+                    + ".",
+                ]
+            if rule.mlstack_only:
+                lines += ["", "mlstack only: skipped for programs without the `mlstack:platform` config."]
             config = _config(rule)
             if config:
                 lines.append(config.rstrip("\n"))
-    lines += ["", *_WAIVERS_SECTION]
+    lines += ["", *_frameworks_section(), "", *_unchecked_section(), "", *_WAIVERS_SECTION]
     return "\n".join(lines) + "\n"
 
 

@@ -49,6 +49,7 @@ def _default_tags(props: Mapping[str, Any]) -> dict[str, Any]:
     why="Cost allocation, ownership and clean-up rely on environment, owner, cost-center and managed-by being "
     "on every resource; default tags on the one provider put them there without relying on each resource.",
     severity=Severity.MEDIUM,
+    mlstack_only=True,
     remediation="Create the provider in components/platform.py with default_tags=aws.ProviderDefaultTagsArgs("
     "tags=env.tags); Environment.from_spec fills the four required keys.",
 )
@@ -109,6 +110,7 @@ def provider_account_pinned(args: ResourceValidationArgs, config: Mapping[str, A
     why="Only the platform's provider carries the default tags and the account pin; a resource on the default "
     "provider is untagged and may land in whichever account the credentials point at.",
     severity=Severity.HIGH,
+    mlstack_only=True,
     remediation="Create the resource under a component that received providers={'aws': ...} from the Platform, "
     "and never pass a provider-less ResourceOptions to an AWS resource.",
 )
@@ -126,6 +128,7 @@ def uses_platform_provider(args: ResourceValidationArgs, config: Mapping[str, An
     why="Required tags come from one place, the provider's default tags; a resource-level value silently "
     "relabels cost and ownership.",
     severity=Severity.MEDIUM,
+    mlstack_only=True,
     remediation="Remove environment, owner, cost-center and managed-by from the resource's tags; change them in "
     "the stack file instead.",
 )

@@ -31,6 +31,7 @@ from pulumi_policy import (
 )
 
 from mlstack.spec.base import Tier
+from policies.controls import expand
 
 __all__ = [
     "EnforcementLevel",
@@ -69,11 +70,20 @@ class Rule:
     subjects: tuple[str, ...]
     domain: str
     config: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # Framework key (policies.controls.FRAMEWORKS) -> the ids of the controls this rule serves there.
+    controls: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # True when the rule depends on mlstack's own naming or environment spec (the mlstack:platform config):
+    # it is skipped for any other Pulumi program, where it would only report mlstack's conventions.
+    mlstack_only: bool = False
     policy: Policy = field(init=False, repr=False, compare=False)
 
     @property
     def description(self) -> str:
         return f"{self.title}. {self.why}"
+
+    def control_tags(self) -> list[str]:
+        """The rule's controls as ``framework:id`` tags (SARIF rule properties, engine policy tags)."""
+        return [f"{framework}:{control}" for framework, ids in self.controls.items() for control in ids]
 
     def defaults(self) -> dict[str, Any]:
         """The configuration the pack ships: each config property's schema default."""
@@ -112,9 +122,14 @@ def build_policy(rule: Rule, policy_type: type[Policy], validate: Callable[..., 
         config_schema=_schema(rule.config),
         display_name=rule.title,
         severity=rule.severity,
-        tags=[rule.domain],
+        tags=[rule.domain, *rule.control_tags()],
         remediation_steps=rule.remediation,
     )
+
+
+def _in_scope(rule: Rule) -> bool:
+    """Whether ``rule`` applies to the program being checked: mlstack-only rules need the platform config."""
+    return not rule.mlstack_only or is_mlstack_program()
 
 
 def _attach_policy(rule: Rule, policy_type: type[Policy], validate: Callable[..., None]) -> Rule:
@@ -133,12 +148,22 @@ def resource_rule(
     remediation: str,
     level: EnforcementLevel = EnforcementLevel.MANDATORY,
     config: Mapping[str, Mapping[str, Any]] | None = None,
+    controls: Mapping[str, Iterable[str]] | None = None,
+    mlstack_only: bool = False,
 ) -> Callable[[ResourceCheck], Rule]:
     """Declare a rule checked on each resource of ``types`` as the engine registers it.
 
     ``types`` are Pulumi type tokens; a token ending in ``*`` matches by prefix (``aws:*`` is every AWS type).
     """
-    metadata = {"title": title, "why": why, "severity": severity, "remediation": remediation, "level": level}
+    metadata = {
+        "title": title,
+        "why": why,
+        "severity": severity,
+        "remediation": remediation,
+        "level": level,
+        "controls": expand(controls or {}),
+        "mlstack_only": mlstack_only,
+    }
 
     def wrap(check: ResourceCheck) -> Rule:
         rule = Rule(
@@ -151,7 +176,7 @@ def resource_rule(
         )
 
         def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-            if not matches(args.resource_type, rule.subjects):
+            if not matches(args.resource_type, rule.subjects) or not _in_scope(rule):
                 return
             for message in check(args, config_of(rule, args.get_config())):
                 report_violation(message, None)
@@ -172,9 +197,19 @@ def stack_rule(
     remediation: str,
     level: EnforcementLevel = EnforcementLevel.MANDATORY,
     config: Mapping[str, Mapping[str, Any]] | None = None,
+    controls: Mapping[str, Iterable[str]] | None = None,
+    mlstack_only: bool = False,
 ) -> Callable[[StackCheck], Rule]:
     """Declare a rule over the whole stack; ``subjects`` names the types whose relations it checks."""
-    metadata = {"title": title, "why": why, "severity": severity, "remediation": remediation, "level": level}
+    metadata = {
+        "title": title,
+        "why": why,
+        "severity": severity,
+        "remediation": remediation,
+        "level": level,
+        "controls": expand(controls or {}),
+        "mlstack_only": mlstack_only,
+    }
 
     def wrap(check: StackCheck) -> Rule:
         rule = Rule(
@@ -187,6 +222,8 @@ def stack_rule(
         )
 
         def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+            if not _in_scope(rule):
+                return
             for message, urn in check(args, config_of(rule, args.get_config())):
                 report_violation(message, urn)
 
@@ -216,6 +253,11 @@ class StackContext:
     @property
     def hardened(self) -> bool:
         return self.tier.hardened
+
+
+def is_mlstack_program() -> bool:
+    """Whether the engine is checking an mlstack program: its stack config carries ``mlstack:platform``."""
+    return pulumi.runtime.get_config(PLATFORM_CONFIG_KEY) is not None
 
 
 def stack_context() -> StackContext:

@@ -209,6 +209,7 @@ def pool_uses_stack_node_class(
     why="Pods must get AWS credentials from Pod Identity, not from the node's role through the instance "
     "metadata service; IMDSv2 with one hop keeps the node role out of pods' reach.",
     severity=Severity.HIGH,
+    controls={"aws-fsbp": ["EC2.8"]},
     remediation="Leave spec.metadataOptions out (Karpenter's default is secure) or set httpTokens: required and "
     "httpPutResponseHopLimit: 1.",
 )
@@ -230,6 +231,7 @@ def node_class_imdsv2(args: ResourceValidationArgs, config: Mapping[str, Any]) -
     title="Node classes encrypt every EBS volume",
     why="Node volumes hold container images, model weights and scratch data copied from encrypted buckets.",
     severity=Severity.HIGH,
+    controls={"aws-fsbp": ["EC2.3"]},
     remediation="Set encrypted: true (and the platform's KMS key) on every spec.blockDeviceMappings[].ebs.",
 )
 def node_class_encrypted_volumes(args: ResourceValidationArgs, config: Mapping[str, Any]) -> Iterator[str]:

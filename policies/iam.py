@@ -10,6 +10,7 @@ from pulumi_policy import PolicyResource, ResourceValidationArgs, StackValidatio
 from policies.framework import (
     Severity,
     as_list,
+    plain,
     principals,
     resource_rule,
     resources_of,
@@ -58,6 +59,7 @@ def _is_boundary(args: ResourceValidationArgs) -> bool:
     why="The boundary caps what any role can ever do (services, region, no long-lived credentials, keys never "
     "deleted), whatever policy a later change attaches to it.",
     severity=Severity.CRITICAL,
+    mlstack_only=True,
     remediation="Create roles only with components.iam.platform_role(...), which sets permissions_boundary to "
     "Guardrails.permission_boundary_arn.",
 )
@@ -73,6 +75,7 @@ def role_has_boundary(args: ResourceValidationArgs, config: Mapping[str, Any]) -
     why="A boundary from another environment, or a hand-made one, does not carry this environment's region "
     "fence and denies; only the policy the Guardrails component creates does.",
     severity=Severity.CRITICAL,
+    mlstack_only=True,
     remediation="Pass Guardrails.permission_boundary_arn to platform_role; do not build boundary ARNs by hand.",
 )
 def role_boundary_is_environments(
@@ -95,6 +98,7 @@ def role_boundary_is_environments(
     title="The permission boundary protects itself",
     why="A boundary that a role can detach, rewrite, or sidestep by creating an unbounded role is no boundary.",
     severity=Severity.CRITICAL,
+    mlstack_only=True,
     remediation="Keep the BoundaryIsImmutable, BoundaryStaysAttached and NewRolesCarryTheBoundary deny "
     "statements of components/governance.py.",
 )
@@ -119,6 +123,7 @@ def boundary_protects_itself(args: ResourceValidationArgs, config: Mapping[str, 
     why="'Action: *' (or NotAction in an Allow) is administrator access; a platform role never needs it and a "
     "boundary that allows it caps nothing.",
     severity=Severity.CRITICAL,
+    controls={"aws-fsbp": ["IAM.1"]},
     remediation="List the services (boundary) or the exact actions (role policies) the statement needs.",
 )
 def no_allow_all_actions(args: ResourceValidationArgs, config: Mapping[str, Any]) -> Iterator[str]:
@@ -139,6 +144,7 @@ def no_allow_all_actions(args: ResourceValidationArgs, config: Mapping[str, Any]
     why="Least privilege: a workload reads its own prefixes and keys, never every bucket, key or secret in the "
     "account. (The boundary is exempt: it is a ceiling, not a grant.)",
     severity=Severity.HIGH,
+    controls={"aws-fsbp": ["KMS.1", "KMS.2"]},
     remediation="Scope s3/kms/secretsmanager/sqs data actions to the ARNs the workload uses (use grant_* methods "
     "of the owning component).",
 )
@@ -185,3 +191,108 @@ def role_trust_is_scoped(args: ResourceValidationArgs, config: Mapping[str, Any]
             statement.get("Condition")
         ):
             yield f"statement {sid} trusts EKS Pod Identity without an aws:SourceAccount condition"
+
+
+def _allow_on_everything(document: Any) -> list[Mapping[str, Any]]:
+    """The Allow statements that leave their resource open ('*' or NotResource): the only ones cloudsplaining
+    reads as unconstrained, so the only ones worth handing to it."""
+    return [
+        s
+        for s in statements(document)
+        if s.get("Effect") == "Allow" and ("NotResource" in s or "*" in as_list(s.get("Resource")))
+    ]
+
+
+def _unconstrained(args: ResourceValidationArgs) -> Any:
+    """The policy as a cloudsplaining PolicyDocument, or None when no statement leaves its resource open.
+
+    cloudsplaining (and the policy_sentry action database under it) is imported on first use: most policies
+    of a stack name their resources and never pay for the import.
+    """
+    if _is_boundary(args):
+        return None  # a ceiling, not a grant: checked by MLS-IAM-003/004
+    open_statements = _allow_on_everything(args.props.get("policy"))
+    if not open_statements:
+        return None
+    from cloudsplaining.scan.policy_document import PolicyDocument
+
+    return PolicyDocument({"Version": "2012-10-17", "Statement": [plain(s) for s in open_statements]})
+
+
+@resource_rule(
+    "MLS-IAM-007",
+    types=POLICY_DOCUMENT_TYPES,
+    title="No policy opens a known privilege-escalation path",
+    why="Combinations such as iam:PassRole with ec2:RunInstances or lambda:CreateFunction, or "
+    "iam:CreatePolicyVersion alone, on every resource let a workload become any role of the account; the "
+    "combinations are the ones Rhino Security Labs published, as cloudsplaining detects them.",
+    severity=Severity.CRITICAL,
+    remediation="Scope the actions of the reported combination to the exact ARNs the workload needs "
+    "(iam:PassRole to named roles, with an iam:PassedToService condition).",
+)
+def no_privilege_escalation(args: ResourceValidationArgs, config: Mapping[str, Any]) -> Iterator[str]:
+    document = _unconstrained(args)
+    if document is None:
+        return
+    for escalation in document.allows_privilege_escalation:
+        yield f"allows {escalation['type']} on every resource: {sorted(escalation['actions'])}"
+
+
+@resource_rule(
+    "MLS-IAM-008",
+    types=POLICY_DOCUMENT_TYPES,
+    title="Permissions management (iam:PassRole, role and policy changes) is never granted on every resource",
+    why="An unscoped iam:PassRole hands any role to a service the workload controls, and an unscoped "
+    "iam:CreateRole, iam:PutRolePolicy or iam:AttachRolePolicy lets it mint its own; policy_sentry's access "
+    "levels name these actions, so the rule does not depend on a hand-kept list.",
+    severity=Severity.CRITICAL,
+    remediation="Name the roles or policies in Resource (and add iam:PassedToService for iam:PassRole).",
+)
+def permissions_management_scoped(args: ResourceValidationArgs, config: Mapping[str, Any]) -> Iterator[str]:
+    document = _unconstrained(args)
+    if document is None:
+        return
+    actions = sorted(set(document.permissions_management_without_constraints))
+    if actions:
+        yield f"grants permissions-management actions on every resource: {actions}"
+
+
+ROLE_POLICY_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+AWS_MANAGED_PREFIX = "arn:aws:iam::aws:policy/"
+# The AWS managed policies the platform's EKS roles attach (components/cluster.py): cluster, node, CNI,
+# EBS CSI, SSM and registry pull. Anything broader must be reviewed and added to the config.
+DEFAULT_MANAGED_POLICIES = [
+    "AmazonEC2ContainerRegistryPullOnly",
+    "AmazonEKSClusterPolicy",
+    "AmazonEKSWorkerNodePolicy",
+    "AmazonEKS_CNI_Policy",
+    "AmazonSSMManagedInstanceCore",
+    "service-role/AmazonEBSCSIDriverPolicy",
+]
+
+
+@resource_rule(
+    "MLS-IAM-009",
+    types=[ROLE_POLICY_ATTACHMENT],
+    title="Roles attach only reviewed AWS managed policies",
+    why="An AWS managed policy is a grant nobody in the stack wrote and that AWS widens over time; "
+    "AdministratorAccess or PowerUserAccess on one role undoes every least-privilege rule of the pack.",
+    severity=Severity.HIGH,
+    remediation="Write the statements the role needs as a role policy, or add the managed policy to "
+    "allowedManagedPolicies after review.",
+    config={
+        "allowedManagedPolicies": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": DEFAULT_MANAGED_POLICIES,
+            "description": "AWS managed policies (path/name after arn:aws:iam::aws:policy/) a role may attach.",
+        }
+    },
+)
+def managed_policies_reviewed(args: ResourceValidationArgs, config: Mapping[str, Any]) -> Iterator[str]:
+    arn = str(args.props.get("policyArn") or "")
+    if ":iam::aws:policy/" not in arn:
+        return  # a customer managed policy: its document is checked by the other IAM rules
+    name = arn.split(":policy/", 1)[1]
+    if name not in set(config.get("allowedManagedPolicies") or []):
+        yield f"attaches the AWS managed policy {name}, which is not in allowedManagedPolicies"

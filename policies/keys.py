@@ -28,8 +28,9 @@ HARDENED_DELETION_WINDOW_DAYS = 30
     types=[KMS_KEY],
     title="KMS keys rotate their key material",
     why="Yearly rotation limits how much data one key version protects and is required by most compliance "
-    "baselines (CIS AWS 3.6).",
+    "baselines.",
     severity=Severity.HIGH,
+    controls={"aws-fsbp": ["KMS.4"]},
     remediation="Set enable_key_rotation=True on the key.",
 )
 def key_rotation(args: ResourceValidationArgs, config: Mapping[str, Any]) -> Iterator[str]:
@@ -44,6 +45,7 @@ def key_rotation(args: ResourceValidationArgs, config: Mapping[str, Any]) -> Ite
     why="Deleting a key destroys every object encrypted with it; the longest waiting period gives time to "
     "notice and cancel a mistaken deletion.",
     severity=Severity.HIGH,
+    controls={"aws-fsbp": ["KMS.3"]},
     remediation="Set deletion_window_in_days=30 for hardened tiers (components/keys.py does it from env.tier).",
 )
 def key_deletion_window(args: ResourceValidationArgs, config: Mapping[str, Any]) -> Iterator[str]:
@@ -89,7 +91,7 @@ def key_policy_no_open_principal(args: ResourceValidationArgs, config: Mapping[s
 
 @stack_rule(
     "MLS-KMS-004",
-    subjects=[KMS_KEY],
+    subjects=[KMS_KEY, KMS_ALIAS],
     title="Every KMS key has an alias",
     why="Operators and key policies refer to keys by alias (alias/mlstack/ENV/PURPOSE); a key without one is "
     "hard to audit and easy to orphan.",

@@ -36,6 +36,7 @@ PUBLIC_SUBNET_TAG = "kubernetes.io/role/elb"
     why="Flow logs are the only record of which pod or node talked to which address; incident response needs "
     "ACCEPT and REJECT both.",
     severity=Severity.MEDIUM,
+    controls={"aws-fsbp": ["EC2.6"]},
     remediation="Attach an ec2.FlowLog with traffic_type ALL to the VPC (the network component does).",
 )
 def vpc_flow_logs(args: StackValidationArgs, config: Mapping[str, Any]) -> Iterator[tuple[str, str | None]]:
@@ -53,6 +54,7 @@ def vpc_flow_logs(args: StackValidationArgs, config: Mapping[str, Any]) -> Itera
     why="Anything launched without an explicit security group lands in the default one; if it allows traffic, "
     "forgotten instances are reachable.",
     severity=Severity.MEDIUM,
+    controls={"aws-fsbp": ["EC2.2"]},
     remediation="Manage the VPC's DefaultSecurityGroup with empty ingress and egress.",
 )
 def default_sg_locked(
@@ -75,6 +77,7 @@ def default_sg_locked(
     why="The platform has no public entry point of its own; ingress from 0.0.0.0/0 or ::/0 exposes nodes, "
     "endpoints or databases to the internet.",
     severity=Severity.CRITICAL,
+    controls={"aws-fsbp": ["EC2.18"]},
     remediation="Allow ingress from the VPC CIDR or from other security groups only.",
 )
 def no_ingress_from_anywhere(args: ResourceValidationArgs, config: Mapping[str, Any]) -> Iterator[str]:
@@ -98,6 +101,7 @@ def no_ingress_from_anywhere(args: ResourceValidationArgs, config: Mapping[str, 
     why="Nodes run in private subnets behind NAT; a subnet that auto-assigns public IPs makes every instance "
     "launched in it internet-facing.",
     severity=Severity.HIGH,
+    controls={"aws-fsbp": ["EC2.15"], "cis-eks": ["5.4.3"]},
     remediation="Set map_public_ip_on_launch false (NAT gateways use Elastic IPs, not auto-assigned ones).",
 )
 def subnet_no_public_ip(args: ResourceValidationArgs, config: Mapping[str, Any]) -> Iterator[str]:

@@ -45,6 +45,7 @@ DEFAULT_UPSTREAMS = [
     title="Repositories have immutable tags",
     why="A mutable tag lets a push replace the image a deployment already runs, defeating review and rollback.",
     severity=Severity.HIGH,
+    controls={"aws-fsbp": ["ECR.2"]},
     remediation="Set image_tag_mutability IMMUTABLE.",
 )
 def repository_immutable(args: ResourceValidationArgs, config: Mapping[str, Any]) -> Iterator[str]:
@@ -72,6 +73,7 @@ def repository_kms(args: ResourceValidationArgs, config: Mapping[str, Any]) -> I
     title="Repositories scan images on push",
     why="Known-vulnerable base images are caught when they arrive, not when they are exploited.",
     severity=Severity.MEDIUM,
+    controls={"aws-fsbp": ["ECR.1"], "cis-eks": ["5.1.1"]},
     remediation="Set image_scanning_configuration.scan_on_push true.",
 )
 def repository_scan_on_push(args: ResourceValidationArgs, config: Mapping[str, Any]) -> Iterator[str]:
@@ -85,6 +87,7 @@ def repository_scan_on_push(args: ResourceValidationArgs, config: Mapping[str, A
     title="Every repository has a lifecycle policy",
     why="Training images are large and pushed often; without expiry the registry grows without bound.",
     severity=Severity.LOW,
+    controls={"aws-fsbp": ["ECR.3"]},
     remediation="Attach an ecr.LifecyclePolicy expiring untagged images and keeping the last N tagged ones.",
 )
 def repository_lifecycle(
@@ -119,6 +122,7 @@ def repository_not_force_deleted(args: ResourceValidationArgs, config: Mapping[s
     why="Basic scanning checks an image once; enhanced scanning re-checks running images as new CVEs appear "
     "and covers language packages, which is what prod needs.",
     severity=Severity.MEDIUM,
+    controls={"cis-eks": ["5.1.1"]},
     remediation="Keep registry.enhanced_scanning on for prod (the tier default).",
 )
 def prod_enhanced_scanning(

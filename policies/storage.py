@@ -60,6 +60,7 @@ def _each_bucket(args: StackValidationArgs, kind: str, problem: Any) -> Iterator
     why="SSE-KMS puts each read behind the key policy and CloudTrail; datasets and models are the platform's "
     "most sensitive data. Access-log buckets are the one exception: S3 server access logging requires SSE-S3.",
     severity=Severity.HIGH,
+    controls={"aws-fsbp": ["S3.4"]},
     remediation="Attach a BucketServerSideEncryptionConfiguration with sse_algorithm aws:kms and the data key "
     "(the storage component's Bucket does this).",
 )
@@ -91,6 +92,7 @@ def bucket_encrypted(
     why="One public ACL or policy on a dataset bucket is a data breach; the four block flags make that "
     "impossible whatever a later policy says.",
     severity=Severity.CRITICAL,
+    controls={"aws-fsbp": ["S3.8"]},
     remediation="Attach a BucketPublicAccessBlock with all four flags true.",
 )
 def bucket_public_access_blocked(
@@ -121,6 +123,7 @@ def _denies_insecure_transport(policy: PolicyResource) -> bool:
     why="Encryption at rest does not protect data on the wire; a Deny on aws:SecureTransport=false makes "
     "plain HTTP requests fail for every principal.",
     severity=Severity.HIGH,
+    controls={"aws-fsbp": ["S3.5"]},
     remediation="Attach a BucketPolicy with a Deny statement on s3:* when aws:SecureTransport is false.",
 )
 def bucket_tls_only(args: StackValidationArgs, config: Mapping[str, Any]) -> Iterator[tuple[str, str | None]]:
@@ -141,6 +144,7 @@ def bucket_tls_only(args: StackValidationArgs, config: Mapping[str, Any]) -> Ite
     why="Versioning turns an overwrite or delete of a dataset or model into a recoverable event and is "
     "required for replication.",
     severity=Severity.MEDIUM,
+    controls={"aws-fsbp": ["S3.14"]},
     remediation="Attach a BucketVersioning with versioning_configuration.status Enabled.",
 )
 def bucket_versioned(
@@ -162,6 +166,7 @@ def bucket_versioned(
     why="With ACLs disabled, access is decided by policies alone, which is what the other rules check; an "
     "object ACL could otherwise grant access nobody reviewed.",
     severity=Severity.MEDIUM,
+    controls={"aws-fsbp": ["S3.12"]},
     remediation="Attach BucketOwnershipControls with object_ownership BucketOwnerEnforced.",
 )
 def bucket_owner_enforced(
@@ -183,6 +188,7 @@ def bucket_owner_enforced(
     why="Server access logs are the record of who read which dataset or model, needed for audits and "
     "incident response.",
     severity=Severity.MEDIUM,
+    controls={"aws-fsbp": ["S3.9"]},
     remediation="Attach a BucketLogging whose target is the environment's access-log bucket.",
 )
 def bucket_access_logged(
@@ -205,6 +211,7 @@ def bucket_access_logged(
     why="Versioned buckets keep every overwritten object forever otherwise; model checkpoints make that the "
     "largest line on the bill.",
     severity=Severity.MEDIUM,
+    controls={"aws-fsbp": ["S3.10"]},
     remediation="Attach a BucketLifecycleConfiguration with an enabled noncurrent_version_expiration rule.",
 )
 def bucket_expires_old_versions(
@@ -242,6 +249,7 @@ def bucket_not_force_destroyed(args: ResourceValidationArgs, config: Mapping[str
     why="An Allow to Principal '*' without a condition makes the bucket public if the public access block is "
     "ever lifted.",
     severity=Severity.CRITICAL,
+    controls={"aws-fsbp": ["S3.2", "S3.3"]},
     remediation="Grant to named roles (grant_read/grant_write) or service principals; keep '*' for Deny only.",
 )
 def bucket_policy_not_public(args: ResourceValidationArgs, config: Mapping[str, Any]) -> Iterator[str]:

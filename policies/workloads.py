@@ -20,6 +20,7 @@ EBS_CSI = "ebs.csi.aws.com"
     why="Persistent volumes hold notebooks, checkpoints and vector indexes; an unencrypted class makes every "
     "claim on it unencrypted.",
     severity=Severity.HIGH,
+    controls={"aws-fsbp": ["EC2.3"]},
     remediation="Set parameters.encrypted 'true' (and kmsKeyId) on every ebs.csi.aws.com StorageClass.",
 )
 def storage_class_encrypted(args: ResourceValidationArgs, config: Mapping[str, Any]) -> Iterator[str]:
@@ -115,6 +116,8 @@ def _image_host(image: str) -> str:
     why="The account's ECR (with its pull-through cache for public images) is scanned, encrypted and reachable "
     "through the VPC endpoints; images from elsewhere bypass scanning and can change under the platform.",
     severity=Severity.HIGH,
+    controls={"cis-eks": ["5.1.4"]},
+    mlstack_only=True,
     remediation="Push the image to the environment's ECR, or pull public images through the cache prefix "
     "(<account>.dkr.ecr.<region>.amazonaws.com/ecr-public/...).",
     config={
@@ -185,6 +188,7 @@ def runs_as_non_root(args: ResourceValidationArgs, config: Mapping[str, Any]) ->
     title="No privileged containers or privilege escalation",
     why="A privileged container owns the node: its devices, its kubelet credentials and every pod on it.",
     severity=Severity.CRITICAL,
+    controls={"cis-eks": ["4.2.1", "4.2.5"]},
     remediation="Remove privileged and set allowPrivilegeEscalation false; GPUs need neither (the device "
     "plugin mounts them).",
 )
@@ -204,6 +208,7 @@ def not_privileged(args: ResourceValidationArgs, config: Mapping[str, Any]) -> I
     why="hostNetwork, hostPID and hostIPC let a pod see and reach the node's processes and traffic, across the "
     "tenant boundary.",
     severity=Severity.CRITICAL,
+    controls={"cis-eks": ["4.2.2", "4.2.3", "4.2.4"]},
     remediation="Remove hostNetwork, hostPID and hostIPC from the pod spec.",
 )
 def no_host_namespaces(args: ResourceValidationArgs, config: Mapping[str, Any]) -> Iterator[str]:
@@ -305,6 +310,7 @@ QUOTA_KEYS = ("requests.cpu", "requests.memory", "requests.nvidia.com/gpu")
     why="Without a quota one team's burst takes every GPU the pools may buy; the quota is the team's share, "
     "the pool limit only the environment's ceiling.",
     severity=Severity.HIGH,
+    mlstack_only=True,
     remediation="Give every team namespace a ResourceQuota with requests.cpu, requests.memory and "
     "requests.nvidia.com/gpu (teams[].gpu_quota).",
 )
@@ -324,3 +330,167 @@ def team_namespace_quota(
         missing = [key for key in QUOTA_KEYS if key not in hard]
         if missing:
             yield f"team namespace {name} has no quota on {missing}", namespace.urn
+
+
+NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+PSA_ENFORCE = "pod-security.kubernetes.io/enforce"
+PSA_LEVELS = ("privileged", "baseline", "restricted")
+DEFAULT_TEAM_PSA = {"dev": "baseline", "staging": "baseline", "prod": "baseline"}
+
+
+def _team_namespaces(args: StackValidationArgs) -> list[tuple[str, Any]]:
+    found = []
+    for namespace in resources_of(args, NAMESPACE):
+        metadata = namespace.props.get("metadata") or {}
+        if TEAM_LABEL in (metadata.get("labels") or {}):
+            found.append((str(metadata.get("name")), namespace))
+    return found
+
+
+def _is_default_deny(spec: Mapping[str, Any]) -> bool:
+    types = set(as_list(spec.get("policyTypes")))
+    return (
+        not (spec.get("podSelector") or {})
+        and {"Ingress", "Egress"} <= types
+        and not as_list(spec.get("ingress"))
+        and not as_list(spec.get("egress"))
+    )
+
+
+def _opens_everything(spec: Mapping[str, Any]) -> list[str]:
+    """The directions in which a policy's rule admits every peer on every port (which undoes default-deny)."""
+    opened = []
+    for direction, peers in (("ingress", "from"), ("egress", "to")):
+        for rule in as_list(spec.get(direction)):
+            if not isinstance(rule, Mapping):
+                continue
+            if not as_list(rule.get(peers)) and not as_list(rule.get("ports")):
+                opened.append(f"{direction} from/to any peer on any port")
+            anywhere = [
+                p
+                for p in as_list(rule.get(peers))
+                if ((p or {}).get("ipBlock") or {}).get("cidr") in ("0.0.0.0/0", "::/0")
+            ]
+            if direction == "ingress" and anywhere:
+                opened.append("ingress from 0.0.0.0/0")
+    return opened
+
+
+@stack_rule(
+    "MLS-K8S-021",
+    subjects=[NAMESPACE, NETWORK_POLICY],
+    title="Every team namespace keeps its default-deny NetworkPolicy, unweakened",
+    why="Tenancy between teams rests on default-deny: without it, or with a policy that admits every peer, "
+    "one team's pods reach another's notebooks, model servers and databases.",
+    severity=Severity.HIGH,
+    remediation="Keep the default-deny policy of components/teams.py (podSelector {}, policyTypes Ingress and "
+    "Egress, no rules) and allow traffic only to named peers and ports.",
+    controls={"cis-eks": ["4.3.2", "5.4.4"]},
+    mlstack_only=True,
+)
+def team_default_deny(
+    args: StackValidationArgs, config: Mapping[str, Any]
+) -> Iterator[tuple[str, str | None]]:
+    policies = resources_of(args, NETWORK_POLICY)
+    for name, namespace in _team_namespaces(args):
+        own = [p for p in policies if (p.props.get("metadata") or {}).get("namespace") == name]
+        if not any(_is_default_deny(p.props.get("spec") or {}) for p in own):
+            yield f"team namespace {name} has no default-deny NetworkPolicy", namespace.urn
+        for policy in own:
+            for opened in _opens_everything(policy.props.get("spec") or {}):
+                yield f"NetworkPolicy {policy.name} in team namespace {name} allows {opened}", policy.urn
+
+
+@resource_rule(
+    "MLS-K8S-022",
+    types=[NAMESPACE],
+    title="Namespaces enforce a Pod Security Standard; team namespaces at least the tier's level",
+    why="Pod Security Admission is what keeps privileged pods, host namespaces and host paths out of a "
+    "namespace at admission, whatever created the pod (a chart, a notebook, kubectl); the workload rules "
+    "only see the pods the platform declares.",
+    severity=Severity.HIGH,
+    remediation="Label the namespace pod-security.kubernetes.io/enforce baseline or restricted (team "
+    "namespaces: at least teamMinimumLevel for the tier).",
+    controls={"cis-eks": ["4.2.1", "4.2.2", "4.2.3", "4.2.4"]},
+    config={
+        "teamMinimumLevel": {
+            "type": "object",
+            "additionalProperties": {"type": "string", "enum": list(PSA_LEVELS)},
+            "default": DEFAULT_TEAM_PSA,
+            "description": "Lowest Pod Security Standard a team namespace may enforce, per tier.",
+        }
+    },
+)
+def namespace_pod_security(args: ResourceValidationArgs, config: Mapping[str, Any]) -> Iterator[str]:
+    labels = (args.props.get("metadata") or {}).get("labels") or {}
+    level = labels.get(PSA_ENFORCE)
+    if level not in PSA_LEVELS or level == "privileged":
+        yield f"{PSA_ENFORCE} is {level or 'unset (privileged)'}"
+        return
+    if TEAM_LABEL in labels:
+        tier = str(stack_context().tier)
+        minimum = str((config.get("teamMinimumLevel") or {}).get(tier, "baseline"))
+        if minimum in PSA_LEVELS and PSA_LEVELS.index(level) < PSA_LEVELS.index(minimum):
+            yield f"team namespace enforces {level}, below the {tier} minimum {minimum}"
+
+
+def _gpu_quantity(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+@stack_rule(
+    "MLS-K8S-023",
+    subjects=[RESOURCE_QUOTA, "kubernetes:karpenter.sh/v1:NodePool"],
+    title="No team's GPU quota exceeds what the GPU pools can supply",
+    why="A quota is a team's promise of GPUs: one above the pools' combined limit can never be met and hides "
+    "that the pools, not the quota, decide who waits.",
+    severity=Severity.MEDIUM,
+    remediation="Lower teams[].gpu_quota (plus its borrowing limit), or raise gpu_pools[].max_gpus.",
+    mlstack_only=True,
+)
+def team_gpu_quota_fits_pools(
+    args: StackValidationArgs, config: Mapping[str, Any]
+) -> Iterator[tuple[str, str | None]]:
+    from policies.gpu import NODE_POOL, gpu_limit, is_gpu_pool
+
+    capacity = sum(gpu_limit(p.props) or 0 for p in resources_of(args, NODE_POOL) if is_gpu_pool(p.props))
+    teams = {name for name, _ in _team_namespaces(args)}
+    for quota in resources_of(args, RESOURCE_QUOTA):
+        namespace = (quota.props.get("metadata") or {}).get("namespace")
+        hard = (quota.props.get("spec") or {}).get("hard") or {}
+        gpus = _gpu_quantity(hard.get(f"requests.{GPU}"))
+        if namespace in teams and gpus > capacity:
+            yield (
+                f"team {namespace} may request {gpus:g} GPUs; the GPU pools hold at most {capacity:g}",
+                quota.urn,
+            )
+
+
+RBAC_ROLE = "kubernetes:rbac.authorization.k8s.io/v1:Role"
+CLUSTER_ROLE = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"
+
+
+@resource_rule(
+    "MLS-K8S-024",
+    types=[RBAC_ROLE, CLUSTER_ROLE],
+    title="RBAC roles name their verbs, resources and API groups",
+    why="A '*' in a role grants whatever the API server learns later (new CRDs, subresources such as "
+    "pods/exec), and escalate, bind or impersonate lets the holder grant itself more.",
+    severity=Severity.HIGH,
+    remediation="List the exact apiGroups, resources and verbs the subject needs; never escalate, bind or "
+    "impersonate.",
+    controls={"cis-eks": ["4.1.3", "4.1.8"]},
+)
+def rbac_without_wildcards(args: ResourceValidationArgs, config: Mapping[str, Any]) -> Iterator[str]:
+    for index, rule in enumerate(as_list(args.props.get("rules"))):
+        if not isinstance(rule, Mapping):
+            continue
+        for key in ("apiGroups", "resources", "verbs"):
+            if "*" in as_list(rule.get(key)):
+                yield f"rule #{index} has '*' in {key}"
+        risky = sorted({"escalate", "bind", "impersonate"} & {str(v) for v in as_list(rule.get("verbs"))})
+        if risky:
+            yield f"rule #{index} grants {risky}"

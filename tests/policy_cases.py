@@ -34,6 +34,8 @@ class Case:
     mutate: Mutation | None = None
     drop: bool = False
     config: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # A resource to add next to the mutated target (built from it), for rules about relations.
+    sibling: Callable[[RecordedResource], RecordedResource] | None = None
 
     @property
     def id(self) -> str:
@@ -83,6 +85,8 @@ def run_case(policy_id: str, case: Case) -> Outcome:
             targets = targets[:1]
             assert case.mutate is not None
             case.mutate(targets[0])
+            if case.sibling is not None:
+                resources.append(case.sibling(targets[0]))
     config, _ = PROJECT.load(case.stack)
     violations = evaluate(resources, config.wire_config(), [RULES_BY_ID[policy_id]], case.config)
     return Outcome(violations, [t.urn for t in targets], resources)
@@ -169,6 +173,16 @@ def both(*mutations: Mutation) -> Mutation:
             mutation(resource)
 
     return apply
+
+
+def sibling_of(resource: RecordedResource, type_: str, name: str, inputs: dict[str, Any]) -> RecordedResource:
+    """A new resource of ``type_`` next to ``resource`` (same parent and provider), with ``inputs``."""
+    urn = (
+        resource.urn.rsplit("::", 2)[0] + f"::{resource.urn.split('::')[2].rsplit('$', 1)[0]}${type_}::{name}"
+    )
+    return replace(
+        resource, urn=urn, type=type_, name=name, inputs=inputs, dependencies=[], property_dependencies={}
+    )
 
 
 def renamed(resource: RecordedResource, name: str) -> RecordedResource:

@@ -15,6 +15,7 @@ from policies.catalog import ALL_RULES, RULES_BY_ID
 from tests.policy_cases import (
     Case,
     bad,
+    both,
     del_input,
     dropped,
     edit_json,
@@ -23,6 +24,7 @@ from tests.policy_cases import (
     run_case,
     set_input,
     set_option,
+    sibling_of,
     subjects_present,
 )
 
@@ -945,6 +947,282 @@ CASES: dict[str, list[Case]] = {
         bad("prod", "delete volumes", STORAGE_CLASS, set_input("reclaimPolicy", "Delete")),
     ],
 }
+
+
+def _tls_group(compliant: bool, value: str) -> Case:
+    """The metadata database with a parameter group of the stack (added to the plan) where rds.force_ssl is
+    ``value``."""
+
+    def group(database: Any) -> Any:
+        inputs = {
+            "name": "metaflow-tls",
+            "family": "postgres16",
+            "parameters": [{"name": "rds.force_ssl", "value": value, "applyMethod": "pending-reboot"}],
+        }
+        return sibling_of(database, "aws:rds/parameterGroup:ParameterGroup", "prod-metaflow-tls", inputs)
+
+    return Case(
+        "prod",
+        compliant,
+        f"parameter group with rds.force_ssl {value}",
+        target_type=DB,
+        mutate=set_input("parameterGroupName", "metaflow-tls"),
+        sibling=group,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Data services, SageMaker, queues, tenancy and privilege escalation (issue 20).
+
+DB = "aws:rds/instance:Instance"
+SUBNET_GROUP = "aws:rds/subnetGroup:SubnetGroup"
+SM_MODEL = "aws:sagemaker/model:Model"
+SM_CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
+QUEUE = "aws:sqs/queue:Queue"
+QUEUE_POLICY = "aws:sqs/queuePolicy:QueuePolicy"
+NAMESPACE = "kubernetes:core/v1:Namespace"
+NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+
+
+def _instance_type(instance_type: str, *, key: bool) -> Any:
+    def apply(resource: Any) -> None:
+        resource.inputs["productionVariants"][0]["instanceType"] = instance_type
+        if not key:
+            resource.inputs.pop("kmsKeyArn", None)
+
+    return apply
+
+
+def _capture_without_key(resource: Any) -> None:
+    resource.inputs["dataCaptureConfig"].pop("kmsKeyId")
+
+
+def _psa(level: str | None) -> Any:
+    def apply(resource: Any) -> None:
+        labels = resource.inputs["metadata"]["labels"]
+        if level is None:
+            labels.pop("pod-security.kubernetes.io/enforce")
+        else:
+            labels["pod-security.kubernetes.io/enforce"] = level
+
+    return apply
+
+
+def _netpol_spec(**spec: Any) -> Any:
+    def apply(resource: Any) -> None:
+        resource.inputs["spec"] = {"podSelector": {}, **spec}
+
+    return apply
+
+
+def _passrole_and_run_instances(statements: list[dict[str, Any]]) -> None:
+    statements.append(
+        {
+            "Sid": "Escalate",
+            "Effect": "Allow",
+            "Action": ["iam:PassRole", "ec2:RunInstances"],
+            "Resource": "*",
+        }
+    )
+
+
+def _scoped_passrole(statements: list[dict[str, Any]]) -> None:
+    statements.append(
+        {
+            "Sid": "PassOwnRole",
+            "Effect": "Allow",
+            "Action": "iam:PassRole",
+            "Resource": "arn:aws:iam::333344445555:role/prod-serving",
+            "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+        }
+    )
+
+
+def _create_role_anywhere(statements: list[dict[str, Any]]) -> None:
+    statements.append({"Sid": "MintRoles", "Effect": "Allow", "Action": "iam:CreateRole", "Resource": "*"})
+
+
+def _anyone_sends(statements: list[dict[str, Any]]) -> None:
+    statements[0]["Principal"] = "*"
+
+
+RBAC_ROLE = "kubernetes:rbac.authorization.k8s.io/v1:Role"
+
+
+def _rbac_rule(**changes: Any) -> Any:
+    def apply(resource: Any) -> None:
+        resource.inputs["rules"][0].update(changes)
+
+    return apply
+
+
+def _quota_gpus(value: str) -> Any:
+    def apply(resource: Any) -> None:
+        resource.inputs["spec"]["hard"]["requests.nvidia.com/gpu"] = value
+
+    return apply
+
+
+CASES.update(
+    {
+        "MLS-RDS-001": [
+            ok("dev"),
+            ok("prod"),
+            bad("prod", "unencrypted", DB, set_input("storageEncrypted", False)),
+            bad("dev", "aws/rds key", DB, del_input("kmsKeyId")),
+        ],
+        "MLS-RDS-002": [
+            ok("prod"),
+            bad("dev", "public", DB, set_input("publiclyAccessible", True)),
+        ],
+        "MLS-RDS-003": [
+            ok("dev"),
+            ok("prod"),
+            bad("prod", "one day in prod", DB, set_input("backupRetentionPeriod", 1.0)),
+            bad("staging", "default retention", DB, del_input("backupRetentionPeriod")),
+        ],
+        "MLS-RDS-004": [
+            ok("prod"),
+            ok("dev", "dev may skip the snapshot"),
+            bad("prod", "no deletion protection", DB, set_input("deletionProtection", False)),
+            bad("staging", "skips final snapshot", DB, set_input("skipFinalSnapshot", True)),
+        ],
+        "MLS-RDS-005": [
+            ok("dev"),
+            ok("prod"),
+            bad("prod", "no iam auth", DB, set_input("iamDatabaseAuthenticationEnabled", False)),
+            bad(
+                "dev",
+                "password in state",
+                DB,
+                both(set_input("password", "hunter2"), del_input("manageMasterUserPassword")),
+            ),
+            bad("dev", "secret under default key", DB, del_input("masterUserSecretKmsKeyId")),
+        ],
+        "MLS-RDS-006": [
+            bad("dev", "default parameter group", DB, del_input("parameterGroupName")),
+            _tls_group(True, "1"),
+            _tls_group(False, "0"),
+        ],
+        "MLS-RDS-007": [
+            ok("dev"),
+            ok("prod"),
+            bad("prod", "single-az prod", DB, set_input("multiAz", False)),
+            dropped("staging", "no subnet group", SUBNET_GROUP),
+        ],
+        "MLS-SM-001": [
+            ok("prod"),
+            bad("prod", "not isolated", SM_MODEL, set_input("enableNetworkIsolation", False)),
+            bad("prod", "outside the vpc", SM_MODEL, del_input("vpcConfig")),
+        ],
+        "MLS-SM-002": [
+            ok("prod"),
+            ok(
+                "prod",
+                "local nvme without key",
+                target_type=SM_CONFIG,
+                mutate=_instance_type("ml.g5.2xlarge", key=False),
+            ),
+            bad("prod", "key on local nvme", SM_CONFIG, _instance_type("ml.g5.2xlarge", key=True)),
+            bad("prod", "ebs volume without key", SM_CONFIG, _instance_type("ml.m5.xlarge", key=False)),
+            bad("prod", "capture without key", SM_CONFIG, _capture_without_key),
+        ],
+        "MLS-SQS-001": [
+            ok("dev"),
+            ok(
+                "dev",
+                "kms",
+                target_type=QUEUE,
+                mutate=both(del_input("sqsManagedSseEnabled"), set_input("kmsMasterKeyId", "alias/x")),
+            ),
+            bad("dev", "unencrypted", QUEUE, set_input("sqsManagedSseEnabled", False)),
+        ],
+        "MLS-SQS-002": [
+            ok("prod"),
+            bad("prod", "anyone sends", QUEUE_POLICY, edit_statements("policy", _anyone_sends)),
+        ],
+        "MLS-K8S-021": [
+            ok("dev"),
+            ok("prod"),
+            bad(
+                "prod",
+                "default deny weakened",
+                NETWORK_POLICY,
+                _netpol_spec(policyTypes=["Ingress"]),
+                name="default-deny",
+            ),
+            bad(
+                "dev",
+                "allow all ingress",
+                NETWORK_POLICY,
+                _netpol_spec(policyTypes=["Ingress"], ingress=[{}]),
+                name="allow-dns",
+            ),
+            dropped("staging", "default deny removed", NETWORK_POLICY, name="default-deny"),
+        ],
+        "MLS-K8S-022": [
+            ok("dev"),
+            ok("prod"),
+            ok(
+                "dev",
+                "restricted team",
+                target_type=NAMESPACE,
+                mutate=_psa("restricted"),
+                target_name="teams",
+            ),
+            bad("prod", "privileged team", NAMESPACE, _psa("privileged"), name="teams"),
+            bad("prod", "unlabelled platform namespace", NAMESPACE, _psa(None), name="vectordb"),
+            Case(
+                "prod",
+                False,
+                "baseline below a restricted tier minimum",
+                config={"MLS-K8S-022": {"teamMinimumLevel": {"prod": "restricted"}}},
+            ),
+        ],
+        "MLS-K8S-023": [
+            ok("dev"),
+            ok("prod"),
+            bad("prod", "quota above the pools", QUOTA, _quota_gpus("10000")),
+        ],
+        "MLS-IAM-009": [
+            ok("dev"),
+            ok("prod"),
+            bad(
+                "prod",
+                "administrator access",
+                "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+                set_input("policyArn", "arn:aws:iam::aws:policy/AdministratorAccess"),
+            ),
+        ],
+        "MLS-K8S-024": [
+            ok("prod"),
+            bad("prod", "wildcard verbs", RBAC_ROLE, _rbac_rule(verbs=["*"])),
+            bad("dev", "bind", RBAC_ROLE, _rbac_rule(verbs=["bind"])),
+        ],
+        "MLS-IAM-007": [
+            ok("dev"),
+            ok("prod"),
+            ok(
+                "prod",
+                "scoped passrole",
+                target_type=ROLE_POLICY,
+                mutate=edit_statements("policy", _scoped_passrole),
+            ),
+            bad(
+                "prod",
+                "passrole and runinstances",
+                ROLE_POLICY,
+                edit_statements("policy", _passrole_and_run_instances),
+            ),
+        ],
+        "MLS-IAM-008": [
+            ok("dev"),
+            ok("prod"),
+            bad("prod", "create any role", ROLE_POLICY, edit_statements("policy", _create_role_anywhere)),
+            bad("dev", "pass any role", ROLE_POLICY, edit_statements("policy", _passrole_and_run_instances)),
+        ],
+    }
+)
 
 
 def _all_cases() -> list[Any]:

@@ -70,6 +70,8 @@ class StackResult:
     source: str
     resources: int
     policies: int
+    # Deploy-simulation checks run after the policies (0 when the simulation was skipped).
+    simulation_checks: int = 0
     findings: list[Finding] = field(default_factory=list)
 
     def count(self, status: str) -> int:

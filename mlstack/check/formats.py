@@ -37,7 +37,8 @@ def _level(rule: Rule) -> str:
 def render_table(result: CheckResult, console: Console) -> None:
     for stack in result.stacks:
         table = Table(
-            title=f"{stack.stack}: {stack.policies} policies over {stack.resources} resources ({stack.source})",
+            title=f"{stack.stack}: {stack.policies} policies and {stack.simulation_checks} simulation checks "
+            f"over {stack.resources} resources ({stack.source})",
             title_justify="left",
             show_lines=False,
         )
@@ -61,7 +62,8 @@ def render_table(result: CheckResult, console: Console) -> None:
         verdict = "[bold red]FAIL[/]" if stack.count("fail") else "[green]PASS[/]"
         console.print(
             f"{verdict} {stack.stack}: {stack.count('fail')} mandatory, {stack.count('warn')} advisory, "
-            f"{stack.count('waived')} waived ({stack.policies} policies, {stack.resources} resources)"
+            f"{stack.count('waived')} waived ({stack.policies} policies, {stack.simulation_checks} simulation checks, "
+            f"{stack.resources} resources)"
         )
     for waiver in result.unused_waivers:
         console.print(f"[yellow]note:[/] waiver entry {waiver.index} ({waiver.policy}) matched no violation")
@@ -102,6 +104,7 @@ def render_json(result: CheckResult) -> str:
                 "source": s.source,
                 "resources": s.resources,
                 "policies": s.policies,
+                "simulationChecks": s.simulation_checks,
                 "counts": {k: s.count(k) for k in ("fail", "warn", "waived")},
                 "findings": [_finding_json(f) for f in s.findings],
             }
@@ -124,7 +127,7 @@ def _sarif_rule(rule: Rule) -> dict[str, Any]:
         },
         "defaultConfiguration": {"level": "error" if rule.level is EnforcementLevel.MANDATORY else "warning"},
         "properties": {
-            "tags": ["security", rule.domain],
+            "tags": ["security", rule.domain, *getattr(rule, "control_tags", list)()],
             "security-severity": _SECURITY_SEVERITY[rule.severity.value],
             "precision": "high",
         },

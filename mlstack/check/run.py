@@ -109,9 +109,16 @@ def check_stacks(
     waivers: Sequence[Waiver] | None = None,
     today: dt.date | None = None,
     simulate: bool = True,
+    framework: str | None = None,
 ) -> CheckResult:
     """Plan each stack afresh (a plan file in build/ may be stale), run every policy over it and, unless
-    ``simulate`` is off, the deploy simulation (:mod:`mlstack.simulate`)."""
+    ``simulate`` is off, the deploy simulation (:mod:`mlstack.simulate`).
+
+    With ``framework`` (a key of policies.controls.FRAMEWORKS) only the rules mapped to that framework run, and
+    the deploy simulation (whose checks map to none) is skipped.
+    """
+    pack_rules = [r for r in ALL_RULES if framework is None or framework in r.controls]
+    simulate = simulate and framework is None
     if waivers is None:
         waivers = load_waivers(
             project.root / WAIVERS_FILE,
@@ -124,7 +131,7 @@ def check_stacks(
     for stack in stacks:
         stack_config, spec = project.load(stack)
         plan = run_program(project.program, stack_config, spec)
-        violations = evaluate(plan.resources, stack_config.wire_config(), ALL_RULES, config)
+        violations = evaluate(plan.resources, stack_config.wire_config(), pack_rules, config)
         if simulate:
             violations += run_checks(World(plan, spec, project.root), all_checks())
         rules = gate_rules_by_id()
@@ -133,7 +140,8 @@ def check_stacks(
             stack=stack,
             source=stack_config.source,
             resources=len(plan.resources),
-            policies=len(ALL_RULES) + (len(all_checks()) if simulate else 0),
+            policies=len(pack_rules),
+            simulation_checks=len(all_checks()) if simulate else 0,
         )
         for violation in violations:
             rule = rules[violation.policy_id]
@@ -152,5 +160,12 @@ def check_stacks(
             )
         results.append(result)
     # A waiver for a stack that was not checked is not unused, only out of scope.
-    unused = [w for w in waivers if w.index not in used and any(fnmatchcase(s, w.stack) for s in stacks)]
+    selected = {r.id for r in pack_rules}
+    unused = [
+        w
+        for w in waivers
+        if w.index not in used
+        and any(fnmatchcase(s, w.stack) for s in stacks)
+        and (framework is None or w.policy in selected)
+    ]
     return CheckResult(pack=PACK_NAME, stacks=results, unused_waivers=unused)

@@ -32,6 +32,14 @@ def check(
             help="Policy config (JSON or YAML, Pulumi's --policy-pack-config shape) laid over the pack's defaults.",
         ),
     ] = None,
+    framework: Annotated[
+        str | None,
+        typer.Option(
+            "--framework",
+            help="Run only the rules mapped to one framework (aws-fsbp, cis-aws, cis-eks, nist-800-53) and list "
+            "which of its controls they cover.",
+        ),
+    ] = None,
     project_dir: Annotated[
         Path | None,
         typer.Option("--project-dir", help="The mlstack project. Default: found from the working directory."),
@@ -49,9 +57,12 @@ def check(
     from mlstack.failures import FINDINGS, OK, fail, open_output, prepare_output_file, write_output
     from mlstack.report_formats import FORMATS
     from mlstack.spec.loader import SpecError
+    from policies.controls import FRAMEWORKS
 
     if output_format not in FORMATS:
         raise fail(f"unknown --format '{output_format}'; use one of: {', '.join(FORMATS)}")
+    if framework is not None and framework not in FRAMEWORKS:
+        raise fail(f"unknown --framework '{framework}'; use one of: {', '.join(FRAMEWORKS)}")
     project = _project(project_dir)
     stacks = _stacks(project, env, all_stacks)
     if output is not None:
@@ -63,7 +74,7 @@ def check(
         except PolicyConfigError as exc:
             raise fail(str(exc)) from None
     try:
-        result = check_stacks(project, stacks, config, today=dt.date.today())
+        result = check_stacks(project, stacks, config, today=dt.date.today(), framework=framework)
     except (SpecError, WaiverError) as exc:
         raise fail(str(exc)) from None
 
@@ -83,4 +94,28 @@ def check(
             write_output(output, text, "--output")
     if output is not None:
         console.print(f"wrote {escape(str(output))} ({output_format})", highlight=False)
+    if framework is not None and output_format == "table":
+        _print_framework_coverage(framework)
     raise typer.Exit(FINDINGS if result.failed else OK)
+
+
+def _print_framework_coverage(framework: str) -> None:
+    """Which controls of ``framework`` the pack's rules cover, and by which rules (the rest are listed too)."""
+    from mlstack.cli import console
+    from policies.catalog import ALL_RULES
+    from policies.controls import FRAMEWORKS
+
+    known = FRAMEWORKS[framework]
+    covered: dict[str, list[str]] = {}
+    for rule in ALL_RULES:
+        for control in rule.controls.get(framework, ()):
+            covered.setdefault(control, []).append(rule.id)
+    console.print(
+        f"{escape(known.name)}: {len(covered)} of {len(known.controls)} catalogued controls covered "
+        f"({escape(known.source)})",
+        highlight=False,
+    )
+    for control in known.controls:
+        title = known.controls[control]
+        rules = ", ".join(covered.get(control, [])) or "not covered"
+        console.print(f"  {control:<10} {escape(title)[:70]:<70} {rules}", highlight=False)

@@ -143,14 +143,21 @@ def helm_version() -> str:
 
 
 def charts_directory(start: Path) -> Path | None:
-    """The packaged charts: ``MLSTACK_CHARTS_DIR``, else the nearest ``shared/charts`` at or above ``start``."""
+    """The packaged charts: ``MLSTACK_CHARTS_DIR``, else the nearest ``shared/charts`` at or above ``start``
+    (the project), else at or above the mlstack installation (a project copied elsewhere still finds them)."""
     configured = os.environ.get("MLSTACK_CHARTS_DIR")
     if configured:
         return Path(configured)
-    for folder in (start, *start.parents):
-        candidate = folder / "shared" / "charts"
-        if candidate.is_dir():
-            return candidate
+    return shared_folder("charts", start)
+
+
+def shared_folder(name: str, start: Path) -> Path | None:
+    """The nearest ``shared/<name>`` at or above ``start``, else at or above this package's checkout."""
+    for origin in (start.resolve(), Path(__file__).resolve().parent):
+        for folder in (origin, *origin.parents):
+            candidate = folder / "shared" / name
+            if candidate.is_dir():
+                return candidate
     return None
 
 

@@ -24,6 +24,7 @@ from mlstack.simulate.helm import (
     Renderer,
     RenderResult,
     charts_directory,
+    shared_folder,
     unwrap_secrets,
 )
 
@@ -128,11 +129,8 @@ def containers(spec: dict[str, Any]) -> Iterable[dict[str, Any]]:
 
 def shared_crds(root: Path) -> list[dict[str, Any]]:
     """The upstream CRDs in the nearest ``shared/crds`` (empty when there is none)."""
-    for folder in (root, *root.parents):
-        candidate = folder / "shared" / "crds"
-        if candidate.is_dir():
-            return _crds_in(candidate)
-    return []
+    folder = shared_folder("crds", root)
+    return _crds_in(folder) if folder is not None else []
 
 
 @cache
