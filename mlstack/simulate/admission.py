@@ -245,9 +245,10 @@ def pods_meet_pod_security(world: World) -> SimResult:
     levels = namespace_levels(world)
     cluster = _minor(str(world.spec.cluster.kubernetes_version))
     for pod in pod_templates(world):
-        level, pinned, origin = levels.get(pod.namespace, ("", "", ""))
-        if not level:
-            continue  # a namespace the deploy does not create: its level is not known here (see docs)
+        # A namespace the deploy does not create (kube-system, default) carries no label of ours: the cluster
+        # default applies to it too (labels set outside the deploy are not seen; see docs/simulation.md).
+        default = ("privileged", "latest", f"namespace {pod.namespace} unlabelled by the deploy")
+        level, pinned, origin = levels.get(pod.namespace, default)
         # enforce-version "latest" (the default) is the cluster's version; a pinned "v1.N" checks as of 1.N.
         version = cluster if pinned == "latest" else _minor(pinned.lstrip("v"), default=-1)
         if level not in LEVELS or version < 0:
