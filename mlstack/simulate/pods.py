@@ -16,7 +16,7 @@ Sources, read at the cluster's version (Kubernetes 1.34):
   ``podLimits`` (the sum of containers and sidecars, or the largest init container if larger).
 - Replicas: a Deployment/StatefulSet/ReplicaSet's ``spec.replicas`` (default 1), or its autoscaler's range: an
   HPA's ``minReplicas`` (default 1) and ``maxReplicas``; a KEDA ScaledObject's ``minReplicaCount`` (default 0)
-  and ``maxReplicaCount`` (default 100; keda.sh/docs/2.20/reference/scaledobject-spec); an HTTPScaledObject's
+  and ``maxReplicaCount`` (default 100; keda.sh/docs/2.14/reference/scaledobject-spec, not re-read at 2.20); an HTTPScaledObject's
   ``replicas.min``/``replicas.max`` (http-add-on v0.15 CRD; no default is documented, so a missing ``max`` is
   reported as not evaluable). A Job runs ``parallelism`` pods (default 1), a CronJob one Job at a time.
 """
