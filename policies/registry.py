@@ -8,6 +8,7 @@ from typing import Any
 
 from pulumi_policy import PolicyResource, ResourceValidationArgs, StackValidationArgs
 
+from mlstack.guardrail_exceptions import tags_immutable
 from policies.framework import (
     Severity,
     Tier,
@@ -49,7 +50,7 @@ DEFAULT_UPSTREAMS = [
     remediation="Set image_tag_mutability IMMUTABLE.",
 )
 def repository_immutable(args: ResourceValidationArgs, config: Mapping[str, Any]) -> Iterator[str]:
-    if not str(args.props.get("imageTagMutability", "MUTABLE")).startswith("IMMUTABLE"):
+    if not tags_immutable(args.props.get("imageTagMutability", "MUTABLE")):
         yield f"imageTagMutability is {args.props.get('imageTagMutability', 'MUTABLE (default)')}"
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from pulumi_policy import PolicyResource, ResourceValidationArgs, StackValidationArgs
 
+from mlstack.guardrail_exceptions import sse_s3_allowed
 from policies.framework import (
     Severity,
     as_list,
@@ -78,7 +79,7 @@ def bucket_encrypted(
                 algorithm = default.get("sseAlgorithm")
                 if algorithm in KMS_ALGORITHMS and default.get("kmsMasterKeyId"):
                     return None
-                if algorithm == "AES256" and bucket.props.get("bucket") in log_targets:
+                if sse_s3_allowed(algorithm, bucket.props.get("bucket") in log_targets):
                     return None
         return "is not encrypted with a KMS key (sse_algorithm aws:kms and kms_master_key_id)"
 

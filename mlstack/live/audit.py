@@ -1,21 +1,26 @@
 """Audit: read the live account and report drift from the guardrails the stack deployed.
 
 Only resources tagged ``environment=<env>`` are audited, so other environments and hand-made resources in the
-same account stay out of the report. Each rule is one function returning a :class:`Result` per resource:
-PASS when compliant, FAIL on drift, NOT_CHECKED when the read was denied (never PASS).
+same account stay out of the report. Every region the stack deploys to is read: the home region and the
+replica regions of the models bucket and the registry. Each rule is one function returning a :class:`Result`
+per resource: PASS when compliant, FAIL on drift, NOT_CHECKED when the read was denied (never PASS).
+
+The platform's deliberate exceptions (SSE-S3 access-log buckets, mutable pull-through cache repositories) come
+from :mod:`mlstack.guardrail_exceptions`, the module the policy pack uses too.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from components.environment import Environment
+from mlstack.guardrail_exceptions import pull_through_cache_repository, sse_s3_allowed, tags_immutable
 from mlstack.live.aws import Aws, Denied, LiveError, aws_call, error_code
 from mlstack.live.bootstrap import (
     KMS_ALGORITHMS,
@@ -27,21 +32,38 @@ from mlstack.live.report import Report, Result, Rule, Status
 from mlstack.spec import PlatformSpec
 
 RULES = (
-    Rule("s3-encryption", "Buckets encrypt new objects with SSE-KMS by default"),
+    Rule(
+        "s3-encryption",
+        "Buckets encrypt new objects with SSE-KMS by default (SSE-S3 only on access-log buckets)",
+    ),
     Rule("s3-versioning", "Buckets keep versions"),
     Rule("s3-public-access-block", "Buckets block public access with all four flags"),
     Rule("s3-policy", "Bucket policies deny requests without TLS and grant nothing to everyone"),
-    Rule("ecr-immutable-tags", "Repositories refuse to overwrite tags"),
-    Rule("ecr-scanning", "Images are scanned on push (repository setting or enhanced registry scanning)"),
+    Rule("ecr-immutable-tags", "Repositories refuse every tag overwrite (pull-through caches excepted)"),
+    Rule(
+        "ecr-scanning",
+        "Images are scanned: the registry's scanning rules, as ECR applies them, cover the repository",
+    ),
     Rule("iam-boundary", "Roles carry the environment's permission boundary"),
     Rule("eks-endpoint", "The cluster endpoint stays private, or public only to the declared CIDRs"),
     Rule("eks-logging", "Control-plane logging of api, audit and authenticator is on"),
+    Rule("eks-secrets-encryption", "The cluster encrypts Kubernetes secrets with a KMS key"),
+    Rule("ec2-imdsv2", "Launch templates require IMDSv2 (http tokens required)"),
+    Rule("budget", "The environment's monthly AWS Budget exists"),
     Rule("kms-rotation", "Customer-managed keys rotate"),
 )
 ENV_TAG = "environment"
 REQUIRED_LOG_TYPES = ("api", "audit", "authenticator")
+# Error codes of a read on a resource the Tagging API still lists after it was deleted: GetResources returns
+# "tagged or previously tagged resources" (Resource Groups Tagging API, GetResources), so such entries are skipped.
+GONE_CODES = frozenset({"NoSuchBucket", "NotFoundException", "RepositoryNotFoundException", "NoSuchEntity"})
 
 Check = Callable[[], Result]
+
+
+def _not_checked(rule: str, subject: str, exc: Denied, note: str = "") -> Result:
+    message = f"{exc.permission} denied" + (f" ({note})" if note else "")
+    return Result(rule, subject, Status.NOT_CHECKED, message, f"grant {exc.permission}")
 
 
 def _guarded(rule: str, subject: str, check: Check) -> Result:
@@ -49,13 +71,69 @@ def _guarded(rule: str, subject: str, check: Check) -> Result:
     try:
         return check()
     except Denied as exc:
-        return Result(
-            rule, subject, Status.NOT_CHECKED, f"{exc.permission} denied", f"grant {exc.permission}"
-        )
+        return _not_checked(rule, subject, exc)
+
+
+def _gone(exc: ClientError) -> bool:
+    return error_code(exc) in GONE_CODES
 
 
 def _tags(pairs: list[dict[str, str]], key: str = "Key", value: str = "Value") -> dict[str, str]:
     return {p[key]: p[value] for p in pairs}
+
+
+def scan_filter_matches(pattern: str, repository: str) -> bool:
+    """Whether an ECR scanning WILDCARD filter matches ``repository``.
+
+    AWS ECR User Guide, "Filters to choose which repositories are scanned": a filter with no wildcard matches
+    every repository name that contains it; with a wildcard, ``*`` stands for zero or more characters and the
+    whole name must match.
+    """
+    if "*" not in pattern:
+        return pattern in repository
+    return re.fullmatch(".*".join(re.escape(part) for part in pattern.split("*")), repository) is not None
+
+
+def effective_scanning(repository: dict[str, Any], registry: dict[str, Any]) -> tuple[bool, str]:
+    """Whether ECR scans ``repository`` under the registry scanning configuration ``registry``, and how.
+
+    AWS ECR User Guide, "Filters to choose which repositories are scanned": with enhanced scanning, a repository
+    no rule's filter matches has scanning disabled (the repository's own scanOnPush is not used); with basic
+    scanning, a repository no scan-on-push filter matches is set to manual scanning. Without basic rules, the
+    repository's own (deprecated) scanOnPush flag decides.
+    """
+    name = repository["repositoryName"]
+    scan_type = registry.get("scanType", "BASIC")
+    matching = sorted(
+        {
+            (rule.get("scanFrequency", ""), entry.get("filter", ""))
+            for rule in registry.get("rules", [])
+            for entry in rule.get("repositoryFilters", [])
+            if scan_filter_matches(entry.get("filter", ""), name)
+        }
+    )
+    if matching:
+        frequency, pattern = matching[0]
+        return True, f"{scan_type.lower()} scanning, {frequency} through filter '{pattern}'"
+    if scan_type == "ENHANCED":
+        return (
+            False,
+            "enhanced scanning is on, but no rule's filter matches the repository: scanning disabled",
+        )
+    if registry.get("rules"):
+        return False, "no basic scan-on-push filter matches the repository: manual scanning only"
+    if repository.get("imageScanningConfiguration", {}).get("scanOnPush"):
+        return True, "basic scanning, scan on push (repository setting)"
+    return False, "scan on push is off and no registry scanning rule covers the repository"
+
+
+@dataclass
+class _Buckets:
+    """What the bucket rules need across regions: the buckets and which of them receive access logs."""
+
+    names: dict[str, str] = field(default_factory=dict)  # bucket -> region
+    log_targets: set[str] = field(default_factory=set)
+    logging_unknown: list[Denied] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -69,6 +147,14 @@ class Audit:
     def env(self) -> str:
         return self.spec.environment
 
+    @property
+    def regions(self) -> tuple[str, ...]:
+        """The home region first, then every replica region the stack deploys to."""
+        return (self.spec.region, *self.spec.replica_regions())
+
+    def _where(self, name: str, region: str) -> str:
+        return name if region == self.spec.region else f"{name} ({region})"
+
     def run(self) -> Report:
         account = self.aws.account_id()
         if account != self.spec.account_id:
@@ -77,11 +163,19 @@ class Audit:
                 "switch profile (AWS_PROFILE=...) and run again"
             )
         results: list[Result] = []
-        for discover in (self._buckets, self._repositories, self._roles, self._clusters, self._keys):
-            results += discover()
+        results += self._buckets()
+        for region in self.regions:
+            results += self._repositories(region)
+        results += self._roles()
+        results += self._clusters()
+        results += self._launch_templates()
+        results += self._budgets()
+        for region in self.regions:
+            results += self._keys(region)
         return Report(
             tool="audit",
-            title=f"audit {self.env} (account {account}, {self.aws.region}): resources tagged {ENV_TAG}={self.env}",
+            title=f"audit {self.env} (account {account}, {', '.join(self.regions)}): resources tagged "
+            f"{ENV_TAG}={self.env}",
             rules=RULES,
             results=tuple(results),
         )
@@ -92,8 +186,8 @@ class Audit:
 
     # --- discovery by tag --------------------------------------------------------------------------------
 
-    def _tagged(self, resource_type: str) -> Iterator[str]:
-        paginator = self.aws.client("resourcegroupstaggingapi").get_paginator("get_resources")
+    def _tagged(self, resource_type: str, region: str) -> Iterator[str]:
+        paginator = self.aws.client("resourcegroupstaggingapi", region=region).get_paginator("get_resources")
         with aws_call("tag:GetResources"):
             for page in paginator.paginate(
                 TagFilters=[{"Key": ENV_TAG, "Values": [self.env]}], ResourceTypeFilters=[resource_type]
@@ -105,26 +199,54 @@ class Audit:
 
     def _buckets(self) -> list[Result]:
         rules = ("s3-encryption", "s3-versioning", "s3-public-access-block", "s3-policy")
-        try:
-            buckets = sorted(arn.rsplit(":", 1)[-1] for arn in self._tagged("s3:bucket"))
-        except Denied as exc:
-            return self._unlisted(rules, exc, "buckets")
-        s3 = self.aws.client("s3")
-        results = []
-        for bucket in buckets:
-            results += [
-                _guarded("s3-encryption", bucket, partial(_bucket_encryption, s3, bucket)),
-                _guarded("s3-versioning", bucket, partial(_bucket_versioning, s3, bucket)),
-                _guarded("s3-public-access-block", bucket, partial(_bucket_public_access, s3, bucket)),
-                _guarded("s3-policy", bucket, partial(_bucket_policy, s3, bucket)),
+        found = _Buckets()
+        results: list[Result] = []
+        for region in self.regions:
+            try:
+                for arn in self._tagged("s3:bucket", region):
+                    found.names[arn.rsplit(":", 1)[-1]] = region
+            except Denied as exc:
+                results += self._unlisted(rules, exc, f"buckets in {region}")
+        gone: set[str] = set()
+        for bucket, region in sorted(found.names.items()):
+            s3 = self.aws.client("s3", region=region)
+            try:
+                with aws_call("s3:GetBucketLogging"):
+                    target = (
+                        s3.get_bucket_logging(Bucket=bucket).get("LoggingEnabled", {}).get("TargetBucket")
+                    )
+            except Denied as exc:
+                found.logging_unknown.append(exc)
+                continue
+            except ClientError as exc:
+                if not _gone(exc):
+                    raise
+                gone.add(bucket)
+                continue
+            if target:
+                found.log_targets.add(target)
+        for bucket, region in sorted(found.names.items()):
+            if bucket in gone:
+                continue
+            s3 = self.aws.client("s3", region=region)
+            checks = [
+                ("s3-encryption", partial(_bucket_encryption, s3, bucket, found)),
+                ("s3-versioning", partial(_bucket_versioning, s3, bucket)),
+                ("s3-public-access-block", partial(_bucket_public_access, s3, bucket)),
+                ("s3-policy", partial(_bucket_policy, s3, bucket)),
             ]
+            try:
+                results += [_guarded(rule, bucket, check) for rule, check in checks]
+            except ClientError as exc:
+                if not _gone(exc):  # deleted between the listing and the reads
+                    raise
         return results
 
     # --- ECR ---------------------------------------------------------------------------------------------
 
-    def _repositories(self) -> list[Result]:
+    def _repositories(self, region: str) -> list[Result]:
         rules = ("ecr-immutable-tags", "ecr-scanning")
-        ecr = self.aws.client("ecr")
+        ecr = self.aws.client("ecr", region=region)
         try:
             with aws_call("ecr:DescribeRepositories"):
                 repositories = [
@@ -133,72 +255,83 @@ class Audit:
                     for repo in page["repositories"]
                 ]
         except Denied as exc:
-            return self._unlisted(rules, exc, "repositories")
+            return self._unlisted(rules, exc, f"repositories in {region}")
         results: list[Result] = []
-        registry_scans: bool | Denied | None = None
+        caches: list[str] | Denied | None = None
+        registry: dict[str, Any] | Denied | None = None
         for repo in repositories:
-            name = repo["repositoryName"]
+            name = self._where(repo["repositoryName"], region)
             try:
                 with aws_call("ecr:ListTagsForResource"):
                     tags = _tags(ecr.list_tags_for_resource(resourceArn=repo["repositoryArn"])["tags"])
             except Denied as exc:
-                results += [
-                    Result(r, name, Status.NOT_CHECKED, f"{exc.permission} denied", f"grant {exc.permission}")
-                    for r in rules
-                ]
+                results += [_not_checked(r, name, exc) for r in rules]
                 continue
+            except ClientError as exc:
+                if _gone(exc):
+                    continue
+                raise
             if tags.get(ENV_TAG) != self.env:
                 continue
-            mutability = repo.get("imageTagMutability", "MUTABLE")
-            if mutability.startswith("IMMUTABLE"):
-                results.append(Result("ecr-immutable-tags", name, Status.PASS, mutability))
-            else:
-                results.append(
-                    Result(
-                        "ecr-immutable-tags",
-                        name,
-                        Status.FAIL,
-                        "tags are mutable: a pushed tag can be overwritten",
-                        f"aws ecr put-image-tag-mutability --repository-name {name} --image-tag-mutability IMMUTABLE",
-                    )
-                )
-            if repo.get("imageScanningConfiguration", {}).get("scanOnPush"):
-                results.append(Result("ecr-scanning", name, Status.PASS, "scan on push"))
-                continue
-            if registry_scans is None:
-                registry_scans = _registry_enhanced_scanning(ecr)
-            if isinstance(registry_scans, Denied):
-                results.append(
-                    Result(
-                        "ecr-scanning",
-                        name,
-                        Status.NOT_CHECKED,
-                        f"scan on push is off and {registry_scans.permission} denied",
-                        f"grant {registry_scans.permission}",
-                    )
-                )
-            elif registry_scans:
-                results.append(Result("ecr-scanning", name, Status.PASS, "enhanced registry scanning"))
-            else:
-                results.append(
-                    Result(
-                        "ecr-scanning",
-                        name,
-                        Status.FAIL,
-                        "scan on push is off and the registry has no enhanced scanning",
-                        f"aws ecr put-image-scanning-configuration --repository-name {name} "
-                        "--image-scanning-configuration scanOnPush=true",
-                    )
-                )
+            if caches is None:
+                caches = _cache_prefixes(ecr)
+            if registry is None:
+                registry = _registry_scanning(ecr)
+            results.append(_mutability(repo, name, caches))
+            results.append(self._scanning(repo, name, region, caches, registry))
         return results
+
+    def _scanning(
+        self,
+        repo: dict[str, Any],
+        name: str,
+        region: str,
+        caches: list[str] | Denied,
+        registry: dict[str, Any] | Denied,
+    ) -> Result:
+        if isinstance(registry, Denied):
+            return _not_checked("ecr-scanning", name, registry, "the registry's scanning rules")
+        scanned, how = effective_scanning(repo, registry)
+        if scanned:
+            return Result("ecr-scanning", name, Status.PASS, how)
+        cache = (
+            None
+            if isinstance(caches, Denied)
+            else pull_through_cache_repository(repo["repositoryName"], caches)
+        )
+        if cache is not None:
+            return Result(
+                "ecr-scanning",
+                name,
+                Status.PASS,
+                f"exception: pull-through cache repository ({cache}/) follows the registry's scanning, which "
+                f"does not cover it ({how})",
+            )
+        if region != self.spec.region:
+            return Result(
+                "ecr-scanning",
+                name,
+                Status.PASS,
+                f"exception: replica region {region}; the stack scans images in {self.spec.region} ({how})",
+            )
+        return Result(
+            "ecr-scanning",
+            name,
+            Status.FAIL,
+            how,
+            "run `pulumi up` to restore the registry scanning configuration (registry.enhanced_scanning), or "
+            f"aws ecr put-image-scanning-configuration --repository-name {repo['repositoryName']} "
+            "--image-scanning-configuration scanOnPush=true",
+        )
 
     # --- IAM ---------------------------------------------------------------------------------------------
 
     def _roles(self) -> list[Result]:
         iam = self.aws.client("iam")
-        env = Environment.from_spec(self.spec)
-        # The name Guardrails gives the boundary (components/governance.py).
-        boundary = env.arn("iam", f"policy/{env.resource_name('permission-boundary')}", regional=False)
+        # The name Guardrails gives the boundary (components/governance.py), in the region's partition.
+        boundary = (
+            f"arn:{self.aws.partition}:iam::{self.spec.account_id}:policy/{self.env}-permission-boundary"
+        )
         try:
             with aws_call("iam:ListRoles"):
                 names = [
@@ -216,16 +349,12 @@ class Audit:
                 with aws_call("iam:GetRole"):
                     role = iam.get_role(RoleName=name)["Role"]
             except Denied as exc:
-                results.append(
-                    Result(
-                        "iam-boundary",
-                        name,
-                        Status.NOT_CHECKED,
-                        f"{exc.permission} denied",
-                        f"grant {exc.permission}",
-                    )
-                )
+                results.append(_not_checked("iam-boundary", name, exc))
                 continue
+            except ClientError as exc:
+                if _gone(exc):  # deleted since ListRoles
+                    continue
+                raise
             if _tags(role.get("Tags", [])).get(ENV_TAG) != self.env:
                 continue
             attached = role.get("PermissionsBoundary", {}).get("PermissionsBoundaryArn")
@@ -246,7 +375,7 @@ class Audit:
     # --- EKS ---------------------------------------------------------------------------------------------
 
     def _clusters(self) -> list[Result]:
-        rules = ("eks-endpoint", "eks-logging")
+        rules = ("eks-endpoint", "eks-logging", "eks-secrets-encryption")
         eks = self.aws.client("eks")
         try:
             with aws_call("eks:ListClusters"):
@@ -261,14 +390,19 @@ class Audit:
                 with aws_call("eks:DescribeCluster"):
                     cluster = eks.describe_cluster(name=name)["cluster"]
             except Denied as exc:
-                results += [
-                    Result(r, name, Status.NOT_CHECKED, f"{exc.permission} denied", f"grant {exc.permission}")
-                    for r in rules
-                ]
+                results += [_not_checked(r, name, exc) for r in rules]
                 continue
+            except ClientError as exc:
+                if error_code(exc) == "ResourceNotFoundException":  # deleted since ListClusters
+                    continue
+                raise
             if cluster.get("tags", {}).get(ENV_TAG) != self.env:
                 continue
-            results += [self._endpoint(name, cluster), _logging(name, cluster)]
+            results += [
+                self._endpoint(name, cluster),
+                _logging(name, cluster),
+                _secrets_encryption(name, cluster),
+            ]
         return results
 
     def _endpoint(self, name: str, cluster: dict[str, Any]) -> Result:
@@ -297,15 +431,72 @@ class Audit:
             )
         return Result("eks-endpoint", name, Status.PASS, "public only to the declared CIDRs")
 
+    # --- EC2 launch templates (IMDSv2) -------------------------------------------------------------------
+
+    def _launch_templates(self) -> list[Result]:
+        ec2 = self.aws.client("ec2")
+        try:
+            with aws_call("ec2:DescribeLaunchTemplates"):
+                templates = [
+                    t
+                    for page in ec2.get_paginator("describe_launch_templates").paginate(
+                        Filters=[{"Name": f"tag:{ENV_TAG}", "Values": [self.env]}]
+                    )
+                    for t in page["LaunchTemplates"]
+                ]
+        except Denied as exc:
+            return self._unlisted(("ec2-imdsv2",), exc, "launch templates")
+        return [
+            _guarded("ec2-imdsv2", t["LaunchTemplateName"], partial(_imdsv2, ec2, t))
+            for t in sorted(templates, key=lambda t: t["LaunchTemplateName"])
+        ]
+
+    # --- Budgets -----------------------------------------------------------------------------------------
+
+    def _budgets(self) -> list[Result]:
+        # The name Guardrails gives the environment's budget (components/governance.py: <env>-monthly).
+        wanted = f"{self.env}-monthly"
+        # AWS Budgets is a global service; botocore resolves its endpoint from the partition.
+        budgets = self.aws.client("budgets")
+        try:
+            with aws_call("budgets:ViewBudget"):  # the IAM action of DescribeBudgets (Budgets API reference)
+                names = {
+                    b["BudgetName"]
+                    for page in budgets.get_paginator("describe_budgets").paginate(
+                        AccountId=self.spec.account_id
+                    )
+                    for b in page.get("Budgets", [])
+                }
+        except Denied as exc:
+            return [_not_checked("budget", wanted, exc)]
+        if wanted in names:
+            return [Result("budget", wanted, Status.PASS, "exists")]
+        return [
+            Result(
+                "budget",
+                wanted,
+                Status.FAIL,
+                "the environment's monthly budget is missing: cost overruns go unannounced",
+                "run `pulumi up` to restore it (governance budget)",
+            )
+        ]
+
     # --- KMS ---------------------------------------------------------------------------------------------
 
-    def _keys(self) -> list[Result]:
+    def _keys(self, region: str) -> list[Result]:
         try:
-            arns = sorted(self._tagged("kms:key"))
+            arns = sorted(self._tagged("kms:key", region))
         except Denied as exc:
-            return self._unlisted(("kms-rotation",), exc, "keys")
-        kms = self.aws.client("kms")
-        return [_guarded("kms-rotation", arn, partial(_key_rotation, kms, arn)) for arn in arns]
+            return self._unlisted(("kms-rotation",), exc, f"keys in {region}")
+        kms = self.aws.client("kms", region=region)
+        results = []
+        for arn in arns:
+            try:
+                results.append(_guarded("kms-rotation", arn, partial(_key_rotation, kms, arn)))
+            except ClientError as exc:
+                if not _gone(exc):
+                    raise
+        return results
 
 
 # --- one function per rule -------------------------------------------------------------------------------
@@ -321,7 +512,7 @@ def _read(call: Callable[[], dict[str, Any]], permission: str, missing: str) -> 
         raise
 
 
-def _bucket_encryption(s3: Any, bucket: str) -> Result:
+def _bucket_encryption(s3: Any, bucket: str, found: _Buckets) -> Result:
     config = _read(
         lambda: s3.get_bucket_encryption(Bucket=bucket),
         "s3:GetEncryptionConfiguration",
@@ -331,6 +522,20 @@ def _bucket_encryption(s3: Any, bucket: str) -> Result:
     algorithm = rules[0].get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm") if rules else None
     if algorithm in KMS_ALGORITHMS:
         return Result("s3-encryption", bucket, Status.PASS, algorithm or "")
+    if sse_s3_allowed(algorithm, bucket in found.log_targets):
+        return Result(
+            "s3-encryption",
+            bucket,
+            Status.PASS,
+            "exception: SSE-S3 on a bucket that receives S3 server access logs (they cannot be delivered to SSE-KMS)",
+        )
+    if sse_s3_allowed(algorithm, True) and found.logging_unknown:
+        return _not_checked(
+            "s3-encryption",
+            bucket,
+            found.logging_unknown[0],
+            "SSE-S3 is allowed only on access-log buckets, and which buckets receive logs could not be read",
+        )
     return Result(
         "s3-encryption",
         bucket,
@@ -406,13 +611,103 @@ def _bucket_policy(s3: Any, bucket: str) -> Result:
     )
 
 
-def _registry_enhanced_scanning(ecr: Any) -> bool | Denied:
+def _cache_prefixes(ecr: Any) -> list[str] | Denied:
+    """The repository prefixes of the registry's pull-through cache rules."""
     try:
-        with aws_call("ecr:GetRegistryScanningConfiguration"):
-            config = ecr.get_registry_scanning_configuration()["scanningConfiguration"]
+        with aws_call("ecr:DescribePullThroughCacheRules"):
+            return [
+                rule["ecrRepositoryPrefix"]
+                for page in ecr.get_paginator("describe_pull_through_cache_rules").paginate()
+                for rule in page["pullThroughCacheRules"]
+            ]
     except Denied as exc:
         return exc
-    return config.get("scanType") == "ENHANCED" and bool(config.get("rules"))
+
+
+def _registry_scanning(ecr: Any) -> dict[str, Any] | Denied:
+    try:
+        with aws_call("ecr:GetRegistryScanningConfiguration"):
+            return dict(ecr.get_registry_scanning_configuration().get("scanningConfiguration", {}))
+    except Denied as exc:
+        return exc
+
+
+def _mutability(repo: dict[str, Any], name: str, caches: list[str] | Denied) -> Result:
+    mutability = repo.get("imageTagMutability", "MUTABLE")
+    if tags_immutable(mutability):
+        return Result("ecr-immutable-tags", name, Status.PASS, mutability)
+    if isinstance(caches, Denied):
+        return _not_checked(
+            "ecr-immutable-tags", name, caches, f"{mutability}; whether it is a pull-through cache is unknown"
+        )
+    cache = pull_through_cache_repository(repo["repositoryName"], caches)
+    if cache is not None:
+        return Result(
+            "ecr-immutable-tags",
+            name,
+            Status.PASS,
+            f"exception: pull-through cache repository ({cache}/) is {mutability} on purpose",
+        )
+    excluded = [f.get("filter", "") for f in repo.get("imageTagMutabilityExclusionFilters", [])]
+    detail = (
+        f"tags matching {', '.join(excluded)} are excluded from IMMUTABLE and can be overwritten"
+        if mutability == "IMMUTABLE_WITH_EXCLUSION"
+        else f"tags are {mutability}: a pushed tag can be overwritten"
+    )
+    return Result(
+        "ecr-immutable-tags",
+        name,
+        Status.FAIL,
+        detail,
+        f"aws ecr put-image-tag-mutability --repository-name {repo['repositoryName']} --image-tag-mutability IMMUTABLE",
+    )
+
+
+def _secrets_encryption(name: str, cluster: dict[str, Any]) -> Result:
+    keys = [
+        entry.get("provider", {}).get("keyArn")
+        for entry in cluster.get("encryptionConfig", [])
+        if "secrets" in entry.get("resources", [])
+    ]
+    keys = [k for k in keys if k]
+    if keys:
+        return Result("eks-secrets-encryption", name, Status.PASS, f"secrets encrypted with {keys[0]}")
+    return Result(
+        "eks-secrets-encryption",
+        name,
+        Status.FAIL,
+        "Kubernetes secrets are not envelope-encrypted with a KMS key",
+        f"aws eks associate-encryption-config --cluster-name {name} --encryption-config "
+        '\'[{"resources":["secrets"],"provider":{"keyArn":"<cluster key ARN>"}}]\'',
+    )
+
+
+def _imdsv2(ec2: Any, template: dict[str, Any]) -> Result:
+    name = template["LaunchTemplateName"]
+    with aws_call("ec2:DescribeLaunchTemplateVersions"):
+        versions = [
+            v
+            for page in ec2.get_paginator("describe_launch_template_versions").paginate(
+                LaunchTemplateId=template["LaunchTemplateId"], Versions=["$Default", "$Latest"]
+            )
+            for v in page["LaunchTemplateVersions"]
+        ]
+    optional = sorted(
+        {
+            str(v["VersionNumber"])
+            for v in versions
+            if v.get("LaunchTemplateData", {}).get("MetadataOptions", {}).get("HttpTokens") != "required"
+        }
+    )
+    if not optional:
+        return Result("ec2-imdsv2", name, Status.PASS, "http tokens required ($Default and $Latest)")
+    return Result(
+        "ec2-imdsv2",
+        name,
+        Status.FAIL,
+        f"version {', '.join(optional)} allows IMDSv1 (http tokens not required): pods may reach node credentials",
+        "run `pulumi up` to restore the launch template's metadata options",
+    )
 
 
 def _logging(name: str, cluster: dict[str, Any]) -> Result:
@@ -443,6 +738,16 @@ def _key_rotation(kms: Any, arn: str) -> Result:
     if metadata.get("KeySpec", "SYMMETRIC_DEFAULT") != "SYMMETRIC_DEFAULT":
         return Result(
             "kms-rotation", arn, Status.PASS, f"{metadata['KeySpec']} keys cannot rotate automatically"
+        )
+    origin = metadata.get("Origin", "AWS_KMS")
+    if origin != "AWS_KMS":
+        # KMS API, GetKeyRotationStatus: "You cannot enable automatic rotation of ... KMS keys with imported key
+        # material, or KMS keys in a custom key store" (Origin EXTERNAL, AWS_CLOUDHSM, EXTERNAL_KEY_STORE).
+        return Result(
+            "kms-rotation",
+            arn,
+            Status.WARN,
+            f"origin {origin}: KMS cannot rotate it automatically; rotate it by hand (the stack creates none)",
         )
     if metadata.get("KeyState") in ("PendingDeletion", "PendingReplicaDeletion"):
         return Result("kms-rotation", arn, Status.WARN, f"key is {metadata['KeyState']}")

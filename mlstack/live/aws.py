@@ -2,26 +2,32 @@
 
 Every client retries in adaptive mode, so throttling on large accounts slows a command down instead of failing
 it. Every call goes through :func:`aws_call`, which turns botocore's exceptions into two kinds: a
-:class:`LiveError` stops the whole command (no credentials, expired credentials, no network), and a
+:class:`LiveError` stops the whole command (no credentials, expired credentials, no network, a timeout), and a
 :class:`Denied` names the one IAM permission that was refused so the caller can report that check as not
-checked and carry on.
+checked and carry on. Any other AWS error that reaches the command is turned into one ``error:`` line by
+:func:`describe_unexpected` (exit code 2), never a traceback and never exit code 1 ("findings").
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import (
+    BotoCoreError,
     ClientError,
-    EndpointConnectionError,
+    ConnectionError,
+    CredentialRetrievalError,
+    HTTPClientError,
     NoCredentialsError,
     NoRegionError,
     PartialCredentialsError,
     ProfileNotFound,
     SSOError,
     TokenRetrievalError,
+    WaiterError,
 )
 
 if TYPE_CHECKING:
@@ -65,7 +71,14 @@ EXPIRED = (
 
 
 class LiveError(Exception):
-    """A problem that stops the whole command: no or expired credentials, no endpoint, a refused change."""
+    """A problem that stops the whole command: no or expired credentials, no endpoint, a refused change.
+
+    ``incomplete`` marks the ones a denied permission caused (exit code 3 instead of 2).
+    """
+
+    def __init__(self, message: str, *, incomplete: bool = False):
+        self.incomplete = incomplete
+        super().__init__(message)
 
 
 class Denied(Exception):
@@ -96,10 +109,19 @@ def aws_call(permission: str) -> Iterator[None]:
         raise LiveError(EXPIRED.format(detail=str(exc))) from exc
     except ProfileNotFound as exc:
         raise LiveError(f"{exc}; check AWS_PROFILE or --profile") from exc
+    except CredentialRetrievalError as exc:  # e.g. a failing credential_process (botocore/credentials.py)
+        raise LiveError(
+            f"{exc}; fix the profile's credential source (credential_process, role) and run again"
+        ) from exc
     except NoRegionError as exc:
         raise LiveError("no AWS region: pass --region or set AWS_REGION") from exc
-    except EndpointConnectionError as exc:
-        raise LiveError(f"cannot reach {exc.kwargs.get('endpoint_url', 'the AWS endpoint')}: {exc}") from exc
+    except (ConnectionError, HTTPClientError) as exc:
+        # botocore/exceptions.py: EndpointConnectionError, ConnectTimeoutError, ProxyConnectionError and SSLError
+        # are ConnectionErrors; ReadTimeoutError and ConnectionClosedError are HTTPClientErrors.
+        raise LiveError(
+            f"cannot reach {_endpoint(exc)} ({type(exc).__name__}: {exc}); check the network, "
+            "proxy and firewall (a filtered network times out), then run again"
+        ) from exc
     except ClientError as exc:
         code = error_code(exc)
         if code in EXPIRED_CODES:
@@ -107,6 +129,35 @@ def aws_call(permission: str) -> Iterator[None]:
         if code in DENIED_CODES:
             raise Denied(permission, str(exc.response.get("Error", {}).get("Message", ""))) from exc
         raise
+
+
+def _endpoint(exc: BotoCoreError) -> str:
+    return str(exc.kwargs.get("endpoint_url", "the AWS endpoint"))
+
+
+def describe_unexpected(exc: BaseException) -> str:
+    """One line for an AWS error no check knows how to read: the operation, the code and what to do."""
+    if isinstance(exc, ClientError):
+        message = exc.response.get("Error", {}).get("Message", "")
+        return (
+            f"AWS {exc.operation_name} failed: {error_code(exc) or 'unknown error'}"
+            + (f" ({message})" if message else "")
+            + "; this is not a finding about the account: fix the cause, or retry if AWS reported a transient "
+            "problem"
+        )
+    if isinstance(exc, WaiterError):
+        return f"{exc}; retry, and check the resource in the console if it persists"
+    return f"AWS SDK error: {exc}; fix the cause and run again"
+
+
+def partition_of(session: boto3.session.Session, region: str) -> str:
+    """The partition of ``region`` from botocore's endpoint data; ``aws`` for a region botocore does not know."""
+    from botocore.exceptions import UnknownRegionError
+
+    try:
+        return str(session.get_partition_for_region(region))
+    except UnknownRegionError:
+        return "aws"
 
 
 class Aws:
@@ -134,10 +185,18 @@ class Aws:
 
         with aws_call("session"):
             session = boto3.session.Session(profile_name=profile, region_name=region)
-        resolved = region or session.region_name
+        # botocore reads only AWS_DEFAULT_REGION and the profile (botocore/configprovider.py, 'region'); the AWS
+        # CLI and the other SDKs also read AWS_REGION, which takes precedence (AWS SDKs and Tools reference guide,
+        # "AWS Region"), so it is honoured here the same way.
+        resolved = region or os.environ.get("AWS_REGION") or session.region_name
         if not resolved:
-            raise LiveError("no AWS region: pass --region or set AWS_REGION")
+            raise LiveError("no AWS region: pass --region or set AWS_REGION (or AWS_DEFAULT_REGION)")
         return cls(session, resolved)
+
+    @property
+    def partition(self) -> str:
+        """The ARN partition of this region: aws, aws-us-gov, aws-cn... (from botocore's endpoint data)."""
+        return partition_of(self.session, self.region)
 
     def client(self, service: str, region: str | None = None) -> Any:
         """The client of ``service`` in ``region`` (default: this region); created on first use."""

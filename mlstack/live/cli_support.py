@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from botocore.exceptions import BotoCoreError, ClientError
 from rich.markup import escape
 
 from mlstack.console import console, errors, file_console
-from mlstack.failures import INCOMPLETE, fail, open_output, prepare_output_file, write_output
-from mlstack.live.aws import Aws, Denied, LiveError
+from mlstack.failures import BAD_INPUT, INCOMPLETE, fail, open_output, prepare_output_file, write_output
+from mlstack.live.aws import Aws, Denied, LiveError, describe_unexpected
 from mlstack.live.report import Report, render, table
 from mlstack.project import ProjectNotFound, find_project
 from mlstack.report_formats import FORMATS
@@ -47,17 +48,20 @@ Output = Annotated[
 def live_errors(command: str) -> Iterator[None]:
     """Turn a command-stopping AWS problem into one clear line, never a traceback.
 
-    No credentials or the wrong account is bad input (exit code 2); a denied call leaves the work incomplete
-    (exit code 3).
+    No credentials, the wrong account, an unreachable endpoint or an AWS error the command cannot read stop it
+    with exit code 2; a denied call that stops it leaves the work incomplete (exit code 3). A crash is never
+    exit code 1, which means findings.
     """
     try:
         yield
     except LiveError as exc:
-        raise fail(str(exc)) from None
+        raise fail(str(exc), INCOMPLETE if exc.incomplete else BAD_INPUT) from None
     except Denied as exc:
         raise fail(
             f"{exc.permission} denied; {command} needs it (see docs/live-tooling.md)", INCOMPLETE
         ) from None
+    except (ClientError, BotoCoreError) as exc:
+        raise fail(f"{command}: {describe_unexpected(exc)}") from None
 
 
 def load_spec(env: str, project_dir: Path | None) -> PlatformSpec:

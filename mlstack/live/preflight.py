@@ -45,6 +45,8 @@ class GpuType(Protocol):
     def gpu_count(self) -> int: ...
     @property
     def vcpus(self) -> int: ...
+    @property
+    def efa(self) -> bool: ...
 
 
 class GpuTable(Protocol):
@@ -102,10 +104,10 @@ class Preflight:
     backend_url: str | None = None
 
     def run(self) -> Report:
-        results = [*self._credentials()]
-        identity_ok = results[-1].status is Status.PASS
+        results = [*self._credentials(), *self._region()]
+        # Every later check calls the stack's region, which answers only when the region is enabled.
+        identity_ok = results[-1].status is not Status.FAIL
         checks: list[tuple[str, Callable[[], list[Result]]]] = [
-            ("region", self._region),
             ("offering", self._offerings),
             ("quota", self._quotas),
             ("kubernetes-version", self._kubernetes_version),
@@ -116,7 +118,7 @@ class Preflight:
                 results += check()
             else:
                 results.append(
-                    Result(rule, "-", Status.NOT_CHECKED, "skipped: the credentials check did not pass")
+                    Result(rule, "-", Status.NOT_CHECKED, "skipped: the stack's region is not enabled")
                 )
         return Report(
             tool="preflight",
@@ -127,37 +129,28 @@ class Preflight:
 
     # --- credentials and region --------------------------------------------------------------------------
 
+    def _home(self) -> str:
+        """An always-enabled region of the stack region's partition: STS and EC2 there answer even when the
+        stack's own region is an opt-in region that is not enabled (whose endpoints reject the credentials)."""
+        # AWS STS Regions and endpoints (IAM User Guide): opt-in regions' STS endpoints are not active by default.
+        return {"aws-us-gov": "us-gov-west-1", "aws-cn": "cn-north-1"}.get(self.aws.partition, "us-east-1")
+
     def _credentials(self) -> list[Result]:
-        try:
-            with aws_call("sts:GetCallerIdentity"):
-                identity = self.aws.client("sts").get_caller_identity()
-        except LiveError as exc:
-            return [
-                Result(
-                    "credentials",
-                    self.spec.account_id,
-                    Status.FAIL,
-                    str(exc),
-                    "provide credentials, then rerun",
-                )
-            ]
+        """The caller's identity; missing, expired or foreign credentials stop preflight (exit code 2)."""
+        with aws_call("sts:GetCallerIdentity"):
+            identity = self.aws.client("sts", region=self._home()).get_caller_identity()
         if identity["Account"] != self.spec.account_id:
-            return [
-                Result(
-                    "credentials",
-                    identity["Arn"],
-                    Status.FAIL,
-                    f"credentials are for account {identity['Account']}, the stack file wants "
-                    f"{self.spec.account_id}",
-                    f"switch to a profile of account {self.spec.account_id} (AWS_PROFILE=...)",
-                )
-            ]
+            raise LiveError(
+                f"credentials ({identity['Arn']}) are for account {identity['Account']}, the stack file of "
+                f"{self.spec.environment} wants {self.spec.account_id}; switch to a profile of that account "
+                "(AWS_PROFILE=...) and run again"
+            )
         return [Result("credentials", identity["Arn"], Status.PASS, f"account {identity['Account']}")]
 
     def _region(self) -> list[Result]:
         region = self.aws.region
         # Ask an always-enabled endpoint: a disabled region's own endpoint rejects the credentials instead.
-        home = "us-gov-west-1" if region.startswith("us-gov-") else "us-east-1"
+        home = self._home()
         try:
             with aws_call("ec2:DescribeRegions"):
                 regions = self.aws.client("ec2", region=home).describe_regions(
@@ -215,7 +208,7 @@ class Preflight:
         except Denied as exc:
             return [_denied("offering", "gpu_pools", exc, "zones of the existing VPC")]
         expanded = {
-            (i, selector): list(self.gpu_table.expand(selector))
+            (i, selector): launchable(pool, self.gpu_table, selector)
             for i, pool in enumerate(pools)
             for selector in pool.instance_types
         }
@@ -320,12 +313,15 @@ class Preflight:
         else:
             parsed = urlparse(url)
             if parsed.scheme != "s3":
+                # Pulumi Cloud (https://api.pulumi.com), a self-hosted service or file://: not an AWS resource.
+                # A warning, not "not checked": nothing was denied, and `pulumi up` itself checks the login.
                 return [
                     Result(
                         "backend",
                         url,
-                        Status.NOT_CHECKED,
-                        "preflight checks only S3 backends; run `pulumi whoami` to check this one",
+                        Status.WARN,
+                        "not an S3 backend: preflight does not check it; `pulumi up` checks the login",
+                        "run `pulumi whoami --verbose` to check it now",
                     )
                 ]
             bucket = parsed.netloc
@@ -333,7 +329,10 @@ class Preflight:
         subject = f"s3://{bucket}"
         try:
             with aws_call("s3:ListBucket"):
-                self.aws.client("s3", region=region).head_bucket(Bucket=bucket)
+                # ExpectedBucketOwner: a bucket of that name in another account answers 403, never a PASS.
+                self.aws.client("s3", region=region).head_bucket(
+                    Bucket=bucket, ExpectedBucketOwner=self.spec.account_id
+                )
         except Denied as exc:
             return [_denied("backend", subject, exc, "or the bucket belongs to another account")]
         except ClientError as exc:
@@ -351,6 +350,12 @@ class Preflight:
         return [Result("backend", subject, Status.PASS, "reachable")]
 
 
+def launchable(pool: GpuPoolSpec, table: GpuTable, selector: str) -> list[GpuType]:
+    """The types of ``selector`` the pool can launch: with ``efa``, only the EFA sizes, as the NodePool
+    (GpuPoolSpec.resolved_types, components/gpu.py) restricts it."""
+    return [t for t in table.expand(selector) if t.efa or not pool.efa]
+
+
 def quota_needs(
     pools: Sequence[GpuPoolSpec], table: GpuTable
 ) -> tuple[dict[Quota, tuple[int, int]], set[str]]:
@@ -364,7 +369,7 @@ def quota_needs(
     for pool in pools:
         ratios: dict[str, list[float]] = defaultdict(list)
         for selector in pool.instance_types:
-            for gpu_type in table.expand(selector):
+            for gpu_type in launchable(pool, table, selector):
                 klass = quota_class(gpu_type.family)
                 if klass is None:
                     unclassified.add(gpu_type.family)

@@ -11,6 +11,7 @@ from moto import mock_aws
 
 from mlstack.live import cli_support
 from mlstack.live.aws import Aws
+from tests.live.plan_account import serve_cache_rules
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
@@ -74,7 +75,9 @@ def cli_aws(monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
     overrides: dict[str, object] = {}
 
     def connect(region: str | None, profile: str | None) -> Aws:
-        return Aws(boto3.session.Session(), region or REGION, overrides)
+        session = boto3.session.Session()
+        serve_cache_rules(session, {})  # moto lacks ecr:DescribePullThroughCacheRules
+        return Aws(session, region or REGION, overrides)
 
     monkeypatch.setattr(cli_support, "connect", connect)
     return overrides

@@ -20,6 +20,7 @@ from mlstack.project import find_project
 from mlstack.spec import PlatformSpec
 from tests.cli import assert_clean_failure
 from tests.live.conftest import ACCOUNT, REGION
+from tests.live.plan_account import serve_cache_rules
 
 ENV = "dev"
 BOUNDARY = f"arn:aws:iam::{ACCOUNT}:policy/{ENV}-permission-boundary"
@@ -102,7 +103,26 @@ def account(moto: None) -> dict[str, str]:
         roleArn=f"arn:aws:iam::{ACCOUNT}:role/dev-cluster",
         resourcesVpcConfig={"subnetIds": [], "endpointPublicAccess": False, "endpointPrivateAccess": True},
         logging={"clusterLogging": [{"types": ["api", "audit", "authenticator"], "enabled": True}]},
+        encryptionConfig=[
+            {"resources": ["secrets"], "provider": {"keyArn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/x"}}
+        ],
         tags=TAGS,
+    )
+    boto3.client("ec2", region_name=REGION).create_launch_template(
+        LaunchTemplateName="dev-eks-system-nodes",
+        LaunchTemplateData={"MetadataOptions": {"HttpTokens": "required", "HttpPutResponseHopLimit": 1}},
+        TagSpecifications=[
+            {"ResourceType": "launch-template", "Tags": [{"Key": k, "Value": v} for k, v in TAGS.items()]}
+        ],
+    )
+    boto3.client("budgets", region_name=REGION).create_budget(
+        AccountId=ACCOUNT,
+        Budget={
+            "BudgetName": f"{ENV}-monthly",
+            "BudgetLimit": {"Amount": "500", "Unit": "USD"},
+            "TimeUnit": "MONTHLY",
+            "BudgetType": "COST",
+        },
     )
 
     kms = boto3.client("kms", region_name=REGION)
@@ -112,8 +132,15 @@ def account(moto: None) -> dict[str, str]:
     return {"key": key["Arn"], "key_id": key["KeyId"], "repo": repo["repositoryName"]}
 
 
+def session() -> boto3.session.Session:
+    """A session on the mocked account whose ECR answers DescribePullThroughCacheRules (moto lacks it)."""
+    mocked = boto3.session.Session()
+    serve_cache_rules(mocked, {})
+    return mocked
+
+
 def audit() -> Report:
-    return Audit(Aws(boto3.session.Session(), REGION), spec()).run()
+    return Audit(Aws(session(), REGION), spec()).run()
 
 
 def drift(report: Report) -> set[tuple[str, str]]:
@@ -125,7 +152,16 @@ def test_compliant_account_has_no_drift_and_every_rule_ran(account: dict[str, st
     assert drift(report) == set(), report.results
     assert {r.rule for r in report.results} == {rule.id for rule in RULES}
     subjects = {r.subject for r in report.results}
-    assert {"dev-datasets", "dev-models", "dev-training", "dev-workflows", "dev", account["key"]} == subjects
+    assert {
+        "dev-datasets",
+        "dev-models",
+        "dev-training",
+        "dev-workflows",
+        "dev",
+        "dev-eks-system-nodes",
+        "dev-monthly",
+        account["key"],
+    } == subjects
     assert report.exit_code() == 0
 
 
@@ -194,7 +230,10 @@ def test_every_injected_drift_is_reported_and_nothing_else(account: dict[str, st
 def test_denied_read_is_not_checked_and_names_the_permission(account: dict[str, str]) -> None:
     s3 = boto3.client("s3", region_name=REGION)
     stub = Stubber(s3)
-    # Each bucket's reads run in order: encryption, versioning, public access block, policy.
+    # Each bucket's logging is read first (to know the access-log targets), then, bucket by bucket:
+    # encryption, versioning, public access block, policy.
+    for bucket in ("dev-datasets", "dev-models"):
+        stub.add_response("get_bucket_logging", {}, {"Bucket": bucket})
     for bucket in ("dev-datasets", "dev-models"):
         stub.add_client_error(
             "get_bucket_encryption", "AccessDenied", "denied", 403, expected_params={"Bucket": bucket}
@@ -208,7 +247,7 @@ def test_denied_read_is_not_checked_and_names_the_permission(account: dict[str, 
         policy = json.dumps({"Version": "2012-10-17", "Statement": [tls_only_statement(bucket)]})
         stub.add_response("get_bucket_policy", {"Policy": policy}, {"Bucket": bucket})
     stub.activate()
-    report = Audit(Aws(boto3.session.Session(), REGION, {"s3": s3}), spec()).run()
+    report = Audit(Aws(session(), REGION, {"s3": s3}), spec()).run()
     denied = [r for r in report.results if r.status is Status.NOT_CHECKED]
     assert {(r.rule, r.subject) for r in denied} == {
         ("s3-encryption", "dev-datasets"),

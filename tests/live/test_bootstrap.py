@@ -161,20 +161,22 @@ def test_denied_read_stops_with_the_permission_named(moto: None, cli_aws: dict) 
     assert runner.invoke(app, ["bootstrap"]).exit_code == 0
     s3 = boto3.client("s3", region_name=REGION)
     stub = Stubber(s3)
-    stub.add_response("head_bucket", {}, {"Bucket": BUCKET})
+    owned = {"Bucket": BUCKET, "ExpectedBucketOwner": ACCOUNT}
+    stub.add_response("head_bucket", {"BucketRegion": REGION}, owned)
+    stub.add_response("get_bucket_tagging", {"TagSet": []}, owned)
     stub.add_response(
         "get_bucket_ownership_controls",
         {"OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}},
-        {"Bucket": BUCKET},
+        owned,
     )
     stub.add_response(
         "get_public_access_block",
         {"PublicAccessBlockConfiguration": dict.fromkeys(PUBLIC_ACCESS_FLAGS, True)},
-        {"Bucket": BUCKET},
+        owned,
     )
-    stub.add_response("get_bucket_versioning", {"Status": "Enabled"}, {"Bucket": BUCKET})
+    stub.add_response("get_bucket_versioning", {"Status": "Enabled"}, owned)
     stub.add_client_error(
-        "get_bucket_encryption", "AccessDenied", "Access Denied", 403, expected_params={"Bucket": BUCKET}
+        "get_bucket_encryption", "AccessDenied", "Access Denied", 403, expected_params=owned
     )
     stub.activate()
     cli_aws["s3"] = s3

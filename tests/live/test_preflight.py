@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ from typer.testing import CliRunner
 
 from mlstack.catalog import gpu_catalog
 from mlstack.cli import app
-from mlstack.live.aws import Aws
+from mlstack.live.aws import Aws, LiveError
 from mlstack.live.bootstrap import state_bucket_name
 from mlstack.live.preflight import QUOTAS, Preflight, quota_needs
 from mlstack.live.report import Report, Status
@@ -216,21 +215,23 @@ def test_denied_quota_is_not_checked_never_passed(backend: str) -> None:
     assert report.exit_code() == 3
 
 
-def test_wrong_account_fails_and_skips_the_rest(backend: str) -> None:
+def test_wrong_account_stops_preflight(backend: str) -> None:
     spec = dev_spec().model_copy(update={"account_id": "999999999999"})
-    report = Preflight(Aws(boto3.session.Session(), REGION), spec, gpu_catalog()).run()
-    assert report.results[0].status is Status.FAIL and "999999999999" in report.results[0].message
-    assert {r.status for r in report.results[1:]} == {Status.NOT_CHECKED}
+    with pytest.raises(LiveError, match="999999999999"):
+        Preflight(Aws(boto3.session.Session(), REGION), spec, gpu_catalog()).run()
 
 
-def test_no_credentials_fails_the_credentials_check_without_a_traceback(
-    no_credentials: None, tmp_path: Path
-) -> None:
+def test_cli_wrong_account_exits_2_with_one_error_line(moto: None, cli_aws: dict) -> None:
+    # The shipped dev stack names account 111122223333; moto answers 123456789012.
     result = runner.invoke(app, ["preflight", "dev", "--format", "json"])
-    assert_clean_failure(result, 1)
-    document = json.loads(result.output)
-    assert document["results"][0]["status"] == "fail"
-    assert "no AWS credentials found" in document["results"][0]["message"]
+    assert_clean_failure(result, 2, "are for account 123456789012")
+
+
+def test_no_credentials_exit_2_with_one_error_line(no_credentials: None, tmp_path: Path) -> None:
+    out = tmp_path / "preflight.json"
+    result = runner.invoke(app, ["preflight", "dev", "--format", "json", "--output", str(out)])
+    assert_clean_failure(result, 2, "no AWS credentials found")
+    assert not out.exists()
 
 
 def test_cli_reports_failures_with_remediation_and_exit_code(
