@@ -24,6 +24,7 @@ from components.workloads import (
     database_network,
     namespace,
     restricted_pod,
+    tls_parameter_group,
     workload_role,
 )
 from mlstack.spec.orchestrator import OrchestratorSpec
@@ -196,6 +197,9 @@ class Orchestrator(pulumi.ComponentResource):
             private_subnet_ids=args.private_subnet_ids,
             cluster_security_group_id=args.cluster.cluster_security_group_id,
         )
+        parameters = tls_parameter_group(
+            self, name, env=env, purpose="metaflow", family=f"postgres{POSTGRES_MAJOR_VERSION}"
+        )
         identifier = env.resource_name("metaflow")
         return aws.rds.Instance(
             f"{name}-metadata-db",
@@ -216,6 +220,7 @@ class Orchestrator(pulumi.ComponentResource):
             master_user_secret_kms_key_id=args.data_key_arn,
             iam_database_authentication_enabled=True,
             db_subnet_group_name=subnets.name,
+            parameter_group_name=parameters.name,
             vpc_security_group_ids=[group.id],
             publicly_accessible=False,
             multi_az=spec.db_multi_az,

@@ -24,6 +24,7 @@ from components.workloads import (
     namespace,
     restricted_pod,
     secret_name,
+    tls_parameter_group,
     workload_role,
 )
 from mlstack.spec import PlatformSpec
@@ -245,6 +246,14 @@ class VectorDb(pulumi.ComponentResource):
             cluster_security_group_id=args.cluster.cluster_security_group_id,
         )
         hardened = env.tier.hardened
+        parameters = tls_parameter_group(
+            self,
+            name,
+            env=env,
+            purpose="vectors",
+            family=f"aurora-postgresql{AURORA_ENGINE_VERSION.split('.')[0]}",
+            cluster=True,
+        )
         cluster = aws.rds.Cluster(
             f"{name}-aurora",
             cluster_identifier=env.resource_name("vectors"),
@@ -260,6 +269,7 @@ class VectorDb(pulumi.ComponentResource):
             storage_encrypted=True,
             kms_key_id=args.data_key_arn,
             db_subnet_group_name=subnets.name,
+            db_cluster_parameter_group_name=parameters.name,
             vpc_security_group_ids=[group.id],
             serverlessv2_scaling_configuration=aws.rds.ClusterServerlessv2ScalingConfigurationArgs(
                 min_capacity=spec.aurora_min_acu,

@@ -148,6 +148,48 @@ def database_network(
     return group, subnets
 
 
+# RDS for PostgreSQL refuses non-TLS connections when rds.force_ssl is 1 ("Requiring an SSL connection to a
+# PostgreSQL DB instance", RDS User Guide, PostgreSQL.Concepts.General.SSL; Aurora PostgreSQL the same through
+# its cluster parameter group). The stack sets it explicitly rather than trusting an engine default that has
+# changed between major versions. pending-reboot is accepted for static and dynamic parameters alike, and a
+# new database boots with its group's values. Family names follow the RDS API reference
+# (CreateDBParameterGroup.DBParameterGroupFamily: "postgres13", "aurora-postgresql14").
+FORCE_TLS_PARAMETER = "rds.force_ssl"
+
+
+def tls_parameter_group(
+    parent: pulumi.Resource, name: str, *, env: Environment, purpose: str, family: str, cluster: bool = False
+) -> aws.rds.ParameterGroup | aws.rds.ClusterParameterGroup:
+    """A parameter group of ``family`` (``postgres16``, ``aurora-postgresql16``) that forces TLS on every
+    connection; ``cluster`` makes it an Aurora cluster parameter group."""
+    common: dict[str, Any] = {
+        "name": env.resource_name(purpose, "tls"),
+        "family": family,
+        "description": f"{purpose} database: TLS required on every connection",
+    }
+    if cluster:
+        return aws.rds.ClusterParameterGroup(
+            f"{name}-db-parameters",
+            parameters=[
+                aws.rds.ClusterParameterGroupParameterArgs(
+                    name=FORCE_TLS_PARAMETER, value="1", apply_method="pending-reboot"
+                )
+            ],
+            opts=child(parent),
+            **common,
+        )
+    return aws.rds.ParameterGroup(
+        f"{name}-db-parameters",
+        parameters=[
+            aws.rds.ParameterGroupParameterArgs(
+                name=FORCE_TLS_PARAMETER, value="1", apply_method="pending-reboot"
+            )
+        ],
+        opts=child(parent),
+        **common,
+    )
+
+
 def clients_only_policy(
     *, pod_labels: dict[str, str], namespaces: Sequence[str], ports: Sequence[int]
 ) -> dict[str, Any]:

@@ -111,8 +111,11 @@ def subjects_present(policy_id: str, resources: list[RecordedResource]) -> bool:
 
 
 def set_input(key: str, value: Any) -> Mutation:
+    """Set an input to a literal: it then comes from no other resource, so its property dependencies go too."""
+
     def apply(resource: RecordedResource) -> None:
         resource.inputs[key] = value
+        resource.property_dependencies.pop(key, None)
 
     return apply
 
@@ -120,6 +123,7 @@ def set_input(key: str, value: Any) -> Mutation:
 def del_input(key: str) -> Mutation:
     def apply(resource: RecordedResource) -> None:
         resource.inputs.pop(key, None)
+        resource.property_dependencies.pop(key, None)
 
     return apply
 
