@@ -331,15 +331,24 @@ def test_certificate_discovery_needs_acm_through_the_boundary():
 
 
 def test_the_metadata_service_decrypts_its_database_secret_through_secrets_manager():
-    """rt-data U3: the data key admitted only s3 and rds through kms:ViaService."""
+    """rt-data U3: the data key admitted only s3 and rds through kms:ViaService. Each team's metadata service
+    (role <env>-metaflow-<team>) reads the RDS-managed secret."""
     plan = mutable_plan("dev")
     key = data_key(plan)
-    via_services(plan, key, ("UseOnlyThroughServices",), "secretsmanager", present=True)
-    assert about(findings(world_of("dev", plan), REQUIRED), "metaflow-service: kms:Decrypt") == []
+    secret = ("kms:Decrypt", "the metadata service cannot read the RDS-managed secret")
+    via = statement(doc(key), "UseOnlyThroughServices")["Condition"]["StringEquals"]["kms:ViaService"]
+    assert "secretsmanager.us-east-1.amazonaws.com" in via  # the fix
+    assert about(findings(world_of("dev", plan), REQUIRED), *secret) == []
+    # The defect: the statement as shipped on main@427347a, through s3 and rds only.
     via_services(plan, key, ("UseOnlyThroughServices",), "secretsmanager", present=False)
-    found = about(findings(world_of("dev", plan), REQUIRED), "metaflow-service: kms:Decrypt")
-    assert [f.urn for f in found] == [key.urn]
-    assert "key policy" in found[0].message
+    assert statement(doc(key), "UseOnlyThroughServices")["Condition"]["StringEquals"]["kms:ViaService"] == [
+        "s3.us-east-1.amazonaws.com",
+        "rds.us-east-1.amazonaws.com",
+    ]
+    found = about(findings(world_of("dev", plan), REQUIRED), *secret)
+    assert {f.urn for f in found} == {key.urn}
+    assert sorted(f.message.split(":")[0] for f in found) == ["dev-metaflow-recsys", "dev-metaflow-search"]
+    assert all("key policy" in f.message for f in found)
 
 
 def test_sagemaker_encrypts_the_endpoint_volume_through_a_grant_on_the_key():
@@ -557,9 +566,32 @@ def test_a_repository_policy_allowing_the_account_root_restricts_no_one():
     policy pulls; a Deny of every other principal makes the restriction real."""
     plan = mutable_plan("dev")
     repository_policy = resource(plan, "aws:ecr/repositoryPolicy:RepositoryPolicy", "base")
+    fixed = doc(repository_policy)
+    assert {s["Effect"] for s in fixed["Statement"]} == {"Deny"}  # the fix: deny everyone but the env's roles
+    assert about(findings(world_of("dev", plan), DOCUMENTED), "repository dev/base") == []
+    # The defect: the policy as shipped on main@427347a, an Allow naming the account root.
+    outside = statement(fixed, "DenyOutsideTheAccount")
+    document = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "PlatformRolesPull",
+                "Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
+                "Action": [
+                    "ecr:BatchCheckLayerAvailability",
+                    "ecr:BatchGetImage",
+                    "ecr:GetDownloadUrlForLayer",
+                ],
+                "Condition": {"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::111122223333:role/dev-*"}},
+            },
+            outside,
+        ],
+    }
+    put(repository_policy, document)
     found = about(findings(world_of("dev", plan), DOCUMENTED), "repository dev/base")
     assert [f.urn for f in found] == [repository_policy.urn]
-    document = doc(repository_policy)
+    # A Deny of every other principal makes the restriction real, whatever the Allow says.
     document["Statement"].append(
         {
             "Sid": "DenyOtherPrincipals",
@@ -578,12 +610,21 @@ def test_a_pod_identity_trust_scoped_by_account_admits_every_cluster():
     cluster (EKS pod-id-role.html)."""
     plan = mutable_plan("dev")
     role = resource(plan, "aws:iam/role:Role", "argo-server-role")
+    fixed = decode(role.inputs["assumeRolePolicy"])
+    assert fixed["Statement"][0]["Condition"]["StringEquals"]["aws:RequestTag/eks-cluster-name"] == "dev-eks"
+    assert about(findings(world_of("dev", plan), DOCUMENTED), "role dev-argo-server") == []
+    # The defect as shipped on main@427347a: the trust conditions on aws:SourceAccount alone.
+    trust = copy.deepcopy(fixed)
+    trust["Statement"][0]["Condition"] = {"StringEquals": {"aws:SourceAccount": "111122223333"}}
+    role.inputs["assumeRolePolicy"] = json.dumps(trust)
     found = about(findings(world_of("dev", plan), DOCUMENTED), "role dev-argo-server")
     assert [f.urn for f in found] == [role.urn]
-    trust = decode(role.inputs["assumeRolePolicy"])
-    trust["Statement"][0]["Condition"]["StringEquals"]["aws:RequestTag/eks-cluster-name"] = "dev-eks"
+    # Namespace and service account tags without the cluster's: another cluster's argo/argo-server pod gets in.
+    trust = copy.deepcopy(fixed)
+    del trust["Statement"][0]["Condition"]["StringEquals"]["aws:RequestTag/eks-cluster-name"]
     role.inputs["assumeRolePolicy"] = json.dumps(trust)
-    assert about(findings(world_of("dev", plan), DOCUMENTED), "role dev-argo-server") == []
+    found = about(findings(world_of("dev", plan), DOCUMENTED), "role dev-argo-server")
+    assert [f.urn for f in found] == [role.urn] and "argo/argo-server" in found[0].message
 
 
 def test_aws_cli_arguments_are_parsed_as_the_cli_does():

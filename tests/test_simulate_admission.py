@@ -159,16 +159,32 @@ def test_a_pdb_over_100_percent_is_rejected():
 
 
 def test_pod_security_restricted_namespace_rejects_a_root_pod():
+    """The metaflow namespace enforces baseline since its migration runs as root (components/orchestrator.py);
+    qdrant still enforces restricted, and its snapshot CronJob's pods are admitted there."""
     plan = mutable_plan("dev")
-    metaflow = resource(plan, DEPLOYMENT, "metaflow-metadata")
-    spec = metaflow.inputs["spec"]["template"]["spec"]
+    snapshots = resource(plan, "kubernetes:batch/v1:CronJob", "vectordb-snapshots")
+    assert snapshots.inputs["metadata"]["namespace"] == "qdrant"
+    assert findings(world_of("dev", plan), PSA) == []
+    spec = snapshots.inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     spec["securityContext"] = {}
     for container in [*spec.get("initContainers", []), *spec["containers"]]:
         container["securityContext"] = {"runAsUser": 0}
     found = findings(world_of("dev", plan), PSA)
-    assert [f.urn for f in found] == [metaflow.urn]
+    assert [f.urn for f in found] == [snapshots.urn]
     assert 'violate PodSecurity "restricted:v1.34"' in found[0].message
     assert "runAsUser=0" in found[0].message and "allowPrivilegeEscalation" in found[0].message
+
+
+def test_the_root_metaflow_migration_would_be_rejected_under_restricted():
+    """The shipped migrate-db init container runs as root (waived for MLS-K8S-012): admitted only because the
+    metaflow namespace enforces baseline."""
+    plan = mutable_plan("dev")
+    namespace = resource(plan, "kubernetes:core/v1:Namespace", "orchestrator-metaflow-ns")
+    namespace.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] = "restricted"
+    services = [r for r in plan.by_type("kubernetes:apps/v1:StatefulSet") if "metaflow-metadata" in r.name]
+    found = findings(world_of("dev", plan), PSA)
+    assert sorted(f.urn for f in found) == sorted(r.urn for r in services) and len(services) == 2
+    assert all("runAsUser=0 is forbidden" in f.message for f in found)
 
 
 def test_pod_security_baseline_team_namespace_rejects_host_network_but_not_missing_seccomp():

@@ -144,7 +144,7 @@ def test_a_pod_that_tolerates_no_gpu_taint_can_never_run_on_a_gpu_pool():
 
 def test_a_node_selector_no_source_offers_is_never_scheduled():
     plan = mutable_plan("prod")
-    metaflow = resource(plan, "kubernetes:apps/v1:StatefulSet", "search-metaflow-metadata")
+    metaflow = resource(plan, "kubernetes:apps/v1:StatefulSet", "orchestrator-search-metaflow-metadata")
     metaflow.inputs["spec"]["template"]["spec"]["nodeSelector"] = {"mlstack.io/node-role": "nowhere"}
     found = [f for f in findings(world_of("prod", plan), HOME) if f.urn == metaflow.urn]
     assert found and "nodeSelector mlstack.io/node-role=nowhere" in found[0].message
@@ -172,7 +172,7 @@ def test_daemonsets_consume_capacity_on_every_matching_node():
     nodes = [n for n in idle(world).nodes if n.source is system]
     assert nodes and all(dcgm not in [p for p, _ in n.pods] for n in nodes)
     # A DaemonSet that tolerates everything and needs most of a node leaves no room for the platform.
-    metaflow = resource(plan, "kubernetes:apps/v1:StatefulSet", "search-metaflow-metadata")
+    metaflow = resource(plan, "kubernetes:apps/v1:StatefulSet", "orchestrator-search-metaflow-metadata")
     template = metaflow.inputs["spec"]["template"]
     metaflow.inputs["kind"] = "DaemonSet"
     template["spec"]["tolerations"] = [{"operator": "Exists"}]
@@ -184,7 +184,7 @@ def test_daemonsets_consume_capacity_on_every_matching_node():
 
 def test_topology_spread_do_not_schedule_counts_skew_per_domain():
     world = world_of("prod")
-    metaflow = next(p for p in pod_templates(world) if p.item.name == "metaflow-metadata")
+    metaflow = next(p for p in pod_templates(world) if p.item.name == "metaflow-metadata-search")
     metaflow.spec["topologySpreadConstraints"] = [
         {
             "maxSkew": 1,

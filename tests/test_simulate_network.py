@@ -28,7 +28,7 @@ from mlstack.simulate.network import (
     network,
     resolve,
 )
-from tests.simulation import findings, mutable_plan, resource, world_of
+from tests.simulation import findings, mutable_plan, resource, unwaived, world_of
 
 ENFORCED = "MLS-SIM-NET-001"
 REQUIRED = "MLS-SIM-NET-002"
@@ -39,10 +39,18 @@ NETPOL = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 
 
 def _enforce(plan):
-    """The rt-cluster row 11 fix for the add-on: the VPC CNI network policy agent on."""
+    """The rt-cluster row 11 fix for the add-on: the VPC CNI network policy agent on (as shipped since the fix;
+    set again so the tests that need enforcement do not depend on it)."""
     addon = resource(plan, ADDON, "vpc-cni")
     addon.inputs["configurationValues"] = json.dumps({"enableNetworkPolicy": "true"})
     return addon
+
+
+def _without_interceptor_egress(plan, team: str) -> None:
+    """The rt-cluster row 11 follow-on defect put back: no egress rule of team ``team`` admits the KEDA HTTP
+    interceptor (the fix is the team's allow-endpoint-interceptor policy)."""
+    fix = resource(plan, NETPOL, f"teams-{team}-netpol-allow-endpoint-interceptor")
+    plan.resources.remove(fix)
 
 
 def _add_namespace_to_allow_list(plan, team: str, namespace: str) -> None:
@@ -59,7 +67,9 @@ def test_policies_nobody_enforces_are_a_finding_on_the_vpc_cni_addon(stack):
     """rt-cluster 11 / rt-data S2: vpc-cni without configurationValues leaves every NetworkPolicy unenforced."""
     plan = mutable_plan(stack)
     addon = resource(plan, ADDON, "vpc-cni")
-    assert "configurationValues" not in addon.inputs  # the defect as shipped on main@427347a
+    assert json.loads(addon.inputs["configurationValues"]) == {"enableNetworkPolicy": "true"}  # the fix
+    assert findings(world_of(stack, plan), ENFORCED) == []
+    del addon.inputs["configurationValues"]  # the defect as shipped on main@427347a
     found = findings(world_of(stack, plan), ENFORCED)
     assert [f.urn for f in found] == [addon.urn]
     assert 'enableNetworkPolicy defaults to "false"' in found[0].message
@@ -103,6 +113,8 @@ def test_callers_of_a_scale_to_zero_endpoint_blocked_by_team_egress_are_a_findin
     keda, so the owning team cannot reach its scale-to-zero endpoint (ExternalName -> interceptor in keda)."""
     plan = mutable_plan("dev")
     _enforce(plan)
+    assert findings(world_of("dev", plan), REQUIRED) == []  # the fix: allow-endpoint-interceptor per team
+    _without_interceptor_egress(plan, "search")
     allow_list = resource(plan, NETPOL, "teams-search-netpol-allow-shared-services")
     found = findings(world_of("dev", plan), REQUIRED)
     assert [f.urn for f in found] == [allow_list.urn]
@@ -112,9 +124,11 @@ def test_callers_of_a_scale_to_zero_endpoint_blocked_by_team_egress_are_a_findin
 
 
 def test_the_interceptor_flow_passes_once_team_egress_admits_keda():
+    """The other spelling of the fix: keda on the shared-services allow-list instead of a policy of its own."""
     plan = mutable_plan("dev")
     _enforce(plan)
     for team in ("search", "recsys"):
+        _without_interceptor_egress(plan, team)
         _add_namespace_to_allow_list(plan, team, "keda")
     assert findings(world_of("dev", plan), REQUIRED) == []
 
@@ -158,10 +172,12 @@ def test_dns_refused_by_a_wrong_pod_selector_blames_the_dns_policy():
 
 def test_workflow_pods_refused_by_the_metaflow_policy_are_a_finding():
     plan = mutable_plan("prod")
-    metaflow = resource(plan, NETPOL, "orchestrator-metaflow-netpol")
+    metaflow = resource(plan, NETPOL, "orchestrator-search-metaflow-netpol")  # one policy per team's service
+    assert [f for f in findings(world_of("prod", plan), REQUIRED) if f.urn == metaflow.urn] == []
     metaflow.inputs["spec"]["ingress"][0]["ports"] = [{"port": 8081.0, "protocol": "TCP"}]
     found = [f for f in findings(world_of("prod", plan), REQUIRED) if f.urn == metaflow.urn]
     assert found and all("Metaflow metadata service" in f.message for f in found)
+    assert all("namespace search" in f.message for f in found)
 
 
 def test_qdrant_clients_refused_on_egress_are_a_finding():
@@ -269,13 +285,14 @@ def test_the_endpoints_serving_port_is_shared_but_its_other_ports_are_not():
 
 def test_a_metaflow_policy_that_selects_no_pod_leaves_the_service_open():
     plan = mutable_plan("dev")
-    metaflow = resource(plan, NETPOL, "orchestrator-metaflow-netpol")
+    assert findings(world_of("dev", plan), FORBIDDEN) == []
+    metaflow = resource(plan, NETPOL, "orchestrator-search-metaflow-netpol")  # one policy per team's service
     metaflow.inputs["spec"]["podSelector"] = {
         "matchLabels": {"app.kubernetes.io/part-of": "metaflow-service"}
     }
-    deployment = resource(plan, "kubernetes:apps/v1:Deployment", "metaflow-metadata")
+    service = resource(plan, "kubernetes:apps/v1:StatefulSet", "orchestrator-search-metaflow-metadata")
     found = findings(world_of("dev", plan), FORBIDDEN)
-    assert [f.urn for f in found] == [deployment.urn]
+    assert [f.urn for f in found] == [service.urn]
     assert "no NetworkPolicy isolates it for ingress" in found[0].message
 
 
@@ -456,4 +473,9 @@ def test_the_model_reads_namespaces_pods_and_coredns_from_the_plan():
 
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
 def test_the_shipped_stacks_are_clean(stack):
-    assert findings(world_of(stack), *NETWORK_CHECKS) == []
+    found = findings(world_of(stack), *NETWORK_CHECKS)
+    assert unwaived(stack, found) == []
+    # What the shipped waivers cover (staging, prod: issue 19) is only the Prometheus no Service answers yet.
+    for waived in (f for f in found if f not in unwaived(stack, found)):
+        assert waived.policy_id == REQUIRED and waived.message.startswith("cannot evaluate KEDA queries")
+        assert "prometheus" in waived.message and ":ScaledObject::" in waived.urn

@@ -460,33 +460,39 @@ def _team_calls(p: _Plan) -> Iterator[Call]:
                     )
 
 
+def _metadata_service_roles(p: _Plan) -> list[Principal]:
+    """The roles of the Metaflow metadata services: one per team (<env>-metaflow-<team>, components/orchestrator.py),
+    or the single shared service's role of plans before the per-team split (<env>-metaflow-service)."""
+    teams = [t.name for t in p.world.spec.teams] if hasattr(p.world.spec, "teams") else []
+    roles = (p.role(suffix) for suffix in ("metaflow-service", *(f"metaflow-{team}" for team in teams)))
+    return [role for role in roles if role is not None]
+
+
 def _database_calls(p: _Plan) -> Iterator[Call]:
-    role = p.role("metaflow-service")
-    if role is None:
-        return
-    for r in p.world.plan.by_type("aws:rds/instance:Instance"):
-        key = str(r.inputs.get("masterUserSecretKmsKeyId", ""))
-        if not key or not r.inputs.get("manageMasterUserPassword"):
-            continue
-        # RDS names the secret rds!db-<uuid>; the ARN stands for it (no policy here scopes by secret name).
-        secret = p.arn("secretsmanager", f"secret:rds!db-{r.inputs.get('identifier', r.name)}")
-        yield Call(
-            role,
-            Request(
-                "kms:Decrypt",
-                key,
-                _tls(
-                    {
-                        "kms:ViaService": (f"secretsmanager.{p.region}.amazonaws.com",),
-                        "kms:CallerAccount": (p.account,),
-                        "kms:EncryptionContext:SecretARN": (secret,),
-                        "kms:EncryptionContext:SecretVersionId": ("v1",),
-                    }
+    for role in _metadata_service_roles(p):
+        for r in p.world.plan.by_type("aws:rds/instance:Instance"):
+            key = str(r.inputs.get("masterUserSecretKmsKeyId", ""))
+            if not key or not r.inputs.get("manageMasterUserPassword"):
+                continue
+            # RDS names the secret rds!db-<uuid>; the ARN stands for it (no policy here scopes by secret name).
+            secret = p.arn("secretsmanager", f"secret:rds!db-{r.inputs.get('identifier', r.name)}")
+            yield Call(
+                role,
+                Request(
+                    "kms:Decrypt",
+                    key,
+                    _tls(
+                        {
+                            "kms:ViaService": (f"secretsmanager.{p.region}.amazonaws.com",),
+                            "kms:CallerAccount": (p.account,),
+                            "kms:EncryptionContext:SecretARN": (secret,),
+                            "kms:EncryptionContext:SecretVersionId": ("v1",),
+                        }
+                    ),
                 ),
-            ),
-            f"the metadata service cannot read the RDS-managed secret of {r.inputs.get('identifier', r.name)}",
-            SECRETS_KMS,
-        )
+                f"the metadata service cannot read the RDS-managed secret of {r.inputs.get('identifier', r.name)}",
+                SECRETS_KMS,
+            )
 
 
 def _deployer(p: _Plan) -> Principal:
@@ -638,35 +644,51 @@ def _documented_calls(p: _Plan) -> Iterator[Call]:
                 expect_allowed=False,
                 documented=True,
             )
+    associations: dict[str, set[tuple[str, str]]] = {}
+    for r in p.world.plan.by_type("aws:eks/podIdentityAssociation:PodIdentityAssociation"):
+        associations.setdefault(str(r.inputs.get("roleArn", "")), set()).add(
+            (str(r.inputs.get("namespace", "")), str(r.inputs.get("serviceAccount", "")))
+        )
+    for r in p.world.plan.by_type("aws:eks/addon:Addon"):
+        # An add-on's associations name no namespace: the add-on's own (namespaceConfig), kube-system by default.
+        namespace = str((r.inputs.get("namespaceConfig") or {}).get("namespace") or "kube-system")
+        for association in r.inputs.get("podIdentityAssociations") or []:
+            associations.setdefault(str(association.get("roleArn", "")), set()).add(
+                (namespace, str(association.get("serviceAccount", "")))
+            )
     for name, trust in sorted(p.acc.trust_policies.items()):
         if "pods.eks.amazonaws.com" not in json.dumps([s.principals for s in trust.statements], default=list):
             continue
         role = p.acc.roles[name]
         # Pod Identity assumes the role with session tags naming the cluster, namespace and service account
         # (EKS user guide pod-id-role.html, "Setting Conditions"; pod-id-abac.html). Other keys (aws:SourceArn)
-        # are not documented for this call and stay unknown.
-        yield Call(
-            p.acc.service("pods.eks.amazonaws.com"),
-            Request(
-                "sts:AssumeRole",
-                role.arn,
-                _tls(
-                    {
-                        "aws:SourceAccount": (p.account,),
-                        "aws:RequestTag/eks-cluster-name": ("another-cluster",),
-                        "aws:RequestTag/kubernetes-namespace": ("default",),
-                        "aws:RequestTag/kubernetes-service-account": ("default",),
-                    }
+        # are not documented for this call and stay unknown. Another cluster may run a pod under the same
+        # namespace and service account as this cluster's association: only the cluster tag tells them apart, so
+        # the probe comes from those (from default/default for a role no association of the plan names).
+        for namespace, account in sorted(associations.get(role.arn) or {("default", "default")}):
+            yield Call(
+                p.acc.service("pods.eks.amazonaws.com"),
+                Request(
+                    "sts:AssumeRole",
+                    role.arn,
+                    _tls(
+                        {
+                            "aws:SourceAccount": (p.account,),
+                            "aws:RequestTag/eks-cluster-name": ("another-cluster",),
+                            "aws:RequestTag/kubernetes-namespace": (namespace,),
+                            "aws:RequestTag/kubernetes-service-account": (account,),
+                        }
+                    ),
                 ),
-            ),
-            f"role {name}: no other cluster of the account may assume it through Pod Identity (condition the "
-            "trust on the aws:RequestTag/eks-cluster-name session tag)",
-            "EKS user guide pod-id-role.html (session tags in trust conditions restrict the clusters, namespaces "
-            "and service accounts); components/iam.py pod_identity_trust docstring",
-            expect_allowed=False,
-            documented=True,
-            resource_policy=trust,
-        )
+                f"role {name}: no other cluster of the account may assume it through Pod Identity, not even for a "
+                f"pod of service account {namespace}/{account} (condition the trust on the "
+                "aws:RequestTag/eks-cluster-name session tag)",
+                "EKS user guide pod-id-role.html (session tags in trust conditions restrict the clusters, "
+                "namespaces and service accounts); components/iam.py pod_identity_trust docstring",
+                expect_allowed=False,
+                documented=True,
+                resource_policy=trust,
+            )
 
 
 @derived
