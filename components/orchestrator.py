@@ -12,17 +12,19 @@ import pulumi_kubernetes as k8s
 
 from components.cluster import Cluster
 from components.environment import Environment
-from components.iam import policy_document
+from components.iam import TEAM_COST_CENTER_TAG, policy_document, team_tags
 from components.options import child, stateful
 from components.registry import PullThrough
 from components.storage import Bucket
 from components.workloads import (
+    BASELINE,
     POSTGRES_PORT,
     RESTRICTED_CONTAINER,
     clients_only_policy,
     database_network,
     namespace,
     restricted_pod,
+    tls_parameter_group,
     workload_role,
 )
 from mlstack.spec.orchestrator import OrchestratorSpec
@@ -41,9 +43,11 @@ METADATA_PORT = 8080
 UI_BACKEND = "metaflow-ui-backend"
 UI_PORT = 8083
 METAFLOW_DB_NAME = "metaflow"
+# Where a laptop reaches the metadata service: a kubectl port-forward (docs/guides/first-metaflow-flow.md).
+LOCAL_METADATA_URL = f"http://localhost:{METADATA_PORT}"
+# Label naming the team a Metaflow object serves.
+TEAM_LABEL = "mlstack.dev/team"
 METAFLOW_DB_USER = "metaflow"
-# Pinned so that the credentials fetch cannot change under us; it supports EKS Pod Identity credentials.
-AWS_CLI_IMAGE = "public.ecr.aws/aws-cli/aws-cli:2.27.0"
 POSTGRES_MAJOR_VERSION = "16"
 # Workflows read the team's datasets and write its artifacts and models, each under the team's own prefix.
 TEAM_READ_BUCKETS = ("datasets", "artifacts", "models")
@@ -83,13 +87,13 @@ class Orchestrator(pulumi.ComponentResource):
     and the Metaflow metadata service on an encrypted, private RDS PostgreSQL whose master password RDS keeps
     in Secrets Manager. Each team gets a ``workflows`` service account whose role reaches only its prefixes.
 
-    Outputs: ``argo_namespace``, ``argo_server_url``, ``metadata_service_url``, ``metadata_db_endpoint``,
+    Outputs: ``argo_namespace``, ``argo_server_url``, ``metadata_service_urls`` (team -> in-cluster URL), ``metadata_db_endpoint``,
     ``metadata_db_secret_arn``, ``metaflow_config`` (per team, the contents of ~/.metaflowconfig/config.json).
     """
 
     argo_namespace: pulumi.Output[str]
     argo_server_url: pulumi.Output[str]
-    metadata_service_url: pulumi.Output[str]
+    metadata_service_urls: pulumi.Output[dict[str, str]]
     metadata_db_endpoint: pulumi.Output[str]
     metadata_db_secret_arn: pulumi.Output[str]
     metaflow_config: pulumi.Output[dict[str, dict[str, str]]]
@@ -120,6 +124,7 @@ class Orchestrator(pulumi.ComponentResource):
                 values=pulumi.Output.all(
                     bucket=args.artifacts.bucket_name,
                     db_host=self.database.address if self.database else "",
+                    kms_key=args.artifacts.key_arn or "",
                 ).apply(
                     lambda out: argo_values(
                         spec,
@@ -127,14 +132,15 @@ class Orchestrator(pulumi.ComponentResource):
                         [t.name for t in args.teams],
                         bucket=out["bucket"],
                         db_host=out["db_host"] or None,
+                        kms_key_id=out["kms_key"] or None,
                     )
                 ),
                 opts=child(self, provider=args.k8s_provider, depends_on=[argo_ns]),
             )
 
-        service_url = ""
+        service_urls: dict[str, str] = {}
         if self.database is not None:
-            service_url = self._metadata_service(name, self.database)
+            service_urls = self._metadata_service(name, self.database)
 
         self._team_workflow_identities(name)
 
@@ -145,16 +151,23 @@ class Orchestrator(pulumi.ComponentResource):
         )
         self.argo_namespace = pulumi.Output.from_input(spec.argo_namespace if spec.argo_workflows else "")
         self.argo_server_url = pulumi.Output.from_input(argo_url)
-        self.metadata_service_url = pulumi.Output.from_input(service_url)
+        self.metadata_service_urls = pulumi.Output.from_input(service_urls)
         self.metadata_db_endpoint = self.database.address if self.database else pulumi.Output.from_input("")
         self.metadata_db_secret_arn = (
             _master_secret_arn(self.database) if self.database else pulumi.Output.from_input("")
         )
+        step_image = args.pull_through.image(spec.metaflow_step_image) if spec.metaflow else ""
         self.metaflow_config = (
             args.artifacts.bucket_name.apply(
                 lambda bucket: {
                     team.name: metaflow_config(
-                        team.name, env, bucket=bucket, service_url=service_url, argo_ui_url=argo_url
+                        team.name,
+                        env,
+                        cost_center=team.cost_center,
+                        bucket=bucket,
+                        service_url=service_urls[team.name],
+                        argo_ui_url=argo_url,
+                        step_image=step_image,
                     )
                     for team in args.teams
                 }
@@ -166,7 +179,7 @@ class Orchestrator(pulumi.ComponentResource):
             {
                 "argo_namespace": self.argo_namespace,
                 "argo_server_url": self.argo_server_url,
-                "metadata_service_url": self.metadata_service_url,
+                "metadata_service_urls": self.metadata_service_urls,
                 "metadata_db_endpoint": self.metadata_db_endpoint,
                 "metadata_db_secret_arn": self.metadata_db_secret_arn,
                 "metaflow_config": self.metaflow_config,
@@ -183,6 +196,9 @@ class Orchestrator(pulumi.ComponentResource):
             vpc_id=args.vpc_id,
             private_subnet_ids=args.private_subnet_ids,
             cluster_security_group_id=args.cluster.cluster_security_group_id,
+        )
+        parameters = tls_parameter_group(
+            self, name, env=env, purpose="metaflow", family=f"postgres{POSTGRES_MAJOR_VERSION}"
         )
         identifier = env.resource_name("metaflow")
         return aws.rds.Instance(
@@ -204,6 +220,7 @@ class Orchestrator(pulumi.ComponentResource):
             master_user_secret_kms_key_id=args.data_key_arn,
             iam_database_authentication_enabled=True,
             db_subnet_group_name=subnets.name,
+            parameter_group_name=parameters.name,
             vpc_security_group_ids=[group.id],
             publicly_accessible=False,
             multi_az=spec.db_multi_az,
@@ -239,88 +256,152 @@ class Orchestrator(pulumi.ComponentResource):
         for team in args.teams:
             args.artifacts.grant_read(role, prefix=f"{team.name}/argo-artifacts/")
 
-    def _metadata_service(self, name: str, database: aws.rds.Instance) -> str:
-        """The metadata service (and optional UI backend) with their Services, NetworkPolicy and workload role.
+    def _metadata_service(self, name: str, database: aws.rds.Instance) -> dict[str, str]:
+        """One metadata service (and optional UI backend) per team, each on the team's own PostgreSQL schema,
+        with its own service account and IAM role (the team's Metaflow root only), reachable only from the
+        team's namespace and port-forwardable only by the team's group. Returns team -> in-cluster URL.
 
-        The pod reads the RDS-managed secret at start-up through Pod Identity: an init container fetches it into
-        a memory-backed volume that only this pod sees, so no Kubernetes Secret ever holds the password.
+        A shared service would let any team read and rewrite every other team's runs: the service has no
+        per-request authentication (rt-data S3). Each pod reads the RDS-managed secret at start-up through Pod
+        Identity into a memory-backed volume that only it sees, so no Kubernetes Secret ever holds the password.
         """
-        args, env, spec = self._args, self._args.env, self._args.spec
+        args, spec = self._args, self._args.spec
         ns_name = spec.metaflow_namespace
-        metaflow_ns = namespace(self, f"{name}-metaflow-ns", ns_name, args.k8s_provider, "workflows")
+        # Baseline, not restricted: the database migration runs as root (see metaflow_statefulset_spec).
+        metaflow_ns = namespace(
+            self, f"{name}-metaflow-ns", ns_name, args.k8s_provider, "workflows", enforce=BASELINE
+        )
         k8s_opts = child(self, provider=args.k8s_provider, depends_on=[metaflow_ns])
+        secret_arn = _master_secret_arn(database)
+        urls: dict[str, str] = {}
+        for team in args.teams:
+            urls[team.name] = self._team_metadata_service(
+                name, team, ns_name, k8s_opts, host=database.address, secret_arn=secret_arn
+            )
+        return urls
+
+    def _team_metadata_service(
+        self,
+        name: str,
+        team: TeamSpec,
+        ns_name: str,
+        k8s_opts: pulumi.ResourceOptions,
+        *,
+        host: pulumi.Output[str],
+        secret_arn: pulumi.Output[str],
+    ) -> str:
+        args, env, spec = self._args, self._args.env, self._args.spec
+        prefix = f"{name}-{team.name}"
+        account_name = f"metaflow-{team.name}"
         account = k8s.core.v1.ServiceAccount(
-            f"{name}-metaflow-sa",
-            metadata=_meta(METADATA_SERVICE, ns_name),
+            f"{prefix}-metaflow-sa",
+            metadata=_meta(account_name, ns_name, team=team.name),
             automount_service_account_token=False,
             opts=k8s_opts,
         )
         role = workload_role(
             self,
-            f"{name}-metaflow-role",
+            f"{prefix}-metaflow-role",
             env=env,
-            role_suffix="metaflow-service",
+            role_suffix=f"metaflow-{team.name}",
             boundary_arn=args.boundary_arn,
             cluster=args.cluster,
             namespace=ns_name,
-            service_account=METADATA_SERVICE,
-            description="Metaflow metadata service and UI backend: DB credentials and team Metaflow roots",
+            service_account=account_name,
+            description=f"Metaflow service of team {team.name}: DB credentials and the team's Metaflow root",
+            tags=team_tags(team.name, team.cost_center),
         )
-        secret_arn = _master_secret_arn(database)
         aws.iam.RolePolicy(
-            f"{name}-metaflow-db-secret",
+            f"{prefix}-metaflow-db-secret",
             role=role.name,
             policy=policy_document(db_secret_statements(secret_arn, args.data_key_arn, env.region)),
             opts=child(self),
         )
-        # The UI backend reads task artifacts and logs from every team's Metaflow root, and nothing else.
-        for team in args.teams:
-            args.artifacts.grant_read(role, prefix=f"{team.name}/metaflow/")
+        # The UI backend reads task artifacts, logs and cards from this team's Metaflow root, and nothing else.
+        args.artifacts.grant_read(role, prefix=f"{team.name}/metaflow/")
+        scripts = k8s.core.v1.ConfigMap(
+            f"{prefix}-metaflow-db",
+            metadata=_meta(f"metaflow-db-{team.name}", ns_name, team=team.name),
+            data=metaflow_db_files(team.name),
+            opts=k8s_opts,
+        )
 
-        db = {"host": database.address, "secret_arn": secret_arn}
         apps = [(METADATA_SERVICE, METADATA_PORT, "services.metadata_service.server")]
         if spec.metaflow_ui:
             apps.append((UI_BACKEND, UI_PORT, "services.ui_backend_service.ui_server"))
+        pods: list[str] = []
         for app, port, module in apps:
-            k8s.apps.v1.Deployment(
-                f"{name}-{app}",
-                metadata=_meta(app, ns_name),
-                spec=pulumi.Output.all(**db).apply(
-                    lambda out, app=app, port=port, module=module: metaflow_deployment_spec(  # type: ignore[misc]
-                        spec,
-                        app=app,
-                        port=port,
-                        module=module,
-                        db_host=out["host"],
-                        db_secret_arn=out["secret_arn"],
-                        region=env.region,
-                        migrate=app == METADATA_SERVICE,
-                        pull_through=args.pull_through,
+            set_name = f"{app}-{team.name}"
+            pods += [f"{set_name}-{i}" for i in range(spec.metadata_service_replicas)]
+            k8s.apps.v1.StatefulSet(
+                f"{prefix}-{app}",
+                metadata=_meta(set_name, ns_name, team=team.name),
+                spec=pulumi.Output.all(host=host, secret_arn=secret_arn).apply(
+                    lambda out, app=app, port=port, module=module, set_name=set_name: (
+                        metaflow_statefulset_spec(  # type: ignore[misc]
+                            spec,
+                            team=team.name,
+                            app=app,
+                            name=set_name,
+                            port=port,
+                            module=module,
+                            db_host=out["host"],
+                            db_secret_arn=out["secret_arn"],
+                            region=env.region,
+                            migrate=app == METADATA_SERVICE,
+                            pull_through=args.pull_through,
+                        )
                     )
                 ),
-                opts=child(self, provider=args.k8s_provider, depends_on=[account, role]),
+                opts=child(self, provider=args.k8s_provider, depends_on=[account, role, scripts]),
             )
             k8s.core.v1.Service(
-                f"{name}-{app}-svc",
-                metadata=_meta(app, ns_name),
+                f"{prefix}-{app}-svc",
+                metadata=_meta(set_name, ns_name, team=team.name),
                 spec=k8s.core.v1.ServiceSpecArgs(
                     type="ClusterIP",
-                    selector={"app.kubernetes.io/name": app},
+                    selector={"app.kubernetes.io/name": set_name},
                     ports=[k8s.core.v1.ServicePortArgs(name="http", port=port, target_port=port)],
                 ),
                 opts=k8s_opts,
             )
         k8s.networking.v1.NetworkPolicy(
-            f"{name}-metaflow-netpol",
-            metadata=_meta("metaflow-clients", ns_name),
+            f"{prefix}-metaflow-netpol",
+            metadata=_meta(f"metaflow-clients-{team.name}", ns_name, team=team.name),
             spec=clients_only_policy(
-                pod_labels={"app.kubernetes.io/part-of": "metaflow"},
-                namespaces=[t.name for t in args.teams],
+                pod_labels={"app.kubernetes.io/part-of": "metaflow", TEAM_LABEL: team.name},
+                namespaces=[team.name],
                 ports=[METADATA_PORT, UI_PORT] if spec.metaflow_ui else [METADATA_PORT],
             ),
             opts=k8s_opts,
         )
-        return f"http://{METADATA_SERVICE}.{ns_name}.svc.cluster.local:{METADATA_PORT}"
+        # Laptops reach the team's service with `kubectl port-forward pod/<name>-0`: only the team's group, only
+        # its own pods (StatefulSet pods have stable names, so RBAC can name them).
+        forward = k8s.rbac.v1.Role(
+            f"{prefix}-metaflow-port-forward",
+            metadata=_meta(f"metaflow-port-forward-{team.name}", ns_name, team=team.name),
+            rules=[
+                k8s.rbac.v1.PolicyRuleArgs(
+                    api_groups=[""], resources=["pods"], resource_names=pods, verbs=["get"]
+                ),
+                k8s.rbac.v1.PolicyRuleArgs(
+                    api_groups=[""], resources=["pods/portforward"], resource_names=pods, verbs=["create"]
+                ),
+            ],
+            opts=k8s_opts,
+        )
+        k8s.rbac.v1.RoleBinding(
+            f"{prefix}-metaflow-port-forward-binding",
+            metadata=_meta(f"metaflow-port-forward-{team.name}", ns_name, team=team.name),
+            role_ref=k8s.rbac.v1.RoleRefArgs(
+                api_group="rbac.authorization.k8s.io", kind="Role", name=f"metaflow-port-forward-{team.name}"
+            ),
+            subjects=[
+                k8s.rbac.v1.SubjectArgs(kind="Group", name=team.group, api_group="rbac.authorization.k8s.io")
+            ],
+            opts=child(self, provider=args.k8s_provider, depends_on=[forward]),
+        )
+        return f"http://{METADATA_SERVICE}-{team.name}.{ns_name}.svc.cluster.local:{METADATA_PORT}"
 
     def _team_workflow_identities(self, name: str) -> None:
         """Per team: the ``workflows`` service account, the executor permissions Argo needs in the namespace,
@@ -373,6 +454,7 @@ class Orchestrator(pulumi.ComponentResource):
                 namespace=team.name,
                 service_account=WORKFLOW_SERVICE_ACCOUNT,
                 description=f"Workflows of team {team.name}: its own prefixes only",
+                tags=team_tags(team.name, team.cost_center),
             )
             own = f"{team.name}/"
             for purpose, bucket in args.buckets.items():
@@ -382,17 +464,16 @@ class Orchestrator(pulumi.ComponentResource):
                     bucket.grant_write(role, prefix=own)
 
 
-def _meta(name: str, ns: str) -> k8s.meta.v1.ObjectMetaArgs:
+def _meta(name: str, ns: str, team: str | None = None) -> k8s.meta.v1.ObjectMetaArgs:
     part_of = "metaflow" if name.startswith("metaflow") else "workflows"
-    return k8s.meta.v1.ObjectMetaArgs(
-        name=name,
-        namespace=ns,
-        labels={
-            "app.kubernetes.io/name": name,
-            "app.kubernetes.io/part-of": part_of,
-            "app.kubernetes.io/managed-by": "mlstack",
-        },
-    )
+    labels = {
+        "app.kubernetes.io/name": name,
+        "app.kubernetes.io/part-of": part_of,
+        "app.kubernetes.io/managed-by": "mlstack",
+    }
+    if team is not None:
+        labels[TEAM_LABEL] = team
+    return k8s.meta.v1.ObjectMetaArgs(name=name, namespace=ns, labels=labels)
 
 
 def _master_secret_arn(database: aws.rds.Instance) -> pulumi.Output[str]:
@@ -400,7 +481,13 @@ def _master_secret_arn(database: aws.rds.Instance) -> pulumi.Output[str]:
 
 
 def argo_values(
-    spec: OrchestratorSpec, env: Environment, teams: list[str], *, bucket: str, db_host: str | None
+    spec: OrchestratorSpec,
+    env: Environment,
+    teams: list[str],
+    *,
+    bucket: str,
+    db_host: str | None,
+    kms_key_id: str | None = None,
 ) -> dict[str, Any]:
     """Helm values of the argo-workflows chart. Everything security-relevant is explicit, not a chart default."""
     hardened = env.tier.hardened
@@ -485,7 +572,15 @@ def argo_values(
                 "insecure": False,
                 "useSDKCreds": True,
                 "keyFormat": ARTIFACT_KEY_FORMAT,
-                "encryptionOptions": {"enableEncryption": True},
+                # With a key id Argo sends SSE-KMS with that key (argo-workflows v4.0.6
+                # workflow/artifacts/s3/s3.go buildServerSideEnc -> encrypt.NewSSEKMS); without one it sends
+                # AES256 (encrypt.NewSSE), which the bucket policy refuses. The chart copies encryptionOptions
+                # verbatim (argo-helm argo-workflows-1.0.18, workflow-controller-config-map.yaml).
+                "encryptionOptions": (
+                    {"enableEncryption": True, "kmsKeyId": kms_key_id}
+                    if kms_key_id
+                    else {"enableEncryption": True}
+                ),
             },
         },
     }
@@ -512,10 +607,111 @@ def db_secret_statements(
     ]
 
 
-def metaflow_deployment_spec(
+# The migration container's security context: root (see metaflow_deployment_spec), nothing else granted.
+MIGRATION_CONTAINER: dict[str, Any] = {
+    "runAsUser": 0,
+    "runAsGroup": 0,
+    "runAsNonRoot": False,
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
+# Where each pod of a team's Metaflow services finds its database settings and helper scripts (a ConfigMap).
+DB_FILES = "/etc/metaflow-db"
+# libpq (psycopg2: the services and run_goose.py's checks) and pgconn v1.13 (pgx v4, the goose v3.9.0 binary
+# the image runs) both read PGSERVICEFILE/PGSERVICE, and both send a service's `options` to the server as
+# command-line options (jackc/pgconn v1.13.0 config.go: env PGSERVICE/PGSERVICEFILE, unknown settings become
+# startup parameters). So every connection of the team's pods, migration included, uses the team's schema.
+PG_SERVICE = "metaflow"
+
+
+def metaflow_schema(team: str) -> str:
+    """The PostgreSQL schema of one team's Metaflow metadata: ``metaflow_<team>`` with '-' as '_' (team names
+    are DNS labels of at most 32 characters, so the result is a valid unquoted identifier)."""
+    return "metaflow_" + team.replace("-", "_")
+
+
+_FETCH_CREDENTIALS = """\
+# Reads the RDS-managed secret through Pod Identity on every container start, so a restart after RDS rotates
+# the password picks up the new one.
+import os
+
+import boto3
+
+client = boto3.client("secretsmanager", region_name=os.environ["AWS_REGION"])
+secret = client.get_secret_value(SecretId=os.environ["DB_SECRET_ARN"])["SecretString"]
+with open("/run/db/credentials.json", "w") as out:
+    out.write(secret)
+"""
+
+_PRINT_DB_LOGIN = """\
+import json
+
+print(json.load(open("/run/db/credentials.json"))["password"])
+"""
+
+_CREATE_SCHEMA = """\
+# The team's schema must exist before goose creates its tables there (search_path from the service file).
+import os
+
+import psycopg2
+from psycopg2 import sql
+
+connection = psycopg2.connect(
+    host=os.environ["MF_METADATA_DB_HOST"],
+    port=os.environ["MF_METADATA_DB_PORT"],
+    user=os.environ["MF_METADATA_DB_USER"],
+    password=os.environ["MF_METADATA_DB_PSWD"],
+    dbname=os.environ["MF_METADATA_DB_NAME"],
+    sslmode=os.environ["MF_METADATA_DB_SSL_MODE"],
+)
+connection.autocommit = True
+with connection.cursor() as cursor:
+    cursor.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(os.environ["DB_SCHEMA_NAME"])))
+connection.close()
+"""
+
+_CHECK_LOGIN = """\
+# Liveness: fails when the password this container read no longer logs in (RDS rotated it), so the kubelet
+# restarts the container, which reads the new one.
+import json
+import os
+
+import psycopg2
+
+psycopg2.connect(
+    host=os.environ["MF_METADATA_DB_HOST"],
+    port=os.environ["MF_METADATA_DB_PORT"],
+    user=os.environ["MF_METADATA_DB_USER"],
+    password=json.load(open("/run/db/credentials.json"))["password"],
+    dbname=os.environ["MF_METADATA_DB_NAME"],
+    sslmode=os.environ["MF_METADATA_DB_SSL_MODE"],
+    connect_timeout=5,
+).close()
+"""
+
+
+def metaflow_db_files(team: str) -> dict[str, str]:
+    """The ConfigMap data of one team's Metaflow pods: the PostgreSQL service file that pins the team's schema,
+    and the small scripts the containers run (no secret: the password is read at start-up)."""
+    return {
+        "pg_service.conf": f"[{PG_SERVICE}]\noptions=-c search_path={metaflow_schema(team)}\n",
+        "fetch_credentials.py": _FETCH_CREDENTIALS,
+        "password.py": _PRINT_DB_LOGIN,
+        "create_schema.py": _CREATE_SCHEMA,
+        "check_login.py": _CHECK_LOGIN,
+    }
+
+
+def metaflow_statefulset_spec(
     spec: OrchestratorSpec,
     *,
+    team: str,
     app: str,
+    name: str,
     port: int,
     module: str,
     db_host: str,
@@ -524,112 +720,164 @@ def metaflow_deployment_spec(
     migrate: bool,
     pull_through: PullThrough,
 ) -> dict[str, Any]:
-    """Deployment spec of a Metaflow service pod: credentials fetched at start-up into memory, non-root,
-    read-only root file system, requests and limits set."""
+    """StatefulSet spec of one team's Metaflow service: credentials read at start-up into memory, the team's
+    schema, non-root (but for the migration), read-only root file system, requests and limits set.
+
+    A StatefulSet rather than a Deployment only for its stable pod names (``<name>-0``...), which the team's
+    port-forward Role names."""
     python = "/opt/latest/bin/python3"
-    read_password = (
-        f'{python} -c \'import json; print(json.load(open("/run/db/credentials.json"))["password"])\''
-    )
+    # TLS to RDS, which requires it for PostgreSQL 15+. Both readers of MF_METADATA_DB_SSL_MODE exist at
+    # metaflow-service v2.4.13: run_goose.py (the migration) and services/utils/__init__.py DBConfiguration
+    # (the services); 'require' encrypts without a CA bundle in the pod.
     env = [
         {"name": "MF_METADATA_DB_HOST", "value": db_host},
         {"name": "MF_METADATA_DB_PORT", "value": str(POSTGRES_PORT)},
         {"name": "MF_METADATA_DB_USER", "value": METAFLOW_DB_USER},
         {"name": "MF_METADATA_DB_NAME", "value": METAFLOW_DB_NAME},
         {"name": "MF_METADATA_DB_SSL_MODE", "value": "require"},
+        # Each pool at most 5 connections: teams x replicas x services share one small instance.
+        {"name": "MF_METADATA_DB_POOL_MAX", "value": "5"},
+        # run_goose.py and services/data/postgres_async_db.py read DB_SCHEMA_NAME (v2.4.13).
+        {"name": "DB_SCHEMA_NAME", "value": metaflow_schema(team)},
+        {"name": "PGSERVICEFILE", "value": f"{DB_FILES}/pg_service.conf"},
+        {"name": "PGSERVICE", "value": PG_SERVICE},
+        {"name": "DB_SECRET_ARN", "value": db_secret_arn},
+        {"name": "AWS_REGION", "value": region},
     ]
-    with_password = f'export MF_METADATA_DB_PSWD="$({read_password})" && exec '
-    volumes_mounts = [
-        {"name": "db-credentials", "mountPath": "/run/db", "readOnly": True},
+    if app == UI_BACKEND:
+        # The UI bundle is downloaded into /root at build time (Dockerfile, download_ui.sh), which our
+        # non-root user cannot read; the backend serves only its API (ui_server.py: UI_ENABLED == "1").
+        env.append({"name": "UI_ENABLED", "value": "0"})
+    with_password = f'export MF_METADATA_DB_PSWD="$({python} {DB_FILES}/password.py)" && '
+    mounts = [
+        {"name": "db-credentials", "mountPath": "/run/db"},
+        {"name": "db-files", "mountPath": DB_FILES, "readOnly": True},
         {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - a private emptyDir, not the host's /tmp
     ]
     resources = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}}
-    init: list[dict[str, Any]] = [
-        {
-            "name": "fetch-db-credentials",
-            "image": pull_through.image(AWS_CLI_IMAGE),
-            "command": ["/bin/sh", "-c"],
-            "args": [
-                'aws secretsmanager get-secret-value --secret-id "$DB_SECRET_ARN" '
-                "--query SecretString --output text > /run/db/credentials.json"
-            ],
-            "env": [
-                {"name": "DB_SECRET_ARN", "value": db_secret_arn},
-                {"name": "AWS_REGION", "value": region},
-                {"name": "HOME", "value": "/tmp"},  # noqa: S108 - a private emptyDir
-            ],
-            "volumeMounts": [
-                {"name": "db-credentials", "mountPath": "/run/db"},
-                {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108
-            ],
-            "securityContext": RESTRICTED_CONTAINER,
-            "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
-        }
-    ]
+    init: list[dict[str, Any]] = []
     if migrate:
+        # The migration is the one container that runs as root: metaflow-service v2.4.13's Dockerfile ADDs
+        # run_goose.py and the goose migration files under /root (WORKDIR /root, python:3.11.6-slim-bookworm,
+        # no USER), and /root is mode 0700, so no other user can read them. Root here owns those files, so it
+        # needs no capability: all are dropped, no escalation, read-only root file system, and the container
+        # only creates the team's schema, runs goose and exits before the service starts. The namespace
+        # therefore enforces the baseline Pod Security Standard (restricted stays audited and warned), and
+        # MLS-K8S-012 is waived for these StatefulSets in policies/waivers.yaml.
         init.append(
             {
                 "name": "migrate-db",
                 "image": pull_through.image(spec.metadata_service_image),
                 "command": ["/bin/sh", "-c"],
-                "args": [with_password + f"{python} /root/run_goose.py --only-if-empty-db"],
-                "env": env,
-                "volumeMounts": volumes_mounts,
-                "securityContext": RESTRICTED_CONTAINER,
+                "args": [
+                    f"{python} {DB_FILES}/fetch_credentials.py && "
+                    + with_password
+                    + f"{python} {DB_FILES}/create_schema.py && "
+                    + f"exec {python} /root/run_goose.py --only-if-empty-db"
+                ],
+                "env": [*env, {"name": "HOME", "value": "/tmp"}],  # noqa: S108 - a private emptyDir
+                "volumeMounts": mounts,
+                "securityContext": {**MIGRATION_CONTAINER},
                 "resources": resources,
             }
         )
-    labels = {"app.kubernetes.io/name": app, "app.kubernetes.io/part-of": "metaflow"}
+    labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "metaflow", TEAM_LABEL: team}
+    pod: dict[str, Any] = {
+        "serviceAccountName": f"metaflow-{team}",
+        "securityContext": restricted_pod(),
+        "containers": [
+            {
+                "name": app,
+                "image": pull_through.image(spec.metadata_service_image),
+                "command": ["/bin/sh", "-c"],
+                "args": [
+                    f"{python} {DB_FILES}/fetch_credentials.py && "
+                    + with_password
+                    + f"exec {python} -m {module}"
+                ],
+                # The image's WORKDIR is /root (mode 0700): a non-root process cannot start there. The services
+                # import from /opt/latest's site-packages (pip install . in the Dockerfile), so they run from
+                # the private /tmp.
+                "workingDir": "/tmp",  # noqa: S108 - a private emptyDir
+                "env": [*env, {"name": "HOME", "value": "/tmp"}],  # noqa: S108
+                "ports": [{"name": "http", "containerPort": port}],
+                "readinessProbe": {"tcpSocket": {"port": port}, "periodSeconds": 10},
+                # RDS rotates the password every 7 days: when it stops logging in, restart and read it again.
+                "livenessProbe": {
+                    "exec": {"command": [python, f"{DB_FILES}/check_login.py"]},
+                    "initialDelaySeconds": 60,
+                    "periodSeconds": 60,
+                    "timeoutSeconds": 15,
+                    "failureThreshold": 3,
+                },
+                "volumeMounts": mounts,
+                "securityContext": RESTRICTED_CONTAINER,
+                "resources": resources,
+            }
+        ],
+        "volumes": [
+            {"name": "db-credentials", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
+            {"name": "db-files", "configMap": {"name": f"metaflow-db-{team}"}},
+            {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
+        ],
+    }
+    if init:
+        pod["initContainers"] = init
     return {
+        "serviceName": name,
         "replicas": spec.metadata_service_replicas,
-        "selector": {"matchLabels": {"app.kubernetes.io/name": app}},
-        "template": {
-            "metadata": {"labels": labels},
-            "spec": {
-                "serviceAccountName": METADATA_SERVICE,
-                "securityContext": restricted_pod(),
-                "initContainers": init,
-                "containers": [
-                    {
-                        "name": app,
-                        "image": pull_through.image(spec.metadata_service_image),
-                        "command": ["/bin/sh", "-c"],
-                        "args": [with_password + f"{python} -m {module}"],
-                        "env": env,
-                        "ports": [{"name": "http", "containerPort": port}],
-                        "readinessProbe": {"tcpSocket": {"port": port}, "periodSeconds": 10},
-                        "volumeMounts": volumes_mounts,
-                        "securityContext": RESTRICTED_CONTAINER,
-                        "resources": resources,
-                    }
-                ],
-                "volumes": [
-                    {"name": "db-credentials", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
-                    {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
-                ],
-            },
-        },
+        # Replicas are interchangeable: start and replace them together, not one by one.
+        "podManagementPolicy": "Parallel",
+        "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
+        "template": {"metadata": {"labels": labels}, "spec": pod},
     }
 
 
 def metaflow_config(
-    team: str, env: Environment, *, bucket: str, service_url: str, argo_ui_url: str
+    team: str,
+    env: Environment,
+    *,
+    cost_center: str,
+    bucket: str,
+    service_url: str,
+    argo_ui_url: str,
+    step_image: str,
 ) -> dict[str, str]:
     """The ~/.metaflowconfig/config.json of one team: its own S3 root, namespace and service account, the
     metadata service and Argo Workflows. It holds no secret: credentials come from the user's AWS session and
-    kubeconfig, and pods get theirs from Pod Identity."""
+    kubeconfig, and pods get theirs from Pod Identity.
+
+    Metaflow reads only ``METAFLOW_*`` keys from this file (Netflix/metaflow metaflow_config_funcs.py
+    ``from_conf``: ``env_name = "METAFLOW_%s" % name``), so the AWS region comes from the user's AWS profile.
+
+    - ``METAFLOW_SERVICE_URL`` is where the laptop reaches the service: a ``kubectl port-forward`` on
+      localhost (the service has no endpoint outside the cluster). ``METAFLOW_SERVICE_INTERNAL_URL`` is the
+      in-cluster URL that Metaflow hands to the pods it launches (plugins/kubernetes/kubernetes.py and
+      plugins/argo/argo_workflows.py set the pods' METAFLOW_SERVICE_URL from SERVICE_INTERNAL_URL).
+    - No ``METAFLOW_S3_SERVER_SIDE_ENCRYPTION``: Metaflow can send only the algorithm, never a key id
+      (plugins/datatools/s3/s3.py sets only ServerSideEncryption; metaflow_config.py has no KMS key setting),
+      and the bucket refuses ``aws:kms`` without its key id. Without the header the bucket's default
+      encryption applies: SSE-KMS with the data key and the bucket key.
+    - ``METAFLOW_KUBERNETES_CONTAINER_IMAGE`` is the steps' default image through the ECR pull-through
+      cache; without it Metaflow runs ``python:<major>.<minor>`` from Docker Hub
+      (plugins/kubernetes/kubernetes_decorator.py).
+    """
     root = f"s3://{bucket}/{team}/metaflow"
     config = {
         "METAFLOW_DEFAULT_DATASTORE": "s3",
         "METAFLOW_DATASTORE_SYSROOT_S3": root,
         "METAFLOW_DATATOOLS_S3ROOT": f"{root}/data",
         "METAFLOW_CARD_S3ROOT": f"{root}/cards",
-        "METAFLOW_S3_SERVER_SIDE_ENCRYPTION": "aws:kms",
         "METAFLOW_DEFAULT_METADATA": "service",
-        "METAFLOW_SERVICE_URL": service_url,
+        "METAFLOW_SERVICE_URL": LOCAL_METADATA_URL,
         "METAFLOW_SERVICE_INTERNAL_URL": service_url,
         "METAFLOW_KUBERNETES_NAMESPACE": team,
         "METAFLOW_KUBERNETES_SERVICE_ACCOUNT": WORKFLOW_SERVICE_ACCOUNT,
-        "AWS_DEFAULT_REGION": env.region,
+        "METAFLOW_KUBERNETES_CONTAINER_IMAGE": step_image,
+        # Every step pod carries the team's cost center, so split cost allocation data for EKS (with the label
+        # imported as a cost allocation tag) charges its share of the shared nodes to the team's budget.
+        # Format "key=value,..." (plugins/kubernetes/kubernetes_decorator.py: KUBERNETES_LABELS.split(",")).
+        "METAFLOW_KUBERNETES_LABELS": f"{TEAM_COST_CENTER_TAG}={cost_center},{TEAM_LABEL}={team}",
     }
     if argo_ui_url:
         config["METAFLOW_ARGO_WORKFLOWS_UI_URL"] = argo_ui_url

@@ -101,6 +101,9 @@ class Platform(pulumi.ComponentResource):
             ),
             aws_only,
         )
+        # Kubelet pulls every pod's image with its node's role, so the node roles fill the caches on first pull.
+        for node_role in (self.cluster.node_role, self.gpu.node_role):
+            self.registry.grant_cache_fill(node_role)
         self.teams = Teams(
             f"{name}-teams",
             TeamsArgs(
@@ -148,6 +151,7 @@ class Platform(pulumi.ComponentResource):
                 boundary_arn=self.guardrails.permission_boundary_arn,
                 artifacts=self.storage.buckets.get("artifacts"),
                 client_namespaces=vector_db_clients(spec),
+                team_namespaces=self.teams.namespace_ready,
             ),
             aws_only,
         )

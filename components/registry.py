@@ -278,6 +278,20 @@ class Registry(pulumi.ComponentResource):
         """
         return self._grant("pull", principal, self._pull_statements())
 
+    def grant_cache_fill(self, principal: aws.iam.Role) -> aws.iam.RolePolicy | None:
+        """Let ``principal`` create and fill the pull-through cache repositories on a first pull, and nothing
+        else: ``ecr:CreateRepository`` and ``ecr:BatchImportUpstreamImage`` on ``<cache prefix>/*`` only.
+
+        For the node roles: kubelet pulls every pod's image with the node's role, and the first pull of an
+        upstream image through a cache needs both actions (ECR user guide, pull-through-cache-iam.html:
+        "ecr:CreateRepository ... is required if the repository storing the cached images doesn't already
+        exist"). AmazonEC2ContainerRegistryPullOnly holds BatchImportUpstreamImage but not CreateRepository.
+        Returns ``None`` when the environment has no cache.
+        """
+        if not self.pull_through_prefixes:
+            return None
+        return self._grant("cache-fill", principal, [self._cache_fill_statement()])
+
     def grant_push(
         self, principal: aws.iam.Role, repositories: Sequence[str] | None = None
     ) -> aws.iam.RolePolicy:
@@ -314,15 +328,16 @@ class Registry(pulumi.ComponentResource):
             },
         ]
         if self.pull_through_prefixes:
-            statements.append(
-                {
-                    "Sid": "FillPullThroughCaches",
-                    "Effect": "Allow",
-                    "Action": _CACHE_FILL_ACTIONS,
-                    "Resource": self._cache_arns(),
-                }
-            )
+            statements.append(self._cache_fill_statement())
         return statements
+
+    def _cache_fill_statement(self) -> dict[str, Any]:
+        return {
+            "Sid": "FillPullThroughCaches",
+            "Effect": "Allow",
+            "Action": _CACHE_FILL_ACTIONS,
+            "Resource": self._cache_arns(),
+        }
 
     def _cache_arns(self) -> list[str]:
         return [self._env.arn("ecr", f"repository/{prefix}/*") for prefix in self.pull_through_prefixes]
@@ -450,17 +465,23 @@ def _lifecycle_policy(spec: RegistrySpec) -> str:
 
 
 def _repository_policy(env: Environment) -> dict[str, Any]:
-    """Only the platform's own roles may pull; nobody outside the account may do anything."""
+    """Only the platform's own roles may pull; nobody outside the account may do anything.
+
+    An Allow naming the account root only delegates to IAM, so it cannot restrict who pulls: a Deny does.
+    Service-linked roles (``role/aws-service-role/...``, for example Inspector's for enhanced scanning) keep
+    their access; they act for AWS services, not for people.
+    """
     platform_roles = f"arn:aws:iam::{env.account_id}:role/{env.name}-*"
+    service_linked = f"arn:aws:iam::{env.account_id}:role/aws-service-role/*"
     return {
         "Version": "2012-10-17",
         "Statement": [
             {
-                "Sid": "PlatformRolesPull",
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:aws:iam::{env.account_id}:root"},
+                "Sid": "OnlyPlatformRolesPull",
+                "Effect": "Deny",
+                "Principal": "*",
                 "Action": _PULL_ACTIONS,
-                "Condition": {"ArnLike": {"aws:PrincipalArn": platform_roles}},
+                "Condition": {"ArnNotLike": {"aws:PrincipalArn": [platform_roles, service_linked]}},
             },
             {
                 "Sid": "DenyOutsideTheAccount",

@@ -154,6 +154,11 @@ class Bucket(pulumi.ComponentResource):
             )
         self.register_outputs({"bucket_name": self.bucket_name, "bucket_arn": self.bucket_arn})
 
+    @property
+    def key_arn(self) -> pulumi.Input[str] | None:
+        """The bucket's KMS key, or ``None`` for SSE-S3. Clients that name a key must name this one."""
+        return self._key_arn
+
     def read_statements(self, prefix: str | None = None) -> list[dict[str, Any]]:
         """IAM statements to list and read objects (under ``prefix`` when given), and decrypt them."""
         return self._statements("read", prefix)
@@ -247,15 +252,19 @@ class Bucket(pulumi.ComponentResource):
             },
             {
                 # Uploads without encryption headers get the default encryption; only other choices are refused.
+                # 'Null: false' limits the deny to requests that carry the header: a negated operator, and any
+                # '...IfExists' one, is true when the key is absent (IAM user guide, "Condition operators"),
+                # which would refuse every upload that relies on the default encryption.
                 "Sid": "DenyOtherEncryption",
                 "Effect": "Deny",
                 "Principal": "*",
                 "Action": "s3:PutObject",
                 "Resource": objects,
                 "Condition": {
-                    "StringNotEqualsIfExists": {
+                    "StringNotEquals": {
                         "s3:x-amz-server-side-encryption": "aws:kms" if args.key_arn is not None else "AES256"
-                    }
+                    },
+                    "Null": {"s3:x-amz-server-side-encryption": "false"},
                 },
             },
         ]
@@ -268,9 +277,25 @@ class Bucket(pulumi.ComponentResource):
                     "Action": "s3:PutObject",
                     "Resource": objects,
                     "Condition": {
-                        "StringNotEqualsIfExists": {
-                            "s3:x-amz-server-side-encryption-aws-kms-key-id": args.key_arn
-                        }
+                        "StringNotEquals": {"s3:x-amz-server-side-encryption-aws-kms-key-id": args.key_arn},
+                        "Null": {"s3:x-amz-server-side-encryption-aws-kms-key-id": "false"},
+                    },
+                },
+            )
+            # 'aws:kms' without a key id passes both denies above, and S3 then encrypts with the AWS-managed
+            # aws/s3 key (PutObject SSEKMSKeyId: "If you specify x-amz-server-side-encryption:aws:kms ... but
+            # do not provide x-amz-server-side-encryption-aws-kms-key-id, Amazon S3 uses the AWS managed key").
+            # Clients either send no SSE header (bucket default: this key) or name this key.
+            statements.append(
+                {
+                    "Sid": "DenyKmsWithoutKeyId",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "s3:PutObject",
+                    "Resource": objects,
+                    "Condition": {
+                        "StringEquals": {"s3:x-amz-server-side-encryption": "aws:kms"},
+                        "Null": {"s3:x-amz-server-side-encryption-aws-kms-key-id": "true"},
                     },
                 }
             )

@@ -20,7 +20,7 @@ import pulumi_kubernetes as kubernetes
 from components.cluster import Cluster
 from components.environment import Environment
 from components.helm import chart_source
-from components.iam import POLICY_VERSION, platform_role, pod_identity_trust, policy_document
+from components.iam import POLICY_VERSION, platform_role, pod_identity_trust, policy_document, team_tags
 from components.inference import INTERCEPTOR_POD_LABELS, INTERCEPTOR_PORT, KEDA_NAMESPACE
 from components.options import child
 from components.registry import Registry
@@ -181,7 +181,10 @@ class Teams(pulumi.ComponentResource):
                 env=env,
                 role_suffix=f"team-{team.name}-workload",
                 boundary_arn=args.boundary_arn,
-                assume_role_policy=pod_identity_trust(env),
+                assume_role_policy=pod_identity_trust(
+                    env, namespace=team.name, service_account=WORKLOAD_SERVICE_ACCOUNT
+                ),
+                tags=team_tags(team.name, team.cost_center),
                 description=f"Pods of team {team.name} (service account {WORKLOAD_SERVICE_ACCOUNT}) in {env.name}.",
             )
             self._grant_team_data(team, workload)
@@ -202,6 +205,7 @@ class Teams(pulumi.ComponentResource):
                     role_suffix=f"team-{team.name}-human",
                     boundary_arn=args.boundary_arn,
                     assume_role_policy=json.dumps(human_trust(env, team.human_access), sort_keys=True),
+                    tags=team_tags(team.name, team.cost_center),
                     description=f"People of team {team.name} in {env.name}; Kubernetes group {team.group}.",
                 )
                 aws.iam.RolePolicy(

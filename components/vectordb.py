@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -24,10 +24,11 @@ from components.workloads import (
     namespace,
     restricted_pod,
     secret_name,
+    tls_parameter_group,
     workload_role,
 )
 from mlstack.spec import PlatformSpec
-from mlstack.spec.vectordb import VectorDbSpec
+from mlstack.spec.vectordb import QDRANT_IMAGE_REPOSITORY, VectorDbSpec
 
 QDRANT_CHART = "qdrant"
 QDRANT_REPOSITORY = "https://qdrant.github.io/qdrant-helm"
@@ -37,6 +38,10 @@ QDRANT_GRPC_PORT = 6334
 QDRANT_P2P_PORT = 6335
 API_KEY_SECRET = "qdrant-api-key"  # noqa: S105 - the Secret's name, not its value
 API_KEY_FIELD = "api-key"
+READ_ONLY_KEY_FIELD = "read-only-api-key"
+# What each client namespace receives: the read-only key always, the read-write key for writer teams only.
+READ_ONLY_SECRET = "qdrant-read-only"  # noqa: S105 - the Secret's name, not its value
+READ_WRITE_SECRET = "qdrant-read-write"  # noqa: S105 - the Secret's name, not its value
 SNAPSHOT_JOB = "qdrant-snapshots"
 # Pinned images of the snapshot job: curl talks to Qdrant, the AWS CLI uploads with Pod Identity credentials.
 AWS_CLI_IMAGE = "public.ecr.aws/aws-cli/aws-cli:2.27.0"
@@ -61,6 +66,8 @@ class VectorDbArgs:
     # Qdrant writes its snapshots here; absent only when no engine needs it (the spec refuses the rest).
     artifacts: Bucket | None
     client_namespaces: Sequence[str]
+    team_namespaces: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
+    """Per team, what its namespaced objects wait for (``Teams.namespace_ready``); empty when none."""
 
 
 class VectorDb(pulumi.ComponentResource):
@@ -112,15 +119,25 @@ class VectorDb(pulumi.ComponentResource):
             special=False,
             opts=child(self, additional_secret_outputs=["result"]),
         )
+        read_only_key = random.RandomPassword(
+            f"{name}-read-only-key",
+            length=48,
+            special=False,
+            opts=child(self, additional_secret_outputs=["result"]),
+        )
         key_secret = k8s.core.v1.Secret(
             f"{name}-api-key-secret",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=API_KEY_SECRET, namespace=spec.namespace, labels=_labels(QDRANT_RELEASE)
             ),
             type="Opaque",
-            string_data={API_KEY_FIELD: pulumi.Output.secret(api_key.result)},
+            string_data={
+                API_KEY_FIELD: pulumi.Output.secret(api_key.result),
+                READ_ONLY_KEY_FIELD: pulumi.Output.secret(read_only_key.result),
+            },
             opts=k8s_opts,
         )
+        self._deliver_keys(name, args, read_write=api_key.result, read_only=read_only_key.result)
         k8s.helm.v3.Release(
             f"{name}-qdrant",
             name=QDRANT_RELEASE,
@@ -132,7 +149,9 @@ class VectorDb(pulumi.ComponentResource):
             atomic=True,
             cleanup_on_fail=True,
             values=args.cluster.storage_class_name.apply(
-                lambda storage_class: qdrant_values(spec, storage_class=storage_class)
+                lambda storage_class: qdrant_values(
+                    spec, storage_class=storage_class, pull_through=args.pull_through
+                )
             ),
             opts=child(self, provider=provider, depends_on=[ns, key_secret]),
         )
@@ -150,6 +169,32 @@ class VectorDb(pulumi.ComponentResource):
         )
         self.port = pulumi.Output.from_input(QDRANT_HTTP_PORT)
         self.credentials_secret_name = key_secret.metadata.apply(lambda m: m.name or API_KEY_SECRET)
+
+    def _deliver_keys(
+        self, name: str, args: VectorDbArgs, *, read_write: pulumi.Output[str], read_only: pulumi.Output[str]
+    ) -> None:
+        """Each client namespace gets a Secret with the read-only key and the endpoint; the writer teams also
+        get the read-write key. Pods mount what they need; nobody copies keys by hand."""
+        endpoint = f"http://{QDRANT_RELEASE}.{args.spec.namespace}.svc.cluster.local:{QDRANT_HTTP_PORT}"
+        for client in args.client_namespaces:
+            grants: list[tuple[str, pulumi.Output[str]]] = [(READ_ONLY_SECRET, read_only)]
+            if client in args.spec.writer_teams:
+                grants.append((READ_WRITE_SECRET, read_write))
+            for secret, key in grants:
+                sealed: pulumi.Output[str] = pulumi.Output.secret(key)
+                k8s.core.v1.Secret(
+                    f"{name}-{client}-{secret}",
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        name=secret, namespace=client, labels=_labels(QDRANT_RELEASE)
+                    ),
+                    type="Opaque",
+                    string_data={API_KEY_FIELD: sealed, "endpoint": endpoint},
+                    opts=child(
+                        self,
+                        provider=args.k8s_provider,
+                        depends_on=list(args.team_namespaces.get(client, ())),
+                    ),
+                )
 
     def _snapshots(self, name: str, args: VectorDbArgs, ns: k8s.core.v1.Namespace) -> None:
         spec, provider, artifacts = args.spec, args.k8s_provider, args.artifacts
@@ -201,6 +246,14 @@ class VectorDb(pulumi.ComponentResource):
             cluster_security_group_id=args.cluster.cluster_security_group_id,
         )
         hardened = env.tier.hardened
+        parameters = tls_parameter_group(
+            self,
+            name,
+            env=env,
+            purpose="vectors",
+            family=f"aurora-postgresql{AURORA_ENGINE_VERSION.split('.')[0]}",
+            cluster=True,
+        )
         cluster = aws.rds.Cluster(
             f"{name}-aurora",
             cluster_identifier=env.resource_name("vectors"),
@@ -216,6 +269,7 @@ class VectorDb(pulumi.ComponentResource):
             storage_encrypted=True,
             kms_key_id=args.data_key_arn,
             db_subnet_group_name=subnets.name,
+            db_cluster_parameter_group_name=parameters.name,
             vpc_security_group_ids=[group.id],
             serverlessv2_scaling_configuration=aws.rds.ClusterServerlessv2ScalingConfigurationArgs(
                 min_capacity=spec.aurora_min_acu,
@@ -265,12 +319,29 @@ def _labels(name: str) -> dict[str, str]:
     }
 
 
-def qdrant_values(spec: VectorDbSpec, *, storage_class: str) -> dict[str, Any]:
-    """Helm values of the qdrant chart. Auth, persistence, security context and Service type are explicit."""
+def qdrant_values(
+    spec: VectorDbSpec, *, storage_class: str, pull_through: PullThrough | None = None
+) -> dict[str, Any]:
+    """Helm values of the qdrant chart. Auth, persistence, security context, Service type and (unless the spec
+    opts out) the image's registry are explicit."""
     distributed = spec.replicas > 1
+    image: dict[str, Any] = {}
+    if spec.qdrant_image_through_cache:
+        if pull_through is None:
+            raise ValueError(
+                "Qdrant's image goes through the pull-through cache: pass the registry's PullThrough"
+            )
+        # Same image and tag (the chart's appVersion), from the environment's ECR cache of Docker Hub.
+        image = {"image": {"repository": pull_through.image(QDRANT_IMAGE_REPOSITORY)}}
     return {
+        **image,
         "replicaCount": spec.replicas,
         "apiKey": {"valueFrom": {"secretKeyRef": {"name": API_KEY_SECRET, "key": API_KEY_FIELD}}},
+        # Readers authenticate with a key that cannot write (qdrant-helm qdrant-1.19.0
+        # templates/_helpers.tpl "qdrant.secret": readOnlyApiKey.valueFrom -> service.read_only_api_key).
+        "readOnlyApiKey": {
+            "valueFrom": {"secretKeyRef": {"name": API_KEY_SECRET, "key": READ_ONLY_KEY_FIELD}}
+        },
         "service": {"type": "ClusterIP"},
         "ingress": {"enabled": False},
         "persistence": {

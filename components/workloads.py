@@ -22,6 +22,8 @@ POSTGRES_PORT = 5432
 AWS_CLI_IMAGE = "ecr-public/aws-cli/aws-cli:2.31.13"
 # Pod Security Standard every namespace of ours enforces: the charts and pods here are configured to meet it.
 RESTRICTED = "restricted"
+# The one relaxation: a namespace whose pods need a container that runs as root (named where it is used).
+BASELINE = "baseline"
 
 # Container security context that meets the restricted Pod Security Standard.
 RESTRICTED_CONTAINER: dict[str, Any] = {
@@ -45,9 +47,16 @@ def restricted_pod(user: int = 65532) -> dict[str, Any]:
 
 
 def namespace(
-    parent: pulumi.Resource, logical_name: str, name: str, provider: k8s.Provider, purpose: str
+    parent: pulumi.Resource,
+    logical_name: str,
+    name: str,
+    provider: k8s.Provider,
+    purpose: str,
+    *,
+    enforce: str = RESTRICTED,
 ) -> k8s.core.v1.Namespace:
-    """A namespace that enforces the restricted Pod Security Standard."""
+    """A namespace that enforces the restricted Pod Security Standard (``enforce=BASELINE`` relaxes only the
+    enforcement; restricted stays audited and warned, so every exception shows up)."""
     return k8s.core.v1.Namespace(
         logical_name,
         metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -55,7 +64,7 @@ def namespace(
             labels={
                 "app.kubernetes.io/managed-by": "mlstack",
                 "mlstack.dev/purpose": purpose,
-                "pod-security.kubernetes.io/enforce": RESTRICTED,
+                "pod-security.kubernetes.io/enforce": enforce,
                 "pod-security.kubernetes.io/audit": RESTRICTED,
                 "pod-security.kubernetes.io/warn": RESTRICTED,
             },
@@ -75,6 +84,7 @@ def workload_role(
     namespace: str,
     service_account: str,
     description: str,
+    tags: dict[str, str] | None = None,
 ) -> aws.iam.Role:
     """An IAM role for one Kubernetes service account, bound through EKS Pod Identity (no static keys, no IRSA
     annotations): only pods running as ``namespace/service_account`` in this cluster receive its credentials."""
@@ -84,8 +94,9 @@ def workload_role(
         env=env,
         role_suffix=role_suffix,
         boundary_arn=boundary_arn,
-        assume_role_policy=pod_identity_trust(env),
+        assume_role_policy=pod_identity_trust(env, namespace=namespace, service_account=service_account),
         description=description,
+        tags=tags,
     )
     cluster.pod_identity(
         f"{logical_name}-pod-identity",
@@ -135,6 +146,48 @@ def database_network(
         opts=child(parent),
     )
     return group, subnets
+
+
+# RDS for PostgreSQL refuses non-TLS connections when rds.force_ssl is 1 ("Requiring an SSL connection to a
+# PostgreSQL DB instance", RDS User Guide, PostgreSQL.Concepts.General.SSL; Aurora PostgreSQL the same through
+# its cluster parameter group). The stack sets it explicitly rather than trusting an engine default that has
+# changed between major versions. pending-reboot is accepted for static and dynamic parameters alike, and a
+# new database boots with its group's values. Family names follow the RDS API reference
+# (CreateDBParameterGroup.DBParameterGroupFamily: "postgres13", "aurora-postgresql14").
+FORCE_TLS_PARAMETER = "rds.force_ssl"
+
+
+def tls_parameter_group(
+    parent: pulumi.Resource, name: str, *, env: Environment, purpose: str, family: str, cluster: bool = False
+) -> aws.rds.ParameterGroup | aws.rds.ClusterParameterGroup:
+    """A parameter group of ``family`` (``postgres16``, ``aurora-postgresql16``) that forces TLS on every
+    connection; ``cluster`` makes it an Aurora cluster parameter group."""
+    common: dict[str, Any] = {
+        "name": env.resource_name(purpose, "tls"),
+        "family": family,
+        "description": f"{purpose} database: TLS required on every connection",
+    }
+    if cluster:
+        return aws.rds.ClusterParameterGroup(
+            f"{name}-db-parameters",
+            parameters=[
+                aws.rds.ClusterParameterGroupParameterArgs(
+                    name=FORCE_TLS_PARAMETER, value="1", apply_method="pending-reboot"
+                )
+            ],
+            opts=child(parent),
+            **common,
+        )
+    return aws.rds.ParameterGroup(
+        f"{name}-db-parameters",
+        parameters=[
+            aws.rds.ParameterGroupParameterArgs(
+                name=FORCE_TLS_PARAMETER, value="1", apply_method="pending-reboot"
+            )
+        ],
+        opts=child(parent),
+        **common,
+    )
 
 
 def clients_only_policy(

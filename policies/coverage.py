@@ -41,6 +41,8 @@ UNCHECKED_TYPES: Mapping[str, str] = {
     "not yet checked by a rule (storage component tests cover the shipped configuration).",
     "aws:sagemaker/endpoint:Endpoint": "Points at an endpoint configuration, which carries every setting "
     "(MLS-SM-002).",
+    "kubernetes:core/v1:ConfigMap": "Non-secret settings and scripts mounted into pods (the Metaflow services' "
+    "database service file); the pods that mount them are checked.",
     "kubernetes:core/v1:LimitRange": "Default requests for pods that set none; quotas are checked "
     "(MLS-K8S-020/023).",
     "kubernetes:core/v1:Secret": "Secrets are encrypted by the cluster key (MLS-EKS-001); their data is never in "

@@ -13,7 +13,6 @@ from typing import Any
 from pulumi_policy import PolicyResource, ResourceValidationArgs, StackValidationArgs
 
 from policies.framework import (
-    EnforcementLevel,
     Severity,
     Tier,
     depends_on,
@@ -162,8 +161,6 @@ def _tls_enforced(group: PolicyResource, engine: str) -> bool:
     "rows in clear. The pack checks the parameter in a group of the stack rather than trusting an engine "
     "default that changes between versions.",
     severity=Severity.MEDIUM,
-    # Advisory until the database components attach their own parameter groups (report of issue 20).
-    level=EnforcementLevel.ADVISORY,
     remediation="Create an aws.rds.ParameterGroup (ClusterParameterGroup for Aurora) with rds.force_ssl=1 "
     "(PostgreSQL) or require_secure_transport=1 (MySQL) and attach it to the database.",
 )

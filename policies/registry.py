@@ -141,7 +141,8 @@ def prod_enhanced_scanning(
     title="Repository policies allow only principals of the account",
     why="A repository policy allowing '*' or another account hands the platform's images (and weights) out.",
     severity=Severity.CRITICAL,
-    remediation="Allow the account root with an aws:PrincipalArn condition on platform roles; '*' only in Deny.",
+    remediation="Allow no principal outside the account and '*' only in Deny; restrict pulls to platform roles "
+    "with a Deny on aws:PrincipalArn.",
 )
 def repository_policy_private(args: ResourceValidationArgs, config: Mapping[str, Any]) -> Iterator[str]:
     account = stack_context().account_id

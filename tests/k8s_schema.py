@@ -17,7 +17,7 @@ from kubernetes_validate import utils as kv_utils
 
 from mlstack.plan.recorder import Plan
 from mlstack.simulate.crds import CrdSource, group_of
-from mlstack.simulate.helm import unwrap_secrets
+from mlstack.simulate.helm import unwrap_secrets  # re-exported for tests
 from mlstack.simulate.objects import shared_crds
 from mlstack.simulate.schema import NoSchema, validate
 from mlstack.simulate.schema import supported_version as _simulation_version
@@ -37,6 +37,8 @@ def kubernetes_objects(plan: Plan) -> list[dict[str, Any]]:
         if "apiVersion" in resource.inputs and "kind" in resource.inputs:
             objects.append(unwrap_secrets(copy.deepcopy(resource.inputs)))
     return objects
+
+
 
 
 def supported_version(kubernetes_version: str) -> str:

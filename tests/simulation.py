@@ -7,10 +7,13 @@ A regression test takes a shipped plan, puts a reviewed defect back into a copy 
 from __future__ import annotations
 
 import copy
+from datetime import date
 
 from mlstack.check.engine import Violation
+from mlstack.check.run import WAIVERS_FILE
+from mlstack.check.waivers import Waiver, load_waivers
 from mlstack.plan.recorder import Plan, RecordedResource
-from mlstack.simulate.catalog import all_checks
+from mlstack.simulate.catalog import all_checks, gate_rules_by_id
 from mlstack.simulate.framework import World, run_checks
 from tests.plans import PROJECT, plan_of
 
@@ -40,3 +43,17 @@ def findings(world: World, *rule_ids: str) -> list[Violation]:
     checks = [(rule, fn) for rule, fn in all_checks() if not rule_ids or rule.id in rule_ids]
     assert not rule_ids or len(checks) == len(rule_ids), f"unknown check id among {rule_ids}"
     return run_checks(world, checks)
+
+
+def shipped_waivers() -> list[Waiver]:
+    """The project's waivers (policies/waivers.yaml), read and checked as `mlstack check` reads them."""
+    return load_waivers(
+        PROJECT.root / WAIVERS_FILE, gate_rules_by_id(), date.today(), source=str(WAIVERS_FILE)
+    )
+
+
+def unwaived(stack: str, violations: list[Violation]) -> list[Violation]:
+    """The ``violations`` of ``stack`` that no shipped waiver covers (what `mlstack check` fails on). Only for
+    findings over a shipped plan: a test that puts a defect back asserts on the raw findings."""
+    waivers = shipped_waivers()
+    return [v for v in violations if not any(w.covers(v.policy_id, v.urn, stack) for w in waivers)]

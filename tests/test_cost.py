@@ -55,6 +55,8 @@ SPEC: dict[str, Any] = {
     "storage": {"expected_gb": {"datasets": 1000, "artifacts": 10}},
     "cost": {"spot_discount_percent": 50, "nat_processed_gb_per_month": 100},
     "budgets": {"monthly_limit_usd": 500, "notify_emails": ["a@example.com"]},
+    # No docker-hub cache here: Qdrant's image takes the named opt-out, as the shipped stacks do.
+    "vector_db": {"qdrant_image_through_cache": False},
 }
 
 

@@ -172,7 +172,7 @@ def test_budgets_notify_at_thresholds_and_forecast(stack_plan: Plan) -> None:
         budget = budgets[f"{spec.environment}-team-{name}-monthly"]
         assert float(budget.inputs["limitAmount"]) == limit
         assert budget.inputs["costFilters"] == [
-            {"name": "TagKeyValue", "values": [f"user:cost-center${teams[name].cost_center}"]}
+            {"name": "TagKeyValue", "values": [f"user:team-cost-center${teams[name].cost_center}"]}
         ]
 
 
@@ -229,3 +229,98 @@ def test_boundary_admits_every_action_a_role_policy_grants(stack_plan: Plan) -> 
             actions = [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
             void += [f"{policy.name}: {a}" for a in actions if not any(fnmatch(a, p) for p in allows)]
     assert not void, void
+
+
+def _boundary_denies(statements: list[dict[str, Any]], action: str, resource: str) -> bool:
+    """Whether an unconditional Deny of the boundary matches the action on the resource (IAM wildcards)."""
+    for s in statements:
+        if s["Effect"] != "Deny" or "Condition" in s:
+            continue
+        actions = [s["Action"]] if isinstance(s["Action"], str) else s["Action"]
+        if not any(fnmatch(action, a) for a in actions):
+            continue
+        if "NotResource" in s:
+            if not fnmatch(resource, s["NotResource"]):
+                return True
+        elif any(
+            fnmatch(resource, r)
+            for r in ([s["Resource"]] if isinstance(s["Resource"], str) else s["Resource"])
+        ):
+            return True
+    return False
+
+
+@pytest.mark.parametrize(
+    ("action", "resource"),
+    [
+        ("iam:UpdateAssumeRolePolicy", "role/ci-deployer"),
+        ("iam:AttachRolePolicy", "role/ci-deployer"),
+        ("iam:PutRolePolicy", "role/ci-deployer"),
+        ("iam:CreatePolicyVersion", "policy/shared-readonly"),
+        ("iam:SetDefaultPolicyVersion", "policy/shared-readonly"),
+        ("iam:AttachUserPolicy", "user/alice"),
+        ("iam:PutUserPolicy", "user/alice"),
+        ("iam:UpdateLoginProfile", "user/alice"),
+        ("iam:PutGroupPolicy", "group/admins"),
+        ("iam:AttachGroupPolicy", "group/admins"),
+        ("iam:AddUserToGroup", "group/admins"),
+    ],
+)
+def test_boundary_refuses_escalation_through_existing_principals(action: str, resource: str) -> None:
+    """A bounded role with IAM write must not change a principal outside the boundary and then use it
+    (review rt-data S4): every such write is denied on every principal, not only on role/<env>-*."""
+    from components.environment import Environment
+
+    _, spec = PROJECT.load("prod")
+    env = Environment.from_spec(spec)
+    statements = boundary_statements(env, f"arn:aws:iam::{spec.account_id}:policy/prod-permission-boundary")
+    assert _boundary_denies(statements, action, f"arn:aws:iam::{spec.account_id}:{resource}")
+
+
+def test_pod_identity_roles_trust_only_this_cluster_and_their_association(stack_plan: Plan) -> None:
+    """Pod Identity trust conditioned only on the account let any cluster of the account use the role
+    (rt-data M3): every trust names the environment's cluster through the session tag EKS adds, and the
+    workload roles also name their one namespace and service account."""
+    from components.cluster import eks_cluster_name
+    from components.environment import Environment
+
+    _, spec = PROJECT.load(stack_plan.stack)
+    cluster = eks_cluster_name(Environment.from_spec(spec))
+    roles = {r.urn: r for r in stack_plan.by_type("aws:iam/role:Role")}
+    associations = stack_plan.by_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+    assert associations
+    for association in associations:
+        (role_urn,) = association.property_dependencies["roleArn"]
+        trust = policy_json(roles[role_urn].inputs["assumeRolePolicy"])
+        (statement,) = trust["Statement"]
+        equals = statement["Condition"]["StringEquals"]
+        assert equals["aws:RequestTag/eks-cluster-name"] == cluster, role_urn
+        assert equals["aws:SourceAccount"] == spec.account_id
+        if "aws:RequestTag/kubernetes-namespace" in equals:
+            assert equals["aws:RequestTag/kubernetes-namespace"] == association.inputs["namespace"]
+            assert equals["aws:RequestTag/kubernetes-service-account"] == association.inputs["serviceAccount"]
+
+
+def test_team_owned_roles_carry_the_teams_cost_center(stack_plan: Plan) -> None:
+    """Every AWS resource carried the environment's cost-center from the provider's default tags, so a team
+    budget filtering on the team's cost-center always read $0 (rt-data F3). Team-owned roles now carry the
+    team's cost center under team-cost-center (the required cost-center tag stays the environment's), and the
+    team budget filters on it."""
+    _, spec = PROJECT.load(stack_plan.stack)
+    roles = {r.inputs["name"]: r for r in stack_plan.by_type("aws:iam/role:Role")}
+    budgets = {b.inputs["name"]: b for b in stack_plan.by_type("aws:budgets/budget:Budget")}
+    for team in spec.teams:
+        owned = [f"{spec.environment}-team-{team.name}-workload", f"{spec.environment}-{team.name}-workflows"]
+        if spec.orchestrator.metaflow:
+            owned.append(f"{spec.environment}-metaflow-{team.name}")
+        if team.human_access is not None:
+            owned.append(f"{spec.environment}-team-{team.name}-human")
+        for name in owned:
+            assert roles[name].inputs["tags"] == {"team-cost-center": team.cost_center, "team": team.name}, (
+                name
+            )
+        budget = budgets.get(f"{spec.environment}-team-{team.name}-monthly")
+        if budget is not None:
+            assert budget.inputs["costFilters"] == [
+                {"name": "TagKeyValue", "values": [f"user:team-cost-center${team.cost_center}"]}
+            ]

@@ -74,3 +74,26 @@ def test_logs_key_admits_cloudwatch_logs_of_this_account_only(stack_plan: Plan) 
     assert [s["Principal"]["Service"] for s in services] == [f"logs.{spec.region}.amazonaws.com"]
     context = services[0]["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]
     assert context == f"arn:aws:logs:{spec.region}:{spec.account_id}:*"
+
+
+def test_keys_of_rds_managed_secrets_admit_secrets_manager(stack_plan: Plan) -> None:
+    """RDS keeps each master password in Secrets Manager, encrypted with the key we name; Secrets Manager uses
+    that key through kms:ViaService secretsmanager.<region>, so the key policy must admit it or the secret can
+    be neither created nor read (review rt-data U3, M4)."""
+    _, spec = PROJECT.load(stack_plan.stack)
+    keys = {k.urn: k for k in stack_plan.by_type("aws:kms/key:Key")}
+    databases = [
+        r
+        for r in stack_plan.by_type("aws:rds/instance:Instance")
+        + stack_plan.by_type("aws:rds/cluster:Cluster")
+        if r.inputs.get("manageMasterUserPassword")
+    ]
+    assert databases, "every shipped stack has the Metaflow database"
+    for database in databases:
+        (key_urn,) = database.property_dependencies["masterUserSecretKmsKeyId"]
+        use = next(s for s in _policy(keys[key_urn]) if s.get("Sid") == "UseOnlyThroughServices")
+        assert {"kms:Decrypt", "kms:GenerateDataKey*"} <= set(use["Action"])
+        assert (
+            f"secretsmanager.{spec.region}.amazonaws.com"
+            in use["Condition"]["StringEquals"]["kms:ViaService"]
+        )

@@ -123,6 +123,19 @@ def test_metadata_database_is_reachable_only_from_the_cluster(stack_plan: Plan) 
     assert set(subnets.inputs["subnetIds"]) <= private
 
 
+def _metaflow_sets(plan: Plan) -> list[RecordedResource]:
+    namespace = _spec(plan).orchestrator.metaflow_namespace
+    return [
+        d
+        for d in plan.by_type("kubernetes:apps/v1:StatefulSet")
+        if d.inputs["metadata"]["namespace"] == namespace
+    ]
+
+
+def _pod(workload: RecordedResource) -> dict[str, Any]:
+    return workload.inputs["spec"]["template"]["spec"]
+
+
 def test_metaflow_services_are_internal_non_root_and_passwordless(stack_plan: Plan) -> None:
     namespace = _spec(stack_plan).orchestrator.metaflow_namespace
     services = [
@@ -131,18 +144,26 @@ def test_metaflow_services_are_internal_non_root_and_passwordless(stack_plan: Pl
         if s.inputs["metadata"]["namespace"] == namespace
     ]
     assert services and all(s.inputs["spec"]["type"] == "ClusterIP" for s in services)
-    deployments = [
+    sets = _metaflow_sets(stack_plan)
+    assert not [
         d
         for d in stack_plan.by_type("kubernetes:apps/v1:Deployment")
         if d.inputs["metadata"]["namespace"] == namespace
     ]
-    assert len(deployments) == (2 if _spec(stack_plan).orchestrator.metaflow_ui else 1)
-    for deployment in deployments:
-        pod = deployment.inputs["spec"]["template"]["spec"]
+    per_team = 2 if _spec(stack_plan).orchestrator.metaflow_ui else 1
+    assert len(sets) == per_team * len(_spec(stack_plan).teams)
+    for workload in sets:
+        pod = _pod(workload)
         assert pod["securityContext"]["runAsNonRoot"] is True
-        for container in pod["containers"] + pod["initContainers"]:
-            assert container["securityContext"]["runAsNonRoot"] is True
-            assert container["securityContext"]["allowPrivilegeEscalation"] is False
+        for container in pod["containers"] + pod.get("initContainers", []):
+            context = container["securityContext"]
+            if container["name"] == "migrate-db":
+                # The image keeps the migration under /root (0700): it runs as root with nothing else.
+                assert context["runAsUser"] == 0 and context["capabilities"] == {"drop": ["ALL"]}
+                assert context["readOnlyRootFilesystem"] is True
+            else:
+                assert context["runAsNonRoot"] is True
+            assert context["allowPrivilegeEscalation"] is False
             assert {"cpu", "memory"} <= set(container["resources"]["requests"])
             names = {e["name"] for e in container.get("env", [])}
             assert "MF_METADATA_DB_PSWD" not in names, (
@@ -152,39 +173,148 @@ def test_metaflow_services_are_internal_non_root_and_passwordless(stack_plan: Pl
         assert credentials["emptyDir"]["medium"] == "Memory"
 
 
-def test_metaflow_namespace_admits_only_team_namespaces(stack_plan: Plan) -> None:
+def test_each_team_has_its_own_metaflow_service_schema_and_identity(stack_plan: Plan) -> None:
+    """One metadata service (and UI backend) per team, each on its own schema and service account: a shared,
+    unauthenticated service let every team read and rewrite every other team's runs (rt-data S3)."""
     spec = _spec(stack_plan)
-    (policy,) = [
+    sets = {d.inputs["metadata"]["name"]: d for d in _metaflow_sets(stack_plan)}
+    maps = {
+        c.inputs["metadata"]["name"]: c
+        for c in stack_plan.by_type("kubernetes:core/v1:ConfigMap")
+        if c.inputs["metadata"]["namespace"] == spec.orchestrator.metaflow_namespace
+    }
+    apps = ["metaflow-metadata"] + (["metaflow-ui-backend"] if spec.orchestrator.metaflow_ui else [])
+    for team in spec.teams:
+        schema = "metaflow_" + team.name.replace("-", "_")
+        service_file = maps[f"metaflow-db-{team.name}"].inputs["data"]["pg_service.conf"]
+        assert service_file == f"[metaflow]\noptions=-c search_path={schema}\n"
+        for app in apps:
+            workload = sets[f"{app}-{team.name}"]
+            pod = _pod(workload)
+            assert pod["serviceAccountName"] == f"metaflow-{team.name}"
+            assert workload.inputs["spec"]["template"]["metadata"]["labels"]["mlstack.dev/team"] == team.name
+            (files,) = [v for v in pod["volumes"] if v["name"] == "db-files"]
+            assert files["configMap"]["name"] == f"metaflow-db-{team.name}"
+            for container in pod["containers"] + pod.get("initContainers", []):
+                env = {e["name"]: e.get("value") for e in container["env"]}
+                assert env["DB_SCHEMA_NAME"] == schema
+                assert env["PGSERVICE"] == "metaflow"
+                assert env["PGSERVICEFILE"] == "/etc/metaflow-db/pg_service.conf"
+        association = [
+            a
+            for a in stack_plan.by_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+            if a.inputs["serviceAccount"] == f"metaflow-{team.name}"
+        ]
+        assert (
+            len(association) == 1
+            and association[0].inputs["namespace"] == spec.orchestrator.metaflow_namespace
+        )
+
+
+def test_metaflow_services_admit_only_their_own_team(stack_plan: Plan) -> None:
+    """Once the CNI enforces NetworkPolicies, a team's pods reach only their own team's Metaflow pods."""
+    spec = _spec(stack_plan)
+    policies = [
         p
         for p in stack_plan.by_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
         if p.inputs["metadata"]["namespace"] == spec.orchestrator.metaflow_namespace
     ]
-    (rule,) = policy.inputs["spec"]["ingress"]
-    (source,) = rule["from"]
-    (expression,) = source["namespaceSelector"]["matchExpressions"]
-    assert expression["values"] == sorted(t.name for t in spec.teams)
+    assert len(policies) == len(spec.teams)
+    sets = _metaflow_sets(stack_plan)
+    for policy in policies:
+        selector = policy.inputs["spec"]["podSelector"]["matchLabels"]
+        team = selector["mlstack.dev/team"]
+        (rule,) = policy.inputs["spec"]["ingress"]
+        (source,) = rule["from"]
+        (expression,) = source["namespaceSelector"]["matchExpressions"]
+        assert expression == {"key": "kubernetes.io/metadata.name", "operator": "In", "values": [team]}
+        ports = {p["port"] for p in rule["ports"]}
+        assert ports == ({8080, 8083} if spec.orchestrator.metaflow_ui else {8080})
+        selected = [
+            d for d in sets if selector.items() <= d.inputs["spec"]["template"]["metadata"]["labels"].items()
+        ]
+        assert selected and all(d.inputs["metadata"]["labels"]["mlstack.dev/team"] == team for d in selected)
 
 
-def test_metaflow_role_reads_only_its_secret_and_team_metaflow_roots(stack_plan: Plan) -> None:
+def test_only_a_teams_group_can_port_forward_to_its_metaflow_pods(stack_plan: Plan) -> None:
+    spec = _spec(stack_plan)
+    ns = spec.orchestrator.metaflow_namespace
+    roles = {
+        r.inputs["metadata"]["name"]: r
+        for r in stack_plan.by_type("kubernetes:rbac.authorization.k8s.io/v1:Role")
+        if r.inputs["metadata"]["namespace"] == ns
+    }
+    bindings = {
+        b.inputs["metadata"]["name"]: b
+        for b in stack_plan.by_type("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding")
+        if b.inputs["metadata"]["namespace"] == ns
+    }
+    replicas = spec.orchestrator.metadata_service_replicas
+    for team in spec.teams:
+        name = f"metaflow-port-forward-{team.name}"
+        rules = roles[name].inputs["rules"]
+        pods = [f"metaflow-metadata-{team.name}-{i}" for i in range(replicas)]
+        if spec.orchestrator.metaflow_ui:
+            pods += [f"metaflow-ui-backend-{team.name}-{i}" for i in range(replicas)]
+        assert rules == [
+            {"apiGroups": [""], "resources": ["pods"], "resourceNames": pods, "verbs": ["get"]},
+            {
+                "apiGroups": [""],
+                "resources": ["pods/portforward"],
+                "resourceNames": pods,
+                "verbs": ["create"],
+            },
+        ]
+        assert bindings[name].inputs["subjects"] == [
+            {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": team.group}
+        ]
+
+
+def test_metaflow_pods_reread_the_password_after_rotation(stack_plan: Plan) -> None:
+    """RDS rotates the master password every 7 days; a pod that read it once broke then (rt-data R1). Each
+    service container reads it on every start, and its liveness probe restarts it when the password stops
+    logging in."""
+    for workload in _metaflow_sets(stack_plan):
+        for container in _pod(workload)["containers"]:
+            assert container["args"][0].startswith(
+                "/opt/latest/bin/python3 /etc/metaflow-db/fetch_credentials.py && "
+            )
+            probe = container["livenessProbe"]
+            assert probe["exec"]["command"] == ["/opt/latest/bin/python3", "/etc/metaflow-db/check_login.py"]
+            mount = next(m for m in container["volumeMounts"] if m["name"] == "db-credentials")
+            assert not mount.get("readOnly")
+
+
+def test_metaflow_scripts_are_valid_python() -> None:
+    from components.orchestrator import metaflow_db_files
+
+    for name, text in metaflow_db_files("a-team").items():
+        if name.endswith(".py"):
+            compile(text, name, "exec")
+
+
+def test_metaflow_roles_read_only_their_secret_and_their_teams_metaflow_root(stack_plan: Plan) -> None:
     stack = stack_plan.stack
-    role = _one(stack_plan, "aws:iam/role:Role", f"{stack}-orchestrator-metaflow-role")
     db = _one(stack_plan, "aws:rds/instance:Instance", f"{stack}-orchestrator-metadata-db")
-    (secret_policy,) = [
-        p
-        for p in stack_plan.by_type("aws:iam/rolePolicy:RolePolicy")
-        if p.inputs["role"] == role.inputs["name"] and p.name.endswith("metaflow-db-secret")
-    ]
-    statements = policy_json(secret_policy.inputs["policy"])["Statement"]
-    read = next(s for s in statements if s["Sid"] == "ReadDatabaseCredentials")
-    assert (
-        read["Resource"].startswith("arn:aws:secretsmanager:")
-        and f"rds!{db.inputs['identifier']}" in read["Resource"]
-    )
-    decrypt = next(s for s in statements if s["Sid"] == "DecryptThroughSecretsManager")
-    assert decrypt["Condition"]["StringEquals"]["kms:ViaService"].startswith("secretsmanager.")
     bucket_arn = _artifacts_bucket(stack_plan).outputs["arn"]
-    objects = _s3_object_resources(stack_plan, role.inputs["name"])
-    assert objects == {f"{bucket_arn}/{t.name}/metaflow/*" for t in _spec(stack_plan).teams}
+    for team in _spec(stack_plan).teams:
+        role = _one(stack_plan, "aws:iam/role:Role", f"{stack}-orchestrator-{team.name}-metaflow-role")
+        assert role.inputs["name"] == f"{stack}-metaflow-{team.name}"
+        (secret_policy,) = [
+            p
+            for p in stack_plan.by_type("aws:iam/rolePolicy:RolePolicy")
+            if p.inputs["role"] == role.inputs["name"] and p.name.endswith("metaflow-db-secret")
+        ]
+        statements = policy_json(secret_policy.inputs["policy"])["Statement"]
+        read = next(s for s in statements if s["Sid"] == "ReadDatabaseCredentials")
+        assert (
+            read["Resource"].startswith("arn:aws:secretsmanager:")
+            and f"rds!{db.inputs['identifier']}" in read["Resource"]
+        )
+        decrypt = next(s for s in statements if s["Sid"] == "DecryptThroughSecretsManager")
+        assert decrypt["Condition"]["StringEquals"]["kms:ViaService"].startswith("secretsmanager.")
+        objects = _s3_object_resources(stack_plan, role.inputs["name"])
+        assert objects == {f"{bucket_arn}/{team.name}/metaflow/*"}
 
 
 def _s3_object_resources(plan: Plan, role_name: str) -> set[str]:
@@ -250,10 +380,63 @@ def test_metaflow_config_output_per_team(stack_plan: Plan) -> None:
         assert values["METAFLOW_KUBERNETES_NAMESPACE"] == team
         assert values["METAFLOW_KUBERNETES_SERVICE_ACCOUNT"] == WORKFLOW_SERVICE_ACCOUNT
         assert values["METAFLOW_DEFAULT_METADATA"] == "service"
-        assert values["METAFLOW_SERVICE_URL"].startswith("http://metaflow-metadata.")
+        # Laptops reach the service through a port-forward; pods get the in-cluster URL (rt-data F4).
+        assert values["METAFLOW_SERVICE_URL"] == "http://localhost:8080"
+        assert values["METAFLOW_SERVICE_INTERNAL_URL"] == (
+            f"http://metaflow-metadata-{team}.{spec.orchestrator.metaflow_namespace}.svc.cluster.local:8080"
+        )
+        # Metaflow cannot send a key id, and the bucket refuses aws:kms without one (rt-data S1).
+        assert "METAFLOW_S3_SERVER_SIDE_ENCRYPTION" not in values
+        # Metaflow reads only METAFLOW_* keys from its config file (rt-data M2).
+        assert all(k.startswith("METAFLOW_") for k in values)
+        # Steps default to an image through the ECR cache, not python:X.Y from Docker Hub (rt-data R2).
+        # Step pods carry the team's cost-center for split cost allocation data (rt-data F3).
+        cost_center = next(t.cost_center for t in spec.teams if t.name == team)
+        assert (
+            values["METAFLOW_KUBERNETES_LABELS"] == f"team-cost-center={cost_center},mlstack.dev/team={team}"
+        )
+        image = values["METAFLOW_KUBERNETES_CONTAINER_IMAGE"]
+        assert (
+            image
+            == f"{spec.account_id}.dkr.ecr.{spec.region}.amazonaws.com/ecr-public/docker/library/python:3.12"
+        )
         assert values["METAFLOW_ARGO_WORKFLOWS_UI_URL"].startswith("http://argo-workflows-server.")
         secretish = [
             k for k in values if any(w in k for w in ("PASSWORD", "PSWD", "SECRET", "AUTH_KEY", "TOKEN"))
         ]
         assert secretish == []
     json.dumps(config)  # a data scientist pipes it straight into config.json
+
+
+def test_argo_writes_artifacts_with_the_buckets_own_key(stack_plan: Plan) -> None:
+    """Without kmsKeyId Argo sends SSE-S3 (AES256), which the artifacts bucket refuses; with it, SSE-KMS with
+    the bucket's key (rt-data F1)."""
+    s3 = _argo_values(stack_plan)["artifactRepository"]["s3"]
+    bucket = _artifacts_bucket(stack_plan)
+    (encryption,) = [
+        r
+        for r in stack_plan.by_type(
+            "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+        )
+        if bucket.urn in r.property_dependencies.get("bucket", [])
+    ]
+    key = encryption.inputs["rules"][0]["applyServerSideEncryptionByDefault"]["kmsMasterKeyId"]
+    assert s3["encryptionOptions"] == {"enableEncryption": True, "kmsKeyId": key}
+
+
+def test_metaflow_service_speaks_tls_to_rds_from_a_current_release(stack_plan: Plan) -> None:
+    """metaflow-service before v2.4.4 ignored MF_METADATA_DB_SSL_MODE in its migration; v2.4.13 reads it in
+    run_goose.py and in the services. The services run as non-root from /tmp, not the image's /root
+    (rt-data U4, R4, F5)."""
+    spec = _spec(stack_plan)
+    assert spec.orchestrator.metadata_service_image.endswith("/outerbounds/metaflow_metadata_service:v2.4.13")
+    sets = _metaflow_sets(stack_plan)
+    assert sets
+    for workload in sets:
+        pod = _pod(workload)
+        for container in pod["containers"] + pod.get("initContainers", []):
+            if container["image"].endswith("metaflow_metadata_service:v2.4.13"):
+                env = {e["name"]: e.get("value") for e in container["env"]}
+                assert env["MF_METADATA_DB_SSL_MODE"] == "require", container["name"]
+        for container in pod["containers"]:
+            assert container["workingDir"] == "/tmp"

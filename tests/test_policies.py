@@ -176,13 +176,20 @@ def _public_read(statements: list[dict[str, Any]]) -> None:
     )
 
 
+# The shipped repository policies hold only Deny statements: each bad case adds the Allow it names.
 def _public_pull(statements: list[dict[str, Any]]) -> None:
-    statements[0].pop("Condition")
-    statements[0]["Principal"] = "*"
+    statements.append({"Sid": "Public", "Effect": "Allow", "Principal": "*", "Action": "ecr:BatchGetImage"})
 
 
 def _foreign_pull(statements: list[dict[str, Any]]) -> None:
-    statements[0]["Principal"] = {"AWS": "arn:aws:iam::999988887777:root"}
+    statements.append(
+        {
+            "Sid": "Foreign",
+            "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::999988887777:root"},
+            "Action": "ecr:BatchGetImage",
+        }
+    )
 
 
 def _no_noncurrent_expiry(resource: Any) -> None:
@@ -900,6 +907,7 @@ CASES: dict[str, list[Case]] = {
         ),
     ],
     "MLS-K8S-012": [
+        # The Metaflow migration runs as root by design and is waived (policies/waivers.yaml).
         ok("prod"),
         bad("prod", "root allowed", DEPLOYMENT, _root_pod),
         bad("prod", "uid 0", DEPLOYMENT, _container_security(runAsUser=0.0)),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from fnmatch import fnmatch
 
 from components.registry import image_allowed
 from mlstack.plan.recorder import Plan, RecordedResource
@@ -51,12 +52,28 @@ def test_repository_policies_admit_only_the_platforms_roles(stack_plan: Plan) ->
     _, spec = PROJECT.load(stack_plan.stack)
     for policy in stack_plan.by_type("aws:ecr/repositoryPolicy:RepositoryPolicy"):
         statements = {s["Sid"]: s for s in policy_json(policy.inputs["policy"])["Statement"]}
-        allow = statements["PlatformRolesPull"]
-        assert allow["Principal"] == {"AWS": f"arn:aws:iam::{spec.account_id}:root"}
-        assert (
-            allow["Condition"]["ArnLike"]["aws:PrincipalArn"]
-            == f"arn:aws:iam::{spec.account_id}:role/{spec.environment}-*"
-        )
+        # An Allow for the account root only delegates to IAM; the Deny is what restricts pulls (rt-data M1).
+        assert not [s for s in statements.values() if s["Effect"] == "Allow"]
+        only = statements["OnlyPlatformRolesPull"]
+        assert only["Effect"] == "Deny" and only["Principal"] == "*"
+        assert set(only["Action"]) == {
+            "ecr:BatchCheckLayerAvailability",
+            "ecr:BatchGetImage",
+            "ecr:GetDownloadUrlForLayer",
+        }
+        exempt = only["Condition"]["ArnNotLike"]["aws:PrincipalArn"]
+        account = f"arn:aws:iam::{spec.account_id}"
+        assert exempt == [f"{account}:role/{spec.environment}-*", f"{account}:role/aws-service-role/*"]
+        for principal, denied in [
+            (f"{account}:role/{spec.environment}-karpenter-node", False),
+            (
+                f"{account}:role/aws-service-role/inspector2.amazonaws.com/AWSServiceRoleForAmazonInspector2",
+                False,
+            ),
+            (f"{account}:role/AWSReservedSSO_Admin_0123456789abcdef", True),
+            (f"{account}:user/alice", True),
+        ]:
+            assert (not any(fnmatch(principal, p) for p in exempt)) is denied, principal
         deny = statements["DenyOutsideTheAccount"]
         assert deny["Effect"] == "Deny"
         assert deny["Condition"] == {"StringNotEquals": {"aws:PrincipalAccount": spec.account_id}}
@@ -287,3 +304,31 @@ def test_registry_key_lets_ecr_retire_its_grants(stack_plan: Plan) -> None:
         assert "EcrRetiresItsGrants" not in {
             s.get("Sid") for s in policy_json(key.inputs["policy"])["Statement"]
         }
+
+
+def test_node_roles_can_fill_the_caches_on_first_pull(stack_plan: Plan) -> None:
+    """Kubelet pulls with the node role; the first pull through a cache creates the repository and imports the
+    image, so both node roles hold ecr:CreateRepository and ecr:BatchImportUpstreamImage on the cache prefixes
+    and nowhere else (review rt-data U5, rt-cluster 16)."""
+    _, spec = PROJECT.load(stack_plan.stack)
+    base = f"arn:aws:ecr:{spec.region}:{spec.account_id}:repository/"
+    caches = sorted(f"{base}{c.repository_prefix}/*" for c in spec.registry.pull_through_caches)
+    assert caches, "every shipped stack has at least one pull-through cache"
+    roles = {r.urn: r for r in stack_plan.by_type("aws:iam/role:Role")}
+    node_roles = {
+        urn
+        for urn, r in roles.items()
+        if r.inputs["name"] in (f"{stack_plan.stack}-eks-system-node", f"{stack_plan.stack}-karpenter-node")
+    }
+    assert len(node_roles) == 2
+    for urn in node_roles:
+        fills = [
+            s
+            for p in stack_plan.by_type("aws:iam/rolePolicy:RolePolicy")
+            if p.property_dependencies.get("role") == [urn]
+            for s in policy_json(p.inputs["policy"])["Statement"]
+            if "ecr:CreateRepository" in s["Action"]
+        ]
+        assert len(fills) == 1, urn
+        assert sorted(fills[0]["Action"]) == ["ecr:BatchImportUpstreamImage", "ecr:CreateRepository"]
+        assert sorted(fills[0]["Resource"]) == caches

@@ -61,6 +61,11 @@ BAD_INPUTS = {
         "registry.pull_through_caches",
         "no cache rule for public.ecr.aws",
     ),
+    "qdrant image through a cache that does not exist": (
+        _set("vector_db.qdrant_image_through_cache", True),
+        "registry.pull_through_caches",
+        "no cache rule for registry-1.docker.io, which Qdrant's image",
+    ),
     "argo server auth mode": (
         _set("orchestrator.server_auth_mode", "server"),
         "orchestrator.server_auth_mode",
@@ -98,6 +103,11 @@ BAD_INPUTS = {
         "pattern",
     ),
     "two qdrant replicas": (_set("vector_db.replicas", 2), "vector_db.replicas", "Raft majority"),
+    "qdrant writer that is no team": (
+        _set("vector_db.writer_teams", ["nobody"]),
+        "vector_db.writer_teams.0",
+        "not a team of this stack",
+    ),
     "aurora capacity off the half step": (
         _set("vector_db.aurora_max_acu", 1.3),
         "vector_db.aurora_max_acu",
@@ -542,9 +552,11 @@ def test_prod_refuses_fragile_workflow_and_vector_databases(tmp_path: Path) -> N
 
 def test_workflow_tier_defaults() -> None:
     base = DEV["config"][SPEC_KEY]
-    dev = PlatformSpec.model_validate({**base, "orchestrator": {}, "vector_db": {}})
+    # The dev registry has no docker-hub cache: Qdrant's image opts out of it, as the shipped stacks do.
+    vector_db = {"qdrant_image_through_cache": False}
+    dev = PlatformSpec.model_validate({**base, "orchestrator": {}, "vector_db": vector_db})
     prod = PlatformSpec.model_validate(
-        {**base, "tier": "prod", "cluster": {}, "orchestrator": {}, "vector_db": {}}
+        {**base, "tier": "prod", "cluster": {}, "orchestrator": {}, "vector_db": vector_db}
     )
     assert (dev.orchestrator.db_instance_class, dev.orchestrator.db_multi_az) == ("db.t4g.micro", False)
     assert (prod.orchestrator.db_multi_az, prod.orchestrator.backup_retention_days) == (True, 14)

@@ -83,7 +83,7 @@ def test_every_bucket_has_its_safeguards_attached(stack_plan: Plan) -> None:
         key = stack_plan.get(encryption.property_dependencies["rules"][0])
         assert key.type == "aws:kms/key:Key" and default["kmsMasterKeyId"] == key.outputs["arn"]
         other_keys = [s for s in statements if s["Sid"] == "DenyOtherKmsKeys"]
-        assert other_keys[0]["Condition"]["StringNotEqualsIfExists"] == {
+        assert other_keys[0]["Condition"]["StringNotEquals"] == {
             "s3:x-amz-server-side-encryption-aws-kms-key-id": key.outputs["arn"]
         }
 
@@ -305,3 +305,63 @@ def test_renaming_without_an_alias_would_replace_the_buckets() -> None:
     orphans = _orphans(old, renamed)
     assert any("aws:s3/bucket:Bucket::store-models-bucket" in urn for urn in orphans)
     assert len(orphans) == len([r for r in _stateful(old) if r.name.startswith("store-")])
+
+
+def _condition_holds(condition: dict[str, dict[str, Any]], headers: dict[str, str]) -> bool:
+    """Whether an S3 bucket-policy condition block holds for a PutObject with these request headers. Only the
+    operators the bucket policies use; an unknown one fails the test rather than guessing."""
+    for operator, keys in condition.items():
+        for key, expected in keys.items():
+            values = expected if isinstance(expected, list) else [expected]
+            present = key in headers
+            # IAM user guide, "Condition operators": an absent key makes a positive operator false, and a
+            # negated one (and every ...IfExists operator) true.
+            if operator == "StringEquals":
+                ok = present and headers[key] in values
+            elif operator in ("StringNotEquals", "StringNotEqualsIfExists"):
+                ok = not present or headers[key] not in values
+            elif operator == "Null":
+                ok = (not present) == (values == ["true"])
+            elif operator == "Bool":
+                ok = present and headers[key] in values
+            else:
+                raise AssertionError(f"operator {operator} not modelled")
+            if not ok:
+                return False
+    return True
+
+
+SSE = "s3:x-amz-server-side-encryption"
+SSE_KEY = "s3:x-amz-server-side-encryption-aws-kms-key-id"
+
+
+@pytest.mark.parametrize(
+    ("headers", "refused"),
+    [
+        ({}, False),  # no header: the bucket's default encryption with its key
+        ({SSE: "aws:kms", SSE_KEY: "OUR_KEY"}, False),
+        ({SSE: "aws:kms"}, True),  # would land under aws/s3 (rt-data S1)
+        ({SSE: "aws:kms", SSE_KEY: "arn:aws:kms:us-east-1:111122223333:key/other"}, True),
+        ({SSE: "AES256"}, True),
+        ({SSE: "aws:kms:dsse", SSE_KEY: "OUR_KEY"}, True),
+    ],
+)
+def test_kms_buckets_accept_only_their_own_key(headers: dict[str, str], refused: bool) -> None:
+    """A PutObject over TLS to a KMS bucket is refused unless it leaves encryption to the bucket default or
+    names the bucket's own key; 'aws:kms' without a key id is refused, since S3 would use aws/s3."""
+    plan = program_plan("prod")
+    bucket = next(b for b in _buckets(plan) if b.inputs["bucket"].endswith("-artifacts"))
+    policy = _one(plan, bucket, "aws:s3/bucketPolicy:BucketPolicy")
+    encryption = _one(
+        plan, bucket, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+    )
+    our_key = encryption.inputs["rules"][0]["applyServerSideEncryptionByDefault"]["kmsMasterKeyId"]
+    request = {"aws:SecureTransport": "true"} | {
+        k: our_key if v == "OUR_KEY" else v for k, v in headers.items()
+    }
+    denies = [
+        s
+        for s in policy_json(policy.inputs["policy"])["Statement"]
+        if s["Effect"] == "Deny" and s["Action"] in ("s3:PutObject", "s3:*")
+    ]
+    assert any(_condition_holds(s.get("Condition", {}), request) for s in denies) is refused

@@ -212,5 +212,58 @@ def test_no_plaintext_password_in_any_recorded_input(index: int) -> None:
 def test_the_api_key_secret_is_a_secret_in_state(stack_plan: Plan) -> None:
     secret = _one(stack_plan, "kubernetes:core/v1:Secret", f"{stack_plan.stack}-vectordb-api-key-secret")
     assert SECRET_SIG in secret.inputs["stringData"]
-    (key,) = _random_results(stack_plan)
-    assert secret.inputs["stringData"]["value"][API_KEY_FIELD] == key
+    keys = _random_results(stack_plan)
+    assert len(keys) == 2  # the read-write and the read-only key
+    data = secret.inputs["stringData"]["value"]
+    assert {data[API_KEY_FIELD], data["read-only-api-key"]} == keys
+    for delivered in stack_plan.by_type("kubernetes:core/v1:Secret"):
+        if delivered.inputs["metadata"]["name"] in ("qdrant-read-only", "qdrant-read-write"):
+            assert SECRET_SIG in delivered.inputs["stringData"], delivered.urn
+
+
+def test_readers_get_a_read_only_key_and_only_writer_teams_the_full_one(stack_plan: Plan) -> None:
+    """One full-access key, held nowhere but the Qdrant namespace, let any client that got it drop every team's
+    collections (rt-data R3): the chart gets a read-only key too, every team namespace receives the read-only
+    key, and only the declared writer teams receive the read-write one."""
+    spec = _spec(stack_plan)
+    (release,) = [
+        r for r in stack_plan.by_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "qdrant"
+    ]
+    values = release.inputs["values"]
+    assert values["readOnlyApiKey"] == {
+        "valueFrom": {"secretKeyRef": {"name": API_KEY_SECRET, "key": "read-only-api-key"}}
+    }
+    assert values["apiKey"]["valueFrom"]["secretKeyRef"]["key"] == API_KEY_FIELD
+    delivered: dict[str, set[str]] = {}
+    for secret in stack_plan.by_type("kubernetes:core/v1:Secret"):
+        meta = secret.inputs["metadata"]
+        if meta["name"] in ("qdrant-read-only", "qdrant-read-write"):
+            delivered.setdefault(meta["namespace"], set()).add(meta["name"])
+    assert spec.vector_db.writer_teams, "the shipped stacks name a writer team"
+    assert delivered == {
+        team.name: {"qdrant-read-only"}
+        | ({"qdrant-read-write"} if team.name in spec.vector_db.writer_teams else set())
+        for team in spec.teams
+    }
+
+
+def test_qdrant_image_comes_through_the_docker_hub_cache_unless_opted_out() -> None:
+    """The chart's docker.io/qdrant/qdrant bypassed the environment's ECR (rt-data R2): with a docker-hub
+    cache the release pulls the same image through it; without one the spec refuses unless the named opt-out
+    is set (the shipped stacks set it until Docker Hub credentials exist)."""
+    from components.registry import PullThrough
+    from components.vectordb import qdrant_values
+    from mlstack.spec.vectordb import VectorDbSpec
+
+    through = PullThrough(
+        host="111122223333.dkr.ecr.us-east-1.amazonaws.com", prefixes={"registry-1.docker.io": "docker-hub"}
+    )
+    values = qdrant_values(VectorDbSpec(), storage_class="gp3", pull_through=through)
+    assert values["image"] == {
+        "repository": "111122223333.dkr.ecr.us-east-1.amazonaws.com/docker-hub/qdrant/qdrant"
+    }
+    opted_out = qdrant_values(VectorDbSpec(qdrant_image_through_cache=False), storage_class="gp3")
+    assert "image" not in opted_out
+    for stack in STACKS:
+        _, spec = PROJECT.load(stack)
+        assert spec.vector_db.qdrant_image_through_cache is False, "shipped stacks name the opt-out"

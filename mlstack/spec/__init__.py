@@ -21,7 +21,7 @@ from mlstack.spec.orchestrator import OrchestratorSpec
 from mlstack.spec.registry import REGISTRY_ALIASES, RegistrySpec
 from mlstack.spec.storage import S3_BUCKET_NAME_MAX, StorageSpec, generated_bucket_names
 from mlstack.spec.teams import HumanAccessSpec, TeamSpec
-from mlstack.spec.vectordb import VectorDbSpec
+from mlstack.spec.vectordb import QDRANT_IMAGE_REGISTRY, VectorDbSpec
 
 __all__ = ["TIER_DEFAULTS", "PlatformSpec", "Tier"]
 
@@ -381,6 +381,15 @@ def _workflow_and_vector_rules(spec: PlatformSpec) -> list[tuple[str, str]]:
         and vector_db.replicas < 3
     ):
         problems.append(("vector_db.replicas", "prod runs Qdrant with 3 replicas or more: remove the field"))
+    teams = {t.name for t in spec.teams}
+    for i, writer in enumerate(vector_db.writer_teams):
+        if writer not in teams:
+            problems.append(
+                (
+                    f"vector_db.writer_teams.{i}",
+                    f"'{writer}' is not a team of this stack; name a team from teams[].name or remove it",
+                )
+            )
     owner = vector_db.snapshot_prefix.split("/", 1)[0]
     if owner in {t.name for t in spec.teams}:
         problems.append(
@@ -455,6 +464,16 @@ def _platform_image_rules(spec: PlatformSpec) -> list[tuple[str, str]]:
     if spec.orchestrator.metaflow:
         registry = spec.orchestrator.metadata_service_image.split("/", 1)[0]
         needed[REGISTRY_ALIASES.get(registry, registry)] = "orchestrator.metadata_service_image"
+        step_registry = spec.orchestrator.metaflow_step_image.split("/", 1)[0]
+        needed.setdefault(
+            REGISTRY_ALIASES.get(step_registry, step_registry), "orchestrator.metaflow_step_image"
+        )
+    vector_db = spec.vector_db
+    if vector_db.enabled and vector_db.engine == "qdrant" and vector_db.qdrant_image_through_cache:
+        needed.setdefault(
+            REGISTRY_ALIASES[QDRANT_IMAGE_REGISTRY],
+            "Qdrant's image (or set vector_db.qdrant_image_through_cache: false to pull it from Docker Hub)",
+        )
     return [
         (
             "registry.pull_through_caches",

@@ -33,7 +33,7 @@ class BudgetSpec(StrictModel):
     team_limits_usd: dict[DnsLabel, Annotated[float, Field(gt=0)]] = Field(
         default_factory=dict,
         description="Monthly limit in USD per team, keyed by team name: each becomes its own budget filtered on "
-        "the team's cost-center tag, with the same thresholds and recipients. Default: no team budgets; team "
+        "the team's cost center (tag team-cost-center), with the same thresholds and recipients. Default: no team budgets; team "
         "spend counts only toward the environment budget.",
     )
 

@@ -93,12 +93,24 @@ class OrchestratorSpec(StrictModel):
         description="Also run the Metaflow UI backend next to the metadata service (internal Service only). "
         "Default: off.",
     )
+    # The default is the image outerbounds/metaflow-tools' own chart deploys (charts/metaflow @ metaflow-0.1.2,
+    # subchart metaflow-service 0.2.2: repository public.ecr.aws/outerbounds/metaflow_metadata_service, tag
+    # defaulting to appVersion v2.4.13). Netflix/metaflow-service v2.4.13 is the first release line whose
+    # migration honours MF_METADATA_DB_SSL_MODE (run_goose.py) and builds with an unpinned boto3 (Nov 2024,
+    # after 1.34.41, the first with Pod Identity credentials).
     metadata_service_image: ContainerImage = Field(
-        default="public.ecr.aws/outerbounds/metaflow_metadata_service:2.3.0",
+        default="public.ecr.aws/outerbounds/metaflow_metadata_service:v2.4.13",
         description="Image of the metadata service, its database migration and the UI backend; registry and tag "
         "required. "
         "It is pulled through the registry's pull-through cache for its upstream registry. "
-        "Default: public.ecr.aws/outerbounds/metaflow_metadata_service:2.3.0.",
+        "Default: public.ecr.aws/outerbounds/metaflow_metadata_service:v2.4.13.",
+    )
+    metaflow_step_image: ContainerImage = Field(
+        default="public.ecr.aws/docker/library/python:3.12",
+        description="Default image of Metaflow's @kubernetes and Argo Workflows steps "
+        "(METAFLOW_KUBERNETES_CONTAINER_IMAGE), pulled through the registry's pull-through cache; without it "
+        "Metaflow runs python:<major>.<minor> from Docker Hub. A step's own image= still wins. "
+        "Default: public.ecr.aws/docker/library/python:3.12 (Docker's official image on ECR Public).",
     )
     metadata_service_replicas: int = Field(
         default=1,

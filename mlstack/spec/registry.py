@@ -10,7 +10,9 @@ from mlstack.spec.base import AwsRegion, DnsLabel, StrictModel
 
 Upstream = Literal["ecr-public", "quay", "k8s", "docker-hub", "github", "gitlab"]
 
-# Where each upstream lives. ECR pull-through cache supports exactly these public registries.
+# Where each upstream lives: the public registries mlstack caches. ECR's pull-through cache supports more
+# upstreams than these (also Azure Container Registry, Chainguard and other Amazon ECR private registries, per
+# the ECR user guide, pull-through-cache.html); mlstack does not offer them.
 UPSTREAM_URLS: dict[str, str] = {
     "ecr-public": "public.ecr.aws",
     "quay": "quay.io",

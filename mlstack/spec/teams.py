@@ -68,7 +68,8 @@ class TeamSpec(StrictModel):
 
     name: DnsLabel = Field(description="Team name; becomes its namespace and its prefix in every bucket.")
     cost_center: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")] = Field(
-        description="Cost-center tag on the team's resources, namespace label, and filter of its budget. Required."
+        description="The team's cost center: tag team-cost-center on the team's AWS resources and label on its "
+        "Metaflow pods, namespace label cost-center, and filter of its budget. Required."
     )
     gpu_quota: int = Field(
         ge=0,

@@ -16,6 +16,12 @@ CronSchedule = Annotated[str, StringConstraints(pattern=r"^(\S+\s+){4}\S+$")]
 S3Prefix = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*)*$")]
 
 
+# The qdrant chart's image (qdrant/qdrant-helm qdrant-1.19.0 charts/qdrant/values.yaml: image.repository
+# docker.io/qdrant/qdrant, tag defaulting to the chart's appVersion v1.19.0).
+QDRANT_IMAGE_REGISTRY = "docker.io"
+QDRANT_IMAGE_REPOSITORY = "docker.io/qdrant/qdrant"
+
+
 class VectorDbSpec(StrictModel):
     """Vector search. Default: Qdrant on the cluster, API key auth, reachable only from team and inference
     namespaces, snapshotted daily to the artifacts bucket."""
@@ -59,6 +65,18 @@ class VectorDbSpec(StrictModel):
         default="0 3 * * *",
         description="Cron schedule (UTC) of the job that snapshots every collection to the artifacts bucket. "
         "Default: daily at 03:00.",
+    )
+    qdrant_image_through_cache: bool = Field(
+        default=True,
+        description="Pull Qdrant's image (docker.io/qdrant/qdrant, the chart's default) through the registry's "
+        "docker-hub pull-through cache, which then must exist (it needs Docker Hub credentials). Off is a named "
+        "opt-out: pods pull from Docker Hub directly, unscanned and under anonymous rate limits. Default: on.",
+    )
+    writer_teams: list[DnsLabel] = Field(
+        default_factory=list,
+        description="Teams that get Qdrant's read-write API key (Secret qdrant-read-write in their namespace); "
+        "every team gets the read-only key (Secret qdrant-read-only). A writer can change every collection. "
+        "Default: none, read-only for all.",
     )
     snapshot_prefix: S3Prefix = Field(
         default="platform/vectordb",

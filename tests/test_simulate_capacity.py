@@ -1,0 +1,213 @@
+"""Scheduling and capacity in the deploy simulation: node supply, allocatable, taints, affinity, spread, limits.
+
+rt-cluster row 7 is put back into copies of the dev and staging plans (one t3a.medium for every platform pod;
+three Qdrant replicas with required hostname anti-affinity on two nodes) and must be flagged.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+
+from mlstack.plan.recorder import Plan, RecordedResource
+from mlstack.simulate import quantity
+from mlstack.simulate.capacity import (
+    NODE_GROUP_TYPE,
+    ZONE,
+    Node,
+    instance_types,
+    karpenter_allocatable,
+    node_sources,
+)
+from mlstack.simulate.capacity import _spread_problem as spread_problem
+from mlstack.simulate.helm import RELEASE_TYPE
+from mlstack.simulate.pods import pod_templates
+from tests.simulation import findings, mutable_plan, resource, world_of
+
+IDLE, PEAK, HOME = "MLS-SIM-CAP-001", "MLS-SIM-CAP-002", "MLS-SIM-CAP-003"
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+
+
+def _serving_admissible(plan: Plan) -> None:
+    """Give serving containers a CPU limit (rt-cluster row 5's fix) so their pods reach the scheduler."""
+    for item in plan.resources:
+        if item.type == DEPLOYMENT and item.name.endswith(("-chat-deployment", "-ranker-deployment")):
+            spec = item.inputs["spec"]["template"]["spec"]
+            for container in [*spec.get("initContainers", []), *spec["containers"]]:
+                container["resources"].setdefault("limits", {})["cpu"] = container["resources"]["requests"][
+                    "cpu"
+                ]
+
+
+def _node_group(plan: Plan) -> RecordedResource:
+    return resource(plan, NODE_GROUP_TYPE)
+
+
+def test_node_model_reproduces_karpenter_published_allocatable_for_every_type():
+    # Two upstream sources must agree: nodeadm's formulas (amazon-eks-ami@81fec2e) applied to the table, and
+    # Karpenter v1.14.1's generated instance-types reference. A drift in either shows here.
+    mismatched = {}
+    for name, itype in instance_types().items():
+        allocatable = itype.allocatable()
+        mine = {
+            "cpu": quantity.show("cpu", allocatable["cpu"]),
+            "memory": quantity.show("memory", allocatable["memory"]),
+            "pods": str(itype.max_pods),
+        }
+        if mine != karpenter_allocatable()[name]:
+            mismatched[name] = (mine, karpenter_allocatable()[name])
+    assert mismatched == {}
+    assert len(instance_types()) > 100
+
+
+def test_row7_numbers_from_upstream():
+    # The review's t3a.medium figures were "from memory"; from the table: 3 ENIs x 6 IPv4 -> 3 x 5 + 2 = 17 pods,
+    # 2 vCPU - 70m kube-reserved = 1930m, 4096Mi - 308Mi VM overhead - 442Mi reserved - 100Mi eviction = 3246Mi.
+    t3a = instance_types()["t3a.medium"]
+    assert (t3a.enis, t3a.ipv4_per_eni, t3a.max_pods) == (3, 6, 17)
+    assert t3a.kube_reserved_cpu_millis == 70 and t3a.kube_reserved_memory_mib == 442
+    assert t3a.allocatable()["cpu"] == Fraction(193, 100)
+    assert t3a.allocatable()["memory"] == 3246 * 2**20
+
+
+def test_row7_dev_one_small_system_node_cannot_hold_the_platform():
+    plan = mutable_plan("dev")
+    group = _node_group(plan)
+    group.inputs["instanceTypes"] = ["t3a.medium", "t3.medium"]
+    group.inputs["scalingConfig"] = {**group.inputs["scalingConfig"], "desiredSize": 1.0, "minSize": 1.0}
+    found = findings(world_of("dev", plan), IDLE)
+    assert found, "one t3a.medium cannot hold every platform pod"
+    assert all("stay Pending at idle" in f.message for f in found)
+    assert any("insufficient cpu" in f.message or "insufficient pods" in f.message for f in found)
+    # The GPU pools cannot absorb them: their taint is named.
+    assert any("untolerated taint nvidia.com/gpu=true:NoSchedule" in f.message for f in found)
+    keda = resource(plan, RELEASE_TYPE, "inference-keda")
+    assert keda.urn in {f.urn for f in found}
+
+
+def test_row7_dev_enough_system_nodes_clear_the_idle_check():
+    plan = mutable_plan("dev")
+    group = _node_group(plan)
+    group.inputs["instanceTypes"] = ["t3a.large"]
+    group.inputs["scalingConfig"] = {**group.inputs["scalingConfig"], "desiredSize": 3.0}
+    assert findings(world_of("dev", plan), IDLE) == []
+
+
+def test_row7_staging_three_qdrant_replicas_with_hostname_anti_affinity_on_two_nodes():
+    plan = mutable_plan("staging")
+    group = _node_group(plan)
+    group.inputs["scalingConfig"] = {**group.inputs["scalingConfig"], "desiredSize": 2.0}
+    qdrant = resource(plan, RELEASE_TYPE, "qdrant")
+    selector = {"matchLabels": {"app.kubernetes.io/instance": "qdrant", "app.kubernetes.io/name": "qdrant"}}
+    qdrant.inputs["values"]["replicaCount"] = 3.0
+    qdrant.inputs["values"]["affinity"] = {
+        "podAntiAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [
+                {"labelSelector": selector, "topologyKey": "kubernetes.io/hostname"}
+            ]
+        }
+    }
+    found = [f for f in findings(world_of("staging", plan), IDLE) if f.urn == qdrant.urn]
+    assert len(found) == 1
+    assert "1 of 3 replicas of StatefulSet qdrant/qdrant" in found[0].message
+    assert "required pod anti-affinity on kubernetes.io/hostname" in found[0].message
+    group.inputs["scalingConfig"] = {**group.inputs["scalingConfig"], "desiredSize": 3.0}
+    assert [f for f in findings(world_of("staging", plan), IDLE) if f.urn == qdrant.urn] == []
+
+
+def test_prod_fits_at_idle_and_at_peak_once_serving_pods_are_admitted():
+    plan = mutable_plan("prod")
+    _serving_admissible(plan)
+    assert findings(world_of("prod", plan), IDLE, PEAK, HOME) == []
+
+
+def test_peak_beyond_the_pool_gpu_limit_stays_pending():
+    plan = mutable_plan("prod")
+    _serving_admissible(plan)
+    pool = resource(plan, "kubernetes:karpenter.sh/v1:NodePool", "-serving-nodepool")
+    pool.inputs["spec"]["limits"] = {"nvidia.com/gpu": "2"}
+    found = findings(world_of("prod", plan), PEAK)
+    assert found and all("stay Pending at peak" in f.message for f in found)
+    assert any("NodePool serving: limit nvidia.com/gpu=2 reached" in f.message for f in found)
+
+
+def test_a_pod_that_tolerates_no_gpu_taint_can_never_run_on_a_gpu_pool():
+    plan = mutable_plan("prod")
+    _serving_admissible(plan)
+    chat = resource(plan, DEPLOYMENT, "-chat-deployment")
+    chat.inputs["spec"]["template"]["spec"]["tolerations"] = []
+    found = [f for f in findings(world_of("prod", plan), HOME) if f.urn == chat.urn]
+    assert found and "can never be scheduled" in found[0].message
+    assert "NodePool serving: untolerated taint nvidia.com/gpu=true:NoSchedule" in found[0].message
+
+
+def test_a_node_selector_no_source_offers_is_never_scheduled():
+    plan = mutable_plan("prod")
+    metaflow = resource(plan, "kubernetes:apps/v1:StatefulSet", "orchestrator-search-metaflow-metadata")
+    metaflow.inputs["spec"]["template"]["spec"]["nodeSelector"] = {"mlstack.io/node-role": "nowhere"}
+    found = [f for f in findings(world_of("prod", plan), HOME) if f.urn == metaflow.urn]
+    assert found and "nodeSelector mlstack.io/node-role=nowhere" in found[0].message
+
+
+def test_a_pod_larger_than_every_type_of_its_pool_is_never_scheduled():
+    plan = mutable_plan("prod")
+    _serving_admissible(plan)
+    chat = resource(plan, DEPLOYMENT, "-chat-deployment")
+    server = next(c for c in chat.inputs["spec"]["template"]["spec"]["containers"] if c["name"] == "server")
+    server["resources"]["requests"]["memory"] = server["resources"]["limits"]["memory"] = "4000Gi"
+    found = [f for f in findings(world_of("prod", plan), HOME) if f.urn == chat.urn]
+    assert found and "insufficient memory" in found[0].message and "largest type" in found[0].message
+
+
+def test_daemonsets_consume_capacity_on_every_matching_node():
+    plan = mutable_plan("staging")
+    world = world_of("staging", plan)
+    templates = pod_templates(world)
+    dcgm = next(p for p in templates if p.kind == "DaemonSet" and "dcgm" in p.item.name)
+    # The GPU DaemonSets select GPU pools only: none lands on the system nodes.
+    system = next(s for s in node_sources(world) if not s.karpenter)
+    from mlstack.simulate.capacity import idle
+
+    nodes = [n for n in idle(world).nodes if n.source is system]
+    assert nodes and all(dcgm not in [p for p, _ in n.pods] for n in nodes)
+    # A DaemonSet that tolerates everything and needs most of a node leaves no room for the platform.
+    metaflow = resource(plan, "kubernetes:apps/v1:StatefulSet", "orchestrator-search-metaflow-metadata")
+    template = metaflow.inputs["spec"]["template"]
+    metaflow.inputs["kind"] = "DaemonSet"
+    template["spec"]["tolerations"] = [{"operator": "Exists"}]
+    for container in template["spec"]["containers"]:
+        container["resources"]["requests"]["cpu"] = "1500m"
+    found = findings(world_of("staging", plan), IDLE)
+    assert any("insufficient cpu" in f.message for f in found)
+
+
+def test_topology_spread_do_not_schedule_counts_skew_per_domain():
+    world = world_of("prod")
+    metaflow = next(p for p in pod_templates(world) if p.item.name == "metaflow-metadata-search")
+    metaflow.spec["topologySpreadConstraints"] = [
+        {
+            "maxSkew": 1,
+            "topologyKey": ZONE,
+            "whenUnsatisfiable": "DoNotSchedule",
+            "labelSelector": {"matchLabels": metaflow.labels},
+        }
+    ]
+    source = next(s for s in node_sources(world) if not s.karpenter)
+    itype = source.types[0]
+    node_a = Node("a", source, itype, "us-east-1a", itype.allocatable())
+    assert spread_problem(metaflow, metaflow.labels, node_a, {ZONE: {"us-east-1a": 1, "us-east-1b": 0}})
+    assert not spread_problem(metaflow, metaflow.labels, node_a, {ZONE: {"us-east-1a": 0, "us-east-1b": 1}})
+
+
+def test_an_instance_type_outside_the_table_cannot_be_evaluated():
+    plan = mutable_plan("prod")
+    group = _node_group(plan)
+    group.inputs["instanceTypes"] = ["x9.huge"]
+    found = [f for f in findings(world_of("prod", plan), IDLE) if f.urn == group.urn]
+    assert found and "cannot evaluate" in found[0].message and "x9.huge" in found[0].message
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_shipped_stacks_fit(stack):
+    assert findings(world_of(stack), IDLE, PEAK, HOME) == []
