@@ -160,8 +160,10 @@ def test_kueue_webhooks_admit_every_deployment_outside_the_system_namespaces():
     kube-system and kueue-system; a Deployment created while Kueue starts is refused (kubernetes-sigs/kueue#5244)."""
     world = world_of("prod")
     found = findings(world, WEBHOOKS)
-    metaflow = resource(world.plan, "kubernetes:apps/v1:Deployment", "metaflow-metadata")
-    assert any(f.urn == metaflow.urn and "mdeployment.kb.io" in f.message for f in found)
+    chat = resource(world.plan, "kubernetes:apps/v1:Deployment", "-chat-deployment")
+    assert any(f.urn == chat.urn and "mdeployment.kb.io" in f.message for f in found)
+    metaflow = resource(world.plan, "kubernetes:apps/v1:StatefulSet", "orchestrator-search-metaflow-metadata")
+    assert any(f.urn == metaflow.urn and "mstatefulset.kb.io" in f.message for f in found)
     karpenter = resource(world.plan, RELEASE_TYPE, "karpenter")  # kube-system: excluded by the selector
     assert all(f.urn != karpenter.urn for f in found)
 
@@ -195,10 +197,19 @@ def test_label_selectors(selector, labels, expected):
     assert selector_matches(selector, labels) is expected
 
 
-@pytest.mark.xfail(reason="clean once issue 15/16 fixes land", strict=False)
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
-def test_the_shipped_stacks_install_in_order(stack):
-    assert findings(world_of(stack), CRDS, WEBHOOKS) == []
+def test_the_shipped_stacks_install_every_crd_before_its_objects(stack):
+    assert findings(world_of(stack), CRDS) == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="open: every release and team workload races Kueue's fail-closed Deployment/StatefulSet/Job "
+    "webhooks on a cold `pulumi up` (MLS-SIM-ORDER-002 is advisory until they wait for the Kueue release)",
+)
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_the_shipped_stacks_wait_for_every_fail_closed_webhook(stack):
+    assert findings(world_of(stack), WEBHOOKS) == []
 
 
 def test_a_kind_that_is_neither_built_in_nor_defined_by_any_crd_is_flagged():

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 
-from pulumi_policy import ResourceValidationPolicy, Severity
+from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, Severity
 
 from mlstack.check.engine import Violation, evaluate
 from mlstack.plan.recorder import RecordedResource
@@ -99,6 +99,9 @@ def chart_violations(world: World) -> list[tuple[Violation, KubeObject]]:
         "prefix, securityContext, resources); the finding names the policy, the chart template and the release"
     ),
     subjects=("kubernetes:helm.sh/v3:Release",),
+    # Advisory while the shipped charts still run upstream images and defaults (31-37 findings per stack:
+    # docs/simulation.md, Workloads). Make it mandatory once their values route images through the caches.
+    level=EnforcementLevel.ADVISORY,
 )
 def chart_objects_pass_the_pack(world: World) -> SimResult:
     by_id = {rule.id: rule for rule in ALL_RULES}
