@@ -123,6 +123,10 @@ class InferenceArgs:
     """Per team, what an endpoint in its namespace waits for (``Teams.namespace_ready``)."""
     pool_ready: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
     """Per GPU pool, what an endpoint on it waits for (``GpuPools.pool_ready``)."""
+    admission_ready: Sequence[pulumi.Resource] = ()
+    """What every workload waits for because a cluster-wide fail-closed admission webhook must be serving first
+    (``Teams.admission_ready``: the Kueue release, whose Deployment, StatefulSet and Job webhooks admit every
+    namespace but kube-system and kueue-system). Empty when none."""
 
 
 class Inference(pulumi.ComponentResource):
@@ -210,7 +214,7 @@ class Inference(pulumi.ComponentResource):
             atomic=True,
             values=dict(values),
             repository_opts=repository_opts,
-            opts=self._k8s(depends_on=list(after)),
+            opts=self._k8s(depends_on=[*after, *self._args.admission_ready]),
         )
 
     def _load_balancer_controller(self) -> kubernetes.helm.v3.Release:

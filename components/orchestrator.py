@@ -73,6 +73,10 @@ class OrchestratorArgs:
     buckets: Mapping[str, Bucket]
     team_namespaces: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
     """Per team, what its namespaced objects wait for (``Teams.namespace_ready``); empty when none."""
+    admission_ready: Sequence[pulumi.Resource] = ()
+    """What every workload waits for because a cluster-wide fail-closed admission webhook must be serving first
+    (``Teams.admission_ready``: the Kueue release, whose Deployment, StatefulSet and Job webhooks admit every
+    namespace but kube-system and kueue-system). Empty when none."""
 
     @property
     def artifacts(self) -> Bucket:
@@ -135,7 +139,7 @@ class Orchestrator(pulumi.ComponentResource):
                         kms_key_id=out["kms_key"] or None,
                     )
                 ),
-                opts=child(self, provider=args.k8s_provider, depends_on=[argo_ns]),
+                opts=child(self, provider=args.k8s_provider, depends_on=[argo_ns, *args.admission_ready]),
             )
 
         service_urls: dict[str, str] = {}
@@ -271,7 +275,7 @@ class Orchestrator(pulumi.ComponentResource):
         metaflow_ns = namespace(
             self, f"{name}-metaflow-ns", ns_name, args.k8s_provider, "workflows", enforce=BASELINE
         )
-        k8s_opts = child(self, provider=args.k8s_provider, depends_on=[metaflow_ns])
+        k8s_opts = child(self, provider=args.k8s_provider, depends_on=[metaflow_ns, *args.admission_ready])
         secret_arn = _master_secret_arn(database)
         urls: dict[str, str] = {}
         for team in args.teams:

@@ -134,6 +134,7 @@ class Platform(pulumi.ComponentResource):
                 boundary_arn=self.guardrails.permission_boundary_arn,
                 buckets=self.storage.buckets,
                 team_namespaces=self.teams.namespace_ready,
+                admission_ready=self.teams.admission_ready,
             ),
             aws_only,
         )
@@ -152,6 +153,7 @@ class Platform(pulumi.ComponentResource):
                 artifacts=self.storage.buckets.get("artifacts"),
                 client_namespaces=vector_db_clients(spec),
                 team_namespaces=self.teams.namespace_ready,
+                admission_ready=self.teams.admission_ready,
             ),
             aws_only,
         )
@@ -172,6 +174,7 @@ class Platform(pulumi.ComponentResource):
                 private_subnet_ids=self.network.private_subnet_ids,
                 team_ready=self.teams.namespace_ready,
                 pool_ready=self.gpu.pool_ready,
+                admission_ready=self.teams.admission_ready,
             ),
             aws_only,
         )

@@ -102,6 +102,11 @@ class Teams(pulumi.ComponentResource):
             atomic=True,
             opts=child(self, provider=k8s),
         )
+        # Kueue's chart installs fail-closed mutating webhooks for Deployments, StatefulSets and Jobs in every
+        # namespace but kube-system and kueue-system (kubernetes-sigs/kueue@v0.19.2:charts/kueue/templates/
+        # webhook/webhook.yaml); such an object created while Kueue's pods start is refused
+        # (kubernetes-sigs/kueue#5244). Workloads of other components wait for the release: admission_ready.
+        self.admission_ready: list[pulumi.Resource] = [self.kueue]
         after_kueue = child(self, provider=k8s, depends_on=[self.kueue])
         for flavor in resource_flavor_manifests(args.gpu_pools):
             kubernetes.apiextensions.CustomResource(
@@ -155,7 +160,7 @@ class Teams(pulumi.ComponentResource):
             # Admission applies quota and limits only to pods created after them, and a pod that starts
             # before the default-deny policy is briefly reachable: workloads wait for all of them, and for
             # nothing else of the team (a dependency on the component would grow with every team).
-            self.namespace_ready[team.name] = [namespace, quota, limits, *policies]
+            self.namespace_ready[team.name] = [namespace, quota, limits, *policies, self.kueue]
             kubernetes.rbac.v1.Role(f"{prefix}-role", **_typed(role_manifest(team)), opts=in_namespace)
             kubernetes.rbac.v1.RoleBinding(
                 f"{prefix}-rolebinding", **_typed(role_binding_manifest(team)), opts=in_namespace

@@ -68,6 +68,10 @@ class VectorDbArgs:
     client_namespaces: Sequence[str]
     team_namespaces: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
     """Per team, what its namespaced objects wait for (``Teams.namespace_ready``); empty when none."""
+    admission_ready: Sequence[pulumi.Resource] = ()
+    """What every workload waits for because a cluster-wide fail-closed admission webhook must be serving first
+    (``Teams.admission_ready``: the Kueue release, whose Deployment, StatefulSet and Job webhooks admit every
+    namespace but kube-system and kueue-system). Empty when none."""
 
 
 class VectorDb(pulumi.ComponentResource):
@@ -153,7 +157,7 @@ class VectorDb(pulumi.ComponentResource):
                     spec, storage_class=storage_class, pull_through=args.pull_through
                 )
             ),
-            opts=child(self, provider=provider, depends_on=[ns, key_secret]),
+            opts=child(self, provider=provider, depends_on=[ns, key_secret, *args.admission_ready]),
         )
         k8s.networking.v1.NetworkPolicy(
             f"{name}-clients",

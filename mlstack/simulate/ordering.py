@@ -32,7 +32,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, Severity
+from pulumi_policy import Severity
 
 from mlstack.simulate.crds import CrdSource, crd_sources, group_of, version_of
 from mlstack.simulate.framework import SimResult, World, derived, sim_check
@@ -373,10 +373,6 @@ def _webhooks(world: World) -> Iterable[tuple[KubeObject, Mapping[str, Any]]]:
         "webhook, or narrow the webhook's namespaceSelector/objectSelector through that chart's values"
     ),
     subjects=WEBHOOK_KINDS,
-    # Advisory until the platform orders its releases and workloads after Kueue's (its fail-closed
-    # Deployment, StatefulSet and Job webhooks race every other release on a cold `pulumi up`; see
-    # docs/simulation.md, Ordering). Make it mandatory with that fix.
-    level=EnforcementLevel.ADVISORY,
 )
 def objects_wait_for_their_webhooks(world: World) -> SimResult:
     webhooks = list(_webhooks(world))
