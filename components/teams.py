@@ -23,7 +23,7 @@ from components.helm import chart_source
 from components.iam import POLICY_VERSION, platform_role, pod_identity_trust, policy_document, team_tags
 from components.inference import INTERCEPTOR_POD_LABELS, INTERCEPTOR_PORT, KEDA_NAMESPACE
 from components.options import child
-from components.registry import Registry
+from components.registry import PullThrough, Registry
 from components.storage import ObjectStore
 from mlstack.spec.gpu import GpuPoolSpec
 from mlstack.spec.teams import HumanAccessSpec, TeamSpec
@@ -33,6 +33,8 @@ KUEUE_CHART_REPO = "oci://registry.k8s.io/kueue/charts"
 KUEUE_VERSION = "0.19.2"  # matches the CRDs in shared/crds; v1beta2 is their storage version
 KUEUE_API = "kueue.x-k8s.io/v1beta2"
 KUEUE_NAMESPACE = "kueue-system"
+# The released chart's controller image (shared/charts/release-values/kueue-0.19.2.yaml), pulled through the cache.
+KUEUE_IMAGE = "registry.k8s.io/kueue/kueue"
 COHORT = "mlstack"
 # CPU and memory are admitted through one flavor with no node labels: Kueue must cover every resource a
 # workload requests, but only GPUs decide which pool a workload lands on.
@@ -98,7 +100,7 @@ class Teams(pulumi.ComponentResource):
             namespace=KUEUE_NAMESPACE,
             create_namespace=True,
             repository_opts=kueue_repository,
-            values=kueue_values(hardened=env.tier.hardened),
+            values=kueue_values(hardened=env.tier.hardened, pull_through=args.registry.pull_through),
             atomic=True,
             opts=child(self, provider=k8s),
         )
@@ -277,16 +279,21 @@ def _custom(manifest: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def kueue_values(*, hardened: bool) -> dict[str, Any]:
-    """Helm values of Kueue: two controller replicas where an outage would stall every team's queue."""
+def kueue_values(*, hardened: bool, pull_through: PullThrough) -> dict[str, Any]:
+    """Helm values of Kueue: two controller replicas where an outage would stall every team's queue; the
+    controller image through the environment's registry.k8s.io cache."""
     return {
         "controllerManager": {
             "replicas": 2 if hardened else 1,
             "manager": {
+                # kubernetes-sigs/kueue@v0.19.2:charts/kueue/values.yaml `controllerManager.manager.image.repository`
+                # (templates/manager/manager.yaml: image is "<repository>:<tag | default appVersion>"). The tag
+                # stays the released chart's v0.19.2 (shared/charts/release-values/kueue-0.19.2.yaml).
+                "image": {"repository": pull_through.image(KUEUE_IMAGE)},
                 "resources": {
                     "requests": {"cpu": "500m", "memory": "512Mi"},
                     "limits": {"memory": "1Gi"},
-                }
+                },
             },
         },
         "enablePrometheus": False,

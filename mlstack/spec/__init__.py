@@ -458,7 +458,8 @@ def _team_rules(spec: PlatformSpec) -> list[tuple[str, str]]:
 def _platform_image_rules(spec: PlatformSpec) -> list[tuple[str, str]]:
     """Platform workloads pull public images through the registry's cache, so their upstreams need a rule."""
     cached = {cache.upstream_url for cache in spec.registry.pull_through_caches}
-    needed: dict[str, str] = {}
+    # Kueue's controller image (components/teams.py KUEUE_IMAGE); Kueue is always installed.
+    needed: dict[str, str] = {"registry.k8s.io": "the Kueue controller image"}
     if spec.orchestrator.metaflow or (spec.vector_db.enabled and spec.vector_db.engine == "qdrant"):
         needed["public.ecr.aws"] = "the AWS CLI image of the platform's jobs"
     if spec.orchestrator.metaflow:
