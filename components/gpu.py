@@ -17,6 +17,7 @@ from components.environment import Environment
 from components.helm import chart_source
 from components.iam import platform_role, pod_identity_trust, policy_document
 from components.options import child
+from components.registry import PullThrough
 from mlstack.spec.gpu import GpuPoolSpec
 
 # An OCI chart: components.helm.chart_source puts the whole oci:// reference in `chart`.
@@ -24,6 +25,11 @@ KARPENTER_CHART = ("oci://public.ecr.aws/karpenter", "karpenter", "1.14.1")
 DEVICE_PLUGIN_CHART = ("https://nvidia.github.io/k8s-device-plugin", "nvidia-device-plugin", "0.17.1")
 DCGM_EXPORTER_CHART = ("https://nvidia.github.io/dcgm-exporter/helm-charts", "dcgm-exporter", "4.1.1")
 EFA_PLUGIN_CHART = ("https://aws.github.io/eks-charts", "aws-efa-k8s-device-plugin", "v0.5.6")
+# The released chart's controller image and digest (shared/charts/release-values/karpenter-1.14.1.yaml, which
+# upstream's hack/release/common.sh writes into values.yaml); the image is pulled through the ECR Public cache.
+KARPENTER_IMAGE = "public.ecr.aws/karpenter/controller"
+KARPENTER_IMAGE_TAG = "1.14.1"
+KARPENTER_IMAGE_DIGEST = "sha256:723130949e4cab989461ff07d1be4cd781d63515432494641b33c235f300ae23"
 KARPENTER_NAMESPACE = "kube-system"
 KARPENTER_SERVICE_ACCOUNT = "karpenter"
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}
@@ -58,6 +64,8 @@ class GpuPoolsArgs:
     spec: list[GpuPoolSpec]
     cluster: Cluster
     boundary_arn: pulumi.Input[str]
+    pull_through: PullThrough
+    """The registry's pull-through caches: chart images are pulled through them."""
     ami_version: str = "latest"
     """amazon-eks-ami release of the nodes (``vYYYYMMDD``) or ``latest``; from ``cluster.gpu_node_ami``."""
 
@@ -144,7 +152,10 @@ class GpuPools(pulumi.ComponentResource):
                 "replicas": 2 if env.tier.hardened else 1,
                 # Karpenter must never run on a node it may remove.
                 "nodeSelector": {"mlstack.io/node-role": "system"},
-                "controller": {"resources": {"requests": {"cpu": "250m", "memory": "512Mi"}}},
+                "controller": {
+                    "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}},
+                    "image": karpenter_image(args.pull_through),
+                },
             },
             depends_on=[identity],
             provider=k8s,
@@ -398,6 +409,19 @@ def _helm_release(
         atomic=True,
         opts=child(parent, provider=provider, depends_on=depends_on),
     )
+
+
+def karpenter_image(pull_through: PullThrough) -> dict[str, str]:
+    """Karpenter's controller image through the environment's ECR Public cache, same tag and digest.
+
+    aws/karpenter-provider-aws@v1.14.1:charts/karpenter/values.yaml `controller.image.repository`, `.tag`,
+    `.digest`; templates/_helpers.tpl "karpenter.controller.image" renders "<repository>:<tag>@<digest>". The
+    digest names the image's content, so it is the same through the cache (ECR keeps upstream digests)."""
+    return {
+        "repository": pull_through.image(KARPENTER_IMAGE),
+        "tag": KARPENTER_IMAGE_TAG,
+        "digest": KARPENTER_IMAGE_DIGEST,
+    }
 
 
 def efa_plugin_values(efa_pools: list[GpuPoolSpec]) -> dict[str, Any]:

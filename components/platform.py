@@ -14,7 +14,7 @@ from components.keys import EncryptionKeys, EncryptionKeysArgs
 from components.network import Network, NetworkArgs
 from components.options import child
 from components.orchestrator import Orchestrator, OrchestratorArgs
-from components.registry import Registry, RegistryArgs
+from components.registry import PullThrough, Registry, RegistryArgs
 from components.storage import ObjectStore, ObjectStoreArgs
 from components.teams import Teams, TeamsArgs
 from components.vectordb import VectorDb, VectorDbArgs, vector_db_clients
@@ -77,6 +77,9 @@ class Platform(pulumi.ComponentResource):
                 spec=list(spec.gpu_pools),
                 cluster=self.cluster,
                 boundary_arn=self.guardrails.permission_boundary_arn,
+                # The registry is created later (it grants the GPU node role cache fills); the cache paths
+                # only need the spec.
+                pull_through=PullThrough.from_spec(env, spec.registry),
                 ami_version=spec.cluster.gpu_node_ami,
             ),
             aws_only,
