@@ -36,6 +36,10 @@ ARGO_RELEASE = "argo-workflows"
 ARGO_SERVER_ACCOUNT = "argo-server"
 ARGO_CONTROLLER_ACCOUNT = "argo-workflow-controller"
 ARGO_SERVER_PORT = 2746
+# The chart's own image registries (argo-helm@argo-workflows-1.0.18:charts/argo-workflows/values.yaml), whose
+# pull-through caches the controller, server, executor and CRD job pull from.
+ARGO_IMAGE_REGISTRY = "quay.io"
+ARGO_CRD_JOB_IMAGE = "registry.k8s.io/kubectl"
 # Every team namespace gets this service account; Argo runs workflows as it unless a workflow says otherwise.
 WORKFLOW_SERVICE_ACCOUNT = "workflows"
 METADATA_SERVICE = "metaflow-metadata"
@@ -137,6 +141,7 @@ class Orchestrator(pulumi.ComponentResource):
                         bucket=out["bucket"],
                         db_host=out["db_host"] or None,
                         kms_key_id=out["kms_key"] or None,
+                        pull_through=args.pull_through,
                     )
                 ),
                 opts=child(self, provider=args.k8s_provider, depends_on=[argo_ns, *args.admission_ready]),
@@ -492,15 +497,23 @@ def argo_values(
     bucket: str,
     db_host: str | None,
     kms_key_id: str | None = None,
+    pull_through: PullThrough,
 ) -> dict[str, Any]:
-    """Helm values of the argo-workflows chart. Everything security-relevant is explicit, not a chart default."""
+    """Helm values of the argo-workflows chart. Everything security-relevant is explicit, not a chart default;
+    every image (controller, server, executor, CRD job) comes through the environment's pull-through caches."""
     hardened = env.tier.hardened
+    # argo-helm@argo-workflows-1.0.18:charts/argo-workflows/values.yaml `controller.image.registry`,
+    # `server.image.registry`, `executor.image.registry` (default quay.io; repositories argoproj/... and tags
+    # default to the appVersion v4.0.6 are kept): templates/_helpers.tpl "argo-workflows.image" renders
+    # "<registry>/<repository>".
+    quay = pull_through.registry(ARGO_IMAGE_REGISTRY)
     server: dict[str, Any] = {
         "enabled": True,
         "authModes": [spec.server_auth_mode],
         "serviceType": "ClusterIP",
         "serviceAccount": {"create": True, "name": ARGO_SERVER_ACCOUNT},
         "replicas": 2 if hardened else 1,
+        "image": {"registry": quay},
         "podSecurityContext": restricted_pod(8737),
         "securityContext": {**RESTRICTED_CONTAINER},
         "resources": {
@@ -525,6 +538,7 @@ def argo_values(
         # Workflows run in the team namespaces, where mlstack creates the service account and its Role.
         "workflowNamespaces": list(teams),
         "replicas": 2 if hardened else 1,
+        "image": {"registry": quay},
         "podSecurityContext": restricted_pod(8737),
         "securityContext": {**RESTRICTED_CONTAINER},
         "resources": {
@@ -556,12 +570,22 @@ def argo_values(
             },
         }
     return {
-        "crds": {"install": True, "keep": True},
+        "crds": {
+            "install": True,
+            "keep": True,
+            # argo-helm@argo-workflows-1.0.18:charts/argo-workflows/values.yaml
+            # `crds.upgradeJob.image.repository` (default registry.k8s.io/kubectl; the tag v1.36.2 is kept):
+            # templates/crds-install-job.yaml renders "<repository>:<tag>".
+            "upgradeJob": {"image": {"repository": pull_through.image(ARGO_CRD_JOB_IMAGE)}},
+        },
         "singleNamespace": False,
         "workflow": {"serviceAccount": {"create": False}, "rbac": {"create": False}},
         "controller": controller,
         "server": server,
         "executor": {
+            # The executor image is an argument of the controller (templates/controller/
+            # workflow-controller-deployment.yaml `--executor-image`), pulled in every workflow pod.
+            "image": {"registry": quay},
             "securityContext": {**RESTRICTED_CONTAINER},
             "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
         },

@@ -511,10 +511,15 @@ class PullThrough:
 
     def image(self, public_image: str) -> str:
         registry, _, path = public_image.partition("/")
-        registry = REGISTRY_ALIASES.get(registry, registry)
-        prefix = self.prefixes.get(registry)
+        return f"{self.registry(registry, image=public_image)}/{path}"
+
+    def registry(self, public_registry: str, *, image: str | None = None) -> str:
+        """Where the cache of a public registry (``quay.io``) is: ``<host>/<prefix>``, for charts that take the
+        registry and the repository as separate values."""
+        prefix = self.prefixes.get(REGISTRY_ALIASES.get(public_registry, public_registry))
         if prefix is None:
             raise ValueError(
-                f"no pull-through cache covers {public_image}; add its registry to registry.pull_through_caches"
+                f"no pull-through cache covers {image or public_registry}; add its registry to "
+                "registry.pull_through_caches"
             )
-        return f"{self.host}/{prefix}/{path}"
+        return f"{self.host}/{prefix}"

@@ -52,3 +52,23 @@ def test_karpenter_tag_and_digest_are_the_released_charts():
         KARPENTER_IMAGE_TAG,
         KARPENTER_IMAGE_DIGEST,
     )
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_argo_images_come_through_the_quay_and_k8s_caches(stack):
+    registry, images = _images(stack, "argo-workflows")
+    assert set(images) == {
+        f"{registry}k8s/kubectl:v1.36.2",
+        f"{registry}quay/argoproj/argocli:v4.0.6",
+        f"{registry}quay/argoproj/workflow-controller:v4.0.6",
+    }
+    # The executor runs in every workflow pod; the controller names it in an argument.
+    controller = next(
+        container
+        for item, spec in workloads(world_of(stack))
+        if item.release == "argo-workflows"
+        for container in containers(spec)
+        if "workflow-controller" in container["image"]
+    )
+    executor = controller["args"][controller["args"].index("--executor-image") + 1]
+    assert executor == f"{registry}quay/argoproj/argoexec:v4.0.6"

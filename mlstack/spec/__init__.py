@@ -469,6 +469,10 @@ def _platform_image_rules(spec: PlatformSpec) -> list[tuple[str, str]]:
         needed.setdefault(
             REGISTRY_ALIASES.get(step_registry, step_registry), "orchestrator.metaflow_step_image"
         )
+    if spec.orchestrator.argo_workflows:
+        # components/orchestrator.py ARGO_IMAGE_REGISTRY and ARGO_CRD_JOB_IMAGE.
+        needed.setdefault("quay.io", "Argo Workflows' images")
+        needed.setdefault("registry.k8s.io", "the kubectl image of Argo Workflows' CRD job")
     vector_db = spec.vector_db
     if vector_db.enabled and vector_db.engine == "qdrant" and vector_db.qdrant_image_through_cache:
         needed.setdefault(
