@@ -19,6 +19,7 @@ from components.environment import Environment
 from components.helm import chart_source
 from components.iam import platform_role, pod_identity_trust, policy_document, service_trust
 from components.options import child
+from components.registry import PullThrough
 from mlstack.spec.inference import EndpointSpec, InferenceSpec
 
 # Charts are pinned; the KEDA and HTTP add-on versions match the CRDs the tests validate against.
@@ -27,6 +28,9 @@ HTTP_ADDON_CHART = ("keda-add-ons-http", "0.15.0", "https://kedacore.github.io/c
 LB_CONTROLLER_CHART = ("aws-load-balancer-controller", "1.13.0", "https://aws.github.io/eks-charts")
 KEDA_NAMESPACE = "keda"
 LB_CONTROLLER_NAMESPACE = "kube-system"
+# The chart's controller image (aws/eks-charts@v0.0.196:stable/aws-load-balancer-controller/values.yaml
+# `image.repository`), pulled through the ECR Public cache.
+LB_CONTROLLER_IMAGE = "public.ecr.aws/eks/aws-load-balancer-controller"
 INTERCEPTOR_SERVICE = f"keda-add-ons-http-interceptor-proxy.{KEDA_NAMESPACE}.svc.cluster.local"
 INTERCEPTOR_PORT = 8080
 # The interceptor pods' labels (kedacore/charts@c4b92e9:http-add-on/templates/interceptor/deployment.yaml).
@@ -79,6 +83,8 @@ class CaptureBucket(Protocol):
 
 class ImageRegistry(Protocol):
     """The platform's ECR (components.registry.Registry)."""
+
+    pull_through: PullThrough
 
     def grant_pull(self, principal: aws.iam.Role) -> aws.iam.RolePolicy: ...
 
@@ -256,6 +262,9 @@ class Inference(pulumi.ComponentResource):
                 "createIngressClassResource": True,
                 "ingressClass": "alb",
                 "enableServiceMutatorWebhook": False,
+                # aws/eks-charts@v0.0.196:stable/aws-load-balancer-controller/values.yaml `image.repository`
+                # (templates/deployment.yaml renders "<repository>:<tag>"; the chart's tag v2.13.0 is kept).
+                "image": {"repository": self._args.registry.pull_through.image(LB_CONTROLLER_IMAGE)},
             },
         )
 

@@ -72,3 +72,11 @@ def test_argo_images_come_through_the_quay_and_k8s_caches(stack):
     )
     executor = controller["args"][controller["args"].index("--executor-image") + 1]
     assert executor == f"{registry}quay/argoproj/argoexec:v4.0.6"
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_load_balancer_controller_image_comes_through_the_ecr_public_cache(stack):
+    registry, images = _images(stack, "aws-load-balancer-controller")
+    if not images:
+        pytest.skip(f"{stack} has no load balancer controller")
+    assert set(images) == {f"{registry}ecr-public/eks/aws-load-balancer-controller:v2.13.0"}
