@@ -61,6 +61,11 @@ BAD_INPUTS = {
         "registry.pull_through_caches",
         "no cache rule for public.ecr.aws",
     ),
+    "kueue image without the registry.k8s.io cache": (
+        _set("registry.pull_through_caches", [{"upstream": "ecr-public"}, {"upstream": "quay"}]),
+        "registry.pull_through_caches",
+        "no cache rule for registry.k8s.io, which the Kueue controller image",
+    ),
     "qdrant image through a cache that does not exist": (
         _set("vector_db.qdrant_image_through_cache", True),
         "registry.pull_through_caches",

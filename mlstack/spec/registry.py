@@ -82,7 +82,13 @@ class PullThroughCacheSpec(StrictModel):
 
 
 def _default_caches() -> list[PullThroughCacheSpec]:
-    return [PullThroughCacheSpec(upstream="ecr-public"), PullThroughCacheSpec(upstream="quay")]
+    # Every upstream that needs no credentials: platform and chart images come from all three (Kueue's and
+    # Argo's CRD job's from registry.k8s.io).
+    return [
+        PullThroughCacheSpec(upstream="ecr-public"),
+        PullThroughCacheSpec(upstream="quay"),
+        PullThroughCacheSpec(upstream="k8s"),
+    ]
 
 
 class RegistrySpec(StrictModel):
@@ -106,8 +112,8 @@ class RegistrySpec(StrictModel):
     )
     pull_through_caches: list[PullThroughCacheSpec] = Field(
         default_factory=_default_caches,
-        description="Public registries that clusters pull through ECR. Default: ECR Public and Quay, which "
-        "need no credentials. An empty list creates no cache rules.",
+        description="Public registries that clusters pull through ECR. Default: ECR Public, Quay and "
+        "registry.k8s.io, which need no credentials. An empty list creates no cache rules.",
     )
     replication_region: AwsRegion | None = Field(
         default=None,
