@@ -36,7 +36,7 @@ from pulumi_policy import Severity
 from mlstack.simulate import quantity
 from mlstack.simulate.framework import SimResult, World, derived, sim_check
 from mlstack.simulate.helm import KubeObject
-from mlstack.simulate.objects import of_kind
+from mlstack.simulate.objects import label_selector_matches, of_kind
 from mlstack.simulate.pods import PodTemplate, pod_templates
 
 NODE_GROUP_TYPE = "aws:eks/nodeGroup:NodeGroup"
@@ -421,24 +421,8 @@ def _taint_problem(spec: dict[str, Any], taints: list[dict[str, Any]]) -> str:
 
 
 def _selector_matches(selector: dict[str, Any] | None, labels: dict[str, str]) -> bool:
-    if selector is None:
-        return False
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if labels.get(str(key)) != str(value):
-            return False
-    for expression in selector.get("matchExpressions") or []:
-        key, operator = str(expression.get("key")), str(expression.get("operator"))
-        values = {str(v) for v in expression.get("values") or []}
-        present = key in labels
-        if operator == "In" and not (present and labels[key] in values):
-            return False
-        if operator == "NotIn" and present and labels[key] in values:
-            return False
-        if operator == "Exists" and not present:
-            return False
-        if operator == "DoesNotExist" and present:
-            return False
-    return True
+    """An affinity term's labelSelector: a null selector matches no pod (core/v1 PodAffinityTerm)."""
+    return selector is not None and label_selector_matches(selector, labels)
 
 
 def _anti_affinity_terms(pod: PodTemplate) -> list[dict[str, Any]]:

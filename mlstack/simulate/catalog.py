@@ -10,7 +10,17 @@ from policies.catalog import ALL_RULES
 from policies.framework import Rule
 
 # The domain modules, in the order a deploy meets their failures.
-MODULES = ("rendering", "schema", "workloads", "ordering", "admission", "capacity", "access", "clients", "network")
+MODULES = (
+    "rendering",
+    "schema",
+    "workloads",
+    "ordering",
+    "admission",
+    "capacity",
+    "access",
+    "clients",
+    "network",
+)
 
 
 @cache

@@ -32,7 +32,7 @@ from pulumi_policy import Severity
 
 from mlstack.simulate.framework import SimResult, World, derived, sim_check, unique
 from mlstack.simulate.helm import RELEASE_TYPE, KubeObject
-from mlstack.simulate.objects import all_objects, workloads
+from mlstack.simulate.objects import all_objects, label_selector_matches, workloads
 
 ADDON_TYPE = "aws:eks/addon:Addon"
 VPC_CNI = "vpc-cni"
@@ -326,20 +326,7 @@ def _labels_match(selector: Mapping[str, Any] | None, labels: Mapping[str, str])
         return True
     if "matchLabels" not in selector and "matchExpressions" not in selector:
         return all(labels.get(k) == v for k, v in selector.items())
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if labels.get(key) != value:
-            return False
-    for expr in selector.get("matchExpressions") or []:
-        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
-        if op == "In" and labels.get(key) not in values:
-            return False
-        if op == "NotIn" and key in labels and labels[key] in values:
-            return False
-        if op == "Exists" and key not in labels:
-            return False
-        if op == "DoesNotExist" and key in labels:
-            return False
-    return True
+    return label_selector_matches(selector, labels)
 
 
 class Unknown(Exception):

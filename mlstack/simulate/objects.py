@@ -9,7 +9,7 @@ plan installs (ours and the charts') and from ``shared/crds``.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -142,6 +142,29 @@ def workloads(world: World) -> Iterator[tuple[KubeObject, dict[str, Any]]]:
 def containers(spec: dict[str, Any]) -> Iterable[dict[str, Any]]:
     """Init and regular containers of a pod spec."""
     return [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
+
+
+def label_selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
+    """A metav1.LabelSelector (matchLabels and matchExpressions) against a label set; an absent or empty
+    selector matches everything (apimachinery ``LabelSelectorAsSelector``)."""
+    if not selector:
+        return True
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(str(key)) != str(value):
+            return False
+    for expression in selector.get("matchExpressions") or []:
+        key, operator = str(expression.get("key")), str(expression.get("operator"))
+        values = {str(v) for v in expression.get("values") or []}
+        present = key in labels
+        if operator == "In" and not (present and labels[key] in values):
+            return False
+        if operator == "NotIn" and present and labels[key] in values:
+            return False
+        if operator == "Exists" and not present:
+            return False
+        if operator == "DoesNotExist" and present:
+            return False
+    return True
 
 
 def shared_crds(root: Path) -> list[dict[str, Any]]:

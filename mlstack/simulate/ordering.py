@@ -37,7 +37,7 @@ from pulumi_policy import Severity
 from mlstack.simulate.crds import CrdSource, crd_sources, group_of, version_of
 from mlstack.simulate.framework import SimResult, World, derived, sim_check
 from mlstack.simulate.helm import BUILTIN_CLUSTER_SCOPED_KINDS, KubeObject
-from mlstack.simulate.objects import all_objects, crd_scopes
+from mlstack.simulate.objects import all_objects, crd_scopes, label_selector_matches
 from mlstack.simulate.schema import is_builtin
 
 WEBHOOK_KINDS = ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration")
@@ -262,8 +262,7 @@ def plural(world: World, item: KubeObject) -> str:
 
 def selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
     """A metav1.LabelSelector against labels (an absent or empty selector matches everything)."""
-    if not selector:
-        return True
+    return label_selector_matches(selector, labels)
     for key, value in (selector.get("matchLabels") or {}).items():
         if labels.get(key) != str(value):
             return False
