@@ -88,6 +88,18 @@ def _tls(extra: Mapping[str, tuple[str, ...]] | None = None) -> dict[str, tuple[
     return {"aws:SecureTransport": ("true",), **(extra or {})}
 
 
+def s3_kms_context(region: str, account: str, bucket_arn: str) -> dict[str, tuple[str, ...]]:
+    """The request context of a KMS call S3 makes for a principal on a bucket of ``region``: over TLS, through
+    S3, and with an S3 bucket key the encryption context is the bucket ARN (S3 user guide, bucket-key.html)."""
+    return _tls(
+        {
+            "kms:ViaService": (f"s3.{region}.amazonaws.com",),
+            "kms:CallerAccount": (account,),
+            "kms:EncryptionContext:aws:s3:arn": (bucket_arn,),
+        }
+    )
+
+
 class _Plan:
     """The facts of one plan the catalogue needs, read once."""
 
@@ -403,13 +415,7 @@ def _object_calls(
     obj = f"{bucket_arn}/{prefix}example"
     key = p.key_of(bucket_arn)
     yield Call(role, Request("s3:GetObject", obj, _tls()), f"{why}: read {purpose}/{prefix}", source, expect)
-    kms_ctx = _tls(
-        {
-            "kms:ViaService": (f"s3.{p.region}.amazonaws.com",),
-            "kms:CallerAccount": (p.account,),
-            "kms:EncryptionContext:aws:s3:arn": (bucket_arn,),
-        }
-    )
+    kms_ctx = s3_kms_context(p.region, p.account, bucket_arn)
     if key and expect:
         yield Call(
             role, Request("kms:Decrypt", key, kms_ctx), f"{why}: decrypt {purpose} objects through S3", S3_KMS
@@ -550,13 +556,7 @@ def _replication_calls(p: _Plan) -> Iterator[Call]:
                     Request(
                         "kms:Decrypt",
                         source_key,
-                        _tls(
-                            {
-                                "kms:ViaService": (f"s3.{p.region}.amazonaws.com",),
-                                "kms:CallerAccount": (p.account,),
-                                "kms:EncryptionContext:aws:s3:arn": (source_arn,),
-                            }
-                        ),
+                        s3_kms_context(p.region, p.account, source_arn),
                     ),
                     "replication cannot read the source objects",
                     REPLICATION,
@@ -567,13 +567,7 @@ def _replication_calls(p: _Plan) -> Iterator[Call]:
                     Request(
                         "kms:Encrypt",
                         replica_key,
-                        _tls(
-                            {
-                                "kms:ViaService": (f"s3.{replica_region}.amazonaws.com",),
-                                "kms:CallerAccount": (p.account,),
-                                "kms:EncryptionContext:aws:s3:arn": (replica_arn,),
-                            }
-                        ),
+                        s3_kms_context(replica_region, p.account, replica_arn),
                     ),
                     "replication cannot encrypt the replicas",
                     REPLICATION,

@@ -30,6 +30,7 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel, Severity
 
+from mlstack.simulate.access import s3_kms_context
 from mlstack.simulate.framework import SimResult, World, derived, sim_check, unique
 from mlstack.simulate.iam import Decision, Principal, Request, access
 
@@ -305,17 +306,7 @@ _S3_KMS = {
 def _kms_request(world: World, request: ClientRequest, key: str) -> Request:
     acc = access(world)
     region = acc.key_regions.get(key, acc.region)
-    return Request(
-        _S3_KMS[request.action],
-        key,
-        {
-            "aws:SecureTransport": ("true",),
-            "kms:ViaService": (f"s3.{region}.amazonaws.com",),
-            "kms:CallerAccount": (acc.account,),
-            # With an S3 bucket key the encryption context is the bucket ARN (S3 user guide, bucket-key.html).
-            "kms:EncryptionContext:aws:s3:arn": (request.bucket_arn,),
-        },
-    )
+    return Request(_S3_KMS[request.action], key, s3_kms_context(region, acc.account, request.bucket_arn))
 
 
 @sim_check(
