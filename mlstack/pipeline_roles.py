@@ -22,3 +22,10 @@ def pipeline_role_name(environment: str, role: PipelineRole) -> str:
 
 def pipeline_role_arn(account_id: str, environment: str, role: PipelineRole) -> str:
     return f"arn:aws:iam::{account_id}:role/{pipeline_role_name(environment, role)}"
+
+
+def deploy_runner_project_name(environment: str) -> str:
+    """The AWS CodeBuild project that hosts the GitHub Actions runner inside the environment's VPC, the only
+    place that reaches the private cluster endpoint: ``<environment>-mlstack-deploy-runner``. Workflow jobs
+    select it with ``runs-on: codebuild-<project>-${{ github.run_id }}-${{ github.run_attempt }}``."""
+    return f"{environment}-mlstack-deploy-runner"
