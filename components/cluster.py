@@ -14,6 +14,7 @@ from components.environment import Environment
 from components.iam import platform_role, pod_identity_trust, service_trust
 from components.options import child, stateful
 from mlstack.catalog import eks_addon_versions
+from mlstack.pipeline_roles import pipeline_role_arn
 from mlstack.spec.cluster import ClusterSpec
 
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator")
@@ -122,9 +123,13 @@ class Cluster(pulumi.ComponentResource):
             deletion_protection=args.env.tier.hardened,
             access_config=aws.eks.ClusterAccessConfigArgs(
                 authentication_mode="API",
-                # The deploying identity installs Karpenter and the add-ons through the API right after
-                # creation; every other admin is an explicit access entry.
-                bootstrap_cluster_creator_admin_permissions=True,
+                # No implicit admin: whoever creates the cluster (a human on a laptop, or the pipeline's deploy
+                # role) gets nothing from being the creator. The deploy role is an explicit access entry below,
+                # so the entry exists whether or not the deploy role is the creator, and no entry can collide
+                # with one EKS made itself. EKS API CreateAccessConfigRequest.bootstrapClusterCreatorAdminPermissions
+                # (default true); CloudFormation AWS::EKS::Cluster AccessConfig: "Update requires: Replacement",
+                # so this is decided at creation and never flipped on a live cluster.
+                bootstrap_cluster_creator_admin_permissions=False,
             ),
             # Standard support only: extended support costs six times as much per cluster hour.
             upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type="STANDARD"),
@@ -167,14 +172,27 @@ class Cluster(pulumi.ComponentResource):
         }
         for i, principal in enumerate(spec.admin_principal_arns):
             self.access_entry(f"{name}-admin-{i}", principal_arn=principal, policy_arn=CLUSTER_ADMIN_POLICY)
+        # The pipeline's deploy role (created by the account foundation, mlstack/pipeline_roles.py) runs every
+        # `pulumi up`, which installs Karpenter and every chart through the Kubernetes API: cluster admin by
+        # design, through an explicit entry, never through being the cluster's creator.
+        self.deploy_role_arn = pipeline_role_arn(env.account_id, env.name, "deploy")
+        _, deploy_admin = self._access_entry_with_policy(
+            f"{name}-deploy-role",
+            principal_arn=self.deploy_role_arn,
+            policy_arn=CLUSTER_ADMIN_POLICY,
+            namespaces=None,
+            owner=self,
+        )
 
         self.k8s_provider = kubernetes.Provider(
             f"{name}-k8s",
             kubeconfig=_kubeconfig(self.cluster, env.region),
             enable_server_side_apply=True,
             # One edge here instead of one per chart: every workload needs a node and cluster DNS first, and
-            # both lie on the unavoidable path of a cold deployment anyway.
-            opts=child(self, depends_on=[node_group, after["coredns"]]),
+            # both lie on the unavoidable path of a cold deployment anyway. The deploy role's access policy
+            # association is on it too: an entry without its policy authenticates but is authorized for
+            # nothing, so a chart installed before the association exists fails with 401/403.
+            opts=child(self, depends_on=[node_group, after["coredns"], deploy_admin]),
         )
         storage_class = kubernetes.storage.v1.StorageClass(
             f"{name}-gp3",
@@ -247,7 +265,46 @@ class Cluster(pulumi.ComponentResource):
 
         ``name`` is the full logical name (``f"{component}-<role>"``); ``parent`` defaults to the cluster.
         """
-        owner = parent or self
+        entry, _ = self._access_entry_with_policy(
+            name, principal_arn=principal_arn, policy_arn=policy_arn, namespaces=namespaces, owner=parent or self
+        )
+        return entry
+
+    def allow_api_from(
+        self,
+        name: str,
+        *,
+        security_group_id: pulumi.Input[str],
+        description: str,
+    ) -> aws.vpc.SecurityGroupIngressRule:
+        """Let one security group reach the private API endpoint (HTTPS, 443) through the cluster security group.
+
+        The private endpoint's network interfaces carry the cluster security group, which EKS creates and
+        which admits only itself by default (EKS user guide, sec-group-reqs: "Default cluster security group"),
+        so anything outside the cluster that talks to the API (the deploy runner, the access host) needs a rule
+        here. ``name`` is the full logical name; the rule is the cluster's child because it lives and dies with
+        the cluster security group.
+        """
+        return aws.vpc.SecurityGroupIngressRule(
+            name,
+            security_group_id=self.cluster_security_group_id,
+            description=description,
+            ip_protocol="tcp",
+            from_port=443,
+            to_port=443,
+            referenced_security_group_id=security_group_id,
+            opts=child(self),
+        )
+
+    def _access_entry_with_policy(
+        self,
+        name: str,
+        *,
+        principal_arn: pulumi.Input[str],
+        policy_arn: str,
+        namespaces: Sequence[str] | None,
+        owner: pulumi.Resource,
+    ) -> tuple[aws.eks.AccessEntry, aws.eks.AccessPolicyAssociation]:
         entry = aws.eks.AccessEntry(
             name,
             cluster_name=self.cluster.name,
@@ -255,7 +312,7 @@ class Cluster(pulumi.ComponentResource):
             type="STANDARD",
             opts=child(owner),
         )
-        aws.eks.AccessPolicyAssociation(
+        association = aws.eks.AccessPolicyAssociation(
             f"{name}-policy",
             cluster_name=self.cluster.name,
             principal_arn=entry.principal_arn,
@@ -266,7 +323,7 @@ class Cluster(pulumi.ComponentResource):
             ),
             opts=child(owner),
         )
-        return entry
+        return entry, association
 
     def _attach(self, role: aws.iam.Role, suffix: str, managed_policy: str) -> None:
         aws.iam.RolePolicyAttachment(

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
+from components.access import AccessHost, AccessHostArgs
 from components.cluster import Cluster, ClusterArgs, eks_cluster_name
+from components.deployer import DeployRunner, DeployRunnerArgs
 from components.environment import Environment
 from components.governance import Guardrails, GuardrailsArgs
 from components.gpu import GpuPools, GpuPoolsArgs
@@ -58,6 +60,36 @@ class Platform(pulumi.ComponentResource):
             ),
             aws_only,
         )
+        # Before the cluster and independent of it: a first targeted `up` creates the runner so that the full
+        # `up` can run inside the VPC (mlstack first-deploy-targets).
+        self.deploy_runner: DeployRunner | None = None
+        if spec.deploy_runner.enabled:
+            self.deploy_runner = DeployRunner(
+                f"{name}-deployer",
+                DeployRunnerArgs(
+                    env=env,
+                    spec=spec.deploy_runner,
+                    vpc_id=self.network.vpc_id,
+                    private_subnet_ids=self.network.private_subnet_ids,
+                    logs_key_arn=self.keys.logs_key_arn,
+                    data_key_arn=self.keys.data_key_arn,
+                    boundary_arn=self.guardrails.permission_boundary_arn,
+                ),
+                aws_only,
+            )
+        self.access_host: AccessHost | None = None
+        if spec.access_host.enabled:
+            self.access_host = AccessHost(
+                f"{name}-access",
+                AccessHostArgs(
+                    env=env,
+                    spec=spec.access_host,
+                    vpc_id=self.network.vpc_id,
+                    private_subnet_ids=self.network.private_subnet_ids,
+                    boundary_arn=self.guardrails.permission_boundary_arn,
+                ),
+                aws_only,
+            )
         self.cluster = Cluster(
             f"{name}-cluster",
             ClusterArgs(
@@ -70,6 +102,18 @@ class Platform(pulumi.ComponentResource):
             ),
             aws_only,
         )
+        if self.deploy_runner is not None:
+            self.cluster.allow_api_from(
+                f"{name}-cluster-api-from-deployer",
+                security_group_id=self.deploy_runner.security_group_id,
+                description="Deploy runner (CodeBuild) to the private API endpoint",
+            )
+        if self.access_host is not None:
+            self.cluster.allow_api_from(
+                f"{name}-cluster-api-from-access",
+                security_group_id=self.access_host.security_group_id,
+                description="Access host (Session Manager tunnels) to the private API endpoint",
+            )
         self.gpu = GpuPools(
             f"{name}-gpu",
             GpuPoolsArgs(
@@ -122,6 +166,12 @@ class Platform(pulumi.ComponentResource):
             ),
             aws_only,
         )
+        if self.access_host is not None:
+            # Who may tunnel: the platform admins and every team's people (their Identity Center permission
+            # sets assume these roles). Kubernetes RBAC still decides what each can do once through.
+            self.access_host.grant_session(f"{name}-access-platform-admin", self.teams.platform_admin_role)
+            for team_name, human in self.teams.human_roles.items():
+                self.access_host.grant_session(f"{name}-access-team-{team_name}", human)
         self.orchestrator = Orchestrator(
             f"{name}-orchestrator",
             OrchestratorArgs(

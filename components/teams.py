@@ -140,6 +140,8 @@ class Teams(pulumi.ComponentResource):
         pool_sizes = {pool.name: pool.max_gpus for pool in args.gpu_pools}
         self.namespace_ready: dict[str, list[pulumi.Resource]] = {}
         human_arns: dict[str, pulumi.Output[str]] = {}
+        # The human roles themselves, for grants made by other components (the access host's sessions).
+        self.human_roles: dict[str, aws.iam.Role] = {}
         workload_arns: dict[str, pulumi.Output[str]] = {}
         for team in args.spec:
             prefix = f"{name}-{team.name}"
@@ -233,6 +235,7 @@ class Teams(pulumi.ComponentResource):
                     opts=child(self),
                 )
                 human_arns[team.name] = human.arn
+                self.human_roles[team.name] = human
 
         self.platform_admin_role_arn = self.platform_admin_role.arn
         self.human_role_arns = pulumi.Output.all(**human_arns) if human_arns else pulumi.Output.from_input({})

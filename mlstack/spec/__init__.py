@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
+from mlstack.spec.access import AccessHostSpec, DeployRunnerSpec
 from mlstack.spec.base import AccountId, AwsRegion, DnsLabel, RuleViolations, StrictModel, Tier
 from mlstack.spec.budgets import BudgetSpec
 from mlstack.spec.cluster import PINNED_GPU_NODE_AMI, ClusterSpec
@@ -127,6 +128,16 @@ class PlatformSpec(StrictModel):
     cost: CostSpec = Field(
         default_factory=CostSpec,
         description="Assumptions of the cost estimate (Spot discount, NAT data volume). Default: see CostSpec.",
+    )
+    deploy_runner: DeployRunnerSpec = Field(
+        default_factory=DeployRunnerSpec,
+        description="The in-VPC GitHub Actions runner (AWS CodeBuild) that runs `pulumi up` against the private "
+        "cluster. Default: on; needs github_repository.",
+    )
+    access_host: AccessHostSpec = Field(
+        default_factory=AccessHostSpec,
+        description="The Session Manager host through which people reach the private cluster API and the UIs. "
+        "Default: on, t4g.nano.",
     )
 
     @field_validator("tags")
