@@ -266,7 +266,11 @@ class Cluster(pulumi.ComponentResource):
         ``name`` is the full logical name (``f"{component}-<role>"``); ``parent`` defaults to the cluster.
         """
         entry, _ = self._access_entry_with_policy(
-            name, principal_arn=principal_arn, policy_arn=policy_arn, namespaces=namespaces, owner=parent or self
+            name,
+            principal_arn=principal_arn,
+            policy_arn=policy_arn,
+            namespaces=namespaces,
+            owner=parent or self,
         )
         return entry
 

@@ -239,7 +239,9 @@ class DeployRunner(pulumi.ComponentResource):
             build_type="BUILD",
             filter_groups=[
                 aws.codebuild.WebhookFilterGroupArgs(
-                    filters=[aws.codebuild.WebhookFilterGroupFilterArgs(type="EVENT", pattern=RUNNER_WEBHOOK_EVENT)]
+                    filters=[
+                        aws.codebuild.WebhookFilterGroupFilterArgs(type="EVENT", pattern=RUNNER_WEBHOOK_EVENT)
+                    ]
                 )
             ],
             opts=child(self),
@@ -263,4 +265,3 @@ class DeployRunner(pulumi.ComponentResource):
                 "runs_on": self.runs_on,
             }
         )
-

@@ -15,7 +15,9 @@ from mlstack.spec.base import StrictModel
 from mlstack.spec.network import allowed_log_retention
 
 # owner/name as GitHub spells it (letters, digits, '-', '_', '.'); the project source is its https URL.
-GithubRepository = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$")]
+GithubRepository = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$")
+]
 CodeConnectionArn = Annotated[
     str,
     StringConstraints(
