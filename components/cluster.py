@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
@@ -53,6 +53,9 @@ class ClusterArgs:
     cluster_key_arn: pulumi.Input[str]
     logs_key_arn: pulumi.Input[str]
     boundary_arn: pulumi.Input[str]
+    # Security groups outside the cluster that must reach the private API endpoint (the deploy runner, the
+    # access host), by a short role name used in the rule's logical name. Default: none.
+    api_clients: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
 
 
 class Cluster(pulumi.ComponentResource):
@@ -184,6 +187,18 @@ class Cluster(pulumi.ComponentResource):
             owner=self,
         )
 
+        self.cluster_security_group_id = self.cluster.vpc_config.cluster_security_group_id
+        # The deploy runner installs every chart through this API in the same `up` that creates the cluster: its
+        # rule must exist before the provider is used, or the first chart times out on a blocked connection.
+        api_rules = [
+            self.allow_api_from(
+                f"{name}-api-from-{client}",
+                security_group_id=group,
+                description=f"{client} to the private API endpoint",
+            )
+            for client, group in args.api_clients.items()
+        ]
+
         self.k8s_provider = kubernetes.Provider(
             f"{name}-k8s",
             kubeconfig=_kubeconfig(self.cluster, env.region),
@@ -192,7 +207,7 @@ class Cluster(pulumi.ComponentResource):
             # both lie on the unavoidable path of a cold deployment anyway. The deploy role's access policy
             # association is on it too: an entry without its policy authenticates but is authorized for
             # nothing, so a chart installed before the association exists fails with 401/403.
-            opts=child(self, depends_on=[node_group, after["coredns"], deploy_admin]),
+            opts=child(self, depends_on=[node_group, after["coredns"], deploy_admin, *api_rules]),
         )
         storage_class = kubernetes.storage.v1.StorageClass(
             f"{name}-gp3",
@@ -213,7 +228,6 @@ class Cluster(pulumi.ComponentResource):
         self.cluster_name = self.cluster.name
         self.cluster_endpoint = self.cluster.endpoint
         self.cluster_arn = self.cluster.arn
-        self.cluster_security_group_id = self.cluster.vpc_config.cluster_security_group_id
         self.oidc_issuer_url = self.cluster.identities.apply(_oidc_issuer)
         self.node_role_arn = self.node_role.arn
         self.storage_class_name = storage_class.metadata.name

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
-from components.access import AccessHost, AccessHostArgs
+from components.access import LOCAL_API_PORT, PORT_FORWARD_DOCUMENT, AccessHost, AccessHostArgs
 from components.cluster import Cluster, ClusterArgs, eks_cluster_name
 from components.deployer import DeployRunner, DeployRunnerArgs
 from components.environment import Environment
@@ -20,6 +20,7 @@ from components.registry import PullThrough, Registry, RegistryArgs
 from components.storage import ObjectStore, ObjectStoreArgs
 from components.teams import Teams, TeamsArgs
 from components.vectordb import VectorDb, VectorDbArgs, vector_db_clients
+from mlstack import outputs
 from mlstack.spec import PlatformSpec
 
 
@@ -90,6 +91,12 @@ class Platform(pulumi.ComponentResource):
                 ),
                 aws_only,
             )
+        # Outside the cluster, only these reach its private API (rules on the cluster security group, port 443).
+        api_clients: dict[str, pulumi.Input[str]] = {}
+        if self.deploy_runner is not None:
+            api_clients["deployer"] = self.deploy_runner.security_group_id
+        if self.access_host is not None:
+            api_clients["access"] = self.access_host.security_group_id
         self.cluster = Cluster(
             f"{name}-cluster",
             ClusterArgs(
@@ -99,21 +106,10 @@ class Platform(pulumi.ComponentResource):
                 cluster_key_arn=self.keys.cluster_key_arn,
                 logs_key_arn=self.keys.logs_key_arn,
                 boundary_arn=self.guardrails.permission_boundary_arn,
+                api_clients=api_clients,
             ),
             aws_only,
         )
-        if self.deploy_runner is not None:
-            self.cluster.allow_api_from(
-                f"{name}-cluster-api-from-deployer",
-                security_group_id=self.deploy_runner.security_group_id,
-                description="Deploy runner (CodeBuild) to the private API endpoint",
-            )
-        if self.access_host is not None:
-            self.cluster.allow_api_from(
-                f"{name}-cluster-api-from-access",
-                security_group_id=self.access_host.security_group_id,
-                description="Access host (Session Manager tunnels) to the private API endpoint",
-            )
         self.gpu = GpuPools(
             f"{name}-gpu",
             GpuPoolsArgs(
@@ -235,6 +231,7 @@ class Platform(pulumi.ComponentResource):
         self.metaflow_config = self.orchestrator.metaflow_config
         self.permission_boundary_arn = self.guardrails.permission_boundary_arn
         self.data_key_arn = self.keys.data_key_arn
+        self.stack_outputs = self._stack_outputs(spec)
         self.register_outputs(
             {
                 "permission_boundary_arn": self.permission_boundary_arn,
@@ -242,3 +239,57 @@ class Platform(pulumi.ComponentResource):
                 "metaflow_config": self.metaflow_config,
             }
         )
+
+    def _stack_outputs(self, spec: PlatformSpec) -> dict[str, object]:
+        """Every documented stack output (mlstack/outputs.py STACK_OUTPUTS, docs/outputs.md), by name. The entry
+        point exports them; a component never does."""
+        env, cluster = self.env, self.cluster
+        access, runner = self.access_host, self.deploy_runner
+        tunnel: object = None
+        if access is not None:
+            tunnel = pulumi.Output.all(
+                access.instance_id, cluster.cluster_endpoint, cluster.cluster_arn
+            ).apply(
+                lambda values: outputs.tunnel_commands(
+                    instance_id=values[0],
+                    endpoint=values[1],
+                    cluster_arn=values[2],
+                    region=env.region,
+                    local_port=LOCAL_API_PORT,
+                    document=PORT_FORWARD_DOCUMENT,
+                )
+            )
+        return {
+            "environment": spec.environment,
+            "tier": spec.tier.value,
+            "permission_boundary_arn": self.permission_boundary_arn,
+            "data_key_arn": self.data_key_arn,
+            "cluster_name": cluster.cluster_name,
+            "cluster_arn": cluster.cluster_arn,
+            "cluster_endpoint": cluster.cluster_endpoint,
+            "kubeconfig_command": cluster.cluster_name.apply(
+                lambda name: outputs.kubeconfig_command(name, env.region)
+            ),
+            "tunnel_commands": tunnel,
+            "access_host_instance_id": access.instance_id if access is not None else None,
+            "bucket_names": pulumi.Output.all(
+                **{purpose: bucket.bucket_name for purpose, bucket in self.storage.buckets.items()}
+            ),
+            "registry_url": self.registry.registry_url,
+            "repository_urls": self.registry.repository_urls,
+            "platform_admin_role_arn": self.teams.platform_admin_role_arn,
+            "human_role_arns": self.teams.human_role_arns,
+            "workload_role_arns": self.teams.workload_role_arns,
+            "endpoint_urls": self.inference.endpoint_urls,
+            "metaflow_config": self.metaflow_config.apply(
+                lambda teams: {team: outputs.laptop_metaflow_config(cfg) for team, cfg in teams.items()}
+            ),
+            "metaflow_config_in_cluster": self.metaflow_config.apply(
+                lambda teams: {team: outputs.in_cluster_metaflow_config(cfg) for team, cfg in teams.items()}
+            ),
+            "ui_addresses": pulumi.Output.all(
+                self.orchestrator.argo_server_url, self.orchestrator.argo_namespace
+            ).apply(lambda values: outputs.ui_addresses(values[0], values[1])),
+            "deploy_runner_project": runner.project_name if runner is not None else None,
+            "deploy_runner_label": runner.runs_on if runner is not None else None,
+        }
