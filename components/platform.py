@@ -245,7 +245,8 @@ class Platform(pulumi.ComponentResource):
         point exports them; a component never does."""
         env, cluster = self.env, self.cluster
         access, runner = self.access_host, self.deploy_runner
-        tunnel: object = None
+        # Pulumi drops a None output, so a component that is off exports empty values: every output is always there.
+        tunnel: object = {}
         if access is not None:
             tunnel = pulumi.Output.all(
                 access.instance_id, cluster.cluster_endpoint, cluster.cluster_arn
@@ -271,7 +272,7 @@ class Platform(pulumi.ComponentResource):
                 lambda name: outputs.kubeconfig_command(name, env.region)
             ),
             "tunnel_commands": tunnel,
-            "access_host_instance_id": access.instance_id if access is not None else None,
+            "access_host_instance_id": access.instance_id if access is not None else "",
             "bucket_names": pulumi.Output.all(
                 **{purpose: bucket.bucket_name for purpose, bucket in self.storage.buckets.items()}
             ),
@@ -290,6 +291,6 @@ class Platform(pulumi.ComponentResource):
             "ui_addresses": pulumi.Output.all(
                 self.orchestrator.argo_server_url, self.orchestrator.argo_namespace
             ).apply(lambda values: outputs.ui_addresses(values[0], values[1])),
-            "deploy_runner_project": runner.project_name if runner is not None else None,
-            "deploy_runner_label": runner.runs_on if runner is not None else None,
+            "deploy_runner_project": runner.project_name if runner is not None else "",
+            "deploy_runner_label": runner.runs_on if runner is not None else "",
         }

@@ -6,7 +6,7 @@ drift apart. Also the command lines the outputs carry, built here as plain funct
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 from urllib.parse import urlparse
 
 from pydantic import TypeAdapter
@@ -62,17 +62,17 @@ STACK_OUTPUTS: tuple[StackOutput, ...] = (
     ),
     StackOutput(
         "tunnel_commands",
-        "map of string, or null",
-        Optional[_STR_MAP],  # noqa: UP045 - a runtime type for pydantic, not an annotation
+        "map of string",
+        _STR_MAP,
         "From a laptop, through the access host: `start` opens the Session Manager tunnel to the API on "
         "localhost:8443, `kubeconfig` points the kubeconfig entry at it (`server` localhost, `tls-server-name` "
-        "the endpoint's host). null when `access_host` is off.",
+        "the endpoint's host). Empty when `access_host` is off.",
     ),
     StackOutput(
         "access_host_instance_id",
-        "string, or null",
-        Optional[str],  # noqa: UP045
-        "The Session Manager host's instance id; null when `access_host` is off.",
+        "string",
+        str,
+        "The Session Manager host's instance id; empty when `access_host` is off.",
     ),
     StackOutput(
         "bucket_names", "map of string", _STR_MAP, "Bucket name by purpose (datasets, artifacts, models)."
@@ -119,15 +119,16 @@ STACK_OUTPUTS: tuple[StackOutput, ...] = (
     ),
     StackOutput(
         "deploy_runner_project",
-        "string, or null",
-        Optional[str],  # noqa: UP045
-        "The CodeBuild project hosting the in-VPC GitHub Actions runner; null when `deploy_runner` is off.",
+        "string",
+        str,
+        "The CodeBuild project hosting the in-VPC GitHub Actions runner; empty when `deploy_runner` is off.",
     ),
     StackOutput(
         "deploy_runner_label",
-        "string, or null",
-        Optional[str],  # noqa: UP045
-        "The `runs-on` label of deploy jobs: `codebuild-<project>-${{ github.run_id }}-${{ github.run_attempt }}`.",
+        "string",
+        str,
+        "The `runs-on` label of deploy jobs: `codebuild-<project>-${{ github.run_id }}-${{ github.run_attempt }}`; "
+        "empty when `deploy_runner` is off.",
     ),
 )
 OUTPUT_NAMES = tuple(output.name for output in STACK_OUTPUTS)
