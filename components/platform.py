@@ -64,7 +64,7 @@ class Platform(pulumi.ComponentResource):
         # Before the cluster and independent of it: a first targeted `up` creates the runner so that the full
         # `up` can run inside the VPC (mlstack first-deploy-targets).
         self.deploy_runner: DeployRunner | None = None
-        if spec.deploy_runner.enabled:
+        if spec.deploy_runner.enabled and spec.deploy_runner.github_repository is not None:
             self.deploy_runner = DeployRunner(
                 f"{name}-deployer",
                 DeployRunnerArgs(

@@ -36,6 +36,9 @@ RDS_CLUSTER = "aws:rds/cluster:Cluster"
 RDS_CLUSTER_INSTANCE = "aws:rds/clusterInstance:ClusterInstance"
 SAGEMAKER_ENDPOINT_CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
 S3_BUCKETS = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
+EC2_INSTANCE = "aws:ec2/instance:Instance"
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+CODEBUILD_PROJECT = "aws:codebuild/project:Project"
 
 GPU_LIMIT = "nvidia.com/gpu"
 INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
@@ -218,6 +221,8 @@ class _Estimator:
         self._aurora()
         self._sagemaker()
         self._s3()
+        self._instances()
+        self._codebuild()
         usage_types = Counter(r.type for r in self.plan.resources if r.type in self.prices.usage_based)
         for type_, count in sorted(usage_types.items()):
             self.assumptions.append(
@@ -532,6 +537,42 @@ class _Estimator:
                 "S3 holds storage.expected_gb per bucket (0 when unset) in S3 Standard; versions and replicas not included"
             )
 
+
+    def _instances(self) -> None:
+        """Stand-alone EC2 instances (the access host): their launch template's type and root volume, always on."""
+        templates = {r.id: r for r in self.plan.by_type(LAUNCH_TEMPLATE)}
+        for instance in self.plan.by_type(EC2_INSTANCE):
+            template = templates.get(str((instance.inputs.get("launchTemplate") or {}).get("id")))
+            source = template.inputs if template is not None else instance.inputs
+            instance_type = source.get("instanceType")
+            if not instance_type:
+                raise CostModelError(f"instance {instance.name} records no instanceType to price")
+            hours = self.instance_month(f"ec2:{instance_type}", spot=False)
+            self.add(instance, f"instance {instance.name}", f"1 x {instance_type} On-Demand", hours, hours)
+            volumes = [
+                float((m.get("ebs") or {}).get("volumeSize") or 0) for m in source.get("blockDeviceMappings") or []
+            ]
+            if sum(volumes):
+                disk = sum(volumes) * self.prices.monthly("ebs.gp3", self.region)
+                self.add(instance, f"instance {instance.name} volume", f"{sum(volumes):g} GB ebs.gp3", disk, disk)
+
+    def _codebuild(self) -> None:
+        """CodeBuild bills build minutes only; the stack file states how many the runner uses a month."""
+        minutes = self.spec.cost.deploy_runner_minutes_per_month
+        for project in self.plan.by_type(CODEBUILD_PROJECT):
+            compute = (project.inputs.get("environment") or {}).get("computeType")
+            rate = self.prices.get(f"codebuild:{compute}", self.region).usd
+            self.add(
+                project,
+                f"CodeBuild {project.inputs.get('name', project.name)}",
+                f"{minutes:g} min x codebuild:{compute}",
+                minutes * rate,
+                minutes * rate,
+            )
+            self.assumptions.append(
+                f"the deploy runner builds {minutes:g} minutes a month (stack file: "
+                "cost.deploy_runner_minutes_per_month); no charge between builds"
+            )
 
 def _belongs_to(instance: RecordedResource, cluster: RecordedResource) -> bool:
     if cluster.urn in instance.property_dependencies.get("clusterIdentifier", []):

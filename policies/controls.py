@@ -216,6 +216,41 @@ FSBP: Mapping[str, Control] = {
         cis_aws=(),
         nist=("CA-9(1)", "CM-2", "CM-2(2)"),
     ),
+    # CodeBuild controls: awsdocs/aws-security-hub-user-guide @ bda5bf7d : doc_source/codebuild-controls.md (the
+    # repository's newer snapshot; the pinned 47bfe2f1 was not available to read).
+    "CodeBuild.2": Control(
+        "CodeBuild project environment variables should not contain clear text credentials",
+        cis_aws=(),
+        nist=("IA-5(7)", "SA-3"),
+    ),
+    "CodeBuild.4": Control(
+        "CodeBuild project environments should have a logging AWS Configuration",
+        cis_aws=(),
+        nist=(
+            "AC-2(12)",
+            "AC-2(4)",
+            "AC-4(26)",
+            "AC-6(9)",
+            "AU-10",
+            "AU-12",
+            "AU-2",
+            "AU-3",
+            "AU-6(3)",
+            "AU-6(4)",
+            "AU-9(7)",
+            "CA-7",
+            "SC-7(9)",
+            "SI-3(8)",
+            "SI-4",
+            "SI-4(20)",
+            "SI-7(8)",
+        ),
+    ),
+    "CodeBuild.5": Control(
+        "CodeBuild project environments should not have privileged mode enabled",
+        cis_aws=(),
+        nist=("AC-2(1)", "AC-3", "AC-3(15)", "AC-3(7)", "AC-5", "AC-6", "AC-6(10)", "AC-6(2)"),
+    ),
     "EC2.2": Control(
         "The VPC default security group should not allow inbound and outbound traffic",
         cis_aws=("5.3",),

@@ -20,6 +20,8 @@ UNCHECKED_TYPES: Mapping[str, str] = {
     "setting grants access or costs money.",
     "aws:cloudwatch/eventTarget:EventTarget": "Delivery target of an event rule; the queue it delivers to is "
     "checked (MLS-SQS-001/002).",
+    "aws:codeconnections/connection:Connection": "A GitHub App connection someone authorises in the console; it "
+    "has no setting to constrain, and the roles that may use it are checked (MLS-IAM-001..009).",
     "aws:ec2/eip:Eip": "Elastic IPs of the NAT gateways; their count is checked through the NAT gateways "
     "(MLS-NET-005) and priced by mlstack cost.",
     "aws:ec2/internetGateway:InternetGateway": "The VPC's one internet gateway for NAT egress; what reaches the "

@@ -315,7 +315,7 @@ def test_price_entries_state_region_source_and_date() -> None:
     table = default_prices()
     for (item, region), price in table.prices.items():
         assert price.region == region and price.source and price.date[:2] == "20", item
-        assert price.unit in {"hour", "month", "gb", "gb_month"}, item
+        assert price.unit in {"hour", "month", "gb", "gb_month", "minute"}, item
         assert price.usd > 0, item
 
 

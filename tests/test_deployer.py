@@ -3,6 +3,8 @@ first targeted deploy, on the recorded plans of every shipped stack."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from components.cluster import CLUSTER_ADMIN_POLICY
@@ -223,3 +225,19 @@ def test_brought_connection_is_used_and_not_created() -> None:
     assert _one(plan, PROJECT_TYPE).inputs["source"]["auth"]["resource"] == arn
     with pytest.raises(NoDeployRunner, match="brings its own connection"):
         first_deploy_targets(plan, "connection")
+
+
+def test_runner_policy_accepts_the_named_opt_out_only() -> None:
+    from mlstack.check.engine import evaluate
+    from policies.catalog import RULES_BY_ID
+
+    rule = RULES_BY_ID["MLS-CB-004"]
+    config, _ = PROJECT.load("dev")
+    without = plan_with_sections("dev", deploy_runner={"enabled": False})
+    platform = {**config.values["mlstack:platform"], "deploy_runner": {"enabled": False}}
+    opted_out = {**config.wire_config(), "mlstack:platform": json.dumps(platform)}
+    assert [v for v in evaluate(without.resources, opted_out, [rule], {}) if v.policy_id == rule.id] == []
+    # The same plan without the opt-out in the config (a runner merely forgotten) is reported.
+    silent = {**config.values["mlstack:platform"], "deploy_runner": {}}
+    forgotten = {**config.wire_config(), "mlstack:platform": json.dumps(silent)}
+    assert [v.policy_id for v in evaluate(without.resources, forgotten, [rule], {})] == [rule.id]

@@ -1242,6 +1242,84 @@ CASES.update(
 )
 
 
+# In-VPC access: the CodeBuild deploy runner, the access host and their egress rules (policies/deploy.py).
+_CB_PROJECT = "aws:codebuild/project:Project"
+_CB_WEBHOOK = "aws:codebuild/webhook:Webhook"
+_EC2_INSTANCE = "aws:ec2/instance:Instance"
+_EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+
+
+def _privileged(resource: Any) -> None:
+    resource.inputs["environment"]["privilegedMode"] = True
+
+
+def _plain_credentials(resource: Any) -> None:
+    resource.inputs["environment"]["environmentVariables"] = [
+        {"name": "AWS_SECRET_ACCESS_KEY", "value": "x", "type": "PLAINTEXT"}
+    ]
+
+
+def _secret_credentials(resource: Any) -> None:
+    # A Secrets Manager reference is no clear-text credential.
+    resource.inputs["environment"]["environmentVariables"] = [
+        {"name": "AWS_SECRET_ACCESS_KEY", "value": "deploy/key", "type": "SECRETS_MANAGER"}
+    ]
+
+
+def _pull_requests(resource: Any) -> None:
+    resource.inputs["filterGroups"] = [
+        {"filters": [{"type": "EVENT", "pattern": "PUSH, PULL_REQUEST_CREATED"}]},
+    ]
+
+
+CASES.update(
+    {
+        "MLS-CB-001": [
+            ok("dev"),
+            ok("prod"),
+            bad("dev", "privileged", _CB_PROJECT, _privileged),
+            bad("prod", "outside the vpc", _CB_PROJECT, del_input("vpcConfig")),
+            bad(
+                "staging",
+                "no logs",
+                _CB_PROJECT,
+                set_input("logsConfig", {"cloudwatchLogs": {"status": "DISABLED"}}),
+            ),
+        ],
+        "MLS-CB-002": [
+            ok("dev"),
+            ok(
+                "dev", "credentials from secrets manager", target_type=_CB_PROJECT, mutate=_secret_credentials
+            ),
+            bad("dev", "aws managed key", _CB_PROJECT, del_input("encryptionKey")),
+            bad("prod", "access key in clear", _CB_PROJECT, _plain_credentials),
+        ],
+        "MLS-CB-003": [
+            ok("dev"),
+            ok("prod"),
+            bad("dev", "builds pull requests", _CB_WEBHOOK, _pull_requests),
+            bad("prod", "every event", _CB_WEBHOOK, del_input("filterGroups")),
+        ],
+        "MLS-EC2-003": [
+            ok("dev"),
+            ok("prod"),
+            bad("dev", "public address", _EC2_INSTANCE, set_input("associatePublicIpAddress", True)),
+            bad("prod", "no template, imdsv1", _EC2_INSTANCE, del_input("launchTemplate")),
+        ],
+        "MLS-NET-007": [
+            ok("dev"),
+            ok("prod"),
+            bad("dev", "all traffic", _EGRESS, set_input("ipProtocol", "-1")),
+        ],
+        "MLS-CB-004": [
+            ok("dev"),
+            ok("prod"),
+            dropped("staging", "no runner in the vpc", _CB_PROJECT),
+        ],
+    }
+)
+
+
 def _all_cases() -> list[Any]:
     return [
         pytest.param(policy_id, case, id=f"{policy_id}:{case.id}")

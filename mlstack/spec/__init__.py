@@ -132,7 +132,7 @@ class PlatformSpec(StrictModel):
     deploy_runner: DeployRunnerSpec = Field(
         default_factory=DeployRunnerSpec,
         description="The in-VPC GitHub Actions runner (AWS CodeBuild) that runs `pulumi up` against the private "
-        "cluster. Default: on; needs github_repository.",
+        "cluster. Default: on, once github_repository is set.",
     )
     access_host: AccessHostSpec = Field(
         default_factory=AccessHostSpec,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import Field, StringConstraints, field_validator
 
 from mlstack.spec.base import StrictModel
 from mlstack.spec.network import allowed_log_retention
@@ -37,14 +37,15 @@ class DeployRunnerSpec(StrictModel):
 
     enabled: bool = Field(
         default=True,
-        description="Create the CodeBuild-hosted runner. Turn it off only when deploys run on another runner "
-        "inside the VPC (actions-runner-controller, a Pulumi Deployments agent): see "
-        "docs/components/deployer.md. Default: on.",
+        description="Create the CodeBuild-hosted runner (once github_repository names the repository). Set "
+        "false when deploys run on another runner inside the VPC (actions-runner-controller, a Pulumi "
+        "Deployments agent): see docs/components/deployer.md. Default: on.",
     )
     github_repository: GithubRepository | None = Field(
         default=None,
-        description="The GitHub repository (owner/name) whose workflow jobs the runner takes. Required when "
-        "the runner is enabled. Default: none.",
+        description="The GitHub repository (owner/name) whose workflow jobs the runner takes; the runner is "
+        "created only when it is set. Policy MLS-CB-004 reports a private cluster that has neither this nor "
+        "enabled: false. Default: none.",
     )
     connection_arn: CodeConnectionArn | None = Field(
         default=None,
@@ -71,16 +72,6 @@ class DeployRunnerSpec(StrictModel):
     @classmethod
     def _retention_allowed(cls, value: int) -> int:
         return allowed_log_retention(value)
-
-    @model_validator(mode="after")
-    def _repository_when_enabled(self) -> DeployRunnerSpec:
-        if self.enabled and self.github_repository is None:
-            raise ValueError(
-                "the deploy runner is enabled but github_repository is missing; set it to the repository "
-                "whose workflows deploy this stack (owner/name), or set enabled: false and run deploys on "
-                "another runner inside the VPC"
-            )
-        return self
 
 
 class AccessHostSpec(StrictModel):

@@ -24,3 +24,10 @@ class CostSpec(StrictModel):
         description="Data processed by the NAT gateways per month, in GB, for the whole environment (image pulls, "
         "package installs, external APIs). Default: 50.",
     )
+    deploy_runner_minutes_per_month: float = Field(
+        default=300.0,
+        ge=0,
+        le=1_000_000,
+        description="Build minutes the in-VPC deploy runner (CodeBuild) runs per month, every deploy, preview and "
+        "drift job together. Default: 300 (about ten cold deploys).",
+    )
