@@ -6,9 +6,8 @@ sessions-start.html, "Port forwarding to remote hosts"). ``kubectl`` then talks 
 with ``tls-server-name`` set to the endpoint's host name, and the UIs come through ``kubectl port-forward``
 over the same API. The host needs no public address and admits nothing: the SSM agent dials out.
 
-Cost against the alternatives is in docs/access.md: a t4g.nano and its 8 GiB volume cost about $3.70 a month;
-a Client VPN endpoint costs $0.10 per subnet association hour (~$73 a month for one) plus $0.05 per connection
-hour; an internal ALB with SSO needs a load balancer (~$16 a month) and an identity provider in front of each UI.
+Why this rather than a Client VPN or an internal ALB with SSO, with the cost of each: docs/components/access.md.
+The host costs about $3.70 a month (a t4g.nano and its 8 GiB volume; `mlstack cost`).
 """
 
 from __future__ import annotations

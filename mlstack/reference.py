@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from mlstack.spec.access import AccessHostSpec, DeployRunnerSpec
 from mlstack.spec.cluster import ClusterSpec, SystemNodeGroupSpec
 from mlstack.spec.gpu import GpuPoolSpec, GpuSharingSpec
 from mlstack.spec.network import ExistingVpc, NetworkSpec
@@ -27,6 +28,8 @@ PAGES: dict[str, list[tuple[str, type[BaseModel]]]] = {
         ("orchestrator.sso", ArgoSsoSpec),
     ],
     "docs/components/vectordb.md": [("vector_db", VectorDbSpec)],
+    "docs/components/deployer.md": [("deploy_runner", DeployRunnerSpec)],
+    "docs/components/access.md": [("access_host", AccessHostSpec)],
 }
 
 
