@@ -283,17 +283,18 @@ def test_missing_price_is_an_error_naming_the_type(capacity: str, types: list[st
 
 def test_dev_idles_at_two_spot_system_nodes() -> None:
     """Dev's floor: EKS, one NAT gateway, the metadata database and the two Spot system nodes that hold its
-    platform pods (docs/cost.md, "System node capacity"); $163.42 as shipped."""
+    platform pods (docs/cost.md, "System node capacity"), plus the access host and the deploy runner's
+    assumed build minutes; $170.13 as shipped."""
     _, spec = PROJECT.load("dev")
     result = estimate(plan_of("dev"), spec)
-    assert result.idle <= 165.0
+    assert result.idle <= 171.0
     (nodes,) = [line for line in result.lines if line.item == "node group dev-cluster-system"]
     assert "Spot" in nodes.basis
 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="dev idles at $163.42, over its $150 target: two Spot system nodes are the least that hold dev's "
+    reason="dev idles at $170.13, over its $150 target: two Spot system nodes are the least that hold dev's "
     "platform pods (docs/cost.md, System node capacity); reaching $150 needs a cut outside the cluster "
     "(network or database), a decision for the platform lead",
 )

@@ -12,6 +12,7 @@ from moto import mock_aws
 from moto.core.authorization import enable_iam_authentication
 
 from components.teams import CLUSTER_ADMIN_POLICY, GPU_RESOURCE
+from mlstack.pipeline_roles import pipeline_role_arn
 from mlstack.plan.recorder import Plan, RecordedResource
 from tests.k8s_schema import unwrap_secrets, validate_object
 from tests.plans import PROJECT, policy_json
@@ -115,7 +116,10 @@ def test_platform_admin_is_the_only_cluster_admin_role(stack_plan: Plan) -> None
     role_arns = {r.outputs["arn"] for r in stack_plan.by_type("aws:iam/role:Role")}
     stack_roles = [a for a in admins if a in role_arns]
     assert [a.rsplit("/", 1)[1] for a in stack_roles] == [f"{spec.environment}-platform-admin"]
-    assert set(admins) - set(stack_roles) <= set(spec.cluster.admin_principal_arns)
+    # Besides it: the pipeline's deploy role (created by the account foundation, not by this stack) and the
+    # listed break-glass principals.
+    deploy_role = pipeline_role_arn(spec.account_id, spec.environment, "deploy")
+    assert set(admins) - set(stack_roles) - {deploy_role} <= set(spec.cluster.admin_principal_arns)
 
 
 def test_human_roles_need_sso_or_mfa_and_map_to_the_team_group(stack_plan: Plan) -> None:
