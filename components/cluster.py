@@ -128,8 +128,9 @@ class Cluster(pulumi.ComponentResource):
                 authentication_mode="API",
                 # No implicit admin: whoever creates the cluster (a human on a laptop, or the pipeline's deploy
                 # role) gets nothing from being the creator. The deploy role is an explicit access entry below,
-                # so the entry exists whether or not the deploy role is the creator, and no entry can collide
-                # with one EKS made itself. EKS API CreateAccessConfigRequest.bootstrapClusterCreatorAdminPermissions
+                # so the entry exists whether or not the deploy role is the creator, and it cannot collide with
+                # one EKS made itself (EKS API CreateAccessEntry: "You can't specify the same ARN in more than
+                # one access entry"). EKS API CreateAccessConfigRequest.bootstrapClusterCreatorAdminPermissions
                 # (default true); CloudFormation AWS::EKS::Cluster AccessConfig: "Update requires: Replacement",
                 # so this is decided at creation and never flipped on a live cluster.
                 bootstrap_cluster_creator_admin_permissions=False,

@@ -400,7 +400,11 @@ def test_metaflow_config_output_per_team(stack_plan: Plan) -> None:
             image
             == f"{spec.account_id}.dkr.ecr.{spec.region}.amazonaws.com/ecr-public/docker/library/python:3.12"
         )
-        assert values["METAFLOW_ARGO_WORKFLOWS_UI_URL"].startswith("http://argo-workflows-server.")
+        # The laptop config links to the Argo UI where a laptop reaches it (the port-forward); the in-cluster
+        # variant keeps the service's own URL (mlstack/outputs.py, docs/outputs.md).
+        assert values["METAFLOW_ARGO_WORKFLOWS_UI_URL"] == "http://localhost:2746"
+        inside = stack_plan.outputs["metaflow_config_in_cluster"][team]
+        assert inside["METAFLOW_ARGO_WORKFLOWS_UI_URL"].startswith("http://argo-workflows-server.")
         secretish = [
             k for k in values if any(w in k for w in ("PASSWORD", "PSWD", "SECRET", "AUTH_KEY", "TOKEN"))
         ]
