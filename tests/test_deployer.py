@@ -12,7 +12,7 @@ from components.deployer import RUNNER_IMAGE, runner_label
 from mlstack.first_deploy import NoDeployRunner, first_deploy_targets, up_command
 from mlstack.pipeline_roles import deploy_runner_project_name, pipeline_role_arn
 from mlstack.plan.recorder import Plan, RecordedResource
-from tests.plans import PROJECT, plan_with_sections, policy_json
+from tests.plans import PROJECT, ROOT, plan_of, plan_with_sections, policy_json
 
 PROJECT_TYPE = "aws:codebuild/project:Project"
 
@@ -241,3 +241,22 @@ def test_runner_policy_accepts_the_named_opt_out_only() -> None:
     silent = {**config.values["mlstack:platform"], "deploy_runner": {}}
     forgotten = {**config.wire_config(), "mlstack:platform": json.dumps(silent)}
     assert [v.policy_id for v in evaluate(without.resources, forgotten, [rule], {})] == [rule.id]
+
+
+def test_first_deploy_targets_command() -> None:
+    from typer.testing import CliRunner
+
+    from mlstack.cli import app
+    from mlstack.failures import BAD_INPUT
+    from tests.cli import assert_clean_failure
+
+    runner = CliRunner()
+    urns = runner.invoke(app, ["first-deploy-targets", "dev", "--format", "urns", "--project-dir", str(ROOT)])
+    assert urns.exit_code == 0, urns.output
+    assert urns.output.split() == first_deploy_targets(plan_of("dev"))
+    command = runner.invoke(
+        app, ["first-deploy-targets", "dev", "--step", "connection", "--project-dir", str(ROOT)]
+    )
+    assert command.exit_code == 0 and command.output.startswith("pulumi up --stack dev \\\n")
+    unknown = runner.invoke(app, ["first-deploy-targets", "prd", "--project-dir", str(ROOT)])
+    assert_clean_failure(unknown, BAD_INPUT, "no stack file")
