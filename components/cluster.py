@@ -31,6 +31,18 @@ _AFTER_NODES = ("coredns", "aws-ebs-csi-driver")
 ADDON_CONFIGURATION: dict[str, dict[str, str]] = {"vpc-cni": {"enableNetworkPolicy": "true"}}
 # The spec's capacity types as the EKS API spells them.
 _CAPACITY_TYPES = {"on-demand": "ON_DEMAND", "spot": "SPOT"}
+# The system node group keeps platform pods only: its taint keeps every pod off it that does not tolerate it
+# (team pods never do: team namespaces get no toleration and admission adds none), and platform charts add
+# SYSTEM_PLACEMENT. CriticalAddonsOnly is the key Karpenter's chart already tolerates
+# (aws/karpenter-provider-aws@v1.14.1:charts/karpenter/values.yaml `tolerations`).
+SYSTEM_NODE_LABEL = {"mlstack.io/node-role": "system"}
+SYSTEM_TAINT = {"key": "CriticalAddonsOnly", "value": "true", "effect": "NoSchedule"}
+SYSTEM_TOLERATION = {"key": "CriticalAddonsOnly", "operator": "Exists", "effect": "NoSchedule"}
+
+
+def system_placement() -> dict[str, object]:
+    """Pod spec fields (Helm values of most charts spell them the same) that put a platform pod on system nodes."""
+    return {"nodeSelector": dict(SYSTEM_NODE_LABEL), "tolerations": [dict(SYSTEM_TOLERATION)]}
 
 
 def eks_cluster_name(env: Environment) -> str:
@@ -349,7 +361,12 @@ class Cluster(pulumi.ComponentResource):
             launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
                 id=template.id, version=template.latest_version.apply(str)
             ),
-            labels={"mlstack.io/node-role": "system"},
+            labels=dict(SYSTEM_NODE_LABEL),
+            taints=[
+                aws.eks.NodeGroupTaintArgs(
+                    key=SYSTEM_TAINT["key"], value=SYSTEM_TAINT["value"], effect="NO_SCHEDULE"
+                )
+            ],
             opts=child(self, depends_on=list(addons)),
         )
 

@@ -10,7 +10,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.cluster import Cluster
+from components.cluster import Cluster, system_placement
 from components.environment import Environment
 from components.iam import TEAM_COST_CENTER_TAG, policy_document, team_tags
 from components.options import child, stateful
@@ -522,6 +522,8 @@ def argo_values(
         },
         "ingress": {"enabled": False},
         "secure": False,
+        # values.yaml `server.nodeSelector` (merged with the chart's kubernetes.io/os), `server.tolerations`.
+        **system_placement(),
     }
     if spec.sso is not None:
         server["sso"] = {
@@ -545,6 +547,8 @@ def argo_values(
             "requests": {"cpu": "100m", "memory": "256Mi"},
             "limits": {"memory": "1Gi"},
         },
+        # values.yaml `controller.nodeSelector`, `controller.tolerations`: on the system nodes.
+        **system_placement(),
         "workflowDefaults": {
             "spec": {
                 "serviceAccountName": WORKFLOW_SERVICE_ACCOUNT,
@@ -576,7 +580,8 @@ def argo_values(
             # argo-helm@argo-workflows-1.0.18:charts/argo-workflows/values.yaml
             # `crds.upgradeJob.image.repository` (default registry.k8s.io/kubectl; the tag v1.36.2 is kept):
             # templates/crds-install-job.yaml renders "<repository>:<tag>".
-            "upgradeJob": {"image": {"repository": pull_through.image(ARGO_CRD_JOB_IMAGE)}},
+            # `crds.upgradeJob.nodeSelector`, `.tolerations` (templates/crds-install-job.yaml): system nodes.
+            "upgradeJob": {"image": {"repository": pull_through.image(ARGO_CRD_JOB_IMAGE)}, **system_placement()},
         },
         "singleNamespace": False,
         "workflow": {"serviceAccount": {"create": False}, "rbac": {"create": False}},
@@ -851,6 +856,7 @@ def metaflow_statefulset_spec(
     }
     if init:
         pod["initContainers"] = init
+    pod.update(system_placement())  # a platform service: on the system nodes
     return {
         "serviceName": name,
         "replicas": spec.metadata_service_replicas,
