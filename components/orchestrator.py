@@ -16,6 +16,7 @@ from components.iam import TEAM_COST_CENTER_TAG, policy_document, team_tags
 from components.options import child, stateful
 from components.registry import PullThrough
 from components.storage import Bucket
+from components.teams import LOCAL_QUEUE
 from components.workloads import (
     BASELINE,
     POSTGRES_PORT,
@@ -42,6 +43,8 @@ ARGO_IMAGE_REGISTRY = "quay.io"
 ARGO_CRD_JOB_IMAGE = "registry.k8s.io/kubectl"
 # Every team namespace gets this service account; Argo runs workflows as it unless a workflow says otherwise.
 WORKFLOW_SERVICE_ACCOUNT = "workflows"
+# The label that names a workload's Kueue LocalQueue.
+KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 METADATA_SERVICE = "metaflow-metadata"
 METADATA_PORT = 8080
 UI_BACKEND = "metaflow-ui-backend"
@@ -452,6 +455,32 @@ class Orchestrator(pulumi.ComponentResource):
                     )
                 ],
                 opts=child(self, provider=args.k8s_provider, depends_on=[executor, account]),
+            )
+            # Metaflow's @parallel on Argo creates a JobSet from a resource template, run by the workflow's own
+            # service account: the executor runs `kubectl create` and then reads the object back until its
+            # success or failure condition holds (argoproj/argo-workflows@v4.0.6:workflow/executor/resource.go).
+            jobsets = k8s.rbac.v1.Role(
+                f"{name}-{team.name}-jobsets",
+                metadata=_meta("metaflow-jobsets", team.name),
+                rules=[
+                    k8s.rbac.v1.PolicyRuleArgs(
+                        api_groups=["jobset.x-k8s.io"], resources=["jobsets"], verbs=["create", "get"]
+                    )
+                ],
+                opts=after_namespaces,
+            )
+            k8s.rbac.v1.RoleBinding(
+                f"{name}-{team.name}-jobsets-binding",
+                metadata=_meta("metaflow-jobsets", team.name),
+                role_ref=k8s.rbac.v1.RoleRefArgs(
+                    api_group="rbac.authorization.k8s.io", kind="Role", name="metaflow-jobsets"
+                ),
+                subjects=[
+                    k8s.rbac.v1.SubjectArgs(
+                        kind="ServiceAccount", name=WORKFLOW_SERVICE_ACCOUNT, namespace=team.name
+                    )
+                ],
+                opts=child(self, provider=args.k8s_provider, depends_on=[jobsets, account]),
             )
             role = workload_role(
                 self,
@@ -913,6 +942,12 @@ def metaflow_config(
         # Format "key=value,..." (plugins/kubernetes/kubernetes_decorator.py: KUBERNETES_LABELS.split(",")).
         "METAFLOW_KUBERNETES_LABELS": f"{TEAM_COST_CENTER_TAG}={cost_center},{TEAM_LABEL}={team}",
     }
+    # Every step queues on the team's Kueue LocalQueue (components/teams.py LOCAL_QUEUE): Argo's step pods
+    # through Kueue's pod integration, @parallel JobSets as one gang (Kueue's jobset integration). Metaflow
+    # puts these labels on the pods, Jobs and JobSets it creates (plugins/kubernetes/kubernetes.py
+    # create_jobset: jobset.labels(labels)); kubernetes-sigs/kueue@v0.19.2 docs tasks/run/jobsets.md and
+    # external_workloads/argo_workflow.md name the label.
+    config["METAFLOW_KUBERNETES_LABELS"] += f",{KUEUE_QUEUE_LABEL}={LOCAL_QUEUE}"
     if argo_ui_url:
         config["METAFLOW_ARGO_WORKFLOWS_UI_URL"] = argo_ui_url
     return config

@@ -291,7 +291,16 @@ def _custom(manifest: dict[str, Any]) -> dict[str, Any]:
 
 def kueue_values(*, hardened: bool, pull_through: PullThrough) -> dict[str, Any]:
     """Helm values of Kueue: two controller replicas where an outage would stall every team's queue; the
-    controller image through the environment's registry.k8s.io cache."""
+    controller image through the environment's registry.k8s.io cache; the controller on the system nodes.
+
+    The chart's manager configuration stays as released. It already gives what multi-node jobs need: its
+    integrations include ``jobset.x-k8s.io/jobset`` (charts/kueue/values.yaml
+    `managerConfig.controllerManagerConfigYaml`), so Kueue admits a JobSet as one Workload with a PodSet per
+    replicated job, all of its quota or none; and v1beta2 turns waitForPodsReady on by default with a 30-minute
+    timeout (apis/config/v1beta2/defaults.go ``DefaultWaitForPodsReadyTimeout``), so a gang whose pods do not
+    all start (Karpenter found no capacity for every node) is evicted and requeued instead of holding its GPUs.
+    Kueue sets the integration up when the JobSet CRD appears (pkg/controller/jobframework/setup.go
+    ``WaitForAPI``); the Kueue release still waits for JobSet's (``TeamsArgs.kueue_after``)."""
     return {
         "controllerManager": {
             "replicas": 2 if hardened else 1,
@@ -528,6 +537,13 @@ _TEAM_RULES: list[dict[str, Any]] = [
         "apiGroups": ["kueue.x-k8s.io"],
         "resources": ["localqueues", "workloads"],
         "verbs": ["get", "list", "watch"],
+    },
+    # Metaflow's @parallel run from a laptop (`--with kubernetes`) creates, watches and on kill deletes a JobSet
+    # (metaflow/plugins/kubernetes/kubernetes_jobsets.py).
+    {
+        "apiGroups": ["jobset.x-k8s.io"],
+        "resources": ["jobsets"],
+        "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
     },
     {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": ["get", "list", "watch"]},
 ]
