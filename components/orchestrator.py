@@ -610,7 +610,10 @@ def argo_values(
             # `crds.upgradeJob.image.repository` (default registry.k8s.io/kubectl; the tag v1.36.2 is kept):
             # templates/crds-install-job.yaml renders "<repository>:<tag>".
             # `crds.upgradeJob.nodeSelector`, `.tolerations` (templates/crds-install-job.yaml): system nodes.
-            "upgradeJob": {"image": {"repository": pull_through.image(ARGO_CRD_JOB_IMAGE)}, **system_placement()},
+            "upgradeJob": {
+                "image": {"repository": pull_through.image(ARGO_CRD_JOB_IMAGE)},
+                **system_placement(),
+            },
         },
         "singleNamespace": False,
         "workflow": {"serviceAccount": {"create": False}, "rbac": {"create": False}},

@@ -229,7 +229,10 @@ class PlatformSpec(StrictModel):
         problems += _duplicates("cpu_pools", [p.name for p in self.cpu_pools])
         gpu_pool_names = {p.name for p in self.gpu_pools}
         problems += [
-            (f"cpu_pools.{i}.name", f"'{p.name}' is also a GPU pool's name; NodePool names are shared: rename one")
+            (
+                f"cpu_pools.{i}.name",
+                f"'{p.name}' is also a GPU pool's name; NodePool names are shared: rename one",
+            )
             for i, p in enumerate(self.cpu_pools)
             if p.name in gpu_pool_names
         ]
