@@ -23,6 +23,7 @@ from mlstack.simulate.objects import containers, of_kind, workloads
 from mlstack.spec import PlatformSpec
 from mlstack.spec.base import Tier
 from mlstack.spec.compute import CpuPoolSpec, cpu_instance_table, default_cpu_pools
+from mlstack.spec.loader import SpecError, load_spec
 from mlstack.spec.teams import TeamSpec
 from tests.k8s_schema import validate_object
 from tests.plans import PROJECT
@@ -301,3 +302,24 @@ def test_cpu_pools_cost_nothing_idle_and_their_vcpu_limit_at_peak(stack: str, pl
             prices.monthly(f"ec2:{t}", spec.region) * factor / table[t]["vcpu"] for t in pool.instance_types
         )
         assert line.peak == pytest.approx(pool.max_vcpu * per_vcpu)
+
+
+# --- bad input ---------------------------------------------------------------------------------------------------
+def test_a_bad_cpu_pool_in_a_stack_file_is_one_message_with_file_and_field(tmp_path: Path) -> None:
+    text = PROJECT.stack_file("dev").read_text(encoding="utf-8")
+    pools = (
+        "    cpu_pools:\n"
+        "      - name: cpu\n"
+        "        arch: amd64\n"
+        "        instance_types: [m7g.large]\n"
+        "        max_vcpu: 8\n"
+    )
+    assert "    gpu_pools:\n" in text
+    path = tmp_path / "Pulumi.dev.yaml"
+    path.write_text(text.replace("    gpu_pools:\n", pools + "    gpu_pools:\n", 1), encoding="utf-8")
+    with pytest.raises(SpecError) as caught:
+        load_spec(path)
+    message = str(caught.value)
+    assert str(path) in message
+    assert "cpu_pools.0.instance_types.0" in message and "set arch: arm64" in message
+    assert "Traceback" not in message
