@@ -18,8 +18,10 @@ from components.teams import LOCAL_QUEUE, cluster_queue_manifest, resource_flavo
 from mlstack.cost import default_prices, estimate
 from mlstack.plan.recorder import Plan
 from mlstack.simulate import capacity
+from mlstack.simulate.crds import CrdSource
 from mlstack.simulate.helm import charts_directory
 from mlstack.simulate.objects import containers, of_kind, workloads
+from mlstack.simulate.schema import validate
 from mlstack.spec import PlatformSpec
 from mlstack.spec.base import Tier
 from mlstack.spec.compute import CpuPoolSpec, cpu_instance_table, default_cpu_pools
@@ -323,3 +325,83 @@ def test_a_bad_cpu_pool_in_a_stack_file_is_one_message_with_file_and_field(tmp_p
     assert str(path) in message
     assert "cpu_pools.0.instance_types.0" in message and "set arch: arm64" in message
     assert "Traceback" not in message
+
+
+# --- Metaflow's JobSet against the JobSet we install -------------------------------------------------------------
+class _KubernetesSdk:
+    """What Metaflow's KubernetesJobSet asks of its client: ``get()`` returns the kubernetes SDK's client module."""
+
+    def get(self) -> Any:
+        return pytest.importorskip("kubernetes").client
+
+
+def _jobset_crd() -> dict[str, Any]:
+    assert CHARTS is not None
+    with tarfile.open(CHARTS / "jobset-0.12.0.tgz") as archive:
+        (member,) = [m for m in archive.getmembers() if m.name.startswith("jobset/crds/")]
+        handle = archive.extractfile(member)
+        assert handle is not None
+        crd: dict[str, Any] = yaml.safe_load(handle.read())
+    return crd
+
+
+@pytest.mark.skipif(CHARTS is None, reason="no shared/charts")
+def test_metaflows_parallel_jobset_is_valid_for_jobset_0_12_and_queues_whole() -> None:
+    jobsets = pytest.importorskip("metaflow.plugins.kubernetes.kubernetes_jobsets")
+    config = metaflow_config(
+        "search",
+        _env("dev"),
+        cost_center="c-1",
+        bucket="b",
+        service_url="http://x",
+        argo_ui_url="",
+        step_image="i",
+    )
+    labels = dict(pair.split("=", 1) for pair in config["METAFLOW_KUBERNETES_LABELS"].split(","))
+    # The arguments Metaflow's runtime passes (plugins/kubernetes/kubernetes.py create_jobset), for an
+    # @kubernetes(gpu=8, extended_resources={"vpc.amazonaws.com/efa": "32"}) @parallel step with num_parallel=2.
+    jobset = jobsets.KubernetesJobSet(
+        _KubernetesSdk(),
+        name="js-abc123",
+        namespace="search",
+        num_parallel=2,
+        service_account="workflows",
+        node_selector={"mlstack.io/pool": "train-efa"},
+        image="i",
+        image_pull_policy=None,
+        image_pull_secrets=[],
+        command=["python", "flow.py"],
+        cpu="16",
+        memory="65536",
+        disk="10240",
+        gpu="8",
+        gpu_vendor="nvidia",
+        timeout_in_seconds=3600,
+        retries=0,
+        step_name="train",
+        subdomain="js-abc123",
+        tolerations=[],
+        use_tmpfs=False,
+        tmpfs_tempdir=True,
+        tmpfs_size=None,
+        tmpfs_path="/metaflow_temp",
+        persistent_volume_claims=None,
+        shared_memory=None,
+        port=None,
+        qos="Burstable",
+        extended_resources={"vpc.amazonaws.com/efa": "32"},
+        security_context=None,
+    )
+    jobset.control.replicas(1)
+    jobset.worker.replicas(1)
+    jobset.labels(labels)
+    manifest = pytest.importorskip("kubernetes").client.ApiClient().sanitize_for_serialization(jobset.dump())
+    assert manifest["apiVersion"] == JOBSET_API
+    # Kueue reads the queue from the JobSet's own labels (kueue v0.19.2 docs tasks/run/jobsets.md).
+    assert manifest["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == LOCAL_QUEUE
+    problems = validate(manifest, "1.34", [CrdSource(_jobset_crd())], {})
+    assert not problems, problems
+    for replicated in manifest["spec"]["replicatedJobs"]:
+        (container,) = replicated["template"]["spec"]["template"]["spec"]["containers"]
+        assert container["resources"]["requests"]["vpc.amazonaws.com/efa"] == "32"
+        assert container["resources"]["limits"]["nvidia.com/gpu"] == "8"
