@@ -38,8 +38,9 @@ KUEUE_NAMESPACE = "kueue-system"
 # The released chart's controller image (shared/charts/release-values/kueue-0.19.2.yaml), pulled through the cache.
 KUEUE_IMAGE = "registry.k8s.io/kueue/kueue"
 COHORT = "mlstack"
-# CPU and memory are admitted through one flavor with no node labels: Kueue must cover every resource a
-# workload requests, but only GPUs decide which pool a workload lands on.
+# CPU and memory are admitted through flavors that select an architecture only (amd64 `default`, and `arm64`
+# with a Graviton pool): Kueue must cover every resource a workload requests, but only GPUs decide which GPU
+# pool a workload lands on (resource_flavor_manifests).
 DEFAULT_FLAVOR = "default"
 ARM64_FLAVOR = "arm64"
 LOCAL_QUEUE = "default"
