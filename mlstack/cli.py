@@ -37,6 +37,37 @@ ProjectDir = Annotated[
 ]
 
 
+def _version() -> str:
+    """The installed distribution's version; the package's own when it runs from a checkout without install."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    import mlstack
+
+    try:
+        return version("mlstack")
+    except PackageNotFoundError:
+        return mlstack.__version__
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"mlstack {_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the mlstack version and exit."
+        ),
+    ] = False,
+) -> None:
+    # The group's help is the Typer(help=...) text above; this callback only adds the global --version.
+    pass
+
+
 def _project(project_dir: Path | None) -> Project:
     try:
         return find_project(project_dir)

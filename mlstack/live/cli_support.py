@@ -26,7 +26,9 @@ connect: Callable[[str | None, str | None], Aws] = Aws.connect
 Region = Annotated[
     str | None,
     typer.Option(
-        "--region", help="AWS region. Default: the stack's region, else AWS_REGION or the profile's."
+        "--region",
+        # Only bootstrap takes --region (preflight and audit use the stack's region), so there is no stack default.
+        help="AWS region. Default: AWS_REGION, else AWS_DEFAULT_REGION, else the profile's region.",
     ),
 ]
 Profile = Annotated[str | None, typer.Option("--profile", help="AWS profile. Default: the credential chain.")]
