@@ -20,7 +20,7 @@ from mlstack.failures import (
     write_output,
 )
 from mlstack.gc_thresholds import raise_thresholds, skip_final_collection
-from mlstack.project import Project, ProjectNotFound, find_project
+from mlstack.project import Project, ProjectNotFound, find_project, unknown_stack
 from mlstack.spec.loader import SpecError
 
 app = typer.Typer(
@@ -84,9 +84,7 @@ def _stacks(project: Project, env: str | None, all_stacks: bool) -> list[str]:
     if not env:
         raise fail(f"name an environment ({', '.join(known)}) or pass --all")
     if env not in known:
-        raise fail(
-            f"no stack file {project.relative(project.stack_file(env))}; known environments: {', '.join(known)}"
-        )
+        raise fail(unknown_stack(project, env))
     return [env]
 
 

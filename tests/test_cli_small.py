@@ -90,3 +90,11 @@ def test_live_report_table_keeps_subjects_and_commands_whole_at_80_columns() -> 
     wide = io.StringIO()
     Console(file=wide, width=200, no_color=True).print(table(report))
     assert "remediation" in wide.getvalue()  # the side-by-side layout where it fits
+
+
+@pytest.mark.parametrize(("env", "guess"), [("prd", "prod"), ("Dev", "dev"), ("stagin", "staging")])
+def test_an_unknown_environment_gets_a_did_you_mean(env: str, guess: str) -> None:
+    for command in (["validate", env], ["preflight", env]):
+        result = runner.invoke(app, [*command, "--project-dir", str(ROOT)])
+        assert result.exit_code == 2
+        assert f"known environments: dev, prod, staging; did you mean {guess}?" in result.output
