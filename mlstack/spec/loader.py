@@ -289,13 +289,16 @@ def _cross_field_problems_despite(
     left_out: list[tuple[Any, ...]] = []
     error = exc
     for _ in range(_PRUNE_ROUNDS):
-        rule_errors, field_errors = [], []
+        rule_errors: list[Any] = []
+        field_errors: list[Any] = []
         for item in error.errors(include_url=False):
             cause = (item.get("ctx") or {}).get("error")
-            (rule_errors if isinstance(cause, RuleViolations) and error is not exc else field_errors).append(
-                item
-            )
+            # The spec's own cross-field rules report at the root; a nested model's rules are field errors here.
+            top_rules = isinstance(cause, RuleViolations) and not item["loc"]
+            (rule_errors if top_rules else field_errors).append(item)
         if not field_errors:
+            if error is exc:  # the first run reached the cross-field rules: nothing was hidden
+                return []
             extra = []
             seen = {(p.path, p.message) for p in found}
             for item in rule_errors:
