@@ -133,6 +133,15 @@ def render_cli_reference(app: typer.Typer) -> str:
     group: Any = typer.main.get_command(app)
     context = group.context_class(group, info_name="mlstack")
     lines = [GENERATED_NOTE, "", "# CLI reference", "", (group.help or "").strip(), ""]
+    # Options of `mlstack` itself, before any command (--version).
+    top = [p for p in group.params if p.param_type_name == "option" and not getattr(p, "hidden", False)]
+    if top:
+        lines += ["| option | meaning |", "| --- | --- |"]
+        lines += [
+            f"| {', '.join(f'`{o}`' for o in p.opts)} | {(p.help or '').replace('|', '&#124;')} |"
+            for p in top
+        ]
+        lines += [""]
     for name in group.list_commands(context):
         command = group.get_command(context, name)
         if command is None:
