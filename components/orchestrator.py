@@ -16,6 +16,7 @@ from components.iam import TEAM_COST_CENTER_TAG, policy_document, team_tags
 from components.options import child, stateful
 from components.registry import PullThrough
 from components.storage import Bucket
+from components.teams import LOCAL_QUEUE
 from components.workloads import (
     BASELINE,
     POSTGRES_PORT,
@@ -51,6 +52,8 @@ METAFLOW_DB_NAME = "metaflow"
 LOCAL_METADATA_URL = f"http://localhost:{METADATA_PORT}"
 # Label naming the team a Metaflow object serves.
 TEAM_LABEL = "mlstack.dev/team"
+# The label Kueue reads the LocalQueue of a pod or JobSet from.
+KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 METAFLOW_DB_USER = "metaflow"
 POSTGRES_MAJOR_VERSION = "16"
 # Workflows read the team's datasets and write its artifacts and models, each under the team's own prefix.
@@ -905,7 +908,18 @@ def metaflow_config(
         # Every step pod carries the team's cost center, so split cost allocation data for EKS (with the label
         # imported as a cost allocation tag) charges its share of the shared nodes to the team's budget.
         # Format "key=value,..." (plugins/kubernetes/kubernetes_decorator.py: KUBERNETES_LABELS.split(",")).
-        "METAFLOW_KUBERNETES_LABELS": f"{TEAM_COST_CENTER_TAG}={cost_center},{TEAM_LABEL}={team}",
+        # The Kueue queue label puts every step under the team's quota: Metaflow writes these labels into each
+        # Argo template's metadata and onto @parallel JobSets (metaflow 2.19.39 plugins/argo/argo_workflows.py),
+        # Kueue's chart enables its `pod` and `jobset` integrations (kueue-0.19.2 values.yaml
+        # managerConfig.integrations.frameworks), and a labelled pod or JobSet waits for admission by the
+        # team's LocalQueue (kueue@v0.19.2 site/.../external_workloads/argo_workflow.md).
+        "METAFLOW_KUBERNETES_LABELS": (
+            f"{TEAM_COST_CENTER_TAG}={cost_center},{TEAM_LABEL}={team},{KUEUE_QUEUE_LABEL}={LOCAL_QUEUE}"
+        ),
+        # Limits equal to requests (metaflow 2.19.39 plugins/kubernetes/kube_utils.py qos_requests_and_limits).
+        # Metaflow's default QoS sets requests only; the team LimitRange would then add its default limit
+        # (memory 2Gi) to a step that requests more (default 4096M) and admission refuses the pod.
+        "METAFLOW_KUBERNETES_QOS": "Guaranteed",
     }
     if argo_ui_url:
         config["METAFLOW_ARGO_WORKFLOWS_UI_URL"] = argo_ui_url
