@@ -29,12 +29,12 @@ from typing import Any
 import yaml
 
 from mlstack.plan.recorder import Plan, RecordedResource
+from mlstack.simulate.helm import charts_directory
 from mlstack.simulate.objects import of_kind
 from tests.plans import ROOT
 
 EXAMPLES = ROOT / "examples"
 FLOWS = EXAMPLES / "flows"
-CHARTS = ROOT.parent / "shared" / "charts"
 KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 WORKFLOW_TEMPLATE_TYPE = "kubernetes:argoproj.io/v1alpha1:WorkflowTemplate"
 POD_TYPE = "kubernetes:core/v1:Pod"
@@ -72,7 +72,7 @@ def _base_env(home: Path, config: dict[str, str]) -> dict[str, str]:
         # A kubeconfig that points nowhere: nothing here may reach a cluster.
         KUBECONFIG=str(home / "no-kubeconfig"),
         AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",  # noqa: S106 - moto's documented fake credentials
+        AWS_SECRET_ACCESS_KEY="testing",
         AWS_DEFAULT_REGION="us-east-1",
         AWS_CONFIG_FILE=str(home / "no-aws-config"),
         AWS_SHARED_CREDENTIALS_FILE=str(home / "no-aws-credentials"),
@@ -141,7 +141,9 @@ def render_workflow_template(flow: Path, config: dict[str, str], tmp: Path) -> d
 
 def jobset_crd() -> dict[str, Any]:
     """The JobSet CRD the packaged jobset chart installs (kubernetes-sigs/jobset chart 0.12.0, crds/)."""
-    with tarfile.open(CHARTS / "jobset-0.12.0.tgz") as chart:
+    charts = charts_directory(ROOT)
+    assert charts is not None, "no shared/charts folder (set MLSTACK_CHARTS_DIR)"
+    with tarfile.open(charts / "jobset-0.12.0.tgz") as chart:
         member = chart.extractfile("jobset/crds/jobset.x-k8s.io_jobsets.yaml")
         assert member is not None
         crd: dict[str, Any] = yaml.safe_load(member)
