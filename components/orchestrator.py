@@ -43,6 +43,8 @@ ARGO_IMAGE_REGISTRY = "quay.io"
 ARGO_CRD_JOB_IMAGE = "registry.k8s.io/kubectl"
 # Every team namespace gets this service account; Argo runs workflows as it unless a workflow says otherwise.
 WORKFLOW_SERVICE_ACCOUNT = "workflows"
+# The label that names a workload's Kueue LocalQueue.
+KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 METADATA_SERVICE = "metaflow-metadata"
 METADATA_PORT = 8080
 UI_BACKEND = "metaflow-ui-backend"
@@ -52,8 +54,6 @@ METAFLOW_DB_NAME = "metaflow"
 LOCAL_METADATA_URL = f"http://localhost:{METADATA_PORT}"
 # Label naming the team a Metaflow object serves.
 TEAM_LABEL = "mlstack.dev/team"
-# The label Kueue reads the LocalQueue of a pod or JobSet from.
-KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 METAFLOW_DB_USER = "metaflow"
 POSTGRES_MAJOR_VERSION = "16"
 # Workflows read the team's datasets and write its artifacts and models, each under the team's own prefix.
@@ -904,23 +904,22 @@ def metaflow_config(
         "METAFLOW_SERVICE_INTERNAL_URL": service_url,
         "METAFLOW_KUBERNETES_NAMESPACE": team,
         "METAFLOW_KUBERNETES_SERVICE_ACCOUNT": WORKFLOW_SERVICE_ACCOUNT,
+        # Limits equal to requests (metaflow 2.19.39 plugins/kubernetes/kube_utils.py qos_requests_and_limits).
+        # With Metaflow's default QoS (Burstable: requests only) the team LimitRange adds its default limit
+        # (memory 2Gi) to a step that requests more (Metaflow's default is 4096M), and admission refuses the pod.
+        "METAFLOW_KUBERNETES_QOS": "Guaranteed",
         "METAFLOW_KUBERNETES_CONTAINER_IMAGE": step_image,
         # Every step pod carries the team's cost center, so split cost allocation data for EKS (with the label
         # imported as a cost allocation tag) charges its share of the shared nodes to the team's budget.
         # Format "key=value,..." (plugins/kubernetes/kubernetes_decorator.py: KUBERNETES_LABELS.split(",")).
-        # The Kueue queue label puts every step under the team's quota: Metaflow writes these labels into each
-        # Argo template's metadata and onto @parallel JobSets (metaflow 2.19.39 plugins/argo/argo_workflows.py),
-        # Kueue's chart enables its `pod` and `jobset` integrations (kueue-0.19.2 values.yaml
-        # managerConfig.integrations.frameworks), and a labelled pod or JobSet waits for admission by the
-        # team's LocalQueue (kueue@v0.19.2 site/.../external_workloads/argo_workflow.md).
-        "METAFLOW_KUBERNETES_LABELS": (
-            f"{TEAM_COST_CENTER_TAG}={cost_center},{TEAM_LABEL}={team},{KUEUE_QUEUE_LABEL}={LOCAL_QUEUE}"
-        ),
-        # Limits equal to requests (metaflow 2.19.39 plugins/kubernetes/kube_utils.py qos_requests_and_limits).
-        # Metaflow's default QoS sets requests only; the team LimitRange would then add its default limit
-        # (memory 2Gi) to a step that requests more (default 4096M) and admission refuses the pod.
-        "METAFLOW_KUBERNETES_QOS": "Guaranteed",
+        "METAFLOW_KUBERNETES_LABELS": f"{TEAM_COST_CENTER_TAG}={cost_center},{TEAM_LABEL}={team}",
     }
+    # Every step queues on the team's Kueue LocalQueue (components/teams.py LOCAL_QUEUE): Argo's step pods
+    # through Kueue's pod integration, @parallel JobSets as one gang (Kueue's jobset integration). Metaflow
+    # puts these labels on the pods, Jobs and JobSets it creates (plugins/kubernetes/kubernetes.py
+    # create_jobset: jobset.labels(labels)); kubernetes-sigs/kueue@v0.19.2 docs tasks/run/jobsets.md and
+    # external_workloads/argo_workflow.md name the label.
+    config["METAFLOW_KUBERNETES_LABELS"] += f",{KUEUE_QUEUE_LABEL}={LOCAL_QUEUE}"
     if argo_ui_url:
         config["METAFLOW_ARGO_WORKFLOWS_UI_URL"] = argo_ui_url
     return config

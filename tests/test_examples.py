@@ -253,6 +253,7 @@ def test_steps_run_as_the_team_with_platform_images(
 ) -> None:
     template = templates[name]
     assert template["metadata"]["namespace"] == TEAM
+    assert config["METAFLOW_KUBERNETES_QOS"] == "Guaranteed"  # hence limits equal requests below
     registry = ecr_registry_host("111122223333", "us-east-1")
     steps = _step_templates(template)
     assert steps

@@ -392,12 +392,10 @@ def test_metaflow_config_output_per_team(stack_plan: Plan) -> None:
         # Steps default to an image through the ECR cache, not python:X.Y from Docker Hub (rt-data R2).
         # Step pods carry the team's cost-center for split cost allocation data (rt-data F3).
         cost_center = next(t.cost_center for t in spec.teams if t.name == team)
-        # Step pods and @parallel JobSets wait for the team's LocalQueue (Kueue's queue label).
-        assert values["METAFLOW_KUBERNETES_LABELS"] == (
-            f"team-cost-center={cost_center},mlstack.dev/team={team},kueue.x-k8s.io/queue-name=default"
+        assert (
+            values["METAFLOW_KUBERNETES_LABELS"]
+            == f"team-cost-center={cost_center},mlstack.dev/team={team},kueue.x-k8s.io/queue-name=default"
         )
-        # Limits equal requests, so the team LimitRange's default limit never undercuts a step's request.
-        assert values["METAFLOW_KUBERNETES_QOS"] == "Guaranteed"
         image = values["METAFLOW_KUBERNETES_CONTAINER_IMAGE"]
         assert (
             image
