@@ -269,6 +269,25 @@ def test_steps_run_as_the_team_with_platform_images(
         assert resources["limits"] == resources["requests"], step["name"]
 
 
+def test_secrets_the_steps_mount_exist_in_the_team_namespace(templates: dict[str, dict[str, Any]]) -> None:
+    """rag_ingest's `ingest` mounts qdrant-read-write, which the platform gives writer teams only."""
+    plan = plan_of("dev")
+    secrets = {
+        (r.inputs["metadata"]["namespace"], r.inputs["metadata"]["name"])
+        for r in plan.resources
+        if r.type == "kubernetes:core/v1:Secret"
+    }
+    mounted = {
+        (template["metadata"]["namespace"], source["secretRef"]["name"])
+        for template in templates.values()
+        for step in _step_templates(template)
+        for source in step["container"].get("envFrom") or []
+        if source.get("secretRef")
+    }
+    assert mounted == {(TEAM, "qdrant-read-write")}
+    assert mounted <= secrets
+
+
 def test_parallel_training_is_one_jobset_on_gpus(
     templates: dict[str, dict[str, Any]], config: dict[str, str]
 ) -> None:
