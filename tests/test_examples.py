@@ -392,3 +392,20 @@ def test_guides_include_every_example_verbatim() -> None:
     included = set(re.findall(r'^--8<-- "([^"]+)"$', guides, flags=re.MULTILINE))
     files = {p.relative_to(EXAMPLES).as_posix() for p in EXAMPLES.rglob("*.py")}
     assert included == files
+
+
+def test_without_guaranteed_qos_limitranger_refuses_the_steps(
+    templates: dict[str, dict[str, Any]],
+) -> None:
+    """Metaflow's default QoS sets requests only; the team LimitRange's default memory limit (2Gi) then
+    undercuts the default 4096M request, which the platform config's Guaranteed QoS prevents."""
+    plan = plan_of("dev")
+    pods, _ = workflow_pods(templates["hello"], argo_executor(plan), NUM_PARALLEL)
+    start = next(p for p in pods if p["metadata"]["name"] == "helloflow-start")
+    main = next(c for c in start["spec"]["containers"] if c["name"] == "main")
+    del main["resources"]["limits"]  # what Metaflow renders with METAFLOW_KUBERNETES_QOS unset (Burstable)
+    refused = findings(world_of("dev", plan_with(plan, [start])), "MLS-SIM-ADM-001")
+    assert any(
+        "helloflow-start" in v.message and "memory request" in v.message and "LimitRange search/team-limits" in v.message
+        for v in refused
+    ), refused
