@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 
 from mlstack.plan.recorder import Plan, RecordedResource
+from mlstack.simulate import quantity
 from mlstack.simulate.helm import charts_directory
 from mlstack.simulate.objects import of_kind
 from tests.plans import ROOT
@@ -276,11 +277,12 @@ def workflow_pods(
 
 
 def kueue_admitted(pod: dict[str, Any], plan_objects: dict[str, list[Any]]) -> dict[str, Any]:
-    """The pod as it starts after Kueue admitted it: the nodeLabels and tolerations of the flavor assigned to
-    each resource it requests go onto the pod (kubernetes-sigs/kueue@v0.19.2 pkg/podset/podset.go
-    ``FromAssignment`` copies ``flv.Spec.NodeLabels`` and ``flv.Spec.Tolerations``; ``Merge`` applies them).
-    The flavor is the first of the ClusterQueue's resource group that covers the resource with a nominal
-    quota at least the request (pkg/scheduler/flavorassigner tries flavors in order)."""
+    """The pod as it starts after Kueue admitted it: the nodeLabels and tolerations of the flavors assigned to
+    its resources go onto the pod (kubernetes-sigs/kueue@v0.19.2 pkg/podset/podset.go ``FromAssignment`` copies
+    ``flv.Spec.NodeLabels`` and ``flv.Spec.Tolerations``; ``Merge`` applies them). For each resource group of
+    the ClusterQueue that covers what the pod requests, the flavor is the first, in order, whose nominal quota
+    holds the whole request (pkg/scheduler/flavorassigner tries a group's flavors in order). Resources no group
+    covers are left alone here: MLS-SIM-ADM-005 reports them."""
     queue = (pod["metadata"].get("labels") or {}).get(KUEUE_QUEUE_LABEL)
     if not queue:
         return pod
@@ -290,34 +292,34 @@ def kueue_admitted(pod: dict[str, Any], plan_objects: dict[str, list[Any]]) -> d
     cluster_queue_name = local[0].obj["spec"]["clusterQueue"]
     cluster_queue = next(q for q in plan_objects["ClusterQueue"] if q.name == cluster_queue_name)
     flavors = {f.name: f.obj.get("spec") or {} for f in plan_objects["ResourceFlavor"]}
-    requests: dict[str, float] = {}
+    wanted: quantity.Resources = {}
     for container in pod["spec"]["containers"]:
         resources = container.get("resources") or {}
-        # An extended resource's request defaults to its limit (kubernetes.io/docs/concepts/configuration/
+        # A request defaults to the limit when only the limit is set (kubernetes.io/docs/concepts/configuration/
         # manage-resources-containers); Metaflow sets GPUs as limits only.
-        wanted = {**(resources.get("limits") or {}), **(resources.get("requests") or {})}
-        for name, amount in wanted.items():
-            if name not in ("cpu", "memory", "ephemeral-storage"):
-                requests[name] = requests.get(name, 0) + float(amount)
+        both = {**(resources.get("limits") or {}), **(resources.get("requests") or {})}
+        wanted = quantity.add(wanted, quantity.resource_list(both))
     admitted = copy.deepcopy(pod)
-    for resource, amount in requests.items():
-        for group in cluster_queue.obj["spec"]["resourceGroups"]:
-            if resource not in group["coveredResources"]:
-                continue
-            chosen = next(
-                (
-                    flavor["name"]
-                    for flavor in group["flavors"]
-                    for quota in flavor["resources"]
-                    if quota["name"] == resource and float(quota["nominalQuota"]) >= amount
-                ),
-                None,
-            )
-            assert chosen, f"{cluster_queue_name} has no flavor with {amount} {resource}"
-            spec = flavors[chosen]
-            admitted["spec"].setdefault("nodeSelector", {}).update(spec.get("nodeLabels") or {})
-            tolerations = admitted["spec"].setdefault("tolerations", [])
-            tolerations.extend(t for t in spec.get("tolerations") or [] if t not in tolerations)
+    for group in cluster_queue.obj["spec"]["resourceGroups"]:
+        needed = {name: amount for name, amount in wanted.items() if name in group["coveredResources"]}
+        if not needed:
+            continue
+        chosen = next(
+            (
+                flavor["name"]
+                for flavor in group["flavors"]
+                if all(
+                    any(q["name"] == name and quantity.parse(q["nominalQuota"]) >= amount for q in flavor["resources"])
+                    for name, amount in needed.items()
+                )
+            ),
+            None,
+        )
+        assert chosen, f"no flavor of {cluster_queue_name} holds {needed}"
+        spec = flavors[chosen]
+        admitted["spec"].setdefault("nodeSelector", {}).update(spec.get("nodeLabels") or {})
+        tolerations = admitted["spec"].setdefault("tolerations", [])
+        tolerations.extend(t for t in spec.get("tolerations") or [] if t not in tolerations)
     return admitted
 
 

@@ -292,8 +292,17 @@ def test_parallel_training_is_one_jobset_on_gpus(
     templates: dict[str, dict[str, Any]], config: dict[str, str]
 ) -> None:
     plan = plan_of("dev")
-    _, jobsets = workflow_pods(templates["finetune"], argo_executor(plan), NUM_PARALLEL)
+    pods, jobsets = workflow_pods(templates["finetune"], argo_executor(plan), NUM_PARALLEL)
     assert len(jobsets) == 1
+    # Kueue gives the gang the GPU flavor dev's team has quota in: the gpu-dev pool and its taint's toleration.
+    queues = queue_objects(world_of("dev"))
+    trainers = [kueue_admitted(p, queues) for p in pods if p["metadata"]["name"].startswith("finetuneflow-train-")]
+    assert len(trainers) == NUM_PARALLEL
+    for trainer in trainers:
+        assert trainer["spec"]["nodeSelector"] == {"mlstack.io/pool": "gpu-dev"}
+        assert {"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"} in trainer[
+            "spec"
+        ]["tolerations"]
     jobset = jobsets[0]
     assert validate(jobset, "1.34", [CrdSource(jobset_crd())], {}) == []
     # Kueue's jobset integration admits the whole JobSet from this label (gang admission).
