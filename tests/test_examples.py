@@ -197,7 +197,8 @@ class _VllmLike(BaseHTTPRequestHandler):
         pass
 
 
-def test_call_endpoint_speaks_vllms_openai_api() -> None:
+def test_call_endpoint_speaks_vllms_openai_api(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # a proxy of the test machine must not carry the local calls
     client = _module(EXAMPLES / "clients" / "call_endpoint.py")
     server = ThreadingHTTPServer(("127.0.0.1", 0), _VllmLike)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
