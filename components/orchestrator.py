@@ -10,7 +10,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.cluster import Cluster
+from components.cluster import Cluster, system_placement
 from components.environment import Environment
 from components.iam import TEAM_COST_CENTER_TAG, policy_document, team_tags
 from components.options import child, stateful
@@ -456,6 +456,32 @@ class Orchestrator(pulumi.ComponentResource):
                 ],
                 opts=child(self, provider=args.k8s_provider, depends_on=[executor, account]),
             )
+            # Metaflow's @parallel on Argo creates a JobSet from a resource template, run by the workflow's own
+            # service account: the executor runs `kubectl create` and then reads the object back until its
+            # success or failure condition holds (argoproj/argo-workflows@v4.0.6:workflow/executor/resource.go).
+            jobsets = k8s.rbac.v1.Role(
+                f"{name}-{team.name}-jobsets",
+                metadata=_meta("metaflow-jobsets", team.name),
+                rules=[
+                    k8s.rbac.v1.PolicyRuleArgs(
+                        api_groups=["jobset.x-k8s.io"], resources=["jobsets"], verbs=["create", "get"]
+                    )
+                ],
+                opts=after_namespaces,
+            )
+            k8s.rbac.v1.RoleBinding(
+                f"{name}-{team.name}-jobsets-binding",
+                metadata=_meta("metaflow-jobsets", team.name),
+                role_ref=k8s.rbac.v1.RoleRefArgs(
+                    api_group="rbac.authorization.k8s.io", kind="Role", name="metaflow-jobsets"
+                ),
+                subjects=[
+                    k8s.rbac.v1.SubjectArgs(
+                        kind="ServiceAccount", name=WORKFLOW_SERVICE_ACCOUNT, namespace=team.name
+                    )
+                ],
+                opts=child(self, provider=args.k8s_provider, depends_on=[jobsets, account]),
+            )
             role = workload_role(
                 self,
                 f"{name}-{team.name}-workflows-role",
@@ -525,6 +551,8 @@ def argo_values(
         },
         "ingress": {"enabled": False},
         "secure": False,
+        # values.yaml `server.nodeSelector` (merged with the chart's kubernetes.io/os), `server.tolerations`.
+        **system_placement(),
     }
     if spec.sso is not None:
         server["sso"] = {
@@ -548,6 +576,8 @@ def argo_values(
             "requests": {"cpu": "100m", "memory": "256Mi"},
             "limits": {"memory": "1Gi"},
         },
+        # values.yaml `controller.nodeSelector`, `controller.tolerations`: on the system nodes.
+        **system_placement(),
         "workflowDefaults": {
             "spec": {
                 "serviceAccountName": WORKFLOW_SERVICE_ACCOUNT,
@@ -579,7 +609,11 @@ def argo_values(
             # argo-helm@argo-workflows-1.0.18:charts/argo-workflows/values.yaml
             # `crds.upgradeJob.image.repository` (default registry.k8s.io/kubectl; the tag v1.36.2 is kept):
             # templates/crds-install-job.yaml renders "<repository>:<tag>".
-            "upgradeJob": {"image": {"repository": pull_through.image(ARGO_CRD_JOB_IMAGE)}},
+            # `crds.upgradeJob.nodeSelector`, `.tolerations` (templates/crds-install-job.yaml): system nodes.
+            "upgradeJob": {
+                "image": {"repository": pull_through.image(ARGO_CRD_JOB_IMAGE)},
+                **system_placement(),
+            },
         },
         "singleNamespace": False,
         "workflow": {"serviceAccount": {"create": False}, "rbac": {"create": False}},
@@ -854,6 +888,7 @@ def metaflow_statefulset_spec(
     }
     if init:
         pod["initContainers"] = init
+    pod.update(system_placement())  # a platform service: on the system nodes
     return {
         "serviceName": name,
         "replicas": spec.metadata_service_replicas,

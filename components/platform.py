@@ -6,6 +6,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.cluster import Cluster, ClusterArgs, eks_cluster_name
+from components.compute import Compute, ComputeArgs
 from components.environment import Environment
 from components.governance import Guardrails, GuardrailsArgs
 from components.gpu import GpuPools, GpuPoolsArgs
@@ -84,6 +85,17 @@ class Platform(pulumi.ComponentResource):
             ),
             aws_only,
         )
+        self.compute = Compute(
+            f"{name}-compute",
+            ComputeArgs(
+                env=env,
+                spec=list(spec.cpu_pools),
+                cluster=self.cluster,
+                karpenter=self.gpu,
+                pull_through=PullThrough.from_spec(env, spec.registry),
+            ),
+            aws_only,
+        )
         self.storage = ObjectStore(
             f"{name}-storage",
             ObjectStoreArgs(
@@ -119,6 +131,8 @@ class Platform(pulumi.ComponentResource):
                 storage=self.storage,
                 registry=self.registry,
                 platform_admins=spec.platform_admins,
+                cpu_pools=list(spec.cpu_pools),
+                kueue_after=[self.compute.jobset],
             ),
             aws_only,
         )
