@@ -939,6 +939,10 @@ def metaflow_config(
         "METAFLOW_SERVICE_INTERNAL_URL": service_url,
         "METAFLOW_KUBERNETES_NAMESPACE": team,
         "METAFLOW_KUBERNETES_SERVICE_ACCOUNT": WORKFLOW_SERVICE_ACCOUNT,
+        # Limits equal to requests (metaflow 2.19.39 plugins/kubernetes/kube_utils.py qos_requests_and_limits).
+        # With Metaflow's default QoS (Burstable: requests only) the team LimitRange adds its default limit
+        # (memory 2Gi) to a step that requests more (Metaflow's default is 4096M), and admission refuses the pod.
+        "METAFLOW_KUBERNETES_QOS": "Guaranteed",
         "METAFLOW_KUBERNETES_CONTAINER_IMAGE": step_image,
         # Every step pod carries the team's cost center, so split cost allocation data for EKS (with the label
         # imported as a cost allocation tag) charges its share of the shared nodes to the team's budget.
