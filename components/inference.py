@@ -15,6 +15,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as kubernetes
 
+from components.cluster import system_placement
 from components.environment import Environment
 from components.helm import chart_source
 from components.iam import platform_role, pod_identity_trust, policy_document, service_trust
@@ -265,6 +266,8 @@ class Inference(pulumi.ComponentResource):
                 # aws/eks-charts@v0.0.196:stable/aws-load-balancer-controller/values.yaml `image.repository`
                 # (templates/deployment.yaml renders "<repository>:<tag>"; the chart's tag v2.13.0 is kept).
                 "image": {"repository": self._args.registry.pull_through.image(LB_CONTROLLER_IMAGE)},
+                # values.yaml `nodeSelector`, `tolerations`: a platform controller, on the system nodes.
+                **system_placement(),
             },
         )
 
@@ -490,6 +493,8 @@ def _keda_values(*, hardened: bool) -> dict[str, Any]:
     values: dict[str, Any] = {
         "operator": {"replicaCount": 2 if hardened else 1},
         "securityContext": {"operator": container_security_context()},
+        # kedacore/charts@v2.20.2:keda/values.yaml top-level `nodeSelector`, `tolerations` (every KEDA pod).
+        **system_placement(),
     }
     if hardened:
         values["podDisruptionBudget"] = {"operator": {"minAvailable": 1}}
@@ -512,8 +517,11 @@ def _http_addon_values(*, hardened: bool) -> dict[str, Any]:
             # server refuses (kedacore/charts@c4b92e9:http-add-on/templates/interceptor/poddisruptionbudget.yaml).
             # maxUnavailable 1 lets a drain proceed, and with two replicas keeps one interceptor up.
             "pdb": {"enabled": True, "minAvailable": 0, "maxUnavailable": 1},
+            **system_placement(),
         },
-        "scaler": {"replicas": 3 if hardened else 1},
+        # values.yaml `operator.`, `scaler.`, `interceptor.nodeSelector` and `.tolerations`: system nodes.
+        "scaler": {"replicas": 3 if hardened else 1, **system_placement()},
+        "operator": system_placement(),
     }
 
 

@@ -7,6 +7,7 @@ import pulumi_aws as aws
 
 from components.access import LOCAL_API_PORT, PORT_FORWARD_DOCUMENT, AccessHost, AccessHostArgs
 from components.cluster import Cluster, ClusterArgs, eks_cluster_name
+from components.compute import Compute, ComputeArgs
 from components.deployer import DeployRunner, DeployRunnerArgs
 from components.environment import Environment
 from components.governance import Guardrails, GuardrailsArgs
@@ -124,6 +125,17 @@ class Platform(pulumi.ComponentResource):
             ),
             aws_only,
         )
+        self.compute = Compute(
+            f"{name}-compute",
+            ComputeArgs(
+                env=env,
+                spec=list(spec.cpu_pools),
+                cluster=self.cluster,
+                karpenter=self.gpu,
+                pull_through=PullThrough.from_spec(env, spec.registry),
+            ),
+            aws_only,
+        )
         self.storage = ObjectStore(
             f"{name}-storage",
             ObjectStoreArgs(
@@ -159,6 +171,8 @@ class Platform(pulumi.ComponentResource):
                 storage=self.storage,
                 registry=self.registry,
                 platform_admins=spec.platform_admins,
+                cpu_pools=list(spec.cpu_pools),
+                kueue_after=[self.compute.jobset],
             ),
             aws_only,
         )

@@ -21,6 +21,7 @@ import yaml
 from mlstack.catalog import GpuCatalog, GpuInstanceType, gpu_catalog
 from mlstack.plan.recorder import Plan, RecordedResource
 from mlstack.spec import PlatformSpec
+from mlstack.spec.compute import cpu_instance_table
 
 PRICES_FILE = Path(__file__).resolve().parent / "data" / "prices.yaml"
 
@@ -41,6 +42,7 @@ LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 CODEBUILD_PROJECT = "aws:codebuild/project:Project"
 
 GPU_LIMIT = "nvidia.com/gpu"
+CPU_LIMIT = "cpu"
 INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
 INSTANCE_FAMILY_LABEL = "karpenter.k8s.aws/instance-family"
 CAPACITY_TYPE_LABEL = "karpenter.sh/capacity-type"
@@ -204,6 +206,7 @@ class _Estimator:
         self.by_urn = {r.urn: r for r in plan.resources}
         self.lines: list[LineItem] = []
         self.gpu_hours: list[GpuHour] = []
+        self._cpu_assumed = False
         self.assumptions: list[str] = [
             f"prices: {prices.source}, On-Demand list prices in {self.region}, {self.hours:g} hours a month",
             f"Spot capacity is priced at a {spec.cost.spot_discount_percent:g}% discount on On-Demand "
@@ -353,9 +356,7 @@ class _Estimator:
             name = str((node_pool.inputs.get("metadata") or {}).get("name") or node_pool.name)
             limits = spec.get("limits") or {}
             if GPU_LIMIT not in limits:
-                self.assumptions.append(
-                    f"NodePool {name}: no {GPU_LIMIT} limit, so its nodes are not priced (only GPU NodePools are)"
-                )
+                self._cpu_pool(node_pool, name, limits)
                 continue
             gpu_limit = int(float(limits[GPU_LIMIT]))
             candidates, capacity = self._pool_choices(node_pool, name, pools_by_name)
@@ -400,6 +401,49 @@ class _Estimator:
             )
             self.assumptions.append(
                 "spot-preferred pools are priced as Spot, the capacity Karpenter tries first"
+            )
+
+    def _cpu_pool(self, node_pool: RecordedResource, name: str, limits: dict[str, Any]) -> None:
+        """A CPU NodePool: nothing at idle (it scales to zero), its vCPU limit filled with its type dearest per
+        vCPU-hour at peak. A pool without a cpu limit or an instance-type allow-list cannot be bounded."""
+        allowed = _requirement_values(node_pool)
+        types = allowed.get(INSTANCE_TYPE_LABEL)
+        if CPU_LIMIT not in limits or not types:
+            raise CostModelError(
+                f"NodePool {name} has no {CPU_LIMIT} limit or no {INSTANCE_TYPE_LABEL} allow-list, so its "
+                "peak cannot be priced: set cpu_pools[].max_vcpu and instance_types"
+            )
+        table = cpu_instance_table()
+        unknown = sorted(t for t in types if t not in table)
+        if unknown:
+            raise CostModelError(
+                f"NodePool {name}: instance types {unknown} are not in the CPU instance table"
+            )
+        capacity_values = set(allowed.get(CAPACITY_TYPE_LABEL, []))
+        capacity = (
+            "on-demand"
+            if capacity_values == {"on-demand"}
+            else "spot"
+            if capacity_values == {"spot"}
+            else "spot-preferred"
+        )
+        spot = capacity != "on-demand"
+        per_vcpu, dearest = max(
+            (self.instance_month(f"ec2:{t}", spot) / float(table[t]["vcpu"]), t) for t in types
+        )
+        vcpus = float(limits[CPU_LIMIT])
+        self.add(
+            node_pool,
+            f"CPU pool {name} ({capacity})",
+            f"idle 0 nodes; peak {vcpus:g} vCPUs x {dearest}",
+            0.0,
+            vcpus * per_vcpu,
+        )
+        if not self._cpu_assumed:
+            self._cpu_assumed = True
+            self.assumptions.append(
+                "CPU pools: idle 0 (scaled to zero; platform pods stay on the system nodes); peak fills the vCPU "
+                "limit with the type dearest per vCPU-hour; node volumes are not included"
             )
 
     def _pool_choices(
@@ -537,7 +581,6 @@ class _Estimator:
                 "S3 holds storage.expected_gb per bucket (0 when unset) in S3 Standard; versions and replicas not included"
             )
 
-
     def _instances(self) -> None:
         """Stand-alone EC2 instances (the access host): their launch template's type and root volume, always on."""
         templates = {r.id: r for r in self.plan.by_type(LAUNCH_TEMPLATE)}
@@ -550,11 +593,14 @@ class _Estimator:
             hours = self.instance_month(f"ec2:{instance_type}", spot=False)
             self.add(instance, f"instance {instance.name}", f"1 x {instance_type} On-Demand", hours, hours)
             volumes = [
-                float((m.get("ebs") or {}).get("volumeSize") or 0) for m in source.get("blockDeviceMappings") or []
+                float((m.get("ebs") or {}).get("volumeSize") or 0)
+                for m in source.get("blockDeviceMappings") or []
             ]
             if sum(volumes):
                 disk = sum(volumes) * self.prices.monthly("ebs.gp3", self.region)
-                self.add(instance, f"instance {instance.name} volume", f"{sum(volumes):g} GB ebs.gp3", disk, disk)
+                self.add(
+                    instance, f"instance {instance.name} volume", f"{sum(volumes):g} GB ebs.gp3", disk, disk
+                )
 
     def _codebuild(self) -> None:
         """CodeBuild bills build minutes only; the stack file states how many the runner uses a month."""
@@ -573,6 +619,17 @@ class _Estimator:
                 f"the deploy runner builds {minutes:g} minutes a month (stack file: "
                 "cost.deploy_runner_minutes_per_month); no charge between builds"
             )
+
+
+def _requirement_values(node_pool: RecordedResource) -> dict[str, list[str]]:
+    """The values of a NodePool's ``In`` requirements, by key."""
+    template = ((node_pool.inputs.get("spec") or {}).get("template") or {}).get("spec") or {}
+    return {
+        str(r.get("key")): [str(v) for v in r.get("values") or []]
+        for r in template.get("requirements") or []
+        if r.get("operator") == "In"
+    }
+
 
 def _belongs_to(instance: RecordedResource, cluster: RecordedResource) -> bool:
     if cluster.urn in instance.property_dependencies.get("clusterIdentifier", []):

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from mlstack.spec.access import AccessHostSpec, DeployRunnerSpec
 from mlstack.spec.cluster import ClusterSpec, SystemNodeGroupSpec
+from mlstack.spec.compute import CpuPoolSpec
 from mlstack.spec.gpu import GpuPoolSpec, GpuSharingSpec
 from mlstack.spec.network import ExistingVpc, NetworkSpec
 from mlstack.spec.orchestrator import ArgoSsoSpec, OrchestratorSpec
@@ -30,6 +31,7 @@ PAGES: dict[str, list[tuple[str, type[BaseModel]]]] = {
     "docs/components/vectordb.md": [("vector_db", VectorDbSpec)],
     "docs/components/deployer.md": [("deploy_runner", DeployRunnerSpec)],
     "docs/components/access.md": [("access_host", AccessHostSpec)],
+    "docs/components/compute.md": [("cpu_pools[]", CpuPoolSpec)],
 }
 
 

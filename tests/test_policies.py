@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from policies.catalog import ALL_RULES, RULES_BY_ID
+from tests.compute_policy_cases import COMPUTE_CASES
 from tests.policy_cases import (
     Case,
     bad,
@@ -785,26 +786,32 @@ CASES: dict[str, list[Case]] = {
     "MLS-GPU-001": [
         ok("dev"),
         ok("prod"),
-        bad("dev", "no taint", NODE_POOL, _untainted),
+        bad("dev", "no taint", NODE_POOL, _untainted, name="-gpu-"),
     ],
     "MLS-GPU-002": [
         ok("prod"),
         bad("prod", "no limit", NODE_POOL, _unlimited, name="training"),
-        bad("dev", "zero limit", NODE_POOL, _gpu_limit("0")),
+        bad("dev", "zero limit", NODE_POOL, _gpu_limit("0"), name="-gpu-"),
     ],
     "MLS-GPU-003": [
         ok("dev"),
-        bad("dev", "any instance type", NODE_POOL, _any_instance),
+        bad("dev", "any instance type", NODE_POOL, _any_instance, name="-gpu-"),
     ],
     "MLS-GPU-004": [
         ok("prod"),
         ok("staging"),
-        ok("dev", "dev inference may be spot-only", target_type=NODE_POOL, mutate=_capacity("spot")),
+        ok(
+            "dev",
+            "dev inference may be spot-only",
+            target_type=NODE_POOL,
+            target_name="-gpu-",
+            mutate=_capacity("spot"),
+        ),
         bad("prod", "spot-only serving", NODE_POOL, _capacity("spot"), name="serving"),
     ],
     "MLS-GPU-005": [
         ok("dev"),
-        bad("dev", "never consolidates", NODE_POOL, _disruption(consolidateAfter="Never")),
+        bad("dev", "never consolidates", NODE_POOL, _disruption(consolidateAfter="Never"), name="-gpu-"),
         bad(
             "prod",
             "no consolidation policy",
@@ -1240,6 +1247,8 @@ CASES.update(
         ],
     }
 )
+
+CASES.update(COMPUTE_CASES)
 
 
 # In-VPC access: the CodeBuild deploy runner, the access host and their egress rules (policies/deploy.py).

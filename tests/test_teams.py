@@ -89,8 +89,21 @@ def test_flavors_follow_the_gpu_pools(stack_plan: Plan) -> None:
     _, spec = PROJECT.load(stack_plan.stack)
     version = spec.cluster.kubernetes_version
     flavors = stack_plan.by_type("kubernetes:kueue.x-k8s.io/v1beta2:ResourceFlavor")
-    labelled = {f.inputs["spec"]["nodeLabels"]["mlstack.io/pool"]: f for f in flavors if f.inputs["spec"]}
+    labelled = {
+        f.inputs["spec"]["nodeLabels"]["mlstack.io/pool"]: f
+        for f in flavors
+        if "mlstack.io/pool" in f.inputs["spec"].get("nodeLabels", {})
+    }
     assert set(labelled) == {pool.name for pool in spec.gpu_pools}
+    # The CPU flavors select by architecture: amd64 always, arm64 when a Graviton pool exists.
+    by_arch = {
+        f.inputs["spec"]["nodeLabels"]["kubernetes.io/arch"]: f
+        for f in flavors
+        if "kubernetes.io/arch" in f.inputs["spec"].get("nodeLabels", {})
+    }
+    arches = {"amd64"} | {pool.arch for pool in spec.cpu_pools}
+    assert set(by_arch) == arches
+    assert len(flavors) == len(labelled) + len(by_arch)
     for flavor in flavors:
         _validate(flavor, version)
     for flavor in labelled.values():

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
+from mlstack.console import ByWidth
 from mlstack.cost import CostModelError, Estimate, estimate, money
 from mlstack.spec import PlatformSpec
 
@@ -54,25 +56,7 @@ def cost_command(
 
 def estimate_report(spec: PlatformSpec, result: Estimate) -> list[object]:
     """The estimate of one environment: line items, totals by component, GPU-hour prices, assumptions."""
-    lines = Table(
-        title=f"mlstack-{result.stack}: monthly cost estimate ({result.region}, USD)", title_justify="left"
-    )
-    for column in ("component", "item", "basis"):
-        lines.add_column(column)
-    lines.add_column("idle", justify="right")
-    lines.add_column("peak", justify="right")
-    by_component = result.by_component()
-    for component in sorted(by_component):
-        for line in (line for line in result.lines if line.component == component):
-            lines.add_row(component, line.item, line.basis, money(line.idle), money(line.peak))
-        idle, peak = by_component[component]
-        lines.add_row(
-            "", f"[bold]{component} total[/]", "", f"[bold]{money(idle)}[/]", f"[bold]{money(peak)}[/]"
-        )
-    lines.add_section()
-    lines.add_row(
-        "[bold]total[/]", "", "", f"[bold]{money(result.idle)}[/]", f"[bold]{money(result.peak)}[/]"
-    )
+    lines = ByWidth(partial(_wide_lines, result), partial(_narrow_lines, result))
     output: list[object] = [lines]
     if result.gpu_hours:
         gpus = Table(title="One GPU-hour per pool", title_justify="left")
@@ -93,6 +77,50 @@ def estimate_report(spec: PlatformSpec, result: Estimate) -> list[object]:
     output.append("Assumptions:")
     output.extend(f"  - {assumption}" for assumption in result.assumptions)
     return output
+
+
+def _lines_title(result: Estimate) -> str:
+    return f"mlstack-{result.stack}: monthly cost estimate ({result.region}, USD)"
+
+
+def _wide_lines(result: Estimate) -> Table:
+    lines = Table(title=_lines_title(result), title_justify="left")
+    for column in ("component", "item", "basis"):
+        # Folded, never cut with an ellipsis: a resource name is how the reader finds the line in the plan.
+        lines.add_column(column, overflow="fold")
+    lines.add_column("idle", justify="right", no_wrap=True)
+    lines.add_column("peak", justify="right", no_wrap=True)
+    by_component = result.by_component()
+    for component in sorted(by_component):
+        for line in (line for line in result.lines if line.component == component):
+            lines.add_row(component, line.item, line.basis, money(line.idle), money(line.peak))
+        idle, peak = by_component[component]
+        lines.add_row(
+            "", f"[bold]{component} total[/]", "", f"[bold]{money(idle)}[/]", f"[bold]{money(peak)}[/]"
+        )
+    lines.add_section()
+    lines.add_row(
+        "[bold]total[/]", "", "", f"[bold]{money(result.idle)}[/]", f"[bold]{money(result.peak)}[/]"
+    )
+    return lines
+
+
+def _narrow_lines(result: Estimate) -> Table:
+    """Below NARROW_WIDTH columns: the component as a heading row and each line's basis under its item, so
+    that three columns hold what five did (resource names then keep their lines)."""
+    lines = Table(title=_lines_title(result), title_justify="left")
+    lines.add_column("component, item and basis", overflow="fold")
+    lines.add_column("idle", justify="right", no_wrap=True)
+    lines.add_column("peak", justify="right", no_wrap=True)
+    by_component = result.by_component()
+    for component in sorted(by_component):
+        idle, peak = by_component[component]
+        lines.add_row(f"[bold]{component}[/]", f"[bold]{money(idle)}[/]", f"[bold]{money(peak)}[/]")
+        for line in (line for line in result.lines if line.component == component):
+            lines.add_row(f"  {line.item}\n  [dim]{line.basis}[/]", money(line.idle), money(line.peak))
+    lines.add_section()
+    lines.add_row("[bold]total[/]", f"[bold]{money(result.idle)}[/]", f"[bold]{money(result.peak)}[/]")
+    return lines
 
 
 def comparison_table(results: list[tuple[PlatformSpec, Estimate]]) -> Table:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,37 @@ G_SPOT = QUOTAS[("G", "spot")].code
 P_ON_DEMAND = QUOTAS[("P", "on-demand")].code
 P_SPOT = QUOTAS[("P", "spot")].code
 runner = CliRunner()
+# What GetServiceQuota returns as UsageMetric for the EC2 vCPU quotas (the AWS/Usage ResourceCount metric and
+# its dimensions, as recorded in public get-service-quota / list-service-quotas outputs).
+USAGE_CLASS = {G_ON_DEMAND: "G/OnDemand", P_ON_DEMAND: "P/OnDemand", G_SPOT: "G/Spot", P_SPOT: "P/Spot"}
+
+
+def usage_metric(code: str) -> dict[str, Any]:
+    return {
+        "MetricNamespace": "AWS/Usage",
+        "MetricName": "ResourceCount",
+        "MetricDimensions": {
+            "Class": USAGE_CLASS[code],
+            "Resource": "vCPU",
+            "Service": "EC2",
+            "Type": "Resource",
+        },
+        "MetricStatisticRecommendation": "Maximum",
+    }
+
+
+def put_usage(usage: dict[str, float], minutes_ago: int = 2) -> None:
+    """Publish the quotas' current vCPU usage into moto's CloudWatch, as AWS does every minute."""
+    when = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=minutes_ago)
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+    for code, value in usage.items():
+        dimensions = [{"Name": k, "Value": v} for k, v in usage_metric(code)["MetricDimensions"].items()]
+        cloudwatch.put_metric_data(
+            Namespace="AWS/Usage",
+            MetricData=[
+                {"MetricName": "ResourceCount", "Dimensions": dimensions, "Value": value, "Timestamp": when}
+            ],
+        )
 
 
 def dev_spec(**pools: Any) -> PlatformSpec:
@@ -49,7 +81,12 @@ def quota_client(values: dict[str, float | str]) -> Any:
                 "get_service_quota", "AccessDeniedException", "no", 400, expected_params=params
             )
         else:
-            quota = {"ServiceCode": "ec2", "QuotaCode": code, "Value": values[code]}
+            quota = {
+                "ServiceCode": "ec2",
+                "QuotaCode": code,
+                "Value": values[code],
+                "UsageMetric": usage_metric(code),
+            }
             stub.add_response("get_service_quota", {"Quota": quota}, params)
     stub.activate()
     return client
@@ -64,7 +101,14 @@ def eks_client(versions: dict[str, str]) -> Any:
     return client
 
 
-def run(spec: PlatformSpec, quotas: dict[str, float | str], versions: dict[str, str] | None = None) -> Report:
+def run(
+    spec: PlatformSpec,
+    quotas: dict[str, float | str],
+    versions: dict[str, str] | None = None,
+    usage: dict[str, float] | None = None,
+) -> Report:
+    """Preflight with the given quota values and, by default, nothing else in the account using them."""
+    put_usage({code: 0.0 for code in quotas} if usage is None else usage)
     overrides = {
         "service-quotas": quota_client(quotas),
         "eks": eks_client(versions or {"1.34": "STANDARD_SUPPORT"}),
@@ -90,6 +134,7 @@ def test_dev_stack_passes_when_types_are_offered_and_quotas_suffice(backend: str
     assert {r.rule for r in report.results} == {
         "credentials",
         "region",
+        "zones",
         "offering",
         "quota",
         "kubernetes-version",
