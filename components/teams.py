@@ -644,13 +644,21 @@ def cluster_queue_manifest(
     """
     resource_groups: list[dict[str, Any]] = [
         {
-            "coveredResources": ["cpu", "memory"],
+            # Kueue admits a workload only when its ClusterQueue covers every resource the workload requests
+            # (kubernetes-sigs/kueue@v0.19.2:pkg/scheduler/flavorassigner/flavorassigner.go, "resource %s
+            # unavailable in ClusterQueue"), and every Metaflow step requests ephemeral-storage (@kubernetes
+            # disk, metaflow 2.19.39 kubernetes_decorator.py): so the group covers it too.
+            "coveredResources": ["cpu", "memory", "ephemeral-storage"],
             "flavors": [
                 {
                     "name": flavor,
                     "resources": [
                         {"name": "cpu", "nominalQuota": str(team.cpu_quota)},
                         {"name": "memory", "nominalQuota": f"{team.memory_quota_gib}Gi"},
+                        {
+                            "name": "ephemeral-storage",
+                            "nominalQuota": f"{team.resolved_ephemeral_storage_quota_gib}Gi",
+                        },
                     ],
                 }
                 # Kueue tries the flavors in order: amd64 first, Graviton for workloads that tolerate it when
