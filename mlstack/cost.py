@@ -35,6 +35,7 @@ RDS_INSTANCE = "aws:rds/instance:Instance"
 RDS_CLUSTER = "aws:rds/cluster:Cluster"
 RDS_CLUSTER_INSTANCE = "aws:rds/clusterInstance:ClusterInstance"
 SAGEMAKER_ENDPOINT_CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 S3_BUCKETS = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
 
 GPU_LIMIT = "nvidia.com/gpu"
@@ -200,6 +201,8 @@ class _Estimator:
         self.spot_factor = 1 - spec.cost.spot_discount_percent / 100
         self.by_urn = {r.urn: r for r in plan.resources}
         self.lines: list[LineItem] = []
+        # Usage-based resources priced from a stated volume (never listed as "not priced").
+        self.priced: set[str] = set()
         self.gpu_hours: list[GpuHour] = []
         self.assumptions: list[str] = [
             f"prices: {prices.source}, On-Demand list prices in {self.region}, {self.hours:g} hours a month",
@@ -218,7 +221,10 @@ class _Estimator:
         self._aurora()
         self._sagemaker()
         self._s3()
-        usage_types = Counter(r.type for r in self.plan.resources if r.type in self.prices.usage_based)
+        self._pod_logs()
+        usage_types = Counter(
+            r.type for r in self.plan.resources if r.type in self.prices.usage_based and r.urn not in self.priced
+        )
         for type_, count in sorted(usage_types.items()):
             self.assumptions.append(
                 f"not priced, usage-based: {count} x {type_} ({self.prices.usage_based[type_]})"
@@ -278,6 +284,31 @@ class _Estimator:
             self.assumptions.append(
                 f"NAT gateways process {volume:g} GB a month in total (stack file: cost.nat_processed_gb_per_month)"
             )
+
+    def _pod_logs(self) -> None:
+        """Pod and node logs (components.logs): ingestion of the stated monthly volume, and its storage over the
+        retention period at steady state (a month's volume times the months kept). Stored bytes are billed
+        compressed, so storage is an upper bound."""
+        groups = [
+            r
+            for r in self.plan.by_type(LOG_GROUP)
+            if str(r.inputs.get("name", "")).startswith(f"/mlstack/{self.spec.environment}/pods/")
+            or r.inputs.get("name") == f"/mlstack/{self.spec.environment}/nodes"
+        ]
+        if not groups:
+            return
+        self.priced.update(r.urn for r in groups)
+        volume = self.spec.cost.logs_ingested_gb_per_month
+        months_kept = self.spec.logs.retention_days * 24 / self.hours
+        ingest = volume * self.prices.get("logs.ingest", self.region).usd
+        stored = volume * months_kept
+        storage = stored * self.prices.get("logs.storage", self.region).usd
+        self.add(groups[0], "log ingestion", f"{volume:g} GB x logs.ingest", ingest, ingest)
+        self.add(groups[0], "log storage", f"{stored:.1f} GB (retention {self.spec.logs.retention_days} d) x logs.storage", storage, storage)
+        self.assumptions.append(
+            f"pods and nodes log {volume:g} GB a month into CloudWatch Logs (stack file: cost.logs_ingested_gb_per_month), "
+            f"kept {self.spec.logs.retention_days} days; Logs Insights queries are not included"
+        )
 
     def _interface_endpoints(self) -> None:
         endpoints = [

@@ -283,10 +283,11 @@ def test_missing_price_is_an_error_naming_the_type(capacity: str, types: list[st
 
 def test_dev_idles_at_two_spot_system_nodes() -> None:
     """Dev's floor: EKS, one NAT gateway, the metadata database and the two Spot system nodes that hold its
-    platform pods (docs/cost.md, "System node capacity"); $163.42 as shipped."""
+    platform pods (docs/cost.md, "System node capacity"), plus pod and node logs ($5.14 for 10 GB kept 14 days);
+    $168.56 as shipped."""
     _, spec = PROJECT.load("dev")
     result = estimate(plan_of("dev"), spec)
-    assert result.idle <= 165.0
+    assert result.idle <= 170.0
     (nodes,) = [line for line in result.lines if line.item == "node group dev-cluster-system"]
     assert "Spot" in nodes.basis
 
@@ -406,3 +407,21 @@ def test_cost_command_reports_a_missing_price(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["cost", "dev", "--project-dir", str(project)])
     assert result.exit_code == 2
     assert "no price for" in result.output and "ap-south-2" in result.output
+
+
+def test_pod_logs_priced_from_the_stated_volume_and_retention() -> None:
+    """10 GB a month at $0.50/GB ingested; kept 14 days in dev, i.e. 10 x 14 x 24 / 730 GB stored at $0.03."""
+    _, spec = PROJECT.load("dev")
+    result = estimate(plan_of("dev"), spec)
+    lines = {line.item: line for line in result.lines if line.component == "dev-logs"}
+    assert lines["log ingestion"].idle == pytest.approx(10 * 0.50)
+    assert lines["log storage"].idle == pytest.approx(10 * 14 * 24 / 730 * 0.03)
+    # The stack's own log groups are priced, so the usage-based note no longer counts them.
+    assert result.not_priced.get("aws:cloudwatch/logGroup:LogGroup", 0) == 2  # VPC flow logs, control plane
+
+
+def test_pod_logs_follow_the_stated_volume() -> None:
+    _, spec = PROJECT.load("dev")
+    louder = spec.model_copy(update={"cost": spec.cost.model_copy(update={"logs_ingested_gb_per_month": 100.0})})
+    lines = {line.item: line for line in estimate(plan_of("dev"), louder).lines if line.component == "dev-logs"}
+    assert lines["log ingestion"].peak == pytest.approx(50.0)
