@@ -99,7 +99,9 @@ class LogsArgs:
     logs_key_arn: pulumi.Input[str]
     boundary_arn: pulumi.Input[str]
     pull_through: PullThrough
-    cluster: Any  # components.cluster.Cluster (pod_identity); Any avoids importing the cluster into this module
+    cluster: (
+        Any  # components.cluster.Cluster (pod_identity); Any avoids importing the cluster into this module
+    )
     k8s_provider: kubernetes.Provider
     depends_on: Sequence[pulumi.Resource] = ()
 
@@ -127,7 +129,9 @@ class Logs(pulumi.ComponentResource):
         self.names = names
         cost_centers = {team.name: team.cost_center for team in args.teams}
 
-        def group(suffix: str, group_name: str, tags: dict[str, str] | None = None) -> aws.cloudwatch.LogGroup:
+        def group(
+            suffix: str, group_name: str, tags: dict[str, str] | None = None
+        ) -> aws.cloudwatch.LogGroup:
             return aws.cloudwatch.LogGroup(
                 f"{name}-{suffix}",
                 name=group_name,
@@ -152,7 +156,9 @@ class Logs(pulumi.ComponentResource):
             env=env,
             role_suffix="log-agent",
             boundary_arn=args.boundary_arn,
-            assume_role_policy=pod_identity_trust(env, namespace=LOGS_NAMESPACE, service_account=SERVICE_ACCOUNT),
+            assume_role_policy=pod_identity_trust(
+                env, namespace=LOGS_NAMESPACE, service_account=SERVICE_ACCOUNT
+            ),
             description=f"Fluent Bit in {env.name}: writes pod and node logs to the environment's log groups only.",
         )
         agent_policy = aws.iam.RolePolicy(
@@ -225,7 +231,12 @@ def agent_statements(group_arns: Sequence[pulumi.Input[str]]) -> list[dict[str, 
     for arn in group_arns:
         resources += _group_resources(arn)
     return [
-        {"Sid": "WriteOnlyTheStacksLogGroups", "Effect": "Allow", "Action": list(AGENT_WRITE_ACTIONS), "Resource": resources}
+        {
+            "Sid": "WriteOnlyTheStacksLogGroups",
+            "Effect": "Allow",
+            "Action": list(AGENT_WRITE_ACTIONS),
+            "Resource": resources,
+        }
     ]
 
 
@@ -263,7 +274,9 @@ def _output(match: str, group_name: str, region: str) -> str:
     )
 
 
-def fluent_bit_values(env: Environment, spec: LogsSpec, names: LogGroupNames, pull_through: PullThrough) -> dict[str, Any]:
+def fluent_bit_values(
+    env: Environment, spec: LogsSpec, names: LogGroupNames, pull_through: PullThrough
+) -> dict[str, Any]:
     """Helm values of aws-for-fluent-bit 0.2.0 (keys from its values.yaml and templates/configmap.yaml).
 
     Routing: the chart's tail input tags every container log ``kube.<path>`` and its kubernetes filter adds the pod's
@@ -276,11 +289,19 @@ def fluent_bit_values(env: Environment, spec: LogsSpec, names: LogGroupNames, pu
     """
     region = env.region
     team_rules = [
-        f"    Rule $kubernetes['namespace_name'] ^{team}$ {TEAM_TAG_PREFIX}.{team} false" for team in names.teams
+        f"    Rule $kubernetes['namespace_name'] ^{team}$ {TEAM_TAG_PREFIX}.{team} false"
+        for team in names.teams
     ]
     filters = (
-        "\n".join(["[FILTER]", "    Name         rewrite_tag", f"    Match        {POD_TAG}", *team_rules,
-                   "    Emitter_Name team_router"])
+        "\n".join(
+            [
+                "[FILTER]",
+                "    Name         rewrite_tag",
+                f"    Match        {POD_TAG}",
+                *team_rules,
+                "    Emitter_Name team_router",
+            ]
+        )
         if team_rules
         else ""
     )

@@ -26,7 +26,9 @@ LOG_READ_ACTIONS = frozenset(
     )
 )
 # components.logs.log_group_names: a team's pod logs live in /mlstack/<env>/pods/teams/<team>.
-_TEAM_GROUP = re.compile(r"^arn:aws[a-z-]*:logs:[^:]*:\d{12}:log-group:/mlstack/[^/]+/pods/teams/(?P<team>[^/:]+)(:\*)?$")
+_TEAM_GROUP = re.compile(
+    r"^arn:aws[a-z-]*:logs:[^:]*:\d{12}:log-group:/mlstack/[^/]+/pods/teams/(?P<team>[^/:]+)(:\*)?$"
+)
 
 
 @resource_rule(
@@ -68,7 +70,9 @@ def log_group_retention(args: ResourceValidationArgs, config: Mapping[str, Any])
     remediation="Grant log reads through Logs.grant_team_read, which names only the team's own group "
     "(/mlstack/<env>/pods/teams/<team>).",
 )
-def team_reads_own_logs(args: StackValidationArgs, config: Mapping[str, Any]) -> Iterator[tuple[str, str | None]]:
+def team_reads_own_logs(
+    args: StackValidationArgs, config: Mapping[str, Any]
+) -> Iterator[tuple[str, str | None]]:
     teams = {
         str(role.props.get("name")): str((role.props.get("tags") or {}).get("team"))
         for role in resources_of(args, ROLE)
