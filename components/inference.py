@@ -17,7 +17,7 @@ import pulumi_kubernetes as kubernetes
 
 from components.environment import Environment
 from components.helm import chart_source
-from components.iam import platform_role, pod_identity_trust, policy_document, service_trust
+from components.iam import platform_role, pod_identity_trust, policy_document, service_trust, team_tags
 from components.options import child
 from components.registry import PullThrough
 from mlstack.spec.inference import EndpointSpec, InferenceSpec
@@ -125,6 +125,9 @@ class InferenceArgs:
     vpc_cidr: pulumi.Input[str]
     private_subnet_ids: pulumi.Input[Sequence[str]]
     artifacts_bucket: CaptureBucket | None = None
+    team_cost_centers: Mapping[str, str] = field(default_factory=dict)
+    """Team -> cost center: an endpoint's role and SageMaker resources carry their team's ``team-cost-center``
+    tag (components.iam.team_tags), which the team's budget filters on. A team not listed gets no team tags."""
     team_ready: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
     """Per team, what an endpoint in its namespace waits for (``Teams.namespace_ready``)."""
     pool_ready: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
@@ -278,7 +281,13 @@ class Inference(pulumi.ComponentResource):
             boundary_arn=self._args.boundary_arn,
             assume_role_policy=trust,
             description=description,
+            tags=self._team_tags(endpoint),
         )
+
+    def _team_tags(self, endpoint: EndpointSpec) -> dict[str, str] | None:
+        """The owning team's cost-allocation tags, for everything billed for this endpoint."""
+        cost_center = self._args.team_cost_centers.get(endpoint.team)
+        return team_tags(endpoint.team, cost_center) if cost_center else None
 
     def _kubernetes_endpoint(self, endpoint: EndpointSpec) -> aws.iam.Role:
         env, args = self._args.env, self._args
@@ -415,6 +424,7 @@ class Inference(pulumi.ComponentResource):
             vpc_config=aws.sagemaker.ModelVpcConfigArgs(
                 subnets=args.private_subnet_ids, security_group_ids=[security_group.id]
             ),
+            tags=self._team_tags(endpoint),
             opts=child(self, depends_on=grants),
         )
         config = aws.sagemaker.EndpointConfiguration(
@@ -448,10 +458,15 @@ class Inference(pulumi.ComponentResource):
                 if capture_uri is not None
                 else None
             ),
+            tags=self._team_tags(endpoint),
             opts=child(self),
         )
         sagemaker_endpoint = aws.sagemaker.Endpoint(
-            f"{base}-endpoint", name=physical, endpoint_config_name=config.name, opts=child(self)
+            f"{base}-endpoint",
+            name=physical,
+            endpoint_config_name=config.name,
+            tags=self._team_tags(endpoint),
+            opts=child(self),
         )
         target = aws.appautoscaling.Target(
             f"{base}-scaling-target",

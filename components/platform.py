@@ -179,6 +179,7 @@ class Platform(pulumi.ComponentResource):
                 team_ready=self.teams.namespace_ready,
                 pool_ready=self.gpu.pool_ready,
                 admission_ready=self.teams.admission_ready,
+                team_cost_centers={team.name: team.cost_center for team in spec.teams},
             ),
             aws_only,
         )
