@@ -17,7 +17,14 @@ import pulumi_kubernetes as kubernetes
 
 from components.environment import Environment
 from components.helm import chart_source
-from components.iam import platform_role, pod_identity_trust, policy_document, service_trust, team_tags
+from components.iam import (
+    TEAM_COST_CENTER_TAG,
+    platform_role,
+    pod_identity_trust,
+    policy_document,
+    service_trust,
+    team_tags,
+)
 from components.options import child
 from components.registry import PullThrough
 from mlstack.spec.inference import EndpointSpec, InferenceSpec
@@ -315,7 +322,11 @@ class Inference(pulumi.ComponentResource):
         loader_image = f"{env.account_id}.dkr.ecr.{env.region}.amazonaws.com/{MODEL_LOADER_IMAGE}"
         deployment = kubernetes.apps.v1.Deployment(
             f"{base}-deployment",
-            **deployment_manifest(endpoint, loader_image=loader_image),
+            **deployment_manifest(
+                endpoint,
+                loader_image=loader_image,
+                team_cost_center=args.team_cost_centers.get(endpoint.team),
+            ),
             # KEDA owns the replica count once the Deployment exists.
             opts=self._k8s(depends_on=[*after, account], ignore_changes=["spec.replicas"]),
         )
@@ -652,7 +663,9 @@ def container_security_context() -> dict[str, Any]:
     }
 
 
-def deployment_manifest(endpoint: EndpointSpec, *, loader_image: str) -> dict[str, Any]:
+def deployment_manifest(
+    endpoint: EndpointSpec, *, loader_image: str, team_cost_center: str | None = None
+) -> dict[str, Any]:
     """The endpoint's Deployment: GPU pool placement, model loader, probes, and a locked-down container."""
     gpus = endpoint.gpus_per_replica
     memory = f"{MEMORY_PER_GPU_GIB * gpus}Gi"
@@ -735,7 +748,13 @@ def deployment_manifest(endpoint: EndpointSpec, *, loader_image: str) -> dict[st
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
             "template": {
                 "metadata": {
-                    "labels": _labels(endpoint),
+                    # The pod label team-cost-center is what split cost allocation data for EKS imports as a cost
+                    # allocation tag (AWS Data Exports user guide, split-cost-allocation-data-kubernetes-labels.html:
+                    # pod labels only, up to 50 per pod, alphabetical), so the shared GPU node's cost reaches the team.
+                    "labels": {
+                        **_labels(endpoint),
+                        **({TEAM_COST_CENTER_TAG: team_cost_center} if team_cost_center else {}),
+                    },
                     "annotations": {
                         "prometheus.io/scrape": "true",
                         "prometheus.io/port": str(8002 if endpoint.runtime == "triton" else endpoint.port),
