@@ -284,8 +284,8 @@ def fluent_bit_values(
     NEW_TAG KEEP``) re-emits a team namespace's records as ``team.<team>`` and drops the original (KEEP false), so a
     team's lines reach only its own group; re-emitted records re-enter the pipeline, where the kubernetes filter
     (``kube.*``) no longer matches them. What stays ``kube.*`` is the platform's. The journal of kubelet and
-    containerd is read by a systemd input (pipeline/inputs/systemd.md) from the node's ``/var/log/journal``, which
-    the chart mounts with ``/var/log``.
+    containerd is read by a systemd input (pipeline/inputs/systemd.md) from journald's default directories, mounted
+    from the node.
     """
     region = env.region
     team_rules = [
@@ -310,7 +310,6 @@ def fluent_bit_values(
             "[INPUT]",
             "    Name              systemd",
             f"    Tag               {NODE_TAG_PREFIX}.*",
-            "    Path              /var/log/journal",
             *[f"    Systemd_Filter    _SYSTEMD_UNIT={unit}" for unit in NODE_UNITS],
             "    DB                /var/log/flb_journal.db",
             "    Read_From_Tail    On",
@@ -324,6 +323,20 @@ def fluent_bit_values(
         "image": {"repository": pull_through.image(FLUENT_BIT_IMAGE)},
         "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT},
         "additionalInputs": node_input,
+        # The chart's own two host mounts (values.yaml `volumes`/`volumeMounts`; a list value replaces them, so they
+        # are restated), plus the volatile journal. With no Path the systemd input reads journald's default
+        # directories, /var/log/journal (persistent) and /run/log/journal (volatile): whichever the node's
+        # journald uses (Storage=auto writes to /var/log/journal only when it exists).
+        "volumes": [
+            {"name": "varlog", "hostPath": {"path": "/var/log"}},
+            {"name": "varlibdockercontainers", "hostPath": {"path": "/var/lib/docker/containers"}},
+            {"name": "runlogjournal", "hostPath": {"path": "/run/log/journal", "type": "DirectoryOrCreate"}},
+        ],
+        "volumeMounts": [
+            {"name": "varlog", "mountPath": "/var/log"},
+            {"name": "varlibdockercontainers", "mountPath": "/var/lib/docker/containers", "readOnly": True},
+            {"name": "runlogjournal", "mountPath": "/run/log/journal", "readOnly": True},
+        ],
         "cloudWatchLogs": {
             "enabled": True,
             "match": POD_TAG,
