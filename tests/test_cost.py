@@ -294,7 +294,7 @@ def test_dev_idles_at_two_spot_system_nodes() -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="dev idles at $163.42, over its $150 target: two Spot system nodes are the least that hold dev's "
+    reason="dev idles at $168.56, over its $150 target: two Spot system nodes are the least that hold dev's "
     "platform pods (docs/cost.md, System node capacity); reaching $150 needs a cut outside the cluster "
     "(network or database), a decision for the platform lead",
 )
