@@ -253,7 +253,9 @@ class _Estimator:
         self._pod_logs()
         teams = self._teams()
         usage_types = Counter(
-            r.type for r in self.plan.resources if r.type in self.prices.usage_based and r.urn not in self.priced
+            r.type
+            for r in self.plan.resources
+            if r.type in self.prices.usage_based and r.urn not in self.priced
         )
         for type_, count in sorted(usage_types.items()):
             self.assumptions.append(
@@ -335,7 +337,13 @@ class _Estimator:
         stored = volume * months_kept
         storage = stored * self.prices.get("logs.storage", self.region).usd
         self.add(groups[0], "log ingestion", f"{volume:g} GB x logs.ingest", ingest, ingest)
-        self.add(groups[0], "log storage", f"{stored:.1f} GB (retention {self.spec.logs.retention_days} d) x logs.storage", storage, storage)
+        self.add(
+            groups[0],
+            "log storage",
+            f"{stored:.1f} GB (retention {self.spec.logs.retention_days} d) x logs.storage",
+            storage,
+            storage,
+        )
         self.assumptions.append(
             f"pods and nodes log {volume:g} GB a month into CloudWatch Logs (stack file: cost.logs_ingested_gb_per_month), "
             f"kept {self.spec.logs.retention_days} days; Logs Insights queries are not included"

@@ -441,7 +441,7 @@ def prod_estimate():
 
 
 def test_team_idle_is_its_warm_endpoints(prod_estimate) -> None:
-    spec, result = prod_estimate
+    _, result = prod_estimate
     teams = {team.team: team for team in result.teams}
     prices = default_prices()
     # recsys: ranker keeps 1 warm replica on the serving pool's cheapest one-GPU type, On-Demand.

@@ -1254,7 +1254,9 @@ def _read_everything(statements: list[dict[str, Any]]) -> None:
 def _read_other_team(statements: list[dict[str, Any]]) -> None:
     for statement in statements:
         if statement.get("Sid") == "ReadOwnTeamLogs":
-            statement["Resource"] = [str(r).replace("/teams/search", "/teams/recsys") for r in statement["Resource"]]
+            statement["Resource"] = [
+                str(r).replace("/teams/search", "/teams/recsys") for r in statement["Resource"]
+            ]
 
 
 CASES.update(
@@ -1273,7 +1275,13 @@ CASES.update(
         "MLS-LOG-003": [
             ok("dev"),
             ok("prod"),
-            bad("dev", "reads every group", ROLE_POLICY, edit_statements("policy", _read_everything), name="logs-read"),
+            bad(
+                "dev",
+                "reads every group",
+                ROLE_POLICY,
+                edit_statements("policy", _read_everything),
+                name="logs-read",
+            ),
             bad(
                 "dev",
                 "reads another team",
