@@ -76,6 +76,7 @@ class LogGroupNames:
     platform: str
     nodes: str
     teams: Mapping[str, str]
+    pods_prefix: str
 
 
 def log_group_names(env: Environment, teams: Sequence[str]) -> LogGroupNames:
@@ -85,6 +86,7 @@ def log_group_names(env: Environment, teams: Sequence[str]) -> LogGroupNames:
         platform=f"{root}/pods/platform",
         nodes=f"{root}/nodes",
         teams={team: f"{root}/pods/teams/{team}" for team in teams},
+        pods_prefix=f"{root}/pods/",
     )
 
 
@@ -130,7 +132,10 @@ class Logs(pulumi.ComponentResource):
         cost_centers = {team.name: team.cost_center for team in args.teams}
 
         def group(
-            suffix: str, group_name: str, tags: dict[str, str] | None = None
+            suffix: str,
+            group_name: str,
+            tags: dict[str, str] | None = None,
+            after: aws.cloudwatch.LogGroup | None = None,
         ) -> aws.cloudwatch.LogGroup:
             return aws.cloudwatch.LogGroup(
                 f"{name}-{suffix}",
@@ -139,16 +144,20 @@ class Logs(pulumi.ComponentResource):
                 retention_in_days=spec.retention_days,
                 tags=tags,
                 # Created here, before the agent runs, so the agent never creates a group without key or retention.
-                opts=stateful(self, env),
+                opts=stateful(self, env, depends_on=[after] if after is not None else None),
             )
 
         self.platform_group = group("platform", names.platform)
         self.nodes_group = group("nodes", names.nodes)
-        self.team_groups: dict[str, aws.cloudwatch.LogGroup] = {
-            team: group(f"team-{team}", group_name, team_tags(team, cost_centers[team]))
-            for team, group_name in names.teams.items()
-        }
-        groups = [self.platform_group, self.nodes_group, *self.team_groups.values()]
+        # Team groups are created one after the other, so that the agent waits for all of them through the last
+        # one: a dependency on each would make the release's dependency list grow with every team
+        # (tests/test_dependencies.py). A log group is created in about a second.
+        self.team_groups: dict[str, aws.cloudwatch.LogGroup] = {}
+        previous: aws.cloudwatch.LogGroup | None = None
+        for team, group_name in names.teams.items():
+            previous = group(f"team-{team}", group_name, team_tags(team, cost_centers[team]), previous)
+            self.team_groups[team] = previous
+        last_groups = [self.platform_group, self.nodes_group, *([previous] if previous is not None else [])]
 
         self.agent_role = platform_role(
             self,
@@ -164,7 +173,7 @@ class Logs(pulumi.ComponentResource):
         agent_policy = aws.iam.RolePolicy(
             f"{name}-agent-write",
             role=self.agent_role.name,
-            policy=policy_document(agent_statements([g.arn for g in groups])),
+            policy=policy_document(agent_statements(env, names)),
             opts=child(self),
         )
         association = args.cluster.pod_identity(
@@ -189,7 +198,7 @@ class Logs(pulumi.ComponentResource):
             opts=child(
                 self,
                 provider=args.k8s_provider,
-                depends_on=[*groups, agent_policy, association, *args.depends_on],
+                depends_on=[*last_groups, agent_policy, association, *args.depends_on],
             ),
         )
 
@@ -225,17 +234,20 @@ def _group_resources(arn: pulumi.Input[str]) -> list[pulumi.Input[str]]:
     return [arn, pulumi.Output.concat(arn, ":*")]
 
 
-def agent_statements(group_arns: Sequence[pulumi.Input[str]]) -> list[dict[str, Any]]:
-    """The log agent's policy: create streams and put events in the stack's groups, nothing else."""
-    resources: list[pulumi.Input[str]] = []
-    for arn in group_arns:
-        resources += _group_resources(arn)
+def agent_statements(env: Environment, names: LogGroupNames) -> list[dict[str, Any]]:
+    """The log agent's policy: create streams and put events in the stack's pod and node groups, nothing else.
+
+    The pod groups are named by their prefix (``/mlstack/<env>/pods/*``: only this component creates groups
+    there, and the agent cannot create any, having no CreateLogGroup), so that the document does not grow with
+    every team. The flow-log and control-plane groups are outside both names.
+    """
+    groups = [env.arn("logs", f"log-group:{names.pods_prefix}*"), env.arn("logs", f"log-group:{names.nodes}")]
     return [
         {
-            "Sid": "WriteOnlyTheStacksLogGroups",
+            "Sid": "WriteOnlyTheStacksPodAndNodeLogs",
             "Effect": "Allow",
             "Action": list(AGENT_WRITE_ACTIONS),
-            "Resource": resources,
+            "Resource": [groups[0], groups[1], f"{groups[1]}:*"],
         }
     ]
 

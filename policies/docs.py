@@ -25,6 +25,7 @@ _DOMAIN_TITLES = {
     "data_services": "Data services",
     "sagemaker": "SageMaker",
     "messaging": "Queues",
+    "logs": "Logs",
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import subprocess
 from pathlib import Path
@@ -59,12 +60,33 @@ def test_team_groups_carry_the_team_cost_center() -> None:
         assert group.inputs["tags"] == {"team-cost-center": team.cost_center, "team": team.name}
 
 
-def test_the_agent_writes_only_to_the_stacks_groups() -> None:
+def test_the_agent_writes_only_to_the_stacks_pod_and_node_groups() -> None:
     document = policy_json(_named("dev", ROLE_POLICY, "dev-logs-agent-write").inputs["policy"])
     (statement,) = document["Statement"]
     assert sorted(statement["Action"]) == ["logs:CreateLogStream", "logs:PutLogEvents"]
-    arns = {g.outputs["arn"] for g in _stack_groups("dev")}
-    assert set(statement["Resource"]) == arns | {f"{arn}:*" for arn in arns}
+    arn = "arn:aws:logs:us-east-1:111122223333:log-group:"
+    assert statement["Resource"] == [
+        f"{arn}/mlstack/dev/pods/*",
+        f"{arn}/mlstack/dev/nodes",
+        f"{arn}/mlstack/dev/nodes:*",
+    ]
+    # Every group of the component is covered (IAM wildcards match across ':'), and no other group of the plan.
+    for group in plan_of("dev").by_type(LOG_GROUP):
+        covered = any(
+            fnmatch.fnmatchcase(target, pattern)
+            for pattern in statement["Resource"]
+            for target in (group.outputs["arn"], f"{group.outputs['arn']}:log-stream:node-1")
+        )
+        assert covered is group.name.startswith("dev-logs-"), group.name
+
+
+def test_team_groups_are_chained_so_the_agent_waits_for_all_through_the_last() -> None:
+    _, spec = PROJECT.load("prod")
+    names = [f"prod-logs-team-{team.name}" for team in spec.teams]
+    for earlier, later in zip(names, names[1:], strict=False):
+        assert any(dep.endswith(f"::{earlier}") for dep in _named("prod", LOG_GROUP, later).dependencies)
+    release = _named("prod", "kubernetes:helm.sh/v3:Release", "prod-logs-fluent-bit")
+    assert any(dep.endswith(f"::{names[-1]}") for dep in release.dependencies)
 
 
 def test_the_agent_role_trusts_only_its_service_account_and_is_bounded() -> None:
