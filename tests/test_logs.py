@@ -178,6 +178,9 @@ def test_rendered_config_routes_each_team_to_its_own_group_only() -> None:
         assert f"Rule $kubernetes['namespace_name'] ^{team.name}$ team.{team.name} false" in config
     assert {name for name, _, _ in outputs} == {"cloudwatch_logs"}
     assert "auto_create_group" not in config  # the plugin's default, false: groups come from the stack
+    # The DaemonSet runs as the service account the Pod Identity association names.
+    assert f"serviceAccountName: {SERVICE_ACCOUNT}" in config
+    assert "fieldPath: spec.nodeName" in config  # HOST_NAME, which names the streams
 
 
 def test_no_teams_no_rewrite_filter() -> None:
