@@ -21,6 +21,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as kubernetes
 
+from components.cluster import Cluster
 from components.environment import Environment
 from components.helm import chart_source
 from components.iam import platform_role, pod_identity_trust, policy_document, team_tags
@@ -101,9 +102,7 @@ class LogsArgs:
     logs_key_arn: pulumi.Input[str]
     boundary_arn: pulumi.Input[str]
     pull_through: PullThrough
-    cluster: (
-        Any  # components.cluster.Cluster (pod_identity); Any avoids importing the cluster into this module
-    )
+    cluster: Cluster
     k8s_provider: kubernetes.Provider
     depends_on: Sequence[pulumi.Resource] = ()
 
