@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import itertools
 import re
 import subprocess
 from pathlib import Path
@@ -83,7 +84,7 @@ def test_the_agent_writes_only_to_the_stacks_pod_and_node_groups() -> None:
 def test_team_groups_are_chained_so_the_agent_waits_for_all_through_the_last() -> None:
     _, spec = PROJECT.load("prod")
     names = [f"prod-logs-team-{team.name}" for team in spec.teams]
-    for earlier, later in zip(names, names[1:], strict=False):
+    for earlier, later in itertools.pairwise(names):
         assert any(dep.endswith(f"::{earlier}") for dep in _named("prod", LOG_GROUP, later).dependencies)
     release = _named("prod", "kubernetes:helm.sh/v3:Release", "prod-logs-fluent-bit")
     assert any(dep.endswith(f"::{names[-1]}") for dep in release.dependencies)
