@@ -149,6 +149,9 @@ class Teams(pulumi.ComponentResource):
         pool_sizes = {pool.name: pool.max_gpus for pool in args.gpu_pools}
         self.namespace_ready: dict[str, list[pulumi.Resource]] = {}
         human_arns: dict[str, pulumi.Output[str]] = {}
+        # The roles themselves, for grants other components make (Logs.grant_team_read).
+        self.human_roles: dict[str, aws.iam.Role] = {}
+        self.workload_roles: dict[str, aws.iam.Role] = {}
         workload_arns: dict[str, pulumi.Output[str]] = {}
         for team in args.spec:
             prefix = f"{name}-{team.name}"
@@ -214,6 +217,7 @@ class Teams(pulumi.ComponentResource):
                 parent=self,
             )
             workload_arns[team.name] = workload.arn
+            self.workload_roles[team.name] = workload
 
             if team.human_access is not None:
                 human = platform_role(
@@ -244,6 +248,7 @@ class Teams(pulumi.ComponentResource):
                     opts=child(self),
                 )
                 human_arns[team.name] = human.arn
+                self.human_roles[team.name] = human
 
         self.platform_admin_role_arn = self.platform_admin_role.arn
         self.human_role_arns = pulumi.Output.all(**human_arns) if human_arns else pulumi.Output.from_input({})

@@ -17,6 +17,7 @@ from mlstack.spec.compute import CpuPoolSpec, default_cpu_pools
 from mlstack.spec.cost import CostSpec
 from mlstack.spec.gpu import GpuPoolSpec
 from mlstack.spec.inference import InferenceSpec, endpoint_problems, prometheus_problems
+from mlstack.spec.logs import LogsSpec
 from mlstack.spec.network import NetworkSpec
 from mlstack.spec.orchestrator import OrchestratorSpec
 from mlstack.spec.registry import REGISTRY_ALIASES, RegistrySpec
@@ -61,6 +62,7 @@ TIER_DEFAULTS: dict[tuple[str, str], dict[Tier, Any]] = {
     ("vector_db", "aurora_max_acu"): {Tier.DEV: 2.0, Tier.STAGING: 4.0, Tier.PROD: 16.0},
     ("vector_db", "aurora_instances"): {Tier.DEV: 1, Tier.STAGING: 2, Tier.PROD: 2},
     ("vector_db", "backup_retention_days"): {Tier.DEV: 1, Tier.STAGING: 7, Tier.PROD: 14},
+    ("logs", "retention_days"): {Tier.DEV: 14, Tier.STAGING: 30, Tier.PROD: 90},
 }
 
 
@@ -135,6 +137,10 @@ class PlatformSpec(StrictModel):
     cost: CostSpec = Field(
         default_factory=CostSpec,
         description="Assumptions of the cost estimate (Spot discount, NAT data volume). Default: see CostSpec.",
+    )
+    logs: LogsSpec = Field(
+        default_factory=LogsSpec,
+        description="Pod and node logs to CloudWatch Logs, per team. Default: on, see LogsSpec.",
     )
 
     @field_validator("tags")
