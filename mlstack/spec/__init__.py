@@ -15,6 +15,7 @@ from mlstack.spec.budgets import BudgetSpec
 from mlstack.spec.cluster import PINNED_GPU_NODE_AMI, ClusterSpec
 from mlstack.spec.compute import CpuPoolSpec, default_cpu_pools
 from mlstack.spec.cost import CostSpec
+from mlstack.spec.deployment import DeploymentSpec, deployment_problems
 from mlstack.spec.gpu import GpuPoolSpec
 from mlstack.spec.inference import InferenceSpec, endpoint_problems, prometheus_problems
 from mlstack.spec.network import NetworkSpec
@@ -135,6 +136,12 @@ class PlatformSpec(StrictModel):
     cost: CostSpec = Field(
         default_factory=CostSpec,
         description="Assumptions of the cost estimate (Spot discount, NAT data volume). Default: see CostSpec.",
+    )
+    deployment: DeploymentSpec | None = Field(
+        default=None,
+        description="The GitOps pipeline's GitHub repository, state backend and Identity Center instance, read by "
+        "the account foundation stack (account/). Default: none; the platform plans without it, the "
+        "foundation refuses to run without it.",
     )
 
     @field_validator("tags")
@@ -269,6 +276,7 @@ class PlatformSpec(StrictModel):
         problems += prometheus_problems(self.inference)
         problems += _team_rules(self)
         problems += _platform_image_rules(self)
+        problems += deployment_problems(self)
         if problems:
             raise RuleViolations(problems)
         return self
