@@ -13,12 +13,17 @@ if str(ROOT) not in sys.path:
 
 from components.account import AccountFoundation, AccountFoundationArgs  # noqa: E402
 from mlstack.project import Project  # noqa: E402
-from mlstack.spec.loader import SpecError  # noqa: E402
+from mlstack.spec.loader import SpecError, spec_from_pulumi_config  # noqa: E402
 
-try:
-    _, spec = Project(ROOT).load(pulumi.get_stack())
-except SpecError as exc:
-    raise pulumi.RunError(str(exc)) from None
+if pulumi.Config("mlstack").get("platform") is not None:
+    # Run with the platform's stack file as config (offline plans; `pulumi up --config-file`): read it as the
+    # platform program does.
+    spec = spec_from_pulumi_config()
+else:
+    try:
+        _, spec = Project(ROOT).load(pulumi.get_stack())
+    except SpecError as exc:
+        raise pulumi.RunError(str(exc)) from None
 if spec.deployment is None:
     raise pulumi.RunError(
         f"stacks/Pulumi.{pulumi.get_stack()}.yaml: the account foundation needs a `deployment` section "

@@ -316,7 +316,8 @@ class AccountFoundation(pulumi.ComponentResource):
                                 "Effect": "Allow",
                                 "Action": "sts:AssumeRole",
                                 "Resource": [
-                                    f"arn:aws:iam::{env.account_id}:role/{role}" for role in role_names_trusting
+                                    f"arn:aws:iam::{env.account_id}:role/{role}"
+                                    for role in role_names_trusting
                                 ],
                             }
                         ]
@@ -335,8 +336,10 @@ class AccountFoundation(pulumi.ComponentResource):
                         opts=sso_opts,
                     )
                 permission_set_arns[set_name] = permission_set.arn
-        self.permission_set_arns = pulumi.Output.all(**permission_set_arns) if permission_set_arns else (
-            pulumi.Output.from_input({})
+        self.permission_set_arns = (
+            pulumi.Output.all(**permission_set_arns)
+            if permission_set_arns
+            else (pulumi.Output.from_input({}))
         )
         self.register_outputs(
             {
@@ -376,7 +379,9 @@ def _state_statements(bucket: str, key_alias: str, *, write: bool) -> list[dict[
     """The Pulumi state backend: list and read (and, to deploy, write) the bucket's objects, and use the secrets
     key, found by its alias (kms:ResourceAliases, AWS KMS developer guide, "Use aliases to control access")."""
     object_actions = ["s3:GetObject"] + (["s3:PutObject", "s3:DeleteObject"] if write else [])
-    key_actions = ["kms:Decrypt", "kms:DescribeKey"] + (["kms:Encrypt", "kms:GenerateDataKey"] if write else [])
+    key_actions = ["kms:Decrypt", "kms:DescribeKey"] + (
+        ["kms:Encrypt", "kms:GenerateDataKey"] if write else []
+    )
     return [
         {
             "Sid": "StateBucketList",
@@ -400,7 +405,9 @@ def _state_statements(bucket: str, key_alias: str, *, write: bool) -> list[dict[
     ]
 
 
-def deploy_statements(env: Environment, bucket: str, key_alias: str, platform_boundary: str) -> list[dict[str, Any]]:
+def deploy_statements(
+    env: Environment, bucket: str, key_alias: str, platform_boundary: str
+) -> list[dict[str, Any]]:
     """The deploy role: the platform's services in this account and region; IAM only on the environment's own
     roles and policies, and role creation only with the platform's boundary attached; S3 only on the
     environment's buckets; KMS keys it creates and the state backend."""
@@ -501,14 +508,24 @@ def preview_statements(env: Environment, bucket: str, key_alias: str) -> list[di
         {
             "Sid": "ReadSecretMetadata",
             "Effect": "Allow",
-            "Action": ["secretsmanager:DescribeSecret", "secretsmanager:ListSecrets", "ssm:DescribeParameters"],
+            "Action": [
+                "secretsmanager:DescribeSecret",
+                "secretsmanager:ListSecrets",
+                "ssm:DescribeParameters",
+            ],
             "Resource": "*",
         },
         {
             "Sid": "ReadIamAndKeys",
             "Effect": "Allow",
-            "Action": [*IAM_READS, "kms:Describe*", "kms:GetKeyPolicy", "kms:GetKeyRotationStatus",
-                       "kms:List*", "sts:GetCallerIdentity"],
+            "Action": [
+                *IAM_READS,
+                "kms:Describe*",
+                "kms:GetKeyPolicy",
+                "kms:GetKeyRotationStatus",
+                "kms:List*",
+                "sts:GetCallerIdentity",
+            ],
             "Resource": "*",
         },
         {
@@ -526,12 +543,16 @@ def audit_statements(env: Environment) -> list[dict[str, Any]]:
     return [{"Sid": "AuditReads", "Effect": "Allow", "Action": list(AUDIT_ACTIONS), "Resource": "*"}]
 
 
-def pipeline_boundary_statements(env: Environment, boundary_arn: str, platform_boundary: str) -> list[dict[str, Any]]:
+def pipeline_boundary_statements(
+    env: Environment, boundary_arn: str, platform_boundary: str
+) -> list[dict[str, Any]]:
     """The pipeline roles' ceiling: the platform's services and the state backend, then denies no identity
     policy can lift: no IAM users or access keys, nothing done to the pipeline's own roles, provider or
     boundary, and no role created or re-bounded without the platform boundary."""
     account = env.account_id
-    pipeline_roles = [f"arn:aws:iam::{account}:role/{pipeline_role_name(env.name, role)}" for role in PIPELINE_ROLES]
+    pipeline_roles = [
+        f"arn:aws:iam::{account}:role/{pipeline_role_name(env.name, role)}" for role in PIPELINE_ROLES
+    ]
     return [
         {
             "Sid": "Ceiling",
@@ -553,8 +574,12 @@ def pipeline_boundary_statements(env: Environment, boundary_arn: str, platform_b
         {
             "Sid": "PipelineRolesAreImmutable",
             "Effect": "Deny",
-            "Action": [*IAM_ROLE_WRITES, "iam:CreateRole", "iam:DeleteRolePermissionsBoundary",
-                       "iam:PutRolePermissionsBoundary"],
+            "Action": [
+                *IAM_ROLE_WRITES,
+                "iam:CreateRole",
+                "iam:DeleteRolePermissionsBoundary",
+                "iam:PutRolePermissionsBoundary",
+            ],
             "Resource": pipeline_roles,
         },
         {

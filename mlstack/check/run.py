@@ -140,7 +140,10 @@ def check_stacks(
         foundation = plan_foundation(project, stack_config, spec)
         if foundation is not None:
             violations += evaluate(
-                foundation.resources, stack_config.wire_config(), foundation_rules(pack_rules, foundation), config
+                foundation.resources,
+                stack_config.wire_config(),
+                foundation_rules(pack_rules, foundation),
+                config,
             )
         rules = gate_rules_by_id()
         lines = StackFileLines(project.stack_file(stack))

@@ -23,7 +23,9 @@ GitHubRepository = Annotated[
 ]
 OidcProviderArn = Annotated[
     str,
-    StringConstraints(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:oidc-provider/token\.actions\.githubusercontent\.com$"),
+    StringConstraints(
+        pattern=r"^arn:aws[a-z-]*:iam::\d{12}:oidc-provider/token\.actions\.githubusercontent\.com$"
+    ),
 ]
 IamRoleArn = Annotated[
     str, StringConstraints(max_length=2048, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
