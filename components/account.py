@@ -83,7 +83,17 @@ DEPLOY_SERVICES = (
     "ssm",
 )
 # Every service the deploy role reaches, wholesale or scoped (what the pipeline boundary admits).
-PIPELINE_SERVICES = (*DEPLOY_SERVICES, "iam", "kms", "s3", "secretsmanager", "sqs", "sts", "tag")
+PIPELINE_SERVICES = (
+    *DEPLOY_SERVICES,
+    "iam",
+    "kms",
+    "s3",
+    "secretsmanager",
+    "servicequotas",
+    "sqs",
+    "sts",
+    "tag",
+)
 # IAM writes the deploy role needs on the environment's own roles, policies and instance profiles
 # (pulumi-aws iam.Role / RolePolicy / RolePolicyAttachment / Policy / InstanceProfile). Action names as in the
 # Service Authorization Reference, "Actions defined by AWS Identity and Access Management".
@@ -150,6 +160,17 @@ AUDIT_ACTIONS = (
     "budgets:ViewBudget",
     "kms:DescribeKey",
     "kms:GetKeyRotationStatus",
+)
+# What `mlstack preflight` calls (docs/live-tooling.md, "mlstack preflight ENV", minimal permissions); the deploy
+# stage runs it, and the audit, before and after `pulumi up` (.github/workflows/deploy-stack.yml).
+PREFLIGHT_ACTIONS = (
+    "sts:GetCallerIdentity",
+    "ec2:DescribeRegions",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeInstanceTypeOfferings",
+    "servicequotas:GetServiceQuota",
+    "servicequotas:GetAWSDefaultServiceQuota",
+    "eks:DescribeClusterVersions",
 )
 # S3 reads of bucket configuration (no object data) a refresh of the platform's buckets makes: the Get
 # actions behind pulumi-aws's s3 Bucket* resources.
@@ -486,7 +507,14 @@ def deploy_statements(
         {
             "Sid": "CreateKeysAndReadAliases",
             "Effect": "Allow",
-            "Action": ["kms:CreateKey", "kms:ListAliases", "kms:ListKeys", "sts:GetCallerIdentity"],
+            "Action": ["kms:CreateKey", "kms:ListAliases", "kms:ListKeys"],
+            "Resource": "*",
+        },
+        {
+            # The deploy stage's preflight and audit: read-only calls, some global (IAM, STS, tags).
+            "Sid": "PreflightAndAudit",
+            "Effect": "Allow",
+            "Action": sorted({*PREFLIGHT_ACTIONS, *AUDIT_ACTIONS}),
             "Resource": "*",
         },
         *_state_statements(bucket, key_alias, write=True),

@@ -14,6 +14,7 @@ from components.account import (
     AUDIT_ACTIONS,
     GITHUB_OIDC_URL,
     PIPELINE_SERVICES,
+    PREFLIGHT_ACTIONS,
     SERVICE_OF_MODULE,
 )
 from mlstack.check.engine import evaluate as evaluate_pack
@@ -311,3 +312,8 @@ def test_audit_can_make_every_call_of_mlstack_audit_and_nothing_else() -> None:
         is not Decision.ALLOW
     )
     assert _check("audit", "s3:ListBucket", f"arn:aws:s3:::{STATE_BUCKET}") is not Decision.ALLOW
+
+
+def test_the_deploy_stage_can_run_preflight_and_audit() -> None:
+    for action in (*PREFLIGHT_ACTIONS, *AUDIT_ACTIONS):
+        assert _check("deploy", action, "*") is Decision.ALLOW, action
