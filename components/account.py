@@ -26,7 +26,6 @@ import pulumi_aws as aws
 from components.environment import Environment
 from components.iam import policy_document
 from components.options import child
-from mlstack.live.bootstrap import state_bucket_name
 from mlstack.pipeline_roles import PIPELINE_ROLES, PipelineRole, pipeline_role_name
 from mlstack.spec import PlatformSpec
 from mlstack.spec.deployment import DeploymentSpec, sso_permission_set_names
@@ -261,24 +260,24 @@ class AccountFoundation(pulumi.ComponentResource):
         )
         self.boundary_arn = boundary.arn
 
-        bucket = deployment.state_bucket or state_bucket_name(env.account_id, env.region)
+        bucket = deployment.state_bucket or default_state_bucket(env)
         roles: dict[PipelineRole, aws.iam.Role] = {}
-        statements = {
+        statements: dict[PipelineRole, list[dict[str, Any]]] = {
             "deploy": deploy_statements(env, bucket, deployment.secrets_key_alias, platform_boundary),
             "preview": preview_statements(env, bucket, deployment.secrets_key_alias),
             "audit": audit_statements(env),
         }
-        descriptions = {
+        descriptions: dict[PipelineRole, str] = {
             "deploy": "runs pulumi up (cluster admin through an EKS access entry)",
             "preview": "runs pulumi preview on pull requests and the nightly state drift; cannot write",
             "audit": "runs mlstack audit, the nightly guardrail drift; read-only",
         }
         role_names = {role: pipeline_role_name(env.name, role) for role in statements}
         for role, role_statements in statements.items():
-            github_environment = env.name + ROLE_ENVIRONMENT_SUFFIX[role]  # type: ignore[index]
-            roles[role] = aws.iam.Role(  # type: ignore[index]
+            github_environment = env.name + ROLE_ENVIRONMENT_SUFFIX[role]
+            roles[role] = aws.iam.Role(
                 f"{name}-{role}",
-                name=role_names[role],  # type: ignore[index]
+                name=role_names[role],
                 description=f"mlstack {env.name} pipeline: {descriptions[role]}",
                 assume_role_policy=github_trust(
                     self.oidc_provider_arn, deployment.github_repository, github_environment
@@ -290,7 +289,7 @@ class AccountFoundation(pulumi.ComponentResource):
             aws.iam.RolePolicy(
                 f"{name}-{role}-policy",
                 name=f"mlstack-{role}",
-                role=roles[role].name,  # type: ignore[index]
+                role=roles[role].name,
                 policy=policy_document(role_statements),
                 opts=aws_only,
             )
@@ -372,6 +371,13 @@ class AccountFoundation(pulumi.ComponentResource):
                 "permission_set_arns": self.permission_set_arns,
             }
         )
+
+
+def default_state_bucket(env: Environment) -> str:
+    """``mlstack bootstrap``'s default state bucket, ``mlstack-pulumi-state-<account>-<region>``
+    (mlstack.live.bootstrap.state_bucket_name, which this must equal: tests/test_account.py). Not imported from
+    there: the program runs offline and should not load the AWS SDK the live commands use."""
+    return f"mlstack-pulumi-state-{env.account_id}-{env.region}"
 
 
 def github_trust(provider_arn: pulumi.Input[str], repository: str, environment: str) -> pulumi.Output[str]:

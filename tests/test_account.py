@@ -317,3 +317,13 @@ def test_audit_can_make_every_call_of_mlstack_audit_and_nothing_else() -> None:
 def test_the_deploy_stage_can_run_preflight_and_audit() -> None:
     for action in (*PREFLIGHT_ACTIONS, *AUDIT_ACTIONS):
         assert _check("deploy", action, "*") is Decision.ALLOW, action
+
+
+def test_the_default_state_bucket_is_bootstraps() -> None:
+    from components.account import default_state_bucket
+    from components.environment import Environment
+    from mlstack.live.bootstrap import state_bucket_name
+
+    _, spec = PROJECT.load("dev")
+    assert default_state_bucket(Environment.from_spec(spec)) == state_bucket_name("111122223333", "us-east-1")
+    assert default_state_bucket(Environment.from_spec(spec)) == STATE_BUCKET

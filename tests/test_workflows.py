@@ -41,9 +41,9 @@ def _load(name: str) -> dict[str, Any]:
     return document
 
 
-def _on(document: dict[str, Any]) -> dict[str, Any]:
+def _on(document: dict[Any, Any]) -> dict[str, Any]:
     # PyYAML reads the bare key `on` as the boolean True (YAML 1.1).
-    trigger: dict[str, Any] = document.get("on", document.get(True))
+    trigger: dict[str, Any] = document["on"] if "on" in document else document[True]
     return trigger
 
 
