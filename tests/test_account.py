@@ -183,9 +183,34 @@ def test_prod_permission_sets_assume_only_the_roles_that_trust_them() -> None:
     [assignment] = plan.by_type("aws:ssoadmin/accountAssignment:AccountAssignment")
     assert assignment.inputs["principalType"] == "GROUP"
     assert assignment.inputs["targetId"] == "333344445555"
-    # Managed through the account that holds the instance, pinned to it.
+    assert not [r for r in plan.by_type("pulumi:providers:aws") if r.name == "prod-identity-center"]
+
+
+def test_permission_sets_of_another_account_go_through_a_provider_pinned_to_it() -> None:
+    config, _ = PROJECT.load("prod")
+    platform = json.loads(json.dumps(config.values["mlstack:platform"]))
+    admin = "arn:aws:iam::999988887777:role/mlstack-identity-center-admin"
+    platform["deployment"]["identity_center"]["admin_role_arn"] = admin
+    plan = plan_foundation(
+        PROJECT,
+        StackConfig(config.source, config.stack, {**config.values, "mlstack:platform": platform}),
+        parse_spec(platform, config.source),
+    )
+    assert plan is not None
     provider = _inputs(plan, "pulumi:providers:aws", "prod-identity-center")
     assert json.loads(provider["allowedAccountIds"]) == ["999988887777"]
+    assert json.loads(provider["assumeRoles"])[0]["roleArn"] == admin
+    provider_urn = next(
+        r.urn for r in plan.by_type("pulumi:providers:aws") if r.name == "prod-identity-center"
+    )
+    for resource in plan.resources:
+        if resource.type.startswith("aws:ssoadmin/"):
+            assert resource.provider.startswith(provider_urn), resource.name
+    # MLS-ENV-003 reports the pin to another account: a deliberate exception a waiver must name.
+    violations = evaluate_pack(plan.resources, config.wire_config(), foundation_rules(ALL_RULES, plan), None)
+    assert [(v.policy_id, (v.urn or "").rsplit("::", 1)[-1]) for v in violations] == [
+        ("MLS-ENV-003", "prod-identity-center")
+    ]
 
 
 def test_the_deploy_role_reaches_every_service_the_platform_creates_resources_of() -> None:
