@@ -352,3 +352,17 @@ def test_the_default_state_bucket_is_bootstraps() -> None:
     _, spec = PROJECT.load("dev")
     assert default_state_bucket(Environment.from_spec(spec)) == state_bucket_name("111122223333", "us-east-1")
     assert default_state_bucket(Environment.from_spec(spec)) == STATE_BUCKET
+
+
+def test_mlstack_check_reports_the_foundations_violations(monkeypatch: pytest.MonkeyPatch) -> None:
+    import components.account
+    from mlstack.check.run import check_stacks
+
+    def too_broad(env: Any) -> list[dict[str, Any]]:
+        return [{"Sid": "Everything", "Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]
+
+    monkeypatch.setattr(components.account, "audit_statements", too_broad)
+    result = check_stacks(PROJECT, ["dev"], simulate=False, waivers=[])
+    found = {(f.rule.id, (f.violation.urn or "").rsplit("::", 1)[-1]) for f in result.stacks[0].findings}
+    assert ("MLS-IAM-005", "dev-audit-policy") in found
+    assert result.stacks[0].resources == len(plan_of("dev").resources) + len(foundation_of("dev").resources)

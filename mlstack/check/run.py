@@ -150,7 +150,7 @@ def check_stacks(
         result = StackResult(
             stack=stack,
             source=stack_config.source,
-            resources=len(plan.resources),
+            resources=len(plan.resources) + (len(foundation.resources) if foundation is not None else 0),
             policies=len(pack_rules),
             simulation_checks=len(all_checks()) if simulate else 0,
         )
