@@ -49,6 +49,8 @@ SERVICE_OF_MODULE = {
     "budgets": "budgets",
     "cloudwatch": ("cloudwatch", "events", "logs"),
     "codebuild": "codebuild",
+    # The deploy runner's GitHub connection (components/deployer.py); older connection ARNs are codestar-connections.
+    "codeconnections": ("codeconnections", "codestar-connections"),
     "ec2": "ec2",
     "vpc": "ec2",
     "ecr": "ecr",
@@ -68,9 +70,10 @@ SERVICE_OF_MODULE = {
 # to "*", policy MLS-IAM-005).
 DEPLOY_SERVICES = (
     "application-autoscaling",
-    "budgets",
     "cloudwatch",
     "codebuild",
+    "codeconnections",
+    "codestar-connections",
     "ec2",
     "ecr",
     "eks",
@@ -81,9 +84,13 @@ DEPLOY_SERVICES = (
     "sns",
     "ssm",
 )
+# Services whose Get* returns secret material (parameter values, connection tokens): the preview role reads only
+# their metadata.
+SECRET_BEARING_SERVICES = ("ssm", "codeconnections", "codestar-connections")
 # Every service the deploy role reaches, wholesale or scoped (what the pipeline boundary admits).
 PIPELINE_SERVICES = (
     *DEPLOY_SERVICES,
+    "budgets",
     "iam",
     "kms",
     "s3",
@@ -192,6 +199,8 @@ class AccountFoundationArgs:
     env: Environment
     deployment: DeploymentSpec
     permission_sets: dict[str, list[str]]
+    # The home region and the regions holding replicas (PlatformSpec.replica_regions): where the deploy acts.
+    regions: tuple[str, ...] = ()
 
     @classmethod
     def from_spec(cls, spec: PlatformSpec) -> AccountFoundationArgs:
@@ -205,7 +214,12 @@ class AccountFoundationArgs:
         for team in spec.teams:
             for name in team.human_access.sso_permission_sets if team.human_access else []:
                 sets[name].append(env.resource_name(f"team-{team.name}-human"))
-        return cls(env=env, deployment=spec.deployment, permission_sets=sets)
+        return cls(
+            env=env,
+            deployment=spec.deployment,
+            permission_sets=sets,
+            regions=(spec.region, *spec.replica_regions()),
+        )
 
 
 class AccountFoundation(pulumi.ComponentResource):
@@ -263,7 +277,9 @@ class AccountFoundation(pulumi.ComponentResource):
         bucket = deployment.state_bucket or default_state_bucket(env)
         roles: dict[PipelineRole, aws.iam.Role] = {}
         statements: dict[PipelineRole, list[dict[str, Any]]] = {
-            "deploy": deploy_statements(env, bucket, deployment.secrets_key_alias, platform_boundary),
+            "deploy": deploy_statements(
+                env, bucket, deployment.secrets_key_alias, platform_boundary, args.regions or (env.region,)
+            ),
             "preview": preview_statements(env, bucket, deployment.secrets_key_alias),
             "audit": audit_statements(env),
         }
@@ -433,32 +449,45 @@ def _state_statements(bucket: str, key_alias: str, *, write: bool) -> list[dict[
 
 
 def deploy_statements(
-    env: Environment, bucket: str, key_alias: str, platform_boundary: str
+    env: Environment,
+    bucket: str,
+    key_alias: str,
+    platform_boundary: str,
+    regions: tuple[str, ...] = (),
 ) -> list[dict[str, Any]]:
-    """The deploy role: the platform's services in this account and region; IAM only on the environment's own
-    roles and policies, and role creation only with the platform's boundary attached; S3 only on the
-    environment's buckets; KMS keys it creates and the state backend."""
-    account, region = env.account_id, env.region
+    """The deploy role: the platform's services in this account, in the environment's regions (home and
+    replicas); IAM only on the environment's own roles and policies, and role creation only with the platform's
+    boundary attached; S3 only on the environment's buckets; budgets named after the environment; KMS keys of
+    its regions and the state backend."""
+    account = env.account_id
+    regions = regions or (env.region,)
     prefix = env.name
     return [
         {
-            "Sid": "PlatformServicesInItsRegion",
+            "Sid": "PlatformServicesInItsRegions",
             "Effect": "Allow",
             "Action": [f"{service}:*" for service in DEPLOY_SERVICES],
             "Resource": "*",
-            "Condition": {"StringEquals": {"aws:RequestedRegion": region}},
+            "Condition": {"StringEquals": {"aws:RequestedRegion": list(regions)}},
+        },
+        {
+            # AWS Budgets is global (its endpoint is us-east-1): scoped by name instead of region.
+            "Sid": "TheEnvironmentsBudgets",
+            "Effect": "Allow",
+            "Action": "budgets:*",
+            "Resource": f"arn:aws:budgets::{account}:budget/{prefix}-*",
         },
         {
             "Sid": "TheEnvironmentsQueues",
             "Effect": "Allow",
             "Action": "sqs:*",
-            "Resource": f"arn:aws:sqs:{region}:{account}:{prefix}-*",
+            "Resource": [f"arn:aws:sqs:{region}:{account}:{prefix}-*" for region in regions],
         },
         {
-            "Sid": "SecretsOfTheAccountInItsRegion",
+            "Sid": "SecretsOfTheAccountInItsRegions",
             "Effect": "Allow",
             "Action": "secretsmanager:*",
-            "Resource": f"arn:aws:secretsmanager:{region}:{account}:secret:*",
+            "Resource": [f"arn:aws:secretsmanager:{region}:{account}:secret:*" for region in regions],
         },
         {
             "Sid": "CreateRolesOnlyUnderThePlatformBoundary",
@@ -505,10 +534,17 @@ def deploy_statements(
             "Resource": [f"arn:aws:s3:::{prefix}-*", f"arn:aws:s3:::{prefix}-*/*"],
         },
         {
-            "Sid": "KeysInItsRegion",
+            "Sid": "KeysInItsRegions",
             "Effect": "Allow",
             "Action": "kms:*",
-            "Resource": [f"arn:aws:kms:{region}:{account}:key/*", f"arn:aws:kms:{region}:{account}:alias/*"],
+            "Resource": [
+                arn
+                for region in regions
+                for arn in (
+                    f"arn:aws:kms:{region}:{account}:key/*",
+                    f"arn:aws:kms:{region}:{account}:alias/*",
+                )
+            ],
         },
         {
             "Sid": "CreateKeysAndReadAliases",
@@ -533,8 +569,8 @@ def preview_statements(env: Environment, bucket: str, key_alias: str) -> list[di
     reads = [
         f"{service}:{verb}*"
         for service in (*DEPLOY_SERVICES, "sqs")
-        # Get* of these two returns secret values and parameters: their metadata reads are listed below.
-        if service != "ssm"
+        # Their Get* return parameter values and connection tokens: their metadata reads are listed below.
+        if service not in SECRET_BEARING_SERVICES
         for verb in ("Describe", "Get", "List")
     ]
     return [
@@ -546,6 +582,13 @@ def preview_statements(env: Environment, bucket: str, key_alias: str) -> list[di
                 "secretsmanager:DescribeSecret",
                 "secretsmanager:ListSecrets",
                 "ssm:DescribeParameters",
+                "ssm:ListTagsForResource",
+                "codeconnections:GetConnection",
+                "codeconnections:ListConnections",
+                "codeconnections:ListTagsForResource",
+                "codestar-connections:GetConnection",
+                "codestar-connections:ListConnections",
+                "codestar-connections:ListTagsForResource",
             ],
             "Resource": "*",
         },
@@ -559,6 +602,8 @@ def preview_statements(env: Environment, bucket: str, key_alias: str) -> list[di
                 "kms:GetKeyRotationStatus",
                 "kms:List*",
                 "sts:GetCallerIdentity",
+                "budgets:ViewBudget",
+                "budgets:ListTagsForResource",
             ],
             "Resource": "*",
         },

@@ -318,6 +318,9 @@ def test_preview_reads_but_cannot_write() -> None:
         is not Decision.ALLOW
     )
     assert _check("preview", "ec2:DescribeVpcs", "*") is Decision.ALLOW
+    assert _check("preview", "budgets:ViewBudget", "arn:aws:budgets::111122223333:budget/dev-monthly") is (
+        Decision.ALLOW
+    )
     for action, resource in [
         ("ec2:CreateVpc", "*"),
         ("eks:CreateCluster", "arn:aws:eks:us-east-1:111122223333:cluster/dev-eks"),
@@ -325,6 +328,8 @@ def test_preview_reads_but_cannot_write() -> None:
         ("s3:GetObject", "arn:aws:s3:::dev-111122223333-us-east-1-models/weights.bin"),
         ("secretsmanager:GetSecretValue", "arn:aws:secretsmanager:us-east-1:111122223333:secret:x"),
         ("ssm:GetParameter", "arn:aws:ssm:us-east-1:111122223333:parameter/x"),
+        ("codeconnections:GetConnectionToken", "arn:aws:codeconnections:us-east-1:111122223333:connection/x"),
+        ("codeconnections:UseConnection", "arn:aws:codeconnections:us-east-1:111122223333:connection/x"),
     ]:
         assert _check("preview", action, resource) is not Decision.ALLOW, action
 
@@ -366,3 +371,22 @@ def test_mlstack_check_reports_the_foundations_violations(monkeypatch: pytest.Mo
     found = {(f.rule.id, (f.violation.urn or "").rsplit("::", 1)[-1]) for f in result.stacks[0].findings}
     assert ("MLS-IAM-005", "dev-audit-policy") in found
     assert result.stacks[0].resources == len(plan_of("dev").resources) + len(foundation_of("dev").resources)
+
+
+def test_deploy_acts_in_the_environments_regions_only() -> None:
+    prod = foundation_access("prod")
+    deploy = prod.role("prod-mlstack-deploy")
+
+    def decide(action: str, resource: str, region: str) -> Decision:
+        return prod.check(deploy, Request(action, resource, {"aws:RequestedRegion": (region,)})).decision
+
+    # Prod replicates models and images to us-west-2 (stacks/Pulumi.prod.yaml).
+    assert decide("ecr:CreateRepository", "*", "us-east-1") is Decision.ALLOW
+    assert decide("ecr:CreateRepository", "*", "us-west-2") is Decision.ALLOW
+    assert decide("ecr:CreateRepository", "*", "eu-central-1") is not Decision.ALLOW
+    replica_key = "arn:aws:kms:us-west-2:333344445555:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    assert decide("kms:PutKeyPolicy", replica_key, "us-west-2") is Decision.ALLOW
+    budget = "arn:aws:budgets::333344445555:budget/prod-monthly"
+    assert decide("budgets:ModifyBudget", budget, "us-east-1") is Decision.ALLOW
+    other = "arn:aws:budgets::333344445555:budget/someone-elses"
+    assert decide("budgets:ModifyBudget", other, "us-east-1") is not Decision.ALLOW
