@@ -73,8 +73,9 @@ if [ "$outcome" != clean ]; then
   {
     echo "Nightly check of ${what}: exit ${code} (${outcome})."
     echo
+    # An issue or comment body holds at most 65536 characters: keep the head of a report, the tail of errors.
     if [ "$outcome" = drift ] && [ -s "$report" ]; then
-      cat "$report"
+      head -c 60000 "$report"
     else
       echo '```'
       tail -c 60000 "$errors" 2>/dev/null || true
