@@ -228,6 +228,44 @@ def test_sarif_upload_cannot_fail_the_policy_job() -> None:
     assert any(s.get("if") == "steps.check.outcome == 'failure'" for s in job["steps"])
 
 
+# --- the drift steps' shell, with fake tools -------------------------------------------------------------------
+
+# How GitHub runs a `run:` step with the default shell on Linux (workflow syntax, "jobs.<job_id>.steps[*].shell":
+# bash --noprofile --norc -eo pipefail {0}); `-c` instead of a script file.
+GITHUB_BASH = ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c"]
+
+
+def _fake(path: Path, exit_code: int, stderr: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"#!/usr/bin/env bash\necho {stderr!r} >&2\nexit {exit_code}\n")
+    path.chmod(0o755)
+
+
+@pytest.mark.parametrize("code", [0, 1, 2, 3, 7, 255])
+@pytest.mark.parametrize(
+    ("job", "step_id", "tool"),
+    [("guardrails", "audit", ".venv/bin/mlstack"), ("state", "preview", "bin/pulumi")],
+)
+def test_check_steps_record_the_exit_code_instead_of_failing(
+    tmp_path: Path, job: str, step_id: str, tool: str, code: int
+) -> None:
+    [step] = [s for s in _load("drift.yml")["jobs"][job]["steps"] if s.get("id") == step_id]
+    _fake(tmp_path / tool, code, "error: something")
+    output = tmp_path / "github_output"
+    env = {
+        **os.environ,
+        "PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}",
+        "GITHUB_OUTPUT": str(output),
+        "STACK": "dev",
+    }
+    command = str(step["run"]).replace("${{ matrix.stack }}", "dev")
+    result = subprocess.run([*GITHUB_BASH, command], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert output.read_text() == f"code={code}\n"
+    errors = tmp_path / ("build/audit.err" if job == "guardrails" else "build/preview.err")
+    assert "error: something" in errors.read_text()
+
+
 # --- the drift filing script, against a fake `gh` ------------------------------------------------------------
 
 FAKE_GH = textwrap.dedent(
@@ -289,7 +327,7 @@ def _run_step(
         "FAKE_OPEN": json.dumps(open_issues),
         "RUN_URL": "https://github.com/o/r/actions/runs/1",
     }
-    result = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True)
+    result = subprocess.run([*GITHUB_BASH, command], cwd=tmp_path, env=env, capture_output=True, text=True)
     calls = [json.loads(line) for line in log.read_text().splitlines()]
     body = (tmp_path / "gh.log.body").read_text() if (tmp_path / "gh.log.body").exists() else ""
     return result.returncode, calls, body
