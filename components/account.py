@@ -26,7 +26,7 @@ import pulumi_aws as aws
 from components.environment import Environment
 from components.iam import policy_document
 from components.options import child
-from mlstack.pipeline_roles import PIPELINE_ROLES, PipelineRole, pipeline_role_name
+from mlstack.pipeline_roles import PIPELINE_ROLES, PipelineRole, pipeline_boundary_name, pipeline_role_name
 from mlstack.spec import PlatformSpec
 from mlstack.spec.deployment import DeploymentSpec, sso_permission_set_names
 
@@ -40,7 +40,6 @@ STS_AUDIENCE = "sts.amazonaws.com"
 # claims"). Deploys run in <env>, pull-request previews and the state-drift preview in <env>-preview, the
 # guardrail audit in <env>-audit (.github/workflows/).
 ROLE_ENVIRONMENT_SUFFIX: dict[PipelineRole, str] = {"deploy": "", "preview": "-preview", "audit": "-audit"}
-PIPELINE_BOUNDARY_SUFFIX = "mlstack-pipeline-permission-boundary"
 
 # IAM service prefix of every pulumi-aws module the platform program creates resources of; the deploy role is
 # granted these services (tests/test_account.py proves every type in the shipped plans is covered).
@@ -263,7 +262,7 @@ class AccountFoundation(pulumi.ComponentResource):
             self.oidc_provider_arn = pulumi.Output.from_input(deployment.github_oidc_provider_arn)
 
         platform_boundary = f"arn:aws:iam::{env.account_id}:policy/{env.resource_name('permission-boundary')}"
-        boundary_name = env.resource_name(PIPELINE_BOUNDARY_SUFFIX)
+        boundary_name = pipeline_boundary_name(env.name)
         boundary_arn = f"arn:aws:iam::{env.account_id}:policy/{boundary_name}"
         boundary = aws.iam.Policy(
             f"{name}-pipeline-boundary",
