@@ -397,3 +397,69 @@ def test_the_script_refuses_bad_arguments(tmp_path: Path) -> None:
         ["bash", str(DRIFT_SCRIPT), "nightly", "dev", "0", "a", "b"], capture_output=True, text=True
     )
     assert result.returncode == 2 and "guardrails or state" in result.stderr
+
+
+# --- the first deploy -----------------------------------------------------------------------------------------
+
+
+def test_first_deploy_runs_outside_the_vpc_as_the_deploy_role_by_hand() -> None:
+    workflow = _load("first-deploy.yml")
+    inputs = _on(workflow)["workflow_dispatch"]["inputs"]
+    assert set(_on(workflow)) == {"workflow_dispatch"}
+    assert inputs["stack"]["options"] == ["dev", "staging", "prod"]
+    assert inputs["step"]["options"] == ["connection", "runner"]
+    [job] = workflow["jobs"].values()
+    # The runner it creates cannot run it; the targets never include the cluster, so a GitHub-hosted runner can.
+    assert job["runs-on"] == "ubuntu-24.04"
+    assert job["environment"] == "${{ inputs.stack }}"
+    assert _role_vars(job) == {"${{ vars.AWS_DEPLOY_ROLE_ARN }}"}
+    assert workflow["concurrency"]["group"] == _load("deploy.yml")["concurrency"]["group"]
+
+
+def test_first_deploy_passes_every_target_urn_as_one_argument(tmp_path: Path) -> None:
+    urns = [
+        "urn:pulumi:dev::mlstack::mlstack:platform:Platform$mlstack:deployer:DeployRunner::dev-deployer",
+        "urn:pulumi:dev::mlstack::mlstack:platform:Platform$mlstack:network:Network$aws:ec2/vpc:Vpc::dev-vpc",
+    ]
+    mlstack = tmp_path / ".venv" / "bin" / "mlstack"
+    mlstack.parent.mkdir(parents=True)
+    mlstack.write_text("#!/usr/bin/env bash\nprintf '%s\\n' " + " ".join(f"'{u}'" for u in urns) + "\n")
+    mlstack.chmod(0o755)
+    pulumi = tmp_path / "bin" / "pulumi"
+    pulumi.parent.mkdir()
+    pulumi.write_text(f"#!{sys.executable}\nimport json, sys\nprint(json.dumps(sys.argv[1:]))\n")
+    pulumi.chmod(0o755)
+    [step] = [
+        s
+        for s in _load("first-deploy.yml")["jobs"]["targeted-up"]["steps"]
+        if "pulumi up" in str(s.get("run"))
+    ]
+    env = {
+        **os.environ,
+        "PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}",
+        "STACK": "dev",
+        "STEP": "runner",
+    }
+    result = subprocess.run(
+        [*GITHUB_BASH, str(step["run"])], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    args = json.loads(result.stdout)
+    assert args[:6] == ["up", "--stack", "dev", "--yes", "--non-interactive", "--policy-pack"]
+    assert args[7:] == ["--target", urns[0], "--target", urns[1]]
+
+
+def test_first_deploy_refuses_an_empty_target_list(tmp_path: Path) -> None:
+    mlstack = tmp_path / ".venv" / "bin" / "mlstack"
+    _fake(mlstack, 2, "error: stack dev has no deploy runner")
+    [step] = [
+        s
+        for s in _load("first-deploy.yml")["jobs"]["targeted-up"]["steps"]
+        if "pulumi up" in str(s.get("run"))
+    ]
+    env = {**os.environ, "STACK": "dev", "STEP": "runner"}
+    result = subprocess.run(
+        [*GITHUB_BASH, str(step["run"])], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 1
+    assert "no targets for dev (runner)" in result.stdout
