@@ -62,6 +62,7 @@ class DeployRunnerArgs:
 
     env: Environment
     spec: DeployRunnerSpec
+    github_repository: str  # owner/name: PlatformSpec.deploy_runner_repository()
     vpc_id: pulumi.Input[str]
     private_subnet_ids: pulumi.Input[Sequence[str]]
     logs_key_arn: pulumi.Input[str]
@@ -87,8 +88,6 @@ class DeployRunner(pulumi.ComponentResource):
     def __init__(self, name: str, args: DeployRunnerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlstack:deployer:DeployRunner", name, None, opts)
         env, spec = args.env, args.spec
-        if spec.github_repository is None:  # the spec refuses this; guard for direct callers
-            raise ValueError("DeployRunner needs spec.github_repository")
         project_name = deploy_runner_project_name(env.name)
 
         if spec.connection_arn is not None:
@@ -196,13 +195,13 @@ class DeployRunner(pulumi.ComponentResource):
         self.project = aws.codebuild.Project(
             f"{name}-project",
             name=project_name,
-            description=f"GitHub Actions runner for {spec.github_repository} inside the {env.name} VPC",
+            description=f"GitHub Actions runner for {args.github_repository} inside the {env.name} VPC",
             service_role=role.arn,
             # The runner build clones nothing itself (the job's actions/checkout does) and writes no artifact.
             artifacts=aws.codebuild.ProjectArtifactsArgs(type="NO_ARTIFACTS"),
             source=aws.codebuild.ProjectSourceArgs(
                 type="GITHUB",
-                location=f"https://github.com/{spec.github_repository}.git",
+                location=f"https://github.com/{args.github_repository}.git",
                 auth=aws.codebuild.ProjectSourceAuthArgs(type="CODECONNECTIONS", resource=connection_arn),
                 git_clone_depth=1,
             ),

@@ -14,6 +14,7 @@ from components.governance import Guardrails, GuardrailsArgs
 from components.gpu import GpuPools, GpuPoolsArgs
 from components.inference import Inference, InferenceArgs
 from components.keys import EncryptionKeys, EncryptionKeysArgs
+from components.logs import Logs, LogsArgs
 from components.network import Network, NetworkArgs
 from components.options import child
 from components.orchestrator import Orchestrator, OrchestratorArgs
@@ -65,12 +66,14 @@ class Platform(pulumi.ComponentResource):
         # Before the cluster and independent of it: a first targeted `up` creates the runner so that the full
         # `up` can run inside the VPC (mlstack first-deploy-targets).
         self.deploy_runner: DeployRunner | None = None
-        if spec.deploy_runner.enabled and spec.deploy_runner.github_repository is not None:
+        repository = spec.deploy_runner_repository()
+        if spec.deploy_runner.enabled and repository is not None:
             self.deploy_runner = DeployRunner(
                 f"{name}-deployer",
                 DeployRunnerArgs(
                     env=env,
                     spec=spec.deploy_runner,
+                    github_repository=repository,
                     vpc_id=self.network.vpc_id,
                     private_subnet_ids=self.network.private_subnet_ids,
                     logs_key_arn=self.keys.logs_key_arn,
@@ -238,9 +241,29 @@ class Platform(pulumi.ComponentResource):
                 team_ready=self.teams.namespace_ready,
                 pool_ready=self.gpu.pool_ready,
                 admission_ready=self.teams.admission_ready,
+                team_cost_centers={team.name: team.cost_center for team in spec.teams},
             ),
             aws_only,
         )
+        self.logs: Logs | None = None
+        if spec.logs.enabled:
+            self.logs = Logs(
+                f"{name}-logs",
+                LogsArgs(
+                    env=env,
+                    spec=spec.logs,
+                    teams=tuple(spec.teams),
+                    logs_key_arn=self.keys.logs_key_arn,
+                    boundary_arn=self.guardrails.permission_boundary_arn,
+                    pull_through=self.registry.pull_through,
+                    cluster=self.cluster,
+                    k8s_provider=self.cluster.k8s_provider,
+                ),
+                aws_only,
+            )
+            # People of a team read their own team's logs; the platform group and the nodes' stay with the admins.
+            for team_name, human_role in self.teams.human_roles.items():
+                self.logs.grant_team_read(f"{name}-logs-read-{team_name}", team_name, human_role)
 
         self.metaflow_config = self.orchestrator.metaflow_config
         self.permission_boundary_arn = self.guardrails.permission_boundary_arn

@@ -149,8 +149,9 @@ class Teams(pulumi.ComponentResource):
         pool_sizes = {pool.name: pool.max_gpus for pool in args.gpu_pools}
         self.namespace_ready: dict[str, list[pulumi.Resource]] = {}
         human_arns: dict[str, pulumi.Output[str]] = {}
-        # The human roles themselves, for grants made by other components (the access host's sessions).
+        # The roles themselves, for grants other components make (Logs.grant_team_read, AccessHost.grant_session).
         self.human_roles: dict[str, aws.iam.Role] = {}
+        self.workload_roles: dict[str, aws.iam.Role] = {}
         workload_arns: dict[str, pulumi.Output[str]] = {}
         for team in args.spec:
             prefix = f"{name}-{team.name}"
@@ -216,6 +217,7 @@ class Teams(pulumi.ComponentResource):
                 parent=self,
             )
             workload_arns[team.name] = workload.arn
+            self.workload_roles[team.name] = workload
 
             if team.human_access is not None:
                 human = platform_role(
@@ -647,13 +649,21 @@ def cluster_queue_manifest(
     """
     resource_groups: list[dict[str, Any]] = [
         {
-            "coveredResources": ["cpu", "memory"],
+            # Kueue admits a workload only when its ClusterQueue covers every resource the workload requests
+            # (kubernetes-sigs/kueue@v0.19.2:pkg/scheduler/flavorassigner/flavorassigner.go, "resource %s
+            # unavailable in ClusterQueue"), and every Metaflow step requests ephemeral-storage (@kubernetes
+            # disk, metaflow 2.19.39 kubernetes_decorator.py): so the group covers it too.
+            "coveredResources": ["cpu", "memory", "ephemeral-storage"],
             "flavors": [
                 {
                     "name": flavor,
                     "resources": [
                         {"name": "cpu", "nominalQuota": str(team.cpu_quota)},
                         {"name": "memory", "nominalQuota": f"{team.memory_quota_gib}Gi"},
+                        {
+                            "name": "ephemeral-storage",
+                            "nominalQuota": f"{team.resolved_ephemeral_storage_quota_gib}Gi",
+                        },
                     ],
                 }
                 # Kueue tries the flavors in order: amd64 first, Graviton for workloads that tolerate it when

@@ -40,6 +40,7 @@ DOMAINS = (
     "messaging",
     "deploy",
     "compute",
+    "logs",
 )
 
 

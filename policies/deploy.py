@@ -149,8 +149,9 @@ def egress_scoped(args: ResourceValidationArgs, config: Mapping[str, Any]) -> It
     severity=Severity.MEDIUM,
     level=EnforcementLevel.ADVISORY,
     mlstack_only=True,
-    remediation="Set deploy_runner.github_repository (the CodeBuild runner is then created), or set "
-    "deploy_runner.enabled false once deploys run on another runner inside the VPC (docs/components/deployer.md).",
+    remediation="Name the repository in deployment.github_repository (or deploy_runner.github_repository): the "
+    "CodeBuild runner is then created. Or set deploy_runner.enabled false once deploys run on another runner "
+    "inside the VPC (docs/components/deployer.md).",
 )
 def private_cluster_has_runner(
     args: StackValidationArgs, config: Mapping[str, Any]

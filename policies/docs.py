@@ -27,6 +27,7 @@ _DOMAIN_TITLES = {
     "messaging": "Queues",
     "deploy": "Deploy runner and access host",
     "compute": "CPU pools and system nodes",
+    "logs": "Logs",
 }
 
 

@@ -196,7 +196,7 @@ def test_cluster_queue_offers_amd64_then_arm64_for_cpu() -> None:
     )
     manifest = cluster_queue_manifest(team, {}, arm64=True)
     (group,) = manifest["spec"]["resourceGroups"]
-    assert group["coveredResources"] == ["cpu", "memory"]
+    assert group["coveredResources"] == ["cpu", "memory", "ephemeral-storage"]
     assert [f["name"] for f in group["flavors"]] == ["default", "arm64"]
     assert not validate_object(manifest, "1.34")
 

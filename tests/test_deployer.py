@@ -33,7 +33,7 @@ def test_runner_project_is_the_pipeline_contract(stack_plan: Plan) -> None:
     project = _one(stack_plan, PROJECT_TYPE).inputs
     assert project["name"] == deploy_runner_project_name(spec.environment)
     assert project["source"]["type"] == "GITHUB"
-    assert project["source"]["location"] == f"https://github.com/{spec.deploy_runner.github_repository}.git"
+    assert project["source"]["location"] == f"https://github.com/{spec.deploy_runner_repository()}.git"
     assert project["source"]["auth"]["type"] == "CODECONNECTIONS"
     connection = _one(stack_plan, "aws:codeconnections/connection:Connection")
     assert connection.inputs["providerType"] == "GitHub"

@@ -364,12 +364,6 @@ def test_workflows_pass_the_deploy_simulation(workflow_findings: list[Violation]
     assert unexpected == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Kueue 0.19 checks every requested resource against the ClusterQueue (quotaCheckStrategy "
-    "BlockUndeclared) and Metaflow requests ephemeral-storage on every step, which team ClusterQueues do not "
-    "cover: cover it or exclude it in Kueue's config (components/teams.py)",
-)
 def test_kueue_admits_metaflow_steps(workflow_findings: list[Violation]) -> None:
     assert [v.message for v in workflow_findings if v.policy_id == "MLS-SIM-ADM-005"] == []
 

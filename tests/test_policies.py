@@ -1281,6 +1281,23 @@ def _pull_requests(resource: Any) -> None:
     ]
 
 
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+
+
+def _read_everything(statements: list[dict[str, Any]]) -> None:
+    for statement in statements:
+        if statement.get("Sid") == "ReadOwnTeamLogs":
+            statement["Resource"] = "*"
+
+
+def _read_other_team(statements: list[dict[str, Any]]) -> None:
+    for statement in statements:
+        if statement.get("Sid") == "ReadOwnTeamLogs":
+            statement["Resource"] = [
+                str(r).replace("/teams/search", "/teams/recsys") for r in statement["Resource"]
+            ]
+
+
 CASES.update(
     {
         "MLS-CB-001": [
@@ -1324,6 +1341,35 @@ CASES.update(
             ok("dev"),
             ok("prod"),
             dropped("staging", "no runner in the vpc", _CB_PROJECT),
+        ],
+        "MLS-LOG-001": [
+            ok("dev"),
+            ok("prod"),
+            bad("dev", "service key", LOG_GROUP, del_input("kmsKeyId"), name="logs-team"),
+        ],
+        "MLS-LOG-002": [
+            ok("dev"),
+            ok("prod"),
+            bad("prod", "kept forever", LOG_GROUP, del_input("retentionInDays"), name="logs-nodes"),
+            bad("dev", "zero days", LOG_GROUP, set_input("retentionInDays", 0.0), name="logs-platform"),
+        ],
+        "MLS-LOG-003": [
+            ok("dev"),
+            ok("prod"),
+            bad(
+                "dev",
+                "reads every group",
+                ROLE_POLICY,
+                edit_statements("policy", _read_everything),
+                name="logs-read",
+            ),
+            bad(
+                "dev",
+                "reads another team",
+                ROLE_POLICY,
+                edit_statements("policy", _read_other_team),
+                name="logs-read-search",
+            ),
         ],
     }
 )

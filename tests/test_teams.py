@@ -266,3 +266,20 @@ def test_cluster_queues_cover_efa_on_efa_pools() -> None:
     assert cluster_queue_manifest(team, {"serve": 0}, {})["spec"]["resourceGroups"][-1][
         "coveredResources"
     ] == [GPU_RESOURCE]
+
+
+def test_cluster_queue_covers_the_scratch_disk_metaflow_steps_request() -> None:
+    """Kueue refuses a workload requesting a resource its ClusterQueue does not cover, and every Metaflow step
+    requests ephemeral-storage: the CPU group covers it, 10 GiB per core by default or as declared."""
+    from components.teams import cluster_queue_manifest
+
+    _, spec = PROJECT.load("dev")
+    team = spec.teams[0]
+    group = cluster_queue_manifest(team, {})["spec"]["resourceGroups"][0]
+    assert group["coveredResources"] == ["cpu", "memory", "ephemeral-storage"]
+    scratch = {r["name"]: r["nominalQuota"] for r in group["flavors"][0]["resources"]}["ephemeral-storage"]
+    assert scratch == f"{team.cpu_quota * 10}Gi"
+    declared = team.model_copy(update={"ephemeral_storage_quota_gib": 50})
+    group = cluster_queue_manifest(declared, {})["spec"]["resourceGroups"][0]
+    assert {r["name"]: r["nominalQuota"] for r in group["flavors"][0]["resources"]}["ephemeral-storage"] == "50Gi"
+    assert not validate_object(cluster_queue_manifest(team, {}), spec.cluster.kubernetes_version)

@@ -23,6 +23,12 @@ def cost_command(
     env: Annotated[str | None, typer.Argument(help="Environment (stack) to estimate, e.g. dev.")] = None,
     all_stacks: Annotated[bool, typer.Option("--all", help="Compare every stack in stacks/.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the estimate as JSON.")] = False,
+    by_team: Annotated[
+        bool,
+        typer.Option(
+            "--by-team", help="Per team: idle and peak from its GPU quota and endpoints, against its budget."
+        ),
+    ] = False,
     project_dir: Annotated[
         Path | None,
         typer.Option("--project-dir", help="The mlstack project. Default: found from the working directory."),
@@ -34,6 +40,10 @@ def cost_command(
     from mlstack.planning import plan_stacks
     from mlstack.spec.loader import SpecError
 
+    if by_team and all_stacks:
+        raise fail(
+            "--by-team shows one environment: give ENV instead of --all (e.g. mlstack cost prod --by-team)"
+        )
     project = _project(project_dir)
     stacks = _stacks(project, env, all_stacks)
     try:
@@ -50,6 +60,10 @@ def cost_command(
         console.print("Details and assumptions of one environment: mlstack cost ENV")
         return
     spec, result = results[0]
+    if by_team:
+        for renderable in team_report(result):
+            console.print(renderable)
+        return
     for renderable in estimate_report(spec, result):
         console.print(renderable)
 
@@ -140,3 +154,33 @@ def comparison_table(results: list[tuple[PlatformSpec, Estimate]]) -> Table:
             f"{result.peak / limit:.0%}",
         )
     return table
+
+
+def team_report(result: Estimate) -> list[object]:
+    """What each team can cost a month, beside its budget; the rest of the environment is shared."""
+    if not result.teams:
+        return [f"mlstack-{result.stack} declares no teams: nothing to show per team"]
+    table = Table(title=f"mlstack-{result.stack}: monthly cost per team (USD)", title_justify="left")
+    for column in ("team", "cost center", "basis"):
+        table.add_column(column)
+    for column in ("idle", "peak", "budget", "peak / budget"):
+        table.add_column(column, justify="right")
+    for team in result.teams:
+        table.add_row(
+            team.team,
+            team.cost_center,
+            "; ".join(team.basis) or "no GPU quota, no endpoints",
+            money(team.idle),
+            money(team.peak),
+            money(team.budget) if team.budget is not None else "-",
+            f"{team.peak / team.budget:.0%}" if team.budget else "-",
+        )
+    shared_idle = result.idle - sum(team.idle for team in result.teams)
+    return [
+        table,
+        f"shared by every team (control plane, system nodes, network, databases, logs, pools' other capacity): "
+        f"{money(shared_idle)} idle",
+        "Idle: warm endpoints. Peak: the team's whole GPU quota (nominal per pool at the pool's dearest GPU-hour, plus "
+        "its borrowing limit) and its SageMaker endpoints at their maximum; teams that borrow share the same GPUs, so "
+        "team peaks do not add up. Model: docs/cost.md#per-team",
+    ]

@@ -32,7 +32,14 @@ RULES = (
     Rule("quota", "EC2 vCPU quotas, less their current usage, cover every GPU pool at its maximum"),
     Rule("kubernetes-version", "EKS supports the pinned Kubernetes version in the region"),
     Rule("backend", "The Pulumi state backend is reachable"),
+    Rule("cost-allocation-tags", "The tags the budgets filter on are active cost allocation tags"),
 )
+# The budgets filter on these user-defined tags (components/governance.py): the environment budget on
+# `environment`, team budgets on `team-cost-center` (components.iam.TEAM_COST_CENTER_TAG). `cost-center` is
+# activated for the organisation's own reports.
+ENVIRONMENT_TAG = "environment"
+COST_CENTER_TAG = "cost-center"
+TEAM_COST_CENTER_TAG = "team-cost-center"
 
 
 class GpuType(Protocol):
@@ -116,6 +123,7 @@ class Preflight:
             ("quota", self._quotas),
             ("kubernetes-version", self._kubernetes_version),
             ("backend", self._backend),
+            ("cost-allocation-tags", self._cost_allocation_tags),
         ]
         for rule, check in checks:
             if identity_ok:
@@ -130,6 +138,33 @@ class Preflight:
             rules=RULES,
             results=tuple(results),
         )
+
+    # --- cost allocation ----------------------------------------------------------------------------------
+
+    def _cost_allocation_tags(self) -> list[Result]:
+        """Cost Explorer's ListCostAllocationTags (ce 2017-10-25; botocore data/ce service-2.json and its
+        paginator). Cost Explorer answers in us-east-1 whatever the stack's region. Only a management account
+        manages cost allocation tags (AWS Billing user guide, custom-tags.html); a member account's call is usually
+        denied, which leaves the check NOT_CHECKED, never passed. Split cost allocation data for EKS has no API to
+        read its opt-in, so it is not checked here (docs/logs-and-cost.md)."""
+        wanted = [ENVIRONMENT_TAG, COST_CENTER_TAG, TEAM_COST_CENTER_TAG]
+        needed = [ENVIRONMENT_TAG, *([TEAM_COST_CENTER_TAG] if self.spec.budgets.team_limits_usd else [])]
+        statuses: dict[str, str] = {}
+        try:
+            with aws_call("ce:ListCostAllocationTags"):
+                paginator = self.aws.client("ce", region=self._home()).get_paginator(
+                    "list_cost_allocation_tags"
+                )
+                for page in paginator.paginate(TagKeys=wanted, Type="UserDefined"):
+                    for tag in page.get("CostAllocationTags", []):
+                        statuses[tag["TagKey"]] = tag["Status"]
+        except Denied as exc:
+            return [
+                _denied(
+                    "cost-allocation-tags", ",".join(wanted), exc, "run preflight in the management account"
+                )
+            ]
+        return cost_allocation_tag_results(statuses, needed, wanted)
 
     # --- credentials and region --------------------------------------------------------------------------
 
@@ -637,6 +672,46 @@ def _offering_result(
             hint if elsewhere else "",
         )
     return Result("offering", subject, Status.PASS, f"{len(types)} type(s) offered in {', '.join(zones)}")
+
+
+def cost_allocation_tag_results(
+    statuses: dict[str, str], needed_by_budgets: Sequence[str], wanted: Sequence[str]
+) -> list[Result]:
+    """One row per wanted tag key from ``statuses`` (tag key -> Active/Inactive, as ListCostAllocationTags
+    returns them; a key absent from billing data is missing). A tag a budget filters on fails when it is not
+    active: that budget reads $0. The others only warn."""
+    results: list[Result] = []
+    for key in wanted:
+        status = statuses.get(key)
+        failing = Status.FAIL if key in needed_by_budgets else Status.WARN
+        activate = (
+            "in the management (payer) account: aws ce update-cost-allocation-tags-status "
+            f"--cost-allocation-tags-status TagKey={key},Status=Active (docs/logs-and-cost.md)"
+        )
+        if status == "Active":
+            results.append(Result("cost-allocation-tags", key, Status.PASS, "active"))
+        elif status is None:
+            results.append(
+                Result(
+                    "cost-allocation-tags",
+                    key,
+                    failing,
+                    "not in the billing data yet: a tag can be activated only once a tagged resource has been billed "
+                    "(up to 24 hours after the first deploy)",
+                    activate,
+                )
+            )
+        else:
+            results.append(
+                Result(
+                    "cost-allocation-tags",
+                    key,
+                    failing,
+                    f"{status}: budgets filtering on it read $0",
+                    activate,
+                )
+            )
+    return results
 
 
 def _denied(rule: str, subject: str, exc: Denied, note: str = "") -> Result:

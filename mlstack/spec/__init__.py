@@ -16,8 +16,10 @@ from mlstack.spec.budgets import BudgetSpec
 from mlstack.spec.cluster import PINNED_GPU_NODE_AMI, ClusterSpec
 from mlstack.spec.compute import CpuPoolSpec, default_cpu_pools
 from mlstack.spec.cost import CostSpec
+from mlstack.spec.deployment import DeploymentSpec, deployment_problems
 from mlstack.spec.gpu import GpuPoolSpec
 from mlstack.spec.inference import InferenceSpec, endpoint_problems, prometheus_problems
+from mlstack.spec.logs import LogsSpec
 from mlstack.spec.network import NetworkSpec
 from mlstack.spec.orchestrator import OrchestratorSpec
 from mlstack.spec.registry import REGISTRY_ALIASES, RegistrySpec
@@ -62,6 +64,7 @@ TIER_DEFAULTS: dict[tuple[str, str], dict[Tier, Any]] = {
     ("vector_db", "aurora_max_acu"): {Tier.DEV: 2.0, Tier.STAGING: 4.0, Tier.PROD: 16.0},
     ("vector_db", "aurora_instances"): {Tier.DEV: 1, Tier.STAGING: 2, Tier.PROD: 2},
     ("vector_db", "backup_retention_days"): {Tier.DEV: 1, Tier.STAGING: 7, Tier.PROD: 14},
+    ("logs", "retention_days"): {Tier.DEV: 14, Tier.STAGING: 30, Tier.PROD: 90},
 }
 
 
@@ -140,12 +143,22 @@ class PlatformSpec(StrictModel):
     deploy_runner: DeployRunnerSpec = Field(
         default_factory=DeployRunnerSpec,
         description="The in-VPC GitHub Actions runner (AWS CodeBuild) that runs `pulumi up` against the private "
-        "cluster. Default: on, once github_repository is set.",
+        "cluster. Default: on, for the repository of deployment.github_repository.",
     )
     access_host: AccessHostSpec = Field(
         default_factory=AccessHostSpec,
         description="The Session Manager host through which people reach the private cluster API and the UIs. "
         "Default: on, t4g.nano.",
+    )
+    logs: LogsSpec = Field(
+        default_factory=LogsSpec,
+        description="Pod and node logs to CloudWatch Logs, per team. Default: on, see LogsSpec.",
+    )
+    deployment: DeploymentSpec | None = Field(
+        default=None,
+        description="The GitOps pipeline's GitHub repository, state backend and Identity Center instance, read by "
+        "the account foundation stack (account/). Default: none; the platform plans without it, the "
+        "foundation refuses to run without it.",
     )
 
     @field_validator("tags")
@@ -179,6 +192,12 @@ class PlatformSpec(StrictModel):
             if isinstance(block, dict) and field not in block:
                 data[section] = {**block, field: by_tier[tier]}
         return data
+
+    def deploy_runner_repository(self) -> str | None:
+        """The repository the deploy runner serves: its own setting, else the pipeline's (deployment)."""
+        if self.deploy_runner.github_repository is not None:
+            return self.deploy_runner.github_repository
+        return self.deployment.github_repository if self.deployment is not None else None
 
     def replica_regions(self) -> tuple[str, ...]:
         """Regions other than the home region that hold copies of this environment's data or images."""
@@ -280,6 +299,7 @@ class PlatformSpec(StrictModel):
         problems += prometheus_problems(self.inference)
         problems += _team_rules(self)
         problems += _platform_image_rules(self)
+        problems += deployment_problems(self)
         if problems:
             raise RuleViolations(problems)
         return self

@@ -37,15 +37,15 @@ class DeployRunnerSpec(StrictModel):
 
     enabled: bool = Field(
         default=True,
-        description="Create the CodeBuild-hosted runner (once github_repository names the repository). Set "
-        "false when deploys run on another runner inside the VPC (actions-runner-controller, a Pulumi "
-        "Deployments agent): see docs/components/deployer.md. Default: on.",
+        description="Create the CodeBuild-hosted runner (once a repository is named: github_repository here or "
+        "deployment.github_repository). Set false when deploys run on another runner inside the VPC "
+        "(actions-runner-controller, a Pulumi Deployments agent): see docs/components/deployer.md. Default: on.",
     )
     github_repository: GithubRepository | None = Field(
         default=None,
-        description="The GitHub repository (owner/name) whose workflow jobs the runner takes; the runner is "
-        "created only when it is set. Policy MLS-CB-004 reports a private cluster that has neither this nor "
-        "enabled: false. Default: none.",
+        description="The GitHub repository (owner/name) whose workflow jobs the runner takes. Default: "
+        "deployment.github_repository, the repository the pipeline roles trust; without either, no runner is "
+        "created, and policy MLS-CB-004 reports a private cluster that has no runner and no enabled: false.",
     )
     connection_arn: CodeConnectionArn | None = Field(
         default=None,

@@ -31,3 +31,10 @@ class CostSpec(StrictModel):
         description="Build minutes the in-VPC deploy runner (CodeBuild) runs per month, every deploy, preview and "
         "drift job together. Default: 300 (about ten cold deploys).",
     )
+    logs_ingested_gb_per_month: float = Field(
+        default=10.0,
+        ge=0,
+        le=1_000_000,
+        description="Pod and node logs ingested into CloudWatch Logs per month, in GB, for the whole environment "
+        "(priced for ingestion, and for storage over the logs' retention). Default: 10.",
+    )
