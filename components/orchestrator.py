@@ -576,7 +576,14 @@ def argo_values(
             # argo-helm@argo-workflows-1.0.18:charts/argo-workflows/values.yaml
             # `crds.upgradeJob.image.repository` (default registry.k8s.io/kubectl; the tag v1.36.2 is kept):
             # templates/crds-install-job.yaml renders "<repository>:<tag>".
-            "upgradeJob": {"image": {"repository": pull_through.image(ARGO_CRD_JOB_IMAGE)}},
+            # `crds.full` stays true: false installs the minimal CRDs (files/crds/minimal, schemas reduced to
+            # x-kubernetes-preserve-unknown-fields), so the API server would stop validating Workflows. The hook
+            # Job that applies the full CRDs gets `crds.upgradeJob.resources` (default none; rendered on its
+            # kubectl container by templates/crds-install-job.yaml).
+            "upgradeJob": {
+                "image": {"repository": pull_through.image(ARGO_CRD_JOB_IMAGE)},
+                "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
+            },
         },
         "singleNamespace": False,
         "workflow": {"serviceAccount": {"create": False}, "rbac": {"create": False}},

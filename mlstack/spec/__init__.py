@@ -479,6 +479,13 @@ def _platform_image_rules(spec: PlatformSpec) -> list[tuple[str, str]]:
             REGISTRY_ALIASES[QDRANT_IMAGE_REGISTRY],
             "Qdrant's image (or set vector_db.qdrant_image_through_cache: false to pull it from Docker Hub)",
         )
+    inference = spec.inference
+    if inference.keda_images_through_cache and any(e.backend == "kubernetes" for e in inference.endpoints):
+        # components/inference.py KEDA_IMAGE_REGISTRY: KEDA serves every Kubernetes endpoint.
+        needed.setdefault(
+            "ghcr.io",
+            "KEDA's images (or set inference.keda_images_through_cache: false to pull them from ghcr.io)",
+        )
     return [
         (
             "registry.pull_through_caches",
