@@ -669,12 +669,29 @@ def metaflow_schema(team: str) -> str:
     return "metaflow_" + team.replace("-", "_")
 
 
-_FETCH_CREDENTIALS = """\
+# The first botocore whose container credential provider reads EKS Pod Identity credentials (AWS EKS user guide,
+# pod-id-minimum-sdk.html: "Python (Boto3) - 1.34.41", "Python (botocore) - 1.34.41"). metaflow-service v2.4.13
+# does not pin boto3 (Netflix/metaflow-service@v2.4.13:services/metadata_service/requirements.txt), so the
+# image's version is whatever pip resolved when it was built: the script checks it before the first AWS call.
+POD_IDENTITY_MIN_BOTOCORE = (1, 34, 41)
+
+_FETCH_CREDENTIALS = f"""\
 # Reads the RDS-managed secret through Pod Identity on every container start, so a restart after RDS rotates
 # the password picks up the new one.
 import os
+import sys
 
 import boto3
+import botocore
+
+MINIMUM = {POD_IDENTITY_MIN_BOTOCORE!r}
+found = tuple(int(part) for part in botocore.__version__.split(".")[:3])
+if found < MINIMUM:
+    sys.exit(
+        "error: botocore " + botocore.__version__ + " in this image predates EKS Pod Identity credentials "
+        "(botocore >= " + ".".join(map(str, MINIMUM)) + "); set orchestrator.metadata_service_image to an image "
+        "with a newer boto3"
+    )
 
 client = boto3.client("secretsmanager", region_name=os.environ["AWS_REGION"])
 secret = client.get_secret_value(SecretId=os.environ["DB_SECRET_ARN"])["SecretString"]

@@ -135,7 +135,9 @@ def test_the_mps_control_daemon_cannot_schedule_on_a_platform_node():
     """The waived privileged MPS DaemonSet selects nodes labelled nvidia.com/mps.capable=true, a label mlstack
     never sets (GPU feature discovery sets it under an MPS sharing config only; mlstack offers time-slicing)."""
     world = world_of("prod")
-    [mps] = [o for o in chart_objects(world) if o.kind == "DaemonSet" and o.name.endswith("mps-control-daemon")]
+    [mps] = [
+        o for o in chart_objects(world) if o.kind == "DaemonSet" and o.name.endswith("mps-control-daemon")
+    ]
     selector = mps.obj["spec"]["template"]["spec"]["nodeSelector"]
     assert selector == {"nvidia.com/mps.capable": "true"}
     assert "mps.capable" not in repr(world.spec.model_dump(mode="json"))
@@ -153,7 +155,9 @@ def test_keda_images_through_the_github_cache_pass(component):
     through = PullThrough(host=host, prefixes={"ghcr.io": "github"})
     plan = mutable_plan("dev")
     release = resource(plan, RELEASE_TYPE, f"inference-{component}")
-    values = (_keda_values if component == "keda" else _http_addon_values)(hardened=False, pull_through=through)
+    values = (_keda_values if component == "keda" else _http_addon_values)(
+        hardened=False, pull_through=through
+    )
     release.inputs["values"] = {**release.inputs["values"], **values}
     world = world_of("dev", plan)
     images = {

@@ -105,12 +105,15 @@ class OrchestratorSpec(StrictModel):
         "It is pulled through the registry's pull-through cache for its upstream registry. "
         "Default: public.ecr.aws/outerbounds/metaflow_metadata_service:v2.4.13.",
     )
+    # docker-library/official-images@37079fb:library/python tags 3.12.14 (SharedTags "3.12.14, 3.12"): a patch
+    # release, so steps do not change Python under a data scientist between two runs. The tag was read in the
+    # official-images library; that ECR Public's docker/library copy carries it too was not checked offline.
     metaflow_step_image: ContainerImage = Field(
-        default="public.ecr.aws/docker/library/python:3.12",
+        default="public.ecr.aws/docker/library/python:3.12.14",
         description="Default image of Metaflow's @kubernetes and Argo Workflows steps "
         "(METAFLOW_KUBERNETES_CONTAINER_IMAGE), pulled through the registry's pull-through cache; without it "
         "Metaflow runs python:<major>.<minor> from Docker Hub. A step's own image= still wins. "
-        "Default: public.ecr.aws/docker/library/python:3.12 (Docker's official image on ECR Public).",
+        "Default: public.ecr.aws/docker/library/python:3.12.14 (Docker's official image on ECR Public).",
     )
     metadata_service_replicas: int = Field(
         default=1,
