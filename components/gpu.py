@@ -24,6 +24,10 @@ from mlstack.spec.gpu import GpuPoolSpec
 KARPENTER_CHART = ("oci://public.ecr.aws/karpenter", "karpenter", "1.14.1")
 DEVICE_PLUGIN_CHART = ("https://nvidia.github.io/k8s-device-plugin", "nvidia-device-plugin", "0.17.1")
 DCGM_EXPORTER_CHART = ("https://nvidia.github.io/dcgm-exporter/helm-charts", "dcgm-exporter", "4.1.1")
+# The charts' image repositories (nvidia-device-plugin 0.17.1 and dcgm-exporter 4.1.1 values.yaml
+# `image.repository`); their tags are kept (device plugin: "v" + appVersion; dcgm-exporter: values `image.tag`).
+DEVICE_PLUGIN_IMAGE = "nvcr.io/nvidia/k8s-device-plugin"
+DCGM_EXPORTER_IMAGE = "nvcr.io/nvidia/k8s/dcgm-exporter"
 EFA_PLUGIN_CHART = ("https://aws.github.io/eks-charts", "aws-efa-k8s-device-plugin", "v0.5.6")
 # The released chart's controller image and digest (shared/charts/release-values/karpenter-1.14.1.yaml, which
 # upstream's hack/release/common.sh writes into values.yaml); the image is pulled through the ECR Public cache.
@@ -88,6 +92,7 @@ class GpuPools(pulumi.ComponentResource):
     def __init__(self, name: str, args: GpuPoolsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlstack:gpu:GpuPools", name, None, opts)
         self._name = name
+        self._pull_through = args.pull_through
         env, cluster = args.env, args.cluster
         k8s = cluster.k8s_provider
 
@@ -348,6 +353,7 @@ class GpuPools(pulumi.ComponentResource):
             "tolerations": [_GPU_TOLERATION],
             "affinity": on_pools,
             **device_plugin_hardening(),
+            **_mirrored(self._pull_through, DEVICE_PLUGIN_IMAGE),
         }
         if shared:
             plugin_values["config"] = {
@@ -373,6 +379,7 @@ class GpuPools(pulumi.ComponentResource):
                     "tolerations": [_GPU_TOLERATION],
                     "affinity": _pool_affinity(measured),
                     **dcgm_exporter_hardening(),
+                    **_mirrored(self._pull_through, DCGM_EXPORTER_IMAGE),
                     # mlstack installs no Prometheus (nor its operator) yet, so no ServiceMonitor; until the
                     # observability work lands nothing scrapes these metrics (docs/components/gpu.md).
                     "serviceMonitor": {"enabled": False},
@@ -417,6 +424,13 @@ def _helm_release(
         atomic=True,
         opts=child(parent, provider=provider, depends_on=depends_on),
     )
+
+
+def _mirrored(pull_through: PullThrough, public_repository: str) -> dict[str, Any]:
+    """``image.repository`` of a chart whose image the stack mirrors (registry.nvidia_images_mirrored), else
+    nothing: both NVIDIA charts render ``<image.repository>:<tag>``, and the mirror keeps the tag."""
+    mirror = pull_through.mirror(public_repository)
+    return {"image": {"repository": mirror}} if mirror is not None else {}
 
 
 def device_plugin_hardening() -> dict[str, Any]:

@@ -83,12 +83,7 @@ def test_the_shipped_charts_pass_the_pack(stack):
 
 def _residual(stack):
     """(release, policy, container) of every chart finding on ``stack``."""
-    found = set()
-    for f in findings(world_of(stack), WORKLOADS):
-        release = f.urn.rsplit("::", 1)[1].split("-", 1)[1]
-        container = f.message.split("container ", 1)[1].split(" ", 1)[0]
-        found.add((release, f.message.split(" ", 1)[0], container))
-    return found
+    return _residual_of(world_of(stack))
 
 
 # What the per-release waivers cover, and nothing more: a new finding on a waived release fails here.
@@ -168,3 +163,60 @@ def test_keda_images_through_the_github_cache_pass(component):
     }
     assert len(images) == 3 and all(i.startswith(f"{host}/github/kedacore/") for i in images), images
     assert [f.message for f in findings(world, WORKLOADS) if f.urn == release.urn] == []
+
+
+def test_mirrored_nvidia_images_leave_only_the_node_agents_root_findings():
+    """registry.nvidia_images_mirrored (on by default; the shipped stacks opt out until the images are copied):
+    the environment gets <env>/nvidia-device-plugin and <env>/dcgm-exporter repositories, both charts pull from
+    them with the charts' own tags, and MLS-K8S-010 is gone from both releases."""
+    from components.gpu import DCGM_EXPORTER_IMAGE, DEVICE_PLUGIN_IMAGE, _mirrored
+    from components.registry import PullThrough
+    from mlstack.spec.registry import NVIDIA_MIRRORS, RegistrySpec
+
+    world = world_of("dev")
+    spec = world.spec
+    host = f"{spec.account_id}.dkr.ecr.{spec.region}.amazonaws.com"
+    mirrors = {public: f"{host}/dev/{repo}" for public, repo in NVIDIA_MIRRORS.items()}
+    through = PullThrough(host=host, prefixes={}, mirrors=mirrors)
+    assert RegistrySpec().mirror_repositories == ["nvidia-device-plugin", "dcgm-exporter"]
+    assert RegistrySpec(nvidia_images_mirrored=False).mirror_repositories == []
+    assert _mirrored(PullThrough(host=host, prefixes={}), DEVICE_PLUGIN_IMAGE) == {}
+
+    plan = mutable_plan("dev")
+    releases = {
+        "gpu-device-plugin": DEVICE_PLUGIN_IMAGE,
+        "gpu-dcgm-exporter": DCGM_EXPORTER_IMAGE,
+    }
+    for name, public in releases.items():
+        release = resource(plan, RELEASE_TYPE, name)
+        release.inputs["values"] = {**release.inputs["values"], **_mirrored(through, public)}
+    world = world_of("dev", plan)
+    images = {
+        container["image"]
+        for item in chart_objects(world)
+        if item.kind == "DaemonSet" and item.release in ("nvidia-device-plugin", "dcgm-exporter")
+        for container in [
+            *item.obj["spec"]["template"]["spec"].get("initContainers", []),
+            *item.obj["spec"]["template"]["spec"]["containers"],
+        ]
+    }
+    assert images == {
+        f"{host}/dev/nvidia-device-plugin:v0.17.1",
+        f"{host}/dev/dcgm-exporter:4.2.3-4.1.1-ubuntu22.04",
+    }
+    left = {(r, p) for r, p, _ in _residual_of(world) if r.startswith("gpu-")}
+    assert ("gpu-device-plugin", "MLS-K8S-010") not in left and (
+        "gpu-dcgm-exporter",
+        "MLS-K8S-010",
+    ) not in left
+    assert ("gpu-device-plugin", "MLS-K8S-012") in left and ("gpu-dcgm-exporter", "MLS-K8S-012") in left
+
+
+def _residual_of(world):
+    """(release, policy, container) of every chart finding over ``world``."""
+    found = set()
+    for f in findings(world, WORKLOADS):
+        release = f.urn.rsplit("::", 1)[1].split("-", 1)[1]
+        container = f.message.split("container ", 1)[1].split(" ", 1)[0]
+        found.add((release, f.message.split(" ", 1)[0], container))
+    return found
