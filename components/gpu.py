@@ -474,7 +474,6 @@ def dcgm_exporter_hardening() -> dict[str, Any]:
             "runAsUser": 0,
             "allowPrivilegeEscalation": False,
             "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
         },
         "extraEnv": [{"name": "NO_SETCAP", "value": "1"}],
         "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
