@@ -12,7 +12,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 import pulumi_tls as tls
 
-from components.cluster import Cluster
+from components.cluster import Cluster, system_placement
 from components.environment import Environment
 from components.options import child, stateful
 from components.registry import PullThrough
@@ -481,6 +481,8 @@ def qdrant_values(
         # fsGroup already owns the volumes; the chart's chown init container would run as root.
         "updateVolumeFsOwnership": False,
         "podDisruptionBudget": {"enabled": distributed, "maxUnavailable": 1},
+        # qdrant-helm qdrant-1.19.0 values.yaml `nodeSelector`, `tolerations`: on the system nodes.
+        **system_placement(),
         "affinity": _spread_replicas() if distributed else {},
         # qdrant/qdrant@v1.19.0:config/config.yaml `service.enable_tls`, `cluster.p2p.enable_tls` and `tls`
         # (cert, key, ca_cert: "Required if cluster.p2p.enable_tls is true"; cert_ttl: reload period). The

@@ -20,7 +20,7 @@ from mlstack.failures import (
     write_output,
 )
 from mlstack.gc_thresholds import raise_thresholds, skip_final_collection
-from mlstack.project import Project, ProjectNotFound, find_project
+from mlstack.project import Project, ProjectNotFound, find_project, unknown_stack
 from mlstack.spec.loader import SpecError
 
 app = typer.Typer(
@@ -35,6 +35,37 @@ ProjectDir = Annotated[
     Path | None,
     typer.Option("--project-dir", help="The mlstack project. Default: found from the working directory."),
 ]
+
+
+def _version() -> str:
+    """The installed distribution's version; the package's own when it runs from a checkout without install."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    import mlstack
+
+    try:
+        return version("mlstack")
+    except PackageNotFoundError:
+        return mlstack.__version__
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"mlstack {_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the mlstack version and exit."
+        ),
+    ] = False,
+) -> None:
+    # The group's help is the Typer(help=...) text above; this callback only adds the global --version.
+    pass
 
 
 def _project(project_dir: Path | None) -> Project:
@@ -53,9 +84,7 @@ def _stacks(project: Project, env: str | None, all_stacks: bool) -> list[str]:
     if not env:
         raise fail(f"name an environment ({', '.join(known)}) or pass --all")
     if env not in known:
-        raise fail(
-            f"no stack file {project.relative(project.stack_file(env))}; known environments: {', '.join(known)}"
-        )
+        raise fail(unknown_stack(project, env))
     return [env]
 
 

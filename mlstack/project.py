@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,3 +72,13 @@ def find_project(start: Path | None = None) -> Project:
         f"no Pulumi.yaml of the '{PROJECT}' project in {here} or above; run mlstack from inside the project "
         "or pass --project-dir"
     )
+
+
+def unknown_stack(project: Project, env: str) -> str:
+    """The message for a stack name with no stack file: the file it looked for, the known names, and the
+    closest one ('prd' -> prod, 'Dev' -> dev)."""
+    known = project.stack_names()
+    close = difflib.get_close_matches(env.lower(), known, n=1, cutoff=0.6)
+    guess = f"; did you mean {close[0]}?" if close else ""
+    where = project.relative(project.stack_file(env))
+    return f"no stack file {where}; known environments: {', '.join(known)}{guess}"

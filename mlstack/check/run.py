@@ -13,7 +13,7 @@ import yaml
 
 from mlstack.check.engine import evaluate
 from mlstack.check.findings import CheckResult, Finding, StackFileLines, StackResult
-from mlstack.check.waivers import Waiver, load_waivers
+from mlstack.check.waivers import Waiver, load_waivers, waiver_notices
 from mlstack.plan.recorder import run_program
 from mlstack.project import Project
 from mlstack.simulate.catalog import all_checks, gate_rules_by_id
@@ -119,11 +119,12 @@ def check_stacks(
     """
     pack_rules = [r for r in ALL_RULES if framework is None or framework in r.controls]
     simulate = simulate and framework is None
+    day = today or dt.date.today()
     if waivers is None:
         waivers = load_waivers(
             project.root / WAIVERS_FILE,
             gate_rules_by_id(),
-            today or dt.date.today(),
+            day,
             source=str(WAIVERS_FILE),
         )
     used: set[int] = set()
@@ -145,7 +146,9 @@ def check_stacks(
         )
         for violation in violations:
             rule = rules[violation.policy_id]
-            waiver = next((w for w in waivers if w.covers(rule.id, violation.urn, stack)), None)
+            waiver = next(
+                (w for w in waivers if w.honoured_on(day) and w.covers(rule.id, violation.urn, stack)), None
+            )
             if waiver is not None:
                 used.add(waiver.index)
             result.findings.append(
@@ -165,7 +168,13 @@ def check_stacks(
         w
         for w in waivers
         if w.index not in used
+        and w.honoured_on(day)  # an expired one is reported by waiver_notices instead
         and any(fnmatchcase(s, w.stack) for s in stacks)
         and (framework is None or w.policy in selected)
     ]
-    return CheckResult(pack=PACK_NAME, stacks=results, unused_waivers=unused)
+    return CheckResult(
+        pack=PACK_NAME,
+        stacks=results,
+        unused_waivers=unused,
+        waiver_notices=waiver_notices(waivers, stacks, day),
+    )

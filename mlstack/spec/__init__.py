@@ -13,9 +13,11 @@ from pydantic import Field, StringConstraints, field_validator, model_validator
 from mlstack.spec.base import AccountId, AwsRegion, DnsLabel, RuleViolations, StrictModel, Tier
 from mlstack.spec.budgets import BudgetSpec
 from mlstack.spec.cluster import PINNED_GPU_NODE_AMI, ClusterSpec
+from mlstack.spec.compute import CpuPoolSpec, default_cpu_pools
 from mlstack.spec.cost import CostSpec
 from mlstack.spec.gpu import GpuPoolSpec
 from mlstack.spec.inference import InferenceSpec, endpoint_problems, prometheus_problems
+from mlstack.spec.logs import LogsSpec
 from mlstack.spec.network import NetworkSpec
 from mlstack.spec.orchestrator import OrchestratorSpec
 from mlstack.spec.registry import REGISTRY_ALIASES, RegistrySpec
@@ -60,6 +62,7 @@ TIER_DEFAULTS: dict[tuple[str, str], dict[Tier, Any]] = {
     ("vector_db", "aurora_max_acu"): {Tier.DEV: 2.0, Tier.STAGING: 4.0, Tier.PROD: 16.0},
     ("vector_db", "aurora_instances"): {Tier.DEV: 1, Tier.STAGING: 2, Tier.PROD: 2},
     ("vector_db", "backup_retention_days"): {Tier.DEV: 1, Tier.STAGING: 7, Tier.PROD: 14},
+    ("logs", "retention_days"): {Tier.DEV: 14, Tier.STAGING: 30, Tier.PROD: 90},
 }
 
 
@@ -101,6 +104,13 @@ class PlatformSpec(StrictModel):
         default_factory=ClusterSpec, description="EKS cluster. Default: see ClusterSpec."
     )
     gpu_pools: list[GpuPoolSpec] = Field(default_factory=list, description="GPU node pools. Default: none.")
+    cpu_pools: list[CpuPoolSpec] = Field(
+        default_factory=list,
+        description="CPU node pools for workflow steps and notebooks without GPUs. Default: the tier's pools "
+        "(mlstack.spec.compute.default_cpu_pools): 'cpu' (amd64, m7i.large..2xlarge) and 'cpu-arm' (arm64, "
+        "m7g.large..xlarge), Spot in dev and Spot-preferred in staging and prod, at most 16/8 vCPUs in dev, "
+        "64/32 in staging, 256/64 in prod. An empty list declares none.",
+    )
     storage: StorageSpec = Field(
         default_factory=StorageSpec, description="S3 buckets. Default: see StorageSpec."
     )
@@ -128,6 +138,10 @@ class PlatformSpec(StrictModel):
         default_factory=CostSpec,
         description="Assumptions of the cost estimate (Spot discount, NAT data volume). Default: see CostSpec.",
     )
+    logs: LogsSpec = Field(
+        default_factory=LogsSpec,
+        description="Pod and node logs to CloudWatch Logs, per team. Default: on, see LogsSpec.",
+    )
 
     @field_validator("tags")
     @classmethod
@@ -148,6 +162,7 @@ class PlatformSpec(StrictModel):
             return data  # the tier field reports its own error
         data = dict(data)
         data.setdefault("protect_stateful", tier.hardened)
+        data.setdefault("cpu_pools", default_cpu_pools(tier))
         for (section, field), by_tier in TIER_DEFAULTS.items():
             block = data.get(section)
             if block is None:
@@ -217,6 +232,16 @@ class PlatformSpec(StrictModel):
         problems += _storage_and_registry_rules(self)
         problems += _workflow_and_vector_rules(self)
         problems += _duplicates("gpu_pools", [p.name for p in self.gpu_pools])
+        problems += _duplicates("cpu_pools", [p.name for p in self.cpu_pools])
+        gpu_pool_names = {p.name for p in self.gpu_pools}
+        problems += [
+            (
+                f"cpu_pools.{i}.name",
+                f"'{p.name}' is also a GPU pool's name; NodePool names are shared: rename one",
+            )
+            for i, p in enumerate(self.cpu_pools)
+            if p.name in gpu_pool_names
+        ]
         problems += _duplicates("teams", [t.name for t in self.teams])
         problems += _duplicates("inference.endpoints", [e.name for e in self.inference.endpoints])
         pools = {p.name for p in self.gpu_pools}
