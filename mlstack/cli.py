@@ -98,10 +98,11 @@ def plan(
     ] = False,
     project_dir: ProjectDir = None,
 ) -> None:
-    """Run the real Pulumi program offline under a recording mock monitor and write build/plan-ENV.json."""
+    """Run the real Pulumi program offline under a recording mock monitor and write build/plan-ENV.json (and
+    build/plan-ENV-account.json, the account foundation's plan, when the stack file has a deployment section)."""
     from mlstack.deploytime import deploy_time_summary
     from mlstack.plan.summary import summary_tree
-    from mlstack.planning import plan_stacks
+    from mlstack.planning import plan_foundation, plan_stacks
 
     project = _project(project_dir)
     stacks = _stacks(project, env, all_stacks)
@@ -109,6 +110,8 @@ def plan(
     # Every stack is validated and planned before the first file is written: one bad stack writes nothing.
     try:
         planned = plan_stacks(project, stacks)
+        # The account foundation (account/) of each stack that has a `deployment` section, from the same file.
+        foundations = [plan_foundation(project, *project.load(stack)) for stack in stacks]
     except SpecError as exc:
         raise fail(str(exc)) from None
     written = []
@@ -116,6 +119,14 @@ def plan(
         path = target / f"plan-{result.stack}.json"
         write_output(path, result.dumps(), "--out-dir")
         written.append(path)
+    for foundation in foundations:
+        if foundation is not None:
+            path = target / f"plan-{foundation.stack}-account.json"
+            write_output(path, foundation.dumps(), "--out-dir")
+            console.print(
+                f"wrote {escape(str(project.relative(path)))} ({len(foundation.resources)} resources, account "
+                "foundation)"
+            )
     for (_, result), path in zip(planned, written, strict=True):
         if not quiet:
             console.print(summary_tree(result))

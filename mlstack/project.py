@@ -25,6 +25,11 @@ class Project:
         return self.root / "__main__.py"
 
     @property
+    def account_program(self) -> Path:
+        """The account foundation's program (``account/``), planned from the same stack files."""
+        return self.root / "account" / "__main__.py"
+
+    @property
     def stacks_dir(self) -> Path:
         document = yaml.safe_load((self.root / "Pulumi.yaml").read_text(encoding="utf-8")) or {}
         return self.root / str(document.get("stackConfigDir", "."))

@@ -14,13 +14,14 @@ import yaml
 from mlstack.check.engine import evaluate
 from mlstack.check.findings import CheckResult, Finding, StackFileLines, StackResult
 from mlstack.check.waivers import Waiver, load_waivers, waiver_notices
-from mlstack.plan.recorder import run_program
+from mlstack.plan.recorder import Plan, run_program
+from mlstack.planning import plan_foundation
 from mlstack.project import Project
 from mlstack.simulate.catalog import all_checks, gate_rules_by_id
 from mlstack.simulate.framework import World, run_checks
 from mlstack.yaml_loading import safe_load_unique
 from policies.catalog import ALL_RULES, PACK_NAME, RULES_BY_ID
-from policies.framework import EnforcementLevel
+from policies.framework import EnforcementLevel, Rule, matches
 
 WAIVERS_FILE = Path("policies") / "waivers.yaml"
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
@@ -135,12 +136,21 @@ def check_stacks(
         violations = evaluate(plan.resources, stack_config.wire_config(), pack_rules, config)
         if simulate:
             violations += run_checks(World(plan, spec, project.root), all_checks())
+        # The account foundation (account/) is planned from the same stack file and checked by the same pack.
+        foundation = plan_foundation(project, stack_config, spec)
+        if foundation is not None:
+            violations += evaluate(
+                foundation.resources,
+                stack_config.wire_config(),
+                foundation_rules(pack_rules, foundation),
+                config,
+            )
         rules = gate_rules_by_id()
         lines = StackFileLines(project.stack_file(stack))
         result = StackResult(
             stack=stack,
             source=stack_config.source,
-            resources=len(plan.resources),
+            resources=len(plan.resources) + (len(foundation.resources) if foundation is not None else 0),
             policies=len(pack_rules),
             simulation_checks=len(all_checks()) if simulate else 0,
         )
@@ -178,3 +188,11 @@ def check_stacks(
         unused_waivers=unused,
         waiver_notices=waiver_notices(waivers, stacks, day),
     )
+
+
+def foundation_rules(rules: Sequence[Rule], plan: Plan) -> list[Rule]:
+    """The rules that apply to the account foundation: every resource rule, and the stack rules about types it
+    holds (the boundary and its roles). A stack rule about the platform's budgets, subnets or cluster has no
+    subject there and would only report that the foundation is not a platform."""
+    types = {r.type for r in plan.resources}
+    return [r for r in rules if r.kind == "resource" or any(matches(t, r.subjects) for t in types)]

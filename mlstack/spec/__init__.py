@@ -15,6 +15,7 @@ from mlstack.spec.budgets import BudgetSpec
 from mlstack.spec.cluster import PINNED_GPU_NODE_AMI, ClusterSpec
 from mlstack.spec.compute import CpuPoolSpec, default_cpu_pools
 from mlstack.spec.cost import CostSpec
+from mlstack.spec.deployment import DeploymentSpec, deployment_problems
 from mlstack.spec.gpu import GpuPoolSpec
 from mlstack.spec.inference import InferenceSpec, endpoint_problems, prometheus_problems
 from mlstack.spec.logs import LogsSpec
@@ -141,6 +142,12 @@ class PlatformSpec(StrictModel):
     logs: LogsSpec = Field(
         default_factory=LogsSpec,
         description="Pod and node logs to CloudWatch Logs, per team. Default: on, see LogsSpec.",
+    )
+    deployment: DeploymentSpec | None = Field(
+        default=None,
+        description="The GitOps pipeline's GitHub repository, state backend and Identity Center instance, read by "
+        "the account foundation stack (account/). Default: none; the platform plans without it, the "
+        "foundation refuses to run without it.",
     )
 
     @field_validator("tags")
@@ -275,6 +282,7 @@ class PlatformSpec(StrictModel):
         problems += prometheus_problems(self.inference)
         problems += _team_rules(self)
         problems += _platform_image_rules(self)
+        problems += deployment_problems(self)
         if problems:
             raise RuleViolations(problems)
         return self
