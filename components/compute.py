@@ -137,7 +137,12 @@ def node_pool_spec(pool: CpuPoolSpec) -> dict[str, Any]:
             {"key": ARCH_LABEL, "operator": "In", "values": [pool.arch]},
             {"key": "kubernetes.io/os", "operator": "In", "values": ["linux"]},
         ],
-        # Nodes are replaced monthly so that AMI patches land even on busy pools.
+        # A node lives at most 30 days (Karpenter's default, stated). Expiry is forceful: it drains the node
+        # whatever the disruption budget, and a replacement runs the same pinned AMI, so AMI patches land
+        # through drift when cluster.gpu_node_ami changes, not through expiry. A pod annotated
+        # karpenter.sh/do-not-disrupt keeps an expired node until the pod ends (no terminationGracePeriod).
+        # aws/karpenter-provider-aws@v1.14.1:website/content/en/docs/concepts/disruption.md (Expiration,
+        # NodePool Disruption Budgets).
         "expireAfter": "720h",
     }
     if pool.arch == "arm64":
@@ -148,6 +153,9 @@ def node_pool_spec(pool: CpuPoolSpec) -> dict[str, Any]:
         "disruption": {
             "consolidationPolicy": "WhenEmptyOrUnderutilized",
             "consolidateAfter": f"{pool.consolidate_after_minutes}m",
+            # Limits consolidation, emptiness and drift; Karpenter rounds the percentage up, so a small pool
+            # still loses one node at a time (kubernetes-sigs/karpenter@v1.14.1:pkg/apis/v1/nodepool.go
+            # GetAllowedDisruptionsByReason, GetScaledValueFromIntOrPercent(..., true)).
             "budgets": [{"nodes": f"{pool.disruption_budget_percent}%"}],
         },
     }
