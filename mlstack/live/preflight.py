@@ -8,6 +8,7 @@ because their answers would describe some other account.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import os
 from collections import defaultdict
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlparse
 
+import jsonschema
 from botocore.exceptions import ClientError
 
 from mlstack.live.aws import Aws, Denied, LiveError, aws_call, error_code
@@ -31,6 +33,10 @@ RULES = (
     Rule("offering", "Every GPU instance type of every pool is offered in the stack's zones"),
     Rule("quota", "EC2 vCPU quotas, less their current usage, cover every GPU pool at its maximum"),
     Rule("kubernetes-version", "EKS supports the pinned Kubernetes version in the region"),
+    Rule(
+        "addon-configuration",
+        "The configuration values mlstack gives EKS add-ons validate against each pinned version's schema",
+    ),
     Rule("backend", "The Pulumi state backend is reachable"),
     Rule("cost-allocation-tags", "The tags the budgets filter on are active cost allocation tags"),
 )
@@ -122,6 +128,7 @@ class Preflight:
             ("offering", self._offerings),
             ("quota", self._quotas),
             ("kubernetes-version", self._kubernetes_version),
+            ("addon-configuration", self._addon_configuration),
             ("backend", self._backend),
             ("cost-allocation-tags", self._cost_allocation_tags),
         ]
@@ -520,6 +527,56 @@ class Preflight:
             )
         ]
 
+    def _addon_configuration(self) -> list[Result]:
+        """Each add-on configuration of components/cluster.py (CoreDNS's tolerations of the system taint, the
+        VPC CNI's network policy switch) against the JSON schema EKS publishes for the pinned add-on version
+        (EKS API Reference, DescribeAddonConfiguration ``configurationSchema``). CreateAddon refuses values its
+        schema does not allow, which would stop `pulumi up` after the cluster exists; the schema cannot be read
+        offline, so it is read here."""
+        # Imported here: components pull in the Pulumi SDKs, which the other checks do not need.
+        from components.cluster import ADDON_CONFIGURATION
+        from mlstack.catalog import eks_addon_versions
+
+        kubernetes = self.spec.cluster.kubernetes_version
+        pinned = eks_addon_versions().get(kubernetes, {})
+        results = []
+        for addon, values in sorted(ADDON_CONFIGURATION.items()):
+            version = pinned.get(addon)
+            subject = f"{addon} {version}"
+            if version is None:
+                results.append(
+                    Result(
+                        "addon-configuration",
+                        addon,
+                        Status.FAIL,
+                        f"no {addon} version pinned for Kubernetes {kubernetes}",
+                        "pin one in components/data/eks_addons.yaml",
+                    )
+                )
+                continue
+            try:
+                with aws_call("eks:DescribeAddonConfiguration"):
+                    answer = self.aws.client("eks").describe_addon_configuration(
+                        addonName=addon, addonVersion=version
+                    )
+            except Denied as exc:
+                results.append(_denied("addon-configuration", subject, exc))
+                continue
+            except ClientError as exc:
+                results.append(
+                    Result(
+                        "addon-configuration",
+                        subject,
+                        Status.FAIL,
+                        f"EKS in {self.aws.region} does not describe this version ({error_code(exc)})",
+                        f"pin a version that `aws eks describe-addon-versions --addon-name {addon} "
+                        f"--kubernetes-version {kubernetes}` lists in components/data/eks_addons.yaml",
+                    )
+                )
+                continue
+            results.append(_schema_result(subject, values, answer.get("configurationSchema")))
+        return results
+
     def _backend(self) -> list[Result]:
         url = self.backend_url or os.environ.get("PULUMI_BACKEND_URL")
         if url is None:
@@ -712,6 +769,42 @@ def cost_allocation_tag_results(
                 )
             )
     return results
+
+
+def _schema_result(subject: str, values: dict[str, Any], schema_text: str | None) -> Result:
+    """Our configuration values against an add-on version's configuration schema (a JSON Schema document)."""
+    if not schema_text:
+        return Result(
+            "addon-configuration",
+            subject,
+            Status.FAIL,
+            "EKS publishes no configuration schema for this version, so it accepts no configuration values",
+            "pin a version that has one, or drop its entry from components/cluster.py ADDON_CONFIGURATION",
+        )
+    try:
+        schema = json.loads(schema_text)
+        validator_class = jsonschema.validators.validator_for(schema)
+        validator_class.check_schema(schema)
+    except (ValueError, jsonschema.SchemaError) as exc:
+        return Result(
+            "addon-configuration", subject, Status.NOT_CHECKED, f"the published schema does not parse: {exc}"
+        )
+    errors = sorted(validator_class(schema).iter_errors(values), key=lambda e: list(e.absolute_path))
+    if errors:
+        where = "; ".join(
+            f"{'.'.join(str(p) for p in e.absolute_path) or '(top level)'}: {e.message}" for e in errors[:3]
+        )
+        return Result(
+            "addon-configuration",
+            subject,
+            Status.FAIL,
+            f"CreateAddon would refuse mlstack's configuration values: {where}",
+            "change components/cluster.py ADDON_CONFIGURATION to what `aws eks describe-addon-configuration "
+            "--addon-name ... --addon-version ...` allows, or pin another version in components/data/eks_addons.yaml",
+        )
+    return Result(
+        "addon-configuration", subject, Status.PASS, f"{', '.join(sorted(values))} allowed by the schema"
+    )
 
 
 def _denied(rule: str, subject: str, exc: Denied, note: str = "") -> Result:

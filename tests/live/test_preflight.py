@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 from botocore.stub import Stubber
 from typer.testing import CliRunner
 
-from mlstack.catalog import gpu_catalog
+from mlstack.catalog import eks_addon_versions, gpu_catalog
 from mlstack.cli import app
 from mlstack.live.aws import Aws, LiveError
 from mlstack.live.bootstrap import state_bucket_name
@@ -92,11 +93,48 @@ def quota_client(values: dict[str, float | str]) -> Any:
     return client
 
 
-def eks_client(versions: dict[str, str]) -> Any:
+# Configuration schemas in the shape DescribeAddonConfiguration returns (a JSON Schema document as a string).
+# Written for these tests, not copied from EKS: each allows exactly the keys mlstack sets, typed as mlstack sets
+# them, and no others, so a test can tell an allowed key from a refused one.
+ALLOWING = {
+    "coredns": {
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"tolerations": {"type": "array", "items": {"type": "object"}}},
+    },
+    "vpc-cni": {
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"enableNetworkPolicy": {"type": "string", "enum": ["true", "false"]}},
+    },
+}
+
+
+def eks_client(versions: dict[str, str], schemas: dict[str, Any] | None = None) -> Any:
+    """An EKS client answering DescribeClusterVersions, then DescribeAddonConfiguration for each configured add-on
+    at the version pinned for Kubernetes 1.34 (a schema dict, None for no schema, or 'denied')."""
+    from components.cluster import ADDON_CONFIGURATION
+
     client = boto3.client("eks", region_name=REGION)
     stub = Stubber(client)
     entries = [{"clusterVersion": v, "versionStatus": s} for v, s in versions.items()]
     stub.add_response("describe_cluster_versions", {"clusterVersions": entries}, {"clusterType": "eks"})
+    answers = {**ALLOWING, **(schemas or {})}
+    pinned = eks_addon_versions()["1.34"]
+    for addon in sorted(ADDON_CONFIGURATION):
+        params = {"addonName": addon, "addonVersion": pinned[addon]}
+        answer = answers[addon]
+        if answer == "denied":
+            stub.add_client_error(
+                "describe_addon_configuration", "AccessDeniedException", "denied", 403, expected_params=params
+            )
+            continue
+        body: dict[str, Any] = {"addonName": addon, "addonVersion": pinned[addon]}
+        if answer is not None:
+            body["configurationSchema"] = json.dumps(answer)
+        stub.add_response("describe_addon_configuration", body, params)
     stub.activate()
     return client
 
@@ -127,12 +165,13 @@ def run(
     versions: dict[str, str] | None = None,
     usage: dict[str, float] | None = None,
     tags: dict[str, str] | str | None = None,
+    schemas: dict[str, Any] | None = None,
 ) -> Report:
     """Preflight with the given quota values and, by default, nothing else in the account using them."""
     put_usage({code: 0.0 for code in quotas} if usage is None else usage)
     overrides = {
         "service-quotas": quota_client(quotas),
-        "eks": eks_client(versions or {"1.34": "STANDARD_SUPPORT"}),
+        "eks": eks_client(versions or {"1.34": "STANDARD_SUPPORT"}, schemas),
         "ce": ce_client(ALL_ACTIVE if tags is None else tags),
     }
     aws = Aws(boto3.session.Session(), spec.region, overrides)
@@ -160,6 +199,7 @@ def test_dev_stack_passes_when_types_are_offered_and_quotas_suffice(backend: str
         "offering",
         "quota",
         "kubernetes-version",
+        "addon-configuration",
         "backend",
         "cost-allocation-tags",
     }
@@ -292,6 +332,43 @@ def test_unsupported_kubernetes_version_fails_and_extended_support_warns(backend
     assert version.status is Status.FAIL and version.remediation.endswith("1.32, 1.33")
     warn = run(dev_spec(), {G_ON_DEMAND: 512, G_SPOT: 512}, {"1.34": "EXTENDED_SUPPORT"})
     assert [r.status for r in by_rule(warn, "kubernetes-version")] == [Status.WARN]
+
+
+def test_addon_configuration_passes_when_the_pinned_schemas_allow_it(backend: str) -> None:
+    report = run(dev_spec(), {G_ON_DEMAND: 512, G_SPOT: 512})
+    rows = {r.subject.split()[0]: r for r in by_rule(report, "addon-configuration")}
+    pinned = eks_addon_versions()["1.34"]
+    assert rows["coredns"].subject == f"coredns {pinned['coredns']}"
+    assert (
+        rows["coredns"].status is Status.PASS
+        and rows["coredns"].message == "tolerations allowed by the schema"
+    )
+    assert rows["vpc-cni"].status is Status.PASS
+
+
+def test_addon_configuration_the_schema_refuses_fails_with_the_key(backend: str) -> None:
+    # A coredns version whose schema has no `tolerations`: CreateAddon would refuse the add-on's values.
+    without = {**ALLOWING["coredns"], "properties": {"replicaCount": {"type": "integer"}}}
+    # A vpc-cni schema that wants a boolean where mlstack sends the string "true".
+    boolean = {**ALLOWING["vpc-cni"], "properties": {"enableNetworkPolicy": {"type": "boolean"}}}
+    report = run(
+        dev_spec(), {G_ON_DEMAND: 512, G_SPOT: 512}, schemas={"coredns": without, "vpc-cni": boolean}
+    )
+    rows = {r.subject.split()[0]: r for r in by_rule(report, "addon-configuration")}
+    assert rows["coredns"].status is Status.FAIL and "'tolerations' was unexpected" in rows["coredns"].message
+    assert "ADDON_CONFIGURATION" in rows["coredns"].remediation
+    assert rows["vpc-cni"].status is Status.FAIL and "enableNetworkPolicy: 'true' is not of type" in (
+        rows["vpc-cni"].message
+    )
+    assert report.exit_code() == 1
+
+
+def test_addon_configuration_without_a_schema_fails_and_denied_is_not_checked(backend: str) -> None:
+    report = run(dev_spec(), {G_ON_DEMAND: 512, G_SPOT: 512}, schemas={"coredns": None, "vpc-cni": "denied"})
+    rows = {r.subject.split()[0]: r for r in by_rule(report, "addon-configuration")}
+    assert rows["coredns"].status is Status.FAIL and "no configuration schema" in rows["coredns"].message
+    assert rows["vpc-cni"].status is Status.NOT_CHECKED
+    assert rows["vpc-cni"].message == "eks:DescribeAddonConfiguration denied"
 
 
 def test_missing_backend_fails_with_bootstrap_remediation(moto: None) -> None:
