@@ -45,7 +45,8 @@ SYSTEM_TOLERATION = {"key": "CriticalAddonsOnly", "operator": "Exists", "effect"
 # manifest tolerates CriticalAddonsOnly (coredns/deployment kubernetes/coredns.yaml.sed), and it is stated here
 # rather than assumed of EKS's defaults. The add-on's schema (`aws eks describe-addon-configuration
 # --addon-name coredns`) cannot be read offline; a top-level `tolerations` list is what published configurations
-# of the add-on use. Check it against the schema of the pinned version before the first deploy.
+# of the add-on use. `mlstack preflight` (rule addon-configuration) validates it against the schema EKS publishes
+# for the pinned version before a deploy.
 # The other add-ons need no configuration to run on the tainted system nodes. Their upstream charts at the pinned
 # versions: aws-ebs-csi-driver v1.50.1 controller tolerates CriticalAddonsOnly (Exists) and its node DaemonSet
 # sets tolerateAllTaints (kubernetes-sigs/aws-ebs-csi-driver@v1.50.1:charts/aws-ebs-csi-driver/values.yaml);
