@@ -33,7 +33,7 @@ ADDON_CONFIGURATION: dict[str, dict[str, Any]] = {"vpc-cni": {"enableNetworkPoli
 # The spec's capacity types as the EKS API spells them.
 _CAPACITY_TYPES = {"on-demand": "ON_DEMAND", "spot": "SPOT"}
 # The system node group keeps platform pods only: its taint keeps every pod off it that does not tolerate it
-# (team pods never do: team namespaces get no toleration and admission adds none), and platform charts add
+# (a team pod that does is refused by components/compute.py's admission policy), and platform charts add
 # SYSTEM_PLACEMENT. CriticalAddonsOnly is the key Karpenter's chart already tolerates
 # (aws/karpenter-provider-aws@v1.14.1:charts/karpenter/values.yaml `tolerations`).
 SYSTEM_NODE_LABEL = {"mlstack.io/node-role": "system"}
