@@ -404,6 +404,7 @@ class Preflight:
         if not needs:
             return results or [Result("quota", "gpu_pools", Status.PASS, "no GPU pools, no GPU quota needed")]
         client = self.aws.client("service-quotas")
+        own, own_denied = self._own_usage()
         for quota, (least, most) in sorted(needs.items(), key=lambda item: item[0].code):
             subject = f"{quota.code} {quota.name}"
             try:
@@ -411,8 +412,62 @@ class Preflight:
             except Denied as exc:
                 results.append(_denied("quota", subject, exc))
                 continue
-            results.append(self._quota_result(quota, subject, value, self._usage(metric), least, most))
+            usage = self._usage(metric)
+            if usage.value is not None:
+                # The pools' own running nodes are part of their need at the maximum, so they are not usage
+                # that competes with it (preflight runs before every deploy, also while the pools are busy).
+                mine = own.get(quota.code, 0.0)
+                note = (
+                    f"; {own_denied.permission} denied, so this stack's GPU nodes count as other usage"
+                    if own_denied
+                    else (f" (this stack's GPU nodes' {mine:g} left out)" if mine else "")
+                )
+                usage = Usage(max(usage.value - mine, 0.0), usage.reason, usage.denied, note)
+            results.append(self._quota_result(quota, subject, value, usage, least, most))
         return results
+
+    def _own_usage(self) -> tuple[dict[str, float], Denied | None]:
+        """vCPUs per quota code of the pending and running instances of this stack's GPU pools: the instances
+        Karpenter launched for them carry its default tags ``eks:eks-cluster-name`` and ``karpenter.sh/nodepool``
+        (aws/karpenter-provider-aws@v1.14.1:website/content/en/docs/concepts/nodeclasses.md, spec.tags)."""
+        # Imported here: components pull in the Pulumi SDKs, which the other checks do not need.
+        from components.cluster import eks_cluster_name
+        from components.environment import Environment
+
+        pools = sorted(pool.name for pool in self.spec.gpu_pools)
+        filters = [
+            {
+                "Name": "tag:eks:eks-cluster-name",
+                "Values": [eks_cluster_name(Environment.from_spec(self.spec))],
+            },
+            {"Name": "tag:karpenter.sh/nodepool", "Values": pools},
+            {"Name": "instance-state-name", "Values": ["pending", "running"]},
+        ]
+        vcpus = {
+            t.name: t.vcpus
+            for pool in self.spec.gpu_pools
+            for s in pool.instance_types
+            for t in launchable(pool, self.gpu_table, s)
+        }
+        own: dict[str, float] = defaultdict(float)
+        try:
+            with aws_call("ec2:DescribeInstances"):
+                pages = self.aws.client("ec2").get_paginator("describe_instances").paginate(Filters=filters)
+                instances = [i for page in pages for r in page["Reservations"] for i in r["Instances"]]
+        except Denied as exc:
+            return {}, exc
+        for instance in instances:
+            name = instance["InstanceType"]
+            klass = quota_class(name.split(".", 1)[0])
+            if klass is None:
+                continue
+            # Spot instances carry InstanceLifecycle "spot"; On-Demand ones carry none (EC2 API Reference,
+            # Instance). A type outside the table counts its cores times threads, as the vCPU quotas do.
+            option = "spot" if instance.get("InstanceLifecycle") == "spot" else "on-demand"
+            cpu = instance.get("CpuOptions") or {}
+            count = vcpus.get(name) or cpu.get("CoreCount", 0) * cpu.get("ThreadsPerCore", 1)
+            own[QUOTAS[(klass, option)].code] += float(count)
+        return dict(own), None
 
     def _usage(self, metric: dict[str, Any] | None) -> Usage:
         """The quota's current usage from the CloudWatch metric Service Quotas names for it (``UsageMetric``:
@@ -460,7 +515,7 @@ class Preflight:
         )
         free = value - in_use
         have = (
-            f"{value:g} vCPUs, {in_use:g} in use, {free:g} free"
+            f"{value:g} vCPUs, {in_use:g} in use{usage.note}, {free:g} free"
             if usage.value is not None
             else f"{value:g} vCPUs"
         )
@@ -633,6 +688,8 @@ class Usage:
     value: float | None
     reason: str
     denied: Denied | None = None
+    # What the value leaves out (this stack's own GPU nodes), for the row's message.
+    note: str = ""
 
 
 def launchable(pool: GpuPoolSpec, table: GpuTable, selector: str) -> list[GpuType]:

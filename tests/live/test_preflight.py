@@ -12,6 +12,8 @@ import pytest
 from botocore.stub import Stubber
 from typer.testing import CliRunner
 
+from components.cluster import eks_cluster_name
+from components.environment import Environment
 from mlstack.catalog import eks_addon_versions, gpu_catalog
 from mlstack.cli import app
 from mlstack.live.aws import Aws, LiveError
@@ -266,6 +268,40 @@ def test_quota_too_small_fails_with_the_increase_command(backend: str) -> None:
     assert report.exit_code() == 1
 
 
+def _launch(count: int, instance_type: str, tags: dict[str, str]) -> None:
+    boto3.client("ec2", region_name=REGION).run_instances(
+        ImageId="ami-12c6146b",
+        InstanceType=instance_type,
+        MinCount=count,
+        MaxCount=count,
+        TagSpecifications=[
+            {"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+        ],
+    )
+
+
+def test_quota_usage_leaves_out_the_stacks_own_gpu_nodes(backend: str) -> None:
+    # Preflight runs before every deploy: the pool's own running nodes are part of its need at the maximum, so
+    # they must not also count as usage that competes with it.
+    spec = dev_spec(
+        infer={
+            "workload_class": "inference",
+            "instance_types": ["g6.xlarge"],
+            "capacity_type": "on-demand",
+            "max_gpus": 4,
+        }
+    )
+    most = 4 * 4  # g6.xlarge: 4 vCPUs per GPU
+    cluster = eks_cluster_name(Environment.from_spec(spec))
+    _launch(2, "g6.xlarge", {"eks:eks-cluster-name": cluster, "karpenter.sh/nodepool": "infer"})  # 8 vCPUs
+    _launch(1, "g6.xlarge", {"eks:eks-cluster-name": "other-cluster", "karpenter.sh/nodepool": "infer"})  # 4
+    report = run(spec, {G_ON_DEMAND: most + 4}, usage={G_ON_DEMAND: 12.0})
+    [row] = by_rule(report, "quota")
+    assert row.status is Status.PASS, row
+    assert row.message.startswith(f"{most + 4} vCPUs, 4 in use (this stack's GPU nodes' 8 left out), 16 free")
+    # Left in, the same account would have read 12 in use and 8 free: a FAIL that blocks the deploy.
+
+
 def test_quota_between_leanest_and_widest_types_warns(backend: str) -> None:
     spec = dev_spec(
         infer={
@@ -431,3 +467,13 @@ def test_an_unwritable_output_stops_before_any_aws_call(
     # Without credentials a run that reached AWS would report that instead; the output path is checked first.
     assert_clean_failure(result, 2, f"cannot create the output directory {a_file} (--output)")
     assert "credentials" not in result.output
+
+
+def test_denied_instance_lookup_keeps_own_nodes_as_usage_and_says_so(moto: None) -> None:
+    ec2 = boto3.client("ec2", region_name=REGION)
+    stub = Stubber(ec2)
+    stub.add_client_error("describe_instances", "UnauthorizedOperation", "no", 403)
+    stub.activate()
+    preflight = Preflight(Aws(boto3.session.Session(), REGION, {"ec2": ec2}), dev_spec(), gpu_catalog())
+    own, denied = preflight._own_usage()
+    assert own == {} and denied is not None and denied.permission == "ec2:DescribeInstances"
