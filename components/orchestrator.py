@@ -12,6 +12,7 @@ import pulumi_kubernetes as k8s
 
 from components.cluster import Cluster, system_placement
 from components.environment import Environment
+from components.events import metaflow_event_settings
 from components.iam import TEAM_COST_CENTER_TAG, policy_document, team_tags
 from components.options import child, stateful
 from components.registry import PullThrough
@@ -180,6 +181,7 @@ class Orchestrator(pulumi.ComponentResource):
                         service_url=service_urls[team.name],
                         argo_ui_url=argo_url,
                         step_image=step_image,
+                        events=spec.argo_events.enabled,
                     )
                     for team in args.teams
                 }
@@ -908,6 +910,7 @@ def metaflow_config(
     service_url: str,
     argo_ui_url: str,
     step_image: str,
+    events: bool = False,
 ) -> dict[str, str]:
     """The ~/.metaflowconfig/config.json of one team: its own S3 root, namespace and service account, the
     metadata service and Argo Workflows. It holds no secret: credentials come from the user's AWS session and
@@ -927,6 +930,8 @@ def metaflow_config(
     - ``METAFLOW_KUBERNETES_CONTAINER_IMAGE`` is the steps' default image through the ECR pull-through
       cache; without it Metaflow runs ``python:<major>.<minor>`` from Docker Hub
       (plugins/kubernetes/kubernetes_decorator.py).
+    - With ``events`` (orchestrator.argo_events.enabled), the ``METAFLOW_ARGO_EVENTS_*`` keys of
+      :func:`components.events.metaflow_event_settings`.
     """
     root = f"s3://{bucket}/{team}/metaflow"
     config = {
@@ -953,4 +958,7 @@ def metaflow_config(
     config["METAFLOW_KUBERNETES_LABELS"] += f",{KUEUE_QUEUE_LABEL}={LOCAL_QUEUE}"
     if argo_ui_url:
         config["METAFLOW_ARGO_WORKFLOWS_UI_URL"] = argo_ui_url
+    if events:
+        # @trigger and @trigger_on_finish through the team's own Argo Events bus and webhook (components/events.py).
+        config.update(metaflow_event_settings(team))
     return config
