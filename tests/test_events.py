@@ -21,6 +21,7 @@ from components.events import (
     webhook_url,
 )
 from components.registry import PullThrough
+from mlstack.cost import estimate
 from mlstack.plan.recorder import Plan, RecordedResource
 from mlstack.simulate.helm import KubeObject
 from mlstack.simulate.operators import argo_events_objects
@@ -300,3 +301,15 @@ def test_the_webhook_and_bus_flows_are_required_and_allowed() -> None:
     messages = [f.message for f in findings(world_of("dev", plan), "MLS-SIM-NET-002")]
     assert any("publish Metaflow events" in m and "namespace search" in m for m in messages)
     assert any("reach its EventBus 'default'" in m and "namespace search" in m for m in messages)
+
+
+# --- cost ---------------------------------------------------------------------------------------------------
+
+
+def test_cost_states_what_the_event_pods_request_where_they_are_priced() -> None:
+    dev = estimate(plan_of("dev"), PROJECT.load("dev")[1])
+    [line] = [a for a in dev.assumptions if a.startswith("Argo Events")]
+    # Two teams: a one-server bus (50m + 10m + 10m; 128 + 32 + 32 MiB) and a webhook (50m; 64 MiB) each.
+    assert "2 team event buses and 2 webhooks request 0.24 vCPU and 512 MiB" in line
+    prod = estimate(plan_of("prod"), PROJECT.load("prod")[1])
+    assert not [a for a in prod.assumptions if a.startswith("Argo Events")]
