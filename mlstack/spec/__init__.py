@@ -492,6 +492,9 @@ def _platform_image_rules(spec: PlatformSpec) -> list[tuple[str, str]]:
         # components/orchestrator.py ARGO_IMAGE_REGISTRY and ARGO_CRD_JOB_IMAGE.
         needed.setdefault("quay.io", "Argo Workflows' images")
         needed.setdefault("registry.k8s.io", "the kubectl image of Argo Workflows' CRD job")
+    if spec.orchestrator.metaflow and spec.orchestrator.metaflow_ui:
+        ui_registry = spec.orchestrator.metaflow_ui_image.split("/", 1)[0]
+        needed.setdefault(REGISTRY_ALIASES.get(ui_registry, ui_registry), "orchestrator.metaflow_ui_image")
     events = spec.orchestrator.argo_events
     if events.enabled:
         # components/events.py: the controller's image on quay.io, the EventBus's NATS images on Docker Hub.

@@ -125,8 +125,15 @@ class OrchestratorSpec(StrictModel):
     )
     metaflow_ui: bool = Field(
         default=False,
-        description="Also run the Metaflow UI backend next to the metadata service (internal Service only). "
-        "Default: off.",
+        description="Also run the Metaflow UI, backend and frontend, per team next to its metadata service "
+        "(internal Services only; reached through port-forwards). Default: off.",
+    )
+    # The default is the image and tag of outerbounds/metaflow-tools' chart (charts/metaflow @ metaflow-0.1.2,
+    # subchart metaflow-ui 0.3.2 values.yaml `uiStatic.image`: public.ecr.aws/outerbounds/metaflow_ui, v1.3.3).
+    metaflow_ui_image: ContainerImage = Field(
+        default="public.ecr.aws/outerbounds/metaflow_ui:v1.3.3",
+        description="Image of the Metaflow UI frontend (Netflix/metaflow-ui), pulled through the registry's "
+        "pull-through cache for its upstream registry. Default: public.ecr.aws/outerbounds/metaflow_ui:v1.3.3.",
     )
     # The default is the image outerbounds/metaflow-tools' own chart deploys (charts/metaflow @ metaflow-0.1.2,
     # subchart metaflow-service 0.2.2: repository public.ecr.aws/outerbounds/metaflow_metadata_service, tag
