@@ -39,6 +39,7 @@ DOMAINS = (
     "sagemaker",
     "messaging",
     "compute",
+    "events",
 )
 
 

@@ -4,6 +4,7 @@ simulation sees of the pods the Argo Events controller builds."""
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +22,15 @@ from components.events import (
     webhook_url,
 )
 from components.registry import PullThrough
+from mlstack.check.engine import evaluate
 from mlstack.cost import estimate
 from mlstack.plan.recorder import Plan, RecordedResource
 from mlstack.simulate.helm import KubeObject
 from mlstack.simulate.operators import argo_events_objects
 from mlstack.spec.loader import SPEC_KEY, SpecError, load_spec
 from mlstack.spec.orchestrator import ArgoEventsSpec, OrchestratorSpec
+from policies.catalog import RULES_BY_ID
+from policies.framework import PLATFORM_CONFIG_KEY
 from tests.plans import PROJECT, plan_of
 from tests.simulation import findings, mutable_plan, world_of
 
@@ -313,3 +317,20 @@ def test_cost_states_what_the_event_pods_request_where_they_are_priced() -> None
     assert "2 team event buses and 2 webhooks request 0.24 vCPU and 512 MiB" in line
     prod = estimate(plan_of("prod"), PROJECT.load("prod")[1])
     assert not [a for a in prod.assumptions if a.startswith("Argo Events")]
+
+
+def test_a_one_server_bus_is_refused_in_hardened_tiers() -> None:
+    """MLS-EVT-001 in staging: the dev bus (one server) fails, three servers pass."""
+    plan = mutable_plan("dev")
+    config, _ = PROJECT.load("dev")
+    wire = dict(config.wire_config())
+    platform = json.loads(wire[PLATFORM_CONFIG_KEY])
+    wire[PLATFORM_CONFIG_KEY] = json.dumps({**platform, "tier": "staging"})
+    buses = _of(plan, "EventBus")
+    rule = [RULES_BY_ID["MLS-EVT-001"]]
+    found = [v for v in evaluate(buses, wire, rule) if "needs at least 3" in v.message]
+    assert {v.urn for v in found} == {b.urn for b in buses}
+    for bus in buses:
+        bus.inputs["spec"]["jetstream"]["replicas"] = 3.0
+    assert evaluate(buses, wire, rule) == []
+    assert evaluate(buses, dict(config.wire_config()), rule) == [], "dev allows one server"
