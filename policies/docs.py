@@ -26,6 +26,7 @@ _DOMAIN_TITLES = {
     "sagemaker": "SageMaker",
     "messaging": "Queues",
     "compute": "CPU pools and system nodes",
+    "events": "Argo Events",
 }
 
 
