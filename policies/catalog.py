@@ -40,6 +40,7 @@ DOMAINS = (
     "messaging",
     "compute",
     "logs",
+    "events",
 )
 
 

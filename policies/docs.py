@@ -27,6 +27,7 @@ _DOMAIN_TITLES = {
     "messaging": "Queues",
     "compute": "CPU pools and system nodes",
     "logs": "Logs",
+    "events": "Argo Events",
 }
 
 

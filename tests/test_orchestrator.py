@@ -124,11 +124,14 @@ def test_metadata_database_is_reachable_only_from_the_cluster(stack_plan: Plan) 
 
 
 def _metaflow_sets(plan: Plan) -> list[RecordedResource]:
+    """The Metaflow services' StatefulSets (metadata service, UI backend); the UI frontends run another image
+    and are tested in tests/test_metaflow_ui.py."""
     namespace = _spec(plan).orchestrator.metaflow_namespace
+    frontends = {f"metaflow-ui-{team.name}" for team in _spec(plan).teams}
     return [
         d
         for d in plan.by_type("kubernetes:apps/v1:StatefulSet")
-        if d.inputs["metadata"]["namespace"] == namespace
+        if d.inputs["metadata"]["namespace"] == namespace and d.inputs["metadata"]["name"] not in frontends
     ]
 
 
@@ -256,6 +259,7 @@ def test_only_a_teams_group_can_port_forward_to_its_metaflow_pods(stack_plan: Pl
         pods = [f"metaflow-metadata-{team.name}-{i}" for i in range(replicas)]
         if spec.orchestrator.metaflow_ui:
             pods += [f"metaflow-ui-backend-{team.name}-{i}" for i in range(replicas)]
+            pods += [f"metaflow-ui-{team.name}-{i}" for i in range(replicas)]
         assert rules == [
             {"apiGroups": [""], "resources": ["pods"], "resourceNames": pods, "verbs": ["get"]},
             {
