@@ -98,6 +98,8 @@ PIPELINE_SERVICES = (
     "sqs",
     "sts",
     "tag",
+    # Preflight's cost-allocation-tags rule reads ce:ListCostAllocationTags (PREFLIGHT_ACTIONS); nothing writes.
+    "ce",
 )
 # IAM writes the deploy role needs on the environment's own roles, policies and instance profiles
 # (pulumi-aws iam.Role / RolePolicy / RolePolicyAttachment / Policy / InstanceProfile). Action names as in the
@@ -168,6 +170,8 @@ AUDIT_ACTIONS = (
 )
 # What `mlstack preflight` calls (docs/live-tooling.md, "mlstack preflight ENV", minimal permissions); the deploy
 # stage runs it, and the audit, before and after `pulumi up` (.github/workflows/deploy-stack.yml).
+# Every action mlstack/live/preflight.py names in an aws_call but s3:ListBucket (the state statements grant it on
+# the state bucket): a denied call makes its row "not checked" and preflight exit 3, which fails the deploy job.
 PREFLIGHT_ACTIONS = (
     "sts:GetCallerIdentity",
     "ec2:DescribeRegions",
@@ -176,6 +180,11 @@ PREFLIGHT_ACTIONS = (
     "servicequotas:GetServiceQuota",
     "servicequotas:GetAWSDefaultServiceQuota",
     "eks:DescribeClusterVersions",
+    "ec2:DescribeAvailabilityZones",
+    "ec2:DescribeInstances",
+    "cloudwatch:GetMetricStatistics",
+    "eks:DescribeAddonConfiguration",
+    "ce:ListCostAllocationTags",
 )
 # S3 reads of bucket configuration (no object data) a refresh of the platform's buckets makes: the Get
 # actions behind pulumi-aws's s3 Bucket* resources.

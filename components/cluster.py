@@ -34,7 +34,7 @@ ADDON_CONFIGURATION: dict[str, dict[str, Any]] = {"vpc-cni": {"enableNetworkPoli
 # The spec's capacity types as the EKS API spells them.
 _CAPACITY_TYPES = {"on-demand": "ON_DEMAND", "spot": "SPOT"}
 # The system node group keeps platform pods only: its taint keeps every pod off it that does not tolerate it
-# (team pods never do: team namespaces get no toleration and admission adds none), and platform charts add
+# (a team pod that does is refused by components/compute.py's admission policy), and platform charts add
 # SYSTEM_PLACEMENT. CriticalAddonsOnly is the key Karpenter's chart already tolerates
 # (aws/karpenter-provider-aws@v1.14.1:charts/karpenter/values.yaml `tolerations`).
 SYSTEM_NODE_LABEL = {"mlstack.io/node-role": "system"}
@@ -46,7 +46,15 @@ SYSTEM_TOLERATION = {"key": "CriticalAddonsOnly", "operator": "Exists", "effect"
 # manifest tolerates CriticalAddonsOnly (coredns/deployment kubernetes/coredns.yaml.sed), and it is stated here
 # rather than assumed of EKS's defaults. The add-on's schema (`aws eks describe-addon-configuration
 # --addon-name coredns`) cannot be read offline; a top-level `tolerations` list is what published configurations
-# of the add-on use. Check it against the schema of the pinned version before the first deploy.
+# of the add-on use. `mlstack preflight` (rule addon-configuration) validates it against the schema EKS publishes
+# for the pinned version before a deploy.
+# The other add-ons need no configuration to run on the tainted system nodes. Their upstream charts at the pinned
+# versions: aws-ebs-csi-driver v1.50.1 controller tolerates CriticalAddonsOnly (Exists) and its node DaemonSet
+# sets tolerateAllTaints (kubernetes-sigs/aws-ebs-csi-driver@v1.50.1:charts/aws-ebs-csi-driver/values.yaml);
+# aws-node tolerates every taint (aws/amazon-vpc-cni-k8s@v1.20.4:charts/aws-vpc-cni/values.yaml `tolerations:
+# - operator: Exists`), and so does the Pod Identity agent (aws/eks-pod-identity-agent@v0.1.37:
+# charts/eks-pod-identity-agent/values.yaml; the add-on's v1.3.8 numbering has no matching repository tag).
+# kube-proxy's add-on manifest is not published upstream: that it tolerates every taint is unverified here.
 ADDON_CONFIGURATION["coredns"] = {"tolerations": [dict(SYSTEM_TOLERATION)]}
 
 

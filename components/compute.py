@@ -12,7 +12,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as kubernetes
 
-from components.cluster import Cluster, system_placement
+from components.cluster import SYSTEM_TAINT, Cluster, system_placement
 from components.environment import Environment
 from components.gpu import POOL_LABEL, GpuPools, ec2_node_class_spec
 from components.helm import chart_source
@@ -39,6 +39,16 @@ JOBSET_IMAGE_TAG = "v0.12.0"
 # Metaflow's @parallel creates JobSets of this group and version (Netflix/metaflow@2.19.39:
 # metaflow/metaflow_config.py KUBERNETES_JOBSET_GROUP / KUBERNETES_JOBSET_VERSION); the chart's CRD serves it.
 JOBSET_API = "jobset.x-k8s.io/v1alpha2"
+# Team namespaces carry this label (components/teams.py namespace_manifest); the system-node policy selects them.
+TEAM_NAMESPACE_LABEL = "mlstack.io/team"
+SYSTEM_TAINT_POLICY = "mlstack-team-pods-off-system-nodes"
+# A toleration with a key tolerates that key only; one without a key (or with an empty key) and operator Exists
+# tolerates every taint (Kubernetes API reference, core/v1 Toleration `key`, `operator`). Either kind that
+# covers the system taint would let a team pod onto the system nodes.
+SYSTEM_TAINT_EXPRESSION = (
+    "!has(object.spec.tolerations) || object.spec.tolerations.all(t, has(t.key) && t.key != '' ? "
+    f"t.key != '{SYSTEM_TAINT['key']}' : !(has(t.operator) && t.operator == 'Exists'))"
+)
 
 
 @dataclass(frozen=True)
@@ -83,6 +93,22 @@ class Compute(pulumi.ComponentResource):
             values=jobset_values(hardened=args.env.tier.hardened, pull_through=args.pull_through),
             atomic=True,
             opts=child(self, provider=k8s),
+        )
+
+        # The system nodes' taint keeps off pods that do not tolerate it, but a pod spec may tolerate anything:
+        # in team namespaces the API server refuses pods that tolerate the system taint, or every taint.
+        policy, binding = system_taint_policy_manifests()
+        admission = kubernetes.admissionregistration.v1.ValidatingAdmissionPolicy(
+            f"{name}-system-taint-policy",
+            metadata=policy["metadata"],
+            spec=policy["spec"],
+            opts=child(self, provider=k8s),
+        )
+        kubernetes.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
+            f"{name}-system-taint-binding",
+            metadata=binding["metadata"],
+            spec=binding["spec"],
+            opts=child(self, provider=k8s, depends_on=[admission]),
         )
 
         self.node_pool_names = pulumi.Output.from_input([pool.name for pool in args.spec])
@@ -137,7 +163,12 @@ def node_pool_spec(pool: CpuPoolSpec) -> dict[str, Any]:
             {"key": ARCH_LABEL, "operator": "In", "values": [pool.arch]},
             {"key": "kubernetes.io/os", "operator": "In", "values": ["linux"]},
         ],
-        # Nodes are replaced monthly so that AMI patches land even on busy pools.
+        # A node lives at most 30 days (Karpenter's default, stated). Expiry is forceful: it drains the node
+        # whatever the disruption budget, and a replacement runs the same pinned AMI, so AMI patches land
+        # through drift when cluster.gpu_node_ami changes, not through expiry. A pod annotated
+        # karpenter.sh/do-not-disrupt keeps an expired node until the pod ends (no terminationGracePeriod).
+        # aws/karpenter-provider-aws@v1.14.1:website/content/en/docs/concepts/disruption.md (Expiration,
+        # NodePool Disruption Budgets).
         "expireAfter": "720h",
     }
     if pool.arch == "arm64":
@@ -148,6 +179,9 @@ def node_pool_spec(pool: CpuPoolSpec) -> dict[str, Any]:
         "disruption": {
             "consolidationPolicy": "WhenEmptyOrUnderutilized",
             "consolidateAfter": f"{pool.consolidate_after_minutes}m",
+            # Limits consolidation, emptiness and drift; Karpenter rounds the percentage up, so a small pool
+            # still loses one node at a time (kubernetes-sigs/karpenter@v1.14.1:pkg/apis/v1/nodepool.go
+            # GetAllowedDisruptionsByReason, GetScaledValueFromIntOrPercent(..., true)).
             "budgets": [{"nodes": f"{pool.disruption_budget_percent}%"}],
         },
     }
@@ -171,3 +205,55 @@ def jobset_values(*, hardened: bool, pull_through: PullThrough) -> dict[str, Any
             },
         },
     }
+
+
+def system_taint_policy_manifests() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The ValidatingAdmissionPolicy (admissionregistration.k8s.io/v1, GA since Kubernetes 1.30) that refuses team
+    pods tolerating the system taint, and its binding to every team namespace (Kubernetes docs, Validating
+    Admission Policy: matchConstraints, validations, ValidatingAdmissionPolicyBinding validationActions)."""
+    policy = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": SYSTEM_TAINT_POLICY},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {
+                # Tolerations may be added to a running pod, so updates are checked too.
+                "resourceRules": [
+                    {
+                        "apiGroups": [""],
+                        "apiVersions": ["v1"],
+                        "operations": ["CREATE", "UPDATE"],
+                        "resources": ["pods"],
+                    }
+                ],
+                "namespaceSelector": {
+                    "matchExpressions": [{"key": TEAM_NAMESPACE_LABEL, "operator": "Exists"}]
+                },
+            },
+            "validations": [
+                {
+                    "expression": SYSTEM_TAINT_EXPRESSION,
+                    "message": f"team pods may not tolerate the system nodes' taint {SYSTEM_TAINT['key']} (nor "
+                    "every taint): the system nodes run the platform's controllers. Drop the toleration; "
+                    "the pod runs on the CPU and GPU pools.",
+                    "reason": "Forbidden",
+                }
+            ],
+        },
+    }
+    binding = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": SYSTEM_TAINT_POLICY},
+        "spec": {
+            "policyName": SYSTEM_TAINT_POLICY,
+            "validationActions": ["Deny"],
+            "matchResources": {
+                "namespaceSelector": {
+                    "matchExpressions": [{"key": TEAM_NAMESPACE_LABEL, "operator": "Exists"}]
+                }
+            },
+        },
+    }
+    return policy, binding

@@ -24,6 +24,10 @@ from mlstack.spec.gpu import GpuPoolSpec
 KARPENTER_CHART = ("oci://public.ecr.aws/karpenter", "karpenter", "1.14.1")
 DEVICE_PLUGIN_CHART = ("https://nvidia.github.io/k8s-device-plugin", "nvidia-device-plugin", "0.17.1")
 DCGM_EXPORTER_CHART = ("https://nvidia.github.io/dcgm-exporter/helm-charts", "dcgm-exporter", "4.1.1")
+# The charts' image repositories (nvidia-device-plugin 0.17.1 and dcgm-exporter 4.1.1 values.yaml
+# `image.repository`); their tags are kept (device plugin: "v" + appVersion; dcgm-exporter: values `image.tag`).
+DEVICE_PLUGIN_IMAGE = "nvcr.io/nvidia/k8s-device-plugin"
+DCGM_EXPORTER_IMAGE = "nvcr.io/nvidia/k8s/dcgm-exporter"
 EFA_PLUGIN_CHART = ("https://aws.github.io/eks-charts", "aws-efa-k8s-device-plugin", "v0.5.6")
 # The released chart's controller image and digest (shared/charts/release-values/karpenter-1.14.1.yaml, which
 # upstream's hack/release/common.sh writes into values.yaml); the image is pulled through the ECR Public cache.
@@ -88,6 +92,7 @@ class GpuPools(pulumi.ComponentResource):
     def __init__(self, name: str, args: GpuPoolsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlstack:gpu:GpuPools", name, None, opts)
         self._name = name
+        self._pull_through = args.pull_through
         env, cluster = args.env, args.cluster
         k8s = cluster.k8s_provider
 
@@ -153,7 +158,10 @@ class GpuPools(pulumi.ComponentResource):
                 # Karpenter must never run on a node it may remove.
                 "nodeSelector": {"mlstack.io/node-role": "system"},
                 "controller": {
-                    "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}},
+                    # aws/karpenter-provider-aws@v1.14.1:charts/karpenter/values.yaml `controller.resources`
+                    # (default none). Karpenter's getting-started guide installs it with a 1Gi memory limit; a
+                    # limit keeps a leak from starving the system nodes it shares (MLS-K8S-015).
+                    "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}},
                     "image": karpenter_image(args.pull_through),
                 },
             },
@@ -328,7 +336,12 @@ class GpuPools(pulumi.ComponentResource):
         name = self._name
         on_pools = _pool_affinity([p.name for p in pools])
         shared = {p.name: _sharing_config(p) for p in pools if p.sharing is not None}
-        plugin_values: dict[str, Any] = {"tolerations": [_GPU_TOLERATION], "affinity": on_pools}
+        plugin_values: dict[str, Any] = {
+            "tolerations": [_GPU_TOLERATION],
+            "affinity": on_pools,
+            **device_plugin_hardening(),
+            **_mirrored(self._pull_through, DEVICE_PLUGIN_IMAGE),
+        }
         if shared:
             plugin_values["config"] = {
                 "map": {"default": _sharing_config(None), **shared},
@@ -352,6 +365,8 @@ class GpuPools(pulumi.ComponentResource):
                 values={
                     "tolerations": [_GPU_TOLERATION],
                     "affinity": _pool_affinity(measured),
+                    **dcgm_exporter_hardening(),
+                    **_mirrored(self._pull_through, DCGM_EXPORTER_IMAGE),
                     # mlstack installs no Prometheus (nor its operator) yet, so no ServiceMonitor; until the
                     # observability work lands nothing scrapes these metrics (docs/components/gpu.md).
                     "serviceMonitor": {"enabled": False},
@@ -435,6 +450,60 @@ def _helm_release(
         atomic=True,
         opts=child(parent, provider=provider, depends_on=depends_on),
     )
+
+
+def _mirrored(pull_through: PullThrough, public_repository: str) -> dict[str, Any]:
+    """``image.repository`` of a chart whose image the stack mirrors (registry.nvidia_images_mirrored), else
+    nothing: both NVIDIA charts render ``<image.repository>:<tag>``, and the mirror keeps the tag."""
+    mirror = pull_through.mirror(public_repository)
+    return {"image": {"repository": mirror}} if mirror is not None else {}
+
+
+def device_plugin_hardening() -> dict[str, Any]:
+    """Resources of the NVIDIA device plugin's containers (NVIDIA/k8s-device-plugin@v0.17.1:
+    deployments/helm/nvidia-device-plugin/values.yaml `resources`, default none; the templates apply it to the
+    plugin and to the MPS control daemon's containers).
+
+    The chart's own security context stays: with ``migStrategy: none`` and the default device list strategy
+    its helper "nvidia-device-plugin.securityContext" (templates/_helpers.tpl) renders
+    ``allowPrivilegeEscalation: false`` and drops every capability. The plugin still runs as root: it serves
+    its gRPC socket from the kubelet's root-owned /var/lib/kubelet/device-plugins (a hostPath in
+    templates/daemonset-device-plugin.yml), the kubelet's device plugin contract. The chart also always renders
+    a privileged MPS control daemon DaemonSet (templates/daemonset-mps-control-daemon.yml, gated only on
+    ``devicePlugin.enabled``), which no value removes; it is scheduled only on nodes labelled
+    ``nvidia.com/mps.capable=true``, which GPU feature discovery sets only under an MPS sharing config
+    (internal/lm/nvml.go newSharingLabeler). mlstack offers time-slicing only and installs no GPU feature
+    discovery, so it never runs. Both are waived in policies/waivers.yaml.
+    """
+    return {
+        "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
+    }
+
+
+def dcgm_exporter_hardening() -> dict[str, Any]:
+    """Security context and resources of the DCGM exporter (NVIDIA/dcgm-exporter@4.2.3-4.1.1, chart 4.1.1:
+    deployment/values.yaml `securityContext`, `resources`, `extraEnv`).
+
+    The chart's default adds SYS_ADMIN, which the exporter only needs for profiling (DCP) metrics: the image's
+    entrypoint (docker/dcgm-exporter-entrypoint.sh) sets cap_sys_admin on the binary when it can and only warns
+    when it cannot, and the exporter then skips DCP fields (pkg/cmd/app.go fillConfigMetricGroups sets
+    CollectDCP false; internal/pkg/counters/counter_config.go fieldIsSupported). So no capability is added: the
+    three DCP gauges of the chart's default counter list (DCGM_FI_PROF_GR_ENGINE_ACTIVE, _PIPE_TENSOR_ACTIVE,
+    _DRAM_ACTIVE) are not exported; the device metrics (utilisation, memory, power, temperature, XID errors)
+    are. ``NO_SETCAP`` skips the entrypoint's setcap attempt. It still runs as uid 0: the entrypoint runs
+    ``ldconfig`` (which writes /etc/ld.so.cache) under ``set -e`` before starting the exporter, and the chart
+    has no value to replace the entrypoint. Waived in policies/waivers.yaml.
+    """
+    return {
+        "securityContext": {
+            "runAsNonRoot": False,
+            "runAsUser": 0,
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "extraEnv": [{"name": "NO_SETCAP", "value": "1"}],
+        "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
+    }
 
 
 def karpenter_image(pull_through: PullThrough) -> dict[str, str]:

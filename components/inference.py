@@ -35,6 +35,8 @@ KEDA_CHART = ("keda", "2.20.2", "https://kedacore.github.io/charts")
 HTTP_ADDON_CHART = ("keda-add-ons-http", "0.15.0", "https://kedacore.github.io/charts")
 LB_CONTROLLER_CHART = ("aws-load-balancer-controller", "1.13.0", "https://aws.github.io/eks-charts")
 KEDA_NAMESPACE = "keda"
+# Where KEDA's and the HTTP add-on's images are published (the charts' default registry).
+KEDA_IMAGE_REGISTRY = "ghcr.io"
 LB_CONTROLLER_NAMESPACE = "kube-system"
 # The chart's controller image (aws/eks-charts@v0.0.196:stable/aws-load-balancer-controller/values.yaml
 # `image.repository`), pulled through the ECR Public cache.
@@ -170,8 +172,13 @@ class Inference(pulumi.ComponentResource):
         on_kubernetes = [e for e in endpoints if e.backend == "kubernetes"]
         self.charts: list[kubernetes.helm.v3.Release] = []
         if on_kubernetes:
+            # None: the stack's named opt-out (inference.keda_images_through_cache), images from ghcr.io.
+            cache = args.registry.pull_through if args.spec.keda_images_through_cache else None
             keda = self._chart(
-                "keda", KEDA_CHART, KEDA_NAMESPACE, _keda_values(hardened=args.env.tier.hardened)
+                "keda",
+                KEDA_CHART,
+                KEDA_NAMESPACE,
+                _keda_values(hardened=args.env.tier.hardened, pull_through=cache),
             )
             self.charts.append(keda)
             if any(e.scales_to_zero for e in on_kubernetes):
@@ -182,7 +189,7 @@ class Inference(pulumi.ComponentResource):
                         "http-addon",
                         HTTP_ADDON_CHART,
                         KEDA_NAMESPACE,
-                        _http_addon_values(hardened=args.env.tier.hardened),
+                        _http_addon_values(hardened=args.env.tier.hardened, pull_through=cache),
                         after=[keda],
                     )
                 )
@@ -276,6 +283,11 @@ class Inference(pulumi.ComponentResource):
                 # aws/eks-charts@v0.0.196:stable/aws-load-balancer-controller/values.yaml `image.repository`
                 # (templates/deployment.yaml renders "<repository>:<tag>"; the chart's tag v2.13.0 is kept).
                 "image": {"repository": self._args.registry.pull_through.image(LB_CONTROLLER_IMAGE)},
+                # aws/eks-charts@v0.0.196:stable/aws-load-balancer-controller/values.yaml `resources` (default
+                # none; the chart's commented example requests 100m and 128Mi), rendered on the controller
+                # container by templates/deployment.yaml. The limit leaves room above that example for a
+                # cluster with many Ingresses and Services.
+                "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
                 # values.yaml `nodeSelector`, `tolerations`: a platform controller, on the system nodes.
                 **system_placement(),
             },
@@ -512,29 +524,43 @@ class Inference(pulumi.ComponentResource):
         return role, sagemaker_endpoint
 
 
-def _keda_values(*, hardened: bool) -> dict[str, Any]:
+def _keda_values(*, hardened: bool, pull_through: PullThrough | None = None) -> dict[str, Any]:
     """KEDA operator: in staging and prod two replicas, one always up through a drain, so that scaling survives
     a node loss; in dev one replica and no budget (a one-replica budget would block every node drain), which
     keeps dev's platform on its two small system nodes (docs/cost.md). No cloud credentials needed."""
     values: dict[str, Any] = {
         "operator": {"replicaCount": 2 if hardened else 1},
         "securityContext": {"operator": container_security_context()},
+        # kedacore/charts@v2.20.2:keda/values.yaml `rbac.enabledCustomScaledRefKinds` (default true, with
+        # `rbac.scaledRefKinds` [{apiGroup: "*", kind: "*"}]): templates/manager/clusterrole.yaml then grants
+        # get/list/patch/update/watch on every resource of every API group. mlstack's ScaledObjects and
+        # HTTPScaledObjects only target Deployments (deployment_manifest), which the ClusterRole's fixed
+        # apps/deployments/scale rule already covers ("Deployments and StatefulSets are supported out of the box").
+        "rbac": {"enabledCustomScaledRefKinds": False},
         # kedacore/charts@v2.20.2:keda/values.yaml top-level `nodeSelector`, `tolerations` (every KEDA pod).
         **system_placement(),
     }
     if hardened:
         values["podDisruptionBudget"] = {"operator": {"minAvailable": 1}}
+    if pull_through is not None:
+        # kedacore/charts@v2.20.2:keda/values.yaml `image.keda.registry`, `image.metricsApiServer.registry`,
+        # `image.webhooks.registry` (default ghcr.io; repositories kedacore/... and the appVersion tag kept):
+        # templates/manager/deployment.yaml and its siblings render "<registry>/<repository>:<tag>".
+        cache = pull_through.registry(KEDA_IMAGE_REGISTRY)
+        values["image"] = {
+            component: {"registry": cache} for component in ("keda", "metricsApiServer", "webhooks")
+        }
     return values
 
 
-def _http_addon_values(*, hardened: bool) -> dict[str, Any]:
+def _http_addon_values(*, hardened: bool, pull_through: PullThrough | None = None) -> dict[str, Any]:
     """KEDA HTTP add-on: the interceptor holds a cold request until a replica is ready, so its wait and
     response timeouts cover a GPU node start plus a model load (see docs/components/inference.md). Staging and
     prod run two interceptors (up to ten) and the chart's three scalers; dev one of each, its interceptor
     growing to three at most, which dev's two small system nodes hold at peak (the deploy simulation's capacity
     check, MLS-SIM-CAP-002). Chart values interceptor.replicas and scaler.replicas at
     kedacore/charts@c4b92e9:http-add-on/values.yaml."""
-    return {
+    values: dict[str, Any] = {
         "interceptor": {
             "replicas": {"min": 2 if hardened else 1, "max": 10 if hardened else 3, "waitTimeout": f"{STARTUP_SECONDS}s"},
             "responseHeaderTimeout": "600s",
@@ -548,7 +574,21 @@ def _http_addon_values(*, hardened: bool) -> dict[str, Any]:
         # values.yaml `operator.`, `scaler.`, `interceptor.nodeSelector` and `.tolerations`: system nodes.
         "scaler": {"replicas": 3 if hardened else 1, **system_placement()},
         "operator": system_placement(),
+        # kedacore/charts@c4b92e9:http-add-on/values.yaml (chart 0.15.0) `securityContext` applies to the
+        # operator, scaler and interceptor containers alike (templates/*/deployment.yaml use it when no per-
+        # component context is set). Its default drops every capability and forbids escalation but sets no user,
+        # so the images' user decides; this pins a non-root one (the chart's commented runAsNonRoot option).
+        "securityContext": container_security_context(),
     }
+    if pull_through is not None:
+        # kedacore/charts@c4b92e9:http-add-on/values.yaml `images.operator`, `images.interceptor`,
+        # `images.scaler` (full image names without tag; templates/*/deployment.yaml append
+        # ":<images.tag | default appVersion>").
+        values["images"] = {
+            component: pull_through.image(f"{KEDA_IMAGE_REGISTRY}/kedacore/http-add-on-{component}")
+            for component in ("operator", "interceptor", "scaler")
+        }
+    return values
 
 
 def _models(args: InferenceArgs) -> ModelsBucket:

@@ -12,6 +12,7 @@ import pulumi_kubernetes as k8s
 
 from components.cluster import Cluster, system_placement
 from components.environment import Environment
+from components.events import metaflow_event_settings
 from components.iam import TEAM_COST_CENTER_TAG, policy_document, team_tags
 from components.options import child, stateful
 from components.registry import PullThrough
@@ -49,6 +50,15 @@ METADATA_SERVICE = "metaflow-metadata"
 METADATA_PORT = 8080
 UI_BACKEND = "metaflow-ui-backend"
 UI_PORT = 8083
+# The UI frontend (Netflix/metaflow-ui), one per team next to its backend: nginx serving the built app on PORT
+# (metaflow-ui@v1.3.3 Dockerfile: FROM nginx, ENV PORT=3000; nginx.conf.template `listen ${PORT}`).
+UI_FRONTEND = "metaflow-ui"
+UI_FRONTEND_PORT = 3000
+# Where the browser reaches the team's UI backend: a kubectl port-forward of its pod to localhost. The frontend
+# injects METAFLOW_SERVICE into index.html (nginx.conf.template sub_filter `window.METAFLOW_SERVICE`), and the
+# app calls it from the browser (src/constants.ts), so it names the laptop's forward, not an in-cluster URL.
+LOCAL_UI_BACKEND_URL = f"http://localhost:{UI_PORT}"
+LOCAL_UI_URL = f"http://localhost:{UI_FRONTEND_PORT}"
 METAFLOW_DB_NAME = "metaflow"
 # Where a laptop reaches the metadata service: a kubectl port-forward (docs/guides/first-metaflow-flow.md).
 LOCAL_METADATA_URL = f"http://localhost:{METADATA_PORT}"
@@ -180,6 +190,7 @@ class Orchestrator(pulumi.ComponentResource):
                         service_url=service_urls[team.name],
                         argo_ui_url=argo_url,
                         step_image=step_image,
+                        events=spec.argo_events.enabled,
                     )
                     for team in args.teams
                 }
@@ -377,6 +388,8 @@ class Orchestrator(pulumi.ComponentResource):
                 ),
                 opts=k8s_opts,
             )
+        if spec.metaflow_ui:
+            pods += self._ui_frontend(prefix, team, ns_name, k8s_opts)
         k8s.networking.v1.NetworkPolicy(
             f"{prefix}-metaflow-netpol",
             metadata=_meta(f"metaflow-clients-{team.name}", ns_name, team=team.name),
@@ -414,6 +427,39 @@ class Orchestrator(pulumi.ComponentResource):
             opts=child(self, provider=args.k8s_provider, depends_on=[forward]),
         )
         return f"http://{METADATA_SERVICE}-{team.name}.{ns_name}.svc.cluster.local:{METADATA_PORT}"
+
+    def _ui_frontend(
+        self, prefix: str, team: TeamSpec, ns_name: str, k8s_opts: pulumi.ResourceOptions
+    ) -> list[str]:
+        """The team's Metaflow UI frontend: a StatefulSet (stable pod names for the team's port-forward Role)
+        and a ClusterIP Service. It has no network client: the team's browser reaches it and the team's UI
+        backend through port-forwards, which NetworkPolicies do not see; the metaflow namespace's policy still
+        admits nothing but the team's namespace on the services' ports. Returns its pod names."""
+        spec = self._args.spec
+        set_name = f"{UI_FRONTEND}-{team.name}"
+        k8s.apps.v1.StatefulSet(
+            f"{prefix}-{UI_FRONTEND}",
+            metadata=_meta(set_name, ns_name, team=team.name),
+            spec=ui_frontend_statefulset_spec(
+                spec, team=team.name, name=set_name, pull_through=self._args.pull_through
+            ),
+            opts=k8s_opts,
+        )
+        k8s.core.v1.Service(
+            f"{prefix}-{UI_FRONTEND}-svc",
+            metadata=_meta(set_name, ns_name, team=team.name),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                type="ClusterIP",
+                selector={"app.kubernetes.io/name": set_name},
+                ports=[
+                    k8s.core.v1.ServicePortArgs(
+                        name="http", port=UI_FRONTEND_PORT, target_port=UI_FRONTEND_PORT
+                    )
+                ],
+            ),
+            opts=k8s_opts,
+        )
+        return [f"{set_name}-{i}" for i in range(spec.metadata_service_replicas)]
 
     def _team_workflow_identities(self, name: str) -> None:
         """Per team: the ``workflows`` service account, the executor permissions Argo needs in the namespace,
@@ -610,8 +656,13 @@ def argo_values(
             # `crds.upgradeJob.image.repository` (default registry.k8s.io/kubectl; the tag v1.36.2 is kept):
             # templates/crds-install-job.yaml renders "<repository>:<tag>".
             # `crds.upgradeJob.nodeSelector`, `.tolerations` (templates/crds-install-job.yaml): system nodes.
+            # `crds.full` stays true: false installs the minimal CRDs (files/crds/minimal, schemas reduced to
+            # x-kubernetes-preserve-unknown-fields), so the API server would stop validating Workflows. The hook
+            # Job that applies the full CRDs gets `crds.upgradeJob.resources` (default none; rendered on its
+            # kubectl container by templates/crds-install-job.yaml).
             "upgradeJob": {
                 "image": {"repository": pull_through.image(ARGO_CRD_JOB_IMAGE)},
+                "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
                 **system_placement(),
             },
         },
@@ -699,12 +750,29 @@ def metaflow_schema(team: str) -> str:
     return "metaflow_" + team.replace("-", "_")
 
 
-_FETCH_CREDENTIALS = """\
+# The first botocore whose container credential provider reads EKS Pod Identity credentials (AWS EKS user guide,
+# pod-id-minimum-sdk.html: "Python (Boto3) - 1.34.41", "Python (botocore) - 1.34.41"). metaflow-service v2.4.13
+# does not pin boto3 (Netflix/metaflow-service@v2.4.13:services/metadata_service/requirements.txt), so the
+# image's version is whatever pip resolved when it was built: the script checks it before the first AWS call.
+POD_IDENTITY_MIN_BOTOCORE = (1, 34, 41)
+
+_FETCH_CREDENTIALS = f"""\
 # Reads the RDS-managed secret through Pod Identity on every container start, so a restart after RDS rotates
 # the password picks up the new one.
 import os
+import sys
 
 import boto3
+import botocore
+
+MINIMUM = {POD_IDENTITY_MIN_BOTOCORE!r}
+found = tuple(int(part) for part in botocore.__version__.split(".")[:3])
+if found < MINIMUM:
+    sys.exit(
+        "error: botocore " + botocore.__version__ + " in this image predates EKS Pod Identity credentials "
+        "(botocore >= " + ".".join(map(str, MINIMUM)) + "); set orchestrator.metadata_service_image to an image "
+        "with a newer boto3"
+    )
 
 client = boto3.client("secretsmanager", region_name=os.environ["AWS_REGION"])
 secret = client.get_secret_value(SecretId=os.environ["DB_SECRET_ARN"])["SecretString"]
@@ -813,6 +881,11 @@ def metaflow_statefulset_spec(
         # The UI bundle is downloaded into /root at build time (Dockerfile, download_ui.sh), which our
         # non-root user cannot read; the backend serves only its API (ui_server.py: UI_ENABLED == "1").
         env.append({"name": "UI_ENABLED", "value": "0"})
+        # The team's UI frontend (its own origin, http://localhost:3000 through a port-forward) calls this
+        # backend from the browser: metaflow-service v2.4.13 ui_server.py enables CORS for exactly this origin
+        # (services/utils ORIGIN_TO_ALLOW_CORS_FROM), and for no other.
+        if spec.metaflow_ui:
+            env.append({"name": "ORIGIN_TO_ALLOW_CORS_FROM", "value": LOCAL_UI_URL})
     with_password = f'export MF_METADATA_DB_PSWD="$({python} {DB_FILES}/password.py)" && '
     mounts = [
         {"name": "db-credentials", "mountPath": "/run/db"},
@@ -899,6 +972,51 @@ def metaflow_statefulset_spec(
     }
 
 
+def ui_frontend_statefulset_spec(
+    spec: OrchestratorSpec, *, team: str, name: str, pull_through: PullThrough
+) -> dict[str, Any]:
+    """StatefulSet spec of one team's Metaflow UI frontend: the metaflow-ui image (FROM nginx, built by
+    Netflix/metaflow-ui@v1.3.3's Dockerfile) as a non-root user with a read-only root file system.
+
+    nginx writes in four places, each a private emptyDir: /etc/nginx/conf.d, where the image's entrypoint renders
+    its templates (nginxinc/docker-nginx entrypoint 20-envsubst-on-templates.sh: output_dir
+    NGINX_ENVSUBST_OUTPUT_DIR, default /etc/nginx/conf.d, which must be writable); /var/cache/nginx (nginx's temp
+    paths); /run (the pid file; Debian's /var/run links there); /tmp. Run as a non-root user nginx ignores its
+    `user` directive and binds port 3000, above 1024."""
+    labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "metaflow", TEAM_LABEL: team}
+    writable = {"conf": "/etc/nginx/conf.d", "cache": "/var/cache/nginx", "run": "/run", "tmp": "/tmp"}  # noqa: S108
+    pod: dict[str, Any] = {
+        # The frontend reads nothing from the cluster: no service account token.
+        "automountServiceAccountToken": False,
+        "securityContext": restricted_pod(),
+        "containers": [
+            {
+                "name": UI_FRONTEND,
+                "image": pull_through.image(spec.metaflow_ui_image),
+                "env": [
+                    {"name": "PORT", "value": str(UI_FRONTEND_PORT)},
+                    {"name": "METAFLOW_SERVICE", "value": LOCAL_UI_BACKEND_URL},
+                ],
+                "ports": [{"name": "http", "containerPort": UI_FRONTEND_PORT}],
+                "readinessProbe": {"httpGet": {"path": "/", "port": UI_FRONTEND_PORT}, "periodSeconds": 10},
+                "livenessProbe": {"httpGet": {"path": "/", "port": UI_FRONTEND_PORT}, "periodSeconds": 30},
+                "volumeMounts": [{"name": key, "mountPath": path} for key, path in writable.items()],
+                "securityContext": RESTRICTED_CONTAINER,
+                "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
+            }
+        ],
+        "volumes": [{"name": key, "emptyDir": {"sizeLimit": "64Mi"}} for key in writable],
+    }
+    pod.update(system_placement())  # a platform service, like the team's metadata service and UI backend
+    return {
+        "serviceName": name,
+        "replicas": spec.metadata_service_replicas,
+        "podManagementPolicy": "Parallel",
+        "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
+        "template": {"metadata": {"labels": labels}, "spec": pod},
+    }
+
+
 def metaflow_config(
     team: str,
     env: Environment,
@@ -908,6 +1026,7 @@ def metaflow_config(
     service_url: str,
     argo_ui_url: str,
     step_image: str,
+    events: bool = False,
 ) -> dict[str, str]:
     """The ~/.metaflowconfig/config.json of one team: its own S3 root, namespace and service account, the
     metadata service and Argo Workflows. It holds no secret: credentials come from the user's AWS session and
@@ -927,6 +1046,8 @@ def metaflow_config(
     - ``METAFLOW_KUBERNETES_CONTAINER_IMAGE`` is the steps' default image through the ECR pull-through
       cache; without it Metaflow runs ``python:<major>.<minor>`` from Docker Hub
       (plugins/kubernetes/kubernetes_decorator.py).
+    - With ``events`` (orchestrator.argo_events.enabled), the ``METAFLOW_ARGO_EVENTS_*`` keys of
+      :func:`components.events.metaflow_event_settings`.
     """
     root = f"s3://{bucket}/{team}/metaflow"
     config = {
@@ -957,4 +1078,7 @@ def metaflow_config(
     config["METAFLOW_KUBERNETES_LABELS"] += f",{KUEUE_QUEUE_LABEL}={LOCAL_QUEUE}"
     if argo_ui_url:
         config["METAFLOW_ARGO_WORKFLOWS_UI_URL"] = argo_ui_url
+    if events:
+        # @trigger and @trigger_on_finish through the team's own Argo Events bus and webhook (components/events.py).
+        config.update(metaflow_event_settings(team))
     return config

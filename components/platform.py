@@ -10,6 +10,7 @@ from components.cluster import Cluster, ClusterArgs, eks_cluster_name
 from components.compute import Compute, ComputeArgs
 from components.deployer import DeployRunner, DeployRunnerArgs
 from components.environment import Environment
+from components.events import ArgoEvents, ArgoEventsArgs
 from components.governance import Guardrails, GuardrailsArgs
 from components.gpu import GpuPools, GpuPoolsArgs
 from components.inference import Inference, InferenceArgs
@@ -204,6 +205,21 @@ class Platform(pulumi.ComponentResource):
             ),
             aws_only,
         )
+        self.events: ArgoEvents | None = None
+        if spec.orchestrator.argo_events.enabled:
+            self.events = ArgoEvents(
+                f"{name}-events",
+                ArgoEventsArgs(
+                    env=env,
+                    spec=spec.orchestrator.argo_events,
+                    teams=tuple(spec.teams),
+                    k8s_provider=self.cluster.k8s_provider,
+                    pull_through=self.registry.pull_through,
+                    team_namespaces=self.teams.namespace_ready,
+                    admission_ready=self.teams.admission_ready,
+                ),
+                aws_only,
+            )
         self.vector_db = VectorDb(
             f"{name}-vectordb",
             VectorDbArgs(

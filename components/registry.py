@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -18,7 +18,7 @@ from components.environment import Environment
 from components.iam import platform_role, policy_document, service_trust
 from components.keys import create_key
 from components.options import child, provider_in_region, stateful
-from mlstack.spec.registry import REGISTRY_ALIASES, RegistrySpec
+from mlstack.spec.registry import NVIDIA_MIRRORS, REGISTRY_ALIASES, RegistrySpec
 
 _PULL_ACTIONS = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
 # The first pull of an upstream image creates its cache repository and imports the image.
@@ -74,7 +74,7 @@ class Registry(pulumi.ComponentResource):
         repository_policy = json.dumps(_repository_policy(env), sort_keys=True)
 
         self.repositories: dict[str, aws.ecr.Repository] = {}
-        for repo in spec.repositories:
+        for repo in [*spec.repositories, *spec.mirror_repositories]:
             repository = aws.ecr.Repository(
                 f"{name}-{repo}",
                 name=f"{env.name}/{repo}",
@@ -248,7 +248,7 @@ class Registry(pulumi.ComponentResource):
             )
 
         # Image references inference may run: the environment's repositories and its pull-through caches.
-        self.allowed_image_prefixes = [f"{host}/{env.name}/{repo}" for repo in spec.repositories] + [
+        self.allowed_image_prefixes = [f"{host}/{env.name}/{repo}" for repo in self.repositories] + [
             f"{host}/{prefix}/" for prefix in self.pull_through_prefixes
         ]
         self.registry_url = pulumi.Output.from_input(host)
@@ -501,13 +501,22 @@ class PullThrough:
 
     host: str
     prefixes: Mapping[str, str]
+    mirrors: Mapping[str, str] = field(default_factory=dict)
+    """Public repository -> the environment's mirror repository URL, for images no cache reaches."""
 
     @classmethod
     def from_spec(cls, env: Environment, spec: RegistrySpec) -> PullThrough:
+        host = f"{env.account_id}.dkr.ecr.{env.region}.amazonaws.com"
+        mirrored = NVIDIA_MIRRORS if spec.nvidia_images_mirrored else {}
         return cls(
-            host=f"{env.account_id}.dkr.ecr.{env.region}.amazonaws.com",
+            host=host,
             prefixes={cache.upstream_url: cache.repository_prefix for cache in spec.pull_through_caches},
+            mirrors={public: f"{host}/{env.name}/{repo}" for public, repo in mirrored.items()},
         )
+
+    def mirror(self, public_repository: str) -> str | None:
+        """The environment's mirror of ``public_repository`` (no tag), or None when the stack does not mirror it."""
+        return self.mirrors.get(public_repository)
 
     def image(self, public_image: str) -> str:
         registry, _, path = public_image.partition("/")

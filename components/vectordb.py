@@ -10,6 +10,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pulumi_random as random
+import pulumi_tls as tls
 
 from components.cluster import Cluster, system_placement
 from components.environment import Environment
@@ -43,6 +44,16 @@ READ_ONLY_KEY_FIELD = "read-only-api-key"
 READ_ONLY_SECRET = "qdrant-read-only"  # noqa: S105 - the Secret's name, not its value
 READ_WRITE_SECRET = "qdrant-read-write"  # noqa: S105 - the Secret's name, not its value
 SNAPSHOT_JOB = "qdrant-snapshots"
+# Qdrant's certificate: a Secret in Qdrant's namespace (server chain, key and the CA), mounted read-only into
+# the pods; clients get the CA certificate alone, next to their key.
+TLS_SECRET = "qdrant-tls"  # noqa: S105 - the Secret's name, not its value
+TLS_MOUNT = "/qdrant/tls"
+CA_FIELD = "ca.crt"
+# Server certificate lifetime, and how early before expiry `pulumi up` replaces it (tls provider
+# `early_renewal_hours`): a monthly deploy always renews in time. The CA lives ten years.
+SERVER_CERT_HOURS = 365 * 24
+SERVER_CERT_RENEWAL_HOURS = 30 * 24
+CA_CERT_HOURS = 10 * 365 * 24
 # Pinned images of the snapshot job: curl talks to Qdrant, the AWS CLI uploads with Pod Identity credentials.
 AWS_CLI_IMAGE = "public.ecr.aws/aws-cli/aws-cli:2.27.0"
 AURORA_ENGINE_VERSION = "16.6"
@@ -141,7 +152,10 @@ class VectorDb(pulumi.ComponentResource):
             },
             opts=k8s_opts,
         )
-        self._deliver_keys(name, args, read_write=api_key.result, read_only=read_only_key.result)
+        ca_cert_pem, tls_secret = self._certificate(name, args, k8s_opts)
+        self._deliver_keys(
+            name, args, read_write=api_key.result, read_only=read_only_key.result, ca_cert_pem=ca_cert_pem
+        )
         k8s.helm.v3.Release(
             f"{name}-qdrant",
             name=QDRANT_RELEASE,
@@ -157,7 +171,7 @@ class VectorDb(pulumi.ComponentResource):
                     spec, storage_class=storage_class, pull_through=args.pull_through
                 )
             ),
-            opts=child(self, provider=provider, depends_on=[ns, key_secret, *args.admission_ready]),
+            opts=child(self, provider=provider, depends_on=[ns, key_secret, tls_secret, *args.admission_ready]),
         )
         k8s.networking.v1.NetworkPolicy(
             f"{name}-clients",
@@ -168,18 +182,87 @@ class VectorDb(pulumi.ComponentResource):
             opts=k8s_opts,
         )
         self._snapshots(name, args, ns)
-        self.endpoint = pulumi.Output.from_input(
-            f"http://{QDRANT_RELEASE}.{spec.namespace}.svc.cluster.local:{QDRANT_HTTP_PORT}"
-        )
+        self.endpoint = pulumi.Output.from_input(qdrant_endpoint(spec))
         self.port = pulumi.Output.from_input(QDRANT_HTTP_PORT)
         self.credentials_secret_name = key_secret.metadata.apply(lambda m: m.name or API_KEY_SECRET)
 
+    def _certificate(
+        self, name: str, args: VectorDbArgs, k8s_opts: pulumi.ResourceOptions
+    ) -> tuple[pulumi.Output[str], k8s.core.v1.Secret]:
+        """Qdrant's CA and server certificate, made by the Pulumi tls provider, and the Secret the pods mount.
+
+        No certificate issuer runs in the cluster (cert-manager is not installed), so the platform is its own
+        CA for this one service: the CA's private key exists only in the stack's state (a secret output,
+        encrypted by the stack's secrets provider), never in the cluster. The server key and chain are in the
+        Secret ``qdrant-tls``; Qdrant re-reads them every hour (``tls.cert_ttl``), so a renewal made by
+        ``pulumi up`` needs no restart. Returns the CA certificate (PEM) and the Secret.
+        """
+        spec = args.spec
+        ca_key = tls.PrivateKey(
+            f"{name}-ca-key", algorithm="ECDSA", ecdsa_curve="P256", opts=child(self)
+        )
+        ca = tls.SelfSignedCert(
+            f"{name}-ca",
+            private_key_pem=ca_key.private_key_pem,
+            is_ca_certificate=True,
+            subject=tls.SelfSignedCertSubjectArgs(
+                common_name=f"{args.env.name} Qdrant CA", organization="mlstack"
+            ),
+            validity_period_hours=CA_CERT_HOURS,
+            allowed_uses=["cert_signing", "crl_signing"],
+            opts=child(self),
+        )
+        server_key = tls.PrivateKey(
+            f"{name}-server-key", algorithm="ECDSA", ecdsa_curve="P256", opts=child(self)
+        )
+        request = tls.CertRequest(
+            f"{name}-server-csr",
+            private_key_pem=server_key.private_key_pem,
+            subject=tls.CertRequestSubjectArgs(
+                common_name=f"{QDRANT_RELEASE}.{spec.namespace}.svc", organization="mlstack"
+            ),
+            dns_names=qdrant_dns_names(spec),
+            opts=child(self),
+        )
+        server = tls.LocallySignedCert(
+            f"{name}-server-cert",
+            cert_request_pem=request.cert_request_pem,
+            ca_private_key_pem=ca_key.private_key_pem,
+            ca_cert_pem=ca.cert_pem,
+            validity_period_hours=SERVER_CERT_HOURS,
+            early_renewal_hours=SERVER_CERT_RENEWAL_HOURS,
+            # Qdrant presents it to clients (server_auth) and to its peers, which also connect as clients.
+            allowed_uses=["digital_signature", "key_encipherment", "server_auth", "client_auth"],
+            opts=child(self),
+        )
+        secret = k8s.core.v1.Secret(
+            f"{name}-tls-secret",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=TLS_SECRET, namespace=spec.namespace, labels=_labels(QDRANT_RELEASE)
+            ),
+            type="kubernetes.io/tls",
+            string_data={
+                "tls.crt": server.cert_pem,
+                "tls.key": pulumi.Output.secret(server_key.private_key_pem),
+                CA_FIELD: ca.cert_pem,
+            },
+            opts=k8s_opts,
+        )
+        return ca.cert_pem, secret
+
     def _deliver_keys(
-        self, name: str, args: VectorDbArgs, *, read_write: pulumi.Output[str], read_only: pulumi.Output[str]
+        self,
+        name: str,
+        args: VectorDbArgs,
+        *,
+        read_write: pulumi.Output[str],
+        read_only: pulumi.Output[str],
+        ca_cert_pem: pulumi.Output[str],
     ) -> None:
-        """Each client namespace gets a Secret with the read-only key and the endpoint; the writer teams also
-        get the read-write key. Pods mount what they need; nobody copies keys by hand."""
-        endpoint = f"http://{QDRANT_RELEASE}.{args.spec.namespace}.svc.cluster.local:{QDRANT_HTTP_PORT}"
+        """Each client namespace gets a Secret with the read-only key, the endpoint and the CA certificate that
+        signs Qdrant's; the writer teams also get the read-write key. Pods mount what they need; nobody copies
+        keys by hand."""
+        endpoint = qdrant_endpoint(args.spec)
         for client in args.client_namespaces:
             grants: list[tuple[str, pulumi.Output[str]]] = [(READ_ONLY_SECRET, read_only)]
             if client in args.spec.writer_teams:
@@ -192,7 +275,7 @@ class VectorDb(pulumi.ComponentResource):
                         name=secret, namespace=client, labels=_labels(QDRANT_RELEASE)
                     ),
                     type="Opaque",
-                    string_data={API_KEY_FIELD: sealed, "endpoint": endpoint},
+                    string_data={API_KEY_FIELD: sealed, "endpoint": endpoint, CA_FIELD: ca_cert_pem},
                     opts=child(
                         self,
                         provider=args.k8s_provider,
@@ -309,6 +392,26 @@ class VectorDb(pulumi.ComponentResource):
         )
 
 
+def qdrant_endpoint(spec: VectorDbSpec) -> str:
+    """The in-cluster URL of Qdrant's REST API: HTTPS, with the platform's Qdrant CA (``ca.crt`` in the
+    client Secrets)."""
+    return f"https://{QDRANT_RELEASE}.{spec.namespace}.svc.cluster.local:{QDRANT_HTTP_PORT}"
+
+
+def qdrant_dns_names(spec: VectorDbSpec) -> list[str]:
+    """Names the server certificate covers: the Service in every form a client may use, and each replica
+    under the headless Service, as the peers reach each other (qdrant-helm qdrant-1.19.0
+    templates/configmap.yaml: ``--uri <protocol>://qdrant-<i>.qdrant-headless:<p2p port>``). Explicit names,
+    no wildcard."""
+    ns = spec.namespace
+    service = [QDRANT_RELEASE, f"{QDRANT_RELEASE}.{ns}", f"{QDRANT_RELEASE}.{ns}.svc"]
+    names = [*service, f"{QDRANT_RELEASE}.{ns}.svc.cluster.local"]
+    for i in range(spec.replicas):
+        pod = f"{QDRANT_RELEASE}-{i}.{QDRANT_RELEASE}-headless"
+        names += [pod, f"{pod}.{ns}", f"{pod}.{ns}.svc", f"{pod}.{ns}.svc.cluster.local"]
+    return names
+
+
 def vector_db_clients(spec: PlatformSpec) -> list[str]:
     """Namespaces admitted to Qdrant: every team's. Inference endpoints run in their team's namespace, so this
     covers them too; no other namespace (in particular none outside the platform's tenants) gets through."""
@@ -381,7 +484,27 @@ def qdrant_values(
         # qdrant-helm qdrant-1.19.0 values.yaml `nodeSelector`, `tolerations`: on the system nodes.
         **system_placement(),
         "affinity": _spread_replicas() if distributed else {},
-        "config": {"cluster": {"enabled": distributed, "p2p": {"port": QDRANT_P2P_PORT}}},
+        # qdrant/qdrant@v1.19.0:config/config.yaml `service.enable_tls`, `cluster.p2p.enable_tls` and `tls`
+        # (cert, key, ca_cert: "Required if cluster.p2p.enable_tls is true"; cert_ttl: reload period). The
+        # chart renders `config` into production.yaml (templates/configmap.yaml), switches its probes to HTTPS
+        # and its peer URIs to https (templates/statefulset.yaml, _helpers.tpl "qdrant.p2p.protocol").
+        "config": {
+            "cluster": {
+                "enabled": distributed,
+                "p2p": {"port": QDRANT_P2P_PORT, "enable_tls": True},
+            },
+            "service": {"enable_tls": True},
+            "tls": {
+                "cert": f"{TLS_MOUNT}/tls.crt",
+                "key": f"{TLS_MOUNT}/tls.key",
+                "ca_cert": f"{TLS_MOUNT}/{CA_FIELD}",
+                "cert_ttl": 3600,
+            },
+        },
+        # qdrant-helm qdrant-1.19.0 values.yaml `additionalVolumes` / `additionalVolumeMounts` (rendered on the
+        # qdrant container and pod by templates/statefulset.yaml).
+        "additionalVolumes": [{"name": "tls", "secret": {"secretName": TLS_SECRET}}],
+        "additionalVolumeMounts": [{"name": "tls", "mountPath": TLS_MOUNT, "readOnly": True}],
     }
 
 
@@ -431,12 +554,14 @@ def qdrant_network_policy(client_namespaces: Sequence[str]) -> dict[str, Any]:
 
 
 # Each replica holds its own shards, so the job snapshots every collection on every pod (through the
-# headless Service), streams the file out and deletes it from the pod's snapshot volume.
+# headless Service), streams the file out and deletes it from the pod's snapshot volume. curl verifies Qdrant's
+# certificate against the mounted CA: it reads CURL_CA_BUNDLE as its --cacert (curl docs/cmdline-opts/cacert.md).
 _TAKE_SNAPSHOTS = """set -eu
 auth="api-key: $QDRANT_API_KEY"
+export CURL_CA_BUNDLE=/etc/qdrant-tls/ca.crt
 i=0
 while [ "$i" -lt "$REPLICAS" ]; do
-  host="http://qdrant-$i.qdrant-headless:6333"
+  host="https://qdrant-$i.qdrant-headless:6333"
   mkdir -p "/snapshots/qdrant-$i"
   for c in $(curl -fsS -H "$auth" "$host/collections" | grep -o '"name":"[^"]*"' | cut -d'"' -f4); do
     snap=$(curl -fsS -X POST -H "$auth" "$host/collections/$c/snapshots?wait=true" \\
@@ -490,7 +615,10 @@ def snapshot_cronjob_spec(
                                         },
                                     },
                                 ],
-                                "volumeMounts": mount,
+                                "volumeMounts": [
+                                    *mount,
+                                    {"name": "qdrant-ca", "mountPath": "/etc/qdrant-tls", "readOnly": True},
+                                ],
                                 "securityContext": RESTRICTED_CONTAINER,
                                 "resources": small,
                             }
@@ -514,6 +642,14 @@ def snapshot_cronjob_spec(
                         "volumes": [
                             {"name": "snapshots", "emptyDir": {"sizeLimit": f"{spec.storage_gb}Gi"}},
                             {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+                            # Only the CA certificate of Qdrant's Secret: the job verifies the server, nothing more.
+                            {
+                                "name": "qdrant-ca",
+                                "secret": {
+                                    "secretName": TLS_SECRET,
+                                    "items": [{"key": CA_FIELD, "path": CA_FIELD}],
+                                },
+                            },
                         ],
                     },
                 },

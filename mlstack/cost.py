@@ -259,6 +259,7 @@ class _Estimator:
         self._instances()
         self._codebuild()
         self._pod_logs()
+        self._argo_events()
         teams = self._teams()
         usage_types = Counter(
             r.type
@@ -277,6 +278,41 @@ class _Estimator:
             assumptions=self.assumptions,
             not_priced=dict(sorted(usage_types.items())),
             teams=teams,
+        )
+
+    def _argo_events(self) -> None:
+        """Argo Events creates no AWS resource: its pods run on nodes already priced (the controller on the system
+        nodes, each team's bus and webhook in the team's CPU pool). Say what they request, so the pools' share of
+        it is visible."""
+        from fractions import Fraction
+
+        from mlstack.simulate import quantity
+
+        buses = [r for r in self.plan.resources if r.type == "kubernetes:argoproj.io/v1alpha1:EventBus"]
+        sources = [r for r in self.plan.resources if r.type == "kubernetes:argoproj.io/v1alpha1:EventSource"]
+        if not buses and not sources:
+            return
+        cpu = memory = Fraction(0)
+        for bus in buses:
+            js = (bus.inputs.get("spec") or {}).get("jetstream") or {}
+            # argo-events v1.9.10 JetStreamBus.GetReplicas: 3 when unset.
+            replicas = int(js.get("replicas") or 3)
+            for part in ("containerTemplate", "reloaderContainerTemplate", "metricsContainerTemplate"):
+                requests = ((js.get(part) or {}).get("resources") or {}).get("requests") or {}
+                cpu += replicas * quantity.parse(requests.get("cpu", 0))
+                memory += replicas * quantity.parse(requests.get("memory", 0))
+        for source in sources:
+            spec = source.inputs.get("spec") or {}
+            requests = (((spec.get("template") or {}).get("container") or {}).get("resources") or {}).get(
+                "requests"
+            ) or {}
+            cpu += int(spec.get("replicas") or 1) * quantity.parse(requests.get("cpu", 0))
+            memory += int(spec.get("replicas") or 1) * quantity.parse(requests.get("memory", 0))
+        self.assumptions.append(
+            f"Argo Events: no AWS resource; {len(buses)} team event buses and {len(sources)} webhooks request "
+            f"{float(cpu):g} vCPU and {float(memory) / 2**20:g} MiB in the team CPU pools (priced with the pools), "
+            "the controller runs on the system nodes; Metaflow's sensors add 100m CPU and 250Mi each per "
+            "triggered flow"
         )
 
     # --- helpers ---------------------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ DOMAINS = (
     "deploy",
     "compute",
     "logs",
+    "events",
 )
 
 

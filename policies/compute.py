@@ -125,7 +125,7 @@ def pool_single_arch(args: ResourceValidationArgs, config: Mapping[str, Any]) ->
     title="System nodes carry a NoSchedule taint",
     why="The system node group runs CoreDNS, Karpenter, Kueue and the platform's controllers; team pods that land "
     "there starve them and keep nodes busy that nothing scales. A taint keeps every pod off that does not "
-    "tolerate it, and team pods never do.",
+    "tolerate it; the admission policy mlstack-team-pods-off-system-nodes refuses team pods that do.",
     severity=Severity.HIGH,
     remediation="Give the system node group the taint CriticalAddonsOnly=true:NoSchedule (components/cluster.py "
     "SYSTEM_TAINT) and platform charts the matching toleration (system_placement()).",

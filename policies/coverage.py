@@ -66,4 +66,12 @@ UNCHECKED_TYPES: Mapping[str, str] = {
     "pins (MLS-ENV-001..003).",
     "random:index/randomPassword:RandomPassword": "Generated locally, never a cloud resource; its length and "
     "character set are fixed in the component.",
+    "tls:index/privateKey:PrivateKey": "Generated locally by the tls provider (ECDSA P-256, fixed in "
+    "components/vectordb.py), kept only in the stack's state as a secret output; never a cloud resource.",
+    "tls:index/selfSignedCert:SelfSignedCert": "Qdrant's CA certificate, made locally; its key usage and lifetime "
+    "are fixed in components/vectordb.py and tested.",
+    "tls:index/certRequest:CertRequest": "A local signing request; it carries only the names Qdrant's "
+    "certificate covers (components/vectordb.py qdrant_dns_names).",
+    "tls:index/locallySignedCert:LocallySignedCert": "Qdrant's server certificate, signed locally by its CA; "
+    "lifetime and renewal window fixed in components/vectordb.py and tested.",
 }

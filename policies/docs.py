@@ -28,6 +28,7 @@ _DOMAIN_TITLES = {
     "deploy": "Deploy runner and access host",
     "compute": "CPU pools and system nodes",
     "logs": "Logs",
+    "events": "Argo Events",
 }
 
 

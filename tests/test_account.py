@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -342,6 +343,21 @@ def test_audit_can_make_every_call_of_mlstack_audit_and_nothing_else() -> None:
         is not Decision.ALLOW
     )
     assert _check("audit", "s3:ListBucket", f"arn:aws:s3:::{STATE_BUCKET}") is not Decision.ALLOW
+
+
+def test_preflight_actions_are_every_call_preflight_makes() -> None:
+    # The permissions preflight's calls name (aws_call("service:Action")), read from its source so that a new
+    # check cannot ship without the deploy role being able to run it.
+    import re
+
+    import mlstack.live.preflight as preflight
+
+    source = Path(preflight.__file__).read_text()
+    called = set(re.findall(r'aws_call\("([a-z0-9-]+:[A-Za-z0-9]+)"\)', source))
+    assert "eks:DescribeAddonConfiguration" in called and "ec2:DescribeInstances" in called
+    # s3:ListBucket is granted on the state bucket by the state statements, not on "*".
+    assert called - {"s3:ListBucket"} == set(PREFLIGHT_ACTIONS)
+    assert _check("deploy", "s3:ListBucket", f"arn:aws:s3:::{STATE_BUCKET}") is Decision.ALLOW
 
 
 def test_the_deploy_stage_can_run_preflight_and_audit() -> None:

@@ -11,7 +11,15 @@ import pytest
 import yaml
 
 from components.cluster import SYSTEM_TAINT, SYSTEM_TOLERATION
-from components.compute import ARM64_TAINT, JOBSET_API, JOBSET_IMAGE, JOBSET_IMAGE_TAG, node_pool_spec
+from components.compute import (
+    ARM64_TAINT,
+    JOBSET_API,
+    JOBSET_IMAGE,
+    JOBSET_IMAGE_TAG,
+    SYSTEM_TAINT_POLICY,
+    node_pool_spec,
+    system_taint_policy_manifests,
+)
 from components.environment import Environment
 from components.orchestrator import metaflow_config
 from components.teams import LOCAL_QUEUE, cluster_queue_manifest, resource_flavor_manifests
@@ -171,6 +179,58 @@ def test_a_team_pod_cannot_land_on_system_nodes_but_fits_a_cpu_pool() -> None:
     # The toleration platform charts get matches the taint; nothing else does.
     assert capacity._tolerates([SYSTEM_TOLERATION], system.taints[0])
     assert not capacity._tolerates([], system.taints[0])
+
+
+# --- admission: team pods may not tolerate the system taint -------------------------------------------------------
+def _admits(pod_spec: dict[str, Any]) -> bool:
+    """The policy's CEL expression evaluated as the API server does, on a pod with ``pod_spec`` (cel-python)."""
+    import celpy
+
+    policy, _ = system_taint_policy_manifests()
+    (validation,) = policy["spec"]["validations"]
+    env = celpy.Environment()
+    program = env.program(env.compile(validation["expression"]))
+    return bool(program.evaluate({"object": celpy.json_to_cel({"spec": pod_spec})}))
+
+
+@pytest.mark.parametrize(
+    ("tolerations", "admitted"),
+    [
+        (None, True),
+        ([], True),
+        ([{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}], True),  # GPU pools
+        ([ARM64_TAINT | {"operator": "Equal"}], True),  # Graviton pools
+        ([SYSTEM_TOLERATION], False),
+        ([{"key": "CriticalAddonsOnly", "operator": "Equal", "value": "true"}], False),
+        ([{"operator": "Exists"}], False),  # no key: tolerates every taint
+        ([{"key": "", "operator": "Exists"}], False),
+    ],
+)
+def test_team_pods_tolerating_the_system_taint_are_refused(
+    tolerations: list[dict[str, Any]] | None, admitted: bool
+) -> None:
+    assert _admits({} if tolerations is None else {"tolerations": tolerations}) is admitted
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_system_taint_policy_binds_team_namespaces_and_admits_every_team_pod_we_plan(stack: str) -> None:
+    world = world_of(stack)
+    policies = {o.name: o.obj for o in of_kind(world, "ValidatingAdmissionPolicy")}
+    bindings = {o.name: o.obj for o in of_kind(world, "ValidatingAdmissionPolicyBinding")}
+    policy, binding = policies[SYSTEM_TAINT_POLICY], bindings[SYSTEM_TAINT_POLICY]
+    assert not validate_object(policy, "1.34") and not validate_object(binding, "1.34")
+    assert binding["spec"]["policyName"] == SYSTEM_TAINT_POLICY
+    assert binding["spec"]["validationActions"] == ["Deny"]
+    selector = binding["spec"]["matchResources"]["namespaceSelector"]
+    assert selector == {"matchExpressions": [{"key": "mlstack.io/team", "operator": "Exists"}]}
+    # Every team namespace carries the label, and every pod the platform puts there passes the policy.
+    teams = {team.name for team in world.spec.teams}
+    labelled = {
+        o.name for o in of_kind(world, "Namespace") if "mlstack.io/team" in o.obj["metadata"]["labels"]
+    }
+    assert teams <= labelled
+    team_pods = [spec for item, spec in workloads(world) if item.namespace in teams]
+    assert team_pods and all(_admits(spec) for spec in team_pods)
 
 
 # --- Kueue: flavors by architecture, gang admission of JobSets ---------------------------------------------------

@@ -38,6 +38,8 @@ SPEC: dict[str, Any] = {
     ],
     "teams": [{"name": "search", "cost_center": "s-1", "gpu_quota": 2}],
     "inference": {
+        # No github cache here: KEDA's images take the named opt-out, as the shipped stacks do.
+        "keda_images_through_cache": False,
         "prometheus_url": "http://prometheus-operated.monitoring.svc:9090",
         "endpoints": [
             {

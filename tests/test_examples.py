@@ -413,3 +413,47 @@ def test_without_guaranteed_qos_limitranger_refuses_the_steps(
         "helloflow-start" in v.message and "memory request" in v.message and "LimitRange search/team-limits" in v.message
         for v in refused
     ), refused
+
+
+def test_rag_ingest_trusts_the_platform_qdrant_ca_from_its_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The platform's Qdrant speaks TLS with its own CA (components/vectordb.py): the flow verifies the server
+    with the `ca.crt` the team's Secret carries, as a real SSL context holding exactly that CA."""
+    import datetime as dt
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dev Qdrant CA")])
+    now = dt.datetime.now(dt.UTC)
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    monkeypatch.setenv("api-key", "k")
+    monkeypatch.setenv("ca.crt", ca.public_bytes(serialization.Encoding.PEM).decode())
+    captured: dict[str, Any] = {}
+
+    class _Client:
+        def __init__(self, **kwargs: Any) -> None:
+            captured.update(kwargs)
+
+    import qdrant_client
+
+    monkeypatch.setattr(qdrant_client, "QdrantClient", _Client)
+    rag = _module(FLOWS / "rag_ingest.py")
+    rag.qdrant_client("https://qdrant.qdrant.svc.cluster.local:6333")
+    verify = captured["verify"]
+    assert isinstance(verify, ssl.SSLContext)
+    assert [dict(x[0] for x in c["subject"]) for c in verify.get_ca_certs()] == [{"commonName": "dev Qdrant CA"}]
+    assert captured["url"].startswith("https://") and captured["api_key"] == "k"

@@ -9,7 +9,7 @@ import pytest
 from kubernetes_validate.utils import latest_version as kubernetes_validate_latest
 
 from mlstack.plan.recorder import Plan
-from tests.k8s_schema import kubernetes_objects, supported_version, validate_object
+from tests.k8s_schema import kubernetes_objects, plan_crds, supported_version, validate_object
 from tests.plans import PROJECT
 
 
@@ -21,7 +21,8 @@ def test_every_kubernetes_object_validates(stack_plan: Plan) -> None:
     objects = kubernetes_objects(stack_plan)
     kinds = {o["kind"] for o in objects}
     assert {"StorageClass", "EC2NodeClass", "NodePool"} <= kinds
-    problems = [p for obj in objects for p in validate_object(obj, _version(stack_plan.stack))]
+    crds = plan_crds(stack_plan)
+    problems = [p for obj in objects for p in validate_object(obj, _version(stack_plan.stack), crds)]
     assert problems == []
 
 

@@ -124,11 +124,14 @@ def test_metadata_database_is_reachable_only_from_the_cluster(stack_plan: Plan) 
 
 
 def _metaflow_sets(plan: Plan) -> list[RecordedResource]:
+    """The Metaflow services' StatefulSets (metadata service, UI backend); the UI frontends run another image
+    and are tested in tests/test_metaflow_ui.py."""
     namespace = _spec(plan).orchestrator.metaflow_namespace
+    frontends = {f"metaflow-ui-{team.name}" for team in _spec(plan).teams}
     return [
         d
         for d in plan.by_type("kubernetes:apps/v1:StatefulSet")
-        if d.inputs["metadata"]["namespace"] == namespace
+        if d.inputs["metadata"]["namespace"] == namespace and d.inputs["metadata"]["name"] not in frontends
     ]
 
 
@@ -256,6 +259,7 @@ def test_only_a_teams_group_can_port_forward_to_its_metaflow_pods(stack_plan: Pl
         pods = [f"metaflow-metadata-{team.name}-{i}" for i in range(replicas)]
         if spec.orchestrator.metaflow_ui:
             pods += [f"metaflow-ui-backend-{team.name}-{i}" for i in range(replicas)]
+            pods += [f"metaflow-ui-{team.name}-{i}" for i in range(replicas)]
         assert rules == [
             {"apiGroups": [""], "resources": ["pods"], "resourceNames": pods, "verbs": ["get"]},
             {
@@ -399,7 +403,7 @@ def test_metaflow_config_output_per_team(stack_plan: Plan) -> None:
         image = values["METAFLOW_KUBERNETES_CONTAINER_IMAGE"]
         assert (
             image
-            == f"{spec.account_id}.dkr.ecr.{spec.region}.amazonaws.com/ecr-public/docker/library/python:3.12"
+            == f"{spec.account_id}.dkr.ecr.{spec.region}.amazonaws.com/ecr-public/docker/library/python:3.12.14"
         )
         # The laptop config links to the Argo UI where a laptop reaches it (the port-forward); the in-cluster
         # variant keeps the service's own URL (mlstack/outputs.py, docs/outputs.md).
@@ -445,3 +449,41 @@ def test_metaflow_service_speaks_tls_to_rds_from_a_current_release(stack_plan: P
                 assert env["MF_METADATA_DB_SSL_MODE"] == "require", container["name"]
         for container in pod["containers"]:
             assert container["workingDir"] == "/tmp"
+
+
+@pytest.mark.parametrize(("version", "starts"), [("1.34.40", False), ("1.34.41", True), ("1.35.99", True)])
+def test_metaflow_pods_refuse_a_botocore_without_pod_identity(tmp_path, version, starts) -> None:
+    """rt-data F5: metaflow-service does not pin boto3, so an image with a botocore older than 1.34.41 (AWS EKS
+    user guide, pod-id-minimum-sdk.html) would have no credentials. The start-up script every Metaflow container
+    runs first (fetch_credentials.py) stops with a clear error instead; with a recent one it goes on to
+    Secrets Manager (a stand-in boto3 here records the call)."""
+    import subprocess
+    import sys
+
+    from components.orchestrator import metaflow_db_files
+
+    (tmp_path / "botocore").mkdir()
+    (tmp_path / "botocore" / "__init__.py").write_text(f"__version__ = {version!r}\n")
+    (tmp_path / "boto3").mkdir()
+    (tmp_path / "boto3" / "__init__.py").write_text(
+        "class _Client:\n"
+        "    def get_secret_value(self, SecretId):\n"
+        "        return {'SecretString': '{\"password\": \"p\"}'}\n"
+        "def client(service, region_name):\n"
+        "    assert service == 'secretsmanager'\n"
+        "    return _Client()\n"
+    )
+    script = metaflow_db_files("search")["fetch_credentials.py"].replace(
+        "/run/db/credentials.json", str(tmp_path / "credentials.json")
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env={"PYTHONPATH": str(tmp_path), "AWS_REGION": "us-east-1", "DB_SECRET_ARN": "arn"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (result.returncode == 0) is starts, result.stderr
+    assert (tmp_path / "credentials.json").exists() is starts
+    if not starts:
+        assert f"botocore {version} in this image predates EKS Pod Identity" in result.stderr

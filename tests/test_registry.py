@@ -332,3 +332,35 @@ def test_node_roles_can_fill_the_caches_on_first_pull(stack_plan: Plan) -> None:
         assert len(fills) == 1, urn
         assert sorted(fills[0]["Action"]) == ["ecr:BatchImportUpstreamImage", "ecr:CreateRepository"]
         assert sorted(fills[0]["Resource"]) == caches
+
+
+def test_mirrored_nvidia_images_get_immutable_repositories_and_the_charts_use_them() -> None:
+    """nvcr.io is no pull-through upstream: with registry.nvidia_images_mirrored (the default; the shipped stacks
+    opt out until the images are copied) the environment has its own immutable, encrypted mirror repositories
+    and both NVIDIA charts pull from them."""
+    import copy
+    import dataclasses
+
+    from mlstack.plan.recorder import run_program
+    from mlstack.spec import PlatformSpec
+    from mlstack.spec.loader import SPEC_KEY
+
+    config, shipped = PROJECT.load("dev")
+    assert shipped.registry.nvidia_images_mirrored is False, "the shipped stacks name the opt-out"
+    values = copy.deepcopy(config.values)
+    values[SPEC_KEY]["registry"].pop("nvidia_images_mirrored")
+    variant = dataclasses.replace(config, values=values)
+    plan = run_program(PROJECT.program, variant, PlatformSpec.model_validate(values[SPEC_KEY]))
+    repositories = {r.inputs["name"]: r for r in plan.by_type("aws:ecr/repository:Repository")}
+    host = f"{shipped.account_id}.dkr.ecr.{shipped.region}.amazonaws.com"
+    for name in ("dev/nvidia-device-plugin", "dev/dcgm-exporter"):
+        assert repositories[name].inputs["imageTagMutability"] == "IMMUTABLE"
+        assert repositories[name].inputs["encryptionConfigurations"][0]["encryptionType"] == "KMS"
+    releases = {r.inputs["name"]: r for r in plan.by_type("kubernetes:helm.sh/v3:Release")}
+    assert releases["nvidia-device-plugin"].inputs["values"]["image"] == {
+        "repository": f"{host}/dev/nvidia-device-plugin"
+    }
+    assert releases["dcgm-exporter"].inputs["values"]["image"] == {"repository": f"{host}/dev/dcgm-exporter"}
+    assert "image" not in {
+        r.inputs["name"]: r for r in plan_of("dev").by_type("kubernetes:helm.sh/v3:Release")
+    }["nvidia-device-plugin"].inputs["values"]

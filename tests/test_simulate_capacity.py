@@ -211,3 +211,46 @@ def test_an_instance_type_outside_the_table_cannot_be_evaluated():
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
 def test_shipped_stacks_fit(stack):
     assert findings(world_of(stack), IDLE, PEAK, HOME) == []
+
+
+def test_eks_addon_pods_take_their_share_of_every_node():
+    """The EKS managed add-ons' pods were missing from the model: their DaemonSets (vpc-cni, kube-proxy, EBS
+    CSI node, Pod Identity agent) land on every node, GPU nodes included (they tolerate every taint), and
+    CoreDNS and the EBS CSI controller run two replicas each on the system nodes."""
+    from mlstack.simulate.capacity import idle
+
+    world = world_of("dev")
+    outcome = idle(world)
+    placed = {}
+    for node in outcome.nodes:
+        names = [pod.item.name for pod, _ in node.pods]
+        for name in ("aws-node", "kube-proxy", "ebs-csi-node", "eks-pod-identity-agent"):
+            assert names.count(name) == 1, (node.name, names)
+        for name in ("coredns", "ebs-csi-controller"):
+            placed[name] = placed.get(name, 0) + names.count(name)
+    assert placed == {"coredns": 2, "ebs-csi-controller": 2}
+    assert findings(world, IDLE, PEAK, HOME) == []
+
+
+def test_the_addon_table_was_read_for_the_pinned_versions():
+    """An add-on upgrade (components/data/eks_addons.yaml) must come with a re-read of its pods."""
+    from components.cluster import eks_addon_versions
+    from mlstack.simulate.capacity import eks_addon_pods
+    from tests.plans import PROJECT, STACKS
+
+    table = eks_addon_pods()
+    for stack in STACKS:
+        version = str(PROJECT.load(stack)[1].cluster.kubernetes_version)
+        pinned = eks_addon_versions()[version]
+        assert {name: row["read_for"] for name, row in table.items()} == pinned, stack
+
+
+def test_an_addon_version_the_table_was_not_read_for_is_reported_not_guessed():
+    plan = mutable_plan("dev")
+    coredns = resource(plan, "aws:eks/addon:Addon", "coredns")
+    coredns.inputs["addonVersion"] = "v1.13.0-eksbuild.1"
+    found = [f for f in findings(world_of("dev", plan), IDLE) if f.urn == coredns.urn]
+    assert [f.message for f in found] == [
+        "cannot evaluate capacity fully: EKS add-on coredns v1.13.0-eksbuild.1: its pods were read for "
+        "v1.12.3-eksbuild.1 (mlstack/simulate/data/eks_addon_pods.yaml); re-read them for this version"
+    ]

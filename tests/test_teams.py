@@ -14,18 +14,21 @@ from moto.core.authorization import enable_iam_authentication
 from components.teams import CLUSTER_ADMIN_POLICY, GPU_RESOURCE
 from mlstack.pipeline_roles import pipeline_role_arn
 from mlstack.plan.recorder import Plan, RecordedResource
-from tests.k8s_schema import unwrap_secrets, validate_object
+from mlstack.simulate.crds import CrdSource
+from tests.k8s_schema import plan_crds, unwrap_secrets, validate_object
 from tests.plans import PROJECT, policy_json
 
 
-def _validate(resource: RecordedResource, kubernetes_version: str) -> None:
+def _validate(
+    resource: RecordedResource, kubernetes_version: str, plan_crds: list[CrdSource] | None = None
+) -> None:
     # Secrets delivered into the namespace (Qdrant's keys) carry secret envelopes in the wire format.
     manifest = unwrap_secrets(resource.inputs)
     if manifest["apiVersion"].startswith("kueue.x-k8s.io/"):
         assert manifest["apiVersion"].endswith("/v1beta2"), (
             f"{manifest['kind']} must use Kueue's storage version"
         )
-    problems = validate_object(manifest, kubernetes_version)
+    problems = validate_object(manifest, kubernetes_version, plan_crds)
     assert not problems, problems
 
 
@@ -43,6 +46,7 @@ def test_every_team_namespace_is_fenced_and_valid(stack_plan: Plan) -> None:
     version = spec.cluster.kubernetes_version
     namespaces = {r.inputs["metadata"]["name"]: r for r in stack_plan.by_type("kubernetes:core/v1:Namespace")}
     assert spec.teams
+    crds = plan_crds(stack_plan)
     for team in spec.teams:
         assert team.name in namespaces
         objects = _team_objects(stack_plan, team.name)
@@ -69,7 +73,8 @@ def test_every_team_namespace_is_fenced_and_valid(stack_plan: Plan) -> None:
             {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": team.group}
         ]
         for resource in [namespaces[team.name], *[r for group in objects.values() for r in group]]:
-            _validate(resource, version)
+            # Custom objects whose CRD a release of the plan installs (Argo Events' EventBus) validate against it.
+            _validate(resource, version, crds)
         queue_name = local_queue.inputs["spec"]["clusterQueue"]
         (cluster_queue,) = [
             q

@@ -267,3 +267,117 @@ def test_qdrant_image_comes_through_the_docker_hub_cache_unless_opted_out() -> N
     for stack in STACKS:
         _, spec = PROJECT.load(stack)
         assert spec.vector_db.qdrant_image_through_cache is False, "shipped stacks name the opt-out"
+
+
+def _tls(plan: Plan, suffix: str) -> RecordedResource:
+    (found,) = [
+        r for r in plan.resources if r.type.startswith("tls:") and r.name == f"{plan.stack}-vectordb-{suffix}"
+    ]
+    return found
+
+
+def _string_data(secret: RecordedResource) -> dict[str, str]:
+    data = secret.inputs["stringData"]
+    return data["value"] if SECRET_SIG in data else data
+
+
+def test_qdrant_serves_its_api_and_peer_traffic_over_tls(stack_plan: Plan) -> None:
+    """rt-data R3: the API key travelled over plain HTTP. Qdrant now serves REST, gRPC and Raft over TLS with
+    a certificate of the platform's own Qdrant CA, read from a mounted Secret and reloaded hourly."""
+    from components.vectordb import CA_FIELD, TLS_MOUNT, TLS_SECRET
+
+    values = _qdrant_values(stack_plan)
+    config = values["config"]
+    assert config["service"]["enable_tls"] is True
+    assert config["cluster"]["p2p"]["enable_tls"] is True
+    assert config["tls"] == {
+        "cert": f"{TLS_MOUNT}/tls.crt",
+        "key": f"{TLS_MOUNT}/tls.key",
+        "ca_cert": f"{TLS_MOUNT}/{CA_FIELD}",
+        "cert_ttl": 3600,
+    }
+    assert values["additionalVolumes"] == [{"name": "tls", "secret": {"secretName": TLS_SECRET}}]
+    assert values["additionalVolumeMounts"] == [{"name": "tls", "mountPath": TLS_MOUNT, "readOnly": True}]
+
+    ca_key, server_key = _tls(stack_plan, "ca-key"), _tls(stack_plan, "server-key")
+    ca, server = _tls(stack_plan, "ca"), _tls(stack_plan, "server-cert")
+    assert ca.inputs["isCaCertificate"] is True
+    assert sorted(ca.inputs["allowedUses"]) == ["cert_signing", "crl_signing"]
+    assert "server_auth" in server.inputs["allowedUses"] and "client_auth" in server.inputs["allowedUses"]
+    assert server.inputs["validityPeriodHours"] == 8760 and server.inputs["earlyRenewalHours"] == 720
+    for key in (ca_key, server_key):
+        assert (key.inputs["algorithm"], key.inputs["ecdsaCurve"]) == ("ECDSA", "P256")
+
+    (secret,) = [
+        s
+        for s in stack_plan.by_type("kubernetes:core/v1:Secret")
+        if s.inputs["metadata"]["name"] == TLS_SECRET
+    ]
+    assert secret.inputs["type"] == "kubernetes.io/tls" and SECRET_SIG in secret.inputs["stringData"]
+    data = _string_data(secret)
+    assert data["tls.crt"].startswith("mock-cert-") and data[CA_FIELD].startswith("mock-cert-")
+    assert data["tls.crt"] != data[CA_FIELD]
+    assert data["tls.key"].startswith("mock-private-key-")
+    # The CA's private key signs in state only: no Secret, no input of any Kubernetes object carries it.
+    ca_private = f"mock-private-key-{_digest(stack_plan.stack, ca_key.type, ca_key.name)[:32]}"
+    assert data["tls.key"] != ca_private
+    for resource in stack_plan.resources:
+        if resource.type.startswith("kubernetes:"):
+            assert ca_private not in repr(resource.inputs), resource.urn
+
+
+def test_the_certificate_names_the_service_and_every_peer(stack_plan: Plan) -> None:
+    spec = _spec(stack_plan).vector_db
+    names = set(_tls(stack_plan, "server-csr").inputs["dnsNames"])
+    assert f"qdrant.{spec.namespace}.svc.cluster.local" in names
+    # qdrant-helm qdrant-1.19.0 templates/configmap.yaml: peers join at qdrant-<i>.qdrant-headless:6335.
+    assert {f"qdrant-{i}.qdrant-headless" for i in range(spec.replicas)} <= names
+    assert not any("*" in n for n in names)
+
+
+def test_clients_get_the_https_endpoint_and_the_ca(stack_plan: Plan) -> None:
+    ca = _tls(stack_plan, "ca")
+    ca_pem = f"mock-cert-{_digest(stack_plan.stack, ca.type, ca.name)[:32]}"
+    delivered = [
+        s
+        for s in stack_plan.by_type("kubernetes:core/v1:Secret")
+        if s.inputs["metadata"]["name"] in ("qdrant-read-only", "qdrant-read-write")
+    ]
+    assert delivered
+    for secret in delivered:
+        data = _string_data(secret)
+        assert data["endpoint"].startswith("https://qdrant.") and data["endpoint"].endswith(":6333")
+        assert data["ca.crt"] == ca_pem, secret.urn
+        assert "tls.key" not in data
+
+
+def test_the_snapshot_job_verifies_qdrant_with_the_ca_only(stack_plan: Plan) -> None:
+    from components.vectordb import TLS_SECRET
+
+    (job,) = [r for r in stack_plan.by_type("kubernetes:batch/v1:CronJob") if r.name.endswith("snapshots")]
+    pod = job.inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (take,) = pod["initContainers"]
+    script = take["command"][-1]
+    assert 'host="https://qdrant-$i.qdrant-headless:6333"' in script
+    assert "export CURL_CA_BUNDLE=/etc/qdrant-tls/ca.crt" in script
+    assert "-k" not in script.split() and "--insecure" not in script
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "qdrant-ca"]
+    assert volume["secret"] == {"secretName": TLS_SECRET, "items": [{"key": "ca.crt", "path": "ca.crt"}]}
+    assert {"name": "qdrant-ca", "mountPath": "/etc/qdrant-tls", "readOnly": True} in take["volumeMounts"]
+
+
+def test_the_rendered_chart_speaks_https_to_probes_and_peers() -> None:
+    """Through the real chart (helm template, as the deploy simulation renders it): probes use HTTPS and the
+    peers' URIs https, so the Raft port is TLS too."""
+    from mlstack.simulate.objects import chart_objects
+    from tests.simulation import world_of
+
+    objects = [o for o in chart_objects(world_of("prod")) if o.release == "qdrant"]
+    (config,) = [o for o in objects if o.kind == "ConfigMap" and "initialize.sh" in o.obj.get("data", {})]
+    assert "https://qdrant-0.qdrant-headless:6335" in config.obj["data"]["initialize.sh"]
+    assert "enable_tls: true" in config.obj["data"]["production.yaml"]
+    (statefulset,) = [o for o in objects if o.kind == "StatefulSet"]
+    (container,) = statefulset.obj["spec"]["template"]["spec"]["containers"]
+    probes = [container[p] for p in ("readinessProbe", "livenessProbe", "startupProbe") if p in container]
+    assert probes and all(p["httpGet"]["scheme"] == "HTTPS" for p in probes)
+    assert {"name": "tls", "mountPath": "/qdrant/tls", "readOnly": True} in container["volumeMounts"]

@@ -3,8 +3,9 @@
     python rag_ingest.py run --docs s3://dev-111122223333-us-east-1-datasets/search/handbook/
 
 `ingest` runs in the team's namespace with the Secret `qdrant-read-write` (writer teams only; the others get
-`qdrant-read-only`, which cannot upsert) mounted as environment variables: `endpoint` (the in-cluster URL) and
-`api-key`. Kubernetes 1.34 passes such names from a Secret unchanged (KEP-4369, stable in 1.34).
+`qdrant-read-only`, which cannot upsert) mounted as environment variables: `endpoint` (the in-cluster HTTPS
+URL), `api-key` and `ca.crt` (the CA that signs Qdrant's certificate: the platform's Qdrant speaks TLS only).
+Kubernetes 1.34 passes such names from a Secret unchanged (KEP-4369, stable in 1.34).
 
 The default embedder, `hashing`, is a deterministic feature-hashing embedding: it needs no model download, so
 the flow runs anywhere, but it matches words, not meaning. For real retrieval pass `--embedder` a
@@ -78,7 +79,13 @@ def qdrant_client(target):
     from qdrant_client import QdrantClient
 
     if target.startswith(("http://", "https://")):
-        return QdrantClient(url=target, api_key=os.environ["api-key"], timeout=60)
+        # qdrant-client hands extra arguments to its httpx client, whose `verify` takes an SSL context: trust the
+        # platform's Qdrant CA from the Secret's `ca.crt`, and nothing else for this connection.
+        import ssl
+
+        ca = os.environ.get("ca.crt")
+        verify = ssl.create_default_context(cadata=ca) if ca else True
+        return QdrantClient(url=target, api_key=os.environ["api-key"], timeout=60, verify=verify)
     return QdrantClient(path=target)
 
 

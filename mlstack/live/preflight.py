@@ -8,6 +8,7 @@ because their answers would describe some other account.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import os
 from collections import defaultdict
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlparse
 
+import jsonschema
 from botocore.exceptions import ClientError
 
 from mlstack.live.aws import Aws, Denied, LiveError, aws_call, error_code
@@ -31,6 +33,10 @@ RULES = (
     Rule("offering", "Every GPU instance type of every pool is offered in the stack's zones"),
     Rule("quota", "EC2 vCPU quotas, less their current usage, cover every GPU pool at its maximum"),
     Rule("kubernetes-version", "EKS supports the pinned Kubernetes version in the region"),
+    Rule(
+        "addon-configuration",
+        "The configuration values mlstack gives EKS add-ons validate against each pinned version's schema",
+    ),
     Rule("backend", "The Pulumi state backend is reachable"),
     Rule("cost-allocation-tags", "The tags the budgets filter on are active cost allocation tags"),
 )
@@ -122,6 +128,7 @@ class Preflight:
             ("offering", self._offerings),
             ("quota", self._quotas),
             ("kubernetes-version", self._kubernetes_version),
+            ("addon-configuration", self._addon_configuration),
             ("backend", self._backend),
             ("cost-allocation-tags", self._cost_allocation_tags),
         ]
@@ -397,6 +404,7 @@ class Preflight:
         if not needs:
             return results or [Result("quota", "gpu_pools", Status.PASS, "no GPU pools, no GPU quota needed")]
         client = self.aws.client("service-quotas")
+        own, own_denied = self._own_usage()
         for quota, (least, most) in sorted(needs.items(), key=lambda item: item[0].code):
             subject = f"{quota.code} {quota.name}"
             try:
@@ -404,8 +412,62 @@ class Preflight:
             except Denied as exc:
                 results.append(_denied("quota", subject, exc))
                 continue
-            results.append(self._quota_result(quota, subject, value, self._usage(metric), least, most))
+            usage = self._usage(metric)
+            if usage.value is not None:
+                # The pools' own running nodes are part of their need at the maximum, so they are not usage
+                # that competes with it (preflight runs before every deploy, also while the pools are busy).
+                mine = own.get(quota.code, 0.0)
+                note = (
+                    f"; {own_denied.permission} denied, so this stack's GPU nodes count as other usage"
+                    if own_denied
+                    else (f" (this stack's GPU nodes' {mine:g} left out)" if mine else "")
+                )
+                usage = Usage(max(usage.value - mine, 0.0), usage.reason, usage.denied, note)
+            results.append(self._quota_result(quota, subject, value, usage, least, most))
         return results
+
+    def _own_usage(self) -> tuple[dict[str, float], Denied | None]:
+        """vCPUs per quota code of the pending and running instances of this stack's GPU pools: the instances
+        Karpenter launched for them carry its default tags ``eks:eks-cluster-name`` and ``karpenter.sh/nodepool``
+        (aws/karpenter-provider-aws@v1.14.1:website/content/en/docs/concepts/nodeclasses.md, spec.tags)."""
+        # Imported here: components pull in the Pulumi SDKs, which the other checks do not need.
+        from components.cluster import eks_cluster_name
+        from components.environment import Environment
+
+        pools = sorted(pool.name for pool in self.spec.gpu_pools)
+        filters = [
+            {
+                "Name": "tag:eks:eks-cluster-name",
+                "Values": [eks_cluster_name(Environment.from_spec(self.spec))],
+            },
+            {"Name": "tag:karpenter.sh/nodepool", "Values": pools},
+            {"Name": "instance-state-name", "Values": ["pending", "running"]},
+        ]
+        vcpus = {
+            t.name: t.vcpus
+            for pool in self.spec.gpu_pools
+            for s in pool.instance_types
+            for t in launchable(pool, self.gpu_table, s)
+        }
+        own: dict[str, float] = defaultdict(float)
+        try:
+            with aws_call("ec2:DescribeInstances"):
+                pages = self.aws.client("ec2").get_paginator("describe_instances").paginate(Filters=filters)
+                instances = [i for page in pages for r in page["Reservations"] for i in r["Instances"]]
+        except Denied as exc:
+            return {}, exc
+        for instance in instances:
+            name = instance["InstanceType"]
+            klass = quota_class(name.split(".", 1)[0])
+            if klass is None:
+                continue
+            # Spot instances carry InstanceLifecycle "spot"; On-Demand ones carry none (EC2 API Reference,
+            # Instance). A type outside the table counts its cores times threads, as the vCPU quotas do.
+            option = "spot" if instance.get("InstanceLifecycle") == "spot" else "on-demand"
+            cpu = instance.get("CpuOptions") or {}
+            count = vcpus.get(name) or cpu.get("CoreCount", 0) * cpu.get("ThreadsPerCore", 1)
+            own[QUOTAS[(klass, option)].code] += float(count)
+        return dict(own), None
 
     def _usage(self, metric: dict[str, Any] | None) -> Usage:
         """The quota's current usage from the CloudWatch metric Service Quotas names for it (``UsageMetric``:
@@ -453,7 +515,7 @@ class Preflight:
         )
         free = value - in_use
         have = (
-            f"{value:g} vCPUs, {in_use:g} in use, {free:g} free"
+            f"{value:g} vCPUs, {in_use:g} in use{usage.note}, {free:g} free"
             if usage.value is not None
             else f"{value:g} vCPUs"
         )
@@ -520,6 +582,56 @@ class Preflight:
             )
         ]
 
+    def _addon_configuration(self) -> list[Result]:
+        """Each add-on configuration of components/cluster.py (CoreDNS's tolerations of the system taint, the
+        VPC CNI's network policy switch) against the JSON schema EKS publishes for the pinned add-on version
+        (EKS API Reference, DescribeAddonConfiguration ``configurationSchema``). CreateAddon refuses values its
+        schema does not allow, which would stop `pulumi up` after the cluster exists; the schema cannot be read
+        offline, so it is read here."""
+        # Imported here: components pull in the Pulumi SDKs, which the other checks do not need.
+        from components.cluster import ADDON_CONFIGURATION
+        from mlstack.catalog import eks_addon_versions
+
+        kubernetes = self.spec.cluster.kubernetes_version
+        pinned = eks_addon_versions().get(kubernetes, {})
+        results = []
+        for addon, values in sorted(ADDON_CONFIGURATION.items()):
+            version = pinned.get(addon)
+            subject = f"{addon} {version}"
+            if version is None:
+                results.append(
+                    Result(
+                        "addon-configuration",
+                        addon,
+                        Status.FAIL,
+                        f"no {addon} version pinned for Kubernetes {kubernetes}",
+                        "pin one in components/data/eks_addons.yaml",
+                    )
+                )
+                continue
+            try:
+                with aws_call("eks:DescribeAddonConfiguration"):
+                    answer = self.aws.client("eks").describe_addon_configuration(
+                        addonName=addon, addonVersion=version
+                    )
+            except Denied as exc:
+                results.append(_denied("addon-configuration", subject, exc))
+                continue
+            except ClientError as exc:
+                results.append(
+                    Result(
+                        "addon-configuration",
+                        subject,
+                        Status.FAIL,
+                        f"EKS in {self.aws.region} does not describe this version ({error_code(exc)})",
+                        f"pin a version that `aws eks describe-addon-versions --addon-name {addon} "
+                        f"--kubernetes-version {kubernetes}` lists in components/data/eks_addons.yaml",
+                    )
+                )
+                continue
+            results.append(_schema_result(subject, values, answer.get("configurationSchema")))
+        return results
+
     def _backend(self) -> list[Result]:
         url = self.backend_url or os.environ.get("PULUMI_BACKEND_URL")
         if url is None:
@@ -576,6 +688,8 @@ class Usage:
     value: float | None
     reason: str
     denied: Denied | None = None
+    # What the value leaves out (this stack's own GPU nodes), for the row's message.
+    note: str = ""
 
 
 def launchable(pool: GpuPoolSpec, table: GpuTable, selector: str) -> list[GpuType]:
@@ -712,6 +826,42 @@ def cost_allocation_tag_results(
                 )
             )
     return results
+
+
+def _schema_result(subject: str, values: dict[str, Any], schema_text: str | None) -> Result:
+    """Our configuration values against an add-on version's configuration schema (a JSON Schema document)."""
+    if not schema_text:
+        return Result(
+            "addon-configuration",
+            subject,
+            Status.FAIL,
+            "EKS publishes no configuration schema for this version, so it accepts no configuration values",
+            "pin a version that has one, or drop its entry from components/cluster.py ADDON_CONFIGURATION",
+        )
+    try:
+        schema = json.loads(schema_text)
+        validator_class = jsonschema.validators.validator_for(schema)
+        validator_class.check_schema(schema)
+    except (ValueError, jsonschema.SchemaError) as exc:
+        return Result(
+            "addon-configuration", subject, Status.NOT_CHECKED, f"the published schema does not parse: {exc}"
+        )
+    errors = sorted(validator_class(schema).iter_errors(values), key=lambda e: list(e.absolute_path))
+    if errors:
+        where = "; ".join(
+            f"{'.'.join(str(p) for p in e.absolute_path) or '(top level)'}: {e.message}" for e in errors[:3]
+        )
+        return Result(
+            "addon-configuration",
+            subject,
+            Status.FAIL,
+            f"CreateAddon would refuse mlstack's configuration values: {where}",
+            "change components/cluster.py ADDON_CONFIGURATION to what `aws eks describe-addon-configuration "
+            "--addon-name ... --addon-version ...` allows, or pin another version in components/data/eks_addons.yaml",
+        )
+    return Result(
+        "addon-configuration", subject, Status.PASS, f"{', '.join(sorted(values))} allowed by the schema"
+    )
 
 
 def _denied(rule: str, subject: str, exc: Denied, note: str = "") -> Result:

@@ -170,6 +170,14 @@ class PlatformMocks(mocks.Mocks):
             }
         if typ == "aws:kms/key:Key":
             return {"keyId": rid}
+        # The tls provider makes keys and certificates locally: stand-ins that name what they are, so tests can
+        # follow which PEM reaches which Secret (pulumi-tls outputs private_key_pem, cert_pem, cert_request_pem).
+        if typ == "tls:index/privateKey:PrivateKey":
+            return {"privateKeyPem": f"mock-private-key-{seed[:32]}", "publicKeyPem": f"mock-public-key-{seed[:32]}"}
+        if typ in ("tls:index/selfSignedCert:SelfSignedCert", "tls:index/locallySignedCert:LocallySignedCert"):
+            return {"certPem": f"mock-cert-{seed[:32]}"}
+        if typ == "tls:index/certRequest:CertRequest":
+            return {"certRequestPem": f"mock-csr-{seed[:32]}"}
         if typ == "aws:iam/role:Role":
             return {"name": physical, "uniqueId": f"AROA{seed[:17].upper()}"}
         if typ == "aws:eks/cluster:Cluster":

@@ -37,10 +37,12 @@ from mlstack.simulate import quantity
 from mlstack.simulate.framework import SimResult, World, derived, sim_check
 from mlstack.simulate.helm import KubeObject
 from mlstack.simulate.objects import label_selector_matches, of_kind
-from mlstack.simulate.pods import PodTemplate, pod_templates
+from mlstack.simulate.pods import PodTemplate, Scaling, pod_templates
 
 NODE_GROUP_TYPE = "aws:eks/nodeGroup:NodeGroup"
+ADDON_TYPE = "aws:eks/addon:Addon"
 _DATA = Path(__file__).parent / "data" / "instance_types.yaml"
+_ADDON_PODS = Path(__file__).parent / "data" / "eks_addon_pods.yaml"
 _MEMORY_OVERHEAD = Fraction(75, 1000)  # Karpenter VM_MEMORY_OVERHEAD_PERCENT default
 _EVICTION_MEMORY_MIB = 100  # nodeadm evictionHard memory.available
 _MIB = 2**20
@@ -538,6 +540,91 @@ def _with_pod(request: quantity.Resources) -> quantity.Resources:
     return quantity.add(request, {"pods": Fraction(1)})
 
 
+# --- EKS managed add-ons --------------------------------------------------------------------------------------
+
+
+@cache
+def eks_addon_pods() -> dict[str, Any]:
+    """The add-on pod table (``data/eks_addon_pods.yaml``: per add-on, the version read and its workloads)."""
+    return dict(yaml.safe_load(_ADDON_PODS.read_text(encoding="utf-8")))
+
+
+def _addon_object(addon: str, version: str, workload: dict[str, Any], urn: str) -> KubeObject:
+    """A stand-in for one workload EKS creates for an add-on: its kind, tolerations and one pod's request."""
+    template = {
+        "metadata": {"labels": {"app.kubernetes.io/name": workload["name"], "eks.amazonaws.com/addon": addon}},
+        "spec": {
+            "tolerations": workload.get("tolerations") or [],
+            "containers": [
+                {
+                    "name": workload["name"],
+                    "resources": {"requests": {"cpu": workload["cpu"], "memory": workload["memory"]}},
+                }
+            ],
+        },
+    }
+    spec: dict[str, Any] = {"template": template}
+    if workload["kind"] == "Deployment":
+        spec["replicas"] = workload["replicas"]
+    return KubeObject(
+        {
+            "apiVersion": "apps/v1",
+            "kind": workload["kind"],
+            "metadata": {"name": workload["name"], "namespace": "kube-system", "annotations": {"version": version}},
+            "spec": spec,
+        },
+        urn,
+    )
+
+
+@derived
+def addon_templates(world: World) -> list[PodTemplate]:
+    """The pods of the plan's EKS managed add-ons (vpc-cni, kube-proxy, CoreDNS, EBS CSI, Pod Identity agent),
+    from the add-on pod table. An add-on the table does not know, or a version other than the one it was read
+    for, is reported as not evaluated rather than guessed."""
+    table = eks_addon_pods()
+    templates = []
+    for addon in world.resources(ADDON_TYPE):
+        name = str(addon.inputs.get("addonName", ""))
+        version = str(addon.inputs.get("addonVersion", ""))
+        row = table.get(name)
+        for workload in (row or {}).get("workloads", []):
+            item = _addon_object(name, version, workload, addon.urn)
+            replicas = int(workload.get("replicas", 1))
+            pod = PodTemplate(
+                item,
+                item.obj["spec"]["template"]["spec"],
+                dict(item.obj["spec"]["template"]["metadata"]["labels"]),
+                Scaling(replicas, replicas, f"EKS add-on {name} {version}"),
+                [],
+            )
+            if row is not None and row.get("read_for") != version:
+                pod.unknown.append(
+                    f"EKS add-on {name} {version}: its pods were read for {row.get('read_for')} "
+                    "(mlstack/simulate/data/eks_addon_pods.yaml); re-read them for this version"
+                )
+            templates.append(pod)
+        if row is None:
+            placeholder = PodTemplate(
+                KubeObject({"kind": "Addon", "metadata": {"name": name}}, addon.urn),
+                {},
+                {},
+                Scaling(0, 0, f"EKS add-on {name}"),
+                [],
+                unknown=[
+                    f"EKS add-on {name} is not in mlstack/simulate/data/eks_addon_pods.yaml: its pods are not counted"
+                ],
+            )
+            templates.append(placeholder)
+    return templates
+
+
+@derived
+def capacity_templates(world: World) -> list[PodTemplate]:
+    """Every pod the capacity checks place: the plan's and the charts' workloads, and the EKS add-ons' pods."""
+    return [*pod_templates(world), *addon_templates(world)]
+
+
 # --- the simulation ------------------------------------------------------------------------------------------
 
 
@@ -552,7 +639,7 @@ class Outcome:
 
 def _simulate(world: World, peak: bool) -> Outcome:
     sources = node_sources(world)
-    templates = [p for p in pod_templates(world) if not p.rejections]
+    templates = [p for p in capacity_templates(world) if not p.rejections]
     daemonsets = [p for p in templates if p.kind == "DaemonSet"]
     nodes: list[Node] = []
     pending: dict[int, list[str]] = {}
@@ -598,6 +685,8 @@ def _simulate(world: World, peak: bool) -> Outcome:
             pending.setdefault(id(pod), []).append(reason)
     for source in sources:
         unknown += [(note, source.urn) for note in source.unknown]
+    # The chart and plan pods' own unknowns are the admission checks' to report; the add-ons' are only here.
+    unknown += [(note, pod.item.urn) for pod in addon_templates(world) for note in pod.unknown]
     return Outcome(nodes, pending, unknown)
 
 
@@ -718,7 +807,7 @@ def peak(world: World) -> Outcome:
 def _pending_findings(
     outcome: Outcome, world: World, when: str, skip: dict[int, list[str]] | None = None
 ) -> SimResult:
-    for pod in pod_templates(world):
+    for pod in capacity_templates(world):
         reasons = outcome.pending.get(id(pod))
         if not reasons:
             continue
@@ -785,7 +874,7 @@ def workloads_fit_at_peak(world: World) -> SimResult:
 )
 def every_pod_has_a_home(world: World) -> SimResult:
     sources = node_sources(world)
-    for pod in pod_templates(world):
+    for pod in capacity_templates(world):
         if pod.rejections or pod.kind == "DaemonSet" or not pod.scaling.peak:
             continue
         if (

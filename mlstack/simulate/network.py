@@ -774,6 +774,10 @@ def required_flows(world: World) -> Iterator[Required]:
                 client.service,
                 client.port,
             )
+    # Events: each team's steps publish to the webhook their config names; the webhook EventSource and the team's
+    # sensors reach the team's own JetStream bus, whose servers cluster with each other (components/events.py).
+    if world.spec.orchestrator.argo_events.enabled:
+        yield from _event_flows(world, net)
     # Vector search: the declared clients reach Qdrant's REST and gRPC ports; its replicas reach each other.
     vdb = world.spec.vector_db
     if vdb.enabled and vdb.engine == "qdrant":
@@ -841,6 +845,73 @@ def required_flows(world: World) -> Iterator[Required]:
                     parsed.port,
                     owner_urn=item.urn,
                 )
+
+
+def _event_flows(world: World, net: Network) -> Iterator[Required]:
+    """Argo Events' flows per team, from the plan's ``metaflow_config`` (Netflix/metaflow@2.19.38: pods publish to
+    ``METAFLOW_ARGO_EVENTS_WEBHOOK_URL``, which Argo Workflows steps get from ``ARGO_EVENTS_INTERNAL_WEBHOOK_URL``;
+    sensors and EventSources use the bus ``METAFLOW_ARGO_EVENTS_EVENT_BUS`` of their own namespace). The bus's
+    Service and ports are argo-events v1.9.10's (mlstack/simulate/operators.py); Metaflow's sensors are created at
+    run time, so the namespace's modelled run-time pod stands for them."""
+    from mlstack.simulate.operators import JETSTREAM_PORTS
+
+    configs = world.plan.outputs.get("metaflow_config") or {}
+    for team, config in sorted(configs.items()) if isinstance(configs, dict) else []:
+        if not isinstance(config, dict):
+            continue
+        namespace = str(config.get("METAFLOW_KUBERNETES_NAMESPACE") or team)
+        url = str(config.get("METAFLOW_ARGO_EVENTS_INTERNAL_WEBHOOK_URL") or "")
+        parsed = urlparse(url)
+        parts = (parsed.hostname or "").split(".")
+        if len(parts) < 2 or not parsed.port:
+            yield Required(
+                f"workflow steps in namespace {namespace} publish Metaflow events",
+                (),
+                namespace,
+                "",
+                0,
+                unknown=f"cannot evaluate Metaflow events of team {team}: its metaflow_config has no in-cluster "
+                f"METAFLOW_ARGO_EVENTS_INTERNAL_WEBHOOK_URL ({url or 'none'})",
+            )
+            continue
+        yield Required(
+            f"workflow steps in namespace {namespace} publish Metaflow events to the webhook their config names "
+            f"({url})",
+            _clients_in(net, [namespace]),
+            parts[1],
+            parts[0],
+            parsed.port,
+        )
+        bus = str(config.get("METAFLOW_ARGO_EVENTS_EVENT_BUS") or "default")
+        sources = tuple(
+            Source(pod=p)
+            for p in net.pods
+            if p.namespace == namespace and p.labels.get("controller") == "eventsource-controller"
+        )
+        yield Required(
+            f"the EventSources and Metaflow's sensors in namespace {namespace} reach its EventBus '{bus}'",
+            (*sources, *_clients_in(net, [namespace])),
+            namespace,
+            f"eventbus-{bus}-js-svc",
+            JETSTREAM_PORTS["client"],
+        )
+        servers = tuple(
+            Source(pod=p)
+            for p in net.pods
+            if p.namespace == namespace and p.labels.get("eventbus-name") == bus
+        )
+        if len(servers) and any(
+            int((item.obj.get("spec") or {}).get("replicas") or 1) > 1
+            for item in _objects(world, "StatefulSet")
+            if item.namespace == namespace and item.name == f"eventbus-{bus}-js"
+        ):
+            yield Required(
+                f"the JetStream servers of EventBus '{bus}' in namespace {namespace} form their cluster",
+                servers,
+                namespace,
+                f"eventbus-{bus}-js-svc",
+                JETSTREAM_PORTS["cluster"],
+            )
 
 
 def _to_fix(net: Network, policies: Sequence[Policy], direction: str, other: Pod | None) -> Policy:

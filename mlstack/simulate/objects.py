@@ -27,6 +27,7 @@ from mlstack.simulate.helm import (
     shared_folder,
     unwrap_secrets,
 )
+from mlstack.simulate.operators import argo_events_objects
 
 # Pulumi types that wrap Kubernetes objects rather than being one.
 _NOT_OBJECTS = ("kubernetes:helm.sh/", "pulumi:providers:kubernetes", "kubernetes:yaml")
@@ -79,7 +80,8 @@ def is_cluster_scoped(world: World, kind: str) -> bool:
 
 @derived
 def chart_objects(world: World) -> list[KubeObject]:
-    """Every object of every rendered release, namespaced objects placed in their release namespace."""
+    """Every object of every rendered release, namespaced objects placed in their release namespace, then what
+    the Argo Events controller builds from the plan's EventBus and EventSource objects (:mod:`operators`)."""
     placed = []
     for result in renders(world):
         for item in _flattened(result.objects):
@@ -88,6 +90,8 @@ def chart_objects(world: World) -> list[KubeObject]:
                 obj.setdefault("metadata", {})["namespace"] = item.default_namespace
                 item = KubeObject(obj, item.urn, item.release, item.template, item.default_namespace)
             placed.append(item)
+    # Pods and Services that in-cluster controllers build from the plan's custom objects, checked like a chart's.
+    placed += argo_events_objects(our_objects(world), placed)
     return placed
 
 

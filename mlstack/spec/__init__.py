@@ -523,11 +523,31 @@ def _platform_image_rules(spec: PlatformSpec) -> list[tuple[str, str]]:
         # components/orchestrator.py ARGO_IMAGE_REGISTRY and ARGO_CRD_JOB_IMAGE.
         needed.setdefault("quay.io", "Argo Workflows' images")
         needed.setdefault("registry.k8s.io", "the kubectl image of Argo Workflows' CRD job")
+    if spec.orchestrator.metaflow and spec.orchestrator.metaflow_ui:
+        ui_registry = spec.orchestrator.metaflow_ui_image.split("/", 1)[0]
+        needed.setdefault(REGISTRY_ALIASES.get(ui_registry, ui_registry), "orchestrator.metaflow_ui_image")
+    events = spec.orchestrator.argo_events
+    if events.enabled:
+        # components/events.py: the controller's image on quay.io, the EventBus's NATS images on Docker Hub.
+        needed.setdefault("quay.io", "Argo Events' controller image")
+        if events.nats_images_through_cache:
+            needed.setdefault(
+                REGISTRY_ALIASES["docker.io"],
+                "the NATS images of Argo Events' EventBus (or set orchestrator.argo_events."
+                "nats_images_through_cache: false to pull them from Docker Hub)",
+            )
     vector_db = spec.vector_db
     if vector_db.enabled and vector_db.engine == "qdrant" and vector_db.qdrant_image_through_cache:
         needed.setdefault(
             REGISTRY_ALIASES[QDRANT_IMAGE_REGISTRY],
             "Qdrant's image (or set vector_db.qdrant_image_through_cache: false to pull it from Docker Hub)",
+        )
+    inference = spec.inference
+    if inference.keda_images_through_cache and any(e.backend == "kubernetes" for e in inference.endpoints):
+        # components/inference.py KEDA_IMAGE_REGISTRY: KEDA serves every Kubernetes endpoint.
+        needed.setdefault(
+            "ghcr.io",
+            "KEDA's images (or set inference.keda_images_through_cache: false to pull them from ghcr.io)",
         )
     return [
         (

@@ -72,8 +72,8 @@ class CpuPoolSpec(StrictModel):
         default=10,
         ge=1,
         le=100,
-        description="Most nodes of the pool Karpenter may disrupt at once (consolidation, expiry, drift), in "
-        "percent. Default: 10.",
+        description="Most nodes of the pool Karpenter may disrupt at once through consolidation, emptiness and "
+        "drift, in percent (rounded up). Expiry after 30 days is not limited by it. Default: 10.",
     )
 
     @model_validator(mode="after")

@@ -294,6 +294,12 @@ class InferenceSpec(StrictModel):
         "Prometheus a warm endpoint never scales. Scale-to-zero endpoints are measured by the KEDA HTTP "
         "interceptor instead. Default: none.",
     )
+    keda_images_through_cache: bool = Field(
+        default=True,
+        description="Pull the images of KEDA and its HTTP add-on (ghcr.io/kedacore/..., the charts' defaults) "
+        "through the registry's github pull-through cache, which then must exist (ECR needs GitHub credentials "
+        "for ghcr.io). Off is a named opt-out: pods pull from ghcr.io directly, unscanned. Default: on.",
+    )
 
 
 def prometheus_problems(spec: InferenceSpec) -> list[tuple[str, str]]:

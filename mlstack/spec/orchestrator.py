@@ -44,6 +44,37 @@ class ArgoSsoSpec(StrictModel):
         return self
 
 
+class ArgoEventsSpec(StrictModel):
+    """Argo Events for Metaflow's ``@trigger`` and ``@trigger_on_finish``: the controller (argo-events chart) and,
+    in every team namespace, a JetStream EventBus, the webhook EventSource Metaflow publishes to and the service
+    account Metaflow's sensors run as. Default: off."""
+
+    enabled: bool = Field(
+        default=False,
+        description="Install Argo Events and wire it into each team's Metaflow config (needs argo_workflows and "
+        "metaflow). Default: off.",
+    )
+    namespace: DnsLabel = Field(
+        default="argo-events", description="Namespace of the Argo Events controller. Default: argo-events."
+    )
+    chart_version: ChartVersion = Field(
+        default="2.4.22",
+        description="Pinned version of the argo-events Helm chart (argoproj/argo-helm). "
+        "Default: 2.4.22 (Argo Events v1.9.10).",
+    )
+    eventbus_replicas: Literal[1, 3, 5] | None = Field(
+        default=None,
+        description="NATS JetStream servers of each team's EventBus (Argo Events accepts 1 or at least 3; "
+        "JetStream needs an odd number for its quorum). Default: 1 in dev, 3 in staging and prod.",
+    )
+    nats_images_through_cache: bool = Field(
+        default=True,
+        description="Pull the EventBus's NATS images (Docker Hub: nats, natsio/nats-server-config-reloader, "
+        "natsio/prometheus-nats-exporter) through the registry's docker-hub pull-through cache, which must then "
+        "exist. false is a named opt-out that pulls them from Docker Hub directly. Default: on.",
+    )
+
+
 class OrchestratorSpec(StrictModel):
     """Workflow orchestration. Default: Argo Workflows with client-token auth, Metaflow on top."""
 
@@ -88,10 +119,21 @@ class OrchestratorSpec(StrictModel):
     metaflow_namespace: DnsLabel = Field(
         default="metaflow", description="Namespace of the Metaflow metadata service. Default: metaflow."
     )
+    argo_events: ArgoEventsSpec = Field(
+        default_factory=ArgoEventsSpec,
+        description="Argo Events for Metaflow's event triggers. Default: off.",
+    )
     metaflow_ui: bool = Field(
         default=False,
-        description="Also run the Metaflow UI backend next to the metadata service (internal Service only). "
-        "Default: off.",
+        description="Also run the Metaflow UI, backend and frontend, per team next to its metadata service "
+        "(internal Services only; reached through port-forwards). Default: off.",
+    )
+    # The default is the image and tag of outerbounds/metaflow-tools' chart (charts/metaflow @ metaflow-0.1.2,
+    # subchart metaflow-ui 0.3.2 values.yaml `uiStatic.image`: public.ecr.aws/outerbounds/metaflow_ui, v1.3.3).
+    metaflow_ui_image: ContainerImage = Field(
+        default="public.ecr.aws/outerbounds/metaflow_ui:v1.3.3",
+        description="Image of the Metaflow UI frontend (Netflix/metaflow-ui), pulled through the registry's "
+        "pull-through cache for its upstream registry. Default: public.ecr.aws/outerbounds/metaflow_ui:v1.3.3.",
     )
     # The default is the image outerbounds/metaflow-tools' own chart deploys (charts/metaflow @ metaflow-0.1.2,
     # subchart metaflow-service 0.2.2: repository public.ecr.aws/outerbounds/metaflow_metadata_service, tag
@@ -105,12 +147,15 @@ class OrchestratorSpec(StrictModel):
         "It is pulled through the registry's pull-through cache for its upstream registry. "
         "Default: public.ecr.aws/outerbounds/metaflow_metadata_service:v2.4.13.",
     )
+    # docker-library/official-images@37079fb:library/python tags 3.12.14 (SharedTags "3.12.14, 3.12"): a patch
+    # release, so steps do not change Python under a data scientist between two runs. The tag was read in the
+    # official-images library; that ECR Public's docker/library copy carries it too was not checked offline.
     metaflow_step_image: ContainerImage = Field(
-        default="public.ecr.aws/docker/library/python:3.12",
+        default="public.ecr.aws/docker/library/python:3.12.14",
         description="Default image of Metaflow's @kubernetes and Argo Workflows steps "
         "(METAFLOW_KUBERNETES_CONTAINER_IMAGE), pulled through the registry's pull-through cache; without it "
         "Metaflow runs python:<major>.<minor> from Docker Hub. A step's own image= still wins. "
-        "Default: public.ecr.aws/docker/library/python:3.12 (Docker's official image on ECR Public).",
+        "Default: public.ecr.aws/docker/library/python:3.12.14 (Docker's official image on ECR Public).",
     )
     metadata_service_replicas: int = Field(
         default=1,
@@ -162,6 +207,11 @@ class OrchestratorSpec(StrictModel):
             raise ValueError(
                 "workflow_archive stores workflows in the Metaflow metadata database: it needs both "
                 "argo_workflows and metaflow on; turn it off or turn them on"
+            )
+        if self.argo_events.enabled and not (self.metaflow and self.argo_workflows):
+            raise ValueError(
+                "argo_events triggers Metaflow flows deployed on Argo Workflows: it needs both argo_workflows and "
+                "metaflow on; turn argo_events.enabled off or turn them on"
             )
         if self.metaflow_ui and not self.metaflow:
             raise ValueError("metaflow_ui needs metaflow on; turn metaflow_ui off or metaflow on")

@@ -38,6 +38,14 @@ PullThroughSecretArn = Annotated[
         "environment's account and region."
     ),
 ]
+# Images ECR's pull-through cache cannot reach: nvcr.io is not a supported upstream (ECR user guide,
+# pull-through-cache.html), and NVIDIA publishes these release tags on NGC only. Mirrored, each is copied into
+# the environment's own repository named here (`<environment>/<name>`, immutable tags, so a copied tag can never
+# be re-pointed). Public repository -> mirror repository name.
+NVIDIA_MIRRORS: dict[str, str] = {
+    "nvcr.io/nvidia/k8s-device-plugin": "nvidia-device-plugin",
+    "nvcr.io/nvidia/k8s/dcgm-exporter": "dcgm-exporter",
+}
 RepositoryPrefix = Annotated[
     str, StringConstraints(pattern=r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$", min_length=2, max_length=30)
 ]
@@ -115,6 +123,14 @@ class RegistrySpec(StrictModel):
         description="Public registries that clusters pull through ECR. Default: ECR Public, Quay and "
         "registry.k8s.io, which need no credentials. An empty list creates no cache rules.",
     )
+    nvidia_images_mirrored: bool = Field(
+        default=True,
+        description="Run the NVIDIA device plugin and DCGM exporter from mirrors in the environment's own "
+        "repositories '<environment>/nvidia-device-plugin' and '<environment>/dcgm-exporter' (created here, "
+        "immutable tags), into which the chart's image tags must be copied before GPU nodes start "
+        "(docs/components/registry.md, Mirrored images). Off is a named opt-out: GPU nodes pull them from "
+        "nvcr.io, which no pull-through cache reaches. Default: on.",
+    )
     replication_region: AwsRegion | None = Field(
         default=None,
         description="Replicate the environment's repositories to this region (another region than the "
@@ -127,6 +143,21 @@ class RegistrySpec(StrictModel):
         if len(set(value)) != len(value):
             raise ValueError("each repository may be listed once")
         return value
+
+    @property
+    def mirror_repositories(self) -> list[str]:
+        """The mirror repositories this environment creates besides ``repositories``."""
+        return list(NVIDIA_MIRRORS.values()) if self.nvidia_images_mirrored else []
+
+    @model_validator(mode="after")
+    def _mirrors_do_not_clash(self) -> RegistrySpec:
+        clash = sorted(set(self.repositories) & set(self.mirror_repositories))
+        if clash:
+            raise ValueError(
+                f"repositories {clash} are the NVIDIA image mirrors' names; rename them or set "
+                "nvidia_images_mirrored: false"
+            )
+        return self
 
     @field_validator("pull_through_caches")
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,9 @@ import pytest
 from botocore.stub import Stubber
 from typer.testing import CliRunner
 
-from mlstack.catalog import gpu_catalog
+from components.cluster import eks_cluster_name
+from components.environment import Environment
+from mlstack.catalog import eks_addon_versions, gpu_catalog
 from mlstack.cli import app
 from mlstack.live.aws import Aws, LiveError
 from mlstack.live.bootstrap import state_bucket_name
@@ -92,11 +95,48 @@ def quota_client(values: dict[str, float | str]) -> Any:
     return client
 
 
-def eks_client(versions: dict[str, str]) -> Any:
+# Configuration schemas in the shape DescribeAddonConfiguration returns (a JSON Schema document as a string).
+# Written for these tests, not copied from EKS: each allows exactly the keys mlstack sets, typed as mlstack sets
+# them, and no others, so a test can tell an allowed key from a refused one.
+ALLOWING = {
+    "coredns": {
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"tolerations": {"type": "array", "items": {"type": "object"}}},
+    },
+    "vpc-cni": {
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"enableNetworkPolicy": {"type": "string", "enum": ["true", "false"]}},
+    },
+}
+
+
+def eks_client(versions: dict[str, str], schemas: dict[str, Any] | None = None) -> Any:
+    """An EKS client answering DescribeClusterVersions, then DescribeAddonConfiguration for each configured add-on
+    at the version pinned for Kubernetes 1.34 (a schema dict, None for no schema, or 'denied')."""
+    from components.cluster import ADDON_CONFIGURATION
+
     client = boto3.client("eks", region_name=REGION)
     stub = Stubber(client)
     entries = [{"clusterVersion": v, "versionStatus": s} for v, s in versions.items()]
     stub.add_response("describe_cluster_versions", {"clusterVersions": entries}, {"clusterType": "eks"})
+    answers = {**ALLOWING, **(schemas or {})}
+    pinned = eks_addon_versions()["1.34"]
+    for addon in sorted(ADDON_CONFIGURATION):
+        params = {"addonName": addon, "addonVersion": pinned[addon]}
+        answer = answers[addon]
+        if answer == "denied":
+            stub.add_client_error(
+                "describe_addon_configuration", "AccessDeniedException", "denied", 403, expected_params=params
+            )
+            continue
+        body: dict[str, Any] = {"addonName": addon, "addonVersion": pinned[addon]}
+        if answer is not None:
+            body["configurationSchema"] = json.dumps(answer)
+        stub.add_response("describe_addon_configuration", body, params)
     stub.activate()
     return client
 
@@ -127,12 +167,13 @@ def run(
     versions: dict[str, str] | None = None,
     usage: dict[str, float] | None = None,
     tags: dict[str, str] | str | None = None,
+    schemas: dict[str, Any] | None = None,
 ) -> Report:
     """Preflight with the given quota values and, by default, nothing else in the account using them."""
     put_usage({code: 0.0 for code in quotas} if usage is None else usage)
     overrides = {
         "service-quotas": quota_client(quotas),
-        "eks": eks_client(versions or {"1.34": "STANDARD_SUPPORT"}),
+        "eks": eks_client(versions or {"1.34": "STANDARD_SUPPORT"}, schemas),
         "ce": ce_client(ALL_ACTIVE if tags is None else tags),
     }
     aws = Aws(boto3.session.Session(), spec.region, overrides)
@@ -160,6 +201,7 @@ def test_dev_stack_passes_when_types_are_offered_and_quotas_suffice(backend: str
         "offering",
         "quota",
         "kubernetes-version",
+        "addon-configuration",
         "backend",
         "cost-allocation-tags",
     }
@@ -224,6 +266,40 @@ def test_quota_too_small_fails_with_the_increase_command(backend: str) -> None:
         f"--desired-value {most} --region {REGION}"
     )
     assert report.exit_code() == 1
+
+
+def _launch(count: int, instance_type: str, tags: dict[str, str]) -> None:
+    boto3.client("ec2", region_name=REGION).run_instances(
+        ImageId="ami-12c6146b",
+        InstanceType=instance_type,
+        MinCount=count,
+        MaxCount=count,
+        TagSpecifications=[
+            {"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+        ],
+    )
+
+
+def test_quota_usage_leaves_out_the_stacks_own_gpu_nodes(backend: str) -> None:
+    # Preflight runs before every deploy: the pool's own running nodes are part of its need at the maximum, so
+    # they must not also count as usage that competes with it.
+    spec = dev_spec(
+        infer={
+            "workload_class": "inference",
+            "instance_types": ["g6.xlarge"],
+            "capacity_type": "on-demand",
+            "max_gpus": 4,
+        }
+    )
+    most = 4 * 4  # g6.xlarge: 4 vCPUs per GPU
+    cluster = eks_cluster_name(Environment.from_spec(spec))
+    _launch(2, "g6.xlarge", {"eks:eks-cluster-name": cluster, "karpenter.sh/nodepool": "infer"})  # 8 vCPUs
+    _launch(1, "g6.xlarge", {"eks:eks-cluster-name": "other-cluster", "karpenter.sh/nodepool": "infer"})  # 4
+    report = run(spec, {G_ON_DEMAND: most + 4}, usage={G_ON_DEMAND: 12.0})
+    [row] = by_rule(report, "quota")
+    assert row.status is Status.PASS, row
+    assert row.message.startswith(f"{most + 4} vCPUs, 4 in use (this stack's GPU nodes' 8 left out), 16 free")
+    # Left in, the same account would have read 12 in use and 8 free: a FAIL that blocks the deploy.
 
 
 def test_quota_between_leanest_and_widest_types_warns(backend: str) -> None:
@@ -294,6 +370,43 @@ def test_unsupported_kubernetes_version_fails_and_extended_support_warns(backend
     assert [r.status for r in by_rule(warn, "kubernetes-version")] == [Status.WARN]
 
 
+def test_addon_configuration_passes_when_the_pinned_schemas_allow_it(backend: str) -> None:
+    report = run(dev_spec(), {G_ON_DEMAND: 512, G_SPOT: 512})
+    rows = {r.subject.split()[0]: r for r in by_rule(report, "addon-configuration")}
+    pinned = eks_addon_versions()["1.34"]
+    assert rows["coredns"].subject == f"coredns {pinned['coredns']}"
+    assert (
+        rows["coredns"].status is Status.PASS
+        and rows["coredns"].message == "tolerations allowed by the schema"
+    )
+    assert rows["vpc-cni"].status is Status.PASS
+
+
+def test_addon_configuration_the_schema_refuses_fails_with_the_key(backend: str) -> None:
+    # A coredns version whose schema has no `tolerations`: CreateAddon would refuse the add-on's values.
+    without = {**ALLOWING["coredns"], "properties": {"replicaCount": {"type": "integer"}}}
+    # A vpc-cni schema that wants a boolean where mlstack sends the string "true".
+    boolean = {**ALLOWING["vpc-cni"], "properties": {"enableNetworkPolicy": {"type": "boolean"}}}
+    report = run(
+        dev_spec(), {G_ON_DEMAND: 512, G_SPOT: 512}, schemas={"coredns": without, "vpc-cni": boolean}
+    )
+    rows = {r.subject.split()[0]: r for r in by_rule(report, "addon-configuration")}
+    assert rows["coredns"].status is Status.FAIL and "'tolerations' was unexpected" in rows["coredns"].message
+    assert "ADDON_CONFIGURATION" in rows["coredns"].remediation
+    assert rows["vpc-cni"].status is Status.FAIL and "enableNetworkPolicy: 'true' is not of type" in (
+        rows["vpc-cni"].message
+    )
+    assert report.exit_code() == 1
+
+
+def test_addon_configuration_without_a_schema_fails_and_denied_is_not_checked(backend: str) -> None:
+    report = run(dev_spec(), {G_ON_DEMAND: 512, G_SPOT: 512}, schemas={"coredns": None, "vpc-cni": "denied"})
+    rows = {r.subject.split()[0]: r for r in by_rule(report, "addon-configuration")}
+    assert rows["coredns"].status is Status.FAIL and "no configuration schema" in rows["coredns"].message
+    assert rows["vpc-cni"].status is Status.NOT_CHECKED
+    assert rows["vpc-cni"].message == "eks:DescribeAddonConfiguration denied"
+
+
 def test_missing_backend_fails_with_bootstrap_remediation(moto: None) -> None:
     report = run(dev_spec(), {G_ON_DEMAND: 512, G_SPOT: 512})
     [backend] = by_rule(report, "backend")
@@ -354,3 +467,13 @@ def test_an_unwritable_output_stops_before_any_aws_call(
     # Without credentials a run that reached AWS would report that instead; the output path is checked first.
     assert_clean_failure(result, 2, f"cannot create the output directory {a_file} (--output)")
     assert "credentials" not in result.output
+
+
+def test_denied_instance_lookup_keeps_own_nodes_as_usage_and_says_so(moto: None) -> None:
+    ec2 = boto3.client("ec2", region_name=REGION)
+    stub = Stubber(ec2)
+    stub.add_client_error("describe_instances", "UnauthorizedOperation", "no", 403)
+    stub.activate()
+    preflight = Preflight(Aws(boto3.session.Session(), REGION, {"ec2": ec2}), dev_spec(), gpu_catalog())
+    own, denied = preflight._own_usage()
+    assert own == {} and denied is not None and denied.permission == "ec2:DescribeInstances"

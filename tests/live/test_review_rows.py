@@ -366,13 +366,19 @@ def test_row7_pulumi_cloud_backend_does_not_make_preflight_incomplete(moto: None
 
 
 def test_row10_drift_workflow_tells_outcomes_apart_and_files_once() -> None:
+    """The nightly audit's exit code decides what is filed (drift, denied, broken), once per environment: the
+    workflow hands the code to scripts/drift-issue.sh, which maps it and comments on an open issue instead of
+    opening a second (tests/test_workflows.py runs the script against a fake gh)."""
     text = (WORKFLOWS / "drift.yml").read_text()
     assert "steps.audit.outcome" not in text
-    job = yaml.safe_load(text)["jobs"]["audit"]
+    job = yaml.safe_load(text)["jobs"]["guardrails"]
     filing = next(s for s in job["steps"] if s.get("name") == "File the outcome once per environment")["run"]
-    for code, label in (("1)", "drift"), ("3)", "audit-incomplete"), ("*)", "audit-broken")):
-        assert f"{code} kind={label}" in filing
-    assert "gh issue list --state open" in filing and "gh issue comment" in filing
+    assert filing.startswith("scripts/drift-issue.sh guardrails ")
+    assert "steps.audit.outputs.code" in filing
+    script = (WORKFLOWS.parent.parent / "scripts" / "drift-issue.sh").read_text()
+    for code, outcome in (("0)", "clean"), ("1)", "drift"), ("3)", "denied"), ("*)", "broken")):
+        assert f"{code} outcome={outcome} ;;" in script
+    assert "gh issue list --state open" in script and "gh issue comment" in script
 
 
 def test_row24_head_bucket_denied_stops_bootstrap_with_exit_3(moto: None, cli_aws: dict) -> None:
