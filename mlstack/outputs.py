@@ -184,12 +184,21 @@ def laptop_metaflow_config(config: dict[str, str]) -> dict[str, str]:
     return laptop
 
 
+# Metaflow's pairs of a client URL and the in-cluster URL it hands to the pods it launches (the laptop config
+# points the first at a port-forward): the metadata service, and the Argo Events webhook when events are on.
+INTERNAL_URL_PAIRS = (
+    ("METAFLOW_SERVICE_URL", "METAFLOW_SERVICE_INTERNAL_URL"),
+    ("METAFLOW_ARGO_EVENTS_WEBHOOK_URL", "METAFLOW_ARGO_EVENTS_INTERNAL_WEBHOOK_URL"),
+)
+
+
 def in_cluster_metaflow_config(config: dict[str, str]) -> dict[str, str]:
-    """A team's Metaflow config for code running in the cluster: the client talks to the in-cluster service URL,
-    which is also what it hands to the pods it launches."""
+    """A team's Metaflow config for code running in the cluster: every client URL is the in-cluster one, which
+    is also what Metaflow hands to the pods it launches."""
     inside = dict(config)
-    if "METAFLOW_SERVICE_INTERNAL_URL" in inside:
-        inside["METAFLOW_SERVICE_URL"] = inside["METAFLOW_SERVICE_INTERNAL_URL"]
+    for client, internal in INTERNAL_URL_PAIRS:
+        if internal in inside:
+            inside[client] = inside[internal]
     return inside
 
 
