@@ -18,7 +18,14 @@ from components.keys import EncryptionKeys, EncryptionKeysArgs
 from components.logs import Logs, LogsArgs
 from components.network import Network, NetworkArgs
 from components.options import child
-from components.orchestrator import Orchestrator, OrchestratorArgs
+from components.orchestrator import (
+    UI_BACKEND,
+    UI_FRONTEND,
+    UI_FRONTEND_PORT,
+    UI_PORT,
+    Orchestrator,
+    OrchestratorArgs,
+)
 from components.registry import PullThrough, Registry, RegistryArgs
 from components.storage import ObjectStore, ObjectStoreArgs
 from components.teams import Teams, TeamsArgs
@@ -313,6 +320,19 @@ class Platform(pulumi.ComponentResource):
                     document=PORT_FORWARD_DOCUMENT,
                 )
             )
+        orchestrator = spec.orchestrator
+        metaflow_uis = (
+            outputs.metaflow_ui_addresses(
+                [team.name for team in spec.teams],
+                namespace=orchestrator.metaflow_namespace,
+                frontend=UI_FRONTEND,
+                backend=UI_BACKEND,
+                frontend_port=UI_FRONTEND_PORT,
+                backend_port=UI_PORT,
+            )
+            if orchestrator.metaflow and orchestrator.metaflow_ui
+            else {}
+        )
         return {
             "environment": spec.environment,
             "tier": spec.tier.value,
@@ -343,7 +363,7 @@ class Platform(pulumi.ComponentResource):
             ),
             "ui_addresses": pulumi.Output.all(
                 self.orchestrator.argo_server_url, self.orchestrator.argo_namespace
-            ).apply(lambda values: outputs.ui_addresses(values[0], values[1])),
+            ).apply(lambda values: {**outputs.ui_addresses(values[0], values[1]), **metaflow_uis}),
             "deploy_runner_project": runner.project_name if runner is not None else "",
             "deploy_runner_label": runner.runs_on if runner is not None else "",
         }

@@ -115,7 +115,8 @@ STACK_OUTPUTS: tuple[StackOutput, ...] = (
         "ui_addresses",
         "map of map of string",
         dict[str, _STR_MAP],
-        "Per UI (argo): its in-cluster URL, its laptop URL and the `kubectl port-forward` that serves it there.",
+        "Per UI (argo, and metaflow-ui-<team> where the Metaflow UI is on): its in-cluster URL, its laptop URL and "
+        "the `kubectl port-forward` that serves it there (the Metaflow UI needs its backend's forward too).",
     ),
     StackOutput(
         "deploy_runner_project",
@@ -215,4 +216,22 @@ def ui_addresses(argo_server_url: str, argo_namespace: str) -> dict[str, dict[st
             "laptop": LOCAL_ARGO_URL,
             "port_forward": f"kubectl -n {argo_namespace} port-forward svc/{name} {port}:{port}",
         }
+    }
+
+
+def metaflow_ui_addresses(
+    teams: list[str], *, namespace: str, frontend: str, backend: str, frontend_port: int, backend_port: int
+) -> dict[str, dict[str, str]]:
+    """Each team's Metaflow UI: the frontend's in-cluster URL, where a laptop opens it, and the two
+    port-forwards it needs there (the browser calls the backend on its own local port; docs/guides/metaflow-ui.md)."""
+    return {
+        f"{frontend}-{team}": {
+            "in_cluster": f"http://{frontend}-{team}.{namespace}.svc.cluster.local:{frontend_port}",
+            "laptop": f"http://localhost:{frontend_port}",
+            "port_forward": f"kubectl -n {namespace} port-forward pod/{frontend}-{team}-0 {frontend_port}:{frontend_port}",
+            "port_forward_backend": (
+                f"kubectl -n {namespace} port-forward pod/{backend}-{team}-0 {backend_port}:{backend_port}"
+            ),
+        }
+        for team in teams
     }

@@ -106,3 +106,14 @@ def test_config_transforms() -> None:
 def test_the_endpoint_guide_reads_an_existing_output() -> None:
     guide = (ROOT / "docs" / "guides" / "call-an-endpoint.md").read_text()
     assert "pulumi stack output endpoint_urls" in guide and "endpoint_urls" in OUTPUT_NAMES
+
+
+def test_ui_addresses_name_every_team_metaflow_ui_where_it_is_on(stack_plan: Plan) -> None:
+    _, spec = PROJECT.load(stack_plan.stack)
+    addresses = stack_plan.outputs["ui_addresses"]
+    expected = {f"metaflow-ui-{t.name}" for t in spec.teams} if spec.orchestrator.metaflow_ui else set()
+    assert {name for name in addresses if name.startswith("metaflow-ui-")} == expected
+    for name in expected:
+        assert addresses[name]["laptop"] == "http://localhost:3000"
+        assert addresses[name]["port_forward"].endswith(f"pod/{name}-0 3000:3000")
+
