@@ -16,6 +16,7 @@ from mlstack.simulate.capacity import (
     NODE_GROUP_TYPE,
     ZONE,
     Node,
+    NodeStorage,
     instance_types,
     karpenter_allocatable,
     node_sources,
@@ -50,13 +51,20 @@ def test_node_model_reproduces_karpenter_published_allocatable_for_every_type():
     mismatched = {}
     for name, itype in instance_types().items():
         allocatable = itype.allocatable()
+        # Karpenter's reference is computed for its default AL2023 root volume (20Gi, no instance store policy).
+        storage = NodeStorage().allocatable(itype)
         mine = {
             "cpu": quantity.show("cpu", allocatable["cpu"]),
             "memory": quantity.show("memory", allocatable["memory"]),
             "pods": str(itype.max_pods),
+            "ephemeral-storage": quantity.show("ephemeral-storage", storage),
         }
-        if mine != karpenter_allocatable()[name]:
-            mismatched[name] = (mine, karpenter_allocatable()[name])
+        theirs = dict(karpenter_allocatable()[name])
+        theirs["ephemeral-storage"] = quantity.show(
+            "ephemeral-storage", quantity.parse(theirs.get("ephemeral-storage", "0"))
+        )
+        if mine != theirs:
+            mismatched[name] = (mine, theirs)
     assert mismatched == {}
     assert len(instance_types()) > 100
 
