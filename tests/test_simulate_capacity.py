@@ -6,6 +6,7 @@ three Qdrant replicas with required hostname anti-affinity on two nodes) and mus
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
 import pytest
@@ -262,3 +263,98 @@ def test_an_addon_version_the_table_was_not_read_for_is_reported_not_guessed():
         "cannot evaluate capacity fully: EKS add-on coredns v1.13.0-eksbuild.1: its pods were read for "
         "v1.12.3-eksbuild.1 (mlstack/simulate/data/eks_addon_pods.yaml); re-read them for this version"
     ]
+
+
+# --- ephemeral-storage ---------------------------------------------------------------------------------------
+
+GIB = 2**30
+NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
+
+
+def test_ephemeral_storage_follows_karpenters_formula_worked_example():
+    """Karpenter v1.14.1 (pkg/providers/instancetype/types.go): capacity = the root volume (or the instance
+    store's TotalSizeInGB in decimal GB under RAID0); allocatable = capacity - kubeReserved 1Gi
+    (``kubeReservedResources``) - ceil(10% of capacity) (``evictionThreshold``). Its suite_test.go expects 1Gi
+    kube-reserved and a ~2Gi threshold for the default 20Gi AL2023 volume; nodeadm (amazon-eks-ami@81fec2e)
+    sets the same kubeReserved and evictionHard nodefs.available on the system nodes."""
+    c6i, g5 = instance_types()["c6i.large"], instance_types()["g5.xlarge"]
+    assert NodeStorage().capacity(c6i) == 20 * GIB
+    assert NodeStorage().threshold(Fraction(20 * GIB)) == 2 * GIB
+    assert NodeStorage().allocatable(c6i) == 17 * GIB  # Karpenter's published figure, also cross-checked above
+    # The dev plan: the cpu pool's EC2NodeClass root volume is 50Gi -> 50 - 1 - 5 = 44Gi; the system node group's
+    # launch template /dev/xvda is 30 GiB -> 30 - 1 - 3 = 26Gi.
+    sources = {s.label: s for s in node_sources(world_of("dev"))}
+    cpu = sources["NodePool cpu"]
+    assert cpu.capacity(c6i)["ephemeral-storage"] == 50 * GIB
+    assert cpu.allocatable(c6i)["ephemeral-storage"] == 44 * GIB
+    system = next(s for s in sources.values() if not s.karpenter)
+    assert system.allocatable(system.types[0])["ephemeral-storage"] == 26 * GIB
+    # RAID0: g5.xlarge has 250 GB of NVMe -> 250e9 - 25e9 - 1Gi; a type without instance store keeps the volume.
+    raid0 = NodeStorage(raid0=True)
+    assert raid0.capacity(g5) == 250 * 10**9
+    assert raid0.allocatable(g5) == 225 * 10**9 - GIB
+    assert raid0.capacity(c6i) == 20 * GIB
+    # An EC2NodeClass's kubelet overrides are applied as Karpenter applies them (and passes them to nodeadm).
+    plan = mutable_plan("dev")
+    node_class = resource(plan, NODE_CLASS, "cpu-nodeclass")
+    node_class.inputs["spec"]["kubelet"] = {
+        "kubeReserved": {"ephemeral-storage": "2Gi"},
+        "systemReserved": {"ephemeral-storage": "3Gi"},
+        "evictionHard": {"nodefs.available": "5%"},
+    }
+    cpu = next(s for s in node_sources(world_of("dev", plan)) if s.label == "NodePool cpu")
+    assert cpu.allocatable(c6i)["ephemeral-storage"] == Fraction(50 * GIB - 2 * GIB - 3 * GIB - math.ceil(2.5 * GIB))
+
+
+def _metaflow_scratch(plan, amount: str) -> RecordedResource:
+    metaflow = resource(plan, "kubernetes:apps/v1:StatefulSet", "orchestrator-search-metaflow-metadata")
+    spec = metaflow.inputs["spec"]["template"]["spec"]
+    # An init container's request counts as the cpu and memory ones do (max of init, sum of regular).
+    spec.setdefault("initContainers", []).append(
+        {
+            "name": "scratch",
+            "image": spec["containers"][0]["image"],
+            "resources": {
+                "requests": {"ephemeral-storage": amount, "cpu": "10m", "memory": "16Mi"},
+                "limits": {"ephemeral-storage": amount, "cpu": "10m", "memory": "16Mi"},
+            },
+        }
+    )
+    return metaflow
+
+
+def test_a_pod_wanting_more_scratch_than_the_system_nodes_hold_stays_pending():
+    plan = mutable_plan("dev")
+    metaflow = _metaflow_scratch(plan, "40Gi")
+    world = world_of("dev", plan)
+    idle_found = [f for f in findings(world, IDLE) if f.urn == metaflow.urn]
+    assert idle_found and "stay Pending at idle" in idle_found[0].message
+    assert "insufficient ephemeral-storage (needs 40960Mi" in idle_found[0].message
+    home = [f for f in findings(world, HOME) if f.urn == metaflow.urn]
+    assert home and "can never be scheduled" in home[0].message
+    assert "insufficient ephemeral-storage" in home[0].message and "26624Mi ephemeral-storage" in home[0].message
+    # Within the 26Gi the system nodes offer (less what the add-ons and other pods ask), it fits.
+    plan = mutable_plan("dev")
+    metaflow = _metaflow_scratch(plan, "1Gi")
+    assert [f for f in findings(world_of("dev", plan), IDLE, HOME) if f.urn == metaflow.urn] == []
+
+
+def test_a_pool_whose_root_volume_is_too_small_leaves_the_pod_pending_until_raid0():
+    plan = mutable_plan("prod")
+    _serving_admissible(plan)
+    chat = resource(plan, DEPLOYMENT, "-chat-deployment")
+    server = next(c for c in chat.inputs["spec"]["template"]["spec"]["containers"] if c["name"] == "server")
+    server["resources"]["requests"]["ephemeral-storage"] = "400Gi"
+    world = world_of("prod", plan)
+    home = [f for f in findings(world, HOME) if f.urn == chat.urn]
+    assert home and "NodePool serving: insufficient ephemeral-storage" in home[0].message
+    idle_found = [f for f in findings(world, IDLE) if f.urn == chat.urn]
+    assert idle_found and "no instance type large enough: insufficient ephemeral-storage" in idle_found[0].message
+    # Instance store as ephemeral-storage (RAID0) gives the types with enough NVMe the room.
+    pool = resource(plan, "kubernetes:karpenter.sh/v1:NodePool", "-serving-nodepool")
+    node_class_name = pool.inputs["spec"]["template"]["spec"]["nodeClassRef"]["name"]
+    node_class = next(
+        r for r in plan.resources if r.type == NODE_CLASS and r.inputs["metadata"]["name"] == node_class_name
+    )
+    node_class.inputs["spec"]["instanceStorePolicy"] = "RAID0"
+    assert [f for f in findings(world_of("prod", plan), IDLE, HOME) if f.urn == chat.urn] == []

@@ -917,7 +917,8 @@ def _launchable(
         return itype, ""
     if too_small:
         largest = max(shapes, key=lambda t: (t.vcpu, t.memory_mib))
-        return None, f"no instance type large enough (largest {source.describe(largest)})"
+        problem = _fits(request, source.allocatable(largest))
+        return None, f"no instance type large enough: {problem} on the largest ({source.describe(largest)})"
     return None, limit_hit
 
 
