@@ -230,7 +230,7 @@ def test_eks_addon_pods_take_their_share_of_every_node():
 
     world = world_of("dev")
     outcome = idle(world)
-    placed = {}
+    placed: dict[str, int] = {}
     for node in outcome.nodes:
         names = [pod.item.name for pod, _ in node.pods]
         for name in ("aws-node", "kube-proxy", "ebs-csi-node", "eks-pod-identity-agent"):
@@ -306,7 +306,7 @@ def test_ephemeral_storage_follows_karpenters_formula_worked_example():
     assert cpu.allocatable(c6i)["ephemeral-storage"] == Fraction(50 * GIB - 2 * GIB - 3 * GIB - math.ceil(2.5 * GIB))
 
 
-def _metaflow_scratch(plan, amount: str) -> RecordedResource:
+def _metaflow_scratch(plan: Plan, amount: str) -> RecordedResource:
     metaflow = resource(plan, "kubernetes:apps/v1:StatefulSet", "orchestrator-search-metaflow-metadata")
     spec = metaflow.inputs["spec"]["template"]["spec"]
     # An init container's request counts as the cpu and memory ones do (max of init, sum of regular).

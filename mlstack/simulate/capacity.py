@@ -59,7 +59,8 @@ _GIB = 2**30
 # The AL2023 root device (karpenter-provider-aws@v1.14.1 pkg/providers/amifamily/al2023.go EphemeralBlockDevice).
 _ROOT_DEVICE = "/dev/xvda"
 # Karpenter's AL2023 default root volume (amifamily/resolver.go DefaultEBS 20Gi); the EKS CreateNodegroup API's
-# diskSize default for Linux (https://docs.aws.amazon.com/eks/latest/APIReference/API_CreateNodegroup.html).
+# diskSize default for Linux, "20 GiB for Linux and Bottlerocket" (the API model's documentation, as published in
+# https://docs.aws.amazon.com/sdk-for-kotlin/api/latest/eks/aws.sdk.kotlin.services.eks.model/-create-nodegroup-request/disk-size.html).
 _DEFAULT_VOLUME = Fraction(20 * _GIB)
 _MIB = 2**20
 # EKS node group taint effects (aws eks API) -> Kubernetes taint effects.
@@ -211,6 +212,9 @@ class NodeStorage:
 
     def capacity(self, itype: InstanceType) -> Fraction:
         # Karpenter counts TotalSizeInGB in decimal GB ("%dG") when RAID0 is set and the type has instance store.
+        # The table takes it from the karpenter.k8s.aws/instance-local-nvme label, set for NVMe instance store
+        # only: a type with non-NVMe instance store would read 0 here (the table's families without the label are
+        # the EBS-only ones, c6i, m7i, t3...; not checked against DescribeInstanceTypes).
         if self.raid0 and itype.local_nvme_gb:
             return Fraction(itype.local_nvme_gb * 10**9)
         return self.volume
@@ -404,6 +408,11 @@ def _node_pool(world: World, pool: KubeObject, table: dict[str, InstanceType]) -
 def _node_group_storage(world: World, name: str, inputs: dict[str, Any]) -> tuple[NodeStorage, str]:
     """A managed node group's root volume: its launch template's root mapping (GiB), else ``diskSize`` (GiB), else
     the API default; nodeadm's kubelet defaults apply (the plan passes no kubelet config)."""
+    ami_type = str(inputs.get("amiType") or "")
+    if ami_type and not ami_type.startswith("AL2023_"):
+        # nodeadm (and /dev/xvda as the root device) are AL2023's; other AMI types configure the kubelet otherwise.
+        note = f"node group {name}: ephemeral-storage is modelled for AL2023 AMI types only ({ami_type})"
+        return NodeStorage(), note
     reference = inputs.get("launchTemplate") or {}
     if reference:
         templates = world.resources("aws:ec2/launchTemplate:LaunchTemplate")
