@@ -358,3 +358,29 @@ def test_a_pool_whose_root_volume_is_too_small_leaves_the_pod_pending_until_raid
     )
     node_class.inputs["spec"]["instanceStorePolicy"] = "RAID0"
     assert [f for f in findings(world_of("prod", plan), IDLE, HOME) if f.urn == chat.urn] == []
+
+
+def test_node_group_scratch_comes_from_its_launch_template_else_disk_size():
+    plan = mutable_plan("dev")
+    group = _node_group(plan)
+    template = resource(plan, "aws:ec2/launchTemplate:LaunchTemplate", "-system-nodes")
+    template.inputs["blockDeviceMappings"][0]["ebs"]["volumeSize"] = 100.0
+    system = next(s for s in node_sources(world_of("dev", plan)) if not s.karpenter)
+    assert system.allocatable(system.types[0])["ephemeral-storage"] == 89 * GIB  # 100 - 1 - 10
+    # Without a launch template, EKS gives the group diskSize GiB (20 by default).
+    del group.inputs["launchTemplate"]
+    group.inputs["diskSize"] = 40.0
+    system = next(s for s in node_sources(world_of("dev", plan)) if not s.karpenter)
+    assert system.allocatable(system.types[0])["ephemeral-storage"] == 35 * GIB  # 40 - 1 - 4
+    # Another AMI type than AL2023 is not nodeadm's: reported, not guessed.
+    group.inputs["amiType"] = "BOTTLEROCKET_x86_64"
+    found = [f for f in findings(world_of("dev", plan), IDLE) if f.urn == group.urn]
+    assert any("modelled for AL2023 AMI types only" in f.message for f in found)
+
+
+def test_a_node_pool_without_its_node_class_cannot_be_evaluated():
+    plan = mutable_plan("dev")
+    pool = resource(plan, "kubernetes:karpenter.sh/v1:NodePool", "cpu-nodepool")
+    pool.inputs["spec"]["template"]["spec"]["nodeClassRef"]["name"] = "missing"
+    found = [f for f in findings(world_of("dev", plan), IDLE) if f.urn == pool.urn]
+    assert any("EC2NodeClass 'missing' is not in the plan" in f.message for f in found)
