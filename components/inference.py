@@ -133,6 +133,12 @@ class InferenceArgs:
     """What every workload waits for because a cluster-wide fail-closed admission webhook must be serving first
     (``Teams.admission_ready``: the Kueue release, whose Deployment, StatefulSet and Job webhooks admit every
     namespace but kube-system and kueue-system). Empty when none."""
+    prometheus_url: str | None = None
+    """The Prometheus warm endpoints' KEDA triggers query: the stack file's ``inference.prometheus_url``, else the
+    platform's own (``Metrics``). None only when no endpoint scales on Prometheus (the spec refuses it otherwise)."""
+    metrics_ready: Sequence[pulumi.Resource] = ()
+    """What a Prometheus-triggered ScaledObject waits for: the metrics stack, so that its first query finds a
+    Prometheus. Empty when the stack file names its own."""
 
 
 class Inference(pulumi.ComponentResource):
@@ -324,14 +330,16 @@ class Inference(pulumi.ComponentResource):
             **network_policy_manifest(endpoint, vpc_cidr=args.vpc_cidr),
             opts=self._k8s(depends_on=after),
         )
-        scaler = scaler_manifest(endpoint, prometheus_url=args.spec.prometheus_url)
+        scaler = scaler_manifest(endpoint, prometheus_url=args.prometheus_url)
+        # Only a Prometheus trigger queries the metrics stack; an HTTPScaledObject does not wait for it.
+        metrics_ready = list(args.metrics_ready) if scaler["kind"] == "ScaledObject" else []
         kubernetes.apiextensions.CustomResource(
             f"{base}-scaler",
             api_version=scaler["apiVersion"],
             kind=scaler["kind"],
             metadata=scaler["metadata"],
             spec=scaler["spec"],
-            opts=self._k8s(depends_on=[*self.charts, deployment]),
+            opts=self._k8s(depends_on=[*self.charts, deployment, *metrics_ready]),
         )
         if endpoint.exposure == "internal-alb":
             kubernetes.networking.v1.Ingress(

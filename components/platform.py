@@ -12,6 +12,7 @@ from components.gpu import GpuPools, GpuPoolsArgs
 from components.inference import Inference, InferenceArgs
 from components.keys import EncryptionKeys, EncryptionKeysArgs
 from components.network import Network, NetworkArgs
+from components.observability import Metrics, MetricsArgs
 from components.options import child
 from components.orchestrator import Orchestrator, OrchestratorArgs
 from components.registry import PullThrough, Registry, RegistryArgs
@@ -19,6 +20,7 @@ from components.storage import ObjectStore, ObjectStoreArgs
 from components.teams import Teams, TeamsArgs
 from components.vectordb import VectorDb, VectorDbArgs, vector_db_clients
 from mlstack.spec import PlatformSpec
+from mlstack.spec.observability import in_cluster_prometheus_url
 
 
 class Platform(pulumi.ComponentResource):
@@ -160,6 +162,20 @@ class Platform(pulumi.ComponentResource):
             ),
             aws_only,
         )
+        self.metrics: Metrics | None = None
+        if spec.metrics.enabled:
+            self.metrics = Metrics(
+                f"{name}-metrics",
+                MetricsArgs(
+                    env=env,
+                    spec=spec.metrics,
+                    pull_through=self.registry.pull_through,
+                    k8s_provider=self.cluster.k8s_provider,
+                    storage_class_name=self.cluster.storage_class_name,
+                    after=self.teams.admission_ready,
+                ),
+                aws_only,
+            )
         self.inference = Inference(
             f"{name}-inference",
             InferenceArgs(
@@ -178,6 +194,9 @@ class Platform(pulumi.ComponentResource):
                 team_ready=self.teams.namespace_ready,
                 pool_ready=self.gpu.pool_ready,
                 admission_ready=self.teams.admission_ready,
+                # A Prometheus the stack file names wins over the platform's own.
+                prometheus_url=spec.inference.prometheus_url or in_cluster_prometheus_url(spec.metrics),
+                metrics_ready=[self.metrics] if self.metrics is not None else [],
             ),
             aws_only,
         )

@@ -296,6 +296,18 @@ def _file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+class _ManifestLoader(yaml.SafeLoader):
+    """SafeLoader that reads a bare ``=`` as the string it is to Kubernetes.
+
+    YAML 1.1 resolves a plain ``=`` to the ``value`` type, which PyYAML's safe loader cannot construct; the API
+    server (sigs.k8s.io/yaml, YAML 1.2) reads it as a string. The Prometheus Operator's CRDs in
+    kube-prometheus-stack 88.5.3 list ``=`` among the enum values of relabelling and matcher operators.
+    """
+
+
+_ManifestLoader.add_constructor("tag:yaml.org,2002:value", _ManifestLoader.construct_yaml_str)
+
+
 def _split(stream: str) -> list[dict[str, Any]]:
     """The rendered documents with the template each came from (helm's ``# Source:`` line)."""
     documents = []
@@ -307,7 +319,7 @@ def _split(stream: str) -> list[dict[str, Any]]:
             if line.startswith("# Source: "):
                 current = line[len("# Source: ") :].strip()
                 break
-        obj = yaml.safe_load(chunk)
+        obj = yaml.load(chunk, Loader=_ManifestLoader)  # noqa: S506 (a safe loader)
         if isinstance(obj, dict) and obj.get("kind"):
             documents.append({"object": obj, "source": current})
     return documents

@@ -1,0 +1,227 @@
+"""The platform's metrics stack: kube-prometheus-stack (Prometheus Operator, one Prometheus, kube-state-metrics and
+the node exporters) on the system nodes, every image through the environment's pull-through caches.
+
+The values are a plain function of the spec (``metrics_values``) so that tests check what reaches the plan, and
+the deploy simulation renders the chart from them. Every chart key below was read in
+prometheus-community/helm-charts@kube-prometheus-stack-88.5.3:charts/kube-prometheus-stack/values.yaml (and the
+vendored subcharts kube-state-metrics 8.4.0 and prometheus-node-exporter 4.56.1, whose values.yaml are cited as
+``kube-state-metrics/values.yaml`` and ``prometheus-node-exporter/values.yaml``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as kubernetes
+
+from components.environment import Environment
+from components.helm import chart_source
+from components.options import child
+from components.registry import PullThrough
+from mlstack.spec.observability import METRICS_RELEASE, PROMETHEUS_PORT, PROMETHEUS_SERVICE, MetricsSpec
+
+METRICS_CHART_REPOSITORY = "https://prometheus-community.github.io/helm-charts"
+# Images the chart pulls, by registry (values.yaml `prometheusOperator.image.registry`,
+# `prometheusOperator.prometheusConfigReloader.image.registry`, `prometheus.prometheusSpec.image.registry`: quay.io;
+# kube-state-metrics/values.yaml `image.registry`: registry.k8s.io; prometheus-node-exporter/values.yaml
+# `image.registry`: quay.io). Repositories and tags stay the chart's.
+QUAY = "quay.io"
+K8S_REGISTRY = "registry.k8s.io"
+
+
+@dataclass(frozen=True)
+class MetricsArgs:
+    """Inputs of the Metrics component.
+
+    ``storage_class_name`` is the cluster's encrypted gp3 StorageClass (``Cluster.storage_class_name``), used for
+    persistent Prometheus volumes. ``after`` is what the release waits for (a cluster-wide fail-closed admission
+    webhook that must be serving first, ``Teams.admission_ready``).
+    """
+
+    env: Environment
+    spec: MetricsSpec
+    pull_through: PullThrough
+    k8s_provider: kubernetes.Provider
+    storage_class_name: pulumi.Input[str]
+    after: Sequence[pulumi.Resource] = ()
+
+
+class Metrics(pulumi.ComponentResource):
+    """kube-prometheus-stack as one Helm release in its own namespace.
+
+    Outputs: ``prometheus_url`` (the in-cluster URL KEDA's Prometheus triggers query) and ``namespace``.
+    """
+
+    prometheus_url: pulumi.Output[str]
+    namespace: pulumi.Output[str]
+
+    def __init__(self, name: str, args: MetricsArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("mlstack:observability:Metrics", name, None, opts)
+        spec = args.spec
+        reference, repository_opts = chart_source(METRICS_CHART_REPOSITORY, METRICS_RELEASE)
+        self.release = kubernetes.helm.v3.Release(
+            f"{name}-kube-prometheus-stack",
+            name=METRICS_RELEASE,
+            chart=reference,
+            version=spec.chart_version,
+            namespace=spec.namespace,
+            create_namespace=True,
+            atomic=True,
+            values=metrics_values(
+                spec,
+                hardened=args.env.tier.hardened,
+                pull_through=args.pull_through,
+                storage_class=args.storage_class_name,
+            ),
+            repository_opts=repository_opts,
+            # A persistent Prometheus holds weeks of data: deleting the release would delete its StatefulSet,
+            # and its claims are retained (persistentVolumeClaimRetentionPolicy below) but the release is
+            # protected as well in staging and prod.
+            opts=child(
+                self,
+                provider=args.k8s_provider,
+                depends_on=list(args.after),
+                protect=args.env.protect_stateful and spec.storage == "persistent",
+            ),
+        )
+        self.prometheus_url = pulumi.Output.from_input(
+            f"http://{PROMETHEUS_SERVICE}.{spec.namespace}.svc:{PROMETHEUS_PORT}"
+        )
+        self.namespace = self.release.namespace.apply(lambda ns: ns or spec.namespace)
+        self.register_outputs({"prometheus_url": self.prometheus_url, "namespace": self.namespace})
+
+
+def _resources(cpu: str, memory: str, memory_limit: str | None = None) -> dict[str, Any]:
+    return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory_limit or memory}}
+
+
+def metrics_values(
+    spec: MetricsSpec, *, hardened: bool, pull_through: PullThrough, storage_class: pulumi.Input[str]
+) -> dict[str, Any]:
+    """Helm values of kube-prometheus-stack 88.5.3 for the platform.
+
+    Everything the pack's workload rules look at is explicit: requests and memory limits on every container,
+    the chart's non-root, read-only-root security contexts kept, images through the caches. Left out, each for a
+    reason given at its key: Grafana (docker.io image, no cache in every environment), Alertmanager (until the
+    platform routes alerts), the operator's admission webhook (its certificate job's image is on ghcr.io), and the
+    scrapers of control-plane components EKS does not expose to pods.
+    """
+    quay = pull_through.registry(QUAY)
+    memory_limit = _double(spec.prometheus_memory_request)
+    if spec.storage == "persistent":
+        storage: dict[str, Any] = {
+            # values.yaml `prometheus.prometheusSpec.storageSpec.volumeClaimTemplate` (the CRD's StorageSpec):
+            # one claim per replica on the cluster's encrypted gp3 StorageClass.
+            "volumeClaimTemplate": {
+                "spec": {
+                    "storageClassName": storage_class,
+                    "accessModes": ["ReadWriteOnce"],
+                    "resources": {"requests": {"storage": f"{spec.storage_gb}Gi"}},
+                }
+            }
+        }
+    else:
+        # `storageSpec.emptyDir` (the CRD's StorageSpec.emptyDir): bounded, so a full TSDB cannot fill the node.
+        storage = {"emptyDir": {"sizeLimit": f"{spec.storage_gb}Gi"}}
+    prometheus_spec: dict[str, Any] = {
+        "image": {"registry": quay},
+        "replicas": spec.prometheus_replicas,
+        "retention": f"{spec.retention_days}d",
+        "retentionSize": spec.retention_size,
+        "resources": _resources(spec.prometheus_cpu_request, spec.prometheus_memory_request, memory_limit),
+        "storageSpec": storage,
+        # Select every ServiceMonitor, PodMonitor and PrometheusRule in every namespace, not only those labelled
+        # with this release (values.yaml `*SelectorNilUsesHelmValues`, default true): the platform's monitors are
+        # created outside the chart.
+        "serviceMonitorSelectorNilUsesHelmValues": False,
+        "podMonitorSelectorNilUsesHelmValues": False,
+        "ruleSelectorNilUsesHelmValues": False,
+        # Replicas on distinct nodes where possible (values.yaml `podAntiAffinity`, "soft" is the default; "hard"
+        # would need as many system nodes as replicas).
+        "podAntiAffinity": "soft",
+    }
+    if hardened and spec.storage == "persistent":
+        # values.yaml `prometheus.prometheusSpec.persistentVolumeClaimRetentionPolicy`: keep the claims when the
+        # StatefulSet is deleted or scaled down; the StorageClass retains the volume when a claim goes.
+        prometheus_spec["persistentVolumeClaimRetentionPolicy"] = {"whenDeleted": "Retain", "whenScaled": "Retain"}
+    return {
+        "crds": {"enabled": True},
+        "defaultRules": {
+            "create": True,
+            # values.yaml `defaultRules.rules`: EKS runs etcd, the scheduler and the controller manager out of the
+            # cluster's reach, and mlstack does not scrape kube-proxy or Windows nodes, so their rules could
+            # only report missing targets.
+            "rules": {
+                "etcd": False,
+                "kubeControllerManager": False,
+                "kubeSchedulerAlerting": False,
+                "kubeSchedulerRecording": False,
+                "kubeProxy": False,
+                "windows": False,
+                # Alertmanager is not installed yet; its rules would watch nothing.
+                "alertmanager": False,
+            },
+        },
+        # values.yaml `alertmanager.enabled`: no Alertmanager until alerts are routed (docs/observability.md).
+        "alertmanager": {"enabled": False},
+        # values.yaml `grafana.enabled`: the chart's Grafana pulls docker.io/grafana/grafana, which not every
+        # environment caches (docs/observability.md, "Dashboards").
+        "grafana": {"enabled": False},
+        # The EKS control plane's etcd, scheduler and controller manager are managed by AWS and not reachable from
+        # pods (values.yaml `kubeEtcd`, `kubeScheduler`, `kubeControllerManager`); kube-proxy's metrics address
+        # is not set by mlstack, so its target is left out rather than scraped and down (`kubeProxy`).
+        "kubeEtcd": {"enabled": False},
+        "kubeScheduler": {"enabled": False},
+        "kubeControllerManager": {"enabled": False},
+        "kubeProxy": {"enabled": False},
+        "windowsMonitoring": {"enabled": False},
+        "prometheusOperator": {
+            "image": {"registry": quay},
+            # values.yaml `prometheusOperator.admissionWebhooks`: the webhook's certificate comes from a patch Job
+            # whose image is on ghcr.io (`admissionWebhooks.patch.image`), which the caches do not cover, or from
+            # cert-manager, which the platform does not run. Without it, a malformed rule is refused by the
+            # operator (it logs it and leaves it out) instead of the API server; mlstack's own rules are parsed
+            # by the tests before they reach the plan.
+            "admissionWebhooks": {"enabled": False},
+            # values.yaml `prometheusOperator.tls.enabled`: the operator's TLS certificate is the webhook's Secret
+            # "<fullname>-admission" (templates/prometheus-operator/deployment.yaml), which only the patch Job
+            # creates; without the webhook the operator serves its metrics over plain HTTP on 8080.
+            "tls": {"enabled": False},
+            "resources": _resources("50m", "128Mi", "256Mi"),
+            # values.yaml `prometheusOperator.prometheusConfigReloader`: the sidecar the operator adds to every
+            # Prometheus pod.
+            "prometheusConfigReloader": {
+                "image": {"registry": quay},
+                "resources": _resources("10m", "32Mi", "64Mi"),
+            },
+        },
+        "prometheus": {"prometheusSpec": prometheus_spec},
+        "kube-state-metrics": {
+            # kube-state-metrics/values.yaml `image.registry`, `resources`.
+            "image": {"registry": pull_through.registry(K8S_REGISTRY)},
+            "resources": _resources("20m", "64Mi", "256Mi"),
+        },
+        "prometheus-node-exporter": {
+            # prometheus-node-exporter/values.yaml `image.registry`, `resources`, `containerSecurityContext`
+            # (default: read-only root only). The exporter reads the host's /proc, /sys and / through read-only
+            # hostPath mounts and needs no capability (only the optional time collector's SYS_TIME, commented
+            # out upstream), so it cannot escalate and drops them all. It keeps the chart's hostNetwork and
+            # hostPID: without them it would report the pod's own network namespace and processes, not the
+            # node's (waived in policies/waivers.yaml).
+            "image": {"registry": quay},
+            "resources": _resources("10m", "32Mi", "64Mi"),
+            "containerSecurityContext": {
+                "readOnlyRootFilesystem": True,
+                "allowPrivilegeEscalation": False,
+                "capabilities": {"drop": ["ALL"]},
+            },
+        },
+    }
+
+
+def _double(memory: str) -> str:
+    number, unit = memory[:-2], memory[-2:]
+    return f"{int(number) * 2}{unit}"
