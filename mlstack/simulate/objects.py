@@ -27,6 +27,7 @@ from mlstack.simulate.helm import (
     shared_folder,
     unwrap_secrets,
 )
+from mlstack.simulate.operator_made import operator_made
 
 # Pulumi types that wrap Kubernetes objects rather than being one.
 _NOT_OBJECTS = ("kubernetes:helm.sh/", "pulumi:providers:kubernetes", "kubernetes:yaml")
@@ -88,6 +89,8 @@ def chart_objects(world: World) -> list[KubeObject]:
                 obj.setdefault("metadata", {})["namespace"] = item.default_namespace
                 item = KubeObject(obj, item.urn, item.release, item.template, item.default_namespace)
             placed.append(item)
+    # What the Prometheus Operator builds from the rendered Prometheus objects (mlstack.simulate.operator_made).
+    placed.extend(operator_made(placed))
     return placed
 
 
