@@ -549,6 +549,16 @@ def _selector(endpoint: EndpointSpec) -> dict[str, str]:
     return {"app.kubernetes.io/name": endpoint.name, "app.kubernetes.io/component": "inference"}
 
 
+def endpoint_selector(endpoint: EndpointSpec) -> dict[str, str]:
+    """The labels that select an endpoint's pods (its Service's and its scrape monitor's selector)."""
+    return _selector(endpoint)
+
+
+# Triton serves its Prometheus metrics on their own port, 8002 by default (--metrics-port); the port is declared
+# on the container so that a PodMonitor can name it (a PodMonitor only scrapes declared ports).
+TRITON_METRICS_PORT = 8002
+
+
 def _metadata(endpoint: EndpointSpec, name: str | None = None) -> dict[str, Any]:
     return {"name": name or endpoint.name, "namespace": endpoint.team, "labels": _labels(endpoint)}
 
@@ -663,7 +673,14 @@ def deployment_manifest(endpoint: EndpointSpec, *, loader_image: str) -> dict[st
         "name": "server",
         "image": endpoint.image,
         "args": args,
-        "ports": [{"name": "http", "containerPort": endpoint.port, "protocol": "TCP"}],
+        "ports": [
+            {"name": "http", "containerPort": endpoint.port, "protocol": "TCP"},
+            *(
+                [{"name": "metrics", "containerPort": TRITON_METRICS_PORT, "protocol": "TCP"}]
+                if endpoint.runtime == "triton"
+                else []
+            ),
+        ],
         "env": [home, {"name": "HF_HUB_OFFLINE", "value": "1"}],
         "resources": resources,
         "securityContext": container_security_context(),

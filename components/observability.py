@@ -11,16 +11,18 @@ vendored subcharts kube-state-metrics 8.4.0 and prometheus-node-exporter 4.56.1,
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import pulumi
 import pulumi_kubernetes as kubernetes
 
 from components.environment import Environment
 from components.helm import chart_source
+from components.inference import endpoint_selector
 from components.options import child
 from components.registry import PullThrough
+from mlstack.spec import PlatformSpec
 from mlstack.spec.observability import METRICS_RELEASE, PROMETHEUS_PORT, PROMETHEUS_SERVICE, MetricsSpec
 
 METRICS_CHART_REPOSITORY = "https://prometheus-community.github.io/helm-charts"
@@ -30,6 +32,36 @@ METRICS_CHART_REPOSITORY = "https://prometheus-community.github.io/helm-charts"
 # `image.registry`: quay.io). Repositories and tags stay the chart's.
 QUAY = "quay.io"
 K8S_REGISTRY = "registry.k8s.io"
+
+
+# The label that names a monitor's exporter: the key of its metrics in mlstack/data/metrics.yaml, which the deploy
+# simulation (mlstack.simulate.metrics) and the tests read to prove every queried metric is scraped.
+EXPORTER_LABEL = "mlstack.io/exporter"
+MONITOR_API = "monitoring.coreos.com/v1"
+
+
+@dataclass(frozen=True)
+class ScrapeTarget:
+    """One thing the platform runs that Prometheus scrapes, as a PodMonitor (pods, by a declared port's name) or
+    a ServiceMonitor (a Service's named port). The monitor lives in the metrics namespace and selects its targets
+    in ``namespace``."""
+
+    name: str
+    exporter: str
+    kind: Literal["PodMonitor", "ServiceMonitor"]
+    namespace: str
+    selector: dict[str, str]
+    port: str
+    path: str = "/metrics"
+    scheme: Literal["http", "https"] = "http"
+    # Keep the exporter's own labels where they clash with the target's (DCGM's pod and namespace of the
+    # workload using a GPU, instead of the exporter's own pod).
+    honor_labels: bool = False
+    # Present Prometheus' service account token and skip verifying a self-signed serving certificate
+    # (controller-runtime's authenticated metrics endpoint).
+    bearer_token: bool = False
+    tls_insecure_skip_verify: bool = False
+    why: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)
@@ -46,6 +78,8 @@ class MetricsArgs:
     pull_through: PullThrough
     k8s_provider: kubernetes.Provider
     storage_class_name: pulumi.Input[str]
+    targets: Sequence[ScrapeTarget] = ()
+    """What to scrape beyond the chart's own targets (``scrape_targets``)."""
     after: Sequence[pulumi.Resource] = ()
 
 
@@ -87,6 +121,17 @@ class Metrics(pulumi.ComponentResource):
                 protect=args.env.protect_stateful and spec.storage == "persistent",
             ),
         )
+        for target in args.targets:
+            manifest = monitor_manifest(target, spec.namespace)
+            kubernetes.apiextensions.CustomResource(
+                f"{name}-{target.name}",
+                api_version=manifest["apiVersion"],
+                kind=manifest["kind"],
+                metadata=manifest["metadata"],
+                spec=manifest["spec"],
+                # The release installs the monitors' CRDs and the namespace they live in.
+                opts=child(self, provider=args.k8s_provider, depends_on=[self.release]),
+            )
         self.prometheus_url = pulumi.Output.from_input(
             f"http://{PROMETHEUS_SERVICE}.{spec.namespace}.svc:{PROMETHEUS_PORT}"
         )
@@ -225,3 +270,107 @@ def metrics_values(
 def _double(memory: str) -> str:
     number, unit = memory[:-2], memory[-2:]
     return f"{int(number) * 2}{unit}"
+
+
+# Where the platform's scraped components run and how their charts label them, at the pinned chart versions.
+# NVIDIA/dcgm-exporter@4.2.3-4.1.1 (the 4.1.1 chart): deployment/templates/service.yaml (port "metrics", 9400) and
+# _helpers.tpl "dcgm-exporter.selectorLabels"; the namespace is components/gpu.py's.
+DCGM_NAMESPACE = "nvidia-dcgm-exporter"
+# aws/karpenter-provider-aws@v1.14.1:charts/karpenter/templates/service.yaml (port "http-metrics", 8080) and
+# _helpers.tpl "karpenter.selectorLabels"; components/gpu.py installs it in kube-system.
+KARPENTER_NAMESPACE = "kube-system"
+# kubernetes-sigs/kueue@v0.19.2:charts/kueue/templates/manager/auth_proxy_service.yaml (port "https", 8443,
+# labels "kueue.metricsService.labels": app.kubernetes.io/component metrics-service); components/teams.py's
+# namespace. The endpoint is controller-runtime's authenticated one: a bearer token that may get /metrics (the
+# chart's Prometheus ClusterRole grants that nonResourceURL) and a self-signed certificate, which the chart's own
+# ServiceMonitor also skips verifying (values.yaml metrics.serviceMonitor.tlsConfig.insecureSkipVerify: true).
+KUEUE_NAMESPACE = "kueue-system"
+
+
+def scrape_targets(spec: PlatformSpec) -> list[ScrapeTarget]:
+    """What Prometheus scrapes beyond the chart's own targets (kube-state-metrics, node exporters, kubelet and
+    cAdvisor, CoreDNS, the API server, the operator and Prometheus itself), derived from the spec."""
+    targets = [
+        ScrapeTarget(
+            "karpenter",
+            "karpenter",
+            "ServiceMonitor",
+            KARPENTER_NAMESPACE,
+            {"app.kubernetes.io/name": "karpenter", "app.kubernetes.io/instance": "karpenter"},
+            "http-metrics",
+            why="node launches, disruptions and Spot interruptions",
+        ),
+        ScrapeTarget(
+            "kueue",
+            "kueue",
+            "ServiceMonitor",
+            KUEUE_NAMESPACE,
+            {"app.kubernetes.io/name": "kueue", "app.kubernetes.io/component": "metrics-service"},
+            "https",
+            scheme="https",
+            bearer_token=True,
+            tls_insecure_skip_verify=True,
+            why="queue depth, admission waits and admitted quota per team",
+        ),
+    ]
+    if any(pool.dcgm_exporter for pool in spec.gpu_pools):
+        targets.append(
+            ScrapeTarget(
+                "dcgm-exporter",
+                "dcgm",
+                "ServiceMonitor",
+                DCGM_NAMESPACE,
+                {"app.kubernetes.io/name": "dcgm-exporter"},
+                "metrics",
+                honor_labels=True,
+                why="GPU utilisation and memory, labelled with the pod and namespace using each GPU",
+            )
+        )
+    for endpoint in spec.inference.endpoints:
+        if endpoint.backend != "kubernetes":
+            continue
+        triton = endpoint.runtime == "triton"
+        targets.append(
+            ScrapeTarget(
+                f"endpoint-{endpoint.team}-{endpoint.name}",
+                endpoint.runtime,
+                "PodMonitor",
+                endpoint.team,
+                endpoint_selector(endpoint),
+                # vLLM serves /metrics on its API port; Triton on its own metrics port, declared as "metrics"
+                # (components/inference.py TRITON_METRICS_PORT).
+                "metrics" if triton else "http",
+                why=f"endpoint {endpoint.name}: requests, latency and queue depth",
+            )
+        )
+    return targets
+
+
+def monitor_manifest(target: ScrapeTarget, monitoring_namespace: str) -> dict[str, Any]:
+    """The PodMonitor or ServiceMonitor of a target. Fields from the CRDs of kube-prometheus-stack 88.5.3
+    (charts/crds/crds/crd-podmonitors.yaml, crd-servicemonitors.yaml: ``selector``, ``namespaceSelector.matchNames``,
+    ``podMetricsEndpoints``/``endpoints`` with ``port``, ``path``, ``scheme``, ``honorLabels``,
+    ``bearerTokenFile``, ``tlsConfig.insecureSkipVerify``)."""
+    endpoint: dict[str, Any] = {"port": target.port, "path": target.path, "scheme": target.scheme}
+    if target.honor_labels:
+        endpoint["honorLabels"] = True
+    if target.bearer_token:
+        # ServiceMonitor only (PodMonitor has no bearerTokenFile): Prometheus' own service account token.
+        endpoint["bearerTokenFile"] = "/var/run/secrets/kubernetes.io/serviceaccount/token"  # noqa: S105
+    if target.tls_insecure_skip_verify:
+        endpoint["tlsConfig"] = {"insecureSkipVerify": True}
+    endpoints_key = "podMetricsEndpoints" if target.kind == "PodMonitor" else "endpoints"
+    return {
+        "apiVersion": MONITOR_API,
+        "kind": target.kind,
+        "metadata": {
+            "name": target.name,
+            "namespace": monitoring_namespace,
+            "labels": {EXPORTER_LABEL: target.exporter, "app.kubernetes.io/managed-by": "mlstack"},
+        },
+        "spec": {
+            "selector": {"matchLabels": dict(target.selector)},
+            "namespaceSelector": {"matchNames": [target.namespace]},
+            endpoints_key: [endpoint],
+        },
+    }

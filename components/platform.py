@@ -12,7 +12,7 @@ from components.gpu import GpuPools, GpuPoolsArgs
 from components.inference import Inference, InferenceArgs
 from components.keys import EncryptionKeys, EncryptionKeysArgs
 from components.network import Network, NetworkArgs
-from components.observability import Metrics, MetricsArgs
+from components.observability import Metrics, MetricsArgs, scrape_targets
 from components.options import child
 from components.orchestrator import Orchestrator, OrchestratorArgs
 from components.registry import PullThrough, Registry, RegistryArgs
@@ -172,6 +172,7 @@ class Platform(pulumi.ComponentResource):
                     pull_through=self.registry.pull_through,
                     k8s_provider=self.cluster.k8s_provider,
                     storage_class_name=self.cluster.storage_class_name,
+                    targets=scrape_targets(spec),
                     after=self.teams.admission_ready,
                 ),
                 aws_only,
