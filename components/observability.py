@@ -14,12 +14,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pathlib import Path
+
 import pulumi
+import pulumi_aws as aws
 import pulumi_kubernetes as kubernetes
+import yaml
 
 from components.environment import Environment
 from components.helm import chart_source
-from components.inference import endpoint_selector
+from components.iam import platform_role, pod_identity_trust, policy_document
+from components.inference import PodIdentity, endpoint_selector
+from components.keys import create_key
 from components.options import child
 from components.registry import PullThrough
 from mlstack.spec import PlatformSpec
@@ -38,6 +44,11 @@ K8S_REGISTRY = "registry.k8s.io"
 # simulation (mlstack.simulate.metrics) and the tests read to prove every queried metric is scraped.
 EXPORTER_LABEL = "mlstack.io/exporter"
 MONITOR_API = "monitoring.coreos.com/v1"
+# The alert rules, one PrometheusRule group per file.
+ALERTS_DIR = Path(__file__).resolve().parent / "data" / "alerts"
+# The Alertmanager's service account: values.yaml `alertmanager.serviceAccount` (create: true, name empty) and
+# templates/_helpers.tpl "kube-prometheus-stack.alertmanager.serviceAccountName" ("<fullname>-alertmanager").
+ALERTMANAGER_SERVICE_ACCOUNT = f"{METRICS_RELEASE}-alertmanager"
 
 
 @dataclass(frozen=True)
@@ -65,6 +76,91 @@ class ScrapeTarget:
 
 
 @dataclass(frozen=True)
+class AlertsArgs:
+    """Inputs of the Alerts component: ``emails`` are subscribed to the topic (each confirms once, by mail)."""
+
+    env: Environment
+    emails: tuple[str, ...] = ()
+
+
+class Alerts(pulumi.ComponentResource):
+    """The environment's alert topic: SNS encrypted with its own rotating KMS key, subscribed by the stack's
+    emails, published to by Alertmanager (``grant_publish``) and by AWS Budgets (topic and key policies).
+
+    Outputs: ``topic_arn``, ``key_arn``.
+    """
+
+    topic_arn: pulumi.Output[str]
+    key_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: AlertsArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("mlstack:observability:Alerts", name, None, opts)
+        env = args.env
+        self._name = name
+        self._region = env.region
+        self.key = create_key(self, f"{name}-key", env=env, purpose="alerts")
+        self.topic = aws.sns.Topic(
+            f"{name}-topic",
+            name=env.resource_name("alerts"),
+            kms_master_key_id=self.key.arn,
+            opts=child(self),
+        )
+        # AWS Budgets publishes its notifications as itself; only this account's budgets may
+        # (docs.aws.amazon.com/cost-management/latest/userguide/budgets-sns-policy.html).
+        aws.sns.TopicPolicy(
+            f"{name}-topic-policy",
+            arn=self.topic.arn,
+            policy=policy_document(
+                [
+                    {
+                        "Sid": "BudgetsPublish",
+                        "Effect": "Allow",
+                        "Principal": {"Service": "budgets.amazonaws.com"},
+                        "Action": "SNS:Publish",
+                        "Resource": self.topic.arn,
+                        "Condition": {
+                            "StringEquals": {"aws:SourceAccount": env.account_id},
+                            "ArnLike": {"aws:SourceArn": f"arn:aws:budgets::{env.account_id}:*"},
+                        },
+                    }
+                ]
+            ),
+            opts=child(self),
+        )
+        for index, email in enumerate(args.emails):
+            aws.sns.TopicSubscription(
+                f"{name}-email-{index}", topic=self.topic.arn, protocol="email", endpoint=email, opts=child(self)
+            )
+        self.topic_arn = self.topic.arn
+        self.key_arn = self.key.arn
+        self.register_outputs({"topic_arn": self.topic_arn, "key_arn": self.key_arn})
+
+    def grant_publish(self, role: aws.iam.Role) -> aws.iam.RolePolicy:
+        """Let ``role`` publish to the topic: sns:Publish on it, and the data key SNS encrypts the message with
+        (kms:GenerateDataKey* and kms:Decrypt, through SNS only, as the key policy's UseOnlyThroughServices
+        requires; SNS developer guide, sns-key-management.html, publisher permissions)."""
+        return aws.iam.RolePolicy(
+            f"{self._name}-publish-{role.pulumi_resource_name}",
+            role=role.name,
+            name="publish-alerts",
+            policy=policy_document(
+                [
+                    {"Effect": "Allow", "Action": "sns:Publish", "Resource": self.topic.arn},
+                    {
+                        "Effect": "Allow",
+                        "Action": ["kms:GenerateDataKey*", "kms:Decrypt"],
+                        "Resource": self.key.arn,
+                        "Condition": {
+                            "StringEquals": {"kms:ViaService": f"sns.{self._region}.amazonaws.com"}
+                        },
+                    },
+                ]
+            ),
+            opts=child(self),
+        )
+
+
+@dataclass(frozen=True)
 class MetricsArgs:
     """Inputs of the Metrics component.
 
@@ -80,6 +176,12 @@ class MetricsArgs:
     storage_class_name: pulumi.Input[str]
     targets: Sequence[ScrapeTarget] = ()
     """What to scrape beyond the chart's own targets (``scrape_targets``)."""
+    alerts: Alerts | None = None
+    """Where Alertmanager sends notifications; None runs no Alertmanager."""
+    cluster: PodIdentity | None = None
+    """Associates Alertmanager's role (required with ``alerts``)."""
+    boundary_arn: pulumi.Input[str] | None = None
+    """The permission boundary of Alertmanager's role (required with ``alerts``)."""
     after: Sequence[pulumi.Resource] = ()
 
 
@@ -95,6 +197,9 @@ class Metrics(pulumi.ComponentResource):
     def __init__(self, name: str, args: MetricsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlstack:observability:Metrics", name, None, opts)
         spec = args.spec
+        after = list(args.after)
+        if args.alerts is not None:
+            after += self._alertmanager_identity(name, args, args.alerts)
         reference, repository_opts = chart_source(METRICS_CHART_REPOSITORY, METRICS_RELEASE)
         self.release = kubernetes.helm.v3.Release(
             f"{name}-kube-prometheus-stack",
@@ -109,6 +214,8 @@ class Metrics(pulumi.ComponentResource):
                 hardened=args.env.tier.hardened,
                 pull_through=args.pull_through,
                 storage_class=args.storage_class_name,
+                alert_topic_arn=args.alerts.topic_arn if args.alerts is not None else None,
+                region=args.env.region,
             ),
             repository_opts=repository_opts,
             # A persistent Prometheus holds weeks of data: deleting the release would delete its StatefulSet,
@@ -117,7 +224,7 @@ class Metrics(pulumi.ComponentResource):
             opts=child(
                 self,
                 provider=args.k8s_provider,
-                depends_on=list(args.after),
+                depends_on=after,
                 protect=args.env.protect_stateful and spec.storage == "persistent",
             ),
         )
@@ -132,11 +239,46 @@ class Metrics(pulumi.ComponentResource):
                 # The release installs the monitors' CRDs and the namespace they live in.
                 opts=child(self, provider=args.k8s_provider, depends_on=[self.release]),
             )
+        for group in alert_groups():
+            kubernetes.apiextensions.CustomResource(
+                f"{name}-rules-{group['name']}",
+                **prometheus_rule_manifest(group, spec.namespace),
+                opts=child(self, provider=args.k8s_provider, depends_on=[self.release]),
+            )
         self.prometheus_url = pulumi.Output.from_input(
             f"http://{PROMETHEUS_SERVICE}.{spec.namespace}.svc:{PROMETHEUS_PORT}"
         )
         self.namespace = self.release.namespace.apply(lambda ns: ns or spec.namespace)
         self.register_outputs({"prometheus_url": self.prometheus_url, "namespace": self.namespace})
+
+    def _alertmanager_identity(self, name: str, args: MetricsArgs, alerts: Alerts) -> list[pulumi.Resource]:
+        """Alertmanager's own role, publishing to the alert topic only, assumed through Pod Identity by its
+        service account alone. Alertmanager v0.34.0 signs SNS calls with aws-sdk-go-v2's default credential
+        chain when sigv4 names no keys (prometheus/alertmanager@v0.34.0 notify/sns/sns.go: LoadDefaultConfig),
+        and that chain reads the Pod Identity agent's container credentials."""
+        if args.cluster is None or args.boundary_arn is None:
+            raise ValueError("Metrics with alerts needs the cluster (Pod Identity) and the permission boundary")
+        env = args.env
+        role = platform_role(
+            self,
+            f"{name}-alertmanager-role",
+            env=env,
+            role_suffix="alertmanager",
+            boundary_arn=args.boundary_arn,
+            assume_role_policy=pod_identity_trust(
+                env, namespace=args.spec.namespace, service_account=ALERTMANAGER_SERVICE_ACCOUNT
+            ),
+            description="Alertmanager: publishes to the alert topic",
+        )
+        grant = alerts.grant_publish(role)
+        identity = args.cluster.pod_identity(
+            f"{name}-alertmanager-identity",
+            namespace=args.spec.namespace,
+            service_account=ALERTMANAGER_SERVICE_ACCOUNT,
+            role=role,
+            parent=self,
+        )
+        return [grant, identity]
 
 
 def _resources(cpu: str, memory: str, memory_limit: str | None = None) -> dict[str, Any]:
@@ -144,7 +286,13 @@ def _resources(cpu: str, memory: str, memory_limit: str | None = None) -> dict[s
 
 
 def metrics_values(
-    spec: MetricsSpec, *, hardened: bool, pull_through: PullThrough, storage_class: pulumi.Input[str]
+    spec: MetricsSpec,
+    *,
+    hardened: bool,
+    pull_through: PullThrough,
+    storage_class: pulumi.Input[str],
+    alert_topic_arn: pulumi.Input[str] | None = None,
+    region: str = "",
 ) -> dict[str, Any]:
     """Helm values of kube-prometheus-stack 88.5.3 for the platform.
 
@@ -206,12 +354,11 @@ def metrics_values(
                 "kubeSchedulerRecording": False,
                 "kubeProxy": False,
                 "windows": False,
-                # Alertmanager is not installed yet; its rules would watch nothing.
-                "alertmanager": False,
+                # Alertmanager's own rules only where one runs.
+                "alertmanager": alert_topic_arn is not None,
             },
         },
-        # values.yaml `alertmanager.enabled`: no Alertmanager until alerts are routed (docs/observability.md).
-        "alertmanager": {"enabled": False},
+        "alertmanager": _alertmanager_values(spec, hardened=hardened, quay=quay, topic_arn=alert_topic_arn, region=region),
         # values.yaml `grafana.enabled`: the chart's Grafana pulls docker.io/grafana/grafana, which not every
         # environment caches (docs/observability.md, "Dashboards").
         "grafana": {"enabled": False},
@@ -264,6 +411,78 @@ def metrics_values(
                 "capabilities": {"drop": ["ALL"]},
             },
         },
+    }
+
+
+def _alertmanager_values(
+    spec: MetricsSpec, *, hardened: bool, quay: str, topic_arn: pulumi.Input[str] | None, region: str
+) -> dict[str, Any]:
+    """values.yaml `alertmanager`: every alert to the SNS topic, signed with SigV4 by the pod's own role.
+
+    Receiver fields from prometheus/alertmanager@v0.34.0 config/notifiers.go ``SNSConfig`` (``topic_arn``,
+    ``sigv4``; subject and message keep DefaultSNSConfig's templates; ``send_resolved`` from the embedded
+    config/common/notifierconfig.go) and
+    prometheus/sigv4@v0.4.1 sigv4_config.go (``region``; no keys, so the default credential chain).
+    The chart's ``config.global`` and ``inhibit_rules`` are kept; ``route`` and ``receivers`` replace its
+    defaults (whose only receiver, 'null', drops everything)."""
+    if topic_arn is None:
+        return {"enabled": False}
+    return {
+        "enabled": True,
+        "config": {
+            "route": {
+                "group_by": ["alertname", "namespace"],
+                "group_wait": "30s",
+                "group_interval": "5m",
+                "repeat_interval": "12h",
+                "receiver": "sns",
+                "routes": [
+                    # Watchdog fires always (a dead-man's switch) and InfoInhibitor only mutes info alerts.
+                    {"receiver": "null", "matchers": ['alertname =~ "Watchdog|InfoInhibitor"']},
+                    {"receiver": "null", "matchers": ['severity = "none"']},
+                ],
+            },
+            "receivers": [
+                {"name": "null"},
+                {
+                    "name": "sns",
+                    "sns_configs": [
+                        {
+                            "topic_arn": topic_arn,
+                            "sigv4": {"region": region},
+                            "send_resolved": True,
+                        }
+                    ],
+                },
+            ],
+        },
+        "alertmanagerSpec": {
+            "image": {"registry": quay},
+            "replicas": 2 if hardened else 1,
+            "retention": "120h",
+            "resources": _resources("10m", "64Mi", "128Mi"),
+        },
+    }
+
+
+def alert_groups() -> list[dict[str, Any]]:
+    """The committed alert rule groups (components/data/alerts/*.yaml), one PrometheusRule each."""
+    return [yaml.safe_load(path.read_text(encoding="utf-8")) for path in sorted(ALERTS_DIR.glob("*.yaml"))]
+
+
+def prometheus_rule_manifest(group: dict[str, Any], namespace: str) -> dict[str, Any]:
+    """A PrometheusRule holding one group (kube-prometheus-stack 88.5.3 charts/crds/crds/crd-prometheusrules.yaml:
+    ``spec.groups[].name``, ``rules[].alert``, ``expr``, ``for``, ``labels``, ``annotations``). The Prometheus
+    selects every rule (ruleSelectorNilUsesHelmValues false)."""
+    return {
+        "api_version": MONITOR_API,
+        "kind": "PrometheusRule",
+        "metadata": {
+            "name": group["name"],
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/managed-by": "mlstack"},
+        },
+        "spec": {"groups": [group]},
     }
 
 

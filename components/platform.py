@@ -12,7 +12,7 @@ from components.gpu import GpuPools, GpuPoolsArgs
 from components.inference import Inference, InferenceArgs
 from components.keys import EncryptionKeys, EncryptionKeysArgs
 from components.network import Network, NetworkArgs
-from components.observability import Metrics, MetricsArgs, scrape_targets
+from components.observability import Alerts, AlertsArgs, Metrics, MetricsArgs, scrape_targets
 from components.options import child
 from components.orchestrator import Orchestrator, OrchestratorArgs
 from components.registry import PullThrough, Registry, RegistryArgs
@@ -41,10 +41,20 @@ class Platform(pulumi.ComponentResource):
         )
         aws_only = pulumi.ResourceOptions(parent=self, providers={"aws": self.aws_provider})
 
+        # The alert topic comes first: the budget's notifications go to it too.
+        self.alerts: Alerts | None = None
+        if spec.metrics.enabled and spec.metrics.alerts:
+            self.alerts = Alerts(
+                f"{name}-alerts", AlertsArgs(env=env, emails=tuple(spec.budgets.notify_emails)), aws_only
+            )
         self.guardrails = Guardrails(
             f"{name}-guardrails",
             GuardrailsArgs(
-                env=env, budget=spec.budgets, replica_regions=spec.replica_regions(), teams=tuple(spec.teams)
+                env=env,
+                budget=spec.budgets,
+                replica_regions=spec.replica_regions(),
+                teams=tuple(spec.teams),
+                alert_topic_arn=self.alerts.topic_arn if self.alerts is not None else None,
             ),
             aws_only,
         )
@@ -173,6 +183,9 @@ class Platform(pulumi.ComponentResource):
                     k8s_provider=self.cluster.k8s_provider,
                     storage_class_name=self.cluster.storage_class_name,
                     targets=scrape_targets(spec),
+                    alerts=self.alerts,
+                    cluster=self.cluster,
+                    boundary_arn=self.guardrails.permission_boundary_arn,
                     after=self.teams.admission_ready,
                 ),
                 aws_only,

@@ -40,11 +40,13 @@ def operator_made(objects: Iterable[KubeObject]) -> list[KubeObject]:
     items = list(objects)
     reloader = _reloader_settings(items)
     made = []
+    builders = {"Prometheus": _prometheus_statefulset, "Alertmanager": _alertmanager_statefulset}
     for item in items:
-        if item.kind == "Prometheus" and item.api_version == "monitoring.coreos.com/v1":
+        build = builders.get(item.kind)
+        if build is not None and item.api_version == "monitoring.coreos.com/v1":
             made.append(
                 KubeObject(
-                    _prometheus_statefulset(item, reloader),
+                    build(item, reloader),
                     item.urn,
                     item.release,
                     f"{item.template} (StatefulSet the Prometheus Operator creates)",
@@ -144,4 +146,53 @@ def _prometheus_statefulset(item: KubeObject, reloader: dict[str, Any]) -> dict[
         "kind": "StatefulSet",
         "metadata": {"name": f"prometheus-{name}", "namespace": item.namespace, "labels": dict(selector)},
         "spec": statefulset_spec,
+    }
+
+
+def _alertmanager_statefulset(item: KubeObject, reloader: dict[str, Any]) -> dict[str, Any]:
+    """pkg/alertmanager/statefulset.go (v0.93.0): "alertmanager-<name>", containers ``alertmanager`` (the CR's
+    ``resources``, web port 9093 named ``portName``, mesh 9094 TCP and UDP) and ``config-reloader``, init container
+    ``init-config-reloader``; labels from pkg/alertmanager/operator.go ``makeSelectorLabels``."""
+    spec = item.obj.get("spec") or {}
+    name = item.name
+    selector = {
+        "app.kubernetes.io/name": "alertmanager",
+        "app.kubernetes.io/managed-by": "prometheus-operator",
+        "app.kubernetes.io/instance": name,
+        "alertmanager": name,
+    }
+    labels = {**((spec.get("podMetadata") or {}).get("labels") or {}), **selector}
+    reloader_container = {"image": reloader["image"], "resources": reloader["resources"], "securityContext": dict(_RESTRICTED)}
+    pod_spec: dict[str, Any] = {
+        "serviceAccountName": spec.get("serviceAccountName", ""),
+        "securityContext": spec.get("securityContext") or {},
+        "initContainers": [{"name": "init-config-reloader", **reloader_container}],
+        "containers": [
+            {
+                "name": "alertmanager",
+                "image": spec.get("image", ""),
+                "ports": [
+                    {"name": spec.get("portName", "web"), "containerPort": 9093, "protocol": "TCP"},
+                    {"name": "mesh-tcp", "containerPort": 9094, "protocol": "TCP"},
+                    {"name": "mesh-udp", "containerPort": 9094, "protocol": "UDP"},
+                ],
+                "resources": spec.get("resources") or {},
+                "securityContext": dict(_RESTRICTED),
+            },
+            {"name": "config-reloader", "ports": [{"name": "reloader-web", "containerPort": _RELOADER_PORT}], **reloader_container},
+        ],
+    }
+    for key in ("nodeSelector", "tolerations", "affinity", "priorityClassName"):
+        if spec.get(key):
+            pod_spec[key] = spec[key]
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": f"alertmanager-{name}", "namespace": item.namespace, "labels": dict(selector)},
+        "spec": {
+            "replicas": int(spec.get("replicas", 1)),
+            "serviceName": "alertmanager-operated",
+            "selector": {"matchLabels": selector},
+            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+        },
     }

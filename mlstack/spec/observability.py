@@ -79,6 +79,13 @@ class MetricsSpec(StrictModel):
         "1Gi in staging, 2Gi in prod.",
     )
 
+    alerts: bool = Field(
+        default=True,
+        description="Run Alertmanager with the platform's alert rules (components/data/alerts) and send every "
+        "alert, and the budget's notifications, to an SNS topic encrypted with its own KMS key and subscribed by "
+        "budgets.notify_emails. Default: on.",
+    )
+
     @property
     def retention_size(self) -> str:
         """Prometheus' size-based retention: 85% of the volume, so compaction and the WAL always have room."""
