@@ -28,6 +28,7 @@ from components.inference import PodIdentity, endpoint_selector
 from components.keys import create_key
 from components.options import child
 from components.registry import PullThrough
+from mlstack.promql import metric_catalog, metric_names
 from mlstack.spec import PlatformSpec
 from mlstack.spec.observability import METRICS_RELEASE, PROMETHEUS_PORT, PROMETHEUS_SERVICE, MetricsSpec
 
@@ -239,7 +240,8 @@ class Metrics(pulumi.ComponentResource):
                 # The release installs the monitors' CRDs and the namespace they live in.
                 opts=child(self, provider=args.k8s_provider, depends_on=[self.release]),
             )
-        for group in alert_groups():
+        scraped = {t.exporter for t in args.targets} | CHART_EXPORTERS
+        for group in alert_groups(scraped):
             kubernetes.apiextensions.CustomResource(
                 f"{name}-rules-{group['name']}",
                 **prometheus_rule_manifest(group, spec.namespace),
@@ -465,9 +467,28 @@ def _alertmanager_values(
     }
 
 
-def alert_groups() -> list[dict[str, Any]]:
-    """The committed alert rule groups (components/data/alerts/*.yaml), one PrometheusRule each."""
-    return [yaml.safe_load(path.read_text(encoding="utf-8")) for path in sorted(ALERTS_DIR.glob("*.yaml"))]
+def alert_groups(exporters: set[str] | None = None) -> list[dict[str, Any]]:
+    """The committed alert rule groups (components/data/alerts/*.yaml), one PrometheusRule each.
+
+    With ``exporters`` (what the environment scrapes), only the rules whose every metric one of them produces
+    (mlstack/data/metrics.yaml) are kept, and groups left empty are dropped: a Triton error-rate rule in an
+    environment that serves no Triton endpoint would watch nothing.
+    """
+    groups = [yaml.safe_load(path.read_text(encoding="utf-8")) for path in sorted(ALERTS_DIR.glob("*.yaml"))]
+    if exporters is None:
+        return groups
+    catalog, _ = metric_catalog()
+    produced = set().union(*(catalog.get(e, frozenset()) for e in exporters))
+    kept = []
+    for group in groups:
+        rules = [r for r in group["rules"] if metric_names(str(r["expr"])) <= produced]
+        if rules:
+            kept.append({**group, "rules": rules})
+    return kept
+
+
+# Exporters the chart scrapes itself (its ServiceMonitors; mlstack/data/metrics.yaml chart_monitors).
+CHART_EXPORTERS = frozenset({"kube-state-metrics"})
 
 
 def prometheus_rule_manifest(group: dict[str, Any], namespace: str) -> dict[str, Any]:

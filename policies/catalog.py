@@ -38,6 +38,7 @@ DOMAINS = (
     "data_services",
     "sagemaker",
     "messaging",
+    "observability",
 )
 
 

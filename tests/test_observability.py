@@ -11,7 +11,8 @@ import pytest
 
 from components.observability import monitor_manifest, scrape_targets
 from mlstack.cost import estimate
-from mlstack.simulate.metrics import BadQuery, metric_catalog, metric_names, scrapes
+from mlstack.promql import BadQuery, metric_catalog, metric_names
+from mlstack.simulate.metrics import scrapes
 from mlstack.simulate.objects import chart_objects
 from mlstack.spec.observability import in_cluster_prometheus_url
 from tests.plans import PROJECT, plan_of

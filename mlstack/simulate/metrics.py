@@ -19,59 +19,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-import promql_parser
-import yaml
 from pulumi_policy import Severity
 
+from mlstack.promql import BadQuery, metric_catalog, metric_names
 from mlstack.simulate.framework import SimResult, World, derived, sim_check, unique
 from mlstack.simulate.helm import KubeObject
 from mlstack.simulate.network import Pod, Source, Unknown, evaluate, network
 from mlstack.simulate.objects import all_objects, label_selector_matches
 
-CATALOG_FILE = Path(__file__).resolve().parents[1] / "data" / "metrics.yaml"
 EXPORTER_LABEL = "mlstack.io/exporter"
 MONITOR_KINDS = ("PodMonitor", "ServiceMonitor")
 # The pods the Prometheus Operator creates for a Prometheus (mlstack.simulate.operator_made).
 PROMETHEUS_POD_LABELS = {"app.kubernetes.io/name": "prometheus", "app.kubernetes.io/managed-by": "prometheus-operator"}
-
-
-@cache
-def metric_catalog(path: Path = CATALOG_FILE) -> tuple[dict[str, frozenset[str]], dict[str, str]]:
-    """(exporter -> the metrics it produces, chart monitor name -> its exporter) from ``mlstack/data/metrics.yaml``."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    exporters = {name: frozenset(entry["metrics"]) for name, entry in data["exporters"].items()}
-    return exporters, dict(data.get("chart_monitors") or {})
-
-
-class BadQuery(ValueError):
-    """A PromQL expression the parser refuses; the message is the parser's."""
-
-
-def metric_names(query: str) -> set[str]:
-    """The metric names a PromQL expression selects (every vector selector's name, or its ``__name__``
-    equality matcher). Raises BadQuery when the expression does not parse."""
-    try:
-        tree = promql_parser.parse(query)
-    except ValueError as error:
-        raise BadQuery(str(error)) from error
-    names: set[str] = set()
-
-    def visit(node: Any) -> None:
-        if isinstance(node, promql_parser.VectorSelector):
-            if node.name:
-                names.add(str(node.name))
-            else:
-                for matcher in node.matchers.matchers:
-                    if matcher.name == "__name__" and matcher.op == promql_parser.MatchOp.Equal:
-                        names.add(str(matcher.value))
-
-    promql_parser.walk(tree, visit)
-    return names
 
 
 @dataclass(frozen=True)
@@ -213,6 +175,51 @@ def _prometheus_behind(world: World, address: str, namespace: str) -> list[Pod] 
 )
 def triggers_query_scraped_metrics(world: World) -> SimResult:
     return unique(_trigger_findings(world))
+
+
+@sim_check(
+    "MLS-SIM-MON-002",
+    title="Alert rules query metrics that a scraped target exports",
+    why=(
+        "An alert whose metric nobody scrapes never fires: an idle GPU, a slow endpoint or a stuck queue goes "
+        "unnoticed while the rule looks healthy. Each of mlstack's PrometheusRules must parse, name only "
+        "metrics an exporter produces (mlstack/data/metrics.yaml), and that exporter must be scraped over flows "
+        "the NetworkPolicies allow"
+    ),
+    severity=Severity.HIGH,
+    remediation=(
+        "Fix the expression in components/data/alerts, scrape the exporter it needs (components/observability.py "
+        "scrape_targets), or allow the Prometheus pods to reach the target's port"
+    ),
+    subjects=("monitoring.coreos.com/v1:PrometheusRule",),
+)
+def alert_rules_query_scraped_metrics(world: World) -> SimResult:
+    return unique(_rule_findings(world))
+
+
+def _rule_findings(world: World) -> Iterator[tuple[str, str | None]]:
+    exporters, _ = metric_catalog()
+    prometheus = [
+        p
+        for p in network(world).pods
+        if all(p.labels.get(k) == v for k, v in PROMETHEUS_POD_LABELS.items())
+    ]
+    for item in all_objects(world):
+        labels = (item.obj.get("metadata") or {}).get("labels") or {}
+        if item.kind != "PrometheusRule" or labels.get("app.kubernetes.io/managed-by") != "mlstack":
+            continue
+        if not prometheus:
+            yield f"PrometheusRule {item.namespace}/{item.name}: no Prometheus of the plan evaluates it", item.urn
+            continue
+        for group in (item.obj.get("spec") or {}).get("groups") or []:
+            for rule in group.get("rules") or []:
+                where = f"rule {rule.get('alert') or rule.get('record')} of PrometheusRule {item.namespace}/{item.name}"
+                try:
+                    names = metric_names(str(rule.get("expr", "")))
+                except BadQuery as error:
+                    yield f"{where}: its expression does not parse ({error})", item.urn
+                    continue
+                yield from _metric_findings(world, where, item.urn, names, prometheus, exporters)
 
 
 def _trigger_findings(world: World) -> Iterator[tuple[str, str | None]]:
