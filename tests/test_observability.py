@@ -5,6 +5,7 @@ scraped and reachable), with each defect put back into a copy of a shipped plan.
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
@@ -244,3 +245,101 @@ def test_prometheus_volumes_are_priced_per_replica(stack: str, monthly: float | 
         assert lines == []
     else:
         assert [(round(line.idle, 2), round(line.peak, 2)) for line in lines] == [(monthly, monthly)]
+
+
+# --- alerts -------------------------------------------------------------------------------------------------
+
+ALERT_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
+
+
+def test_every_committed_alert_parses_names_catalogued_metrics_and_links_its_runbook() -> None:
+    from components.observability import alert_groups
+
+    exporters, _ = metric_catalog()
+    catalogued = set().union(*exporters.values())
+    docs = (PROJECT.root / "docs" / "observability.md").read_text(encoding="utf-8").lower()
+    groups = alert_groups()
+    assert {g["name"] for g in groups} == {
+        "mlstack-gpu",
+        "mlstack-endpoints",
+        "mlstack-capacity",
+        "mlstack-kueue",
+        "mlstack-karpenter",
+    }
+    for group in groups:
+        for rule in group["rules"]:
+            names = metric_names(rule["expr"])
+            assert names and names <= catalogued, (rule["alert"], names - catalogued)
+            url = rule["annotations"]["runbook_url"]
+            assert url.startswith("https://github.com/mlstack/mlstack/blob/main/docs/observability.md#")
+            anchor = url.rsplit("#", 1)[1]
+            assert f"### {rule['alert']}".lower() in docs and anchor == rule["alert"].lower(), rule["alert"]
+
+
+def test_rules_without_a_scraped_exporter_are_left_out() -> None:
+    """Dev serves no Triton endpoint: its error-ratio rule (nv_inference_*) would watch nothing."""
+    plan = plan_of("dev")
+    endpoints = resource(plan, ALERT_RULE, "rules-mlstack-endpoints")
+    alerts = {r["alert"] for g in endpoints.inputs["spec"]["groups"] for r in g["rules"]}
+    assert "EndpointErrorRatioHigh" not in alerts
+    assert {"EndpointLatencyP95High", "EndpointQueueBacklog"} <= alerts
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_shipped_alert_rules_query_scraped_metrics(stack: str) -> None:
+    assert plan_of(stack).by_type(ALERT_RULE)
+    assert findings(world_of(stack), "MLS-SIM-MON-002") == []
+
+
+def test_an_alert_on_an_unscraped_exporter_is_a_finding() -> None:
+    plan = mutable_plan("prod")
+    plan.resources.remove(resource(plan, "kubernetes:monitoring.coreos.com/v1:ServiceMonitor", "dcgm-exporter"))
+    rule = resource(plan, ALERT_RULE, "rules-mlstack-gpu")
+    found = findings(world_of("prod", plan), "MLS-SIM-MON-002")
+    assert [f.urn for f in found] == [rule.urn]
+    assert "queries DCGM_FI_DEV_GPU_UTIL, but no monitor scrapes its exporter (dcgm)" in found[0].message
+
+
+def test_an_alert_that_does_not_parse_is_a_finding() -> None:
+    plan = mutable_plan("dev")
+    rule = resource(plan, ALERT_RULE, "rules-mlstack-capacity")
+    rule.inputs["spec"]["groups"][0]["rules"][0]["expr"] = "sum by (namespace (kube_pod_status_unschedulable)"
+    found = findings(world_of("dev", plan), "MLS-SIM-MON-002")
+    assert len(found) == 1 and "does not parse" in found[0].message
+
+
+def test_alertmanager_sends_to_the_topic_with_its_own_role() -> None:
+    plan = plan_of("prod")
+    values = _release("prod").inputs["values"]["alertmanager"]
+    receiver = next(r for r in values["config"]["receivers"] if r["name"] == "sns")
+    (sns,) = receiver["sns_configs"]
+    assert sns["sigv4"] == {"region": "us-east-1"}
+    assert "access_key" not in sns["sigv4"] and "secret_key" not in sns["sigv4"]
+    assert values["config"]["route"]["receiver"] == "sns"
+    identity = resource(plan, "aws:eks/podIdentityAssociation:PodIdentityAssociation", "alertmanager")
+    assert (identity.inputs["namespace"], identity.inputs["serviceAccount"]) == (
+        "monitoring",
+        "kube-prometheus-stack-alertmanager",
+    )
+    grant = resource(plan, "aws:iam/rolePolicy:RolePolicy", "publish")
+    statements = json.loads(grant.inputs["policy"])["Statement"]
+    assert statements[0]["Action"] == "sns:Publish"
+    assert statements[1]["Condition"] == {"StringEquals": {"kms:ViaService": "sns.us-east-1.amazonaws.com"}}
+
+
+def test_topic_is_encrypted_with_its_own_rotating_key_that_budgets_may_use() -> None:
+    plan = plan_of("prod")
+    key = resource(plan, "aws:kms/key:Key", "alerts-key")
+    assert key.inputs["enableKeyRotation"] is True
+    policy = json.loads(key.inputs["policy"])
+    budgets = next(s for s in policy["Statement"] if s.get("Sid") == "BudgetsPublishesAlerts")
+    assert budgets["Principal"] == {"Service": "budgets.amazonaws.com"}
+    assert budgets["Condition"] == {"StringEquals": {"aws:SourceAccount": "333344445555"}}
+    topic_policy = json.loads(resource(plan, "aws:sns/topicPolicy:TopicPolicy", "alerts").inputs["policy"])
+    assert topic_policy["Statement"][0]["Condition"]["ArnLike"] == {"aws:SourceArn": "arn:aws:budgets::333344445555:*"}
+
+
+def test_budget_forecasts_go_to_the_alert_topic() -> None:
+    budget = resource(plan_of("dev"), "aws:budgets/budget:Budget", "guardrails-budget")
+    forecast = [n for n in budget.inputs["notifications"] if n["notificationType"] == "FORECASTED"]
+    assert forecast and all(n["subscriberSnsTopicArns"] for n in forecast)
