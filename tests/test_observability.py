@@ -343,3 +343,31 @@ def test_budget_forecasts_go_to_the_alert_topic() -> None:
     budget = resource(plan_of("dev"), "aws:budgets/budget:Budget", "guardrails-budget")
     forecast = [n for n in budget.inputs["notifications"] if n["notificationType"] == "FORECASTED"]
     assert forecast and all(n["subscriberSnsTopicArns"] for n in forecast)
+
+
+# --- dashboards ---------------------------------------------------------------------------------------------
+
+DASHBOARDS = sorted((PROJECT.root / "components" / "data" / "dashboards").glob("*.json"))
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=[p.stem for p in DASHBOARDS])
+def test_every_dashboard_query_parses_and_names_catalogued_metrics(path: Any) -> None:
+    exporters, _ = metric_catalog()
+    catalogued = set().union(*exporters.values())
+    board = json.loads(path.read_text(encoding="utf-8"))
+    targets = [t for panel in board["panels"] for t in panel["targets"]]
+    assert targets
+    for target in targets:
+        names = metric_names(target["expr"])
+        assert names and names <= catalogued, (path.name, target["expr"], names - catalogued)
+
+
+def test_dashboards_cover_what_the_issue_asks() -> None:
+    titles = {
+        json.loads(p.read_text(encoding="utf-8"))["uid"]: [panel["title"] for panel in json.loads(p.read_text())["panels"]]
+        for p in DASHBOARDS
+    }
+    assert set(titles) == {"mlstack-gpus", "mlstack-endpoints", "mlstack-queues", "mlstack-nodes", "mlstack-spend"}
+    assert any("latency" in t.lower() for t in titles["mlstack-endpoints"])
+    assert any("cold starts" in t.lower() for t in titles["mlstack-endpoints"])
+    assert any("spot" in t.lower() for t in titles["mlstack-nodes"])
