@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
-
 from pathlib import Path
+from typing import Any, Literal
 
 import pulumi
 import pulumi_aws as aws
@@ -596,7 +595,7 @@ def monitor_manifest(target: ScrapeTarget, monitoring_namespace: str) -> dict[st
         endpoint["honorLabels"] = True
     if target.bearer_token:
         # ServiceMonitor only (PodMonitor has no bearerTokenFile): Prometheus' own service account token.
-        endpoint["bearerTokenFile"] = "/var/run/secrets/kubernetes.io/serviceaccount/token"  # noqa: S105
+        endpoint["bearerTokenFile"] = "/var/run/secrets/kubernetes.io/serviceaccount/token"
     if target.tls_insecure_skip_verify:
         endpoint["tlsConfig"] = {"insecureSkipVerify": True}
     endpoints_key = "podMetricsEndpoints" if target.kind == "PodMonitor" else "endpoints"
