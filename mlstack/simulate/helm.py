@@ -305,7 +305,11 @@ class _ManifestLoader(yaml.SafeLoader):
     """
 
 
-_ManifestLoader.add_constructor("tag:yaml.org,2002:value", _ManifestLoader.construct_yaml_str)
+def _construct_value_as_string(loader: yaml.SafeLoader, node: yaml.Node) -> str:
+    return str(loader.construct_scalar(node))  # type: ignore[arg-type]  # a ScalarNode: '=' is a plain scalar
+
+
+_ManifestLoader.add_constructor("tag:yaml.org,2002:value", _construct_value_as_string)
 
 
 def _split(stream: str) -> list[dict[str, Any]]:
