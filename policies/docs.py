@@ -24,7 +24,8 @@ _DOMAIN_TITLES = {
     "workloads": "Kubernetes",
     "data_services": "Data services",
     "sagemaker": "SageMaker",
-    "messaging": "Queues",
+    "messaging": "Queues and topics",
+    "observability": "Metrics stack",
 }
 
 
