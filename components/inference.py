@@ -498,6 +498,10 @@ def _keda_values(*, hardened: bool) -> dict[str, Any]:
     values: dict[str, Any] = {
         "operator": {"replicaCount": 2 if hardened else 1},
         "securityContext": {"operator": container_security_context()},
+        # The operator's Prometheus metrics (trigger errors, scaler values) on port 8080, named "metrics" on its
+        # Service, which the metrics stack scrapes (kedacore/charts@v2.20.2:keda/values.yaml
+        # `prometheus.operator.enabled`/`port`; templates/manager/service.yaml and deployment.yaml).
+        "prometheus": {"operator": {"enabled": True}},
     }
     if hardened:
         values["podDisruptionBudget"] = {"operator": {"minAvailable": 1}}

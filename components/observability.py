@@ -565,6 +565,21 @@ def scrape_targets(spec: PlatformSpec) -> list[ScrapeTarget]:
                 why="GPU utilisation and memory, labelled with the pod and namespace using each GPU",
             )
         )
+    if any(e.backend == "kubernetes" for e in spec.inference.endpoints):
+        # kedacore/charts@v2.20.2:keda/templates/manager/service.yaml: the operator's Service (label
+        # app.kubernetes.io/name: keda-operator) gets a "metrics" port once prometheus.operator.enabled is on
+        # (components/inference.py _keda_values); KEDA runs in the keda namespace.
+        targets.append(
+            ScrapeTarget(
+                "keda-operator",
+                "keda",
+                "ServiceMonitor",
+                "keda",
+                {"app.kubernetes.io/name": "keda-operator"},
+                "metrics",
+                why="trigger errors and scaler values of every ScaledObject",
+            )
+        )
     for endpoint in spec.inference.endpoints:
         if endpoint.backend != "kubernetes":
             continue

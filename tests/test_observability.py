@@ -140,7 +140,7 @@ def test_the_operator_made_prometheus_is_counted_with_its_reloader() -> None:
 def test_monitors_follow_the_spec() -> None:
     _, spec = PROJECT.load("staging")
     names = {t.name for t in scrape_targets(spec)}
-    assert {"karpenter", "kueue", "dcgm-exporter"} <= names
+    assert {"karpenter", "kueue", "dcgm-exporter", "keda-operator"} <= names
     assert {f"endpoint-{e.team}-{e.name}" for e in spec.inference.endpoints if e.backend == "kubernetes"} <= names
     dev = copy.deepcopy(PROJECT.load("dev")[1])
     no_dcgm = dev.model_copy(
@@ -265,6 +265,7 @@ def test_every_committed_alert_parses_names_catalogued_metrics_and_links_its_run
         "mlstack-capacity",
         "mlstack-kueue",
         "mlstack-karpenter",
+        "mlstack-autoscaling",
     }
     for group in groups:
         for rule in group["rules"]:
