@@ -239,6 +239,12 @@ class Metrics(pulumi.ComponentResource):
                 # The release installs the monitors' CRDs and the namespace they live in.
                 opts=child(self, provider=args.k8s_provider, depends_on=[self.release]),
             )
+        for index, manifest in enumerate(network_policy_manifests(spec.namespace)):
+            kubernetes.networking.v1.NetworkPolicy(
+                f"{name}-netpol-{index}",
+                **manifest,
+                opts=child(self, provider=args.k8s_provider, depends_on=[self.release]),
+            )
         scraped = {t.exporter for t in args.targets} | CHART_EXPORTERS
         for group in alert_groups(scraped):
             kubernetes.apiextensions.CustomResource(
@@ -464,6 +470,39 @@ def _alertmanager_values(
             "resources": _resources("10m", "64Mi", "128Mi"),
         },
     }
+
+
+# KEDA's operator queries Prometheus for the warm endpoints' triggers (components/inference.py KEDA_NAMESPACE).
+KEDA_NAMESPACE = "keda"
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+
+
+def network_policy_manifests(namespace: str) -> list[dict[str, Any]]:
+    """Ingress to the metrics namespace: its own pods (Prometheus scraping the operator, kube-state-metrics,
+    Alertmanager and itself; Prometheus sending to Alertmanager; Alertmanager's mesh) and the KEDA operator to
+    Prometheus' web port. Egress stays open: Prometheus scrapes every namespace and the nodes' kubelets and
+    exporters, and Alertmanager calls SNS. The node exporters use the host network, which policies do not cover."""
+    own = {"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: namespace}}}
+    return [
+        {
+            "metadata": {"name": "allow-from-own-namespace", "namespace": namespace},
+            "spec": {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{"from": [own]}]},
+        },
+        {
+            "metadata": {"name": "allow-keda-to-prometheus", "namespace": namespace},
+            "spec": {
+                # The Prometheus pods the operator creates (mlstack.simulate.operator_made, makeSelectorLabels).
+                "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+                "policyTypes": ["Ingress"],
+                "ingress": [
+                    {
+                        "from": [{"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: KEDA_NAMESPACE}}}],
+                        "ports": [{"protocol": "TCP", "port": PROMETHEUS_PORT}],
+                    }
+                ],
+            },
+        },
+    ]
 
 
 def alert_groups(exporters: set[str] | None = None) -> list[dict[str, Any]]:

@@ -372,3 +372,14 @@ def test_dashboards_cover_what_the_issue_asks() -> None:
     assert any("latency" in t.lower() for t in titles["mlstack-endpoints"])
     assert any("cold starts" in t.lower() for t in titles["mlstack-endpoints"])
     assert any("spot" in t.lower() for t in titles["mlstack-nodes"])
+
+
+def test_keda_reaches_prometheus_only_through_its_own_allow_rule() -> None:
+    """The metrics namespace admits only its own pods; without the KEDA rule the warm endpoints' queries are
+    refused (MLS-SIM-NET-002 on the KEDA trigger address)."""
+    netpol = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+    assert findings(world_of("prod"), "MLS-SIM-NET-002") == []
+    plan = mutable_plan("prod")
+    plan.resources.remove(resource(plan, netpol, "metrics-netpol-1"))
+    found = findings(world_of("prod", plan), "MLS-SIM-NET-002")
+    assert found and all("KEDA queries the prometheus trigger address" in f.message for f in found)
