@@ -139,6 +139,8 @@ def _as_workload_policy(*, scoped: bool) -> Any:
 def _silent_notifications(resource: Any) -> None:
     for notification in resource.inputs["notifications"]:
         notification.pop("subscriberEmailAddresses", None)
+        # The platform's alert topic is a subscriber too (components.observability.Alerts).
+        notification.pop("subscriberSnsTopicArns", None)
 
 
 def _only_actual_notifications(resource: Any) -> None:
