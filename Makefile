@@ -4,9 +4,12 @@ PYTHON  ?= python3
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-stamp
 
-.PHONY: install plan plan-all test lint typecheck schema docs clean
+.PHONY: install plan plan-all test lint typecheck schema docs clean distclean
 
-$(STAMP): pyproject.toml scripts/install_helm.py
+# scripts/check_python.py stops a too-old $(PYTHON) before it creates anything, and removes a $(VENV) that
+# another interpreter built (`venv` over it would keep the old bin/python).
+$(STAMP): pyproject.toml scripts/install_helm.py scripts/check_python.py
+	$(PYTHON) scripts/check_python.py --venv $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
@@ -41,5 +44,9 @@ docs: schema
 	$(BIN)/python -m mlstack.reference
 	$(BIN)/python -m policies.docs
 
+# `clean` keeps $(VENV) (a rebuild takes minutes); `distclean` removes it too, for a fresh start.
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache
+
+distclean: clean
+	rm -rf $(VENV)

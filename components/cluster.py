@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -28,9 +29,29 @@ _AFTER_NODES = ("coredns", "aws-ebs-csi-driver")
 # when asked: the value is the string "true", as in the chart the add-on is built from
 # (aws/amazon-vpc-cni-k8s@v1.20.4:charts/aws-vpc-cni/values.yaml `enableNetworkPolicy: "false"`, rendered
 # into --enable-network-policy); EKS docs cni-network-policy-configure. Without it every policy is inert.
-ADDON_CONFIGURATION: dict[str, dict[str, str]] = {"vpc-cni": {"enableNetworkPolicy": "true"}}
+ADDON_CONFIGURATION: dict[str, dict[str, Any]] = {"vpc-cni": {"enableNetworkPolicy": "true"}}
 # The spec's capacity types as the EKS API spells them.
 _CAPACITY_TYPES = {"on-demand": "ON_DEMAND", "spot": "SPOT"}
+# The system node group keeps platform pods only: its taint keeps every pod off it that does not tolerate it
+# (team pods never do: team namespaces get no toleration and admission adds none), and platform charts add
+# SYSTEM_PLACEMENT. CriticalAddonsOnly is the key Karpenter's chart already tolerates
+# (aws/karpenter-provider-aws@v1.14.1:charts/karpenter/values.yaml `tolerations`).
+SYSTEM_NODE_LABEL = {"mlstack.io/node-role": "system"}
+SYSTEM_TAINT = {"key": "CriticalAddonsOnly", "value": "true", "effect": "NoSchedule"}
+SYSTEM_TOLERATION = {"key": "CriticalAddonsOnly", "operator": "Exists", "effect": "NoSchedule"}
+
+
+# CoreDNS must run on the system nodes before anything else (the Kubernetes provider waits for it). Upstream's
+# manifest tolerates CriticalAddonsOnly (coredns/deployment kubernetes/coredns.yaml.sed), and it is stated here
+# rather than assumed of EKS's defaults. The add-on's schema (`aws eks describe-addon-configuration
+# --addon-name coredns`) cannot be read offline; a top-level `tolerations` list is what published configurations
+# of the add-on use. Check it against the schema of the pinned version before the first deploy.
+ADDON_CONFIGURATION["coredns"] = {"tolerations": [dict(SYSTEM_TOLERATION)]}
+
+
+def system_placement() -> dict[str, Any]:
+    """Pod spec fields (Helm values of most charts spell them the same) that put a platform pod on system nodes."""
+    return {"nodeSelector": dict(SYSTEM_NODE_LABEL), "tolerations": [dict(SYSTEM_TOLERATION)]}
 
 
 def eks_cluster_name(env: Environment) -> str:
@@ -349,7 +370,12 @@ class Cluster(pulumi.ComponentResource):
             launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
                 id=template.id, version=template.latest_version.apply(str)
             ),
-            labels={"mlstack.io/node-role": "system"},
+            labels=dict(SYSTEM_NODE_LABEL),
+            taints=[
+                aws.eks.NodeGroupTaintArgs(
+                    key=SYSTEM_TAINT["key"], value=SYSTEM_TAINT["value"], effect="NO_SCHEDULE"
+                )
+            ],
             opts=child(self, depends_on=list(addons)),
         )
 

@@ -162,6 +162,11 @@ class GpuPools(pulumi.ComponentResource):
         )
 
         self._ami_alias = f"{AMI_FAMILY}@{args.ami_version}"
+        # What the CPU pools (components/compute.py) share with these: the controller release whose CRDs their
+        # node classes need, the instance profile and the AMI alias.
+        self.karpenter = karpenter
+        self.instance_profile = profile
+        self.ami_alias = self._ami_alias
         node_pools = {pool.name: self._pool(env, pool, cluster, profile, karpenter) for pool in args.spec}
         device_plugin = self._device_plugins(args.spec, k8s) if args.spec else None
         # What a GPU workload on a pool waits for: the pool itself and the plugin that advertises its GPUs.
@@ -241,32 +246,14 @@ class GpuPools(pulumi.ComponentResource):
         karpenter: kubernetes.helm.v3.Release,
     ) -> kubernetes.apiextensions.CustomResource:
         name = f"{self._name}-{pool.name}"
-        node_class: dict[str, Any] = {
-            "amiSelectorTerms": [{"alias": self._ami_alias}],
-            "instanceProfile": profile.name,
-            "subnetSelectorTerms": [{"tags": {"karpenter.sh/discovery": cluster.cluster_name}}],
-            "securityGroupSelectorTerms": [{"id": cluster.cluster_security_group_id}],
-            "metadataOptions": {
-                "httpEndpoint": "enabled",
-                "httpProtocolIPv6": "disabled",
-                "httpPutResponseHopLimit": 1,
-                "httpTokens": "required",
-            },
-            "blockDeviceMappings": [
-                {
-                    "deviceName": "/dev/xvda",
-                    "rootVolume": True,
-                    "ebs": {
-                        "volumeSize": f"{pool.volume_gib}Gi",
-                        "volumeType": "gp3",
-                        "encrypted": True,
-                        "deleteOnTermination": True,
-                    },
-                }
-            ],
-            # Instances Karpenter launches do not get the provider's default tags, so cost tags go here.
-            "tags": {**env.tags, POOL_LABEL: pool.name},
-        }
+        node_class = ec2_node_class_spec(
+            env,
+            cluster,
+            ami_alias=self._ami_alias,
+            instance_profile=profile.name,
+            volume_gib=pool.volume_gib,
+            pool=pool.name,
+        )
         if pool.efa:
             # Collective traffic over EFA needs the nodes close together: one cluster placement group.
             group = aws.ec2.PlacementGroup(
@@ -383,6 +370,45 @@ class GpuPools(pulumi.ComponentResource):
                 provider=k8s,
             )
         return device_plugin
+
+
+def ec2_node_class_spec(
+    env: Environment,
+    cluster: Cluster,
+    *,
+    ami_alias: str,
+    instance_profile: pulumi.Input[str],
+    volume_gib: int,
+    pool: str,
+) -> dict[str, Any]:
+    """The EC2NodeClass spec every pool shares: the AMI alias, the cluster's subnets and security group, IMDSv2
+    with one hop, an encrypted gp3 root volume, and the environment's cost tags."""
+    return {
+        "amiSelectorTerms": [{"alias": ami_alias}],
+        "instanceProfile": instance_profile,
+        "subnetSelectorTerms": [{"tags": {"karpenter.sh/discovery": cluster.cluster_name}}],
+        "securityGroupSelectorTerms": [{"id": cluster.cluster_security_group_id}],
+        "metadataOptions": {
+            "httpEndpoint": "enabled",
+            "httpProtocolIPv6": "disabled",
+            "httpPutResponseHopLimit": 1,
+            "httpTokens": "required",
+        },
+        "blockDeviceMappings": [
+            {
+                "deviceName": "/dev/xvda",
+                "rootVolume": True,
+                "ebs": {
+                    "volumeSize": f"{volume_gib}Gi",
+                    "volumeType": "gp3",
+                    "encrypted": True,
+                    "deleteOnTermination": True,
+                },
+            }
+        ],
+        # Instances Karpenter launches do not get the provider's default tags, so cost tags go here.
+        "tags": {**env.tags, POOL_LABEL: pool},
+    }
 
 
 def _helm_release(

@@ -15,9 +15,17 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as kubernetes
 
+from components.cluster import system_placement
 from components.environment import Environment
 from components.helm import chart_source
-from components.iam import platform_role, pod_identity_trust, policy_document, service_trust
+from components.iam import (
+    TEAM_COST_CENTER_TAG,
+    platform_role,
+    pod_identity_trust,
+    policy_document,
+    service_trust,
+    team_tags,
+)
 from components.options import child
 from components.registry import PullThrough
 from mlstack.spec.inference import EndpointSpec, InferenceSpec
@@ -125,6 +133,9 @@ class InferenceArgs:
     vpc_cidr: pulumi.Input[str]
     private_subnet_ids: pulumi.Input[Sequence[str]]
     artifacts_bucket: CaptureBucket | None = None
+    team_cost_centers: Mapping[str, str] = field(default_factory=dict)
+    """Team -> cost center: an endpoint's role and SageMaker resources carry their team's ``team-cost-center``
+    tag (components.iam.team_tags), which the team's budget filters on. A team not listed gets no team tags."""
     team_ready: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
     """Per team, what an endpoint in its namespace waits for (``Teams.namespace_ready``)."""
     pool_ready: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
@@ -271,6 +282,8 @@ class Inference(pulumi.ComponentResource):
                 # aws/eks-charts@v0.0.196:stable/aws-load-balancer-controller/values.yaml `image.repository`
                 # (templates/deployment.yaml renders "<repository>:<tag>"; the chart's tag v2.13.0 is kept).
                 "image": {"repository": self._args.registry.pull_through.image(LB_CONTROLLER_IMAGE)},
+                # values.yaml `nodeSelector`, `tolerations`: a platform controller, on the system nodes.
+                **system_placement(),
             },
         )
 
@@ -284,7 +297,13 @@ class Inference(pulumi.ComponentResource):
             boundary_arn=self._args.boundary_arn,
             assume_role_policy=trust,
             description=description,
+            tags=self._team_tags(endpoint),
         )
+
+    def _team_tags(self, endpoint: EndpointSpec) -> dict[str, str] | None:
+        """The owning team's cost-allocation tags, for everything billed for this endpoint."""
+        cost_center = self._args.team_cost_centers.get(endpoint.team)
+        return team_tags(endpoint.team, cost_center) if cost_center else None
 
     def _kubernetes_endpoint(self, endpoint: EndpointSpec) -> aws.iam.Role:
         env, args = self._args.env, self._args
@@ -312,7 +331,11 @@ class Inference(pulumi.ComponentResource):
         loader_image = f"{env.account_id}.dkr.ecr.{env.region}.amazonaws.com/{MODEL_LOADER_IMAGE}"
         deployment = kubernetes.apps.v1.Deployment(
             f"{base}-deployment",
-            **deployment_manifest(endpoint, loader_image=loader_image),
+            **deployment_manifest(
+                endpoint,
+                loader_image=loader_image,
+                team_cost_center=args.team_cost_centers.get(endpoint.team),
+            ),
             # KEDA owns the replica count once the Deployment exists.
             opts=self._k8s(depends_on=[*after, account], ignore_changes=["spec.replicas"]),
         )
@@ -423,6 +446,7 @@ class Inference(pulumi.ComponentResource):
             vpc_config=aws.sagemaker.ModelVpcConfigArgs(
                 subnets=args.private_subnet_ids, security_group_ids=[security_group.id]
             ),
+            tags=self._team_tags(endpoint),
             opts=child(self, depends_on=grants),
         )
         config = aws.sagemaker.EndpointConfiguration(
@@ -456,10 +480,15 @@ class Inference(pulumi.ComponentResource):
                 if capture_uri is not None
                 else None
             ),
+            tags=self._team_tags(endpoint),
             opts=child(self),
         )
         sagemaker_endpoint = aws.sagemaker.Endpoint(
-            f"{base}-endpoint", name=physical, endpoint_config_name=config.name, opts=child(self)
+            f"{base}-endpoint",
+            name=physical,
+            endpoint_config_name=config.name,
+            tags=self._team_tags(endpoint),
+            opts=child(self),
         )
         target = aws.appautoscaling.Target(
             f"{base}-scaling-target",
@@ -502,6 +531,8 @@ def _keda_values(*, hardened: bool) -> dict[str, Any]:
         # Service, which the metrics stack scrapes (kedacore/charts@v2.20.2:keda/values.yaml
         # `prometheus.operator.enabled`/`port`; templates/manager/service.yaml and deployment.yaml).
         "prometheus": {"operator": {"enabled": True}},
+        # kedacore/charts@v2.20.2:keda/values.yaml top-level `nodeSelector`, `tolerations` (every KEDA pod).
+        **system_placement(),
     }
     if hardened:
         values["podDisruptionBudget"] = {"operator": {"minAvailable": 1}}
@@ -524,8 +555,11 @@ def _http_addon_values(*, hardened: bool) -> dict[str, Any]:
             # server refuses (kedacore/charts@c4b92e9:http-add-on/templates/interceptor/poddisruptionbudget.yaml).
             # maxUnavailable 1 lets a drain proceed, and with two replicas keeps one interceptor up.
             "pdb": {"enabled": True, "minAvailable": 0, "maxUnavailable": 1},
+            **system_placement(),
         },
-        "scaler": {"replicas": 3 if hardened else 1},
+        # values.yaml `operator.`, `scaler.`, `interceptor.nodeSelector` and `.tolerations`: system nodes.
+        "scaler": {"replicas": 3 if hardened else 1, **system_placement()},
+        "operator": system_placement(),
     }
 
 
@@ -659,7 +693,9 @@ def container_security_context() -> dict[str, Any]:
     }
 
 
-def deployment_manifest(endpoint: EndpointSpec, *, loader_image: str) -> dict[str, Any]:
+def deployment_manifest(
+    endpoint: EndpointSpec, *, loader_image: str, team_cost_center: str | None = None
+) -> dict[str, Any]:
     """The endpoint's Deployment: GPU pool placement, model loader, probes, and a locked-down container."""
     gpus = endpoint.gpus_per_replica
     memory = f"{MEMORY_PER_GPU_GIB * gpus}Gi"
@@ -749,7 +785,13 @@ def deployment_manifest(endpoint: EndpointSpec, *, loader_image: str) -> dict[st
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
             "template": {
                 "metadata": {
-                    "labels": _labels(endpoint),
+                    # The pod label team-cost-center is what split cost allocation data for EKS imports as a cost
+                    # allocation tag (AWS Data Exports user guide, split-cost-allocation-data-kubernetes-labels.html:
+                    # pod labels only, up to 50 per pod, alphabetical), so the shared GPU node's cost reaches the team.
+                    "labels": {
+                        **_labels(endpoint),
+                        **({TEAM_COST_CENTER_TAG: team_cost_center} if team_cost_center else {}),
+                    },
                     "annotations": {
                         "prometheus.io/scrape": "true",
                         "prometheus.io/port": str(8002 if endpoint.runtime == "triton" else endpoint.port),

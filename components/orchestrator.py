@@ -10,12 +10,13 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.cluster import Cluster
+from components.cluster import Cluster, system_placement
 from components.environment import Environment
 from components.iam import TEAM_COST_CENTER_TAG, policy_document, team_tags
 from components.options import child, stateful
 from components.registry import PullThrough
 from components.storage import Bucket
+from components.teams import LOCAL_QUEUE
 from components.workloads import (
     BASELINE,
     POSTGRES_PORT,
@@ -42,6 +43,8 @@ ARGO_IMAGE_REGISTRY = "quay.io"
 ARGO_CRD_JOB_IMAGE = "registry.k8s.io/kubectl"
 # Every team namespace gets this service account; Argo runs workflows as it unless a workflow says otherwise.
 WORKFLOW_SERVICE_ACCOUNT = "workflows"
+# The label that names a workload's Kueue LocalQueue.
+KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 METADATA_SERVICE = "metaflow-metadata"
 METADATA_PORT = 8080
 UI_BACKEND = "metaflow-ui-backend"
@@ -453,6 +456,32 @@ class Orchestrator(pulumi.ComponentResource):
                 ],
                 opts=child(self, provider=args.k8s_provider, depends_on=[executor, account]),
             )
+            # Metaflow's @parallel on Argo creates a JobSet from a resource template, run by the workflow's own
+            # service account: the executor runs `kubectl create` and then reads the object back until its
+            # success or failure condition holds (argoproj/argo-workflows@v4.0.6:workflow/executor/resource.go).
+            jobsets = k8s.rbac.v1.Role(
+                f"{name}-{team.name}-jobsets",
+                metadata=_meta("metaflow-jobsets", team.name),
+                rules=[
+                    k8s.rbac.v1.PolicyRuleArgs(
+                        api_groups=["jobset.x-k8s.io"], resources=["jobsets"], verbs=["create", "get"]
+                    )
+                ],
+                opts=after_namespaces,
+            )
+            k8s.rbac.v1.RoleBinding(
+                f"{name}-{team.name}-jobsets-binding",
+                metadata=_meta("metaflow-jobsets", team.name),
+                role_ref=k8s.rbac.v1.RoleRefArgs(
+                    api_group="rbac.authorization.k8s.io", kind="Role", name="metaflow-jobsets"
+                ),
+                subjects=[
+                    k8s.rbac.v1.SubjectArgs(
+                        kind="ServiceAccount", name=WORKFLOW_SERVICE_ACCOUNT, namespace=team.name
+                    )
+                ],
+                opts=child(self, provider=args.k8s_provider, depends_on=[jobsets, account]),
+            )
             role = workload_role(
                 self,
                 f"{name}-{team.name}-workflows-role",
@@ -522,6 +551,8 @@ def argo_values(
         },
         "ingress": {"enabled": False},
         "secure": False,
+        # values.yaml `server.nodeSelector` (merged with the chart's kubernetes.io/os), `server.tolerations`.
+        **system_placement(),
     }
     if spec.sso is not None:
         server["sso"] = {
@@ -545,6 +576,8 @@ def argo_values(
             "requests": {"cpu": "100m", "memory": "256Mi"},
             "limits": {"memory": "1Gi"},
         },
+        # values.yaml `controller.nodeSelector`, `controller.tolerations`: on the system nodes.
+        **system_placement(),
         "workflowDefaults": {
             "spec": {
                 "serviceAccountName": WORKFLOW_SERVICE_ACCOUNT,
@@ -576,7 +609,11 @@ def argo_values(
             # argo-helm@argo-workflows-1.0.18:charts/argo-workflows/values.yaml
             # `crds.upgradeJob.image.repository` (default registry.k8s.io/kubectl; the tag v1.36.2 is kept):
             # templates/crds-install-job.yaml renders "<repository>:<tag>".
-            "upgradeJob": {"image": {"repository": pull_through.image(ARGO_CRD_JOB_IMAGE)}},
+            # `crds.upgradeJob.nodeSelector`, `.tolerations` (templates/crds-install-job.yaml): system nodes.
+            "upgradeJob": {
+                "image": {"repository": pull_through.image(ARGO_CRD_JOB_IMAGE)},
+                **system_placement(),
+            },
         },
         "singleNamespace": False,
         "workflow": {"serviceAccount": {"create": False}, "rbac": {"create": False}},
@@ -851,6 +888,7 @@ def metaflow_statefulset_spec(
     }
     if init:
         pod["initContainers"] = init
+    pod.update(system_placement())  # a platform service: on the system nodes
     return {
         "serviceName": name,
         "replicas": spec.metadata_service_replicas,
@@ -901,12 +939,22 @@ def metaflow_config(
         "METAFLOW_SERVICE_INTERNAL_URL": service_url,
         "METAFLOW_KUBERNETES_NAMESPACE": team,
         "METAFLOW_KUBERNETES_SERVICE_ACCOUNT": WORKFLOW_SERVICE_ACCOUNT,
+        # Limits equal to requests (metaflow 2.19.39 plugins/kubernetes/kube_utils.py qos_requests_and_limits).
+        # With Metaflow's default QoS (Burstable: requests only) the team LimitRange adds its default limit
+        # (memory 2Gi) to a step that requests more (Metaflow's default is 4096M), and admission refuses the pod.
+        "METAFLOW_KUBERNETES_QOS": "Guaranteed",
         "METAFLOW_KUBERNETES_CONTAINER_IMAGE": step_image,
         # Every step pod carries the team's cost center, so split cost allocation data for EKS (with the label
         # imported as a cost allocation tag) charges its share of the shared nodes to the team's budget.
         # Format "key=value,..." (plugins/kubernetes/kubernetes_decorator.py: KUBERNETES_LABELS.split(",")).
         "METAFLOW_KUBERNETES_LABELS": f"{TEAM_COST_CENTER_TAG}={cost_center},{TEAM_LABEL}={team}",
     }
+    # Every step queues on the team's Kueue LocalQueue (components/teams.py LOCAL_QUEUE): Argo's step pods
+    # through Kueue's pod integration, @parallel JobSets as one gang (Kueue's jobset integration). Metaflow
+    # puts these labels on the pods, Jobs and JobSets it creates (plugins/kubernetes/kubernetes.py
+    # create_jobset: jobset.labels(labels)); kubernetes-sigs/kueue@v0.19.2 docs tasks/run/jobsets.md and
+    # external_workloads/argo_workflow.md name the label.
+    config["METAFLOW_KUBERNETES_LABELS"] += f",{KUEUE_QUEUE_LABEL}={LOCAL_QUEUE}"
     if argo_ui_url:
         config["METAFLOW_ARGO_WORKFLOWS_UI_URL"] = argo_ui_url
     return config

@@ -6,11 +6,13 @@ import pulumi
 import pulumi_aws as aws
 
 from components.cluster import Cluster, ClusterArgs, eks_cluster_name
+from components.compute import Compute, ComputeArgs
 from components.environment import Environment
 from components.governance import Guardrails, GuardrailsArgs
 from components.gpu import GpuPools, GpuPoolsArgs
 from components.inference import Inference, InferenceArgs
 from components.keys import EncryptionKeys, EncryptionKeysArgs
+from components.logs import Logs, LogsArgs
 from components.network import Network, NetworkArgs
 from components.observability import Alerts, AlertsArgs, Metrics, MetricsArgs, scrape_targets
 from components.options import child
@@ -96,6 +98,17 @@ class Platform(pulumi.ComponentResource):
             ),
             aws_only,
         )
+        self.compute = Compute(
+            f"{name}-compute",
+            ComputeArgs(
+                env=env,
+                spec=list(spec.cpu_pools),
+                cluster=self.cluster,
+                karpenter=self.gpu,
+                pull_through=PullThrough.from_spec(env, spec.registry),
+            ),
+            aws_only,
+        )
         self.storage = ObjectStore(
             f"{name}-storage",
             ObjectStoreArgs(
@@ -131,6 +144,8 @@ class Platform(pulumi.ComponentResource):
                 storage=self.storage,
                 registry=self.registry,
                 platform_admins=spec.platform_admins,
+                cpu_pools=list(spec.cpu_pools),
+                kueue_after=[self.compute.jobset],
             ),
             aws_only,
         )
@@ -208,12 +223,32 @@ class Platform(pulumi.ComponentResource):
                 team_ready=self.teams.namespace_ready,
                 pool_ready=self.gpu.pool_ready,
                 admission_ready=self.teams.admission_ready,
+                team_cost_centers={team.name: team.cost_center for team in spec.teams},
                 # A Prometheus the stack file names wins over the platform's own.
                 prometheus_url=spec.inference.prometheus_url or in_cluster_prometheus_url(spec.metrics),
                 metrics_ready=[self.metrics] if self.metrics is not None else [],
             ),
             aws_only,
         )
+        self.logs: Logs | None = None
+        if spec.logs.enabled:
+            self.logs = Logs(
+                f"{name}-logs",
+                LogsArgs(
+                    env=env,
+                    spec=spec.logs,
+                    teams=tuple(spec.teams),
+                    logs_key_arn=self.keys.logs_key_arn,
+                    boundary_arn=self.guardrails.permission_boundary_arn,
+                    pull_through=self.registry.pull_through,
+                    cluster=self.cluster,
+                    k8s_provider=self.cluster.k8s_provider,
+                ),
+                aws_only,
+            )
+            # People of a team read their own team's logs; the platform group and the nodes' stay with the admins.
+            for team_name, human_role in self.teams.human_roles.items():
+                self.logs.grant_team_read(f"{name}-logs-read-{team_name}", team_name, human_role)
 
         self.metaflow_config = self.orchestrator.metaflow_config
         self.permission_boundary_arn = self.guardrails.permission_boundary_arn

@@ -17,7 +17,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as kubernetes
 
-from components.cluster import Cluster
+from components.cluster import Cluster, system_placement
+from components.compute import ARCH_LABEL, ARM64_TAINT
 from components.environment import Environment
 from components.helm import chart_source
 from components.iam import POLICY_VERSION, platform_role, pod_identity_trust, policy_document, team_tags
@@ -25,6 +26,7 @@ from components.inference import INTERCEPTOR_POD_LABELS, INTERCEPTOR_PORT, KEDA_
 from components.options import child
 from components.registry import PullThrough, Registry
 from components.storage import ObjectStore
+from mlstack.spec.compute import CpuPoolSpec
 from mlstack.spec.gpu import GpuPoolSpec
 from mlstack.spec.teams import HumanAccessSpec, TeamSpec
 
@@ -36,9 +38,11 @@ KUEUE_NAMESPACE = "kueue-system"
 # The released chart's controller image (shared/charts/release-values/kueue-0.19.2.yaml), pulled through the cache.
 KUEUE_IMAGE = "registry.k8s.io/kueue/kueue"
 COHORT = "mlstack"
-# CPU and memory are admitted through one flavor with no node labels: Kueue must cover every resource a
-# workload requests, but only GPUs decide which pool a workload lands on.
+# CPU and memory are admitted through flavors that select an architecture only (amd64 `default`, and `arm64`
+# with a Graviton pool): Kueue must cover every resource a workload requests, but only GPUs decide which GPU
+# pool a workload lands on (resource_flavor_manifests).
 DEFAULT_FLAVOR = "default"
+ARM64_FLAVOR = "arm64"
 LOCAL_QUEUE = "default"
 WORKLOAD_SERVICE_ACCOUNT = "workload"
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -68,6 +72,10 @@ class TeamsArgs:
     registry: Registry
     platform_admins: HumanAccessSpec | None = None
     shared_service_namespaces: Sequence[str] = SHARED_SERVICE_NAMESPACES
+    cpu_pools: Sequence[CpuPoolSpec] = ()
+    """The CPU pools: an arm64 pool adds Kueue's arm64 flavor (components/compute.py)."""
+    kueue_after: Sequence[pulumi.Resource] = ()
+    """What Kueue's release waits for: the JobSet release, so that Kueue's JobSet integration finds its CRD."""
 
 
 class Teams(pulumi.ComponentResource):
@@ -102,7 +110,7 @@ class Teams(pulumi.ComponentResource):
             repository_opts=kueue_repository,
             values=kueue_values(hardened=env.tier.hardened, pull_through=args.registry.pull_through),
             atomic=True,
-            opts=child(self, provider=k8s),
+            opts=child(self, provider=k8s, depends_on=list(args.kueue_after)),
         )
         # Kueue's chart installs fail-closed mutating webhooks for Deployments, StatefulSets and Jobs in every
         # namespace but kube-system and kueue-system (kubernetes-sigs/kueue@v0.19.2:charts/kueue/templates/
@@ -110,7 +118,8 @@ class Teams(pulumi.ComponentResource):
         # (kubernetes-sigs/kueue#5244). Workloads of other components wait for the release: admission_ready.
         self.admission_ready: list[pulumi.Resource] = [self.kueue]
         after_kueue = child(self, provider=k8s, depends_on=[self.kueue])
-        for flavor in resource_flavor_manifests(args.gpu_pools):
+        arm64 = any(pool.arch == "arm64" for pool in args.cpu_pools)
+        for flavor in resource_flavor_manifests(args.gpu_pools, arm64=arm64):
             kubernetes.apiextensions.CustomResource(
                 f"{name}-flavor-{flavor['metadata']['name']}", **_custom(flavor), opts=after_kueue
             )
@@ -140,6 +149,9 @@ class Teams(pulumi.ComponentResource):
         pool_sizes = {pool.name: pool.max_gpus for pool in args.gpu_pools}
         self.namespace_ready: dict[str, list[pulumi.Resource]] = {}
         human_arns: dict[str, pulumi.Output[str]] = {}
+        # The roles themselves, for grants other components make (Logs.grant_team_read).
+        self.human_roles: dict[str, aws.iam.Role] = {}
+        self.workload_roles: dict[str, aws.iam.Role] = {}
         workload_arns: dict[str, pulumi.Output[str]] = {}
         for team in args.spec:
             prefix = f"{name}-{team.name}"
@@ -174,7 +186,9 @@ class Teams(pulumi.ComponentResource):
             kubernetes.apiextensions.CustomResource(
                 f"{prefix}-clusterqueue",
                 **_custom(
-                    cluster_queue_manifest(team, team.pool_quotas(pool_sizes), efa_per_gpu(args.gpu_pools))
+                    cluster_queue_manifest(
+                        team, team.pool_quotas(pool_sizes), efa_per_gpu(args.gpu_pools), arm64=arm64
+                    )
                 ),
                 opts=with_kueue,
             )
@@ -203,6 +217,7 @@ class Teams(pulumi.ComponentResource):
                 parent=self,
             )
             workload_arns[team.name] = workload.arn
+            self.workload_roles[team.name] = workload
 
             if team.human_access is not None:
                 human = platform_role(
@@ -233,6 +248,7 @@ class Teams(pulumi.ComponentResource):
                     opts=child(self),
                 )
                 human_arns[team.name] = human.arn
+                self.human_roles[team.name] = human
 
         self.platform_admin_role_arn = self.platform_admin_role.arn
         self.human_role_arns = pulumi.Output.all(**human_arns) if human_arns else pulumi.Output.from_input({})
@@ -281,7 +297,16 @@ def _custom(manifest: dict[str, Any]) -> dict[str, Any]:
 
 def kueue_values(*, hardened: bool, pull_through: PullThrough) -> dict[str, Any]:
     """Helm values of Kueue: two controller replicas where an outage would stall every team's queue; the
-    controller image through the environment's registry.k8s.io cache."""
+    controller image through the environment's registry.k8s.io cache; the controller on the system nodes.
+
+    The chart's manager configuration stays as released. It already gives what multi-node jobs need: its
+    integrations include ``jobset.x-k8s.io/jobset`` (charts/kueue/values.yaml
+    `managerConfig.controllerManagerConfigYaml`), so Kueue admits a JobSet as one Workload with a PodSet per
+    replicated job, all of its quota or none; and v1beta2 turns waitForPodsReady on by default with a 30-minute
+    timeout (apis/config/v1beta2/defaults.go ``DefaultWaitForPodsReadyTimeout``), so a gang whose pods do not
+    all start (Karpenter found no capacity for every node) is evicted and requeued instead of holding its GPUs.
+    Kueue sets the integration up when the JobSet CRD appears (pkg/controller/jobframework/setup.go
+    ``WaitForAPI``); the Kueue release still waits for JobSet's (``TeamsArgs.kueue_after``)."""
     return {
         "controllerManager": {
             "replicas": 2 if hardened else 1,
@@ -295,6 +320,8 @@ def kueue_values(*, hardened: bool, pull_through: PullThrough) -> dict[str, Any]
                     "limits": {"memory": "1Gi"},
                 },
             },
+            # charts/kueue/values.yaml `controllerManager.nodeSelector`, `.tolerations`: on the system nodes.
+            **system_placement(),
         },
         "enablePrometheus": False,
     }
@@ -517,6 +544,13 @@ _TEAM_RULES: list[dict[str, Any]] = [
         "resources": ["localqueues", "workloads"],
         "verbs": ["get", "list", "watch"],
     },
+    # Metaflow's @parallel run from a laptop (`--with kubernetes`) creates, watches and on kill deletes a JobSet
+    # (metaflow/plugins/kubernetes/kubernetes_jobsets.py).
+    {
+        "apiGroups": ["jobset.x-k8s.io"],
+        "resources": ["jobsets"],
+        "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+    },
     {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": ["get", "list", "watch"]},
 ]
 
@@ -551,8 +585,13 @@ def service_account_manifest(team: TeamSpec) -> dict[str, Any]:
     }
 
 
-def resource_flavor_manifests(pools: Sequence[GpuPoolSpec]) -> list[dict[str, Any]]:
-    """One Kueue flavor per GPU pool (its node label and taint), plus the label-free flavor for CPU and memory."""
+def resource_flavor_manifests(pools: Sequence[GpuPoolSpec], *, arm64: bool = False) -> list[dict[str, Any]]:
+    """One Kueue flavor per GPU pool (its node label and taint), the amd64 flavor for CPU and memory, and with
+    a Graviton pool the arm64 flavor.
+
+    The CPU flavors select by architecture, not by pool: a GPU pod's CPU and memory are admitted through the
+    CPU group too, and an amd64 label agrees with its GPU pool's nodes where a pool label would contradict it.
+    The amd64 flavor keeps the name ``default`` so that existing ClusterQueues keep their usage on upgrade."""
     flavors = [
         {
             "apiVersion": KUEUE_API,
@@ -567,10 +606,28 @@ def resource_flavor_manifests(pools: Sequence[GpuPoolSpec]) -> list[dict[str, An
         }
         for pool in pools
     ]
-    return [
-        {"apiVersion": KUEUE_API, "kind": "ResourceFlavor", "metadata": {"name": DEFAULT_FLAVOR}, "spec": {}},
-        *flavors,
+    cpu_flavors: list[dict[str, Any]] = [
+        {
+            "apiVersion": KUEUE_API,
+            "kind": "ResourceFlavor",
+            "metadata": {"name": DEFAULT_FLAVOR},
+            # GPU pools, the amd64 CPU pools and the system nodes are all amd64.
+            "spec": {"nodeLabels": {ARCH_LABEL: "amd64"}},
+        }
     ]
+    if arm64:
+        cpu_flavors.append(
+            {
+                "apiVersion": KUEUE_API,
+                "kind": "ResourceFlavor",
+                "metadata": {"name": ARM64_FLAVOR},
+                # nodeTaints, not tolerations: Kueue then assigns this flavor only to workloads that already
+                # tolerate the Graviton pools' taint (their images are multi-arch), and adds no toleration to
+                # others (kubernetes-sigs/kueue@v0.19.2 kueue.x-k8s.io_resourceflavors.yaml spec.nodeTaints).
+                "spec": {"nodeLabels": {ARCH_LABEL: "arm64"}, "nodeTaints": [dict(ARM64_TAINT)]},
+            }
+        )
+    return [*cpu_flavors, *flavors]
 
 
 def efa_per_gpu(pools: Sequence[GpuPoolSpec]) -> dict[str, float]:
@@ -583,7 +640,7 @@ def efa_per_gpu(pools: Sequence[GpuPoolSpec]) -> dict[str, float]:
 
 
 def cluster_queue_manifest(
-    team: TeamSpec, pool_quotas: dict[str, int], efa: dict[str, float] | None = None
+    team: TeamSpec, pool_quotas: dict[str, int], efa: dict[str, float] | None = None, *, arm64: bool = False
 ) -> dict[str, Any]:
     """The team's ClusterQueue: its nominal share per pool, what it may borrow in the cohort, and who may use it.
 
@@ -592,15 +649,27 @@ def cluster_queue_manifest(
     """
     resource_groups: list[dict[str, Any]] = [
         {
-            "coveredResources": ["cpu", "memory"],
+            # Kueue admits a workload only when its ClusterQueue covers every resource the workload requests
+            # (kubernetes-sigs/kueue@v0.19.2:pkg/scheduler/flavorassigner/flavorassigner.go, "resource %s
+            # unavailable in ClusterQueue"), and every Metaflow step requests ephemeral-storage (@kubernetes
+            # disk, metaflow 2.19.39 kubernetes_decorator.py): so the group covers it too.
+            "coveredResources": ["cpu", "memory", "ephemeral-storage"],
             "flavors": [
                 {
-                    "name": DEFAULT_FLAVOR,
+                    "name": flavor,
                     "resources": [
                         {"name": "cpu", "nominalQuota": str(team.cpu_quota)},
                         {"name": "memory", "nominalQuota": f"{team.memory_quota_gib}Gi"},
+                        {
+                            "name": "ephemeral-storage",
+                            "nominalQuota": f"{team.resolved_ephemeral_storage_quota_gib}Gi",
+                        },
                     ],
                 }
+                # Kueue tries the flavors in order: amd64 first, Graviton for workloads that tolerate it when
+                # the team's amd64 share is used up. Each flavor carries the team's whole CPU share; the
+                # namespace ResourceQuota caps the sum of the team's requests at cpu_quota and memory_quota_gib.
+                for flavor in (DEFAULT_FLAVOR, *([ARM64_FLAVOR] if arm64 else []))
             ],
         }
     ]

@@ -11,7 +11,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components.cluster import Cluster
+from components.cluster import Cluster, system_placement
 from components.environment import Environment
 from components.options import child, stateful
 from components.registry import PullThrough
@@ -378,6 +378,8 @@ def qdrant_values(
         # fsGroup already owns the volumes; the chart's chown init container would run as root.
         "updateVolumeFsOwnership": False,
         "podDisruptionBudget": {"enabled": distributed, "maxUnavailable": 1},
+        # qdrant-helm qdrant-1.19.0 values.yaml `nodeSelector`, `tolerations`: on the system nodes.
+        **system_placement(),
         "affinity": _spread_replicas() if distributed else {},
         "config": {"cluster": {"enabled": distributed, "p2p": {"port": QDRANT_P2P_PORT}}},
     }

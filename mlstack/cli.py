@@ -20,7 +20,7 @@ from mlstack.failures import (
     write_output,
 )
 from mlstack.gc_thresholds import raise_thresholds, skip_final_collection
-from mlstack.project import Project, ProjectNotFound, find_project
+from mlstack.project import Project, ProjectNotFound, find_project, unknown_stack
 from mlstack.spec.loader import SpecError
 
 app = typer.Typer(
@@ -35,6 +35,37 @@ ProjectDir = Annotated[
     Path | None,
     typer.Option("--project-dir", help="The mlstack project. Default: found from the working directory."),
 ]
+
+
+def _version() -> str:
+    """The installed distribution's version; the package's own when it runs from a checkout without install."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    import mlstack
+
+    try:
+        return version("mlstack")
+    except PackageNotFoundError:
+        return mlstack.__version__
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"mlstack {_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the mlstack version and exit."
+        ),
+    ] = False,
+) -> None:
+    # The group's help is the Typer(help=...) text above; this callback only adds the global --version.
+    pass
 
 
 def _project(project_dir: Path | None) -> Project:
@@ -53,9 +84,7 @@ def _stacks(project: Project, env: str | None, all_stacks: bool) -> list[str]:
     if not env:
         raise fail(f"name an environment ({', '.join(known)}) or pass --all")
     if env not in known:
-        raise fail(
-            f"no stack file {project.relative(project.stack_file(env))}; known environments: {', '.join(known)}"
-        )
+        raise fail(unknown_stack(project, env))
     return [env]
 
 
@@ -69,10 +98,11 @@ def plan(
     ] = False,
     project_dir: ProjectDir = None,
 ) -> None:
-    """Run the real Pulumi program offline under a recording mock monitor and write build/plan-ENV.json."""
+    """Run the real Pulumi program offline under a recording mock monitor and write build/plan-ENV.json (and
+    build/plan-ENV-account.json, the account foundation's plan, when the stack file has a deployment section)."""
     from mlstack.deploytime import deploy_time_summary
     from mlstack.plan.summary import summary_tree
-    from mlstack.planning import plan_stacks
+    from mlstack.planning import plan_foundation, plan_stacks
 
     project = _project(project_dir)
     stacks = _stacks(project, env, all_stacks)
@@ -80,6 +110,8 @@ def plan(
     # Every stack is validated and planned before the first file is written: one bad stack writes nothing.
     try:
         planned = plan_stacks(project, stacks)
+        # The account foundation (account/) of each stack that has a `deployment` section, from the same file.
+        foundations = [plan_foundation(project, *project.load(stack)) for stack in stacks]
     except SpecError as exc:
         raise fail(str(exc)) from None
     written = []
@@ -87,6 +119,14 @@ def plan(
         path = target / f"plan-{result.stack}.json"
         write_output(path, result.dumps(), "--out-dir")
         written.append(path)
+    for foundation in foundations:
+        if foundation is not None:
+            path = target / f"plan-{foundation.stack}-account.json"
+            write_output(path, foundation.dumps(), "--out-dir")
+            console.print(
+                f"wrote {escape(str(project.relative(path)))} ({len(foundation.resources)} resources, account "
+                "foundation)"
+            )
     for (_, result), path in zip(planned, written, strict=True):
         if not quiet:
             console.print(summary_tree(result))

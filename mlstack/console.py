@@ -10,9 +10,10 @@ stdout under them).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import IO, Any
 
-from rich.console import Console, ConsoleDimensions
+from rich.console import Console, ConsoleDimensions, ConsoleOptions, RenderableType, RenderResult
 
 # Wide enough for the check, cost and deploy-time tables at full length; log viewers scroll sideways.
 PIPE_WIDTH = 160
@@ -74,3 +75,21 @@ console = make_console()
 """Command output."""
 errors = make_console(stderr=True)
 """Errors and warnings, on stderr so that piped output stays clean."""
+
+
+# Below this many columns a report table is drawn stacked (one cell per finding, its fields on their own lines)
+# instead of side by side: five bordered columns at 80 columns leave about 14 characters each, which splits
+# resource names mid-word and ARNs over four lines (2026-11-30 usability review, Friction 10).
+NARROW_WIDTH = 120
+
+
+class ByWidth:
+    """A renderable that picks its layout when it is printed, from the width it is given: ``narrow()`` below
+    :data:`NARROW_WIDTH` columns, else ``wide()``. Callers keep printing one object whatever the terminal."""
+
+    def __init__(self, wide: Callable[[], RenderableType], narrow: Callable[[], RenderableType]):
+        self.wide = wide
+        self.narrow = narrow
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield (self.narrow if options.max_width < NARROW_WIDTH else self.wide)()

@@ -21,6 +21,7 @@ import yaml
 from mlstack.catalog import GpuCatalog, GpuInstanceType, gpu_catalog
 from mlstack.plan.recorder import Plan, RecordedResource
 from mlstack.spec import PlatformSpec
+from mlstack.spec.compute import cpu_instance_table
 
 PRICES_FILE = Path(__file__).resolve().parent / "data" / "prices.yaml"
 
@@ -36,9 +37,11 @@ HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 RDS_CLUSTER = "aws:rds/cluster:Cluster"
 RDS_CLUSTER_INSTANCE = "aws:rds/clusterInstance:ClusterInstance"
 SAGEMAKER_ENDPOINT_CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 S3_BUCKETS = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
 
 GPU_LIMIT = "nvidia.com/gpu"
+CPU_LIMIT = "cpu"
 INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
 INSTANCE_FAMILY_LABEL = "karpenter.k8s.aws/instance-family"
 CAPACITY_TYPE_LABEL = "karpenter.sh/capacity-type"
@@ -141,6 +144,29 @@ class GpuHour:
     dearest: float
 
 
+@dataclass(frozen=True)
+class TeamCost:
+    """What one team can cost a month (docs/cost.md, "Per team"): idle is its warm endpoints, peak its whole GPU
+    quota busy plus its SageMaker endpoints at their maximum. The shared platform is not split among teams."""
+
+    team: str
+    cost_center: str
+    idle: float
+    peak: float
+    basis: tuple[str, ...]
+    budget: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "team": self.team,
+            "costCenter": self.cost_center,
+            "idle": round(self.idle, 2),
+            "peak": round(self.peak, 2),
+            "basis": list(self.basis),
+            "budget": self.budget,
+        }
+
+
 @dataclass
 class Estimate:
     """The monthly estimate of one environment."""
@@ -151,6 +177,7 @@ class Estimate:
     gpu_hours: list[GpuHour]
     assumptions: list[str]
     not_priced: dict[str, int] = field(default_factory=dict)
+    teams: list[TeamCost] = field(default_factory=list)
 
     @property
     def idle(self) -> float:
@@ -177,6 +204,7 @@ class Estimate:
             "gpuHours": [gpu.__dict__ for gpu in self.gpu_hours],
             "assumptions": self.assumptions,
             "notPriced": self.not_priced,
+            "teams": [team.to_json() for team in self.teams],
         }
 
 
@@ -201,7 +229,14 @@ class _Estimator:
         self.spot_factor = 1 - spec.cost.spot_discount_percent / 100
         self.by_urn = {r.urn: r for r in plan.resources}
         self.lines: list[LineItem] = []
+        # Per GPU pool: (capacity, [(node month, type)] cheapest first, dearest GPU-hour), for the per-team view.
+        self.pool_prices: dict[str, tuple[str, list[tuple[float, str]], float]] = {}
+        # Per SageMaker endpoint: (idle, peak) month, for the per-team view.
+        self.sagemaker_months: dict[str, tuple[float, float]] = {}
+        # Usage-based resources priced from a stated volume (never listed as "not priced").
+        self.priced: set[str] = set()
         self.gpu_hours: list[GpuHour] = []
+        self._cpu_assumed = False
         self.assumptions: list[str] = [
             f"prices: {prices.source}, On-Demand list prices in {self.region}, {self.hours:g} hours a month",
             f"Spot capacity is priced at a {spec.cost.spot_discount_percent:g}% discount on On-Demand "
@@ -220,7 +255,13 @@ class _Estimator:
         self._sagemaker()
         self._s3()
         self._prometheus_volumes()
-        usage_types = Counter(r.type for r in self.plan.resources if r.type in self.prices.usage_based)
+        self._pod_logs()
+        teams = self._teams()
+        usage_types = Counter(
+            r.type
+            for r in self.plan.resources
+            if r.type in self.prices.usage_based and r.urn not in self.priced
+        )
         for type_, count in sorted(usage_types.items()):
             self.assumptions.append(
                 f"not priced, usage-based: {count} x {type_} ({self.prices.usage_based[type_]})"
@@ -232,6 +273,7 @@ class _Estimator:
             gpu_hours=self.gpu_hours,
             assumptions=self.assumptions,
             not_priced=dict(sorted(usage_types.items())),
+            teams=teams,
         )
 
     # --- helpers ---------------------------------------------------------------------------------------------
@@ -280,6 +322,86 @@ class _Estimator:
             self.assumptions.append(
                 f"NAT gateways process {volume:g} GB a month in total (stack file: cost.nat_processed_gb_per_month)"
             )
+
+    def _pod_logs(self) -> None:
+        """Pod and node logs (components.logs): ingestion of the stated monthly volume, and its storage over the
+        retention period at steady state (a month's volume times the months kept). Stored bytes are billed
+        compressed, so storage is an upper bound."""
+        groups = [
+            r
+            for r in self.plan.by_type(LOG_GROUP)
+            if str(r.inputs.get("name", "")).startswith(f"/mlstack/{self.spec.environment}/pods/")
+            or r.inputs.get("name") == f"/mlstack/{self.spec.environment}/nodes"
+        ]
+        if not groups:
+            return
+        self.priced.update(r.urn for r in groups)
+        volume = self.spec.cost.logs_ingested_gb_per_month
+        months_kept = self.spec.logs.retention_days * 24 / self.hours
+        ingest = volume * self.prices.get("logs.ingest", self.region).usd
+        stored = volume * months_kept
+        storage = stored * self.prices.get("logs.storage", self.region).usd
+        self.add(groups[0], "log ingestion", f"{volume:g} GB x logs.ingest", ingest, ingest)
+        self.add(
+            groups[0],
+            "log storage",
+            f"{stored:.1f} GB (retention {self.spec.logs.retention_days} d) x logs.storage",
+            storage,
+            storage,
+        )
+        self.assumptions.append(
+            f"pods and nodes log {volume:g} GB a month into CloudWatch Logs (stack file: cost.logs_ingested_gb_per_month), "
+            f"kept {self.spec.logs.retention_days} days; Logs Insights queries are not included"
+        )
+
+    def _teams(self) -> list[TeamCost]:
+        """Per team, from its quota and endpoints (docs/cost.md, "Per team").
+
+        Idle: each warm Kubernetes endpoint's min_replicas on the cheapest node type of its pool that holds a
+        replica (as the pool's own idle line counts them), plus its SageMaker endpoints at their minimum.
+        Peak: the team's whole GPU quota busy, i.e. its nominal GPUs per pool at that pool's dearest GPU-hour plus
+        its borrowing limit at the dearest pool it has quota in (Kubernetes endpoints run inside the quota: its
+        ResourceQuota caps the namespace at gpu_quota + gpu_borrowing_limit), plus its SageMaker endpoints at
+        their maximum. Nothing shared (control plane, system nodes, NAT, databases, logs) is split among teams.
+        """
+        pool_sizes = {pool.name: pool.max_gpus for pool in self.spec.gpu_pools}
+        budgets = self.spec.budgets.team_limits_usd
+        teams: list[TeamCost] = []
+        for team in self.spec.teams:
+            basis: list[str] = []
+            idle = peak = 0.0
+            endpoints = [e for e in self.spec.inference.endpoints if e.team == team.name]
+            for endpoint in endpoints:
+                if endpoint.backend == "sagemaker":
+                    low, high = self.sagemaker_months.get(endpoint.name, (0.0, 0.0))
+                    idle, peak = idle + low, peak + high
+                    basis.append(f"SageMaker {endpoint.name}")
+                elif endpoint.min_replicas and endpoint.gpu_pool in self.pool_prices:
+                    _, per_node, _ = self.pool_prices[endpoint.gpu_pool]
+                    fitting = [
+                        (price, type_)
+                        for price, type_ in per_node
+                        if self.gpu_table.types[type_].gpu_count >= endpoint.gpus_per_replica
+                    ]
+                    if fitting:
+                        idle += endpoint.min_replicas * fitting[0][0]
+                        basis.append(f"warm {endpoint.name}: {endpoint.min_replicas} x {fitting[0][1]}")
+            dearest_in_quota = 0.0
+            for pool, gpus in team.pool_quotas(pool_sizes).items():
+                if pool not in self.pool_prices:
+                    continue
+                capacity, _, dearest = self.pool_prices[pool]
+                if gpus:
+                    peak += gpus * dearest * self.hours
+                    dearest_in_quota = max(dearest_in_quota, dearest)
+                    basis.append(f"{gpus} GPUs in {pool} ({capacity})")
+            if team.gpu_borrowing_limit and dearest_in_quota:
+                peak += team.gpu_borrowing_limit * dearest_in_quota * self.hours
+                basis.append(f"{team.gpu_borrowing_limit} borrowed GPUs")
+            teams.append(
+                TeamCost(team.name, team.cost_center, idle, peak, tuple(basis), budgets.get(team.name))
+            )
+        return teams
 
     def _interface_endpoints(self) -> None:
         endpoints = [
@@ -350,9 +472,7 @@ class _Estimator:
             name = str((node_pool.inputs.get("metadata") or {}).get("name") or node_pool.name)
             limits = spec.get("limits") or {}
             if GPU_LIMIT not in limits:
-                self.assumptions.append(
-                    f"NodePool {name}: no {GPU_LIMIT} limit, so its nodes are not priced (only GPU NodePools are)"
-                )
+                self._cpu_pool(node_pool, name, limits)
                 continue
             gpu_limit = int(float(limits[GPU_LIMIT]))
             candidates, capacity = self._pool_choices(node_pool, name, pools_by_name)
@@ -367,6 +487,7 @@ class _Estimator:
             per_node = sorted((self.instance_month(f"ec2:{t.name}", spot), t.name) for t in candidates)
             cheapest_gpu, cheapest_type = per_gpu[0]
             dearest_gpu, dearest_type = per_gpu[-1]
+            self.pool_prices[name] = (capacity, per_node, dearest_gpu)
             self.gpu_hours.append(
                 GpuHour(name, capacity, cheapest_type.name, cheapest_gpu, dearest_type.name, dearest_gpu)
             )
@@ -397,6 +518,49 @@ class _Estimator:
             )
             self.assumptions.append(
                 "spot-preferred pools are priced as Spot, the capacity Karpenter tries first"
+            )
+
+    def _cpu_pool(self, node_pool: RecordedResource, name: str, limits: dict[str, Any]) -> None:
+        """A CPU NodePool: nothing at idle (it scales to zero), its vCPU limit filled with its type dearest per
+        vCPU-hour at peak. A pool without a cpu limit or an instance-type allow-list cannot be bounded."""
+        allowed = _requirement_values(node_pool)
+        types = allowed.get(INSTANCE_TYPE_LABEL)
+        if CPU_LIMIT not in limits or not types:
+            raise CostModelError(
+                f"NodePool {name} has no {CPU_LIMIT} limit or no {INSTANCE_TYPE_LABEL} allow-list, so its "
+                "peak cannot be priced: set cpu_pools[].max_vcpu and instance_types"
+            )
+        table = cpu_instance_table()
+        unknown = sorted(t for t in types if t not in table)
+        if unknown:
+            raise CostModelError(
+                f"NodePool {name}: instance types {unknown} are not in the CPU instance table"
+            )
+        capacity_values = set(allowed.get(CAPACITY_TYPE_LABEL, []))
+        capacity = (
+            "on-demand"
+            if capacity_values == {"on-demand"}
+            else "spot"
+            if capacity_values == {"spot"}
+            else "spot-preferred"
+        )
+        spot = capacity != "on-demand"
+        per_vcpu, dearest = max(
+            (self.instance_month(f"ec2:{t}", spot) / float(table[t]["vcpu"]), t) for t in types
+        )
+        vcpus = float(limits[CPU_LIMIT])
+        self.add(
+            node_pool,
+            f"CPU pool {name} ({capacity})",
+            f"idle 0 nodes; peak {vcpus:g} vCPUs x {dearest}",
+            0.0,
+            vcpus * per_vcpu,
+        )
+        if not self._cpu_assumed:
+            self._cpu_assumed = True
+            self.assumptions.append(
+                "CPU pools: idle 0 (scaled to zero; platform pods stay on the system nodes); peak fills the vCPU "
+                "limit with the type dearest per vCPU-hour; node volumes are not included"
             )
 
     def _pool_choices(
@@ -508,6 +672,8 @@ class _Estimator:
                 low = max(1, declared.min_replicas) if declared else initial
                 high = max(low, declared.max_replicas) if declared else initial
                 monthly = self.prices.monthly(f"sagemaker:{instance_type}", self.region)
+                if declared is not None:
+                    self.sagemaker_months[declared.name] = (low * monthly, high * monthly)
                 self.add(
                     config,
                     f"SageMaker {config.name}",
@@ -559,6 +725,16 @@ class _Estimator:
                 monthly,
                 monthly,
             )
+
+
+def _requirement_values(node_pool: RecordedResource) -> dict[str, list[str]]:
+    """The values of a NodePool's ``In`` requirements, by key."""
+    template = ((node_pool.inputs.get("spec") or {}).get("template") or {}).get("spec") or {}
+    return {
+        str(r.get("key")): [str(v) for v in r.get("values") or []]
+        for r in template.get("requirements") or []
+        if r.get("operator") == "In"
+    }
 
 
 def _belongs_to(instance: RecordedResource, cluster: RecordedResource) -> bool:

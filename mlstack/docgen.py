@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +35,11 @@ def _type_of(prop: dict[str, Any]) -> str:
         return f"list of {_type_of(prop.get('items', {}))}"
     if kind == "object" and "additionalProperties" in prop:
         return f"map of {_type_of(prop['additionalProperties'])}"
+    if kind == "object" and len(prop.get("patternProperties", {})) == 1:
+        ((keys, values),) = prop["patternProperties"].items()
+        return f"map of {_type_of(values)}, keys matching {_code(keys)}"
     constraints = [
-        f"{label} {prop[key]}"
+        f"{label} {_code(prop[key]) if key == 'pattern' else prop[key]}"
         for key, label in (
             ("minimum", ">="),
             ("exclusiveMinimum", ">"),
@@ -45,6 +49,22 @@ def _type_of(prop: dict[str, Any]) -> str:
         if key in prop
     ]
     return f"{kind} ({', '.join(constraints)})" if constraints else str(kind)
+
+
+def _code(text: str) -> str:
+    """``text`` as an inline code span: a regular expression's brackets would otherwise be read as a Markdown
+    link (``[a-z0-9-]{0,30}`` became a broken link) and its backslashes as escapes. Inside a code span nothing
+    is interpreted; Python-Markdown's tables extension (markdown/extensions/tables.py, ``_split``) does not
+    split a row at a pipe inside backticks, so ``(a|b)`` stays in its cell."""
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _table_cell(text: str) -> str:
+    """Escape the pipes of ``text`` that are outside code spans, so that they do not end the table cell."""
+    parts = re.split(r"(`+[^`]*`+)", text)
+    return "".join(part if part.startswith("`") else part.replace("|", "&#124;") for part in parts)
 
 
 def _default_of(prop: dict[str, Any], required: bool) -> str:
@@ -90,7 +110,7 @@ def render_stack_file_reference() -> str:
             description = prop.get("description") or referenced.get("description") or ""
             description = description.replace("|", "\\|").replace("\n", " ")
             lines.append(
-                f"| `{field}` | {_type_of(prop).replace('|', '&#124;')} | {_default_of(prop, field in required)} "
+                f"| `{field}` | {_table_cell(_type_of(prop))} | {_default_of(prop, field in required)} "
                 f"| {description} |"
             )
         lines.append("")
@@ -113,6 +133,15 @@ def render_cli_reference(app: typer.Typer) -> str:
     group: Any = typer.main.get_command(app)
     context = group.context_class(group, info_name="mlstack")
     lines = [GENERATED_NOTE, "", "# CLI reference", "", (group.help or "").strip(), ""]
+    # Options of `mlstack` itself, before any command (--version).
+    top = [p for p in group.params if p.param_type_name == "option" and not getattr(p, "hidden", False)]
+    if top:
+        lines += ["| option | meaning |", "| --- | --- |"]
+        lines += [
+            f"| {', '.join(f'`{o}`' for o in p.opts)} | {(p.help or '').replace('|', '&#124;')} |"
+            for p in top
+        ]
+        lines += [""]
     for name in group.list_commands(context):
         command = group.get_command(context, name)
         if command is None:

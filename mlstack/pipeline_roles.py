@@ -29,3 +29,10 @@ def deploy_runner_project_name(environment: str) -> str:
     place that reaches the private cluster endpoint: ``<environment>-mlstack-deploy-runner``. Workflow jobs
     select it with ``runs-on: codebuild-<project>-${{ github.run_id }}-${{ github.run_attempt }}``."""
     return f"{environment}-mlstack-deploy-runner"
+
+
+def pipeline_boundary_name(environment: str) -> str:
+    """The permission boundary of the three pipeline roles, created with them by the account foundation
+    (components/account.py): ``<environment>-mlstack-pipeline-permission-boundary``. The platform's own boundary
+    is created by the deploy role and so cannot cap it."""
+    return f"{environment}-mlstack-pipeline-permission-boundary"

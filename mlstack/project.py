@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,11 @@ class Project:
     @property
     def program(self) -> Path:
         return self.root / "__main__.py"
+
+    @property
+    def account_program(self) -> Path:
+        """The account foundation's program (``account/``), planned from the same stack files."""
+        return self.root / "account" / "__main__.py"
 
     @property
     def stacks_dir(self) -> Path:
@@ -71,3 +77,13 @@ def find_project(start: Path | None = None) -> Project:
         f"no Pulumi.yaml of the '{PROJECT}' project in {here} or above; run mlstack from inside the project "
         "or pass --project-dir"
     )
+
+
+def unknown_stack(project: Project, env: str) -> str:
+    """The message for a stack name with no stack file: the file it looked for, the known names, and the
+    closest one ('prd' -> prod, 'Dev' -> dev)."""
+    known = project.stack_names()
+    close = difflib.get_close_matches(env.lower(), known, n=1, cutoff=0.6)
+    guess = f"; did you mean {close[0]}?" if close else ""
+    where = project.relative(project.stack_file(env))
+    return f"no stack file {where}; known environments: {', '.join(known)}{guess}"

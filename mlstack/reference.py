@@ -12,6 +12,8 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from mlstack.spec.cluster import ClusterSpec, SystemNodeGroupSpec
+from mlstack.spec.compute import CpuPoolSpec
+from mlstack.spec.deployment import DeploymentSpec, IdentityCenterSpec
 from mlstack.spec.gpu import GpuPoolSpec, GpuSharingSpec
 from mlstack.spec.network import ExistingVpc, NetworkSpec
 from mlstack.spec.orchestrator import ArgoSsoSpec, OrchestratorSpec
@@ -27,6 +29,11 @@ PAGES: dict[str, list[tuple[str, type[BaseModel]]]] = {
         ("orchestrator.sso", ArgoSsoSpec),
     ],
     "docs/components/vectordb.md": [("vector_db", VectorDbSpec)],
+    "docs/components/compute.md": [("cpu_pools[]", CpuPoolSpec)],
+    "docs/components/account.md": [
+        ("deployment", DeploymentSpec),
+        ("deployment.identity_center", IdentityCenterSpec),
+    ],
 }
 
 

@@ -38,6 +38,8 @@ DOMAINS = (
     "data_services",
     "sagemaker",
     "messaging",
+    "compute",
+    "logs",
     "observability",
 )
 

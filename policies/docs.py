@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from mlstack.check.waivers import MAX_WAIVER_DAYS
+from mlstack.check.waivers import EXPIRY_WARNING_DAYS, MAX_WAIVER_DAYS
 from policies.catalog import ALL_RULES, PACK_NAME, Rule
 from policies.controls import FRAMEWORKS
 from policies.coverage import UNCHECKED_TYPES
@@ -25,6 +25,8 @@ _DOMAIN_TITLES = {
     "data_services": "Data services",
     "sagemaker": "SageMaker",
     "messaging": "Queues and topics",
+    "compute": "CPU pools and system nodes",
+    "logs": "Logs",
     "observability": "Metrics stack",
 }
 
@@ -53,8 +55,13 @@ _WAIVERS_SECTION = [
     "  waived violation: CrossGuard has no waived state, so the finding is not reported at all. The stack",
     "  is read from the violation's URN (`urn:pulumi:<stack>::...`); a stack policy's violation without a",
     "  URN belongs to the stack of the analysed resources (with none, to the stack the engine runs).",
-    "- The pack reads and checks the file once, when it starts. A malformed file, or an expired waiver,",
-    "  stops the pack with one message naming the file, entry, field and fix; it never runs without it.",
+    "- The pack reads and checks the file once, when it starts. A malformed file stops the pack with one",
+    "  message naming the file, entry, field and fix; it never runs without it.",
+    "- An expired waiver is not an error: from the day after its date it is no longer honoured, so the",
+    "  violations it covered are reported again, in the stacks it names only (the engine's message names",
+    "  the lapsed entry). A lapsed prod waiver never blocks a dev check or deploy.",
+    "- `mlstack check` warns on stderr about each waiver of the checked stacks that has expired or expires",
+    f"  within {EXPIRY_WARNING_DAYS} days: a warning line, not a failure.",
     "",
     "Because a waiver silences the engine, the waiver file is reviewed in pull requests like code: a",
     "change to it is a change to what a deployment is allowed to carry, and its reason must convince the",

@@ -7,8 +7,10 @@ keeps showing it as waived. The waivers are applied only to the policies built h
 offline engine (``mlstack/check/engine.py``) calls before ``mlstack check`` applies the waivers visibly: one
 place per path, never both.
 
-The file is read and checked once, when the pack starts, by the parser ``mlstack check`` uses. A broken file,
-or an expired waiver, stops the pack with the parser's message rather than letting it run without waivers.
+The file is read and checked once, when the pack starts, by the parser ``mlstack check`` uses. A broken file
+stops the pack with the parser's message rather than letting it run without waivers. An expired waiver is not
+broken: it stops being honoured, so the violation it covered reaches the engine again, in its own stack only,
+with a note naming the lapsed entry; other stacks deploy as before.
 """
 
 from __future__ import annotations
@@ -89,7 +91,18 @@ def _waived(rule: Rule, waivers: list[Waiver], clock: Clock) -> Policy:
 
     def honoured(urn: str | None, stack: str) -> bool:
         today = clock()
-        return any(w.expires >= today and w.covers(rule.id, urn, stack) for w in own)
+        return any(w.honoured_on(today) and w.covers(rule.id, urn, stack) for w in own)
+
+    def lapsed(message: str, urn: str | None, stack: str) -> str:
+        """The violation's message, naming the expired waiver that used to cover it (if one did)."""
+        gone = [w for w in own if w.covers(rule.id, urn, stack)]
+        if not gone:
+            return message
+        waiver = gone[0]
+        return (
+            f"{message} (waiver entry {waiver.index} in {WAIVERS_SOURCE} expired on "
+            f"{waiver.expires.isoformat()}: fix the violation, or renew the waiver with a reviewed reason)"
+        )
 
     if isinstance(policy, ResourceValidationPolicy):
 
@@ -97,8 +110,9 @@ def _waived(rule: Rule, waivers: list[Waiver], clock: Clock) -> Policy:
             def report(message: str, urn: str | None = None) -> None:
                 # The engine attributes a resource rule's violation to the resource analyzed.
                 subject = urn or args.urn
-                if not honoured(subject, stack_of(subject) or ""):
-                    report_violation(message, urn)
+                stack = stack_of(subject) or ""
+                if not honoured(subject, stack):
+                    report_violation(lapsed(message, subject, stack), urn)
 
             return policy.validate(args, report)
 
@@ -110,8 +124,9 @@ def _waived(rule: Rule, waivers: list[Waiver], clock: Clock) -> Policy:
         stack = _stack_of_resources(args)
 
         def report(message: str, urn: str | None = None) -> None:
-            if not honoured(urn, stack_of(urn) or stack):
-                report_violation(message, urn)
+            subject_stack = stack_of(urn) or stack
+            if not honoured(urn, subject_stack):
+                report_violation(lapsed(message, urn, subject_stack), urn)
 
         return policy.validate(args, report)
 

@@ -104,7 +104,6 @@ def test_waiver_turns_the_failure_into_a_visible_waived_finding(project: Path, e
 @pytest.mark.parametrize(
     ("change", "field", "words"),
     [
-        ({"expires": "2026-01-31"}, "expires", "expired on 2026-01-31"),
         ({"reason": ""}, "reason", "missing or empty"),
         ({"reason": None}, "reason", "missing or empty"),
         ({"policy": "MLS-NOPE-001"}, "policy", "not a policy of the pack"),
@@ -146,10 +145,44 @@ def test_waiver_may_expire_today_or_at_the_end_of_the_window() -> None:
 
 
 def test_bad_waiver_file_fails_the_command_without_traceback(project: Path) -> None:
-    expired = {**GOOD_WAIVER, "expires": "2020-01-01"}
-    (project / "policies" / "waivers.yaml").write_text(yaml.safe_dump({"waivers": [expired]}))
+    broken = {**GOOD_WAIVER, "expires": "soon"}
+    (project / "policies" / "waivers.yaml").write_text(yaml.safe_dump({"waivers": [broken]}))
     result = _invoke("check", "dev", "--project-dir", str(project))
-    assert_clean_failure(result, 2, "error:", "entry 0, field 'expires': the waiver expired on 2020-01-01")
+    assert_clean_failure(result, 2, "error:", "entry 0, field 'expires': 'soon' is not a date")
+
+
+def _with_waiver(project: Path, **change: object) -> None:
+    path = project / "policies" / "waivers.yaml"
+    shipped = yaml.safe_load(path.read_text())["waivers"]
+    path.write_text(yaml.safe_dump({"waivers": [*shipped, {**GOOD_WAIVER, **change}]}))
+
+
+def test_an_expired_waiver_of_another_stack_does_not_block_this_one(project: Path, eu_only: Path) -> None:
+    # Issue 18: an expired prod-only waiver made `mlstack check dev` exit 2 (ux review, Tried #29).
+    _with_waiver(project, stack="prod", resource="urn:pulumi:prod::mlstack::*", expires="2020-01-01")
+    result = _invoke("check", "dev", "--project-dir", str(project))
+    assert result.exit_code == 0, result.output
+    assert "expired" not in result.output
+
+
+def test_an_expired_waiver_reports_its_violation_again_in_its_own_stack(project: Path, eu_only: Path) -> None:
+    _with_waiver(project, expires="2020-01-01")
+    result = _invoke("check", "dev", "--project-dir", str(project), "--config", str(eu_only), "-f", "json")
+    assert result.exit_code == 1, result.output
+    findings = json.loads(result.stdout)["stacks"][0]["findings"]
+    assert [f["status"] for f in findings if f["policy"] == "MLS-ENV-002"] == ["fail"]
+    assert "warning: waiver entry" in result.stderr and "expired on 2020-01-01" in result.stderr
+    assert "no longer honoured" in result.stderr
+
+
+def test_a_waiver_about_to_expire_is_a_warning_not_a_failure(project: Path, eu_only: Path) -> None:
+    soon = (TODAY + dt.timedelta(days=10)).isoformat()
+    _with_waiver(project, expires=soon)
+    result = _invoke("check", "dev", "--project-dir", str(project), "--config", str(eu_only))
+    assert result.exit_code == 0, result.output
+    assert f"expires on {soon} (in 10 days)" in result.stderr
+    later = _invoke("check", "prod", "--project-dir", str(project), "--config", str(eu_only))
+    assert "expires on" not in later.stderr  # a dev waiver is not prod's business
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,5 @@
 """The engine's pack honours policies/waivers.yaml as `mlstack check` does: a covered violation is not
-reported, an uncovered or expired one still is, and a broken waiver file stops the pack.
+reported, an uncovered or expired one still is (in its own stack only), and a broken waiver file stops the pack.
 
 The policies under test are the ones policies/__main__.py hands to the engine (policies.waiving), evaluated
 with the offline engine's argument builders on the recorded prod plan.
@@ -170,8 +170,8 @@ def test_unwaived_rules_keep_their_own_policy() -> None:
         ({"waivers": [{"policy": "MLS-IAM-006"}]}, "entry 0, field 'reason': missing or empty"),
         ({"waiver": []}, "file, field 'waivers': expected a mapping with a 'waivers' list"),
         (
-            {"waivers": [{"expires": "2020-01-01"}]},
-            "entry 0, field 'expires': the waiver expired on 2020-01-01",
+            {"waivers": [{"expires": "2020-13-01"}]},
+            "entry 0, field 'expires': '2020-13-01' is not a date",
         ),
     ],
 )
@@ -183,3 +183,30 @@ def test_broken_waiver_file_stops_the_pack(tmp_path: Path, document: object, wor
     message = str(info.value.code)
     assert message.startswith("the policy pack cannot start: policies/waivers.yaml:")
     assert words in message and "fix:" in message
+
+
+def test_an_expired_waiver_does_not_stop_the_pack_and_names_itself_where_it_lapsed(
+    tmp_path: Path, prod_with_second_partner_trust: list[RecordedResource]
+) -> None:
+    # Issue 18: an expired waiver stopped the pack, so every stack's `pulumi up` failed on its date.
+    path = tmp_path / "waivers.yaml"
+    entry = {
+        "policy": "MLS-IAM-006",
+        "resource": f"urn:pulumi:prod::mlstack::*::{RESEARCH_HUMAN}",
+        "stack": "prod",
+        "reason": "partner researchers, MFA required",
+        "owner": "research-2003",
+        "expires": "2020-01-01",
+    }
+    path.write_text(yaml.safe_dump({"waivers": [entry]}))
+    waivers = pack_waivers(ALL_RULES, path)
+    assert [w.expires for w in waivers] == [dt.date(2020, 1, 1)]
+    rules = _engine_rules([RULES_BY_ID["MLS-IAM-006"]], waivers)
+    config, _ = PROJECT.load("prod")
+    messages = {
+        _name(v.urn or ""): v.message
+        for v in evaluate(prod_with_second_partner_trust, config.wire_config(), rules)
+    }
+    assert set(messages) == {RESEARCH_HUMAN, SEARCH_HUMAN}
+    assert "waiver entry 0 in policies/waivers.yaml expired on 2020-01-01" in messages[RESEARCH_HUMAN]
+    assert "expired" not in messages[SEARCH_HUMAN]

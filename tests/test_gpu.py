@@ -11,7 +11,12 @@ from tests.plans import PROJECT, policy_json
 
 
 def _objects(plan: Plan, kind: str) -> dict[str, dict]:
-    return {r.inputs["metadata"]["name"]: r.inputs for r in plan.resources if r.inputs.get("kind") == kind}
+    """The GpuPools component's objects of ``kind`` (CPU pools are tests/test_compute.py's)."""
+    return {
+        r.inputs["metadata"]["name"]: r.inputs
+        for r in plan.resources
+        if r.inputs.get("kind") == kind and "$mlstack:gpu:GpuPools$" in r.urn
+    }
 
 
 def test_one_nodeclass_and_nodepool_per_declared_pool(stack_plan: Plan) -> None:

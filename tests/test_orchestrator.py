@@ -393,7 +393,8 @@ def test_metaflow_config_output_per_team(stack_plan: Plan) -> None:
         # Step pods carry the team's cost-center for split cost allocation data (rt-data F3).
         cost_center = next(t.cost_center for t in spec.teams if t.name == team)
         assert (
-            values["METAFLOW_KUBERNETES_LABELS"] == f"team-cost-center={cost_center},mlstack.dev/team={team}"
+            values["METAFLOW_KUBERNETES_LABELS"]
+            == f"team-cost-center={cost_center},mlstack.dev/team={team},kueue.x-k8s.io/queue-name=default"
         )
         image = values["METAFLOW_KUBERNETES_CONTAINER_IMAGE"]
         assert (

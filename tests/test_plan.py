@@ -129,7 +129,11 @@ def test_cli_plan_all_plans_every_stack(tmp_path: Path) -> None:
         app, ["plan", "--all", "-q", "--out-dir", str(tmp_path), "--project-dir", str(ROOT)]
     )
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in tmp_path.iterdir()) == [f"plan-{s}.json" for s in STACKS]
+    # Each shipped stack has a deployment section, so its account foundation is planned too.
+    expected = [f"plan-{s}.json" for s in STACKS] + [f"plan-{s}-account.json" for s in STACKS]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(expected)
+    account = json.loads((tmp_path / "plan-dev-account.json").read_text())
+    assert account["project"] == "mlstack-account" and account["stack"] == "dev"
 
 
 def test_cli_bad_stack_file_writes_nothing(tmp_path: Path) -> None:

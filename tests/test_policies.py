@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from policies.catalog import ALL_RULES, RULES_BY_ID
+from tests.compute_policy_cases import COMPUTE_CASES
 from tests.policy_cases import (
     Case,
     bad,
@@ -789,26 +790,32 @@ CASES: dict[str, list[Case]] = {
     "MLS-GPU-001": [
         ok("dev"),
         ok("prod"),
-        bad("dev", "no taint", NODE_POOL, _untainted),
+        bad("dev", "no taint", NODE_POOL, _untainted, name="-gpu-"),
     ],
     "MLS-GPU-002": [
         ok("prod"),
         bad("prod", "no limit", NODE_POOL, _unlimited, name="training"),
-        bad("dev", "zero limit", NODE_POOL, _gpu_limit("0")),
+        bad("dev", "zero limit", NODE_POOL, _gpu_limit("0"), name="-gpu-"),
     ],
     "MLS-GPU-003": [
         ok("dev"),
-        bad("dev", "any instance type", NODE_POOL, _any_instance),
+        bad("dev", "any instance type", NODE_POOL, _any_instance, name="-gpu-"),
     ],
     "MLS-GPU-004": [
         ok("prod"),
         ok("staging"),
-        ok("dev", "dev inference may be spot-only", target_type=NODE_POOL, mutate=_capacity("spot")),
+        ok(
+            "dev",
+            "dev inference may be spot-only",
+            target_type=NODE_POOL,
+            target_name="-gpu-",
+            mutate=_capacity("spot"),
+        ),
         bad("prod", "spot-only serving", NODE_POOL, _capacity("spot"), name="serving"),
     ],
     "MLS-GPU-005": [
         ok("dev"),
-        bad("dev", "never consolidates", NODE_POOL, _disruption(consolidateAfter="Never")),
+        bad("dev", "never consolidates", NODE_POOL, _disruption(consolidateAfter="Never"), name="-gpu-"),
         bad(
             "prod",
             "no consolidation policy",
@@ -1241,6 +1248,60 @@ CASES.update(
             ok("prod"),
             bad("prod", "create any role", ROLE_POLICY, edit_statements("policy", _create_role_anywhere)),
             bad("dev", "pass any role", ROLE_POLICY, edit_statements("policy", _passrole_and_run_instances)),
+        ],
+    }
+)
+
+CASES.update(COMPUTE_CASES)
+
+
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+
+
+def _read_everything(statements: list[dict[str, Any]]) -> None:
+    for statement in statements:
+        if statement.get("Sid") == "ReadOwnTeamLogs":
+            statement["Resource"] = "*"
+
+
+def _read_other_team(statements: list[dict[str, Any]]) -> None:
+    for statement in statements:
+        if statement.get("Sid") == "ReadOwnTeamLogs":
+            statement["Resource"] = [
+                str(r).replace("/teams/search", "/teams/recsys") for r in statement["Resource"]
+            ]
+
+
+CASES.update(
+    {
+        "MLS-LOG-001": [
+            ok("dev"),
+            ok("prod"),
+            bad("dev", "service key", LOG_GROUP, del_input("kmsKeyId"), name="logs-team"),
+        ],
+        "MLS-LOG-002": [
+            ok("dev"),
+            ok("prod"),
+            bad("prod", "kept forever", LOG_GROUP, del_input("retentionInDays"), name="logs-nodes"),
+            bad("dev", "zero days", LOG_GROUP, set_input("retentionInDays", 0.0), name="logs-platform"),
+        ],
+        "MLS-LOG-003": [
+            ok("dev"),
+            ok("prod"),
+            bad(
+                "dev",
+                "reads every group",
+                ROLE_POLICY,
+                edit_statements("policy", _read_everything),
+                name="logs-read",
+            ),
+            bad(
+                "dev",
+                "reads another team",
+                ROLE_POLICY,
+                edit_statements("policy", _read_other_team),
+                name="logs-read-search",
+            ),
         ],
     }
 )

@@ -88,8 +88,21 @@ def test_flavors_follow_the_gpu_pools(stack_plan: Plan) -> None:
     _, spec = PROJECT.load(stack_plan.stack)
     version = spec.cluster.kubernetes_version
     flavors = stack_plan.by_type("kubernetes:kueue.x-k8s.io/v1beta2:ResourceFlavor")
-    labelled = {f.inputs["spec"]["nodeLabels"]["mlstack.io/pool"]: f for f in flavors if f.inputs["spec"]}
+    labelled = {
+        f.inputs["spec"]["nodeLabels"]["mlstack.io/pool"]: f
+        for f in flavors
+        if "mlstack.io/pool" in f.inputs["spec"].get("nodeLabels", {})
+    }
     assert set(labelled) == {pool.name for pool in spec.gpu_pools}
+    # The CPU flavors select by architecture: amd64 always, arm64 when a Graviton pool exists.
+    by_arch = {
+        f.inputs["spec"]["nodeLabels"]["kubernetes.io/arch"]: f
+        for f in flavors
+        if "kubernetes.io/arch" in f.inputs["spec"].get("nodeLabels", {})
+    }
+    arches = {"amd64"} | {pool.arch for pool in spec.cpu_pools}
+    assert set(by_arch) == arches
+    assert len(flavors) == len(labelled) + len(by_arch)
     for flavor in flavors:
         _validate(flavor, version)
     for flavor in labelled.values():
@@ -249,3 +262,20 @@ def test_cluster_queues_cover_efa_on_efa_pools() -> None:
     assert cluster_queue_manifest(team, {"serve": 0}, {})["spec"]["resourceGroups"][-1][
         "coveredResources"
     ] == [GPU_RESOURCE]
+
+
+def test_cluster_queue_covers_the_scratch_disk_metaflow_steps_request() -> None:
+    """Kueue refuses a workload requesting a resource its ClusterQueue does not cover, and every Metaflow step
+    requests ephemeral-storage: the CPU group covers it, 10 GiB per core by default or as declared."""
+    from components.teams import cluster_queue_manifest
+
+    _, spec = PROJECT.load("dev")
+    team = spec.teams[0]
+    group = cluster_queue_manifest(team, {})["spec"]["resourceGroups"][0]
+    assert group["coveredResources"] == ["cpu", "memory", "ephemeral-storage"]
+    scratch = {r["name"]: r["nominalQuota"] for r in group["flavors"][0]["resources"]}["ephemeral-storage"]
+    assert scratch == f"{team.cpu_quota * 10}Gi"
+    declared = team.model_copy(update={"ephemeral_storage_quota_gib": 50})
+    group = cluster_queue_manifest(declared, {})["spec"]["resourceGroups"][0]
+    assert {r["name"]: r["nominalQuota"] for r in group["flavors"][0]["resources"]}["ephemeral-storage"] == "50Gi"
+    assert not validate_object(cluster_queue_manifest(team, {}), spec.cluster.kubernetes_version)

@@ -83,6 +83,8 @@ class CheckResult:
     pack: str
     stacks: list[StackResult]
     unused_waivers: list[Waiver] = field(default_factory=list)
+    # Expired or soon-expiring waivers of the checked stacks (mlstack.check.waivers.waiver_notices).
+    waiver_notices: list[str] = field(default_factory=list)
 
     @property
     def findings(self) -> list[Finding]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 from xml.etree import ElementTree as ET
 
@@ -13,7 +14,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from mlstack import __version__
-from mlstack.check.findings import CheckResult, Finding
+from mlstack.check.findings import CheckResult, Finding, StackResult
+from mlstack.console import ByWidth
 from mlstack.report_formats import junit_document, markdown_cell, sarif_log
 from mlstack.simulate.catalog import gate_rules
 from policies.framework import EnforcementLevel, Rule
@@ -36,29 +38,8 @@ def _level(rule: Rule) -> str:
 
 def render_table(result: CheckResult, console: Console) -> None:
     for stack in result.stacks:
-        table = Table(
-            title=f"{stack.stack}: {stack.policies} policies and {stack.simulation_checks} simulation checks "
-            f"over {stack.resources} resources ({stack.source})",
-            title_justify="left",
-            show_lines=False,
-        )
-        for column in ("status", "policy", "severity", "resource", "violation"):
-            table.add_column(column, overflow="fold")
-        for finding in stack.findings:
-            status = finding.status
-            # Messages and names carry values from stack files (tags, regexes), shown literally, not as markup.
-            detail = escape(_message(finding))
-            if finding.waiver is not None:
-                detail += f"\n[dim]waived until {finding.waiver.expires}: {escape(finding.waiver.reason)}[/]"
-            table.add_row(
-                f"[{_STATUS_STYLE[status]}]{status}[/]",
-                f"{finding.rule.id}\n[dim]{escape(finding.rule.title)}[/]",
-                finding.rule.severity.value,
-                escape(finding.resource_name),
-                detail,
-            )
         if stack.findings:
-            console.print(table)
+            console.print(ByWidth(partial(_wide_table, stack), partial(_narrow_table, stack)))
         verdict = "[bold red]FAIL[/]" if stack.count("fail") else "[green]PASS[/]"
         console.print(
             f"{verdict} {stack.stack}: {stack.count('fail')} mandatory, {stack.count('warn')} advisory, "
@@ -67,6 +48,54 @@ def render_table(result: CheckResult, console: Console) -> None:
         )
     for waiver in result.unused_waivers:
         console.print(f"[yellow]note:[/] waiver entry {waiver.index} ({waiver.policy}) matched no violation")
+
+
+def _title(stack: StackResult) -> str:
+    return (
+        f"{stack.stack}: {stack.policies} policies and {stack.simulation_checks} simulation checks "
+        f"over {stack.resources} resources ({stack.source})"
+    )
+
+
+def _detail(finding: Finding) -> str:
+    # Messages and names carry values from stack files (tags, regexes), shown literally, not as markup.
+    detail = escape(_message(finding))
+    if finding.waiver is not None:
+        detail += f"\n[dim]waived until {finding.waiver.expires}: {escape(finding.waiver.reason)}[/]"
+    return detail
+
+
+def _status(finding: Finding) -> str:
+    return f"[{_STATUS_STYLE[finding.status]}]{finding.status}[/]"
+
+
+def _wide_table(stack: StackResult) -> Table:
+    table = Table(title=_title(stack), title_justify="left", show_lines=False)
+    for column in ("status", "policy", "severity", "resource", "violation"):
+        table.add_column(column, overflow="fold")
+    for finding in stack.findings:
+        table.add_row(
+            _status(finding),
+            f"{finding.rule.id}\n[dim]{escape(finding.rule.title)}[/]",
+            finding.rule.severity.value,
+            escape(finding.resource_name),
+            _detail(finding),
+        )
+    return table
+
+
+def _narrow_table(stack: StackResult) -> Table:
+    """One cell per finding, each field on its own line, so that names and ARNs keep their lines."""
+    table = Table(title=_title(stack), title_justify="left", show_lines=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("policy, resource and violation", overflow="fold")
+    for finding in stack.findings:
+        table.add_row(
+            _status(finding),
+            f"{finding.rule.id} ({finding.rule.severity.value}) [dim]{escape(finding.rule.title)}[/]\n"
+            f"[bold]{escape(finding.resource_name)}[/]\n{_detail(finding)}",
+        )
+    return table
 
 
 def _finding_json(finding: Finding) -> dict[str, Any]:

@@ -13,14 +13,15 @@ import yaml
 
 from mlstack.check.engine import evaluate
 from mlstack.check.findings import CheckResult, Finding, StackFileLines, StackResult
-from mlstack.check.waivers import Waiver, load_waivers
-from mlstack.plan.recorder import run_program
+from mlstack.check.waivers import Waiver, load_waivers, waiver_notices
+from mlstack.plan.recorder import Plan, run_program
+from mlstack.planning import plan_foundation
 from mlstack.project import Project
 from mlstack.simulate.catalog import all_checks, gate_rules_by_id
 from mlstack.simulate.framework import World, run_checks
 from mlstack.yaml_loading import safe_load_unique
 from policies.catalog import ALL_RULES, PACK_NAME, RULES_BY_ID
-from policies.framework import EnforcementLevel
+from policies.framework import EnforcementLevel, Rule, matches
 
 WAIVERS_FILE = Path("policies") / "waivers.yaml"
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
@@ -119,11 +120,12 @@ def check_stacks(
     """
     pack_rules = [r for r in ALL_RULES if framework is None or framework in r.controls]
     simulate = simulate and framework is None
+    day = today or dt.date.today()
     if waivers is None:
         waivers = load_waivers(
             project.root / WAIVERS_FILE,
             gate_rules_by_id(),
-            today or dt.date.today(),
+            day,
             source=str(WAIVERS_FILE),
         )
     used: set[int] = set()
@@ -134,18 +136,29 @@ def check_stacks(
         violations = evaluate(plan.resources, stack_config.wire_config(), pack_rules, config)
         if simulate:
             violations += run_checks(World(plan, spec, project.root), all_checks())
+        # The account foundation (account/) is planned from the same stack file and checked by the same pack.
+        foundation = plan_foundation(project, stack_config, spec)
+        if foundation is not None:
+            violations += evaluate(
+                foundation.resources,
+                stack_config.wire_config(),
+                foundation_rules(pack_rules, foundation),
+                config,
+            )
         rules = gate_rules_by_id()
         lines = StackFileLines(project.stack_file(stack))
         result = StackResult(
             stack=stack,
             source=stack_config.source,
-            resources=len(plan.resources),
+            resources=len(plan.resources) + (len(foundation.resources) if foundation is not None else 0),
             policies=len(pack_rules),
             simulation_checks=len(all_checks()) if simulate else 0,
         )
         for violation in violations:
             rule = rules[violation.policy_id]
-            waiver = next((w for w in waivers if w.covers(rule.id, violation.urn, stack)), None)
+            waiver = next(
+                (w for w in waivers if w.honoured_on(day) and w.covers(rule.id, violation.urn, stack)), None
+            )
             if waiver is not None:
                 used.add(waiver.index)
             result.findings.append(
@@ -165,7 +178,21 @@ def check_stacks(
         w
         for w in waivers
         if w.index not in used
+        and w.honoured_on(day)  # an expired one is reported by waiver_notices instead
         and any(fnmatchcase(s, w.stack) for s in stacks)
         and (framework is None or w.policy in selected)
     ]
-    return CheckResult(pack=PACK_NAME, stacks=results, unused_waivers=unused)
+    return CheckResult(
+        pack=PACK_NAME,
+        stacks=results,
+        unused_waivers=unused,
+        waiver_notices=waiver_notices(waivers, stacks, day),
+    )
+
+
+def foundation_rules(rules: Sequence[Rule], plan: Plan) -> list[Rule]:
+    """The rules that apply to the account foundation: every resource rule, and the stack rules about types it
+    holds (the boundary and its roles). A stack rule about the platform's budgets, subnets or cluster has no
+    subject there and would only report that the foundation is not a platform."""
+    types = {r.type for r in plan.resources}
+    return [r for r in rules if r.kind == "resource" or any(matches(t, r.subjects) for t in types)]

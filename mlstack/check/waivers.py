@@ -1,5 +1,9 @@
 """Waivers: accepted violations, each with a policy id, a resource URN or glob, a stack, a reason, an owner
 and an expiry date. A broken waiver is an error that names the file, the entry and the field to fix.
+
+An expired waiver is not broken: it is no longer honoured, so the violation it covered is reported again, and
+only in the stacks it names (cdk-nag and Checkov behave the same way). One team's lapsed waiver therefore never
+blocks another stack's check or ``pulumi up``. :func:`waiver_notices` warns ahead of the date.
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ FIELDS = ("policy", "resource", "stack", "reason", "owner", "expires")
 _TEXT_FIELDS = ("policy", "resource", "stack", "reason", "owner")
 # A waiver is a debt with a date: it must be looked at again within this many days of being written.
 MAX_WAIVER_DAYS = 180
+# How far ahead `mlstack check` warns that a waiver of a checked stack expires: two weeks leave a sprint to
+# renew it (with a reviewed reason) or fix the finding before the check starts failing.
+EXPIRY_WARNING_DAYS = 14
 _FIX = {
     "policy": "set it to a policy id from docs/policies.md, e.g. MLS-S3-005",
     "resource": "set it to the violating resource's URN, or a glob such as 'urn:pulumi:dev::mlstack::*::dev-storage-*'",
@@ -43,6 +50,14 @@ class Waiver:
     reason: str
     owner: str
     expires: dt.date
+
+    def in_scope(self, stacks: Collection[str]) -> bool:
+        """Whether the waiver names one of ``stacks`` (its stack field is a glob)."""
+        return any(fnmatchcase(stack, self.stack) for stack in stacks)
+
+    def honoured_on(self, today: dt.date) -> bool:
+        """A waiver holds through its expiry date and lapses the day after."""
+        return self.expires >= today
 
     def covers(self, policy_id: str, urn: str | None, stack: str) -> bool:
         return (
@@ -172,8 +187,6 @@ def _check_entry(
         date = _as_date(expires)
         if date is None:
             problems.append(WaiverProblem(index, "expires", f"'{expires}' is not a date"))
-        elif date < today:
-            problems.append(WaiverProblem(index, "expires", f"the waiver expired on {date.isoformat()}"))
         elif date > today + dt.timedelta(days=MAX_WAIVER_DAYS):
             latest = (today + dt.timedelta(days=MAX_WAIVER_DAYS)).isoformat()
             problems.append(
@@ -184,3 +197,28 @@ def _check_entry(
                 )
             )
     return problems
+
+
+def waiver_notices(waivers: Sequence[Waiver], stacks: Collection[str], today: dt.date) -> list[str]:
+    """One warning line per waiver of ``stacks`` that has expired or expires within EXPIRY_WARNING_DAYS.
+
+    Waivers of other stacks are left out: they are their owners' business and change nothing here.
+    """
+    notices = []
+    for waiver in waivers:
+        if not waiver.in_scope(stacks):
+            continue
+        where = f"waiver entry {waiver.index} ({waiver.policy}, stack {waiver.stack}, owner {waiver.owner})"
+        if not waiver.honoured_on(today):
+            notices.append(
+                f"{where} expired on {waiver.expires.isoformat()} and is no longer honoured: its violations "
+                "are reported again; fix them, or renew the waiver with a reviewed reason"
+            )
+        elif waiver.expires <= today + dt.timedelta(days=EXPIRY_WARNING_DAYS):
+            days = (waiver.expires - today).days
+            notices.append(
+                f"{where} expires on {waiver.expires.isoformat()} "
+                f"({'today' if days == 0 else f'in {days} day' + ('s' if days != 1 else '')}); fix the "
+                "violation or renew the waiver before then"
+            )
+    return notices

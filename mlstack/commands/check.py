@@ -78,6 +78,11 @@ def check(
     except (SpecError, WaiverError) as exc:
         raise fail(str(exc)) from None
 
+    # On stderr in every format: a warning, not a finding, and never mixed into JSON, SARIF or JUnit output.
+    from mlstack.console import errors
+
+    for notice in result.waiver_notices:
+        errors.print(f"[yellow]warning:[/] {escape(notice)}", highlight=False)
     if output_format == "table":
         if output is None:
             render_table(result, console)

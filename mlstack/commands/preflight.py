@@ -37,7 +37,13 @@ def preflight_command(
     output: Output = None,
     project_dir: ProjectDir = None,
 ) -> None:
-    """Check credentials, region, GPU offerings and quotas, the EKS version and the state backend.
+    """Check credentials, region, zones, GPU offerings and quotas, the EKS version and the state backend.
+
+    zones: each zone exists, is available and opted in, and offers the pools' GPU types.
+
+    quota: each EC2 vCPU quota, less its current usage (its CloudWatch usage metric), covers the pools.
+
+    No usage data is a warning, never a pass. Details and permissions: docs/live-tooling.md.
 
     Exit code 1 when a check fails, 3 when nothing failed but some check could not run, 2 on bad input
     (stack file, options, credentials).

@@ -29,6 +29,7 @@ from mlstack.live.bootstrap import (
     policy_statements,
 )
 from mlstack.live.report import Report, Result, Rule, Status
+from mlstack.pipeline_roles import PIPELINE_ROLES, pipeline_boundary_name, pipeline_role_name
 from mlstack.spec import PlatformSpec
 
 RULES = (
@@ -358,7 +359,11 @@ class Audit:
             if _tags(role.get("Tags", [])).get(ENV_TAG) != self.env:
                 continue
             attached = role.get("PermissionsBoundary", {}).get("PermissionsBoundaryArn")
-            if attached == boundary:
+            expected = boundary
+            if name in {pipeline_role_name(self.env, r) for r in PIPELINE_ROLES}:
+                # The pipeline's roles carry the account foundation's boundary (components/account.py).
+                expected = f"arn:{self.aws.partition}:iam::{self.spec.account_id}:policy/{pipeline_boundary_name(self.env)}"
+            if attached == expected:
                 results.append(Result("iam-boundary", name, Status.PASS, "boundary attached"))
             else:
                 results.append(
@@ -366,8 +371,8 @@ class Audit:
                         "iam-boundary",
                         name,
                         Status.FAIL,
-                        f"permission boundary is {attached or 'missing'}, not {boundary}",
-                        f"aws iam put-role-permissions-boundary --role-name {name} --permissions-boundary {boundary}",
+                        f"permission boundary is {attached or 'missing'}, not {expected}",
+                        f"aws iam put-role-permissions-boundary --role-name {name} --permissions-boundary {expected}",
                     )
                 )
         return results

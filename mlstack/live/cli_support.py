@@ -15,7 +15,7 @@ from mlstack.console import console, errors, file_console
 from mlstack.failures import BAD_INPUT, INCOMPLETE, fail, open_output, prepare_output_file, write_output
 from mlstack.live.aws import Aws, Denied, LiveError, describe_unexpected
 from mlstack.live.report import Report, render, table
-from mlstack.project import ProjectNotFound, find_project
+from mlstack.project import ProjectNotFound, find_project, unknown_stack
 from mlstack.report_formats import FORMATS
 from mlstack.spec import PlatformSpec
 from mlstack.spec.loader import SpecError
@@ -26,7 +26,9 @@ connect: Callable[[str | None, str | None], Aws] = Aws.connect
 Region = Annotated[
     str | None,
     typer.Option(
-        "--region", help="AWS region. Default: the stack's region, else AWS_REGION or the profile's."
+        "--region",
+        # Only bootstrap takes --region (preflight and audit use the stack's region), so there is no stack default.
+        help="AWS region. Default: AWS_REGION, else AWS_DEFAULT_REGION, else the profile's region.",
     ),
 ]
 Profile = Annotated[str | None, typer.Option("--profile", help="AWS profile. Default: the credential chain.")]
@@ -72,9 +74,7 @@ def load_spec(env: str, project_dir: Path | None) -> PlatformSpec:
         raise fail(str(exc)) from None
     known = project.stack_names()
     if env not in known:
-        raise fail(
-            f"no stack file {project.relative(project.stack_file(env))}; known environments: {', '.join(known)}"
-        )
+        raise fail(unknown_stack(project, env))
     try:
         return project.load(env)[1]
     except SpecError as exc:

@@ -7,11 +7,12 @@ because their answers would describe some other account.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import os
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlparse
 
@@ -26,12 +27,19 @@ from mlstack.spec.gpu import GpuPoolSpec
 RULES = (
     Rule("credentials", "AWS credentials are present and belong to the stack's account"),
     Rule("region", "The stack's region is enabled for the account"),
-    Rule("zones", "The zones the stack uses are known"),
+    Rule("zones", "The stack's zones exist, are available and opted in, and offer the pools' GPU types"),
     Rule("offering", "Every GPU instance type of every pool is offered in the stack's zones"),
-    Rule("quota", "EC2 vCPU quotas cover every GPU pool at its maximum"),
+    Rule("quota", "EC2 vCPU quotas, less their current usage, cover every GPU pool at its maximum"),
     Rule("kubernetes-version", "EKS supports the pinned Kubernetes version in the region"),
     Rule("backend", "The Pulumi state backend is reachable"),
+    Rule("cost-allocation-tags", "The tags the budgets filter on are active cost allocation tags"),
 )
+# The budgets filter on these user-defined tags (components/governance.py): the environment budget on
+# `environment`, team budgets on `team-cost-center` (components.iam.TEAM_COST_CENTER_TAG). `cost-center` is
+# activated for the organisation's own reports.
+ENVIRONMENT_TAG = "environment"
+COST_CENTER_TAG = "cost-center"
+TEAM_COST_CENTER_TAG = "team-cost-center"
 
 
 class GpuType(Protocol):
@@ -102,16 +110,20 @@ class Preflight:
     spec: PlatformSpec
     gpu_table: GpuTable
     backend_url: str | None = None
+    # The region's zones, asked once and shared by the zones and offering checks.
+    _zone_cache: list[dict[str, dict[str, Any]]] = field(default_factory=list, repr=False, compare=False)
 
     def run(self) -> Report:
         results = [*self._credentials(), *self._region()]
         # Every later check calls the stack's region, which answers only when the region is enabled.
         identity_ok = results[-1].status is not Status.FAIL
         checks: list[tuple[str, Callable[[], list[Result]]]] = [
+            ("zones", self._zone_check),
             ("offering", self._offerings),
             ("quota", self._quotas),
             ("kubernetes-version", self._kubernetes_version),
             ("backend", self._backend),
+            ("cost-allocation-tags", self._cost_allocation_tags),
         ]
         for rule, check in checks:
             if identity_ok:
@@ -126,6 +138,33 @@ class Preflight:
             rules=RULES,
             results=tuple(results),
         )
+
+    # --- cost allocation ----------------------------------------------------------------------------------
+
+    def _cost_allocation_tags(self) -> list[Result]:
+        """Cost Explorer's ListCostAllocationTags (ce 2017-10-25; botocore data/ce service-2.json and its
+        paginator). Cost Explorer answers in us-east-1 whatever the stack's region. Only a management account
+        manages cost allocation tags (AWS Billing user guide, custom-tags.html); a member account's call is usually
+        denied, which leaves the check NOT_CHECKED, never passed. Split cost allocation data for EKS has no API to
+        read its opt-in, so it is not checked here (docs/logs-and-cost.md)."""
+        wanted = [ENVIRONMENT_TAG, COST_CENTER_TAG, TEAM_COST_CENTER_TAG]
+        needed = [ENVIRONMENT_TAG, *([TEAM_COST_CENTER_TAG] if self.spec.budgets.team_limits_usd else [])]
+        statuses: dict[str, str] = {}
+        try:
+            with aws_call("ce:ListCostAllocationTags"):
+                paginator = self.aws.client("ce", region=self._home()).get_paginator(
+                    "list_cost_allocation_tags"
+                )
+                for page in paginator.paginate(TagKeys=wanted, Type="UserDefined"):
+                    for tag in page.get("CostAllocationTags", []):
+                        statuses[tag["TagKey"]] = tag["Status"]
+        except Denied as exc:
+            return [
+                _denied(
+                    "cost-allocation-tags", ",".join(wanted), exc, "run preflight in the management account"
+                )
+            ]
+        return cost_allocation_tag_results(statuses, needed, wanted)
 
     # --- credentials and region --------------------------------------------------------------------------
 
@@ -216,11 +255,131 @@ class Preflight:
             offered = self._offered(t.name for types in expanded.values() for t in types)
         except Denied as exc:
             return [_denied("offering", "gpu_pools", exc)]
+        # A zone that does not exist is the zones check's finding; here it would read as "not offered there".
+        try:
+            known = self._region_zones()
+        except Denied:
+            known = None
+        usable = [z for z in zones if known is None or z in known]
+        if not usable:
+            return [
+                Result(
+                    "offering",
+                    "gpu_pools",
+                    Status.NOT_CHECKED,
+                    "none of the stack's zones exists (see zones)",
+                )
+            ]
         results = []
         for (i, selector), types in expanded.items():
             subject = f"gpu_pools[{i}] {pools[i].name}: {selector}"
-            results.append(_offering_result(subject, selector, [t.name for t in types], zones, offered))
+            results.append(_offering_result(subject, selector, [t.name for t in types], usable, offered))
         return results
+
+    def _region_zones(self) -> dict[str, dict[str, Any]]:
+        """Zone name -> its DescribeAvailabilityZones entry, for every zone of the region (Local and Wavelength
+        Zones included, whatever their opt-in status), asked once per run."""
+        if self._zone_cache:
+            return self._zone_cache[0]
+        with aws_call("ec2:DescribeAvailabilityZones"):
+            entries = self.aws.client("ec2").describe_availability_zones(AllAvailabilityZones=True)[
+                "AvailabilityZones"
+            ]
+        zones = {entry["ZoneName"]: entry for entry in entries}
+        self._zone_cache.append(zones)
+        return zones
+
+    def _zone_check(self) -> list[Result]:
+        """Each zone the stack uses: it exists in the region, its State is available, it is opted in, and it
+        offers at least one GPU type of each pool (EC2 API Reference, AvailabilityZone: State is available,
+        information, impaired, unavailable or constrained; OptInStatus is opt-in-not-required, opted-in or
+        not-opted-in)."""
+        try:
+            zones = self._zones()
+            known = self._region_zones()
+        except Denied as exc:
+            return [_denied("zones", "network", exc)]
+        pools = self.spec.gpu_pools
+        types_of = {
+            pool.name: {
+                t.name for selector in pool.instance_types for t in launchable(pool, self.gpu_table, selector)
+            }
+            for pool in pools
+        }
+        offered: dict[str, set[str]] = {}
+        if pools:
+            try:
+                offered = self._offered(t for types in types_of.values() for t in types)
+            except Denied as exc:
+                return [_denied("zones", "network", exc, "GPU offerings per zone")]
+        existing = sorted(
+            z
+            for z, entry in known.items()
+            if entry.get("ZoneType", "availability-zone") == "availability-zone"
+        )
+        results = []
+        for zone in zones:
+            entry = known.get(zone)
+            if entry is None:
+                results.append(
+                    Result(
+                        "zones",
+                        zone,
+                        Status.FAIL,
+                        f"no such zone in {self.aws.region}",
+                        f"set network.availability_zones to zones of the region ({', '.join(existing)})",
+                    )
+                )
+                continue
+            results.append(self._zone_result(zone, entry, types_of, offered))
+        return results
+
+    def _zone_result(
+        self, zone: str, entry: dict[str, Any], types_of: dict[str, set[str]], offered: dict[str, set[str]]
+    ) -> Result:
+        state = entry.get("State", "unknown")
+        opt_in = entry.get("OptInStatus", "opt-in-not-required")
+        if opt_in == "not-opted-in":
+            group = entry.get("GroupName", zone)
+            return Result(
+                "zones",
+                zone,
+                Status.FAIL,
+                "the zone's group is not opted in",
+                f"aws ec2 modify-availability-zone-group --group-name {group} --opt-in-status opted-in "
+                f"--region {self.aws.region}",
+            )
+        if state in ("impaired", "unavailable"):
+            messages = "; ".join(m.get("Message", "") for m in entry.get("Messages", []) if m.get("Message"))
+            return Result(
+                "zones",
+                zone,
+                Status.FAIL,
+                f"the zone is {state}" + (f": {messages}" if messages else ""),
+                "wait for AWS to restore it (AWS Health Dashboard), or pick another zone",
+            )
+        bare = sorted(
+            name for name, types in types_of.items() if not any(zone in offered.get(t, set()) for t in types)
+        )
+        if bare:
+            return Result(
+                "zones",
+                zone,
+                Status.WARN,
+                f"{state}; offers none of the GPU types of pool(s) {', '.join(bare)}: their nodes can start only "
+                "in the other zones",
+                "pick zones that offer the pools' types (see the offering rows), or widen the pools' instance_types",
+            )
+        if state != "available":
+            return Result(
+                "zones", zone, Status.WARN, f"the zone is {state}", "check the AWS Health Dashboard"
+            )
+        return Result(
+            "zones",
+            zone,
+            Status.PASS,
+            "available" + (", offers every pool's GPU types" if types_of else ""),
+        )
 
     # --- quotas ------------------------------------------------------------------------------------------
 
@@ -241,37 +400,92 @@ class Preflight:
         for quota, (least, most) in sorted(needs.items(), key=lambda item: item[0].code):
             subject = f"{quota.code} {quota.name}"
             try:
-                value = _quota_value(client, quota.code)
+                value, metric = _quota_value(client, quota.code)
             except Denied as exc:
                 results.append(_denied("quota", subject, exc))
                 continue
-            results.append(self._quota_result(quota, subject, value, least, most))
+            results.append(self._quota_result(quota, subject, value, self._usage(metric), least, most))
         return results
 
-    def _quota_result(self, quota: Quota, subject: str, value: float, least: int, most: int) -> Result:
+    def _usage(self, metric: dict[str, Any] | None) -> Usage:
+        """The quota's current usage from the CloudWatch metric Service Quotas names for it (``UsageMetric``:
+        AWS/Usage ResourceCount with Service, Type, Resource and Class dimensions for the EC2 vCPU quotas), or
+        why it is unknown."""
+        if not metric or not metric.get("MetricNamespace") or not metric.get("MetricName"):
+            return Usage(None, "Service Quotas names no usage metric for this quota")
+        # MetricStatisticRecommendation is Sum or Maximum (Service Quotas API Reference, MetricInfo).
+        statistic = metric.get("MetricStatisticRecommendation") or "Maximum"
+        end = dt.datetime.now(dt.UTC)
+        try:
+            with aws_call("cloudwatch:GetMetricStatistics"):
+                points = self.aws.client(
+                    "cloudwatch"
+                ).get_metric_statistics(
+                    Namespace=metric["MetricNamespace"],
+                    MetricName=metric["MetricName"],
+                    Dimensions=[
+                        {"Name": k, "Value": v} for k, v in sorted(metric.get("MetricDimensions", {}).items())
+                    ],
+                    StartTime=end - USAGE_WINDOW,
+                    EndTime=end,
+                    Period=60,  # AWS/Usage metrics are collected every minute (CloudWatch User Guide, usage metrics)
+                    Statistics=[statistic],
+                )["Datapoints"]
+        except Denied as exc:
+            return Usage(None, f"{exc.permission} denied", denied=exc)
+        latest = max(points, key=lambda p: p["Timestamp"], default=None)
+        if latest is None or statistic not in latest:
+            minutes = int(USAGE_WINDOW.total_seconds() // 60)
+            return Usage(
+                None,
+                f"CloudWatch has no {metric['MetricNamespace']} {metric['MetricName']} data for the last {minutes} "
+                "minutes, so current usage is unknown",
+            )
+        return Usage(float(latest[statistic]), "")
+
+    def _quota_result(
+        self, quota: Quota, subject: str, value: float, usage: Usage, least: int, most: int
+    ) -> Result:
+        in_use = usage.value or 0.0
         request = (
             f"aws service-quotas request-service-quota-increase --service-code ec2 --quota-code {quota.code} "
-            f"--desired-value {most} --region {self.aws.region}"
+            f"--desired-value {math.ceil(in_use + most)} --region {self.aws.region}"
         )
-        if value >= most:
-            return Result(
-                "quota", subject, Status.PASS, f"{value:g} vCPUs cover every pool at its maximum ({most})"
-            )
-        if value >= least:
+        free = value - in_use
+        have = (
+            f"{value:g} vCPUs, {in_use:g} in use, {free:g} free"
+            if usage.value is not None
+            else f"{value:g} vCPUs"
+        )
+        if free < least:
             return Result(
                 "quota",
                 subject,
-                Status.WARN,
-                f"{value:g} vCPUs cover the pools at their maximum only on the smallest types ({least}); "
-                f"the largest allowed types need {most}",
-                f"{request} (or narrow the pools' instance_types)",
+                Status.FAIL,
+                f"{have}; the pools at their maximum need at least {least}, up to {most}",
+                request,
             )
+        if usage.value is None:
+            # Enough on paper, but other instances in the account draw from the same quota.
+            return Result(
+                "quota",
+                subject,
+                Status.NOT_CHECKED if usage.denied else Status.WARN,
+                f"{have} would cover the pools ({least} to {most}) only if nothing else used the quota: "
+                f"{usage.reason}",
+                f"grant {usage.denied.permission} (docs/live-tooling.md)"
+                if usage.denied
+                else "see the quota's utilization in the Service Quotas console before deploying",
+            )
+        if free >= most:
+            return Result("quota", subject, Status.PASS, f"{have} cover every pool at its maximum ({most})")
         return Result(
             "quota",
             subject,
-            Status.FAIL,
-            f"{value:g} vCPUs; the pools at their maximum need at least {least}, up to {most}",
-            request,
+            Status.WARN,
+            f"{have} cover the pools at their maximum only on the smallest types ({least}); "
+            f"the largest allowed types need {most}",
+            f"{request} (or narrow the pools' instance_types)",
         )
 
     # --- Kubernetes version and backend ------------------------------------------------------------------
@@ -350,6 +564,20 @@ class Preflight:
         return [Result("backend", subject, Status.PASS, "reachable")]
 
 
+# How far back preflight looks for the latest usage datapoint: usage metrics arrive every minute, so an hour
+# without one means CloudWatch has nothing to say, not that the last minute was late.
+USAGE_WINDOW = dt.timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Usage:
+    """A quota's current usage, or ``None`` with the reason it is unknown (``denied`` when a call was)."""
+
+    value: float | None
+    reason: str
+    denied: Denied | None = None
+
+
 def launchable(pool: GpuPoolSpec, table: GpuTable, selector: str) -> list[GpuType]:
     """The types of ``selector`` the pool can launch: with ``efa``, only the EFA sizes, as the NodePool
     (GpuPoolSpec.resolved_types, components/gpu.py) restricts it."""
@@ -385,18 +613,18 @@ def quota_needs(
     return {quota: (least, most) for quota, (least, most) in needs.items()}, unclassified
 
 
-def _quota_value(client: Any, code: str) -> float:
+def _quota_value(client: Any, code: str) -> tuple[float, dict[str, Any] | None]:
+    """The quota's value and its ``UsageMetric`` (Service Quotas API Reference, ServiceQuota and MetricInfo)."""
     try:
         with aws_call("servicequotas:GetServiceQuota"):
-            return float(client.get_service_quota(ServiceCode="ec2", QuotaCode=code)["Quota"]["Value"])
+            quota = client.get_service_quota(ServiceCode="ec2", QuotaCode=code)["Quota"]
     except ClientError as exc:
         # An account that never changed a quota may have no applied value yet: the default then holds.
         if error_code(exc) != "NoSuchResourceException":
             raise
-    with aws_call("servicequotas:GetAWSDefaultServiceQuota"):
-        return float(
-            client.get_aws_default_service_quota(ServiceCode="ec2", QuotaCode=code)["Quota"]["Value"]
-        )
+        with aws_call("servicequotas:GetAWSDefaultServiceQuota"):
+            quota = client.get_aws_default_service_quota(ServiceCode="ec2", QuotaCode=code)["Quota"]
+    return float(quota["Value"]), quota.get("UsageMetric")
 
 
 def _eks_versions(eks: Any) -> dict[str, str]:
@@ -444,6 +672,46 @@ def _offering_result(
             hint if elsewhere else "",
         )
     return Result("offering", subject, Status.PASS, f"{len(types)} type(s) offered in {', '.join(zones)}")
+
+
+def cost_allocation_tag_results(
+    statuses: dict[str, str], needed_by_budgets: Sequence[str], wanted: Sequence[str]
+) -> list[Result]:
+    """One row per wanted tag key from ``statuses`` (tag key -> Active/Inactive, as ListCostAllocationTags
+    returns them; a key absent from billing data is missing). A tag a budget filters on fails when it is not
+    active: that budget reads $0. The others only warn."""
+    results: list[Result] = []
+    for key in wanted:
+        status = statuses.get(key)
+        failing = Status.FAIL if key in needed_by_budgets else Status.WARN
+        activate = (
+            "in the management (payer) account: aws ce update-cost-allocation-tags-status "
+            f"--cost-allocation-tags-status TagKey={key},Status=Active (docs/logs-and-cost.md)"
+        )
+        if status == "Active":
+            results.append(Result("cost-allocation-tags", key, Status.PASS, "active"))
+        elif status is None:
+            results.append(
+                Result(
+                    "cost-allocation-tags",
+                    key,
+                    failing,
+                    "not in the billing data yet: a tag can be activated only once a tagged resource has been billed "
+                    "(up to 24 hours after the first deploy)",
+                    activate,
+                )
+            )
+        else:
+            results.append(
+                Result(
+                    "cost-allocation-tags",
+                    key,
+                    failing,
+                    f"{status}: budgets filtering on it read $0",
+                    activate,
+                )
+            )
+    return results
 
 
 def _denied(rule: str, subject: str, exc: Denied, note: str = "") -> Result:

@@ -10,12 +10,14 @@ import json
 from collections import Counter
 from dataclasses import asdict, dataclass
 from enum import StrEnum
+from functools import partial
 from typing import Literal
 from xml.etree import ElementTree as ET
 
 from rich.markup import escape
 from rich.table import Table
 
+from mlstack.console import ByWidth
 from mlstack.failures import FINDINGS, INCOMPLETE, OK
 from mlstack.report_formats import FORMATS, junit_document, markdown_cell, sarif_log
 
@@ -84,18 +86,39 @@ class Report:
         return ", ".join(f"{counts.get(s, 0)} {s}" for s in Status)
 
 
-def table(report: Report, *, passed: bool = True) -> Table:
-    """A rich table of the results; ``passed=False`` leaves passing rows out (audits of large accounts)."""
+def table(report: Report, *, passed: bool = True) -> ByWidth:
+    """The results as a rich table, stacked below NARROW_WIDTH columns; ``passed=False`` leaves passing rows
+    out (audits of large accounts)."""
+    return ByWidth(partial(_wide_table, report, passed), partial(_narrow_table, report, passed))
+
+
+def _shown(report: Report, passed: bool) -> list[Result]:
+    return [r for r in report.results if passed or r.status is not Status.PASS]
+
+
+def _wide_table(report: Report, passed: bool) -> Table:
     grid = Table(title=report.title, title_justify="left", show_lines=False)
     for column in ("status", "check", "subject", "detail", "remediation"):
         grid.add_column(column, overflow="fold")
-    for result in report.results:
-        if result.status is Status.PASS and not passed:
-            continue
+    for result in _shown(report, passed):
         grid.add_row(
             f"[{STYLE[result.status]}]{result.status}[/]",
             *(escape(text) for text in (result.rule, result.subject, result.message, result.remediation)),
         )
+    grid.caption = report.summary()
+    return grid
+
+
+def _narrow_table(report: Report, passed: bool) -> Table:
+    """One cell per result with its fields on their own lines: names, ARNs and commands keep their lines."""
+    grid = Table(title=report.title, title_justify="left", show_lines=True)
+    grid.add_column("status", no_wrap=True)
+    grid.add_column("check, subject, detail and remediation", overflow="fold")
+    for result in _shown(report, passed):
+        lines = [f"{escape(result.rule)}: [bold]{escape(result.subject)}[/]", escape(result.message)]
+        if result.remediation:
+            lines.append(f"[dim]fix:[/] {escape(result.remediation)}")
+        grid.add_row(f"[{STYLE[result.status]}]{result.status}[/]", "\n".join(lines))
     grid.caption = report.summary()
     return grid
 

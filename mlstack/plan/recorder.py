@@ -28,6 +28,8 @@ from mlstack.spec import PlatformSpec
 from mlstack.spec.loader import PROJECT, SpecError, StackConfig
 
 PLAN_FORMAT_VERSION = 1
+# The account foundation's Pulumi project (account/Pulumi.yaml).
+ACCOUNT_PROJECT = "mlstack-account"
 SETTLE_STALL_SECONDS = 10.0
 STACK_TYPE = "pulumi:pulumi:Stack"
 
@@ -208,8 +210,11 @@ class ProgramError(SpecError):
         )
 
 
-def run_program(program: Path, config: StackConfig, spec: PlatformSpec) -> Plan:
+def run_program(program: Path, config: StackConfig, spec: PlatformSpec, project: str = PROJECT) -> Plan:
     """Run ``program`` for one stack under the recording monitor and return its plan.
+
+    ``project`` is the Pulumi project the program belongs to: the platform's, or the account foundation's
+    (``account/``, :data:`ACCOUNT_PROJECT`), which is planned from the same stack file.
 
     Each run happens in a fresh context, so several stacks can be planned in one process without the
     Pulumi runtime's global state leaking from one to the next. An exception the program raises becomes a
@@ -217,7 +222,7 @@ def run_program(program: Path, config: StackConfig, spec: PlatformSpec) -> Plan:
     """
     try:
         with raised_thresholds():
-            return contextvars.Context().run(_run_isolated, program, config, spec)
+            return contextvars.Context().run(_run_isolated, program, config, spec, project)
     except SpecError:
         raise
     except pulumi.RunError as exc:
@@ -242,7 +247,7 @@ def _raised_at(exc: BaseException, root: Path) -> str:
     return f"{path.relative_to(root) if path.is_relative_to(root) else path}:{frame.lineno}"
 
 
-def _run_isolated(program: Path, config: StackConfig, spec: PlatformSpec) -> Plan:
+def _run_isolated(program: Path, config: StackConfig, spec: PlatformSpec, project: str = PROJECT) -> Plan:
     monitor = RecordingMonitor(PlatformMocks(spec.account_id, spec.region, config.stack))
     pulumi.runtime.set_all_config(config.wire_config(), secret_keys=[])
     settings.configure(
@@ -250,7 +255,7 @@ def _run_isolated(program: Path, config: StackConfig, spec: PlatformSpec) -> Pla
             monitor=monitor,
             monitor_features=set(),
             engine=mocks.MockEngine(None),
-            project=PROJECT,
+            project=project,
             stack=config.stack,
             dry_run=False,
             organization="organization",
@@ -274,7 +279,7 @@ def _run_isolated(program: Path, config: StackConfig, spec: PlatformSpec) -> Pla
     finally:
         loop.close()
         asyncio.set_event_loop(None)
-    stack_urn = f"urn:pulumi:{config.stack}::{PROJECT}::{STACK_TYPE}::{PROJECT}-{config.stack}"
+    stack_urn = f"urn:pulumi:{config.stack}::{project}::{STACK_TYPE}::{project}-{config.stack}"
     resources = sorted((r for r in monitor.recorded.values() if r.type != STACK_TYPE), key=lambda r: r.urn)
     for resource in resources:
         if not resource.custom:
@@ -282,7 +287,7 @@ def _run_isolated(program: Path, config: StackConfig, spec: PlatformSpec) -> Pla
             resource.outputs = monitor.resource_outputs.get(resource.urn, {})
             resource.registered_outputs = resource.urn in monitor.resource_outputs
     return Plan(
-        project=PROJECT,
+        project=project,
         stack=config.stack,
         source=config.source,
         resources=resources,

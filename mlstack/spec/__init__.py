@@ -13,9 +13,12 @@ from pydantic import Field, StringConstraints, field_validator, model_validator
 from mlstack.spec.base import AccountId, AwsRegion, DnsLabel, RuleViolations, StrictModel, Tier
 from mlstack.spec.budgets import BudgetSpec
 from mlstack.spec.cluster import PINNED_GPU_NODE_AMI, ClusterSpec
+from mlstack.spec.compute import CpuPoolSpec, default_cpu_pools
 from mlstack.spec.cost import CostSpec
+from mlstack.spec.deployment import DeploymentSpec, deployment_problems
 from mlstack.spec.gpu import GpuPoolSpec
 from mlstack.spec.inference import InferenceSpec, endpoint_problems, prometheus_problems
+from mlstack.spec.logs import LogsSpec
 from mlstack.spec.network import NetworkSpec
 from mlstack.spec.observability import MetricsSpec, in_cluster_prometheus_url
 from mlstack.spec.orchestrator import OrchestratorSpec
@@ -61,6 +64,7 @@ TIER_DEFAULTS: dict[tuple[str, str], dict[Tier, Any]] = {
     ("vector_db", "aurora_max_acu"): {Tier.DEV: 2.0, Tier.STAGING: 4.0, Tier.PROD: 16.0},
     ("vector_db", "aurora_instances"): {Tier.DEV: 1, Tier.STAGING: 2, Tier.PROD: 2},
     ("vector_db", "backup_retention_days"): {Tier.DEV: 1, Tier.STAGING: 7, Tier.PROD: 14},
+    ("logs", "retention_days"): {Tier.DEV: 14, Tier.STAGING: 30, Tier.PROD: 90},
     # The metrics stack: dev keeps two days on the node's disk; staging and prod keep weeks on encrypted volumes
     # (the choice and its cost: docs/observability.md).
     ("metrics", "storage"): {Tier.DEV: "ephemeral", Tier.STAGING: "persistent", Tier.PROD: "persistent"},
@@ -110,6 +114,13 @@ class PlatformSpec(StrictModel):
         default_factory=ClusterSpec, description="EKS cluster. Default: see ClusterSpec."
     )
     gpu_pools: list[GpuPoolSpec] = Field(default_factory=list, description="GPU node pools. Default: none.")
+    cpu_pools: list[CpuPoolSpec] = Field(
+        default_factory=list,
+        description="CPU node pools for workflow steps and notebooks without GPUs. Default: the tier's pools "
+        "(mlstack.spec.compute.default_cpu_pools): 'cpu' (amd64, m7i.large..2xlarge) and 'cpu-arm' (arm64, "
+        "m7g.large..xlarge), Spot in dev and Spot-preferred in staging and prod, at most 16/8 vCPUs in dev, "
+        "64/32 in staging, 256/64 in prod. An empty list declares none.",
+    )
     storage: StorageSpec = Field(
         default_factory=StorageSpec, description="S3 buckets. Default: see StorageSpec."
     )
@@ -141,6 +152,16 @@ class PlatformSpec(StrictModel):
         default_factory=CostSpec,
         description="Assumptions of the cost estimate (Spot discount, NAT data volume). Default: see CostSpec.",
     )
+    logs: LogsSpec = Field(
+        default_factory=LogsSpec,
+        description="Pod and node logs to CloudWatch Logs, per team. Default: on, see LogsSpec.",
+    )
+    deployment: DeploymentSpec | None = Field(
+        default=None,
+        description="The GitOps pipeline's GitHub repository, state backend and Identity Center instance, read by "
+        "the account foundation stack (account/). Default: none; the platform plans without it, the "
+        "foundation refuses to run without it.",
+    )
 
     @field_validator("tags")
     @classmethod
@@ -161,6 +182,7 @@ class PlatformSpec(StrictModel):
             return data  # the tier field reports its own error
         data = dict(data)
         data.setdefault("protect_stateful", tier.hardened)
+        data.setdefault("cpu_pools", default_cpu_pools(tier))
         for (section, field), by_tier in TIER_DEFAULTS.items():
             block = data.get(section)
             if block is None:
@@ -230,6 +252,16 @@ class PlatformSpec(StrictModel):
         problems += _storage_and_registry_rules(self)
         problems += _workflow_and_vector_rules(self)
         problems += _duplicates("gpu_pools", [p.name for p in self.gpu_pools])
+        problems += _duplicates("cpu_pools", [p.name for p in self.cpu_pools])
+        gpu_pool_names = {p.name for p in self.gpu_pools}
+        problems += [
+            (
+                f"cpu_pools.{i}.name",
+                f"'{p.name}' is also a GPU pool's name; NodePool names are shared: rename one",
+            )
+            for i, p in enumerate(self.cpu_pools)
+            if p.name in gpu_pool_names
+        ]
         problems += _duplicates("teams", [t.name for t in self.teams])
         problems += _duplicates("inference.endpoints", [e.name for e in self.inference.endpoints])
         pools = {p.name for p in self.gpu_pools}
@@ -271,6 +303,7 @@ class PlatformSpec(StrictModel):
             )
         problems += _team_rules(self)
         problems += _platform_image_rules(self)
+        problems += deployment_problems(self)
         if problems:
             raise RuleViolations(problems)
         return self

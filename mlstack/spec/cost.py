@@ -24,3 +24,10 @@ class CostSpec(StrictModel):
         description="Data processed by the NAT gateways per month, in GB, for the whole environment (image pulls, "
         "package installs, external APIs). Default: 50.",
     )
+    logs_ingested_gb_per_month: float = Field(
+        default=10.0,
+        ge=0,
+        le=1_000_000,
+        description="Pod and node logs ingested into CloudWatch Logs per month, in GB, for the whole environment "
+        "(priced for ingestion, and for storage over the logs' retention). Default: 10.",
+    )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+import difflib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -179,6 +182,7 @@ def parse_spec(raw: Any, source: str, region: str | None = None) -> PlatformSpec
         spec = PlatformSpec.model_validate(raw)
     except ValidationError as exc:
         problems = _problems_from(exc)
+        problems += _cross_field_problems_despite(raw, exc, problems)
     # Checked on the raw value too, so a mismatch is still reported when rules that depend on the region
     # (image registries, for example) fail because of it.
     declared = spec.region if spec is not None else raw.get("region")
@@ -208,6 +212,7 @@ def load_spec(path: Path) -> tuple[StackConfig, PlatformSpec]:
                 "add 'aws:region: <region>' under 'config', equal to the spec's region",
             )
         )
+    problems += _stray_keys(config.values)
     try:
         spec = parse_spec(config.values.get(SPEC_KEY), config.source, region)
     except SpecError as exc:
@@ -217,9 +222,29 @@ def load_spec(path: Path) -> tuple[StackConfig, PlatformSpec]:
     return config, spec
 
 
+def _stray_keys(values: dict[str, Any]) -> list[Problem]:
+    """Keys of this project's namespace that the program never reads: a misspelt ``mlstack:platform`` would
+    otherwise surface only as "the environment spec is missing"."""
+    problems = []
+    for key in sorted(k for k in values if str(k).startswith(f"{PROJECT}:") and k != SPEC_KEY):
+        close = difflib.get_close_matches(str(key), [SPEC_KEY], n=1)
+        problems.append(
+            Problem(
+                f"config.{key}",
+                "unknown key; the program reads only " + SPEC_KEY + " from this project's config",
+                f"did you mean {SPEC_KEY}? rename it" if close else "remove it",
+            )
+        )
+    return problems
+
+
 def _problems_from(exc: ValidationError) -> list[Problem]:
+    return _problems_from_errors(exc.errors(include_url=False))
+
+
+def _problems_from_errors(errors: Any) -> list[Problem]:
     problems: list[Problem] = []
-    for error in exc.errors(include_url=False):
+    for error in errors:
         loc = [str(part) for part in error["loc"]]
         cause = (error.get("ctx") or {}).get("error")
         if isinstance(cause, RuleViolations):
@@ -230,8 +255,157 @@ def _problems_from(exc: ValidationError) -> list[Problem]:
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] not in {"value_error", "missing"} and "input" in error:
             message += f" (got {json.dumps(error['input'], default=str)[:80]})"
-        problems.append(Problem(".".join(loc), message, _hint(PlatformSpec, error["loc"], error["type"])))
+        hint = _hint(PlatformSpec, error["loc"], error["type"])
+        if error["type"] == "string_type" and type(error.get("input")) in (int, float):
+            # YAML 1.1 reads `1.30` as the float 1.3, so the trailing zero is gone before validation sees it.
+            leaf = next((str(p) for p in reversed(error["loc"]) if isinstance(p, str)), "the value")
+            hint = (
+                f'put the value in quotes, e.g. {leaf}: "{error["input"]}"; YAML reads an unquoted number as a '
+                'number and drops trailing zeros (1.30 becomes 1.3), so write "1.30" if that is what you meant'
+                + (f". {hint}" if hint else "")
+            )
+        problems.append(Problem(".".join(loc), message, hint))
     return problems
+
+
+# Bounded: each round removes at least one value, and a stack file has a few hundred at most.
+_PRUNE_ROUNDS = 8
+LEFT_OUT = "found with the invalid fields above left out"
+
+
+def _cross_field_problems_despite(
+    raw: dict[str, Any], exc: ValidationError, found: list[Problem]
+) -> list[Problem]:
+    """The cross-field problems that field errors hide, so that one run lists every problem (STYLE.md rule 4).
+
+    pydantic runs a model's ``mode="after"`` validators only when every field is valid, so a typo in one field
+    hides, say, an endpoint naming an undeclared pool. This validates the document again with the invalid
+    values left out (a field with a default takes it; a required number takes its lower bound) and returns the
+    rule violations found then, except those about a left-out field or its parents, which could be artefacts of
+    the substitution. When a left-out value cannot be replaced (a required text field, a whole list item), the
+    rules cannot run and nothing is added.
+    """
+    data = copy.deepcopy(raw)
+    left_out: list[tuple[Any, ...]] = []
+    error = exc
+    for _ in range(_PRUNE_ROUNDS):
+        rule_errors: list[Any] = []
+        field_errors: list[Any] = []
+        for item in error.errors(include_url=False):
+            cause = (item.get("ctx") or {}).get("error")
+            # The spec's own cross-field rules report at the root; a nested model's rules are field errors here.
+            top_rules = isinstance(cause, RuleViolations) and not item["loc"]
+            (rule_errors if top_rules else field_errors).append(item)
+        if not field_errors:
+            if error is exc:  # the first run reached the cross-field rules: nothing was hidden
+                return []
+            extra = []
+            seen = {(p.path, p.message) for p in found}
+            for item in rule_errors:
+                for problem in _problems_from_errors([item]):
+                    if (
+                        _near(problem.path, problem.message, left_out)
+                        or (problem.path, problem.message) in seen
+                    ):
+                        continue
+                    extra.append(Problem(problem.path, f"{problem.message} ({LEFT_OUT})", problem.hint))
+            return extra
+        # Deepest first and list items from the end, so that one removal does not shift another's index.
+        locations = sorted(
+            (loc for item in field_errors for loc in _locations(item)), key=_sort_key, reverse=True
+        )
+        if not locations or not all(_leave_out(data, loc) for loc in locations):
+            return []
+        left_out += locations
+        try:
+            PlatformSpec.model_validate(data)
+        except ValidationError as again:
+            error = again
+            continue
+        return []
+    return []
+
+
+def _locations(item: Any) -> list[tuple[Any, ...]]:
+    loc = tuple(item["loc"])
+    cause = (item.get("ctx") or {}).get("error")
+    if isinstance(cause, RuleViolations):  # a nested model's rules name their own fields
+        return [
+            loc + tuple(int(part) if part.isdigit() else part for part in path.split("."))
+            for path, _ in cause.problems
+        ]
+    if item["type"] == "missing":
+        return [("__missing__", *loc)]
+    return [loc]
+
+
+def _sort_key(loc: tuple[Any, ...]) -> tuple[int, str]:
+    return (len(loc), json.dumps([str(p).zfill(6) if isinstance(p, int) else p for p in loc]))
+
+
+def _leave_out(data: Any, loc: tuple[Any, ...]) -> bool:
+    """Remove the value at ``loc`` (or, for a missing required number, fill in its lower bound); False when that
+    is not possible without changing what the other rules see."""
+    if loc[:1] == ("__missing__",):
+        return _fill_missing(data, loc[1:])
+    if not loc:
+        return False
+    parent = data
+    for part in loc[:-1]:
+        try:
+            parent = parent[part]
+        except (KeyError, IndexError, TypeError):
+            return False
+    leaf = loc[-1]
+    if isinstance(parent, dict) and leaf in parent:
+        del parent[leaf]
+        return True
+    if isinstance(parent, list) and isinstance(leaf, int) and 0 <= leaf < len(parent):
+        # An item of a list of values (instance types, zones); a whole model item (a pool, a team) is named by
+        # other sections, and leaving it out would report those references as undeclared.
+        if isinstance(parent[leaf], dict):
+            return False
+        del parent[leaf]
+        return True
+    return False
+
+
+def _fill_missing(data: Any, loc: tuple[Any, ...]) -> bool:
+    model: Any = PlatformSpec
+    parent = data
+    for part in loc[:-1]:
+        try:
+            parent = parent[part]
+        except (KeyError, IndexError, TypeError):
+            return False
+        if not isinstance(part, int):
+            info = getattr(model, "model_fields", {}).get(part)
+            model = _model_in(info.annotation) if info is not None else None
+    info = getattr(model, "model_fields", {}).get(loc[-1]) if loc else None
+    if info is None or not isinstance(parent, dict) or info.annotation not in (int, float):
+        return False
+    ge = next((m.ge for m in info.metadata if getattr(m, "ge", None) is not None), None)
+    gt = next((m.gt for m in info.metadata if getattr(m, "gt", None) is not None), None)
+    if ge is not None:
+        parent[loc[-1]] = ge
+    elif gt is not None and info.annotation is int:
+        parent[loc[-1]] = gt + 1
+    else:
+        return False
+    return True
+
+
+def _near(path: str, message: str, left_out: list[tuple[Any, ...]]) -> bool:
+    """Whether ``path`` is a left-out field, inside one, or one of its parents, or ``message`` names one (a rule
+    about, say, a pool's max_gpus that the substitute value could have broken)."""
+    for loc in left_out:
+        other = ".".join(str(p) for p in loc if p != "__missing__")
+        if path == other or path.startswith(other + ".") or other.startswith(path + ".") or not path:
+            return True
+        names = [p for p in loc if isinstance(p, str) and p != "__missing__"]
+        if names and re.search(rf"\b{re.escape(names[-1])}\b", message):
+            return True
+    return False
 
 
 def _hint(model: type[BaseModel], loc: tuple[Any, ...], error_type: str) -> str:
@@ -246,7 +420,9 @@ def _hint(model: type[BaseModel], loc: tuple[Any, ...], error_type: str) -> str:
             break
         if part not in fields:
             if error_type == "extra_forbidden":
-                return f"remove it; allowed keys here: {', '.join(sorted(fields))}"
+                close = difflib.get_close_matches(str(part), list(fields), n=1)
+                rename = f"did you mean {close[0]}? rename it, or remove it; " if close else "remove it; "
+                return f"{rename}allowed keys here: {', '.join(sorted(fields))}"
             break
         info = fields[part]
         description = info.description or ""

@@ -15,6 +15,10 @@ KubernetesGroup = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z
 PermissionSetName = Annotated[str, StringConstraints(pattern=r"^[\w+=,.@-]{1,32}$")]
 
 
+# Metaflow's default @kubernetes disk, 10240 MB (metaflow 2.19.39 plugins/kubernetes/kubernetes_decorator.py
+# defaults "disk"), rounded up to GiB: by default a team can run one default step per core of its CPU share.
+DEFAULT_EPHEMERAL_GIB_PER_CORE = 10
+
 class HumanAccessSpec(StrictModel):
     """Who may assume the team's human role, and the proof of identity each must bring.
 
@@ -103,6 +107,15 @@ class TeamSpec(StrictModel):
         description="Memory in GiB the namespace may request and be limited to in total (ResourceQuota "
         "requests.memory and limits.memory, Kueue). Default: 256.",
     )
+    ephemeral_storage_quota_gib: int | None = Field(
+        default=None,
+        ge=1,
+        le=1_000_000,
+        description="Node-local scratch disk in GiB the team's queued workloads may request in total (Kueue "
+        "ephemeral-storage). Kueue refuses a workload that requests a resource its ClusterQueue does not cover, "
+        "and every Metaflow step requests some (@kubernetes disk). Default: 10 GiB per core of cpu_quota, "
+        "Metaflow's default step disk (10240 MB) for every core.",
+    )
     pvc_count: int = Field(
         default=20,
         ge=0,
@@ -162,6 +175,13 @@ class TeamSpec(StrictModel):
     def group(self) -> str:
         """The team's Kubernetes group: declared or ``team-<name>``."""
         return self.kubernetes_group or f"team-{self.name}"
+
+    @property
+    def resolved_ephemeral_storage_quota_gib(self) -> int:
+        """The declared scratch-disk share, or 10 GiB per core of cpu_quota (see ephemeral_storage_quota_gib)."""
+        if self.ephemeral_storage_quota_gib is not None:
+            return self.ephemeral_storage_quota_gib
+        return self.cpu_quota * DEFAULT_EPHEMERAL_GIB_PER_CORE
 
     def pool_quotas(self, pool_sizes: dict[str, int]) -> dict[str, int]:
         """Nominal GPUs per pool: the declared split, or gpu_quota spread in proportion to pool sizes.

@@ -299,3 +299,28 @@ def test_expired_credentials_give_one_clear_line(moto: None, cli_aws: dict[str, 
     result = runner.invoke(app, ["audit", ENV])
     assert result.exit_code == 2
     assert "expired" in result.output and "aws sso login" in result.output
+
+
+def test_pipeline_roles_carry_the_pipeline_boundary(account: dict[str, str]) -> None:
+    # The account foundation's roles (components/account.py) are bounded by its own boundary, not the platform's.
+    iam = boto3.client("iam")
+    pipeline_boundary = iam.create_policy(
+        PolicyName=f"{ENV}-mlstack-pipeline-permission-boundary",
+        PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+        ),
+    )["Policy"]["Arn"]
+    tags = [{"Key": k, "Value": v} for k, v in TAGS.items()]
+    iam.create_role(
+        RoleName="dev-mlstack-deploy",
+        AssumeRolePolicyDocument="{}",
+        PermissionsBoundary=pipeline_boundary,
+        Tags=tags,
+    )
+    iam.create_role(
+        RoleName="dev-mlstack-audit", AssumeRolePolicyDocument="{}", PermissionsBoundary=BOUNDARY, Tags=tags
+    )
+    report = audit()
+    assert drift(report) == {("iam-boundary", "dev-mlstack-audit")}
+    [wrong] = [r for r in report.results if r.subject == "dev-mlstack-audit"]
+    assert pipeline_boundary in wrong.message

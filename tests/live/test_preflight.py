@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,37 @@ G_SPOT = QUOTAS[("G", "spot")].code
 P_ON_DEMAND = QUOTAS[("P", "on-demand")].code
 P_SPOT = QUOTAS[("P", "spot")].code
 runner = CliRunner()
+# What GetServiceQuota returns as UsageMetric for the EC2 vCPU quotas (the AWS/Usage ResourceCount metric and
+# its dimensions, as recorded in public get-service-quota / list-service-quotas outputs).
+USAGE_CLASS = {G_ON_DEMAND: "G/OnDemand", P_ON_DEMAND: "P/OnDemand", G_SPOT: "G/Spot", P_SPOT: "P/Spot"}
+
+
+def usage_metric(code: str) -> dict[str, Any]:
+    return {
+        "MetricNamespace": "AWS/Usage",
+        "MetricName": "ResourceCount",
+        "MetricDimensions": {
+            "Class": USAGE_CLASS[code],
+            "Resource": "vCPU",
+            "Service": "EC2",
+            "Type": "Resource",
+        },
+        "MetricStatisticRecommendation": "Maximum",
+    }
+
+
+def put_usage(usage: dict[str, float], minutes_ago: int = 2) -> None:
+    """Publish the quotas' current vCPU usage into moto's CloudWatch, as AWS does every minute."""
+    when = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=minutes_ago)
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+    for code, value in usage.items():
+        dimensions = [{"Name": k, "Value": v} for k, v in usage_metric(code)["MetricDimensions"].items()]
+        cloudwatch.put_metric_data(
+            Namespace="AWS/Usage",
+            MetricData=[
+                {"MetricName": "ResourceCount", "Dimensions": dimensions, "Value": value, "Timestamp": when}
+            ],
+        )
 
 
 def dev_spec(**pools: Any) -> PlatformSpec:
@@ -49,7 +81,12 @@ def quota_client(values: dict[str, float | str]) -> Any:
                 "get_service_quota", "AccessDeniedException", "no", 400, expected_params=params
             )
         else:
-            quota = {"ServiceCode": "ec2", "QuotaCode": code, "Value": values[code]}
+            quota = {
+                "ServiceCode": "ec2",
+                "QuotaCode": code,
+                "Value": values[code],
+                "UsageMetric": usage_metric(code),
+            }
             stub.add_response("get_service_quota", {"Quota": quota}, params)
     stub.activate()
     return client
@@ -64,10 +101,39 @@ def eks_client(versions: dict[str, str]) -> Any:
     return client
 
 
-def run(spec: PlatformSpec, quotas: dict[str, float | str], versions: dict[str, str] | None = None) -> Report:
+ALL_ACTIVE = {"environment": "Active", "cost-center": "Active", "team-cost-center": "Active"}
+
+
+def ce_client(tags: dict[str, str] | str) -> Any:
+    """A Cost Explorer client answering ListCostAllocationTags with ``tags`` (key -> status), or 'denied'."""
+    client = boto3.client("ce", region_name="us-east-1")
+    stub = Stubber(client)
+    params = {"TagKeys": ["environment", "cost-center", "team-cost-center"], "Type": "UserDefined"}
+    if tags == "denied":
+        stub.add_client_error(
+            "list_cost_allocation_tags", "AccessDeniedException", "no", 400, expected_params=params
+        )
+    else:
+        assert isinstance(tags, dict)
+        answer = [{"TagKey": k, "Type": "UserDefined", "Status": v} for k, v in tags.items()]
+        stub.add_response("list_cost_allocation_tags", {"CostAllocationTags": answer}, params)
+    stub.activate()
+    return client
+
+
+def run(
+    spec: PlatformSpec,
+    quotas: dict[str, float | str],
+    versions: dict[str, str] | None = None,
+    usage: dict[str, float] | None = None,
+    tags: dict[str, str] | str | None = None,
+) -> Report:
+    """Preflight with the given quota values and, by default, nothing else in the account using them."""
+    put_usage({code: 0.0 for code in quotas} if usage is None else usage)
     overrides = {
         "service-quotas": quota_client(quotas),
         "eks": eks_client(versions or {"1.34": "STANDARD_SUPPORT"}),
+        "ce": ce_client(ALL_ACTIVE if tags is None else tags),
     }
     aws = Aws(boto3.session.Session(), spec.region, overrides)
     return Preflight(aws, spec, gpu_catalog()).run()
@@ -90,12 +156,40 @@ def test_dev_stack_passes_when_types_are_offered_and_quotas_suffice(backend: str
     assert {r.rule for r in report.results} == {
         "credentials",
         "region",
+        "zones",
         "offering",
         "quota",
         "kubernetes-version",
         "backend",
+        "cost-allocation-tags",
     }
     assert report.exit_code() == 0
+
+
+def test_inactive_team_tag_fails_when_team_budgets_filter_on_it(backend: str) -> None:
+    base = dev_spec()
+    team = base.teams[0].name
+    spec = base.model_copy(
+        update={"budgets": base.budgets.model_copy(update={"team_limits_usd": {team: 100.0}})}
+    )
+    report = run(spec, {G_ON_DEMAND: 512, G_SPOT: 512}, tags={**ALL_ACTIVE, "team-cost-center": "Inactive"})
+    (row,) = [r for r in by_rule(report, "cost-allocation-tags") if r.subject == "team-cost-center"]
+    assert row.status is Status.FAIL
+    assert "TagKey=team-cost-center,Status=Active" in row.remediation
+    assert report.exit_code() == 1
+
+
+def test_a_tag_not_yet_billed_fails_for_the_environment_budget_and_warns_otherwise(backend: str) -> None:
+    report = run(dev_spec(), {G_ON_DEMAND: 512, G_SPOT: 512}, tags={"cost-center": "Active"})
+    rows = {r.subject: r.status for r in by_rule(report, "cost-allocation-tags")}
+    # dev has no team budgets, so an unbilled team-cost-center only warns.
+    assert rows == {"environment": Status.FAIL, "cost-center": Status.PASS, "team-cost-center": Status.WARN}
+
+
+def test_denied_cost_explorer_is_not_checked_never_passed(backend: str) -> None:
+    report = run(dev_spec(), {G_ON_DEMAND: 512, G_SPOT: 512}, tags="denied")
+    (row,) = by_rule(report, "cost-allocation-tags")
+    assert row.status is Status.NOT_CHECKED and "ce:ListCostAllocationTags" in row.message
 
 
 def test_quota_needs_count_each_purchase_option_at_the_pool_maximum() -> None:
@@ -242,6 +336,7 @@ def test_cli_reports_failures_with_remediation_and_exit_code(
     boto3.client("s3", region_name=REGION).create_bucket(Bucket=state_bucket_name(shipped_account, REGION))
     cli_aws["service-quotas"] = quota_client({G_ON_DEMAND: 1, G_SPOT: 1})
     cli_aws["eks"] = eks_client({"1.34": "STANDARD_SUPPORT"})
+    cli_aws["ce"] = ce_client(ALL_ACTIVE)
     result = runner.invoke(app, ["preflight", "dev", "--format", "markdown"])
     assert result.exit_code == 1, result.output
     assert f"| fail | quota | {G_ON_DEMAND}" in result.output

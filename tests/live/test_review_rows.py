@@ -10,7 +10,7 @@ import boto3
 import pytest
 import yaml
 from botocore.exceptions import ConnectTimeoutError, CredentialRetrievalError
-from botocore.stub import Stubber
+from botocore.stub import ANY, Stubber
 from typer.testing import CliRunner
 
 from mlstack.catalog import gpu_catalog
@@ -23,7 +23,7 @@ from mlstack.live.bootstrap import (
     bootstrap,
     state_bucket_name,
 )
-from mlstack.live.preflight import quota_needs
+from mlstack.live.preflight import QUOTAS, quota_needs
 from mlstack.live.report import Status
 from mlstack.project import find_project
 from tests.cli import assert_clean_failure
@@ -389,3 +389,177 @@ def test_row24_head_bucket_denied_stops_bootstrap_with_exit_3(moto: None, cli_aw
     cli_aws["s3"] = s3
     result = runner.invoke(app, ["bootstrap"])
     assert_clean_failure(result, 3, "s3:ListBucket denied, or the name belongs to another account")
+
+
+# --- preflight: rows 19 and 22 (issue 18's list left them open) ---------------------------------------------
+
+
+def _preflight_report(spec: Any, quotas: dict[str, float], usage: dict[str, float] | None) -> Any:
+    from tests.live.test_preflight import run
+
+    return run(spec, quotas, usage=usage)  # type: ignore[arg-type]
+
+
+def _quota_rows(report: Any) -> dict[str, Any]:
+    return {r.subject.split()[0]: r for r in report.results if r.rule == "quota"}
+
+
+def test_row19_quota_less_current_usage_fails_when_the_rest_of_the_account_uses_it(moto: None) -> None:
+    from tests.live.test_preflight import G_ON_DEMAND, G_SPOT
+
+    # dev's pool needs 16 to 256 vCPUs of each G quota; 512 would pass on the raw value alone.
+    report = _preflight_report(dev_spec(), {G_ON_DEMAND: 512, G_SPOT: 512}, {G_ON_DEMAND: 500, G_SPOT: 0})
+    rows = _quota_rows(report)
+    on_demand = rows[G_ON_DEMAND]
+    assert on_demand.status is Status.FAIL
+    assert on_demand.message.startswith("512 vCPUs, 500 in use, 12 free; the pools at their maximum need")
+    most = max(most for _, most in quota_needs(dev_spec().gpu_pools, gpu_catalog())[0].values())
+    assert f"--quota-code {G_ON_DEMAND} --desired-value {500 + most} " in on_demand.remediation
+    assert rows[G_SPOT].status is Status.PASS and "0 in use, 512 free" in rows[G_SPOT].message
+
+
+def test_row19_quota_without_usage_data_says_so_and_does_not_pass(moto: None) -> None:
+    from tests.live.test_preflight import G_ON_DEMAND, G_SPOT
+
+    report = _preflight_report(dev_spec(), {G_ON_DEMAND: 512, G_SPOT: 512}, {})
+    for row in _quota_rows(report).values():
+        assert row.status is Status.WARN
+        assert "only if nothing else used the quota" in row.message
+        assert "no AWS/Usage ResourceCount data for the last 60 minutes" in row.message
+
+
+def test_row19_usage_is_read_with_the_metric_service_quotas_names(moto: None) -> None:
+    from mlstack.live.preflight import Preflight
+    from tests.live.test_preflight import G_ON_DEMAND, put_usage, usage_metric
+
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+    stub = Stubber(cloudwatch)
+    stub.add_response(
+        "get_metric_statistics",
+        {"Datapoints": [{"Timestamp": "2026-11-30T10:00:00Z", "Maximum": 7.0}]},
+        {
+            "Namespace": "AWS/Usage",
+            "MetricName": "ResourceCount",
+            "Dimensions": [
+                {"Name": "Class", "Value": "G/OnDemand"},
+                {"Name": "Resource", "Value": "vCPU"},
+                {"Name": "Service", "Value": "EC2"},
+                {"Name": "Type", "Value": "Resource"},
+            ],
+            "StartTime": ANY,
+            "EndTime": ANY,
+            "Period": 60,
+            "Statistics": ["Maximum"],
+        },
+    )
+    stub.activate()
+    put_usage({})
+    aws = Aws(boto3.session.Session(), REGION, {"cloudwatch": cloudwatch})
+    usage = Preflight(aws, dev_spec(), gpu_catalog())._usage(usage_metric(G_ON_DEMAND))
+    assert usage.value == 7.0
+    stub.assert_no_pending_responses()
+
+
+def test_row19_denied_usage_is_not_checked(moto: None) -> None:
+    from mlstack.live.preflight import Preflight
+    from tests.live.test_preflight import G_ON_DEMAND, usage_metric
+
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+    stub = Stubber(cloudwatch)
+    stub.add_client_error("get_metric_statistics", "AccessDenied", "no", 403)
+    stub.activate()
+    aws = Aws(boto3.session.Session(), REGION, {"cloudwatch": cloudwatch})
+    preflight = Preflight(aws, dev_spec(), gpu_catalog())
+    usage = preflight._usage(usage_metric(G_ON_DEMAND))
+    row = preflight._quota_result(QUOTAS[("G", "on-demand")], G_ON_DEMAND, 512, usage, 16, 256)
+    assert row.status is Status.NOT_CHECKED and row.remediation.startswith(
+        "grant cloudwatch:GetMetricStatistics"
+    )
+
+
+def _zoned_spec(*zones: str) -> Any:
+    spec = dev_spec()
+    network = spec.network.model_copy(update={"availability_zones": list(zones), "az_count": len(zones)})
+    return spec.model_copy(update={"network": network})
+
+
+def test_row22_a_zone_that_does_not_exist_is_a_zones_failure_not_an_offering_one(moto: None) -> None:
+    from tests.live.test_preflight import G_ON_DEMAND, G_SPOT
+
+    report = _preflight_report(_zoned_spec("us-east-1a", "us-east-1z"), {G_ON_DEMAND: 512, G_SPOT: 512}, None)
+    zones = {r.subject: r for r in report.results if r.rule == "zones"}
+    assert zones["us-east-1z"].status is Status.FAIL
+    assert zones["us-east-1z"].message == "no such zone in us-east-1"
+    assert "us-east-1a, us-east-1b" in zones["us-east-1z"].remediation
+    assert zones["us-east-1a"].status is Status.PASS
+    offering = [r for r in report.results if r.rule == "offering"]
+    assert offering and not any("us-east-1z" in r.message for r in offering)
+
+
+def _zones_stub(zones: list[dict[str, Any]], offered: dict[str, list[str]]) -> Any:
+    ec2 = boto3.client("ec2", region_name=REGION)
+    stub = Stubber(ec2)
+    stub.add_response(
+        "describe_availability_zones", {"AvailabilityZones": zones}, {"AllAvailabilityZones": True}
+    )
+    offerings = [
+        {"InstanceType": t, "LocationType": "availability-zone", "Location": z}
+        for t, zs in offered.items()
+        for z in zs
+    ]
+    stub.add_response("describe_instance_type_offerings", {"InstanceTypeOfferings": offerings})
+    stub.activate()
+    return ec2
+
+
+def _zone(
+    name: str, state: str = "available", opt_in: str = "opt-in-not-required", **extra: Any
+) -> dict[str, Any]:
+    return {"ZoneName": name, "State": state, "OptInStatus": opt_in, "ZoneType": "availability-zone", **extra}
+
+
+def test_row22_zone_state_opt_in_and_gpu_offerings_are_checked(moto: None) -> None:
+    from mlstack.live.preflight import Preflight
+
+    spec = _zoned_spec("us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d")
+    zones = [
+        _zone("us-east-1a"),
+        _zone("us-east-1b", "impaired", Messages=[{"Message": "power event"}]),
+        _zone("us-east-1c", opt_in="not-opted-in", GroupName="us-east-1-group-c"),
+        _zone("us-east-1d"),
+    ]
+    types = {t.name for s in spec.gpu_pools[0].instance_types for t in gpu_catalog().expand(s)}
+    ec2 = _zones_stub(zones, {t: ["us-east-1a", "us-east-1b", "us-east-1c"] for t in types})
+    rows = {
+        r.subject: r
+        for r in Preflight(
+            Aws(boto3.session.Session(), REGION, {"ec2": ec2}), spec, gpu_catalog()
+        )._zone_check()
+    }
+    assert rows["us-east-1a"].status is Status.PASS
+    assert (
+        rows["us-east-1b"].status is Status.FAIL
+        and rows["us-east-1b"].message == "the zone is impaired: power event"
+    )
+    assert rows["us-east-1c"].status is Status.FAIL
+    assert (
+        "modify-availability-zone-group --group-name us-east-1-group-c --opt-in-status opted-in"
+        in rows["us-east-1c"].remediation
+    )
+    assert (
+        rows["us-east-1d"].status is Status.WARN
+        and "offers none of the GPU types of pool(s) gpu-dev" in rows["us-east-1d"].message
+    )
+
+
+def test_row22_denied_zone_lookup_is_not_checked(moto: None) -> None:
+    from mlstack.live.preflight import Preflight
+
+    ec2 = boto3.client("ec2", region_name=REGION)
+    stub = Stubber(ec2)
+    stub.add_client_error("describe_availability_zones", "UnauthorizedOperation", "no", 403)
+    stub.activate()
+    [row] = Preflight(
+        Aws(boto3.session.Session(), REGION, {"ec2": ec2}), dev_spec(), gpu_catalog()
+    )._zone_check()
+    assert row.status is Status.NOT_CHECKED and row.message == "ec2:DescribeAvailabilityZones denied"
