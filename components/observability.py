@@ -20,6 +20,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as kubernetes
 import yaml
 
+from components.cluster import system_placement
 from components.environment import Environment
 from components.helm import chart_source
 from components.iam import platform_role, pod_identity_trust, policy_document
@@ -342,6 +343,9 @@ def metrics_values(
         # Replicas on distinct nodes where possible (values.yaml `podAntiAffinity`, "soft" is the default; "hard"
         # would need as many system nodes as replicas).
         "podAntiAffinity": "soft",
+        # On the system nodes (values.yaml `prometheus.prometheusSpec.nodeSelector`, `tolerations`: the CR's
+        # fields, which the operator copies into the pod template).
+        **system_placement(),
     }
     if hardened and spec.storage == "persistent":
         # values.yaml `prometheus.prometheusSpec.persistentVolumeClaimRetentionPolicy`: keep the claims when the
@@ -390,6 +394,8 @@ def metrics_values(
             # creates; without the webhook the operator serves its metrics over plain HTTP on 8080.
             "tls": {"enabled": False},
             "resources": _resources("50m", "128Mi", "256Mi"),
+            # values.yaml `prometheusOperator.nodeSelector`, `tolerations`: on the system nodes.
+            **system_placement(),
             # values.yaml `prometheusOperator.prometheusConfigReloader`: the sidecar the operator adds to every
             # Prometheus pod.
             "prometheusConfigReloader": {
@@ -402,6 +408,8 @@ def metrics_values(
             # kube-state-metrics/values.yaml `image.registry`, `resources`.
             "image": {"registry": pull_through.registry(K8S_REGISTRY)},
             "resources": _resources("20m", "64Mi", "256Mi"),
+            # kube-state-metrics/values.yaml `nodeSelector`, `tolerations`: on the system nodes.
+            **system_placement(),
         },
         "prometheus-node-exporter": {
             # prometheus-node-exporter/values.yaml `image.registry`, `resources`, `containerSecurityContext`
@@ -468,6 +476,8 @@ def _alertmanager_values(
             "replicas": 2 if hardened else 1,
             "retention": "120h",
             "resources": _resources("10m", "64Mi", "128Mi"),
+            # values.yaml `alertmanager.alertmanagerSpec.nodeSelector`, `tolerations`: on the system nodes.
+            **system_placement(),
         },
     }
 
