@@ -393,7 +393,7 @@ def metrics_values(
             # "<fullname>-admission" (templates/prometheus-operator/deployment.yaml), which only the patch Job
             # creates; without the webhook the operator serves its metrics over plain HTTP on 8080.
             "tls": {"enabled": False},
-            "resources": _resources("50m", "128Mi", "256Mi"),
+            "resources": _resources("20m", "128Mi", "256Mi"),
             # values.yaml `prometheusOperator.nodeSelector`, `tolerations`: on the system nodes.
             **system_placement(),
             # values.yaml `prometheusOperator.prometheusConfigReloader`: the sidecar the operator adds to every

@@ -70,8 +70,8 @@ class MetricsSpec(StrictModel):
         "queries up through a node drain). Default: 1 in dev and staging, 2 in prod.",
     )
     prometheus_cpu_request: CpuQuantity = Field(
-        default="100m", description="CPU request of each Prometheus replica. Default: 100m in dev, 250m in "
-        "staging, 500m in prod."
+        default="100m", description="CPU request of each Prometheus replica (no CPU limit: it bursts). Default: "
+        "100m in dev and staging, 500m in prod."
     )
     prometheus_memory_request: MemoryQuantity = Field(
         default="512Mi",
