@@ -41,6 +41,7 @@ DOMAINS = (
     "compute",
     "logs",
     "events",
+    "observability",
 )
 
 

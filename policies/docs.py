@@ -24,10 +24,11 @@ _DOMAIN_TITLES = {
     "workloads": "Kubernetes",
     "data_services": "Data services",
     "sagemaker": "SageMaker",
-    "messaging": "Queues",
+    "messaging": "Queues and topics",
     "compute": "CPU pools and system nodes",
     "logs": "Logs",
     "events": "Argo Events",
+    "observability": "Metrics stack",
 }
 
 
