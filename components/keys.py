@@ -12,7 +12,7 @@ from components.environment import Environment
 from components.iam import policy_document
 from components.options import child, stateful
 
-KeyPurpose = Literal["data", "registry", "logs", "cluster"]
+KeyPurpose = Literal["data", "registry", "logs", "cluster", "alerts"]
 KEY_PURPOSES: tuple[KeyPurpose, ...] = ("data", "registry", "logs", "cluster")
 
 # Longest window AWS allows: a key scheduled for deletion by mistake can be recovered for a month.
@@ -29,6 +29,9 @@ _VIA_SERVICES: dict[KeyPurpose, tuple[str, ...]] = {
     "registry": ("ecr",),
     "cluster": ("eks",),
     "logs": (),
+    # The alert topic's key (components.observability.Alerts, not one of EncryptionKeys' own): SNS encrypts and
+    # decrypts messages on behalf of the publisher (Alertmanager's role).
+    "alerts": ("sns",),
 }
 
 # Managing the key, but not using it: crypto operations go only through the services above.
@@ -203,6 +206,21 @@ def key_policy_statements(env: Environment, purpose: KeyPurpose, region: str) ->
                         "kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{region}:{env.account_id}:*"
                     }
                 },
+            }
+        )
+    if purpose == "alerts":
+        # AWS Budgets publishes to the alert topic as itself: an SSE-KMS topic needs the publishing service to
+        # generate data keys and decrypt with the topic's key (SNS developer guide, sns-key-management.html,
+        # "Enable compatibility between event sources from AWS services and encrypted topics"), scoped to this
+        # account's budgets (the aws:SourceAccount condition of budgets-sns-policy.html).
+        statements.append(
+            {
+                "Sid": "BudgetsPublishesAlerts",
+                "Effect": "Allow",
+                "Principal": {"Service": "budgets.amazonaws.com"},
+                "Action": ["kms:GenerateDataKey*", "kms:Decrypt"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:SourceAccount": env.account_id}},
             }
         )
     return statements

@@ -17,6 +17,7 @@ from components.inference import Inference, InferenceArgs
 from components.keys import EncryptionKeys, EncryptionKeysArgs
 from components.logs import Logs, LogsArgs
 from components.network import Network, NetworkArgs
+from components.observability import Alerts, AlertsArgs, Metrics, MetricsArgs, scrape_targets
 from components.options import child
 from components.orchestrator import (
     UI_BACKEND,
@@ -32,6 +33,7 @@ from components.teams import Teams, TeamsArgs
 from components.vectordb import VectorDb, VectorDbArgs, vector_db_clients
 from mlstack import outputs
 from mlstack.spec import PlatformSpec
+from mlstack.spec.observability import in_cluster_prometheus_url
 
 
 class Platform(pulumi.ComponentResource):
@@ -52,10 +54,20 @@ class Platform(pulumi.ComponentResource):
         )
         aws_only = pulumi.ResourceOptions(parent=self, providers={"aws": self.aws_provider})
 
+        # The alert topic comes first: the budget's notifications go to it too.
+        self.alerts: Alerts | None = None
+        if spec.metrics.enabled and spec.metrics.alerts:
+            self.alerts = Alerts(
+                f"{name}-alerts", AlertsArgs(env=env, emails=tuple(spec.budgets.notify_emails)), aws_only
+            )
         self.guardrails = Guardrails(
             f"{name}-guardrails",
             GuardrailsArgs(
-                env=env, budget=spec.budgets, replica_regions=spec.replica_regions(), teams=tuple(spec.teams)
+                env=env,
+                budget=spec.budgets,
+                replica_regions=spec.replica_regions(),
+                teams=tuple(spec.teams),
+                alert_topic_arn=self.alerts.topic_arn if self.alerts is not None else None,
             ),
             aws_only,
         )
@@ -246,6 +258,24 @@ class Platform(pulumi.ComponentResource):
             ),
             aws_only,
         )
+        self.metrics: Metrics | None = None
+        if spec.metrics.enabled:
+            self.metrics = Metrics(
+                f"{name}-metrics",
+                MetricsArgs(
+                    env=env,
+                    spec=spec.metrics,
+                    pull_through=self.registry.pull_through,
+                    k8s_provider=self.cluster.k8s_provider,
+                    storage_class_name=self.cluster.storage_class_name,
+                    targets=scrape_targets(spec),
+                    alerts=self.alerts,
+                    cluster=self.cluster,
+                    boundary_arn=self.guardrails.permission_boundary_arn,
+                    after=self.teams.admission_ready,
+                ),
+                aws_only,
+            )
         self.inference = Inference(
             f"{name}-inference",
             InferenceArgs(
@@ -265,6 +295,9 @@ class Platform(pulumi.ComponentResource):
                 pool_ready=self.gpu.pool_ready,
                 admission_ready=self.teams.admission_ready,
                 team_cost_centers={team.name: team.cost_center for team in spec.teams},
+                # A Prometheus the stack file names wins over the platform's own.
+                prometheus_url=spec.inference.prometheus_url or in_cluster_prometheus_url(spec.metrics),
+                metrics_ready=[self.metrics] if self.metrics is not None else [],
             ),
             aws_only,
         )

@@ -33,6 +33,7 @@ ELASTIC_IP = "aws:ec2/eip:Eip"
 VPC_ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
 KMS_KEYS = ("aws:kms/key:Key", "aws:kms/replicaKey:ReplicaKey")
 RDS_INSTANCE = "aws:rds/instance:Instance"
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 RDS_CLUSTER = "aws:rds/cluster:Cluster"
 RDS_CLUSTER_INSTANCE = "aws:rds/clusterInstance:ClusterInstance"
 SAGEMAKER_ENDPOINT_CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
@@ -258,6 +259,7 @@ class _Estimator:
         self._s3()
         self._instances()
         self._codebuild()
+        self._prometheus_volumes()
         self._pod_logs()
         self._argo_events()
         teams = self._teams()
@@ -776,6 +778,32 @@ class _Estimator:
             self.assumptions.append(
                 f"the deploy runner builds {minutes:g} minutes a month (stack file: "
                 "cost.deploy_runner_minutes_per_month); no charge between builds"
+            )
+
+
+    def _prometheus_volumes(self) -> None:
+        """Prometheus' gp3 volumes, one per replica, from the kube-prometheus-stack release's recorded values
+        (``prometheus.prometheusSpec``: ``replicas`` and ``storageSpec.volumeClaimTemplate``); an emptyDir costs
+        nothing beyond the node. Held at idle and at peak alike."""
+        for release in self.plan.by_type(HELM_RELEASE):
+            if release.inputs.get("chart") != "kube-prometheus-stack":
+                continue
+            values = release.inputs.get("values") or {}
+            prometheus = (values.get("prometheus") or {}).get("prometheusSpec") or {}
+            claim = ((prometheus.get("storageSpec") or {}).get("volumeClaimTemplate") or {}).get("spec") or {}
+            size = str(((claim.get("resources") or {}).get("requests") or {}).get("storage") or "")
+            if not size:
+                continue
+            if not size.endswith("Gi"):
+                raise CostModelError(f"release {release.name}: Prometheus volume size {size!r} is not in Gi")
+            replicas = int(prometheus.get("replicas") or 1)
+            monthly = replicas * float(size[:-2]) * self.prices.monthly("ebs.gp3", self.region)
+            self.add(
+                release,
+                "Prometheus volumes",
+                f"{replicas} x {size[:-2]} GiB ebs.gp3",
+                monthly,
+                monthly,
             )
 
 

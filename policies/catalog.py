@@ -42,6 +42,7 @@ DOMAINS = (
     "compute",
     "logs",
     "events",
+    "observability",
 )
 
 

@@ -62,6 +62,16 @@ UNCHECKED_TYPES: Mapping[str, str] = {
     "kubernetes:policy/v1:PodDisruptionBudget": "Availability during node drains; no security or cost setting.",
     "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding": "Gap: bindings to cluster-admin or to groups outside "
     "the team are not yet checked (the bound Role is, MLS-K8S-024).",
+    "aws:sns/topicPolicy:TopicPolicy": "Gap: anonymous publishers are not yet refused by a rule (the Alerts "
+    "component allows only budgets.amazonaws.com of this account; tests/test_observability.py checks it).",
+    "aws:sns/topicSubscription:TopicSubscription": "An email address subscribed to the alert topic; the topic is "
+    "checked (MLS-SNS-001).",
+    "kubernetes:monitoring.coreos.com/v1:PodMonitor": "Tells Prometheus what to scrape; grants nothing. That each "
+    "selects a target Prometheus can reach is simulated (MLS-SIM-MON-001/002).",
+    "kubernetes:monitoring.coreos.com/v1:PrometheusRule": "Alert rules; that each parses and names scraped metrics "
+    "is simulated (MLS-SIM-MON-002).",
+    "kubernetes:monitoring.coreos.com/v1:ServiceMonitor": "Tells Prometheus what to scrape; grants nothing. That "
+    "each selects a target Prometheus can reach is simulated (MLS-SIM-MON-001/002).",
     "pulumi:providers:kubernetes": "Connection settings only; the AWS provider carries the account and region "
     "pins (MLS-ENV-001..003).",
     "random:index/randomPassword:RandomPassword": "Generated locally, never a cloud resource; its length and "

@@ -24,11 +24,12 @@ _DOMAIN_TITLES = {
     "workloads": "Kubernetes",
     "data_services": "Data services",
     "sagemaker": "SageMaker",
-    "messaging": "Queues",
+    "messaging": "Queues and topics",
     "deploy": "Deploy runner and access host",
     "compute": "CPU pools and system nodes",
     "logs": "Logs",
     "events": "Argo Events",
+    "observability": "Metrics stack",
 }
 
 

@@ -47,3 +47,26 @@ def queue_policy_not_public(args: ResourceValidationArgs, config: Mapping[str, A
         )
         if statement.get("Effect") == "Allow" and anonymous and not statement.get("Condition"):
             yield f"statement {statement.get('Sid', f'#{index}')} allows anyone"
+
+
+TOPIC = "aws:sns/topic:Topic"
+
+
+@resource_rule(
+    "MLS-SNS-001",
+    types=[TOPIC],
+    title="Topics are encrypted with a customer-managed key",
+    why="Alert and budget notifications name the platform's pods, namespaces and spend; SSE-KMS with a key the "
+    "platform manages (its policy, rotation and audit) keeps them encrypted at rest. The AWS-managed "
+    "alias/aws/sns key cannot be shared with AWS Budgets or limited by a key policy.",
+    severity=Severity.MEDIUM,
+    remediation="Set kms_master_key_id to a customer-managed key (components.observability.Alerts creates one "
+    "with rotation on).",
+    controls={"aws-fsbp": ["SNS.1"]},
+)
+def topic_encrypted(args: ResourceValidationArgs, config: Mapping[str, Any]) -> Iterator[str]:
+    key = args.props.get("kmsMasterKeyId")
+    if not key:
+        yield "kmsMasterKeyId is not set: the topic is not encrypted at rest"
+    elif isinstance(key, str) and key.endswith("alias/aws/sns"):
+        yield "kmsMasterKeyId is the AWS-managed alias/aws/sns key"

@@ -65,9 +65,11 @@ def main(eks_ami: str, eks_ami_commit: str, karpenter: str, karpenter_tag: str) 
         "# do not edit by hand; rerun it on an upgrade of either source.",
         f"#   enis, ipv4_per_eni: awslabs/amazon-eks-ami@{eks_ami_commit}:nodeadm/internal/kubelet/instance-info.jsonl",
         "#     (defaultMaxENIs, ipv4AddressesPerInterface; nodeadm's maxPods = enis * (ipv4_per_eni - 1) + 2).",
-        "#   vcpu, memory_mib, arch, gpus (nvidia.com/gpu), efa (vpc.amazonaws.com/efa), karpenter_allocatable:",
+        "#   vcpu, memory_mib, arch, gpus (nvidia.com/gpu), efa (vpc.amazonaws.com/efa), local_nvme_gb,",
+        "#   karpenter_allocatable:",
         f"#     aws/karpenter-provider-aws@{karpenter_tag}:website/content/en/docs/reference/instance-types.md",
-        "#     (labels karpenter.k8s.aws/instance-cpu, instance-memory, kubernetes.io/arch; Resources table).",
+        "#     (labels karpenter.k8s.aws/instance-cpu, instance-memory, instance-local-nvme, kubernetes.io/arch;",
+        "#     Resources table).",
         "# A type missing from either source is left out; the simulation reports it as 'cannot evaluate'.",
         f"eks_ami_commit: {eks_ami_commit}",
         f"karpenter_tag: {karpenter_tag}",
@@ -79,7 +81,9 @@ def main(eks_ami: str, eks_ami_commit: str, karpenter: str, karpenter_tag: str) 
             continue
         labels, resources = docs[name]["labels"], docs[name]["resources"]
         eni, ips = enis[name]
-        alloc = {k: resources[k] for k in ("cpu", "memory", "pods") if k in resources}
+        # ephemeral-storage: Karpenter's figure for its default 20Gi AL2023 root volume (amifamily DefaultEBS),
+        # kept for the cross-check test of the simulation's ephemeral-storage model.
+        alloc = {k: resources[k] for k in ("cpu", "memory", "pods", "ephemeral-storage") if k in resources}
         row = {
             "family": family,
             "arch": labels["kubernetes.io/arch"],
@@ -89,6 +93,9 @@ def main(eks_ami: str, eks_ami_commit: str, karpenter: str, karpenter_tag: str) 
             "efa": int(resources.get("vpc.amazonaws.com/efa", "0")),
             "enis": eni,
             "ipv4_per_eni": ips,
+            # Total instance store in GB (EC2 InstanceStorageInfo.TotalSizeInGB): the node's ephemeral-storage
+            # when its EC2NodeClass sets instanceStorePolicy: RAID0.
+            "local_nvme_gb": int(labels.get("karpenter.k8s.aws/instance-local-nvme", "0")),
             "karpenter_allocatable": alloc,
         }
         lines.append(f"  {name}: {json.dumps(row, separators=(', ', ': '))}")

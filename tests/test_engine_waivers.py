@@ -92,8 +92,8 @@ def test_shipped_waiver_suppresses_exactly_the_waived_prod_violation(
         "MLS-SIM-NET-002",
         "MLS-SIM-NET-002",
         # Chart pods: the log agent's root container in each stack, then one waiver per release for the GPU
-        # agents and the image opt-outs (tests/test_simulate_workloads.py pins what each covers).
-        *["MLS-SIM-WORKLOAD-001"] * 8,
+        # agents and the image opt-outs, dev's NATS images last (tests/test_simulate_workloads.py pins what each covers).
+        *["MLS-SIM-WORKLOAD-001"] * 9,
     ]
     unwaived = _violations(prod_with_second_partner_trust, ALL_RULES)
     engine = _violations(prod_with_second_partner_trust, _engine_rules(ALL_RULES, shipped))

@@ -327,7 +327,6 @@ _IDLE_ONLY = "MLS-SIM-CAP-001"
 # Platform defects the simulation finds for workflow pods, each with its own strict xfail test below.
 _KNOWN = {
     "MLS-SIM-ADM-005": "requests ephemeral-storage",
-    "MLS-SIM-CAP-003": "can never be scheduled",
 }
 
 
@@ -368,12 +367,6 @@ def test_kueue_admits_metaflow_steps(workflow_findings: list[Violation]) -> None
     assert [v.message for v in workflow_findings if v.policy_id == "MLS-SIM-ADM-005"] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the capacity simulation gives nodes no ephemeral-storage (mlstack/simulate/capacity.py models cpu, "
-    "memory, pods and extended resources only), and every Metaflow step requests some (@kubernetes disk, "
-    "default 10240 MB): the cpu and gpu-dev pools otherwise fit the steps",
-)
 def test_steps_have_a_home(workflow_findings: list[Violation]) -> None:
     assert [v.message for v in workflow_findings if v.policy_id == "MLS-SIM-CAP-003"] == []
 

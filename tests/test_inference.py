@@ -430,11 +430,6 @@ def test_every_sagemaker_capable_gpu_type_has_instance_storage() -> None:
     assert set(gpu_catalog().families) <= INSTANCE_STORE_FAMILIES
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="observability issue: mlstack installs no Prometheus, so warm endpoints depend on an external one "
-    "(inference.prometheus_url, required by the spec); remove this marker when the platform installs it",
-)
 @pytest.mark.parametrize("stack", ["staging", "prod"])
 def test_warm_endpoints_scale_on_a_prometheus_the_platform_installs(stack: str) -> None:
     plan = plan_of(stack)

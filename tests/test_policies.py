@@ -19,6 +19,7 @@ from tests.policy_cases import (
     bad,
     both,
     del_input,
+    del_path,
     dropped,
     edit_json,
     edit_statements,
@@ -26,6 +27,7 @@ from tests.policy_cases import (
     run_case,
     set_input,
     set_option,
+    set_path,
     sibling_of,
     subjects_present,
 )
@@ -139,6 +141,8 @@ def _as_workload_policy(*, scoped: bool) -> Any:
 def _silent_notifications(resource: Any) -> None:
     for notification in resource.inputs["notifications"]:
         notification.pop("subscriberEmailAddresses", None)
+        # The platform's alert topic is a subscriber too (components.observability.Alerts).
+        notification.pop("subscriberSnsTopicArns", None)
 
 
 def _only_actual_notifications(resource: Any) -> None:
@@ -1419,3 +1423,44 @@ def test_case(policy_id: str, case: Case) -> None:
     rule = RULES_BY_ID[policy_id]
     if rule.kind == "resource" and outcome.target_urns:
         assert {v.urn for v in own} == set(outcome.target_urns), "the violation names another resource"
+
+
+TOPIC = "aws:sns/topic:Topic"
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+PROMETHEUS_SPEC = "values|prometheus|prometheusSpec"
+
+CASES.update(
+    {
+        "MLS-SNS-001": [
+            ok("dev"),
+            ok("prod"),
+            bad("dev", "unencrypted", TOPIC, del_input("kmsMasterKeyId"), name="alerts"),
+            bad("prod", "aws managed key", TOPIC, set_input("kmsMasterKeyId", "alias/aws/sns"), name="alerts"),
+        ],
+        "MLS-OBS-001": [
+            ok("dev"),
+            ok("prod"),
+            bad("dev", "no size bound", HELM_RELEASE, del_path(f"{PROMETHEUS_SPEC}|retentionSize"), name="kube-prometheus"),
+            bad("prod", "no retention", HELM_RELEASE, del_path(f"{PROMETHEUS_SPEC}|retention"), name="kube-prometheus"),
+        ],
+        "MLS-OBS-002": [
+            # Dev's emptyDir is its tier's choice.
+            ok("dev"),
+            ok("staging"),
+            bad(
+                "staging",
+                "empty dir",
+                HELM_RELEASE,
+                set_path(f"{PROMETHEUS_SPEC}|storageSpec", {"emptyDir": {"sizeLimit": "5Gi"}}),
+                name="kube-prometheus",
+            ),
+            bad(
+                "prod",
+                "claims deleted with the release",
+                HELM_RELEASE,
+                del_path(f"{PROMETHEUS_SPEC}|persistentVolumeClaimRetentionPolicy"),
+                name="kube-prometheus",
+            ),
+        ],
+    }
+)

@@ -6,6 +6,7 @@ three Qdrant replicas with required hostname anti-affinity on two nodes) and mus
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
 import pytest
@@ -16,6 +17,7 @@ from mlstack.simulate.capacity import (
     NODE_GROUP_TYPE,
     ZONE,
     Node,
+    NodeStorage,
     instance_types,
     karpenter_allocatable,
     node_sources,
@@ -50,13 +52,20 @@ def test_node_model_reproduces_karpenter_published_allocatable_for_every_type():
     mismatched = {}
     for name, itype in instance_types().items():
         allocatable = itype.allocatable()
+        # Karpenter's reference is computed for its default AL2023 root volume (20Gi, no instance store policy).
+        storage = NodeStorage().allocatable(itype)
         mine = {
             "cpu": quantity.show("cpu", allocatable["cpu"]),
             "memory": quantity.show("memory", allocatable["memory"]),
             "pods": str(itype.max_pods),
+            "ephemeral-storage": quantity.show("ephemeral-storage", storage),
         }
-        if mine != karpenter_allocatable()[name]:
-            mismatched[name] = (mine, karpenter_allocatable()[name])
+        theirs = dict(karpenter_allocatable()[name])
+        theirs["ephemeral-storage"] = quantity.show(
+            "ephemeral-storage", quantity.parse(theirs.get("ephemeral-storage", "0"))
+        )
+        if mine != theirs:
+            mismatched[name] = (mine, theirs)
     assert mismatched == {}
     assert len(instance_types()) > 100
 
@@ -221,7 +230,7 @@ def test_eks_addon_pods_take_their_share_of_every_node():
 
     world = world_of("dev")
     outcome = idle(world)
-    placed = {}
+    placed: dict[str, int] = {}
     for node in outcome.nodes:
         names = [pod.item.name for pod, _ in node.pods]
         for name in ("aws-node", "kube-proxy", "ebs-csi-node", "eks-pod-identity-agent"):
@@ -254,3 +263,124 @@ def test_an_addon_version_the_table_was_not_read_for_is_reported_not_guessed():
         "cannot evaluate capacity fully: EKS add-on coredns v1.13.0-eksbuild.1: its pods were read for "
         "v1.12.3-eksbuild.1 (mlstack/simulate/data/eks_addon_pods.yaml); re-read them for this version"
     ]
+
+
+# --- ephemeral-storage ---------------------------------------------------------------------------------------
+
+GIB = 2**30
+NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
+
+
+def test_ephemeral_storage_follows_karpenters_formula_worked_example():
+    """Karpenter v1.14.1 (pkg/providers/instancetype/types.go): capacity = the root volume (or the instance
+    store's TotalSizeInGB in decimal GB under RAID0); allocatable = capacity - kubeReserved 1Gi
+    (``kubeReservedResources``) - ceil(10% of capacity) (``evictionThreshold``). Its suite_test.go expects 1Gi
+    kube-reserved and a ~2Gi threshold for the default 20Gi AL2023 volume; nodeadm (amazon-eks-ami@81fec2e)
+    sets the same kubeReserved and evictionHard nodefs.available on the system nodes."""
+    c6i, g5 = instance_types()["c6i.large"], instance_types()["g5.xlarge"]
+    assert NodeStorage().capacity(c6i) == 20 * GIB
+    assert NodeStorage().threshold(Fraction(20 * GIB)) == 2 * GIB
+    assert NodeStorage().allocatable(c6i) == 17 * GIB  # Karpenter's published figure, also cross-checked above
+    # The dev plan: the cpu pool's EC2NodeClass root volume is 50Gi -> 50 - 1 - 5 = 44Gi; the system node group's
+    # launch template /dev/xvda is 30 GiB -> 30 - 1 - 3 = 26Gi.
+    sources = {s.label: s for s in node_sources(world_of("dev"))}
+    cpu = sources["NodePool cpu"]
+    assert cpu.capacity(c6i)["ephemeral-storage"] == 50 * GIB
+    assert cpu.allocatable(c6i)["ephemeral-storage"] == 44 * GIB
+    system = next(s for s in sources.values() if not s.karpenter)
+    assert system.allocatable(system.types[0])["ephemeral-storage"] == 26 * GIB
+    # RAID0: g5.xlarge has 250 GB of NVMe -> 250e9 - 25e9 - 1Gi; a type without instance store keeps the volume.
+    raid0 = NodeStorage(raid0=True)
+    assert raid0.capacity(g5) == 250 * 10**9
+    assert raid0.allocatable(g5) == 225 * 10**9 - GIB
+    assert raid0.capacity(c6i) == 20 * GIB
+    # An EC2NodeClass's kubelet overrides are applied as Karpenter applies them (and passes them to nodeadm).
+    plan = mutable_plan("dev")
+    node_class = resource(plan, NODE_CLASS, "cpu-nodeclass")
+    node_class.inputs["spec"]["kubelet"] = {
+        "kubeReserved": {"ephemeral-storage": "2Gi"},
+        "systemReserved": {"ephemeral-storage": "3Gi"},
+        "evictionHard": {"nodefs.available": "5%"},
+    }
+    cpu = next(s for s in node_sources(world_of("dev", plan)) if s.label == "NodePool cpu")
+    assert cpu.allocatable(c6i)["ephemeral-storage"] == Fraction(50 * GIB - 2 * GIB - 3 * GIB - math.ceil(2.5 * GIB))
+
+
+def _metaflow_scratch(plan: Plan, amount: str) -> RecordedResource:
+    metaflow = resource(plan, "kubernetes:apps/v1:StatefulSet", "orchestrator-search-metaflow-metadata")
+    spec = metaflow.inputs["spec"]["template"]["spec"]
+    # An init container's request counts as the cpu and memory ones do (max of init, sum of regular).
+    spec.setdefault("initContainers", []).append(
+        {
+            "name": "scratch",
+            "image": spec["containers"][0]["image"],
+            "resources": {
+                "requests": {"ephemeral-storage": amount, "cpu": "10m", "memory": "16Mi"},
+                "limits": {"ephemeral-storage": amount, "cpu": "10m", "memory": "16Mi"},
+            },
+        }
+    )
+    return metaflow
+
+
+def test_a_pod_wanting_more_scratch_than_the_system_nodes_hold_stays_pending():
+    plan = mutable_plan("dev")
+    metaflow = _metaflow_scratch(plan, "40Gi")
+    world = world_of("dev", plan)
+    idle_found = [f for f in findings(world, IDLE) if f.urn == metaflow.urn]
+    assert idle_found and "stay Pending at idle" in idle_found[0].message
+    assert "insufficient ephemeral-storage (needs 40960Mi" in idle_found[0].message
+    home = [f for f in findings(world, HOME) if f.urn == metaflow.urn]
+    assert home and "can never be scheduled" in home[0].message
+    assert "insufficient ephemeral-storage" in home[0].message and "26624Mi ephemeral-storage" in home[0].message
+    # Within the 26Gi the system nodes offer (less what the add-ons and other pods ask), it fits.
+    plan = mutable_plan("dev")
+    metaflow = _metaflow_scratch(plan, "1Gi")
+    assert [f for f in findings(world_of("dev", plan), IDLE, HOME) if f.urn == metaflow.urn] == []
+
+
+def test_a_pool_whose_root_volume_is_too_small_leaves_the_pod_pending_until_raid0():
+    plan = mutable_plan("prod")
+    _serving_admissible(plan)
+    chat = resource(plan, DEPLOYMENT, "-chat-deployment")
+    server = next(c for c in chat.inputs["spec"]["template"]["spec"]["containers"] if c["name"] == "server")
+    server["resources"]["requests"]["ephemeral-storage"] = "400Gi"
+    world = world_of("prod", plan)
+    home = [f for f in findings(world, HOME) if f.urn == chat.urn]
+    assert home and "NodePool serving: insufficient ephemeral-storage" in home[0].message
+    idle_found = [f for f in findings(world, IDLE) if f.urn == chat.urn]
+    assert idle_found and "no instance type large enough: insufficient ephemeral-storage" in idle_found[0].message
+    # Instance store as ephemeral-storage (RAID0) gives the types with enough NVMe the room.
+    pool = resource(plan, "kubernetes:karpenter.sh/v1:NodePool", "-serving-nodepool")
+    node_class_name = pool.inputs["spec"]["template"]["spec"]["nodeClassRef"]["name"]
+    node_class = next(
+        r for r in plan.resources if r.type == NODE_CLASS and r.inputs["metadata"]["name"] == node_class_name
+    )
+    node_class.inputs["spec"]["instanceStorePolicy"] = "RAID0"
+    assert [f for f in findings(world_of("prod", plan), IDLE, HOME) if f.urn == chat.urn] == []
+
+
+def test_node_group_scratch_comes_from_its_launch_template_else_disk_size():
+    plan = mutable_plan("dev")
+    group = _node_group(plan)
+    template = resource(plan, "aws:ec2/launchTemplate:LaunchTemplate", "-system-nodes")
+    template.inputs["blockDeviceMappings"][0]["ebs"]["volumeSize"] = 100.0
+    system = next(s for s in node_sources(world_of("dev", plan)) if not s.karpenter)
+    assert system.allocatable(system.types[0])["ephemeral-storage"] == 89 * GIB  # 100 - 1 - 10
+    # Without a launch template, EKS gives the group diskSize GiB (20 by default).
+    del group.inputs["launchTemplate"]
+    group.inputs["diskSize"] = 40.0
+    system = next(s for s in node_sources(world_of("dev", plan)) if not s.karpenter)
+    assert system.allocatable(system.types[0])["ephemeral-storage"] == 35 * GIB  # 40 - 1 - 4
+    # Another AMI type than AL2023 is not nodeadm's: reported, not guessed.
+    group.inputs["amiType"] = "BOTTLEROCKET_x86_64"
+    found = [f for f in findings(world_of("dev", plan), IDLE) if f.urn == group.urn]
+    assert any("modelled for AL2023 AMI types only" in f.message for f in found)
+
+
+def test_a_node_pool_without_its_node_class_cannot_be_evaluated():
+    plan = mutable_plan("dev")
+    pool = resource(plan, "kubernetes:karpenter.sh/v1:NodePool", "cpu-nodepool")
+    pool.inputs["spec"]["template"]["spec"]["nodeClassRef"]["name"] = "missing"
+    found = [f for f in findings(world_of("dev", plan), IDLE) if f.urn == pool.urn]
+    assert any("EC2NodeClass 'missing' is not in the plan" in f.message for f in found)

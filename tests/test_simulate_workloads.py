@@ -109,6 +109,13 @@ _HTTP_ADDON_OPT_OUT = {
     for c in ("interceptor", "operator", "external-scaler")
 }
 _QDRANT_OPT_OUT = {("vectordb-qdrant", "MLS-K8S-010", "qdrant")}
+# dev's named opt-out orchestrator.argo_events.nats_images_through_cache: false (the EventBus pods the Argo Events
+# controller builds, mlstack/simulate/operators.py).
+_NATS_OPT_OUT = {
+    (f"events-{team}-eventbus", "MLS-K8S-010", c)
+    for team in ("search", "recsys")
+    for c in ("main", "reloader", "metrics")
+}
 # The log agent reads root-owned node logs (components/logs.py; its own waiver in policies/waivers.yaml).
 _LOG_AGENT = {("logs-fluent-bit", "MLS-K8S-012", "aws-for-fluent-bit")}
 
@@ -116,7 +123,7 @@ _LOG_AGENT = {("logs-fluent-bit", "MLS-K8S-012", "aws-for-fluent-bit")}
 @pytest.mark.parametrize(
     ("stack", "expected"),
     [
-        ("dev", _NVIDIA | _KEDA_OPT_OUT | _HTTP_ADDON_OPT_OUT | _QDRANT_OPT_OUT | _LOG_AGENT),
+        ("dev", _NVIDIA | _KEDA_OPT_OUT | _HTTP_ADDON_OPT_OUT | _QDRANT_OPT_OUT | _LOG_AGENT | _NATS_OPT_OUT),
         ("staging", _NVIDIA | _KEDA_OPT_OUT | _QDRANT_OPT_OUT | _LOG_AGENT),
         ("prod", _NVIDIA | _KEDA_OPT_OUT | _QDRANT_OPT_OUT | _LOG_AGENT),
     ],

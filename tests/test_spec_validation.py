@@ -204,9 +204,17 @@ BAD_INPUTS = {
         "Qdrant runs 3 replicas, one per node",
     ),
     "warm endpoint without a prometheus": (
-        _set("inference.endpoints.0.min_replicas", 1),
+        lambda spec, _c: (
+            spec["inference"]["endpoints"][0].update(min_replicas=1),
+            spec.update(metrics={"enabled": False}),
+        ),
         "inference.prometheus_url",
-        "mlstack installs no Prometheus",
+        "metrics.enabled is off and no prometheus_url is set",
+    ),
+    "ephemeral metrics in staging": (
+        lambda spec, _c: spec.update(tier="staging", metrics={"storage": "ephemeral"}),
+        "metrics.storage",
+        "keeps its metrics on encrypted persistent volumes",
     ),
     "gpu pool without limit": (
         lambda spec, _c: spec["gpu_pools"][0].pop("max_gpus"),

@@ -13,7 +13,17 @@ AL2023 AMI's nodeadm sets the kubelet up (awslabs/amazon-eks-ami@81fec2e nodeadm
 - node memory capacity: the instance's memory (less 64 MiB CMA on Graviton) less Karpenter's VM overhead estimate of 7.5%
   (aws/karpenter-provider-aws@v1.14.1 pkg/operator/options/options.go ``VM_MEMORY_OVERHEAD_PERCENT`` 0.075): the
   kernel's share is not published per type; a test checks that this model gives Karpenter's published
-  allocatable for every type of the table.
+  allocatable for every type of the table;
+- node ``ephemeral-storage``: capacity is the root volume the plan gives the node (the system node group's launch
+  template ``/dev/xvda`` mapping, else its ``diskSize``, else the EKS default of 20 GiB; a NodePool's EC2NodeClass
+  ``rootVolume`` mapping, else its ``/dev/xvda`` mapping, else Karpenter's AL2023 default of 20Gi), or the
+  instance store's total size when the EC2NodeClass sets ``instanceStorePolicy: RAID0``
+  (aws/karpenter-provider-aws@v1.14.1 pkg/providers/instancetype/types.go ``ephemeralStorage``,
+  pkg/providers/amifamily/al2023.go and resolver.go ``DefaultEBS``); allocatable subtracts ``kubeReserved``
+  ephemeral-storage 1Gi and ``evictionHard nodefs.available`` 10% of capacity (nodeadm ``withDefaultReservedResources``
+  and ``defaultKubeletSubConfig``; Karpenter ``kubeReservedResources`` and ``evictionThreshold``, which also
+  apply an EC2NodeClass's ``kubelet`` overrides). The kubelet measures the formatted filesystem, a little smaller
+  than the volume: like Karpenter, the model counts the volume.
 
 The scheduler is modelled as a filter (node selector, required node affinity, taints and tolerations,
 resources, pod count, required pod anti-affinity by hostname or zone, DoNotSchedule topology spread) and a
@@ -45,6 +55,13 @@ _DATA = Path(__file__).parent / "data" / "instance_types.yaml"
 _ADDON_PODS = Path(__file__).parent / "data" / "eks_addon_pods.yaml"
 _MEMORY_OVERHEAD = Fraction(75, 1000)  # Karpenter VM_MEMORY_OVERHEAD_PERCENT default
 _EVICTION_MEMORY_MIB = 100  # nodeadm evictionHard memory.available
+_GIB = 2**30
+# The AL2023 root device (karpenter-provider-aws@v1.14.1 pkg/providers/amifamily/al2023.go EphemeralBlockDevice).
+_ROOT_DEVICE = "/dev/xvda"
+# Karpenter's AL2023 default root volume (amifamily/resolver.go DefaultEBS 20Gi); the EKS CreateNodegroup API's
+# diskSize default for Linux, "20 GiB for Linux and Bottlerocket" (the API model's documentation, as published in
+# https://docs.aws.amazon.com/sdk-for-kotlin/api/latest/eks/aws.sdk.kotlin.services.eks.model/-create-nodegroup-request/disk-size.html).
+_DEFAULT_VOLUME = Fraction(20 * _GIB)
 _MIB = 2**20
 # EKS node group taint effects (aws eks API) -> Kubernetes taint effects.
 _EFFECTS = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
@@ -67,6 +84,7 @@ class InstanceType:
     efa: int
     enis: int
     ipv4_per_eni: int
+    local_nvme_gb: int = 0
 
     @property
     def max_pods(self) -> int:
@@ -169,6 +187,7 @@ def instance_types() -> dict[str, InstanceType]:
             row["efa"],
             row["enis"],
             row["ipv4_per_eni"],
+            row.get("local_nvme_gb", 0),
         )
         for name, row in data["instance_types"].items()
     }
@@ -179,6 +198,38 @@ def karpenter_allocatable() -> dict[str, dict[str, str]]:
     """Karpenter's own published allocatable per type, for the cross-check test."""
     data = _table()
     return {name: row["karpenter_allocatable"] for name, row in data["instance_types"].items()}
+
+
+@dataclass(frozen=True)
+class NodeStorage:
+    """Where a node's ``ephemeral-storage`` comes from and what the kubelet keeps back of it (module docstring)."""
+
+    volume: Fraction = _DEFAULT_VOLUME  # root volume, bytes
+    raid0: bool = False  # EC2NodeClass instanceStorePolicy: RAID0
+    kube_reserved: Fraction = Fraction(_GIB)  # nodeadm and Karpenter default kubeReserved ephemeral-storage
+    system_reserved: Fraction = Fraction(0)
+    eviction: str = "10%"  # evictionHard nodefs.available (nodeadm default)
+
+    def capacity(self, itype: InstanceType) -> Fraction:
+        # Karpenter counts TotalSizeInGB in decimal GB ("%dG") when RAID0 is set and the type has instance store.
+        # The table takes it from the karpenter.k8s.aws/instance-local-nvme label, set for NVMe instance store
+        # only: a type with non-NVMe instance store would read 0 here (the table's families without the label are
+        # the EBS-only ones, c6i, m7i, t3...; not checked against DescribeInstanceTypes).
+        if self.raid0 and itype.local_nvme_gb:
+            return Fraction(itype.local_nvme_gb * 10**9)
+        return self.volume
+
+    def threshold(self, capacity: Fraction) -> Fraction:
+        """The eviction threshold in bytes (Karpenter ``computeEvictionSignal``: a percentage of capacity,
+        rounded up, 100% meaning disabled; otherwise a quantity)."""
+        if self.eviction.endswith("%"):
+            percent = Fraction(self.eviction[:-1].strip())
+            return Fraction(0) if percent == 100 else Fraction(math.ceil(capacity * percent / 100))
+        return quantity.parse(self.eviction)
+
+    def allocatable(self, itype: InstanceType) -> Fraction:
+        capacity = self.capacity(itype)
+        return capacity - self.kube_reserved - self.system_reserved - self.threshold(capacity)
 
 
 @dataclass
@@ -195,6 +246,18 @@ class NodeSource:
     count: int = 0
     limits: quantity.Resources = field(default_factory=dict)
     unknown: list[str] = field(default_factory=list)
+    storage: NodeStorage = field(default_factory=NodeStorage)
+
+    def capacity(self, itype: InstanceType) -> quantity.Resources:
+        """What a node of this type from this source counts against limits, ephemeral-storage included."""
+        return {**itype.capacity(), "ephemeral-storage": self.storage.capacity(itype)}
+
+    def allocatable(self, itype: InstanceType) -> quantity.Resources:
+        return {**itype.allocatable(), "ephemeral-storage": self.storage.allocatable(itype)}
+
+    def describe(self, itype: InstanceType) -> str:
+        storage = quantity.show("ephemeral-storage", self.storage.allocatable(itype))
+        return f"{itype.describe()}, {storage} ephemeral-storage"
 
 
 @dataclass
@@ -251,6 +314,8 @@ def node_sources(world: World) -> list[NodeSource]:
             for t in inputs.get("taints") or []
         ]
         scaling = inputs.get("scalingConfig") or {}
+        storage, note = _node_group_storage(world, group.name, inputs)
+        unknown += [note] if note else []
         sources.append(
             NodeSource(
                 f"node group {group.name}",
@@ -262,6 +327,7 @@ def node_sources(world: World) -> list[NodeSource]:
                 _subnet_zones(world, inputs.get("subnetIds") or []),
                 int(scaling.get("desiredSize", 0)),
                 unknown=unknown,
+                storage=storage,
             )
         )
     for pool in of_kind(world, "NodePool"):
@@ -323,6 +389,8 @@ def _node_pool(world: World, pool: KubeObject, table: dict[str, InstanceType]) -
         unknown.append(f"cannot evaluate the limits of {pool.label}: {error}")
         limits = {}
     node_class = ((template_spec.get("nodeClassRef") or {}).get("name")) or ""
+    storage, notes = _node_class_storage(world, pool.label, node_class)
+    unknown += notes
     return NodeSource(
         f"NodePool {pool.name}",
         pool.urn,
@@ -333,7 +401,75 @@ def _node_pool(world: World, pool: KubeObject, table: dict[str, InstanceType]) -
         _pool_zones(world, node_class),
         limits=limits,
         unknown=unknown,
+        storage=storage,
     )
+
+
+def _node_group_storage(world: World, name: str, inputs: dict[str, Any]) -> tuple[NodeStorage, str]:
+    """A managed node group's root volume: its launch template's root mapping (GiB), else ``diskSize`` (GiB), else
+    the API default; nodeadm's kubelet defaults apply (the plan passes no kubelet config)."""
+    ami_type = str(inputs.get("amiType") or "")
+    if ami_type and not ami_type.startswith("AL2023_"):
+        # nodeadm (and /dev/xvda as the root device) are AL2023's; other AMI types configure the kubelet otherwise.
+        note = f"node group {name}: ephemeral-storage is modelled for AL2023 AMI types only ({ami_type})"
+        return NodeStorage(), note
+    reference = inputs.get("launchTemplate") or {}
+    if reference:
+        templates = world.resources("aws:ec2/launchTemplate:LaunchTemplate")
+        template = next(
+            (
+                t
+                for t in templates
+                if (reference.get("id") and t.id == reference.get("id"))
+                or (reference.get("name") and t.inputs.get("name") == reference.get("name"))
+            ),
+            None,
+        )
+        mappings = (template.inputs if template else {}).get("blockDeviceMappings") or []
+        root = next((m for m in mappings if m.get("deviceName") == _ROOT_DEVICE), None)
+        size = ((root or {}).get("ebs") or {}).get("volumeSize")
+        if size:
+            return NodeStorage(volume=Fraction(str(size)) * _GIB), ""
+        return NodeStorage(), (
+            f"node group {name}: its launch template sets no {_ROOT_DEVICE} volume size; the AMI's own root "
+            "volume size is not modelled (20 GiB assumed for ephemeral-storage)"
+        )
+    size = inputs.get("diskSize")
+    return NodeStorage(volume=Fraction(str(size)) * _GIB if size else _DEFAULT_VOLUME), ""
+
+
+def _node_class_storage(world: World, pool: str, node_class: str) -> tuple[NodeStorage, list[str]]:
+    """A NodePool's ephemeral-storage as Karpenter v1.14.1 computes it from the EC2NodeClass
+    (``ephemeralStorage``, ``kubeReservedResources``, ``evictionThreshold`` in pkg/providers/instancetype/types.go)."""
+    found = next((c for c in of_kind(world, "EC2NodeClass") if c.name == node_class), None)
+    if found is None:
+        return NodeStorage(), [f"{pool}: EC2NodeClass {node_class!r} is not in the plan (20Gi root volume assumed)"]
+    spec = found.obj.get("spec") or {}
+    notes: list[str] = []
+    aliases = [str(t.get("alias")) for t in spec.get("amiSelectorTerms") or [] if t.get("alias")]
+    if not aliases or any(not a.startswith("al2023@") for a in aliases):
+        notes.append(f"{pool}: ephemeral-storage is modelled for AL2023 AMI aliases only (EC2NodeClass {node_class})")
+    try:
+        mappings = spec.get("blockDeviceMappings") or []
+        root = next((m for m in mappings if m.get("rootVolume")), None)
+        if root is None or not (root.get("ebs") or {}).get("volumeSize"):
+            root = next((m for m in mappings if m.get("deviceName") == _ROOT_DEVICE), None)
+        size = ((root or {}).get("ebs") or {}).get("volumeSize")
+        kubelet = spec.get("kubelet") or {}
+        kube_reserved = (kubelet.get("kubeReserved") or {}).get("ephemeral-storage")
+        system_reserved = (kubelet.get("systemReserved") or {}).get("ephemeral-storage")
+        storage = NodeStorage(
+            volume=quantity.parse(size) if size else _DEFAULT_VOLUME,
+            raid0=spec.get("instanceStorePolicy") == "RAID0",
+            kube_reserved=quantity.parse(kube_reserved) if kube_reserved else Fraction(_GIB),
+            system_reserved=quantity.parse(system_reserved) if system_reserved else Fraction(0),
+            eviction=str((kubelet.get("evictionHard") or {}).get("nodefs.available") or "10%"),
+        )
+        storage.threshold(storage.volume)  # a bad eviction value fails here, not mid-simulation
+    except (quantity.BadQuantity, ValueError, ArithmeticError) as error:
+        notes.append(f"cannot evaluate the ephemeral-storage of EC2NodeClass {node_class}: {error}")
+        storage = NodeStorage()
+    return storage, notes
 
 
 def _pool_zones(world: World, node_class: str) -> list[str]:
@@ -647,7 +783,7 @@ def _simulate(world: World, peak: bool) -> Outcome:
     launched: dict[str, quantity.Resources] = {}
 
     def add_node(source: NodeSource, itype: InstanceType, zone: str) -> Node:
-        node = Node(f"{source.label.split()[-1]}-{len(nodes) + 1}", source, itype, zone, itype.allocatable())
+        node = Node(f"{source.label.split()[-1]}-{len(nodes) + 1}", source, itype, zone, source.allocatable(itype))
         nodes.append(node)
         for ds in daemonsets:
             if _node_affinity_problem(ds.spec, node.labels()) or _taint_problem(ds.spec, source.taints):
@@ -712,7 +848,7 @@ def _place(
             or _spread_problem(pod, labels, node, domains)
         )
         if problem:
-            reasons.setdefault(node.source.label, f"{node.source.label} ({node.type.describe()}): {problem}")
+            reasons.setdefault(node.source.label, f"{node.source.label} ({node.source.describe(node.type)}): {problem}")
             continue
         allocatable = node.type.allocatable()
         score = min(
@@ -741,7 +877,7 @@ def _place(
             continue
         zone = min(source.zones, key=lambda z: sum(1 for n in nodes if n.zone == z))
         node = add_node(source, chosen, zone)
-        launched[source.label] = quantity.add(launched.get(source.label, {}), chosen.capacity())
+        launched[source.label] = quantity.add(launched.get(source.label, {}), source.capacity(chosen))
         problem = (
             _fits(request, node.free)
             or _anti_affinity_problem(pod, labels, node, nodes)
@@ -775,10 +911,10 @@ def _launchable(
     if not shapes:
         return None, _node_affinity_problem(pod.spec, {**source.labels, **source.types[0].labels()})
     for itype in shapes:
-        if _fits(request, itype.allocatable()):
+        if _fits(request, source.allocatable(itype)):
             continue
         too_small = False
-        after = quantity.add(used, itype.capacity())
+        after = quantity.add(used, source.capacity(itype))
         over = [n for n, cap in source.limits.items() if after.get(n, Fraction(0)) > cap]
         if over:
             name = over[0]
@@ -790,7 +926,8 @@ def _launchable(
         return itype, ""
     if too_small:
         largest = max(shapes, key=lambda t: (t.vcpu, t.memory_mib))
-        return None, f"no instance type large enough (largest {largest.describe()})"
+        problem = _fits(request, source.allocatable(largest))
+        return None, f"no instance type large enough: {problem} on the largest ({source.describe(largest)})"
     return None, limit_hit
 
 
@@ -899,12 +1036,13 @@ def every_pod_has_a_home(world: World) -> SimResult:
                     problem = "no known instance type"
                 elif not matching:
                     problem = _node_affinity_problem(pod.spec, shapes[0])
-                elif any(not _fits(request, t.allocatable()) for t in matching):
+                elif any(not _fits(request, source.allocatable(t)) for t in matching):
                     break
                 else:
                     largest = max(matching, key=lambda t: (t.vcpu, t.memory_mib))
                     problem = (
-                        _fits(request, largest.allocatable()) + f" on the largest type ({largest.describe()})"
+                        _fits(request, source.allocatable(largest))
+                        + f" on the largest type ({source.describe(largest)})"
                     )
             reasons.append(f"{source.label}: {problem}")
         else:

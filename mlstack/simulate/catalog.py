@@ -20,6 +20,7 @@ MODULES = (
     "access",
     "clients",
     "network",
+    "metrics",
 )
 
 

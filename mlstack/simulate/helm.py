@@ -296,6 +296,22 @@ def _file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+class _ManifestLoader(yaml.SafeLoader):
+    """SafeLoader that reads a bare ``=`` as the string it is to Kubernetes.
+
+    YAML 1.1 resolves a plain ``=`` to the ``value`` type, which PyYAML's safe loader cannot construct; the API
+    server (sigs.k8s.io/yaml, YAML 1.2) reads it as a string. The Prometheus Operator's CRDs in
+    kube-prometheus-stack 88.5.3 list ``=`` among the enum values of relabelling and matcher operators.
+    """
+
+
+def _construct_value_as_string(loader: yaml.SafeLoader, node: yaml.Node) -> str:
+    return str(loader.construct_scalar(node))  # type: ignore[arg-type]  # a ScalarNode: '=' is a plain scalar
+
+
+_ManifestLoader.add_constructor("tag:yaml.org,2002:value", _construct_value_as_string)
+
+
 def _split(stream: str) -> list[dict[str, Any]]:
     """The rendered documents with the template each came from (helm's ``# Source:`` line)."""
     documents = []
@@ -307,7 +323,7 @@ def _split(stream: str) -> list[dict[str, Any]]:
             if line.startswith("# Source: "):
                 current = line[len("# Source: ") :].strip()
                 break
-        obj = yaml.safe_load(chunk)
+        obj = yaml.load(chunk, Loader=_ManifestLoader)  # noqa: S506 (a safe loader)
         if isinstance(obj, dict) and obj.get("kind"):
             documents.append({"object": obj, "source": current})
     return documents

@@ -28,6 +28,7 @@ from mlstack.simulate.helm import (
     unwrap_secrets,
 )
 from mlstack.simulate.operators import argo_events_objects
+from mlstack.simulate.operator_made import operator_made
 
 # Pulumi types that wrap Kubernetes objects rather than being one.
 _NOT_OBJECTS = ("kubernetes:helm.sh/", "pulumi:providers:kubernetes", "kubernetes:yaml")
@@ -92,6 +93,8 @@ def chart_objects(world: World) -> list[KubeObject]:
             placed.append(item)
     # Pods and Services that in-cluster controllers build from the plan's custom objects, checked like a chart's.
     placed += argo_events_objects(our_objects(world), placed)
+    # What the Prometheus Operator builds from the rendered Prometheus objects (mlstack.simulate.operator_made).
+    placed.extend(operator_made(placed))
     return placed
 
 

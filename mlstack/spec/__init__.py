@@ -21,6 +21,7 @@ from mlstack.spec.gpu import GpuPoolSpec
 from mlstack.spec.inference import InferenceSpec, endpoint_problems, prometheus_problems
 from mlstack.spec.logs import LogsSpec
 from mlstack.spec.network import NetworkSpec
+from mlstack.spec.observability import MetricsSpec, in_cluster_prometheus_url
 from mlstack.spec.orchestrator import OrchestratorSpec
 from mlstack.spec.registry import REGISTRY_ALIASES, RegistrySpec
 from mlstack.spec.storage import S3_BUCKET_NAME_MAX, StorageSpec, generated_bucket_names
@@ -65,6 +66,16 @@ TIER_DEFAULTS: dict[tuple[str, str], dict[Tier, Any]] = {
     ("vector_db", "aurora_instances"): {Tier.DEV: 1, Tier.STAGING: 2, Tier.PROD: 2},
     ("vector_db", "backup_retention_days"): {Tier.DEV: 1, Tier.STAGING: 7, Tier.PROD: 14},
     ("logs", "retention_days"): {Tier.DEV: 14, Tier.STAGING: 30, Tier.PROD: 90},
+    # The metrics stack: dev keeps two days on the node's disk; staging and prod keep weeks on encrypted volumes
+    # (the choice and its cost: docs/observability.md).
+    ("metrics", "storage"): {Tier.DEV: "ephemeral", Tier.STAGING: "persistent", Tier.PROD: "persistent"},
+    ("metrics", "retention_days"): {Tier.DEV: 2, Tier.STAGING: 15, Tier.PROD: 30},
+    ("metrics", "storage_gb"): {Tier.DEV: 5, Tier.STAGING: 50, Tier.PROD: 100},
+    ("metrics", "prometheus_replicas"): {Tier.DEV: 1, Tier.STAGING: 1, Tier.PROD: 2},
+    # Staging's system nodes run at the 90% CPU ceiling of the capacity check (docs/cost.md): its Prometheus asks
+    # for what dev's does and bursts above it (no CPU limit).
+    ("metrics", "prometheus_cpu_request"): {Tier.DEV: "100m", Tier.STAGING: "100m", Tier.PROD: "500m"},
+    ("metrics", "prometheus_memory_request"): {Tier.DEV: "512Mi", Tier.STAGING: "1Gi", Tier.PROD: "2Gi"},
 }
 
 
@@ -136,6 +147,10 @@ class PlatformSpec(StrictModel):
         "principal of this account whose own IAM policy allows it, and only with an MFA sign-in under an hour old.",
     )
     budgets: BudgetSpec = Field(description="Monthly budget and its notifications. Required.")
+    metrics: MetricsSpec = Field(
+        default_factory=MetricsSpec,
+        description="The metrics stack (Prometheus). Default: on; see MetricsSpec for the tier defaults.",
+    )
     cost: CostSpec = Field(
         default_factory=CostSpec,
         description="Assumptions of the cost estimate (Spot discount, NAT data volume). Default: see CostSpec.",
@@ -296,7 +311,15 @@ class PlatformSpec(StrictModel):
             gpu_pools=self.gpu_pools,
             hardened=self.tier.hardened,
         )
-        problems += prometheus_problems(self.inference)
+        problems += prometheus_problems(self.inference, in_cluster_prometheus_url(self.metrics))
+        if self.tier.hardened and self.metrics.enabled and self.metrics.storage == "ephemeral":
+            problems.append(
+                (
+                    "metrics.storage",
+                    f"the {self.tier} tier keeps its metrics on encrypted persistent volumes: remove the field "
+                    "or set persistent",
+                )
+            )
         problems += _team_rules(self)
         problems += _platform_image_rules(self)
         problems += deployment_problems(self)

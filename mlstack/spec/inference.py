@@ -288,11 +288,12 @@ class InferenceSpec(StrictModel):
     prometheus_url: str | None = Field(
         default=None,
         pattern=r"^https?://[a-z0-9.-]+(:\d+)?(/.*)?$",
-        description="A Prometheus you run (mlstack installs none yet) that KEDA queries for the request metrics "
-        "of Kubernetes endpoints with min_replicas of 1 or more; it must scrape the endpoint pods. Required "
-        "when such an endpoint exists: KEDA reports a failed query as an error, so without a reachable "
-        "Prometheus a warm endpoint never scales. Scale-to-zero endpoints are measured by the KEDA HTTP "
-        "interceptor instead. Default: none.",
+        description="A Prometheus you run that KEDA queries for the request metrics of Kubernetes endpoints "
+        "with min_replicas of 1 or more, instead of the platform's own (the metrics section); it must scrape "
+        "the endpoint pods. Required when such an endpoint exists and metrics.enabled is off: KEDA reports a "
+        "failed query as an error, so without a reachable Prometheus a warm endpoint never scales. "
+        "Scale-to-zero endpoints are measured by the KEDA HTTP interceptor instead. Default: the platform's "
+        "Prometheus.",
     )
     keda_images_through_cache: bool = Field(
         default=True,
@@ -302,21 +303,23 @@ class InferenceSpec(StrictModel):
     )
 
 
-def prometheus_problems(spec: InferenceSpec) -> list[tuple[str, str]]:
-    """A warm Kubernetes endpoint scales on Prometheus metrics, and mlstack installs no Prometheus yet.
+def prometheus_problems(spec: InferenceSpec, platform_prometheus: str | None) -> list[tuple[str, str]]:
+    """A warm Kubernetes endpoint scales on Prometheus metrics: refuse it when there is nothing to query.
 
     kedacore/keda@v2.20.2:pkg/scalers/prometheus_scaler.go returns an error for a failed query
     (ignoreNullValues covers only empty results), so without a reachable Prometheus the endpoint never scales.
+    ``platform_prometheus`` is the URL of the Prometheus the platform installs (None when metrics are off).
     """
     warm = [e.name for e in spec.endpoints if e.backend == "kubernetes" and not e.scales_to_zero]
-    if not warm or spec.prometheus_url is not None:
+    if not warm or spec.prometheus_url is not None or platform_prometheus is not None:
         return []
     return [
         (
             "inference.prometheus_url",
-            f"endpoints {warm} keep replicas warm and scale on Prometheus metrics, but mlstack installs no "
-            "Prometheus: set prometheus_url to one you run that scrapes the endpoint pods, or set min_replicas 0 "
-            "to scale through the HTTP interceptor",
+            f"endpoints {warm} keep replicas warm and scale on Prometheus metrics, but metrics.enabled is off "
+            "and no prometheus_url is set: turn the metrics stack on (remove metrics.enabled), set "
+            "prometheus_url to a Prometheus you run that scrapes the endpoint pods, or set min_replicas 0 to "
+            "scale through the HTTP interceptor",
         )
     ]
 

@@ -1,0 +1,679 @@
+"""The platform's metrics stack: kube-prometheus-stack (Prometheus Operator, one Prometheus, kube-state-metrics and
+the node exporters) on the system nodes, every image through the environment's pull-through caches.
+
+The values are a plain function of the spec (``metrics_values``) so that tests check what reaches the plan, and
+the deploy simulation renders the chart from them. Every chart key below was read in
+prometheus-community/helm-charts@kube-prometheus-stack-88.5.3:charts/kube-prometheus-stack/values.yaml (and the
+vendored subcharts kube-state-metrics 8.4.0 and prometheus-node-exporter 4.56.1, whose values.yaml are cited as
+``kube-state-metrics/values.yaml`` and ``prometheus-node-exporter/values.yaml``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as kubernetes
+import yaml
+
+from components.cluster import system_placement
+from components.environment import Environment
+from components.helm import chart_source
+from components.iam import platform_role, pod_identity_trust, policy_document
+from components.inference import PodIdentity, endpoint_selector
+from components.keys import create_key
+from components.options import child
+from components.registry import PullThrough
+from mlstack.promql import metric_catalog, metric_names
+from mlstack.spec import PlatformSpec
+from mlstack.spec.observability import METRICS_RELEASE, PROMETHEUS_PORT, PROMETHEUS_SERVICE, MetricsSpec
+
+METRICS_CHART_REPOSITORY = "https://prometheus-community.github.io/helm-charts"
+# Images the chart pulls, by registry (values.yaml `prometheusOperator.image.registry`,
+# `prometheusOperator.prometheusConfigReloader.image.registry`, `prometheus.prometheusSpec.image.registry`: quay.io;
+# kube-state-metrics/values.yaml `image.registry`: registry.k8s.io; prometheus-node-exporter/values.yaml
+# `image.registry`: quay.io). Repositories and tags stay the chart's.
+QUAY = "quay.io"
+K8S_REGISTRY = "registry.k8s.io"
+
+
+# The label that names a monitor's exporter: the key of its metrics in mlstack/data/metrics.yaml, which the deploy
+# simulation (mlstack.simulate.metrics) and the tests read to prove every queried metric is scraped.
+EXPORTER_LABEL = "mlstack.io/exporter"
+MONITOR_API = "monitoring.coreos.com/v1"
+# The alert rules, one PrometheusRule group per file.
+ALERTS_DIR = Path(__file__).resolve().parent / "data" / "alerts"
+# The Alertmanager's service account: values.yaml `alertmanager.serviceAccount` (create: true, name empty) and
+# templates/_helpers.tpl "kube-prometheus-stack.alertmanager.serviceAccountName" ("<fullname>-alertmanager").
+ALERTMANAGER_SERVICE_ACCOUNT = f"{METRICS_RELEASE}-alertmanager"
+
+
+@dataclass(frozen=True)
+class ScrapeTarget:
+    """One thing the platform runs that Prometheus scrapes, as a PodMonitor (pods, by a declared port's name) or
+    a ServiceMonitor (a Service's named port). The monitor lives in the metrics namespace and selects its targets
+    in ``namespace``."""
+
+    name: str
+    exporter: str
+    kind: Literal["PodMonitor", "ServiceMonitor"]
+    namespace: str
+    selector: dict[str, str]
+    port: str
+    path: str = "/metrics"
+    scheme: Literal["http", "https"] = "http"
+    # Keep the exporter's own labels where they clash with the target's (DCGM's pod and namespace of the
+    # workload using a GPU, instead of the exporter's own pod).
+    honor_labels: bool = False
+    # Present Prometheus' service account token and skip verifying a self-signed serving certificate
+    # (controller-runtime's authenticated metrics endpoint).
+    bearer_token: bool = False
+    tls_insecure_skip_verify: bool = False
+    why: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True)
+class AlertsArgs:
+    """Inputs of the Alerts component: ``emails`` are subscribed to the topic (each confirms once, by mail)."""
+
+    env: Environment
+    emails: tuple[str, ...] = ()
+
+
+class Alerts(pulumi.ComponentResource):
+    """The environment's alert topic: SNS encrypted with its own rotating KMS key, subscribed by the stack's
+    emails, published to by Alertmanager (``grant_publish``) and by AWS Budgets (topic and key policies).
+
+    Outputs: ``topic_arn``, ``key_arn``.
+    """
+
+    topic_arn: pulumi.Output[str]
+    key_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: AlertsArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("mlstack:observability:Alerts", name, None, opts)
+        env = args.env
+        self._name = name
+        self._region = env.region
+        self.key = create_key(self, f"{name}-key", env=env, purpose="alerts")
+        self.topic = aws.sns.Topic(
+            f"{name}-topic",
+            name=env.resource_name("alerts"),
+            kms_master_key_id=self.key.arn,
+            opts=child(self),
+        )
+        # AWS Budgets publishes its notifications as itself; only this account's budgets may
+        # (docs.aws.amazon.com/cost-management/latest/userguide/budgets-sns-policy.html).
+        aws.sns.TopicPolicy(
+            f"{name}-topic-policy",
+            arn=self.topic.arn,
+            policy=policy_document(
+                [
+                    {
+                        "Sid": "BudgetsPublish",
+                        "Effect": "Allow",
+                        "Principal": {"Service": "budgets.amazonaws.com"},
+                        "Action": "SNS:Publish",
+                        "Resource": self.topic.arn,
+                        "Condition": {
+                            "StringEquals": {"aws:SourceAccount": env.account_id},
+                            "ArnLike": {"aws:SourceArn": f"arn:aws:budgets::{env.account_id}:*"},
+                        },
+                    }
+                ]
+            ),
+            opts=child(self),
+        )
+        for index, email in enumerate(args.emails):
+            aws.sns.TopicSubscription(
+                f"{name}-email-{index}", topic=self.topic.arn, protocol="email", endpoint=email, opts=child(self)
+            )
+        self.topic_arn = self.topic.arn
+        self.key_arn = self.key.arn
+        self.register_outputs({"topic_arn": self.topic_arn, "key_arn": self.key_arn})
+
+    def grant_publish(self, role: aws.iam.Role) -> aws.iam.RolePolicy:
+        """Let ``role`` publish to the topic: sns:Publish on it, and the data key SNS encrypts the message with
+        (kms:GenerateDataKey* and kms:Decrypt, through SNS only, as the key policy's UseOnlyThroughServices
+        requires; SNS developer guide, sns-key-management.html, publisher permissions)."""
+        return aws.iam.RolePolicy(
+            f"{self._name}-publish-{role.pulumi_resource_name}",
+            role=role.name,
+            name="publish-alerts",
+            policy=policy_document(
+                [
+                    {"Effect": "Allow", "Action": "sns:Publish", "Resource": self.topic.arn},
+                    {
+                        "Effect": "Allow",
+                        "Action": ["kms:GenerateDataKey*", "kms:Decrypt"],
+                        "Resource": self.key.arn,
+                        "Condition": {
+                            "StringEquals": {"kms:ViaService": f"sns.{self._region}.amazonaws.com"}
+                        },
+                    },
+                ]
+            ),
+            opts=child(self),
+        )
+
+
+@dataclass(frozen=True)
+class MetricsArgs:
+    """Inputs of the Metrics component.
+
+    ``storage_class_name`` is the cluster's encrypted gp3 StorageClass (``Cluster.storage_class_name``), used for
+    persistent Prometheus volumes. ``after`` is what the release waits for (a cluster-wide fail-closed admission
+    webhook that must be serving first, ``Teams.admission_ready``).
+    """
+
+    env: Environment
+    spec: MetricsSpec
+    pull_through: PullThrough
+    k8s_provider: kubernetes.Provider
+    storage_class_name: pulumi.Input[str]
+    targets: Sequence[ScrapeTarget] = ()
+    """What to scrape beyond the chart's own targets (``scrape_targets``)."""
+    alerts: Alerts | None = None
+    """Where Alertmanager sends notifications; None runs no Alertmanager."""
+    cluster: PodIdentity | None = None
+    """Associates Alertmanager's role (required with ``alerts``)."""
+    boundary_arn: pulumi.Input[str] | None = None
+    """The permission boundary of Alertmanager's role (required with ``alerts``)."""
+    after: Sequence[pulumi.Resource] = ()
+
+
+class Metrics(pulumi.ComponentResource):
+    """kube-prometheus-stack as one Helm release in its own namespace.
+
+    Outputs: ``prometheus_url`` (the in-cluster URL KEDA's Prometheus triggers query) and ``namespace``.
+    """
+
+    prometheus_url: pulumi.Output[str]
+    namespace: pulumi.Output[str]
+
+    def __init__(self, name: str, args: MetricsArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("mlstack:observability:Metrics", name, None, opts)
+        spec = args.spec
+        after = list(args.after)
+        if args.alerts is not None:
+            after += self._alertmanager_identity(name, args, args.alerts)
+        reference, repository_opts = chart_source(METRICS_CHART_REPOSITORY, METRICS_RELEASE)
+        self.release = kubernetes.helm.v3.Release(
+            f"{name}-kube-prometheus-stack",
+            name=METRICS_RELEASE,
+            chart=reference,
+            version=spec.chart_version,
+            namespace=spec.namespace,
+            create_namespace=True,
+            atomic=True,
+            values=metrics_values(
+                spec,
+                hardened=args.env.tier.hardened,
+                pull_through=args.pull_through,
+                storage_class=args.storage_class_name,
+                alert_topic_arn=args.alerts.topic_arn if args.alerts is not None else None,
+                region=args.env.region,
+            ),
+            repository_opts=repository_opts,
+            # A persistent Prometheus holds weeks of data: deleting the release would delete its StatefulSet,
+            # and its claims are retained (persistentVolumeClaimRetentionPolicy below) but the release is
+            # protected as well in staging and prod.
+            opts=child(
+                self,
+                provider=args.k8s_provider,
+                depends_on=after,
+                protect=args.env.protect_stateful and spec.storage == "persistent",
+            ),
+        )
+        for target in args.targets:
+            manifest = monitor_manifest(target, spec.namespace)
+            kubernetes.apiextensions.CustomResource(
+                f"{name}-{target.name}",
+                api_version=manifest["apiVersion"],
+                kind=manifest["kind"],
+                metadata=manifest["metadata"],
+                spec=manifest["spec"],
+                # The release installs the monitors' CRDs and the namespace they live in.
+                opts=child(self, provider=args.k8s_provider, depends_on=[self.release]),
+            )
+        for index, manifest in enumerate(network_policy_manifests(spec.namespace)):
+            kubernetes.networking.v1.NetworkPolicy(
+                f"{name}-netpol-{index}",
+                **manifest,
+                opts=child(self, provider=args.k8s_provider, depends_on=[self.release]),
+            )
+        scraped = {t.exporter for t in args.targets} | CHART_EXPORTERS
+        for group in alert_groups(scraped):
+            kubernetes.apiextensions.CustomResource(
+                f"{name}-rules-{group['name']}",
+                **prometheus_rule_manifest(group, spec.namespace),
+                opts=child(self, provider=args.k8s_provider, depends_on=[self.release]),
+            )
+        self.prometheus_url = pulumi.Output.from_input(
+            f"http://{PROMETHEUS_SERVICE}.{spec.namespace}.svc:{PROMETHEUS_PORT}"
+        )
+        self.namespace = self.release.namespace.apply(lambda ns: ns or spec.namespace)
+        self.register_outputs({"prometheus_url": self.prometheus_url, "namespace": self.namespace})
+
+    def _alertmanager_identity(self, name: str, args: MetricsArgs, alerts: Alerts) -> list[pulumi.Resource]:
+        """Alertmanager's own role, publishing to the alert topic only, assumed through Pod Identity by its
+        service account alone. Alertmanager v0.34.0 signs SNS calls with aws-sdk-go-v2's default credential
+        chain when sigv4 names no keys (prometheus/alertmanager@v0.34.0 notify/sns/sns.go: LoadDefaultConfig),
+        and that chain reads the Pod Identity agent's container credentials."""
+        if args.cluster is None or args.boundary_arn is None:
+            raise ValueError("Metrics with alerts needs the cluster (Pod Identity) and the permission boundary")
+        env = args.env
+        role = platform_role(
+            self,
+            f"{name}-alertmanager-role",
+            env=env,
+            role_suffix="alertmanager",
+            boundary_arn=args.boundary_arn,
+            assume_role_policy=pod_identity_trust(
+                env, namespace=args.spec.namespace, service_account=ALERTMANAGER_SERVICE_ACCOUNT
+            ),
+            description="Alertmanager: publishes to the alert topic",
+        )
+        grant = alerts.grant_publish(role)
+        identity = args.cluster.pod_identity(
+            f"{name}-alertmanager-identity",
+            namespace=args.spec.namespace,
+            service_account=ALERTMANAGER_SERVICE_ACCOUNT,
+            role=role,
+            parent=self,
+        )
+        return [grant, identity]
+
+
+def _resources(cpu: str, memory: str, memory_limit: str | None = None) -> dict[str, Any]:
+    return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory_limit or memory}}
+
+
+def metrics_values(
+    spec: MetricsSpec,
+    *,
+    hardened: bool,
+    pull_through: PullThrough,
+    storage_class: pulumi.Input[str],
+    alert_topic_arn: pulumi.Input[str] | None = None,
+    region: str = "",
+) -> dict[str, Any]:
+    """Helm values of kube-prometheus-stack 88.5.3 for the platform.
+
+    Everything the pack's workload rules look at is explicit: requests and memory limits on every container,
+    the chart's non-root, read-only-root security contexts kept, images through the caches. Left out, each for a
+    reason given at its key: Grafana (docker.io image, no cache in every environment), Alertmanager (until the
+    platform routes alerts), the operator's admission webhook (its certificate job's image is on ghcr.io), and the
+    scrapers of control-plane components EKS does not expose to pods.
+    """
+    quay = pull_through.registry(QUAY)
+    memory_limit = _double(spec.prometheus_memory_request)
+    if spec.storage == "persistent":
+        storage: dict[str, Any] = {
+            # values.yaml `prometheus.prometheusSpec.storageSpec.volumeClaimTemplate` (the CRD's StorageSpec):
+            # one claim per replica on the cluster's encrypted gp3 StorageClass.
+            "volumeClaimTemplate": {
+                "spec": {
+                    "storageClassName": storage_class,
+                    "accessModes": ["ReadWriteOnce"],
+                    "resources": {"requests": {"storage": f"{spec.storage_gb}Gi"}},
+                }
+            }
+        }
+    else:
+        # `storageSpec.emptyDir` (the CRD's StorageSpec.emptyDir): bounded, so a full TSDB cannot fill the node.
+        storage = {"emptyDir": {"sizeLimit": f"{spec.storage_gb}Gi"}}
+    prometheus_spec: dict[str, Any] = {
+        "image": {"registry": quay},
+        "replicas": spec.prometheus_replicas,
+        "retention": f"{spec.retention_days}d",
+        "retentionSize": spec.retention_size,
+        "resources": _resources(spec.prometheus_cpu_request, spec.prometheus_memory_request, memory_limit),
+        "storageSpec": storage,
+        # Select every ServiceMonitor, PodMonitor and PrometheusRule in every namespace, not only those labelled
+        # with this release (values.yaml `*SelectorNilUsesHelmValues`, default true): the platform's monitors are
+        # created outside the chart.
+        "serviceMonitorSelectorNilUsesHelmValues": False,
+        "podMonitorSelectorNilUsesHelmValues": False,
+        "ruleSelectorNilUsesHelmValues": False,
+        # Replicas on distinct nodes where possible (values.yaml `podAntiAffinity`, "soft" is the default; "hard"
+        # would need as many system nodes as replicas).
+        "podAntiAffinity": "soft",
+        # On the system nodes (values.yaml `prometheus.prometheusSpec.nodeSelector`, `tolerations`: the CR's
+        # fields, which the operator copies into the pod template).
+        **system_placement(),
+    }
+    if hardened and spec.storage == "persistent":
+        # values.yaml `prometheus.prometheusSpec.persistentVolumeClaimRetentionPolicy`: keep the claims when the
+        # StatefulSet is deleted or scaled down; the StorageClass retains the volume when a claim goes.
+        prometheus_spec["persistentVolumeClaimRetentionPolicy"] = {"whenDeleted": "Retain", "whenScaled": "Retain"}
+    return {
+        "crds": {"enabled": True},
+        "defaultRules": {
+            "create": True,
+            # values.yaml `defaultRules.rules`: EKS runs etcd, the scheduler and the controller manager out of the
+            # cluster's reach, and mlstack does not scrape kube-proxy or Windows nodes, so their rules could
+            # only report missing targets.
+            "rules": {
+                "etcd": False,
+                "kubeControllerManager": False,
+                "kubeSchedulerAlerting": False,
+                "kubeSchedulerRecording": False,
+                "kubeProxy": False,
+                "windows": False,
+                # Alertmanager's own rules only where one runs.
+                "alertmanager": alert_topic_arn is not None,
+            },
+        },
+        "alertmanager": _alertmanager_values(spec, hardened=hardened, quay=quay, topic_arn=alert_topic_arn, region=region),
+        # values.yaml `grafana.enabled`: the chart's Grafana pulls docker.io/grafana/grafana, which not every
+        # environment caches (docs/observability.md, "Dashboards").
+        "grafana": {"enabled": False},
+        # The EKS control plane's etcd, scheduler and controller manager are managed by AWS and not reachable from
+        # pods (values.yaml `kubeEtcd`, `kubeScheduler`, `kubeControllerManager`); kube-proxy's metrics address
+        # is not set by mlstack, so its target is left out rather than scraped and down (`kubeProxy`).
+        "kubeEtcd": {"enabled": False},
+        "kubeScheduler": {"enabled": False},
+        "kubeControllerManager": {"enabled": False},
+        "kubeProxy": {"enabled": False},
+        "windowsMonitoring": {"enabled": False},
+        "prometheusOperator": {
+            "image": {"registry": quay},
+            # values.yaml `prometheusOperator.admissionWebhooks`: the webhook's certificate comes from a patch Job
+            # whose image is on ghcr.io (`admissionWebhooks.patch.image`), which the caches do not cover, or from
+            # cert-manager, which the platform does not run. Without it, a malformed rule is refused by the
+            # operator (it logs it and leaves it out) instead of the API server; mlstack's own rules are parsed
+            # by the tests before they reach the plan.
+            "admissionWebhooks": {"enabled": False},
+            # values.yaml `prometheusOperator.tls.enabled`: the operator's TLS certificate is the webhook's Secret
+            # "<fullname>-admission" (templates/prometheus-operator/deployment.yaml), which only the patch Job
+            # creates; without the webhook the operator serves its metrics over plain HTTP on 8080.
+            "tls": {"enabled": False},
+            "resources": _resources("20m", "128Mi", "256Mi"),
+            # values.yaml `prometheusOperator.nodeSelector`, `tolerations`: on the system nodes.
+            **system_placement(),
+            # values.yaml `prometheusOperator.prometheusConfigReloader`: the sidecar the operator adds to every
+            # Prometheus pod.
+            "prometheusConfigReloader": {
+                "image": {"registry": quay},
+                "resources": _resources("10m", "32Mi", "64Mi"),
+            },
+        },
+        "prometheus": {"prometheusSpec": prometheus_spec},
+        "kube-state-metrics": {
+            # kube-state-metrics/values.yaml `image.registry`, `resources`.
+            "image": {"registry": pull_through.registry(K8S_REGISTRY)},
+            "resources": _resources("20m", "64Mi", "256Mi"),
+            # kube-state-metrics/values.yaml `nodeSelector`, `tolerations`: on the system nodes.
+            **system_placement(),
+        },
+        "prometheus-node-exporter": {
+            # prometheus-node-exporter/values.yaml `image.registry`, `resources`, `containerSecurityContext`
+            # (default: read-only root only). The exporter reads the host's /proc, /sys and / through read-only
+            # hostPath mounts and needs no capability (only the optional time collector's SYS_TIME, commented
+            # out upstream), so it cannot escalate and drops them all. It keeps the chart's hostNetwork and
+            # hostPID: without them it would report the pod's own network namespace and processes, not the
+            # node's (waived in policies/waivers.yaml).
+            "image": {"registry": quay},
+            "resources": _resources("10m", "32Mi", "64Mi"),
+            "containerSecurityContext": {
+                "readOnlyRootFilesystem": True,
+                "allowPrivilegeEscalation": False,
+                "capabilities": {"drop": ["ALL"]},
+            },
+        },
+    }
+
+
+def _alertmanager_values(
+    spec: MetricsSpec, *, hardened: bool, quay: str, topic_arn: pulumi.Input[str] | None, region: str
+) -> dict[str, Any]:
+    """values.yaml `alertmanager`: every alert to the SNS topic, signed with SigV4 by the pod's own role.
+
+    Receiver fields from prometheus/alertmanager@v0.34.0 config/notifiers.go ``SNSConfig`` (``topic_arn``,
+    ``sigv4``; subject and message keep DefaultSNSConfig's templates; ``send_resolved`` from the embedded
+    config/common/notifierconfig.go) and
+    prometheus/sigv4@v0.4.1 sigv4_config.go (``region``; no keys, so the default credential chain).
+    The chart's ``config.global`` and ``inhibit_rules`` are kept; ``route`` and ``receivers`` replace its
+    defaults (whose only receiver, 'null', drops everything)."""
+    if topic_arn is None:
+        return {"enabled": False}
+    return {
+        "enabled": True,
+        "config": {
+            "route": {
+                "group_by": ["alertname", "namespace"],
+                "group_wait": "30s",
+                "group_interval": "5m",
+                "repeat_interval": "12h",
+                "receiver": "sns",
+                "routes": [
+                    # Watchdog fires always (a dead-man's switch) and InfoInhibitor only mutes info alerts.
+                    {"receiver": "null", "matchers": ['alertname =~ "Watchdog|InfoInhibitor"']},
+                    {"receiver": "null", "matchers": ['severity = "none"']},
+                ],
+            },
+            "receivers": [
+                {"name": "null"},
+                {
+                    "name": "sns",
+                    "sns_configs": [
+                        {
+                            "topic_arn": topic_arn,
+                            "sigv4": {"region": region},
+                            "send_resolved": True,
+                        }
+                    ],
+                },
+            ],
+        },
+        "alertmanagerSpec": {
+            "image": {"registry": quay},
+            "replicas": 2 if hardened else 1,
+            "retention": "120h",
+            "resources": _resources("10m", "64Mi", "128Mi"),
+            # values.yaml `alertmanager.alertmanagerSpec.nodeSelector`, `tolerations`: on the system nodes.
+            **system_placement(),
+        },
+    }
+
+
+# KEDA's operator queries Prometheus for the warm endpoints' triggers (components/inference.py KEDA_NAMESPACE).
+KEDA_NAMESPACE = "keda"
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+
+
+def network_policy_manifests(namespace: str) -> list[dict[str, Any]]:
+    """Ingress to the metrics namespace: its own pods (Prometheus scraping the operator, kube-state-metrics,
+    Alertmanager and itself; Prometheus sending to Alertmanager; Alertmanager's mesh) and the KEDA operator to
+    Prometheus' web port. Egress stays open: Prometheus scrapes every namespace and the nodes' kubelets and
+    exporters, and Alertmanager calls SNS. The node exporters use the host network, which policies do not cover."""
+    own = {"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: namespace}}}
+    return [
+        {
+            "metadata": {"name": "allow-from-own-namespace", "namespace": namespace},
+            "spec": {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{"from": [own]}]},
+        },
+        {
+            "metadata": {"name": "allow-keda-to-prometheus", "namespace": namespace},
+            "spec": {
+                # The Prometheus pods the operator creates (mlstack.simulate.operator_made, makeSelectorLabels).
+                "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+                "policyTypes": ["Ingress"],
+                "ingress": [
+                    {
+                        "from": [{"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: KEDA_NAMESPACE}}}],
+                        "ports": [{"protocol": "TCP", "port": PROMETHEUS_PORT}],
+                    }
+                ],
+            },
+        },
+    ]
+
+
+def alert_groups(exporters: set[str] | None = None) -> list[dict[str, Any]]:
+    """The committed alert rule groups (components/data/alerts/*.yaml), one PrometheusRule each.
+
+    With ``exporters`` (what the environment scrapes), only the rules whose every metric one of them produces
+    (mlstack/data/metrics.yaml) are kept, and groups left empty are dropped: a Triton error-rate rule in an
+    environment that serves no Triton endpoint would watch nothing.
+    """
+    groups = [yaml.safe_load(path.read_text(encoding="utf-8")) for path in sorted(ALERTS_DIR.glob("*.yaml"))]
+    if exporters is None:
+        return groups
+    catalog, _ = metric_catalog()
+    produced = set().union(*(catalog.get(e, frozenset()) for e in exporters))
+    kept = []
+    for group in groups:
+        rules = [r for r in group["rules"] if metric_names(str(r["expr"])) <= produced]
+        if rules:
+            kept.append({**group, "rules": rules})
+    return kept
+
+
+# Exporters the chart scrapes itself (its ServiceMonitors; mlstack/data/metrics.yaml chart_monitors).
+CHART_EXPORTERS = frozenset({"kube-state-metrics"})
+
+
+def prometheus_rule_manifest(group: dict[str, Any], namespace: str) -> dict[str, Any]:
+    """A PrometheusRule holding one group (kube-prometheus-stack 88.5.3 charts/crds/crds/crd-prometheusrules.yaml:
+    ``spec.groups[].name``, ``rules[].alert``, ``expr``, ``for``, ``labels``, ``annotations``). The Prometheus
+    selects every rule (ruleSelectorNilUsesHelmValues false)."""
+    return {
+        "api_version": MONITOR_API,
+        "kind": "PrometheusRule",
+        "metadata": {
+            "name": group["name"],
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/managed-by": "mlstack"},
+        },
+        "spec": {"groups": [group]},
+    }
+
+
+def _double(memory: str) -> str:
+    number, unit = memory[:-2], memory[-2:]
+    return f"{int(number) * 2}{unit}"
+
+
+# Where the platform's scraped components run and how their charts label them, at the pinned chart versions.
+# NVIDIA/dcgm-exporter@4.2.3-4.1.1 (the 4.1.1 chart): deployment/templates/service.yaml (port "metrics", 9400) and
+# _helpers.tpl "dcgm-exporter.selectorLabels"; the namespace is components/gpu.py's.
+DCGM_NAMESPACE = "nvidia-dcgm-exporter"
+# aws/karpenter-provider-aws@v1.14.1:charts/karpenter/templates/service.yaml (port "http-metrics", 8080) and
+# _helpers.tpl "karpenter.selectorLabels"; components/gpu.py installs it in kube-system.
+KARPENTER_NAMESPACE = "kube-system"
+# kubernetes-sigs/kueue@v0.19.2:charts/kueue/templates/manager/auth_proxy_service.yaml (port "https", 8443,
+# labels "kueue.metricsService.labels": app.kubernetes.io/component metrics-service); components/teams.py's
+# namespace. The endpoint is controller-runtime's authenticated one: a bearer token that may get /metrics (the
+# chart's Prometheus ClusterRole grants that nonResourceURL) and a self-signed certificate, which the chart's own
+# ServiceMonitor also skips verifying (values.yaml metrics.serviceMonitor.tlsConfig.insecureSkipVerify: true).
+KUEUE_NAMESPACE = "kueue-system"
+
+
+def scrape_targets(spec: PlatformSpec) -> list[ScrapeTarget]:
+    """What Prometheus scrapes beyond the chart's own targets (kube-state-metrics, node exporters, kubelet and
+    cAdvisor, CoreDNS, the API server, the operator and Prometheus itself), derived from the spec."""
+    targets = [
+        ScrapeTarget(
+            "karpenter",
+            "karpenter",
+            "ServiceMonitor",
+            KARPENTER_NAMESPACE,
+            {"app.kubernetes.io/name": "karpenter", "app.kubernetes.io/instance": "karpenter"},
+            "http-metrics",
+            why="node launches, disruptions and Spot interruptions",
+        ),
+        ScrapeTarget(
+            "kueue",
+            "kueue",
+            "ServiceMonitor",
+            KUEUE_NAMESPACE,
+            {"app.kubernetes.io/name": "kueue", "app.kubernetes.io/component": "metrics-service"},
+            "https",
+            scheme="https",
+            bearer_token=True,
+            tls_insecure_skip_verify=True,
+            why="queue depth, admission waits and admitted quota per team",
+        ),
+    ]
+    if any(pool.dcgm_exporter for pool in spec.gpu_pools):
+        targets.append(
+            ScrapeTarget(
+                "dcgm-exporter",
+                "dcgm",
+                "ServiceMonitor",
+                DCGM_NAMESPACE,
+                {"app.kubernetes.io/name": "dcgm-exporter"},
+                "metrics",
+                honor_labels=True,
+                why="GPU utilisation and memory, labelled with the pod and namespace using each GPU",
+            )
+        )
+    if any(e.backend == "kubernetes" for e in spec.inference.endpoints):
+        # kedacore/charts@v2.20.2:keda/templates/manager/service.yaml: the operator's Service (label
+        # app.kubernetes.io/name: keda-operator) gets a "metrics" port once prometheus.operator.enabled is on
+        # (components/inference.py _keda_values); KEDA runs in the keda namespace.
+        targets.append(
+            ScrapeTarget(
+                "keda-operator",
+                "keda",
+                "ServiceMonitor",
+                "keda",
+                {"app.kubernetes.io/name": "keda-operator"},
+                "metrics",
+                why="trigger errors and scaler values of every ScaledObject",
+            )
+        )
+    for endpoint in spec.inference.endpoints:
+        if endpoint.backend != "kubernetes":
+            continue
+        triton = endpoint.runtime == "triton"
+        targets.append(
+            ScrapeTarget(
+                f"endpoint-{endpoint.team}-{endpoint.name}",
+                endpoint.runtime,
+                "PodMonitor",
+                endpoint.team,
+                endpoint_selector(endpoint),
+                # vLLM serves /metrics on its API port; Triton on its own metrics port, declared as "metrics"
+                # (components/inference.py TRITON_METRICS_PORT).
+                "metrics" if triton else "http",
+                why=f"endpoint {endpoint.name}: requests, latency and queue depth",
+            )
+        )
+    return targets
+
+
+def monitor_manifest(target: ScrapeTarget, monitoring_namespace: str) -> dict[str, Any]:
+    """The PodMonitor or ServiceMonitor of a target. Fields from the CRDs of kube-prometheus-stack 88.5.3
+    (charts/crds/crds/crd-podmonitors.yaml, crd-servicemonitors.yaml: ``selector``, ``namespaceSelector.matchNames``,
+    ``podMetricsEndpoints``/``endpoints`` with ``port``, ``path``, ``scheme``, ``honorLabels``,
+    ``bearerTokenFile``, ``tlsConfig.insecureSkipVerify``)."""
+    endpoint: dict[str, Any] = {"port": target.port, "path": target.path, "scheme": target.scheme}
+    if target.honor_labels:
+        endpoint["honorLabels"] = True
+    if target.bearer_token:
+        # ServiceMonitor only (PodMonitor has no bearerTokenFile): Prometheus' own service account token.
+        endpoint["bearerTokenFile"] = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+    if target.tls_insecure_skip_verify:
+        endpoint["tlsConfig"] = {"insecureSkipVerify": True}
+    endpoints_key = "podMetricsEndpoints" if target.kind == "PodMonitor" else "endpoints"
+    return {
+        "apiVersion": MONITOR_API,
+        "kind": target.kind,
+        "metadata": {
+            "name": target.name,
+            "namespace": monitoring_namespace,
+            "labels": {EXPORTER_LABEL: target.exporter, "app.kubernetes.io/managed-by": "mlstack"},
+        },
+        "spec": {
+            "selector": {"matchLabels": dict(target.selector)},
+            "namespaceSelector": {"matchNames": [target.namespace]},
+            endpoints_key: [endpoint],
+        },
+    }
