@@ -283,20 +283,20 @@ def test_missing_price_is_an_error_naming_the_type(capacity: str, types: list[st
         estimate(_node_group_plan(capacity, types), PlatformSpec.model_validate(SPEC))
 
 
-def test_dev_idles_at_two_spot_system_nodes() -> None:
-    """Dev's floor: EKS, one NAT gateway, the metadata database and the two Spot system nodes that hold its
+def test_dev_idles_at_three_spot_system_nodes() -> None:
+    """Dev's floor: EKS, one NAT gateway, the metadata database and the three Spot system nodes that hold its
     platform pods (docs/cost.md, "System node capacity"), plus pod and node logs ($5.14 for 10 GB kept 14 days);
-    $169.56 as shipped (the alert topic's key adds $1)."""
+    $184.11 as shipped (the alert topic's key adds $1)."""
     _, spec = PROJECT.load("dev")
     result = estimate(plan_of("dev"), spec)
-    assert result.idle <= 170.0
+    assert result.idle <= 185.0
     (nodes,) = [line for line in result.lines if line.item == "node group dev-cluster-system"]
     assert "Spot" in nodes.basis
 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="dev idles at $169.56, over its $150 target: two Spot system nodes are the least that hold dev's "
+    reason="dev idles at $184.11, over its $150 target: three Spot system nodes are the least that hold dev's "
     "platform pods (docs/cost.md, System node capacity); reaching $150 needs a cut outside the cluster "
     "(network or database), a decision for the platform lead",
 )
