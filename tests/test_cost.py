@@ -283,21 +283,21 @@ def test_missing_price_is_an_error_naming_the_type(capacity: str, types: list[st
         estimate(_node_group_plan(capacity, types), PlatformSpec.model_validate(SPEC))
 
 
-def test_dev_idles_at_two_spot_system_nodes() -> None:
-    """Dev's floor: EKS, one NAT gateway, the metadata database and the two Spot system nodes that hold its
+def test_dev_idles_at_three_spot_system_nodes() -> None:
+    """Dev's floor: EKS, one NAT gateway, the metadata database and the three Spot system nodes that hold its
     platform pods (docs/cost.md, "System node capacity"), plus pod and node logs ($5.14 for 10 GB kept 14 days);
-    $176.27 as shipped (the alert topic's key adds $1, the access host $3.71, the deploy runner's assumed build
+    $190.82 as shipped (the alert topic's key adds $1, the access host $3.71, the deploy runner's assumed build
     minutes $3.00)."""
     _, spec = PROJECT.load("dev")
     result = estimate(plan_of("dev"), spec)
-    assert result.idle <= 177.0
+    assert result.idle <= 191.0
     (nodes,) = [line for line in result.lines if line.item == "node group dev-cluster-system"]
     assert "Spot" in nodes.basis
 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="dev idles at $176.27, over its $150 target: two Spot system nodes are the least that hold dev's "
+    reason="dev idles at $190.82, over its $150 target: three Spot system nodes are the least that hold dev's "
     "platform pods (docs/cost.md, System node capacity); reaching $150 needs a cut outside the cluster "
     "(network or database), a decision for the platform lead",
 )
@@ -319,7 +319,7 @@ def test_price_entries_state_region_source_and_date() -> None:
     table = default_prices()
     for (item, region), price in table.prices.items():
         assert price.region == region and price.source and price.date[:2] == "20", item
-        assert price.unit in {"hour", "month", "gb", "gb_month", "minute"}, item
+        assert price.unit in {"hour", "month", "gb", "gb_month"}, item
         assert price.usd > 0, item
 
 
@@ -420,8 +420,7 @@ def test_pod_logs_priced_from_the_stated_volume_and_retention() -> None:
     assert lines["log ingestion"].idle == pytest.approx(10 * 0.50)
     assert lines["log storage"].idle == pytest.approx(10 * 14 * 24 / 730 * 0.03)
     # The stack's own log groups are priced, so the usage-based note no longer counts them.
-    # VPC flow logs, control plane, deploy runner (its build logs scale with the build minutes).
-    assert result.not_priced.get("aws:cloudwatch/logGroup:LogGroup", 0) == 3
+    assert result.not_priced.get("aws:cloudwatch/logGroup:LogGroup", 0) == 2  # VPC flow logs, control plane
 
 
 def test_pod_logs_follow_the_stated_volume() -> None:

@@ -83,17 +83,15 @@ def test_shipped_waiver_suppresses_exactly_the_waived_prod_violation(
 ) -> None:
     shipped = pack_waivers(ALL_RULES)
     # One IAM waiver, and the Metaflow migration's root container in each stack (components/orchestrator.py);
-    # the deploy simulation's waivers (Prometheus not installed yet) are read but match no engine violation.
+    # the deploy simulation's waivers are read but match no engine violation.
     assert [w.policy for w in shipped] == [
         "MLS-IAM-006",
         "MLS-K8S-012",
         "MLS-K8S-012",
         "MLS-K8S-012",
-        "MLS-SIM-NET-002",
-        "MLS-SIM-NET-002",
         # Chart pods: the log agent's root container in each stack, then one waiver per release for the GPU
         # agents and the image opt-outs, dev's NATS images last (tests/test_simulate_workloads.py pins what each covers).
-        *["MLS-SIM-WORKLOAD-001"] * 9,
+        *["MLS-SIM-WORKLOAD-001"] * 10,
     ]
     unwaived = _violations(prod_with_second_partner_trust, ALL_RULES)
     engine = _violations(prod_with_second_partner_trust, _engine_rules(ALL_RULES, shipped))
