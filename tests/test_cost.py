@@ -319,7 +319,7 @@ def test_price_entries_state_region_source_and_date() -> None:
     table = default_prices()
     for (item, region), price in table.prices.items():
         assert price.region == region and price.source and price.date[:2] == "20", item
-        assert price.unit in {"hour", "month", "gb", "gb_month"}, item
+        assert price.unit in {"hour", "month", "gb", "gb_month", "minute"}, item
         assert price.usd > 0, item
 
 
@@ -420,7 +420,8 @@ def test_pod_logs_priced_from_the_stated_volume_and_retention() -> None:
     assert lines["log ingestion"].idle == pytest.approx(10 * 0.50)
     assert lines["log storage"].idle == pytest.approx(10 * 14 * 24 / 730 * 0.03)
     # The stack's own log groups are priced, so the usage-based note no longer counts them.
-    assert result.not_priced.get("aws:cloudwatch/logGroup:LogGroup", 0) == 2  # VPC flow logs, control plane
+    # VPC flow logs, control plane, deploy runner (its build logs scale with the build minutes).
+    assert result.not_priced.get("aws:cloudwatch/logGroup:LogGroup", 0) == 3
 
 
 def test_pod_logs_follow_the_stated_volume() -> None:
