@@ -43,6 +43,11 @@ UNCHECKED_TYPES: Mapping[str, str] = {
     "not yet checked by a rule (storage component tests cover the shipped configuration).",
     "aws:sagemaker/endpoint:Endpoint": "Points at an endpoint configuration, which carries every setting "
     "(MLS-SM-002).",
+    "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy": "mlstack's own guardrail (team pods "
+    "may not tolerate the system nodes' taint, components/compute.py); its CEL rule is exercised by "
+    "tests/test_compute.py, and a policy over a policy would only restate it.",
+    "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding": "Binds that policy to the team "
+    "namespaces with the Deny action; see its ValidatingAdmissionPolicy.",
     "kubernetes:core/v1:ConfigMap": "Non-secret settings and scripts mounted into pods (the Metaflow services' "
     "database service file); the pods that mount them are checked.",
     "kubernetes:core/v1:LimitRange": "Default requests for pods that set none; quotas are checked "

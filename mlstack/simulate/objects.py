@@ -27,8 +27,8 @@ from mlstack.simulate.helm import (
     shared_folder,
     unwrap_secrets,
 )
-from mlstack.simulate.operators import argo_events_objects
 from mlstack.simulate.operator_made import operator_made
+from mlstack.simulate.operators import argo_events_objects
 
 # Pulumi types that wrap Kubernetes objects rather than being one.
 _NOT_OBJECTS = ("kubernetes:helm.sh/", "pulumi:providers:kubernetes", "kubernetes:yaml")

@@ -130,7 +130,9 @@ def test_row13_stale_tagging_entry_is_skipped(moto: None) -> None:
     assert all("dev-deleted-bucket" not in r.subject for r in report.results)
 
 
-def test_row13_unexpected_client_error_is_one_line_exit_2(moto: None, cli_aws: dict) -> None:
+def test_row13_unexpected_client_error_is_one_line_exit_2(
+    moto: None, cli_aws: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
     iam = boto3.client("iam")
     stub = Stubber(iam)
     stub.add_client_error("list_roles", "ServiceFailure", "internal error", 500)
@@ -139,7 +141,8 @@ def test_row13_unexpected_client_error_is_one_line_exit_2(moto: None, cli_aws: d
     spec = dev_spec()
     import mlstack.live.cli_support as support
 
-    pytest.MonkeyPatch().setattr(support, "load_spec", lambda env, project_dir: spec)
+    # The fixture undoes the patch after the test; a bare MonkeyPatch() leaked it into every later CLI test.
+    monkeypatch.setattr(support, "load_spec", lambda env, project_dir: spec)
     result = runner.invoke(app, ["audit", "dev"])
     assert_clean_failure(result, 2, "error:", "ListRoles failed: ServiceFailure")
 
@@ -201,7 +204,9 @@ def test_row6_efa_pool_needs_are_counted_on_its_efa_sizes() -> None:
     assert least > 32
 
 
-def test_row9_disabled_region_is_reported_not_a_credentials_error(moto: None, cli_aws: dict) -> None:
+def test_row9_disabled_region_is_reported_not_a_credentials_error(
+    moto: None, cli_aws: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ec2 = boto3.client("ec2", region_name="us-east-1")
     stub = Stubber(ec2)
     stub.add_response(
@@ -212,7 +217,8 @@ def test_row9_disabled_region_is_reported_not_a_credentials_error(moto: None, cl
     spec = dev_spec()
     import mlstack.live.cli_support as support
 
-    pytest.MonkeyPatch().setattr(support, "load_spec", lambda env, project_dir: spec)
+    # The fixture undoes the patch after the test; a bare MonkeyPatch() leaked it into every later CLI test.
+    monkeypatch.setattr(support, "load_spec", lambda env, project_dir: spec)
     result = runner.invoke(app, ["preflight", "dev", "--format", "json"])
     assert result.exit_code == 1, result.output
     document = json.loads(result.output)
