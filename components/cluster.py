@@ -20,6 +20,10 @@ from mlstack.spec.cluster import ClusterSpec
 
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator")
 CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+# get/list/watch on every resource of every API group, Secrets included (EKS user guide,
+# access-policy-permissions.html, AmazonEKSAdminViewPolicy): what a refresh of Helm releases (their state is in
+# Secrets) and of every other object needs, and nothing that changes the cluster.
+ADMIN_VIEW_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSAdminViewPolicy"
 STORAGE_CLASS_NAME = "gp3-encrypted"
 _MANAGED = "arn:aws:iam::aws:policy/"
 # Add-ons the nodes need in order to join (networking, identity) go on before the node group; the others
@@ -213,6 +217,18 @@ class Cluster(pulumi.ComponentResource):
             f"{name}-deploy-role",
             principal_arn=self.deploy_role_arn,
             policy_arn=CLUSTER_ADMIN_POLICY,
+            namespaces=None,
+            owner=self,
+        )
+
+        # The preview role runs `pulumi preview` on pull requests and the nightly `pulumi preview --refresh
+        # --expect-no-changes` (.github/workflows/drift.yml): it must read every object the stack manages, Helm
+        # release Secrets included, and change none.
+        self.preview_role_arn = pipeline_role_arn(env.account_id, env.name, "preview")
+        self._access_entry_with_policy(
+            f"{name}-preview-role",
+            principal_arn=self.preview_role_arn,
+            policy_arn=ADMIN_VIEW_POLICY,
             namespaces=None,
             owner=self,
         )

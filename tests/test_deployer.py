@@ -176,6 +176,23 @@ def test_deploy_role_is_cluster_admin_through_an_explicit_entry(stack_plan: Plan
     assert association.urn in provider.dependencies
 
 
+def test_preview_role_reads_the_whole_cluster_and_changes_nothing(stack_plan: Plan) -> None:
+    """PR previews and the nightly `pulumi preview --refresh` run as the preview role (drift.yml): it reads every
+    object, Helm release Secrets included (AmazonEKSAdminViewPolicy: get, list, watch), and is never admin."""
+    from components.cluster import ADMIN_VIEW_POLICY
+
+    _, spec = PROJECT.load(stack_plan.stack)
+    preview_role = pipeline_role_arn(spec.account_id, spec.environment, "preview")
+    associations = [
+        a
+        for a in stack_plan.by_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
+        if a.inputs["principalArn"] == preview_role
+    ]
+    assert [(a.inputs["policyArn"], a.inputs["accessScope"]) for a in associations] == [
+        (ADMIN_VIEW_POLICY, {"type": "cluster"})
+    ]
+
+
 def test_first_deploy_targets_are_the_runner_and_its_closure(stack_plan: Plan) -> None:
     targets = first_deploy_targets(stack_plan)
     types = {stack_plan.get(urn).type for urn in targets}
