@@ -60,6 +60,13 @@ SYSTEM_TOLERATION = {"key": "CriticalAddonsOnly", "operator": "Exists", "effect"
 # charts/eks-pod-identity-agent/values.yaml; the add-on's v1.3.8 numbering has no matching repository tag).
 # kube-proxy's add-on manifest is not published upstream: that it tolerates every taint is unverified here.
 ADDON_CONFIGURATION["coredns"] = {"tolerations": [dict(SYSTEM_TOLERATION)]}
+# The EBS CSI controller tolerates the system taint but selects no node, so the scheduler may put it on any node
+# it fits, a team CPU node included, which then cannot be consolidated away while it runs there (the deploy
+# simulation found it on dev's CPU pool next to the team event buses). `controller.nodeSelector` pins it to the
+# system nodes (kubernetes-sigs/aws-ebs-csi-driver charts/aws-ebs-csi-driver/values.yaml `controller.nodeSelector`,
+# read at 006340ee, which the add-on's configuration mirrors); `mlstack preflight` (rule addon-configuration)
+# validates it against the schema EKS publishes for the pinned add-on version before a deploy.
+ADDON_CONFIGURATION["aws-ebs-csi-driver"] = {"controller": {"nodeSelector": dict(SYSTEM_NODE_LABEL)}}
 
 
 def system_placement() -> dict[str, Any]:

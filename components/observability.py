@@ -138,8 +138,10 @@ class Alerts(pulumi.ComponentResource):
 
     def grant_publish(self, role: aws.iam.Role) -> aws.iam.RolePolicy:
         """Let ``role`` publish to the topic: sns:Publish on it, and the data key SNS encrypts the message with
-        (kms:GenerateDataKey* and kms:Decrypt, through SNS only, as the key policy's UseOnlyThroughServices
-        requires; SNS developer guide, sns-key-management.html, publisher permissions)."""
+        (kms:GenerateDataKey and kms:Decrypt, through SNS only, as the key policy's UseOnlyThroughServices
+        requires). The two named actions, not GenerateDataKey*, as AWS's own publisher statements for encrypted
+        topics grant them (e.g. End User Messaging SMS guide, configuration-sets-sns-creating-role.html): no data
+        action in an identity policy carries a wildcard (tests/test_data_policies.py)."""
         return aws.iam.RolePolicy(
             f"{self._name}-publish-{role.pulumi_resource_name}",
             role=role.name,
@@ -149,7 +151,7 @@ class Alerts(pulumi.ComponentResource):
                     {"Effect": "Allow", "Action": "sns:Publish", "Resource": self.topic.arn},
                     {
                         "Effect": "Allow",
-                        "Action": ["kms:GenerateDataKey*", "kms:Decrypt"],
+                        "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
                         "Resource": self.key.arn,
                         "Condition": {
                             "StringEquals": {"kms:ViaService": f"sns.{self._region}.amazonaws.com"}

@@ -384,3 +384,21 @@ def test_a_node_pool_without_its_node_class_cannot_be_evaluated():
     pool.inputs["spec"]["template"]["spec"]["nodeClassRef"]["name"] = "missing"
     found = [f for f in findings(world_of("dev", plan), IDLE) if f.urn == pool.urn]
     assert any("EC2NodeClass 'missing' is not in the plan" in f.message for f in found)
+
+
+def test_the_ebs_csi_controller_is_pinned_to_the_system_nodes_by_the_add_on_configuration() -> None:
+    """The controller tolerates the system taint but selects no node, so it floated onto a team CPU node; the
+    add-on's configuration (controller.nodeSelector) pins it, and the simulation reads that configuration."""
+    import json as _json
+
+    from mlstack.simulate.capacity import addon_templates
+
+    world = world_of("dev")
+    (addon,) = [a for a in world.resources("aws:eks/addon:Addon") if a.inputs["addonName"] == "aws-ebs-csi-driver"]
+    assert _json.loads(addon.inputs["configurationValues"]) == {
+        "controller": {"nodeSelector": {"mlstack.io/node-role": "system"}}
+    }
+    controller = next(t for t in addon_templates(world) if t.item.name == "ebs-csi-controller")
+    assert controller.spec["nodeSelector"] == {"mlstack.io/node-role": "system"}
+    node = next(t for t in addon_templates(world) if t.item.name == "ebs-csi-node")
+    assert "nodeSelector" not in node.spec

@@ -32,6 +32,7 @@ least-allocated choice among the nodes that pass; DaemonSet pods are placed firs
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -685,11 +686,34 @@ def eks_addon_pods() -> dict[str, Any]:
     return dict(yaml.safe_load(_ADDON_PODS.read_text(encoding="utf-8")))
 
 
-def _addon_object(addon: str, version: str, workload: dict[str, Any], urn: str) -> KubeObject:
-    """A stand-in for one workload EKS creates for an add-on: its kind, tolerations and one pod's request."""
+# Where an add-on's configuration values set a workload's node selector (the add-on's chart values, which its
+# configuration schema mirrors): aws-ebs-csi-driver `controller.nodeSelector` for the controller Deployment.
+_CONFIGURED_NODE_SELECTOR = {("aws-ebs-csi-driver", "ebs-csi-controller"): ("controller", "nodeSelector")}
+
+
+def _configured_node_selector(addon: str, workload: str, configuration: Any) -> dict[str, str]:
+    """The node selector the add-on's ``configurationValues`` (JSON) give ``workload``, or none."""
+    path = _CONFIGURED_NODE_SELECTOR.get((addon, workload))
+    if path is None or not isinstance(configuration, str) or not configuration:
+        return {}
+    try:
+        value: Any = json.loads(configuration)
+    except ValueError:
+        return {}
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def _addon_object(
+    addon: str, version: str, workload: dict[str, Any], urn: str, node_selector: dict[str, str] | None = None
+) -> KubeObject:
+    """A stand-in for one workload EKS creates for an add-on: its kind, tolerations, node selector (from the
+    add-on's configuration) and one pod's request."""
     template = {
         "metadata": {"labels": {"app.kubernetes.io/name": workload["name"], "eks.amazonaws.com/addon": addon}},
         "spec": {
+            **({"nodeSelector": node_selector} if node_selector else {}),
             "tolerations": workload.get("tolerations") or [],
             "containers": [
                 {
@@ -725,7 +749,8 @@ def addon_templates(world: World) -> list[PodTemplate]:
         version = str(addon.inputs.get("addonVersion", ""))
         row = table.get(name)
         for workload in (row or {}).get("workloads", []):
-            item = _addon_object(name, version, workload, addon.urn)
+            selector = _configured_node_selector(name, workload["name"], addon.inputs.get("configurationValues"))
+            item = _addon_object(name, version, workload, addon.urn, selector)
             replicas = int(workload.get("replicas", 1))
             pod = PodTemplate(
                 item,

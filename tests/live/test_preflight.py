@@ -111,6 +111,18 @@ ALLOWING = {
         "additionalProperties": False,
         "properties": {"enableNetworkPolicy": {"type": "string", "enum": ["true", "false"]}},
     },
+    "aws-ebs-csi-driver": {
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "controller": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {"nodeSelector": {"type": "object"}},
+            }
+        },
+    },
 }
 
 
