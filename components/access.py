@@ -19,6 +19,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.cluster import encrypted_root_volume, imdsv2_only
 from components.environment import Environment
 from components.iam import platform_role, policy_document, service_trust
 from components.options import child
@@ -110,22 +111,8 @@ class AccessHost(pulumi.ComponentResource):
             description="Access host: IMDSv2 only with hop limit 1, encrypted gp3 root, no public IP, no key",
             image_id=f"resolve:ssm:{AMI_PARAMETER}",
             instance_type=spec.instance_type,
-            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
-                http_endpoint="enabled",
-                http_tokens="required",
-                http_put_response_hop_limit=1,
-            ),
-            block_device_mappings=[
-                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
-                    device_name="/dev/xvda",
-                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
-                        volume_size=spec.root_volume_gb,
-                        volume_type="gp3",
-                        encrypted="true",
-                        delete_on_termination="true",
-                    ),
-                )
-            ],
+            metadata_options=imdsv2_only(),
+            block_device_mappings=[encrypted_root_volume(spec.root_volume_gb)],
             network_interfaces=[
                 aws.ec2.LaunchTemplateNetworkInterfaceArgs(
                     associate_public_ip_address="false",

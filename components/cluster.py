@@ -69,6 +69,29 @@ ADDON_CONFIGURATION["coredns"] = {"tolerations": [dict(SYSTEM_TOLERATION)]}
 ADDON_CONFIGURATION["aws-ebs-csi-driver"] = {"controller": {"nodeSelector": dict(SYSTEM_NODE_LABEL)}}
 
 
+def imdsv2_only() -> aws.ec2.LaunchTemplateMetadataOptionsArgs:
+    """Instance metadata of every launch template the platform creates: IMDSv2 tokens required, hop limit 1, so
+    a container on the instance cannot reach the instance's credentials (workloads use Pod Identity)."""
+    return aws.ec2.LaunchTemplateMetadataOptionsArgs(
+        http_endpoint="enabled",
+        http_tokens="required",
+        http_put_response_hop_limit=1,
+    )
+
+
+def encrypted_root_volume(size_gb: int) -> aws.ec2.LaunchTemplateBlockDeviceMappingArgs:
+    """The root volume of an AL2023 instance (/dev/xvda): encrypted gp3, deleted with the instance."""
+    return aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+        device_name="/dev/xvda",
+        ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+            volume_size=size_gb,
+            volume_type="gp3",
+            encrypted="true",
+            delete_on_termination="true",
+        ),
+    )
+
+
 def system_placement() -> dict[str, Any]:
     """Pod spec fields (Helm values of most charts spell them the same) that put a platform pod on system nodes."""
     return {"nodeSelector": dict(SYSTEM_NODE_LABEL), "tolerations": [dict(SYSTEM_TOLERATION)]}
@@ -435,22 +458,8 @@ class Cluster(pulumi.ComponentResource):
             name=env.resource_name("eks-system-nodes"),
             description="EKS system nodes: IMDSv2 only, encrypted gp3 root, no SSH key",
             # Hop limit 1 keeps pods off the node's credentials; workloads use Pod Identity instead.
-            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
-                http_endpoint="enabled",
-                http_tokens="required",
-                http_put_response_hop_limit=1,
-            ),
-            block_device_mappings=[
-                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
-                    device_name="/dev/xvda",
-                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
-                        volume_size=nodes.root_volume_gb,
-                        volume_type="gp3",
-                        encrypted="true",
-                        delete_on_termination="true",
-                    ),
-                )
-            ],
+            metadata_options=imdsv2_only(),
+            block_device_mappings=[encrypted_root_volume(nodes.root_volume_gb)],
             tag_specifications=[
                 aws.ec2.LaunchTemplateTagSpecificationArgs(
                     resource_type=kind, tags={**env.tags, "Name": env.resource_name("eks-system")}
