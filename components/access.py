@@ -22,6 +22,7 @@ import pulumi_aws as aws
 from components.cluster import encrypted_root_volume, imdsv2_only
 from components.environment import Environment
 from components.iam import platform_role, policy_document, service_trust
+from components.network import https_egress_only_security_group
 from components.options import child
 from mlstack.spec.access import AccessHostSpec
 
@@ -67,24 +68,15 @@ class AccessHost(pulumi.ComponentResource):
         self._env = env = args.env
         spec = args.spec
 
-        self.security_group = aws.ec2.SecurityGroup(
-            f"{name}-sg",
-            name=env.resource_name("access-host"),
-            description="mlstack access host: no inbound at all; the SSM agent dials out over HTTPS",
-            vpc_id=args.vpc_id,
-            tags={"Name": env.resource_name("access-host")},
-            opts=child(self),
-        )
         # Outbound HTTPS only: the Systems Manager endpoints (agent channels) and the cluster API it forwards to.
-        aws.vpc.SecurityGroupEgressRule(
-            f"{name}-https-out",
-            security_group_id=self.security_group.id,
-            description="HTTPS to Systems Manager and to the cluster API",
-            ip_protocol="tcp",
-            from_port=443,
-            to_port=443,
-            cidr_ipv4="0.0.0.0/0",
-            opts=child(self),
+        self.security_group = https_egress_only_security_group(
+            self,
+            name,
+            env=env,
+            purpose="access-host",
+            vpc_id=args.vpc_id,
+            description="mlstack access host: no inbound at all; the SSM agent dials out over HTTPS",
+            egress_description="HTTPS to Systems Manager and to the cluster API",
         )
 
         role = platform_role(

@@ -21,6 +21,7 @@ import pulumi_aws as aws
 
 from components.environment import Environment
 from components.iam import platform_role, policy_document, service_trust
+from components.network import https_egress_only_security_group
 from components.options import child, stateful
 from mlstack.pipeline_roles import deploy_runner_project_name
 from mlstack.spec.access import DeployRunnerSpec
@@ -103,25 +104,16 @@ class DeployRunner(pulumi.ComponentResource):
             )
             connection_arn = connection.arn
 
-        self.security_group = aws.ec2.SecurityGroup(
-            f"{name}-sg",
-            name=env.resource_name("deploy-runner"),
-            description="mlstack deploy runner (CodeBuild): no inbound, HTTPS out to GitHub, AWS and the cluster",
-            vpc_id=args.vpc_id,
-            tags={"Name": env.resource_name("deploy-runner")},
-            opts=child(self),
-        )
         # Outbound only: GitHub (runner registration, actions), AWS APIs, the cluster API, package registries.
         # Everything the runner does is HTTPS.
-        aws.vpc.SecurityGroupEgressRule(
-            f"{name}-https-out",
-            security_group_id=self.security_group.id,
-            description="HTTPS to GitHub, AWS APIs and the cluster API",
-            ip_protocol="tcp",
-            from_port=443,
-            to_port=443,
-            cidr_ipv4="0.0.0.0/0",
-            opts=child(self),
+        self.security_group = https_egress_only_security_group(
+            self,
+            name,
+            env=env,
+            purpose="deploy-runner",
+            vpc_id=args.vpc_id,
+            description="mlstack deploy runner (CodeBuild): no inbound, HTTPS out to GitHub, AWS and the cluster",
+            egress_description="HTTPS to GitHub, AWS APIs and the cluster API",
         )
 
         log_group = aws.cloudwatch.LogGroup(

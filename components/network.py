@@ -293,3 +293,38 @@ def _flow_logs_trust(env: Environment) -> str:
         },
         sort_keys=True,
     )
+
+
+def https_egress_only_security_group(
+    parent: pulumi.Resource,
+    name: str,
+    *,
+    env: Environment,
+    purpose: str,
+    vpc_id: pulumi.Input[str],
+    description: str,
+    egress_description: str,
+) -> aws.ec2.SecurityGroup:
+    """A security group for an instance that only dials out (the access host, the deploy runner): no inbound
+    rule at all, and one egress rule, TCP 443 anywhere, because everything such an instance talks to (AWS APIs,
+    GitHub, the cluster API) is HTTPS. Named ``<env>-<purpose>``; logical names ``<name>-sg`` and
+    ``<name>-https-out`` under ``parent``."""
+    group = aws.ec2.SecurityGroup(
+        f"{name}-sg",
+        name=env.resource_name(purpose),
+        description=description,
+        vpc_id=vpc_id,
+        tags={"Name": env.resource_name(purpose)},
+        opts=child(parent),
+    )
+    aws.vpc.SecurityGroupEgressRule(
+        f"{name}-https-out",
+        security_group_id=group.id,
+        description=egress_description,
+        ip_protocol="tcp",
+        from_port=443,
+        to_port=443,
+        cidr_ipv4="0.0.0.0/0",
+        opts=child(parent),
+    )
+    return group
