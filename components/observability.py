@@ -22,6 +22,7 @@ import yaml
 
 from components.cluster import system_placement
 from components.environment import Environment
+from components.gpu import POOL_LABEL
 from components.helm import chart_source
 from components.iam import platform_role, pod_identity_trust, policy_document
 from components.inference import PodIdentity, endpoint_selector
@@ -30,7 +31,15 @@ from components.options import child
 from components.registry import PullThrough
 from mlstack.promql import metric_catalog, metric_names
 from mlstack.spec import PlatformSpec
-from mlstack.spec.observability import METRICS_RELEASE, PROMETHEUS_PORT, PROMETHEUS_SERVICE, MetricsSpec
+from mlstack.spec.observability import (
+    GRAFANA_LOCAL_URL,
+    GRAFANA_SERVICE,
+    GRAFANA_SERVICE_PORT,
+    METRICS_RELEASE,
+    PROMETHEUS_PORT,
+    PROMETHEUS_SERVICE,
+    MetricsSpec,
+)
 
 METRICS_CHART_REPOSITORY = "https://prometheus-community.github.io/helm-charts"
 # Images the chart pulls, by registry (values.yaml `prometheusOperator.image.registry`,
@@ -191,11 +200,13 @@ class MetricsArgs:
 class Metrics(pulumi.ComponentResource):
     """kube-prometheus-stack as one Helm release in its own namespace.
 
-    Outputs: ``prometheus_url`` (the in-cluster URL KEDA's Prometheus triggers query) and ``namespace``.
+    Outputs: ``prometheus_url`` (the in-cluster URL KEDA's Prometheus triggers query), ``namespace`` and
+    ``grafana_url`` (Grafana's in-cluster URL, empty where none runs).
     """
 
     prometheus_url: pulumi.Output[str]
     namespace: pulumi.Output[str]
+    grafana_url: pulumi.Output[str]
 
     def __init__(self, name: str, args: MetricsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlstack:observability:Metrics", name, None, opts)
@@ -242,7 +253,15 @@ class Metrics(pulumi.ComponentResource):
                 # The release installs the monitors' CRDs and the namespace they live in.
                 opts=child(self, provider=args.k8s_provider, depends_on=[self.release]),
             )
-        for index, manifest in enumerate(network_policy_manifests(spec.namespace)):
+        if spec.runs_grafana:
+            for manifest in dashboard_configmaps(spec.namespace):
+                kubernetes.core.v1.ConfigMap(
+                    f"{name}-{manifest['metadata']['name']}",
+                    **manifest,
+                    # The release creates the namespace; the sidecar picks the ConfigMaps up whenever they appear.
+                    opts=child(self, provider=args.k8s_provider, depends_on=[self.release]),
+                )
+        for index, manifest in enumerate(network_policy_manifests(spec.namespace, grafana=spec.runs_grafana)):
             kubernetes.networking.v1.NetworkPolicy(
                 f"{name}-netpol-{index}",
                 **manifest,
@@ -259,7 +278,13 @@ class Metrics(pulumi.ComponentResource):
             f"http://{PROMETHEUS_SERVICE}.{spec.namespace}.svc:{PROMETHEUS_PORT}"
         )
         self.namespace = self.release.namespace.apply(lambda ns: ns or spec.namespace)
-        self.register_outputs({"prometheus_url": self.prometheus_url, "namespace": self.namespace})
+        # Empty where no Grafana runs.
+        self.grafana_url = pulumi.Output.from_input(
+            f"http://{GRAFANA_SERVICE}.{spec.namespace}.svc:{GRAFANA_SERVICE_PORT}" if spec.runs_grafana else ""
+        )
+        self.register_outputs(
+            {"prometheus_url": self.prometheus_url, "namespace": self.namespace, "grafana_url": self.grafana_url}
+        )
 
     def _alertmanager_identity(self, name: str, args: MetricsArgs, alerts: Alerts) -> list[pulumi.Resource]:
         """Alertmanager's own role, publishing to the alert topic only, assumed through Pod Identity by its
@@ -307,9 +332,9 @@ def metrics_values(
     """Helm values of kube-prometheus-stack 88.5.3 for the platform.
 
     Everything the pack's workload rules look at is explicit: requests and memory limits on every container,
-    the chart's non-root, read-only-root security contexts kept, images through the caches. Left out, each for a
-    reason given at its key: Grafana (docker.io image, no cache in every environment), Alertmanager (until the
-    platform routes alerts), the operator's admission webhook (its certificate job's image is on ghcr.io), and the
+    the chart's non-root, read-only-root security contexts kept, images through the caches. Grafana's values are
+    ``grafana_values``. Left out, each for a reason given at its key: Alertmanager (where no alert topic is wired),
+    the operator's admission webhook (its certificate job's image is on ghcr.io), and the
     scrapers of control-plane components EKS does not expose to pods.
     """
     quay = pull_through.registry(QUAY)
@@ -372,9 +397,8 @@ def metrics_values(
             },
         },
         "alertmanager": _alertmanager_values(spec, hardened=hardened, quay=quay, topic_arn=alert_topic_arn, region=region),
-        # values.yaml `grafana.enabled`: the chart's Grafana pulls docker.io/grafana/grafana, which not every
-        # environment caches (docs/observability.md, "Dashboards").
-        "grafana": {"enabled": False},
+        "grafana": grafana_values(spec, pull_through=pull_through),
+        # kube-state-metrics/values.yaml `metricLabelsAllowlist` lives under the kube-state-metrics key below.
         # The EKS control plane's etcd, scheduler and controller manager are managed by AWS and not reachable from
         # pods (values.yaml `kubeEtcd`, `kubeScheduler`, `kubeControllerManager`); kube-proxy's metrics address
         # is not set by mlstack, so its target is left out rather than scraped and down (`kubeProxy`).
@@ -410,6 +434,10 @@ def metrics_values(
             # kube-state-metrics/values.yaml `image.registry`, `resources`.
             "image": {"registry": pull_through.registry(K8S_REGISTRY)},
             "resources": _resources("20m", "64Mi", "256Mi"),
+            # kube-state-metrics/values.yaml `metricLabelsAllowlist` ("nodes=[k8s-label-1,...]"): kube_node_labels
+            # carries the GPU pool of each node (components/gpu.py POOL_LABEL), sanitised to label_mlstack_io_pool,
+            # which the per-pool GPU panels join the DCGM series with (components/data/dashboards/gpus.json).
+            "metricLabelsAllowlist": [f"nodes=[{POOL_LABEL}]"],
             # kube-state-metrics/values.yaml `nodeSelector`, `tolerations`: on the system nodes.
             **system_placement(),
         },
@@ -429,6 +457,171 @@ def metrics_values(
             },
         },
     }
+
+
+# Grafana, the grafana subchart of kube-prometheus-stack 88.5.3 (charts/grafana, chart 12.11.1, appVersion 13.2.0).
+# Keys cited as ``grafana/values.yaml`` are that subchart's; ``values.yaml`` `grafana.*` are the parent's overrides.
+DOCKER_HUB = "docker.io"
+GRAFANA_REPOSITORY = "grafana/grafana"
+# charts/grafana/Chart.yaml appVersion, pinned here rather than left to the chart (grafana/values.yaml `image.tag`
+# "" means the appVersion), so an image bump is a reviewed change.
+GRAFANA_TAG = "13.2.0"
+# grafana/values.yaml `sidecar.image`: quay.io/kiwigrid/k8s-sidecar 2.10.1 (the chart's pin, repeated here).
+SIDECAR_REPOSITORY = "kiwigrid/k8s-sidecar"
+SIDECAR_TAG = "2.10.1"
+# The label the dashboards sidecar selects ConfigMaps by (values.yaml `grafana.sidecar.dashboards.label` and
+# `labelValue`, which kube-prometheus-stack sets to grafana_dashboard: "1").
+DASHBOARD_LABEL = "grafana_dashboard"
+DASHBOARD_LABEL_VALUE = "1"
+DASHBOARDS_DIR = Path(__file__).resolve().parent / "data" / "dashboards"
+# The Secret the chart generates the admin password into when no admin.existingSecret is given
+# (grafana/templates/secret.yaml: name "grafana.fullname", keys admin-user and admin-password; a random 40
+# characters, kept across upgrades by a lookup of the existing Secret, templates/_helpers.tpl "grafana.password").
+GRAFANA_ADMIN_SECRET = f"{METRICS_RELEASE}-grafana"
+
+
+def grafana_values(spec: MetricsSpec, *, pull_through: PullThrough) -> dict[str, Any]:
+    """values.yaml `grafana`: the subchart, or ``{"enabled": False}`` where the environment runs no Grafana.
+
+    Authentication (grafana.ini, rendered by grafana/templates/_config.tpl from `grafana.ini`): anonymous access off,
+    basic auth (HTTP API with a password) off, no self sign-up; with ``sso``, Grafana's generic OAuth with PKCE
+    against the platform's IdP, the IdP's admin group mapped to Admin and everyone else to Viewer, and the login form
+    off. Setting names from grafana/grafana conf/defaults.ini ([auth] disable_login_form, [auth.anonymous] enabled,
+    [auth.basic] enabled, [users] allow_sign_up, [auth.generic_oauth] enabled, name, scopes, auth_url, token_url,
+    api_url, allow_sign_up, use_pkce, role_attribute_path, role_attribute_strict, groups_attribute_path,
+    login_attribute_path, email_attribute_path). The client id and secret reach Grafana as the environment
+    variables GF_AUTH_GENERIC_OAUTH_CLIENT_ID and ..._CLIENT_SECRET (Grafana's override of any ini key:
+    "GF_" + section and key upper-cased, '.' and '-' as '_', pkg/setting/setting.go EnvKey) from the Secret
+    (grafana/values.yaml `envValueFrom`), never through the values.
+    """
+    if not spec.runs_grafana:
+        return {"enabled": False}
+    grafana = spec.grafana
+    image_registry = pull_through.registry(DOCKER_HUB) if grafana.image_through_cache else DOCKER_HUB
+    ini: dict[str, Any] = {
+        # The laptop URL of the port-forward (outputs ui_addresses): Grafana builds its links and the OAuth
+        # redirect_uri from it (grafana/values.yaml `grafana.ini.server`).
+        "server": {"root_url": GRAFANA_LOCAL_URL},
+        # No calls home from a private cluster (conf/defaults.ini [analytics] reporting_enabled,
+        # check_for_updates, check_for_plugin_updates).
+        "analytics": {"reporting_enabled": False, "check_for_updates": False, "check_for_plugin_updates": False},
+        "auth.anonymous": {"enabled": False},
+        "auth.basic": {"enabled": False},
+        "users": {"allow_sign_up": False},
+        # Brute-force protection of the login form stays on (conf/defaults.ini [security]
+        # disable_brute_force_login_protection = false), stated so that it cannot drift.
+        "security": {"disable_brute_force_login_protection": False, "cookie_samesite": "lax"},
+    }
+    env_from: dict[str, Any] = {}
+    if grafana.sso is not None:
+        sso = grafana.sso
+        ini["auth"] = {"disable_login_form": True}
+        ini["auth.generic_oauth"] = {
+            "enabled": True,
+            "name": "SSO",
+            "scopes": " ".join(sso.scopes),
+            "auth_url": sso.auth_url,
+            "token_url": sso.token_url,
+            "api_url": sso.api_url,
+            # Users come from the IdP: the first sign-in creates the Grafana user (no local sign-up exists).
+            "allow_sign_up": True,
+            "use_pkce": True,
+            "login_attribute_path": "preferred_username",
+            "email_attribute_path": "email",
+            "groups_attribute_path": sso.groups_claim,
+            "role_attribute_path": sso.role_attribute_path,
+            # Every user gets a role from the path (Viewer at least); strict refuses a sign-in whose claims the
+            # path cannot evaluate instead of falling back to the org's default role.
+            "role_attribute_strict": True,
+        }
+        env_from = {
+            "GF_AUTH_GENERIC_OAUTH_CLIENT_ID": {
+                "secretKeyRef": {"name": sso.client_secret_name, "key": "client-id"}
+            },
+            "GF_AUTH_GENERIC_OAUTH_CLIENT_SECRET": {
+                "secretKeyRef": {"name": sso.client_secret_name, "key": "client-secret"}
+            },
+        }
+    quay = pull_through.registry(QUAY)
+    return {
+        "enabled": True,
+        "image": {"registry": image_registry, "repository": GRAFANA_REPOSITORY, "tag": GRAFANA_TAG},
+        # values.yaml `grafana.defaultDashboardsEnabled`: the chart's own dashboards are off; the platform's are
+        # the committed ones, each query tested against what is scraped (tests/test_observability.py).
+        "defaultDashboardsEnabled": False,
+        # grafana/values.yaml `testFramework`: a `helm test` pod pulling docker.io/bats/bats, outside the caches.
+        "testFramework": {"enabled": False},
+        # grafana/values.yaml `persistence.enabled` (false by default): no volume. Dashboards and the data source
+        # are provisioned from ConfigMaps and users come from the IdP, so nothing in Grafana's database needs to
+        # outlive the pod (docs/observability.md, "Grafana").
+        "persistence": {"enabled": False},
+        # grafana/values.yaml `rbac.namespaced`: a Role in the metrics namespace instead of a ClusterRole; the
+        # sidecars look for dashboards and data sources there only (`searchNamespace` below).
+        "rbac": {"namespaced": True},
+        "grafana.ini": ini,
+        "envValueFrom": env_from,
+        # grafana/values.yaml `containerSecurityContext` (non-root 472, no privilege escalation, all capabilities
+        # dropped, RuntimeDefault seccomp) with a read-only root filesystem: Grafana writes only to its storage and
+        # search emptyDirs (/var/lib/grafana, /var/lib/grafana-search) and to the two emptyDirs below.
+        "containerSecurityContext": {
+            "allowPrivilegeEscalation": False,
+            "privileged": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        # grafana/values.yaml `extraEmptyDirMounts`: scratch space and the logs directory (grafana.ini
+        # paths.logs) on emptyDirs, since the root filesystem is read-only.
+        "extraEmptyDirMounts": [
+            {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 (a pod-private emptyDir)
+            {"name": "logs", "mountPath": "/var/log/grafana"},
+        ],
+        "resources": _resources("50m", "192Mi", "384Mi"),
+        **system_placement(),
+        "sidecar": {
+            "image": {"registry": quay, "repository": SIDECAR_REPOSITORY, "tag": SIDECAR_TAG},
+            "resources": _resources("10m", "64Mi", "128Mi"),
+            # grafana/values.yaml `sidecar.securityContext` plus a read-only root: the sidecar writes only to its
+            # shared emptyDir (`sidecar.dashboards.folder`, /tmp/dashboards) and the data source directory.
+            "securityContext": {
+                "allowPrivilegeEscalation": False,
+                "readOnlyRootFilesystem": True,
+                "capabilities": {"drop": ["ALL"]},
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "dashboards": {
+                "enabled": True,
+                "label": DASHBOARD_LABEL,
+                "labelValue": DASHBOARD_LABEL_VALUE,
+                "searchNamespace": spec.namespace,
+                # grafana/values.yaml `sidecar.dashboards.resource`: ConfigMaps only (the dashboards are not
+                # secret).
+                "resource": "configmap",
+                # values.yaml `grafana.sidecar.dashboards.provider.allowUiUpdates` (false): the repo is the
+                # source; an edit in the UI cannot be saved over a provisioned dashboard.
+                "provider": {"allowUiUpdates": False},
+            },
+            # values.yaml `grafana.sidecar.datasources`: kube-prometheus-stack's own data source ConfigMap (the
+            # Prometheus it runs, uid "prometheus", and Alertmanager where one runs), from this namespace only.
+            "datasources": {"enabled": True, "searchNamespace": spec.namespace, "resource": "configmap"},
+        },
+    }
+
+
+def dashboard_configmaps(namespace: str) -> list[dict[str, Any]]:
+    """One ConfigMap per committed dashboard (components/data/dashboards/*.json), labelled for the dashboards
+    sidecar, which writes it into Grafana's provisioned dashboards: the committed JSON is what Grafana shows."""
+    return [
+        {
+            "metadata": {
+                "name": f"mlstack-dashboard-{path.stem}",
+                "namespace": namespace,
+                "labels": {DASHBOARD_LABEL: DASHBOARD_LABEL_VALUE, "app.kubernetes.io/managed-by": "mlstack"},
+            },
+            "data": {f"mlstack-{path.stem}.json": path.read_text(encoding="utf-8")},
+        }
+        for path in sorted(DASHBOARDS_DIR.glob("*.json"))
+    ]
 
 
 def _alertmanager_values(
@@ -489,16 +682,35 @@ KEDA_NAMESPACE = "keda"
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 
 
-def network_policy_manifests(namespace: str) -> list[dict[str, Any]]:
+# The Grafana pod's labels (grafana/templates/_helpers.tpl "grafana.selectorLabels": app.kubernetes.io/name is the
+# chart name, grafana) and its container port (grafana/values.yaml `service.targetPort` 3000, port name "grafana").
+GRAFANA_POD_NAME = "grafana"
+GRAFANA_CONTAINER_PORT = 3000
+
+
+def network_policy_manifests(namespace: str, *, grafana: bool = False) -> list[dict[str, Any]]:
     """Ingress to the metrics namespace: its own pods (Prometheus scraping the operator, kube-state-metrics,
     Alertmanager and itself; Prometheus sending to Alertmanager; Alertmanager's mesh) and the KEDA operator to
     Prometheus' web port. Egress stays open: Prometheus scrapes every namespace and the nodes' kubelets and
-    exporters, and Alertmanager calls SNS. The node exporters use the host network, which policies do not cover."""
+    exporters, Alertmanager calls SNS, Grafana queries Prometheus and calls the IdP. The node exporters use the host
+    network, which policies do not cover.
+
+    With ``grafana``, the Grafana pod is left out of the own-namespace rule and admits Prometheus alone, on its
+    web port (the scrape of its /metrics): nothing else reaches it over the network. People reach it through a
+    kubectl port-forward, which the kubelet delivers inside the pod's network namespace, where no NetworkPolicy
+    applies (docs/observability.md, "Grafana")."""
     own = {"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: namespace}}}
-    return [
+    own_selector: dict[str, Any] = {}
+    if grafana:
+        own_selector = {
+            "matchExpressions": [
+                {"key": "app.kubernetes.io/name", "operator": "NotIn", "values": [GRAFANA_POD_NAME]}
+            ]
+        }
+    policies = [
         {
             "metadata": {"name": "allow-from-own-namespace", "namespace": namespace},
-            "spec": {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{"from": [own]}]},
+            "spec": {"podSelector": own_selector, "policyTypes": ["Ingress"], "ingress": [{"from": [own]}]},
         },
         {
             "metadata": {"name": "allow-keda-to-prometheus", "namespace": namespace},
@@ -515,6 +727,28 @@ def network_policy_manifests(namespace: str) -> list[dict[str, Any]]:
             },
         },
     ]
+    if grafana:
+        policies.append(
+            {
+                "metadata": {"name": "allow-prometheus-to-grafana", "namespace": namespace},
+                "spec": {
+                    "podSelector": {"matchLabels": {"app.kubernetes.io/name": GRAFANA_POD_NAME}},
+                    "policyTypes": ["Ingress"],
+                    "ingress": [
+                        {
+                            "from": [
+                                {
+                                    **own,
+                                    "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+                                }
+                            ],
+                            "ports": [{"protocol": "TCP", "port": GRAFANA_CONTAINER_PORT}],
+                        }
+                    ],
+                },
+            }
+        )
+    return policies
 
 
 def alert_groups(exporters: set[str] | None = None) -> list[dict[str, Any]]:

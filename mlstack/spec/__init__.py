@@ -320,6 +320,15 @@ class PlatformSpec(StrictModel):
                     "or set persistent",
                 )
             )
+        if self.tier.hardened and self.metrics.runs_grafana and self.metrics.grafana.sso is None:
+            problems.append(
+                (
+                    "metrics.grafana.sso",
+                    f"the {self.tier} tier signs people in to Grafana through the platform's OIDC identity provider "
+                    "only: add sso (auth_url, token_url, api_url, admin_group; docs/observability.md, \"Grafana\") "
+                    "or set metrics.grafana.enabled: false",
+                )
+            )
         problems += _team_rules(self)
         problems += _platform_image_rules(self)
         problems += deployment_problems(self)
@@ -565,6 +574,14 @@ def _platform_image_rules(spec: PlatformSpec) -> list[tuple[str, str]]:
             REGISTRY_ALIASES[QDRANT_IMAGE_REGISTRY],
             "Qdrant's image (or set vector_db.qdrant_image_through_cache: false to pull it from Docker Hub)",
         )
+    if spec.metrics.runs_grafana:
+        # components/observability.py grafana_values: the dashboards sidecar from quay.io, Grafana from Docker Hub.
+        needed.setdefault("quay.io", "the Grafana dashboards sidecar image")
+        if spec.metrics.grafana.image_through_cache:
+            needed.setdefault(
+                REGISTRY_ALIASES["docker.io"],
+                "Grafana's image (or set metrics.grafana.image_through_cache: false to pull it from Docker Hub)",
+            )
     inference = spec.inference
     if inference.keda_images_through_cache and any(e.backend == "kubernetes" for e in inference.endpoints):
         # components/inference.py KEDA_IMAGE_REGISTRY: KEDA serves every Kubernetes endpoint.

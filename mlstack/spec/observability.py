@@ -1,4 +1,4 @@
-"""Observability section of the environment spec: the metrics stack (kube-prometheus-stack).
+"""Observability section of the environment spec: the metrics stack (kube-prometheus-stack) and its Grafana.
 
 The choice behind the tier defaults (in-cluster Prometheus everywhere, ephemeral in dev, encrypted persistent
 volumes in staging and prod) and its cost are in docs/observability.md.
@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints
 
 from mlstack.spec.base import DnsLabel, StrictModel
-from mlstack.spec.orchestrator import ChartVersion
+from mlstack.spec.orchestrator import ChartVersion, HttpsUrl
 
 CpuQuantity = Annotated[str, StringConstraints(pattern=r"^(\d+m|\d+(\.\d+)?)$")]
 MemoryQuantity = Annotated[str, StringConstraints(pattern=r"^\d+(Mi|Gi)$")]
@@ -23,6 +23,82 @@ MemoryQuantity = Annotated[str, StringConstraints(pattern=r"^\d+(Mi|Gi)$")]
 METRICS_RELEASE = "kube-prometheus-stack"
 PROMETHEUS_SERVICE = f"{METRICS_RELEASE}-prometheus"
 PROMETHEUS_PORT = 9090
+
+# Grafana, kube-prometheus-stack's grafana subchart (charts/grafana 12.11.1, Grafana 13.2.0): its Service is the
+# subchart's fullname, "<release>-grafana" (charts/grafana/templates/_helpers.tpl "grafana.fullname"), on
+# `service.port` 80 (charts/grafana/values.yaml). People reach it through a kubectl port-forward to this laptop URL
+# (docs/observability.md, "Grafana"), so it is also Grafana's root_url and the OAuth redirect's origin.
+GRAFANA_SERVICE = f"{METRICS_RELEASE}-grafana"
+GRAFANA_SERVICE_PORT = 80
+GRAFANA_LOCAL_PORT = 3000
+GRAFANA_LOCAL_URL = f"http://localhost:{GRAFANA_LOCAL_PORT}"
+# Grafana's generic OAuth callback path (grafana.com/docs/grafana/latest/setup-grafana/configure-access/
+# configure-authentication/generic-oauth/: "<root_url>/login/generic_oauth").
+GRAFANA_OAUTH_CALLBACK = f"{GRAFANA_LOCAL_URL}/login/generic_oauth"
+
+# A group name as an IdP puts it in the groups claim; quoted inside a JMESPath string literal, so no quote or
+# backslash.
+GroupName = Annotated[str, StringConstraints(pattern=r"^[\w .@:/=+-]{1,128}$")]
+ClaimName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+
+
+class GrafanaSsoSpec(StrictModel):
+    """Grafana's single sign-on: OAuth 2.0 authorization code with PKCE against the platform's OIDC identity
+    provider (Grafana's generic OAuth). The client id and secret live in a Kubernetes Secret the platform team
+    creates in the metrics namespace, so they never pass through config or state. Register the client with the
+    redirect URI http://localhost:3000/login/generic_oauth (Grafana is reached through a port-forward)."""
+
+    auth_url: HttpsUrl = Field(description="The IdP's authorization endpoint (its OIDC discovery document's "
+                               "authorization_endpoint), https only.")
+    token_url: HttpsUrl = Field(description="The IdP's token endpoint (token_endpoint), https only.")
+    api_url: HttpsUrl = Field(description="The IdP's UserInfo endpoint (userinfo_endpoint), https only: Grafana "
+                              "reads the user's login, email and groups from it.")
+    client_secret_name: DnsLabel = Field(
+        default="grafana-sso",
+        description="Kubernetes Secret in the metrics namespace holding keys client-id and client-secret (the "
+        "shape of Argo's SSO Secret). Default: grafana-sso.",
+    )
+    scopes: list[Annotated[str, StringConstraints(pattern=r"^[\w:.-]{1,64}$")]] = Field(
+        default_factory=lambda: ["openid", "email", "profile", "groups"],
+        description="OIDC scopes to request. Default: openid, email, profile, groups.",
+    )
+    groups_claim: ClaimName = Field(
+        default="groups",
+        description="The UserInfo claim that lists the user's groups. Default: groups.",
+    )
+    admin_group: GroupName = Field(
+        description="Members of this IdP group are Grafana Admins of the organisation; every other user who "
+        "signs in is a Viewer. Required.",
+    )
+
+    @property
+    def role_attribute_path(self) -> str:
+        """The JMESPath Grafana evaluates on the UserInfo claims to pick the user's role."""
+        return f"contains({self.groups_claim}[*], '{self.admin_group}') && 'Admin' || 'Viewer'"
+
+
+class GrafanaSpec(StrictModel):
+    """Grafana, kube-prometheus-stack's grafana subchart: the committed dashboards (components/data/dashboards)
+    over the in-cluster Prometheus, private (a port-forward, no Ingress), signed in to through the platform's
+    OIDC IdP. Default: on, wherever the metrics stack is; single sign-on required in staging and prod."""
+
+    enabled: bool = Field(
+        default=True,
+        description="Run Grafana with the platform's dashboards (only where metrics.enabled is on). Off is a named "
+        "opt-out: the dashboards' JSON is still in the repo for another Grafana. Default: on.",
+    )
+    sso: GrafanaSsoSpec | None = Field(
+        default=None,
+        description="Sign-in through the platform's OIDC IdP; the login form and basic auth are then off. "
+        "Required in staging and prod. Default: none, and in dev the chart's admin user signs in with the "
+        "password the chart generates into the Secret kube-prometheus-stack-grafana.",
+    )
+    image_through_cache: bool = Field(
+        default=True,
+        description="Pull Grafana's image (docker.io/grafana/grafana) through the registry's docker-hub "
+        "pull-through cache, which then must exist (it needs Docker Hub credentials). Off is a named opt-out that "
+        "pulls it from Docker Hub directly. Default: on.",
+    )
 
 
 class MetricsSpec(StrictModel):
@@ -85,6 +161,17 @@ class MetricsSpec(StrictModel):
         "alert, and the budget's notifications, to an SNS topic encrypted with its own KMS key and subscribed by "
         "budgets.notify_emails. Default: on.",
     )
+
+    grafana: GrafanaSpec = Field(
+        default_factory=GrafanaSpec,
+        description="Grafana with the platform's dashboards. Default: on, single sign-on required in staging and "
+        "prod; see GrafanaSpec.",
+    )
+
+    @property
+    def runs_grafana(self) -> bool:
+        """Whether the environment runs Grafana: it is a subchart of the metrics stack."""
+        return self.enabled and self.grafana.enabled
 
     @property
     def retention_size(self) -> str:
