@@ -82,6 +82,9 @@ class ScrapeTarget:
     # (controller-runtime's authenticated metrics endpoint).
     bearer_token: bool = False
     tls_insecure_skip_verify: bool = False
+    # Label every series with the node of the scraped pod (``node``, as kube-state-metrics names it), so that a
+    # query can join it with kube_node_labels (the GPU pool of each node, per-pool GPU panels).
+    node_label: bool = False
     why: str = field(default="", compare=False)
 
 
@@ -600,10 +603,24 @@ def grafana_values(spec: MetricsSpec, *, pull_through: PullThrough) -> dict[str,
                 # values.yaml `grafana.sidecar.dashboards.provider.allowUiUpdates` (false): the repo is the
                 # source; an edit in the UI cannot be saved over a provisioned dashboard.
                 "provider": {"allowUiUpdates": False},
+                # grafana/values.yaml `sidecar.dashboards.skipReload`: the sidecar would call Grafana's reload API
+                # with the admin password over basic auth (REQ_USERNAME/REQ_PASSWORD), which is off; Grafana's file
+                # provider rescans the folder instead (`provider.updateIntervalSeconds`, 30 s by default,
+                # grafana/templates/_config.tpl).
+                "skipReload": True,
             },
             # values.yaml `grafana.sidecar.datasources`: kube-prometheus-stack's own data source ConfigMap (the
             # Prometheus it runs, uid "prometheus", and Alertmanager where one runs), from this namespace only.
-            "datasources": {"enabled": True, "searchNamespace": spec.namespace, "resource": "configmap"},
+            # Data sources are read at start only and the reload API needs basic auth, so the sidecar runs as an
+            # init container that writes them before Grafana starts (grafana/values.yaml
+            # `sidecar.datasources.initDatasources`, `skipReload`).
+            "datasources": {
+                "enabled": True,
+                "searchNamespace": spec.namespace,
+                "resource": "configmap",
+                "initDatasources": True,
+                "skipReload": True,
+            },
         },
     }
 
@@ -847,7 +864,8 @@ def scrape_targets(spec: PlatformSpec) -> list[ScrapeTarget]:
                 {"app.kubernetes.io/name": "dcgm-exporter"},
                 "metrics",
                 honor_labels=True,
-                why="GPU utilisation and memory, labelled with the pod and namespace using each GPU",
+                node_label=True,
+                why="GPU utilisation and memory, labelled with the pod and namespace using each GPU and the node",
             )
         )
     if any(e.backend == "kubernetes" for e in spec.inference.endpoints):
@@ -889,7 +907,7 @@ def monitor_manifest(target: ScrapeTarget, monitoring_namespace: str) -> dict[st
     """The PodMonitor or ServiceMonitor of a target. Fields from the CRDs of kube-prometheus-stack 88.5.3
     (charts/crds/crds/crd-podmonitors.yaml, crd-servicemonitors.yaml: ``selector``, ``namespaceSelector.matchNames``,
     ``podMetricsEndpoints``/``endpoints`` with ``port``, ``path``, ``scheme``, ``honorLabels``,
-    ``bearerTokenFile``, ``tlsConfig.insecureSkipVerify``)."""
+    ``bearerTokenFile``, ``tlsConfig.insecureSkipVerify``, ``relabelings``)."""
     endpoint: dict[str, Any] = {"port": target.port, "path": target.path, "scheme": target.scheme}
     if target.honor_labels:
         endpoint["honorLabels"] = True
@@ -898,6 +916,13 @@ def monitor_manifest(target: ScrapeTarget, monitoring_namespace: str) -> dict[st
         endpoint["bearerTokenFile"] = "/var/run/secrets/kubernetes.io/serviceaccount/token"
     if target.tls_insecure_skip_verify:
         endpoint["tlsConfig"] = {"insecureSkipVerify": True}
+    if target.node_label:
+        # The CRDs' RelabelConfig (``sourceLabels``, ``targetLabel``, ``action`` replace), applied before the
+        # scrape: Prometheus' kubernetes_sd endpoints and pod roles set __meta_kubernetes_pod_node_name for targets
+        # backed by a pod (prometheus.io/docs/prometheus/latest/configuration/configuration/#kubernetes_sd_config).
+        endpoint["relabelings"] = [
+            {"sourceLabels": ["__meta_kubernetes_pod_node_name"], "targetLabel": "node", "action": "replace"}
+        ]
     endpoints_key = "podMetricsEndpoints" if target.kind == "PodMonitor" else "endpoints"
     return {
         "apiVersion": MONITOR_API,
