@@ -33,7 +33,7 @@ from components.teams import Teams, TeamsArgs
 from components.vectordb import VectorDb, VectorDbArgs, vector_db_clients
 from mlstack import outputs
 from mlstack.spec import PlatformSpec
-from mlstack.spec.observability import in_cluster_prometheus_url
+from mlstack.spec.observability import GRAFANA_LOCAL_PORT, in_cluster_prometheus_url
 
 
 class Platform(pulumi.ComponentResource):
@@ -395,8 +395,16 @@ class Platform(pulumi.ComponentResource):
                 lambda teams: {team: outputs.in_cluster_metaflow_config(cfg) for team, cfg in teams.items()}
             ),
             "ui_addresses": pulumi.Output.all(
-                self.orchestrator.argo_server_url, self.orchestrator.argo_namespace
-            ).apply(lambda values: {**outputs.ui_addresses(values[0], values[1]), **metaflow_uis}),
+                self.orchestrator.argo_server_url,
+                self.orchestrator.argo_namespace,
+                self.metrics.grafana_url if self.metrics is not None else "",
+            ).apply(
+                lambda values: {
+                    **outputs.ui_addresses(values[0], values[1]),
+                    **outputs.grafana_addresses(values[2], spec.metrics.namespace, GRAFANA_LOCAL_PORT),
+                    **metaflow_uis,
+                }
+            ),
             "deploy_runner_project": runner.project_name if runner is not None else "",
             "deploy_runner_label": runner.runs_on if runner is not None else "",
         }

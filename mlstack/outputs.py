@@ -115,7 +115,8 @@ STACK_OUTPUTS: tuple[StackOutput, ...] = (
         "ui_addresses",
         "map of map of string",
         dict[str, _STR_MAP],
-        "Per UI (argo, and metaflow-ui-<team> where the Metaflow UI is on): its in-cluster URL, its laptop URL and "
+        "Per UI (argo, grafana where it runs, and metaflow-ui-<team> where the Metaflow UI is on): its in-cluster URL, "
+        "its laptop URL and "
         "the `kubectl port-forward` that serves it there (the Metaflow UI needs its backend's forward too).",
     ),
     StackOutput(
@@ -215,6 +216,22 @@ def ui_addresses(argo_server_url: str, argo_namespace: str) -> dict[str, dict[st
             "in_cluster": argo_server_url,
             "laptop": LOCAL_ARGO_URL,
             "port_forward": f"kubectl -n {argo_namespace} port-forward svc/{name} {port}:{port}",
+        }
+    }
+
+
+def grafana_addresses(grafana_url: str, namespace: str, local_port: int) -> dict[str, dict[str, str]]:
+    """Grafana's in-cluster URL, where a laptop opens it and the port-forward that serves it there (the laptop URL
+    is Grafana's root_url and its SSO redirect's origin); empty where no Grafana runs."""
+    if not grafana_url:
+        return {}
+    parsed = urlparse(grafana_url)
+    service = (parsed.hostname or "").split(".", 1)[0]
+    return {
+        "grafana": {
+            "in_cluster": grafana_url,
+            "laptop": f"http://localhost:{local_port}",
+            "port_forward": f"kubectl -n {namespace} port-forward svc/{service} {local_port}:{parsed.port}",
         }
     }
 

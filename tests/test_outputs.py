@@ -11,12 +11,14 @@ from mlstack.outputs import (
     LOCAL_ARGO_URL,
     OUTPUT_NAMES,
     STACK_OUTPUTS,
+    grafana_addresses,
     in_cluster_metaflow_config,
     kubeconfig_command,
     laptop_metaflow_config,
     ui_addresses,
 )
 from mlstack.plan.recorder import Plan
+from mlstack.spec.observability import GRAFANA_LOCAL_URL
 from tests.plans import PROJECT, ROOT
 
 _ROW = re.compile(r"^\| `(?P<name>[a-z_]+)` \| (?P<type>[^|]+) \| (?P<description>.+) \|$")
@@ -106,6 +108,20 @@ def test_config_transforms() -> None:
 def test_the_endpoint_guide_reads_an_existing_output() -> None:
     guide = (ROOT / "docs" / "guides" / "call-an-endpoint.md").read_text()
     assert "pulumi stack output endpoint_urls" in guide and "endpoint_urls" in OUTPUT_NAMES
+
+
+def test_grafana_is_reached_through_a_port_forward_to_its_root_url(stack_plan: Plan) -> None:
+    """The laptop URL is Grafana's root_url (its SSO redirect's origin) and does not clash with another UI's."""
+    _, spec = PROJECT.load(stack_plan.stack)
+    addresses = stack_plan.outputs["ui_addresses"]
+    assert spec.metrics.runs_grafana
+    assert addresses["grafana"] == {
+        "in_cluster": "http://kube-prometheus-stack-grafana.monitoring.svc:80",
+        "laptop": GRAFANA_LOCAL_URL,
+        "port_forward": "kubectl -n monitoring port-forward svc/kube-prometheus-stack-grafana 3030:80",
+    }
+    assert all(a["laptop"] != GRAFANA_LOCAL_URL for name, a in addresses.items() if name != "grafana")
+    assert grafana_addresses("", "monitoring", 3030) == {}
 
 
 def test_ui_addresses_name_every_team_metaflow_ui_where_it_is_on(stack_plan: Plan) -> None:

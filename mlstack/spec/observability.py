@@ -30,7 +30,7 @@ PROMETHEUS_PORT = 9090
 # (docs/observability.md, "Grafana"), so it is also Grafana's root_url and the OAuth redirect's origin.
 GRAFANA_SERVICE = f"{METRICS_RELEASE}-grafana"
 GRAFANA_SERVICE_PORT = 80
-GRAFANA_LOCAL_PORT = 3000
+GRAFANA_LOCAL_PORT = 3030
 GRAFANA_LOCAL_URL = f"http://localhost:{GRAFANA_LOCAL_PORT}"
 # Grafana's generic OAuth callback path (grafana.com/docs/grafana/latest/setup-grafana/configure-access/
 # configure-authentication/generic-oauth/: "<root_url>/login/generic_oauth").
@@ -46,7 +46,7 @@ class GrafanaSsoSpec(StrictModel):
     """Grafana's single sign-on: OAuth 2.0 authorization code with PKCE against the platform's OIDC identity
     provider (Grafana's generic OAuth). The client id and secret live in a Kubernetes Secret the platform team
     creates in the metrics namespace, so they never pass through config or state. Register the client with the
-    redirect URI http://localhost:3000/login/generic_oauth (Grafana is reached through a port-forward)."""
+    redirect URI http://localhost:3030/login/generic_oauth (Grafana is reached through a port-forward)."""
 
     auth_url: HttpsUrl = Field(description="The IdP's authorization endpoint (its OIDC discovery document's "
                                "authorization_endpoint), https only.")
