@@ -114,6 +114,9 @@ _METRICS = {
     ("metrics-kube-prometheus-stack", "MLS-K8S-014", "monitoring/kube-prometheus-stack-prometheus-node-exporter"),
     ("metrics-kube-prometheus-stack", "MLS-K8S-024", "kube-prometheus-stack-operator"),
 }
+# Every stack's named opt-out metrics.grafana.image_through_cache: false (Grafana's image from Docker Hub), under the
+# metrics release's waiver.
+_GRAFANA_OPT_OUT = {("metrics-kube-prometheus-stack", "MLS-K8S-010", "grafana")}
 # dev's named opt-out orchestrator.argo_events.nats_images_through_cache: false (the EventBus pods the Argo Events
 # controller builds, mlstack/simulate/operators.py).
 _NATS_OPT_OUT = {
@@ -128,9 +131,19 @@ _LOG_AGENT = {("logs-fluent-bit", "MLS-K8S-012", "aws-for-fluent-bit")}
 @pytest.mark.parametrize(
     ("stack", "expected"),
     [
-        ("dev", _NVIDIA | _KEDA_OPT_OUT | _HTTP_ADDON_OPT_OUT | _QDRANT_OPT_OUT | _LOG_AGENT | _NATS_OPT_OUT | _METRICS),
-        ("staging", _NVIDIA | _KEDA_OPT_OUT | _QDRANT_OPT_OUT | _LOG_AGENT | _METRICS),
-        ("prod", _NVIDIA | _KEDA_OPT_OUT | _QDRANT_OPT_OUT | _LOG_AGENT | _METRICS),
+        (
+            "dev",
+            _NVIDIA
+            | _KEDA_OPT_OUT
+            | _HTTP_ADDON_OPT_OUT
+            | _QDRANT_OPT_OUT
+            | _LOG_AGENT
+            | _NATS_OPT_OUT
+            | _METRICS
+            | _GRAFANA_OPT_OUT,
+        ),
+        ("staging", _NVIDIA | _KEDA_OPT_OUT | _QDRANT_OPT_OUT | _LOG_AGENT | _METRICS | _GRAFANA_OPT_OUT),
+        ("prod", _NVIDIA | _KEDA_OPT_OUT | _QDRANT_OPT_OUT | _LOG_AGENT | _METRICS | _GRAFANA_OPT_OUT),
     ],
 )
 def test_the_waived_chart_findings_are_exactly_the_documented_ones(stack, expected):

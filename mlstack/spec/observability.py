@@ -80,12 +80,14 @@ class GrafanaSsoSpec(StrictModel):
 class GrafanaSpec(StrictModel):
     """Grafana, kube-prometheus-stack's grafana subchart: the committed dashboards (components/data/dashboards)
     over the in-cluster Prometheus, private (a port-forward, no Ingress), signed in to through the platform's
-    OIDC IdP. Default: on, wherever the metrics stack is; single sign-on required in staging and prod."""
+    OIDC IdP. Default: off, since in staging and prod it needs the IdP's endpoints, which no default can name; the
+    shipped stacks turn it on."""
 
     enabled: bool = Field(
-        default=True,
-        description="Run Grafana with the platform's dashboards (only where metrics.enabled is on). Off is a named "
-        "opt-out: the dashboards' JSON is still in the repo for another Grafana. Default: on.",
+        default=False,
+        description="Run Grafana with the platform's dashboards (only where metrics.enabled is on); in staging and "
+        "prod it needs sso. Off leaves the dashboards' JSON in the repo for another Grafana. Default: off (the "
+        "shipped stacks turn it on).",
     )
     sso: GrafanaSsoSpec | None = Field(
         default=None,
@@ -164,8 +166,8 @@ class MetricsSpec(StrictModel):
 
     grafana: GrafanaSpec = Field(
         default_factory=GrafanaSpec,
-        description="Grafana with the platform's dashboards. Default: on, single sign-on required in staging and "
-        "prod; see GrafanaSpec.",
+        description="Grafana with the platform's dashboards. Default: off; single sign-on required in staging and "
+        "prod where it is on; see GrafanaSpec.",
     )
 
     @property
