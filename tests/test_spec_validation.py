@@ -71,6 +71,49 @@ BAD_INPUTS = {
         "registry.pull_through_caches",
         "no cache rule for registry-1.docker.io, which Qdrant's image",
     ),
+    "grafana image through a cache that does not exist": (
+        _set("metrics.grafana.image_through_cache", True),
+        "registry.pull_through_caches",
+        "no cache rule for registry-1.docker.io, which Grafana's image",
+    ),
+    "grafana sso endpoint over http": (
+        _set(
+            "metrics.grafana.sso",
+            {
+                "auth_url": "http://idp.example.com/authorize",
+                "token_url": "https://idp.example.com/token",
+                "api_url": "https://idp.example.com/userinfo",
+                "admin_group": "admins",
+            },
+        ),
+        "metrics.grafana.sso.auth_url",
+        "^https://",
+    ),
+    "grafana admin group that would break out of the role expression": (
+        _set(
+            "metrics.grafana.sso",
+            {
+                "auth_url": "https://idp.example.com/authorize",
+                "token_url": "https://idp.example.com/token",
+                "api_url": "https://idp.example.com/userinfo",
+                "admin_group": "x') || 'Admin",
+            },
+        ),
+        "metrics.grafana.sso.admin_group",
+        "pattern",
+    ),
+    "grafana sso without an admin group": (
+        _set(
+            "metrics.grafana.sso",
+            {
+                "auth_url": "https://idp.example.com/authorize",
+                "token_url": "https://idp.example.com/token",
+                "api_url": "https://idp.example.com/userinfo",
+            },
+        ),
+        "metrics.grafana.sso.admin_group",
+        "required",
+    ),
     "argo server auth mode": (
         _set("orchestrator.server_auth_mode", "server"),
         "orchestrator.server_auth_mode",

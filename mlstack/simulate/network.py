@@ -845,6 +845,37 @@ def required_flows(world: World) -> Iterator[Required]:
                     parsed.port,
                     owner_urn=item.urn,
                 )
+    yield from _grafana_required(world, net)
+
+
+def _grafana_pods(world: World, net: Network) -> tuple[Pod, ...]:
+    """The Grafana pods of the metrics release (components/observability.py GRAFANA_POD_NAME)."""
+    from components.observability import GRAFANA_POD_NAME
+
+    metrics = world.spec.metrics
+    if not metrics.runs_grafana:
+        return ()
+    return tuple(
+        p
+        for p in net.pods
+        if p.namespace == metrics.namespace and p.labels.get("app.kubernetes.io/name") == GRAFANA_POD_NAME
+    )
+
+
+def _grafana_required(world: World, net: Network) -> Iterator[Required]:
+    """Grafana queries the in-cluster Prometheus through its Service (the data source kube-prometheus-stack
+    provisions, mlstack/spec/observability.py PROMETHEUS_SERVICE)."""
+    from mlstack.spec.observability import PROMETHEUS_PORT, PROMETHEUS_SERVICE
+
+    grafana = _grafana_pods(world, net)
+    if grafana:
+        yield Required(
+            "Grafana queries Prometheus, its data source",
+            tuple(Source(pod=p) for p in grafana),
+            world.spec.metrics.namespace,
+            PROMETHEUS_SERVICE,
+            PROMETHEUS_PORT,
+        )
 
 
 def _event_flows(world: World, net: Network) -> Iterator[Required]:
@@ -1158,6 +1189,15 @@ def forbidden_flows(world: World) -> Iterator[Forbidden]:
                 if p.namespace == vdb.namespace
                 and p.labels.get("app.kubernetes.io/instance") == QDRANT_RELEASE
             ),
+        )
+    grafana = _grafana_pods(world, net)
+    if grafana:
+        # People reach Grafana through a kubectl port-forward (inside the pod's network namespace); over the pod
+        # network only Prometheus, from its own namespace, scrapes it.
+        yield Forbidden(
+            "nobody outside the metrics namespace may reach Grafana (people come through a port-forward)",
+            outsiders_of({world.spec.metrics.namespace}),
+            grafana,
         )
     if world.spec.orchestrator.metaflow:
         by_service: dict[tuple[str, str], set[str]] = {}
