@@ -262,6 +262,7 @@ class _Estimator:
         self._prometheus_volumes()
         self._pod_logs()
         self._argo_events()
+        self._grafana()
         teams = self._teams()
         usage_types = Counter(
             r.type
@@ -316,6 +317,32 @@ class _Estimator:
             "the controller runs on the system nodes; Metaflow's sensors add 100m CPU and 250Mi each per "
             "triggered flow"
         )
+
+    def _grafana(self) -> None:
+        """Grafana (the metrics release's subchart) creates no AWS resource and keeps no volume: its pod runs on the
+        system nodes, already priced. Say what it requests there (Grafana and its dashboards sidecar; the data
+        source init container runs before them)."""
+        from fractions import Fraction
+
+        from mlstack.simulate import quantity
+
+        for release in self.plan.resources:
+            if release.type != "kubernetes:helm.sh/v3:Release":
+                continue
+            if str(release.inputs.get("chart", "")).rsplit("/", 1)[-1] != "kube-prometheus-stack":
+                continue
+            grafana = (release.inputs.get("values") or {}).get("grafana") or {}
+            if not grafana.get("enabled"):
+                continue
+            cpu = memory = Fraction(0)
+            for part in (grafana, grafana.get("sidecar") or {}):
+                requests = (part.get("resources") or {}).get("requests") or {}
+                cpu += quantity.parse(requests.get("cpu", 0))
+                memory += quantity.parse(requests.get("memory", 0))
+            self.assumptions.append(
+                f"Grafana: no AWS resource and no volume; its pod requests {float(cpu):g} vCPU and "
+                f"{float(memory) / 2**20:g} MiB on the system nodes (priced with them)"
+            )
 
     # --- helpers ---------------------------------------------------------------------------------------------
     def component_of(self, resource: RecordedResource) -> str:

@@ -25,6 +25,7 @@ from components.observability import (
     scrape_targets,
 )
 from components.registry import PullThrough
+from mlstack.cost import estimate
 from mlstack.promql import metric_names
 from mlstack.simulate.objects import chart_objects
 from mlstack.spec.loader import SPEC_KEY, SpecError, load_spec
@@ -305,3 +306,18 @@ def test_the_grafana_policy_admits_prometheus_on_the_web_port_only() -> None:
             "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
         }
     ]
+
+
+# --- cost ---------------------------------------------------------------------------------------------------
+
+
+def test_the_cost_estimate_states_what_grafana_reserves_on_the_system_nodes() -> None:
+    """No AWS resource, no volume: Grafana is priced through the system nodes it fits on (dev keeps three)."""
+    _, spec = PROJECT.load("dev")
+    result = estimate(plan_of("dev"), spec)
+    assert (
+        "Grafana: no AWS resource and no volume; its pod requests 0.06 vCPU and 256 MiB on the system nodes "
+        "(priced with them)"
+    ) in result.assumptions
+    assert not [line for line in result.lines if "grafana" in line.item.lower()]
+    assert findings(world_of("dev"), "MLS-SIM-CAP-001") == []
