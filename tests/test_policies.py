@@ -1467,3 +1467,13 @@ CASES.update(
     }
 )
 
+
+
+# Cases added to CASES below test_case's parametrisation (the CASES.update blocks above this line) were never
+# collected by it: run them here, so every case in CASES runs once.
+_COLLECTED_EARLY = {param.id for param in test_case.pytestmark[0].args[1]}
+
+
+@pytest.mark.parametrize(("policy_id", "case"), [p for p in _all_cases() if p.id not in _COLLECTED_EARLY])
+def test_case_added_after_the_parametrisation(policy_id: str, case: Case) -> None:
+    test_case(policy_id, case)
