@@ -32,7 +32,9 @@ from components.registry import PullThrough
 from mlstack.promql import metric_catalog, metric_names
 from mlstack.spec import PlatformSpec
 from mlstack.spec.observability import (
+    GRAFANA_CONTAINER_PORT,
     GRAFANA_LOCAL_URL,
+    GRAFANA_POD,
     GRAFANA_SERVICE,
     GRAFANA_SERVICE_PORT,
     METRICS_RELEASE,
@@ -198,6 +200,8 @@ class MetricsArgs:
     boundary_arn: pulumi.Input[str] | None = None
     """The permission boundary of Alertmanager's role (required with ``alerts``)."""
     after: Sequence[pulumi.Resource] = ()
+    grafana_viewer_groups: Sequence[str] = ()
+    """Kubernetes groups (the teams') that may port-forward to the Grafana pod; platform admins may anyway."""
 
 
 class Metrics(pulumi.ComponentResource):
@@ -257,6 +261,8 @@ class Metrics(pulumi.ComponentResource):
                 opts=child(self, provider=args.k8s_provider, depends_on=[self.release]),
             )
         if spec.runs_grafana:
+            if args.grafana_viewer_groups:
+                self._grafana_port_forward(name, args)
             for manifest in dashboard_configmaps(spec.namespace):
                 kubernetes.core.v1.ConfigMap(
                     f"{name}-{manifest['metadata']['name']}",
@@ -287,6 +293,27 @@ class Metrics(pulumi.ComponentResource):
         )
         self.register_outputs(
             {"prometheus_url": self.prometheus_url, "namespace": self.namespace, "grafana_url": self.grafana_url}
+        )
+
+    def _grafana_port_forward(self, name: str, args: MetricsArgs) -> None:
+        """Let the teams' groups open ``kubectl port-forward pod/<GRAFANA_POD>``: get that one pod and create its
+        portforward subresource, nothing else in the metrics namespace (Prometheus and Alertmanager stay out of
+        reach). Grafana's own sign-in then decides what each person sees."""
+        manifest = grafana_port_forward_role(args.spec.namespace)
+        role = kubernetes.rbac.v1.Role(
+            f"{name}-grafana-port-forward",
+            **manifest,
+            opts=child(self, provider=args.k8s_provider, depends_on=[self.release]),
+        )
+        kubernetes.rbac.v1.RoleBinding(
+            f"{name}-grafana-port-forward-binding",
+            metadata=manifest["metadata"],
+            role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": manifest["metadata"]["name"]},
+            subjects=[
+                {"kind": "Group", "name": group, "apiGroup": "rbac.authorization.k8s.io"}
+                for group in sorted(set(args.grafana_viewer_groups))
+            ],
+            opts=child(self, provider=args.k8s_provider, depends_on=[role]),
         )
 
     def _alertmanager_identity(self, name: str, args: MetricsArgs, alerts: Alerts) -> list[pulumi.Resource]:
@@ -561,6 +588,11 @@ def grafana_values(spec: MetricsSpec, *, pull_through: PullThrough) -> dict[str,
         # grafana/values.yaml `rbac.namespaced`: a Role in the metrics namespace instead of a ClusterRole; the
         # sidecars look for dashboards and data sources there only (`searchNamespace` below).
         "rbac": {"namespaced": True},
+        # grafana/values.yaml `useStatefulSet` and `headlessService` (the StatefulSet's serviceName,
+        # "<fullname>-headless"): one replica with the stable name GRAFANA_POD, which the teams' port-forward Role
+        # names (Metrics._grafana_port_forward). With persistence off its volumes stay emptyDirs.
+        "useStatefulSet": True,
+        "headlessService": True,
         "grafana.ini": ini,
         "envValueFrom": env_from,
         # grafana/values.yaml `containerSecurityContext` (non-root 472, no privilege escalation, all capabilities
@@ -622,6 +654,27 @@ def grafana_values(spec: MetricsSpec, *, pull_through: PullThrough) -> dict[str,
                 "skipReload": True,
             },
         },
+    }
+
+
+def grafana_port_forward_role(namespace: str) -> dict[str, Any]:
+    """The Role that lets its subjects port-forward to the Grafana pod alone (``kubectl port-forward pod/...``
+    gets the pod, then creates pods/portforward on it)."""
+    return {
+        "metadata": {
+            "name": "grafana-port-forward",
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/managed-by": "mlstack"},
+        },
+        "rules": [
+            {"apiGroups": [""], "resources": ["pods"], "resourceNames": [GRAFANA_POD], "verbs": ["get"]},
+            {
+                "apiGroups": [""],
+                "resources": ["pods/portforward"],
+                "resourceNames": [GRAFANA_POD],
+                "verbs": ["create"],
+            },
+        ],
     }
 
 
@@ -700,9 +753,8 @@ NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 
 
 # The Grafana pod's labels (grafana/templates/_helpers.tpl "grafana.selectorLabels": app.kubernetes.io/name is the
-# chart name, grafana) and its container port (grafana/values.yaml `service.targetPort` 3000, port name "grafana").
+# chart name, grafana); its container port is GRAFANA_CONTAINER_PORT (`service.targetPort`, port name "grafana").
 GRAFANA_POD_NAME = "grafana"
-GRAFANA_CONTAINER_PORT = 3000
 
 
 def network_policy_manifests(namespace: str, *, grafana: bool = False) -> list[dict[str, Any]]:

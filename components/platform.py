@@ -33,7 +33,12 @@ from components.teams import Teams, TeamsArgs
 from components.vectordb import VectorDb, VectorDbArgs, vector_db_clients
 from mlstack import outputs
 from mlstack.spec import PlatformSpec
-from mlstack.spec.observability import GRAFANA_LOCAL_PORT, in_cluster_prometheus_url
+from mlstack.spec.observability import (
+    GRAFANA_CONTAINER_PORT,
+    GRAFANA_LOCAL_PORT,
+    GRAFANA_POD,
+    in_cluster_prometheus_url,
+)
 
 
 class Platform(pulumi.ComponentResource):
@@ -273,6 +278,7 @@ class Platform(pulumi.ComponentResource):
                     cluster=self.cluster,
                     boundary_arn=self.guardrails.permission_boundary_arn,
                     after=self.teams.admission_ready,
+                    grafana_viewer_groups=[team.group for team in spec.teams],
                 ),
                 aws_only,
             )
@@ -401,7 +407,9 @@ class Platform(pulumi.ComponentResource):
             ).apply(
                 lambda values: {
                     **outputs.ui_addresses(values[0], values[1]),
-                    **outputs.grafana_addresses(values[2], spec.metrics.namespace, GRAFANA_LOCAL_PORT),
+                    **outputs.grafana_addresses(
+                        values[2], spec.metrics.namespace, GRAFANA_POD, GRAFANA_CONTAINER_PORT, GRAFANA_LOCAL_PORT
+                    ),
                     **metaflow_uis,
                 }
             ),

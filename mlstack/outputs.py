@@ -220,18 +220,19 @@ def ui_addresses(argo_server_url: str, argo_namespace: str) -> dict[str, dict[st
     }
 
 
-def grafana_addresses(grafana_url: str, namespace: str, local_port: int) -> dict[str, dict[str, str]]:
+def grafana_addresses(
+    grafana_url: str, namespace: str, pod: str, container_port: int, local_port: int
+) -> dict[str, dict[str, str]]:
     """Grafana's in-cluster URL, where a laptop opens it and the port-forward that serves it there (the laptop URL
-    is Grafana's root_url and its SSO redirect's origin); empty where no Grafana runs."""
+    is Grafana's root_url and its SSO redirect's origin; the pod, by its stable name, is what the teams' Role
+    lets them forward to); empty where no Grafana runs."""
     if not grafana_url:
         return {}
-    parsed = urlparse(grafana_url)
-    service = (parsed.hostname or "").split(".", 1)[0]
     return {
         "grafana": {
             "in_cluster": grafana_url,
             "laptop": f"http://localhost:{local_port}",
-            "port_forward": f"kubectl -n {namespace} port-forward svc/{service} {local_port}:{parsed.port}",
+            "port_forward": f"kubectl -n {namespace} port-forward pod/{pod} {local_port}:{container_port}",
         }
     }
 

@@ -29,7 +29,13 @@ from mlstack.cost import estimate
 from mlstack.promql import metric_names
 from mlstack.simulate.objects import chart_objects
 from mlstack.spec.loader import SPEC_KEY, SpecError, load_spec
-from mlstack.spec.observability import GRAFANA_OAUTH_CALLBACK, GrafanaSpec, GrafanaSsoSpec, MetricsSpec
+from mlstack.spec.observability import (
+    GRAFANA_OAUTH_CALLBACK,
+    GRAFANA_POD,
+    GrafanaSpec,
+    GrafanaSsoSpec,
+    MetricsSpec,
+)
 from tests.plans import PROJECT, plan_of
 from tests.simulation import findings, mutable_plan, resource, world_of
 
@@ -121,7 +127,7 @@ def test_hardened_tiers_sign_in_through_the_idp_only(stack: str) -> None:
             "secretKeyRef": {"name": "grafana-sso", "key": "client-secret"}
         },
     }
-    deployment = _grafana_objects(stack)[("Deployment", "kube-prometheus-stack-grafana")]
+    deployment = _grafana_objects(stack)[("StatefulSet", "kube-prometheus-stack-grafana")]
     [grafana] = [c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "grafana"]
     env = {e["name"]: e for e in grafana["env"]}
     assert env["GF_AUTH_GENERIC_OAUTH_CLIENT_SECRET"]["valueFrom"]["secretKeyRef"]["name"] == "grafana-sso"
@@ -148,7 +154,7 @@ def test_dev_signs_in_with_the_generated_admin_password_held_in_a_secret() -> No
 def test_the_pod_is_non_root_read_only_bounded_on_the_system_nodes_without_a_volume(stack: str) -> None:
     _, spec = PROJECT.load(stack)
     objects = _grafana_objects(stack)
-    pod = objects[("Deployment", "kube-prometheus-stack-grafana")]["spec"]["template"]["spec"]
+    pod = objects[("StatefulSet", "kube-prometheus-stack-grafana")]["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] == 472
     assert pod["nodeSelector"] == {"mlstack.io/node-role": "system"}
     containers = [*pod.get("initContainers", []), *pod["containers"]]
@@ -175,6 +181,25 @@ def test_the_pod_is_non_root_read_only_bounded_on_the_system_nodes_without_a_vol
     # The sidecars read the metrics namespace only (a Role, not a ClusterRole).
     assert ("Role", "kube-prometheus-stack-grafana") in objects
     assert not any(kind == "ClusterRole" for kind, _ in objects)
+    # One replica with a stable name, which the teams' port-forward Role names.
+    assert objects[("StatefulSet", "kube-prometheus-stack-grafana")]["spec"]["replicas"] == 1
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_every_team_may_port_forward_to_the_grafana_pod_and_to_nothing_else_in_the_namespace(stack: str) -> None:
+    _, spec = PROJECT.load(stack)
+    role = resource(plan_of(stack), "kubernetes:rbac.authorization.k8s.io/v1:Role", "grafana-port-forward")
+    binding = resource(
+        plan_of(stack), "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", "grafana-port-forward-binding"
+    )
+    assert role.inputs["metadata"]["namespace"] == spec.metrics.namespace
+    assert role.inputs["rules"] == [
+        {"apiGroups": [""], "resources": ["pods"], "resourceNames": [GRAFANA_POD], "verbs": ["get"]},
+        {"apiGroups": [""], "resources": ["pods/portforward"], "resourceNames": [GRAFANA_POD], "verbs": ["create"]},
+    ]
+    assert GRAFANA_POD == "kube-prometheus-stack-grafana-0"
+    assert binding.inputs["roleRef"]["name"] == role.inputs["metadata"]["name"]
+    assert {s["name"] for s in binding.inputs["subjects"]} == {t.group for t in spec.teams}
 
 
 def test_the_image_goes_through_the_docker_hub_cache_unless_the_stack_opts_out() -> None:
@@ -231,7 +256,7 @@ def test_the_data_source_is_the_in_cluster_prometheus_written_before_grafana_sta
         assert variable["query"] == "prometheus"
     # Basic auth is off, so no sidecar may depend on the reload API: data sources come from an init container,
     # dashboards from the file provider's rescan.
-    pod = objects[("Deployment", "kube-prometheus-stack-grafana")]["spec"]["template"]["spec"]
+    pod = objects[("StatefulSet", "kube-prometheus-stack-grafana")]["spec"]["template"]["spec"]
     assert [c["name"] for c in pod["initContainers"]] == ["grafana-init-sc-datasources"]
     assert not any(e["name"] == "REQ_URL" for c in pod["containers"] for e in c.get("env", []))
 

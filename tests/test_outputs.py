@@ -118,10 +118,10 @@ def test_grafana_is_reached_through_a_port_forward_to_its_root_url(stack_plan: P
     assert addresses["grafana"] == {
         "in_cluster": "http://kube-prometheus-stack-grafana.monitoring.svc:80",
         "laptop": GRAFANA_LOCAL_URL,
-        "port_forward": "kubectl -n monitoring port-forward svc/kube-prometheus-stack-grafana 3030:80",
+        "port_forward": "kubectl -n monitoring port-forward pod/kube-prometheus-stack-grafana-0 3030:3000",
     }
     assert all(a["laptop"] != GRAFANA_LOCAL_URL for name, a in addresses.items() if name != "grafana")
-    assert grafana_addresses("", "monitoring", 3030) == {}
+    assert grafana_addresses("", "monitoring", "kube-prometheus-stack-grafana-0", 3000, 3030) == {}
 
 
 def test_ui_addresses_name_every_team_metaflow_ui_where_it_is_on(stack_plan: Plan) -> None:

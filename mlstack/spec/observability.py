@@ -30,6 +30,11 @@ PROMETHEUS_PORT = 9090
 # (docs/observability.md, "Grafana"), so it is also Grafana's root_url and the OAuth redirect's origin.
 GRAFANA_SERVICE = f"{METRICS_RELEASE}-grafana"
 GRAFANA_SERVICE_PORT = 80
+# Grafana runs as a one-replica StatefulSet named like the Service (grafana/values.yaml `useStatefulSet`,
+# templates/statefulset.yaml), so its pod has a stable name that RBAC can grant port-forwarding to; the container
+# listens on `service.targetPort` 3000.
+GRAFANA_POD = f"{GRAFANA_SERVICE}-0"
+GRAFANA_CONTAINER_PORT = 3000
 GRAFANA_LOCAL_PORT = 3030
 GRAFANA_LOCAL_URL = f"http://localhost:{GRAFANA_LOCAL_PORT}"
 # Grafana's generic OAuth callback path (grafana.com/docs/grafana/latest/setup-grafana/configure-access/
