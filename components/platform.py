@@ -17,6 +17,7 @@ from components.inference import Inference, InferenceArgs
 from components.keys import EncryptionKeys, EncryptionKeysArgs
 from components.logs import Logs, LogsArgs
 from components.network import Network, NetworkArgs
+from components.notebooks import JupyterHub, JupyterHubArgs
 from components.observability import Alerts, AlertsArgs, Metrics, MetricsArgs, scrape_targets
 from components.options import child
 from components.orchestrator import (
@@ -33,6 +34,7 @@ from components.teams import Teams, TeamsArgs
 from components.vectordb import VectorDb, VectorDbArgs, vector_db_clients
 from mlstack import outputs
 from mlstack.spec import PlatformSpec
+from mlstack.spec.notebooks import notebook_cpu_pools, notebook_gpu_pools
 from mlstack.spec.observability import in_cluster_prometheus_url
 
 
@@ -320,6 +322,24 @@ class Platform(pulumi.ComponentResource):
             # People of a team read their own team's logs; the platform group and the nodes' stay with the admins.
             for team_name, human_role in self.teams.human_roles.items():
                 self.logs.grant_team_read(f"{name}-logs-read-{team_name}", team_name, human_role)
+        self.notebooks: JupyterHub | None = None
+        if spec.notebooks.enabled:
+            self.notebooks = JupyterHub(
+                f"{name}-notebooks",
+                JupyterHubArgs(
+                    env=env,
+                    spec=spec.notebooks,
+                    teams=tuple(spec.teams),
+                    cpu_pools=tuple(notebook_cpu_pools(spec)),
+                    gpu_pools=tuple(notebook_gpu_pools(spec)),
+                    pull_through=self.registry.pull_through,
+                    k8s_provider=self.cluster.k8s_provider,
+                    storage_class_name=self.cluster.storage_class_name,
+                    team_namespaces=self.teams.namespace_ready,
+                    admission_ready=self.teams.admission_ready,
+                ),
+                aws_only,
+            )
 
         self.metaflow_config = self.orchestrator.metaflow_config
         self.permission_boundary_arn = self.guardrails.permission_boundary_arn
