@@ -277,8 +277,11 @@ def _team_servers_peer(teams: Sequence[TeamSpec]) -> dict[str, Any]:
 def _resources(size: ServerSizeSpec) -> dict[str, Any]:
     # KubeSpawner's cpu_guarantee is a float of cores, mem_guarantee/mem_limit a ByteSpecification (an int is
     # bytes); kubespawner@7.0.0 objects.py make_pod turns them into the container's requests and limits.
+    # The CPU limit is explicit: without one the team's LimitRange injects its default (1 core), below the
+    # request of any larger server, and the API server rejects the pod.
     memory = size.memory_gib * GIB
-    return {"cpu_guarantee": float(size.cpu), "mem_guarantee": memory, "mem_limit": memory}
+    cpu = float(size.cpu)
+    return {"cpu_guarantee": cpu, "cpu_limit": cpu, "mem_guarantee": memory, "mem_limit": memory}
 
 
 def team_profiles(
@@ -463,6 +466,11 @@ def jupyterhub_values(
                 **placement,
                 "networkPolicy": {
                     "enabled": True,
+                    # The chart opens http/https to every source by default (values.yaml
+                    # `proxy.chp.networkPolicy.allowedIngressPorts`); nobody needs that here. The hub (API port)
+                    # and labelled pods keep the chart's own rules, and people arrive through kubectl
+                    # port-forward, which the kubelet opens inside the pod's network namespace.
+                    "allowedIngressPorts": [],
                     # The proxy routes to the servers in the team namespaces and nowhere else outside its own.
                     "egress": [{"to": [team_servers], "ports": [{"port": SERVER_PORT, "protocol": "TCP"}]}],
                     "egressAllowRules": {
@@ -492,7 +500,7 @@ def jupyterhub_values(
                 "dynamic": {"storageClass": storage_class},
             },
             # The profiles set the real sizes; this is what a server without a profile would get.
-            "cpu": {"guarantee": float(spec.cpu_server.cpu)},
+            "cpu": {"guarantee": float(spec.cpu_server.cpu), "limit": float(spec.cpu_server.cpu)},
             "memory": {"guarantee": spec.cpu_server.memory_gib * GIB, "limit": spec.cpu_server.memory_gib * GIB},
         },
         "custom": {

@@ -603,6 +603,9 @@ class Required:
     owner_urn: str | None = None
     # Set when the catalogue itself cannot say what the flow is: reported as is.
     unknown: str = ""
+    # Destinations reached by pod address rather than through a Service (JupyterHub's proxy routes to each notebook
+    # server's pod IP); when set, ``service`` only names them in messages.
+    pods: tuple[Pod, ...] = ()
 
 
 def _team_names(world: World) -> list[str]:
@@ -845,6 +848,10 @@ def required_flows(world: World) -> Iterator[Required]:
                     parsed.port,
                     owner_urn=item.urn,
                 )
+    # JupyterHub: hub, proxy and the notebook servers KubeSpawner starts in the team namespaces.
+    from mlstack.simulate.notebook_flows import notebook_required
+
+    yield from notebook_required(net)
 
 
 def _event_flows(world: World, net: Network) -> Iterator[Required]:
@@ -1038,6 +1045,9 @@ def _required_findings(world: World) -> Iterator[tuple[str, str | None]]:
             continue
         if not flow.sources:
             continue
+        if flow.pods:
+            yield from _direct_findings(net, flow)
+            continue
         service = net.services.get((flow.namespace, flow.service))
         if service is None:
             yield (
@@ -1079,6 +1089,33 @@ def _required_findings(world: World) -> Iterator[tuple[str, str | None]]:
                     f"{side} ({', '.join(sorted(isolating))}) allows it",
                     urn,
                 )
+
+
+def _direct_findings(net: Network, flow: Required) -> Iterator[tuple[str, str | None]]:
+    """A flow to pods by their address: each source to each destination pod on ``flow.port``."""
+    for dst in flow.pods:
+        blocked: dict[tuple[str, str], tuple[list[str], set[str]]] = {}
+        for source in flow.sources:
+            try:
+                verdict = evaluate(net, source, dst, flow.port, flow.protocol)
+            except Unknown as unknown:
+                yield f"{flow.why}: {source.name} -> {dst.label}: {unknown}", dst.urn
+                continue
+            if verdict.allowed:
+                continue
+            other = dst if verdict.direction == "egress" else source.pod
+            policy = _to_fix(net, verdict.isolating, verdict.direction, other)
+            names, isolating = blocked.setdefault((verdict.direction, policy.urn), ([], set()))
+            names.append(source.name)
+            isolating.update(p.label for p in verdict.isolating)
+        for (direction, urn), (names, isolating) in blocked.items():
+            side = "source" if direction == "egress" else "destination"
+            yield (
+                f"{flow.why}: refused on {direction} for {', '.join(sorted(set(names)))} -> {dst.label} "
+                f"port {flow.port}/{flow.protocol} (pod address); no {direction} rule of the policies isolating "
+                f"the {side} ({', '.join(sorted(isolating))}) allows it",
+                urn,
+            )
 
 
 # --- forbidden flows ---------------------------------------------------------------------------------------
@@ -1173,6 +1210,9 @@ def forbidden_flows(world: World) -> Iterator[Forbidden]:
                 outsiders_of({*admitted, namespace}),
                 tuple(net.pods_of(service)),
             )
+    from mlstack.simulate.notebook_flows import notebook_forbidden
+
+    yield from notebook_forbidden(net)
 
 
 @sim_check(

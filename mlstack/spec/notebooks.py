@@ -88,9 +88,10 @@ class NotebookSsoSpec(StrictModel):
 
 
 class ServerSizeSpec(StrictModel):
-    """What one notebook server requests. Memory is requested and limited alike; CPU is requested, not limited."""
+    """What one notebook server gets: requested and limited alike (the team's LimitRange would otherwise inject
+    its default limit of 1 core, below a larger request, and the pod would be rejected)."""
 
-    cpu: float = Field(gt=0, le=192, description="CPU cores requested (KubeSpawner cpu_guarantee).")
+    cpu: float = Field(gt=0, le=192, description="CPU cores, request and limit (KubeSpawner cpu_guarantee, cpu_limit).")
     memory_gib: int = Field(
         ge=1, le=2048, description="Memory in GiB, request and limit (KubeSpawner mem_guarantee, mem_limit)."
     )
