@@ -308,7 +308,7 @@ def team_profiles(
         override: dict[str, Any] = {**common, **_resources(cpu), "node_selector": {POOL_LABEL: pool.name}}
         profiles.append(
             {
-                "display_name": f"{team.name}: CPU ({pool.name}), {cpu.cpu:g} cores, {cpu.memory_gib} GiB",
+                "display_name": f"{team.name}: CPU ({pool.name}), {cpu.cpu:g} vCPU, {cpu.memory_gib} GiB",
                 "slug": f"{team.name}-cpu-{pool.name}",
                 "description": f"A CPU server on the {pool.name} pool, in namespace {team.name}.",
                 "kubespawner_override": override,
@@ -334,7 +334,7 @@ def team_profiles(
             {
                 "display_name": f"{team.name}: {kind} ({gpu_pool.name})",
                 "slug": f"{team.name}-{'gpu-slice' if shared else 'gpu'}-{gpu_pool.name}",
-                "description": f"{kind} on the {gpu_pool.name} pool, {gpu.cpu:g} cores and {gpu.memory_gib} GiB, "
+                "description": f"{kind} on the {gpu_pool.name} pool, {gpu.cpu:g} vCPU and {gpu.memory_gib} GiB, "
                 f"in namespace {team.name}.",
                 "kubespawner_override": override,
             }
