@@ -173,7 +173,7 @@ def test_the_extra_config_installs_the_filter_as_the_chart_runs_it(tmp_path: Pat
     values = {"custom.mlstack.teams": TEAMS}
     sys.path.insert(0, str(tmp_path))
     try:
-        exec(EXTRA_CONFIG, {"c": config, "get_config": values.__getitem__})  # noqa: S102
+        exec(EXTRA_CONFIG, {"c": config, "get_config": values.__getitem__})
     finally:
         sys.path.remove(str(tmp_path))
         sys.modules.pop("mlstack_profiles", None)
