@@ -201,6 +201,15 @@ def port_forward_command(spec: NotebooksSpec) -> str:
     return f"kubectl -n {spec.namespace} port-forward svc/{PROXY_PUBLIC_SERVICE} {LOCAL_PORT}:80"
 
 
+def ui_address(spec: NotebooksSpec) -> dict[str, str]:
+    """The hub's entry in the ``ui_addresses`` stack output: in-cluster URL, laptop URL, port-forward."""
+    return {
+        "in_cluster": f"http://{PROXY_PUBLIC_SERVICE}.{spec.namespace}.svc.cluster.local",
+        "laptop": f"http://localhost:{LOCAL_PORT}",
+        "port_forward": port_forward_command(spec),
+    }
+
+
 def spawner_rules() -> list[dict[str, Any]]:
     """What the hub's service account may do in a team namespace: exactly the calls KubeSpawner 7.0.0 makes there
     (jupyterhub/kubespawner@7.0.0 kubespawner/spawner.py and reflector.py) with internal_ssl and services_enabled

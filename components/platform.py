@@ -17,7 +17,7 @@ from components.inference import Inference, InferenceArgs
 from components.keys import EncryptionKeys, EncryptionKeysArgs
 from components.logs import Logs, LogsArgs
 from components.network import Network, NetworkArgs
-from components.notebooks import JupyterHub, JupyterHubArgs
+from components.notebooks import JupyterHub, JupyterHubArgs, ui_address
 from components.observability import Alerts, AlertsArgs, Metrics, MetricsArgs, scrape_targets
 from components.options import child
 from components.orchestrator import (
@@ -386,6 +386,7 @@ class Platform(pulumi.ComponentResource):
             if orchestrator.metaflow and orchestrator.metaflow_ui
             else {}
         )
+        notebook_ui = {"jupyterhub": ui_address(spec.notebooks)} if self.notebooks is not None else {}
         return {
             "environment": spec.environment,
             "tier": spec.tier.value,
@@ -416,7 +417,7 @@ class Platform(pulumi.ComponentResource):
             ),
             "ui_addresses": pulumi.Output.all(
                 self.orchestrator.argo_server_url, self.orchestrator.argo_namespace
-            ).apply(lambda values: {**outputs.ui_addresses(values[0], values[1]), **metaflow_uis}),
+            ).apply(lambda values: {**outputs.ui_addresses(values[0], values[1]), **metaflow_uis, **notebook_ui}),
             "deploy_runner_project": runner.project_name if runner is not None else "",
             "deploy_runner_label": runner.runs_on if runner is not None else "",
         }

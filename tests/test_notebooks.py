@@ -422,3 +422,12 @@ def test_servers_are_in_the_network_model_with_their_port() -> None:
     servers = [p for p in net.pods if p.labels.get("component") == "singleuser-server"]
     assert sorted(p.namespace for p in servers) == ["recsys", "search"]
     assert all(p.named_port("notebook-port", "TCP") == SERVER_PORT for p in servers)
+
+
+def test_the_stack_outputs_say_where_the_hub_is() -> None:
+    hub = plan_of("dev").outputs["ui_addresses"]["jupyterhub"]
+    assert hub == {
+        "in_cluster": "http://proxy-public.jupyterhub.svc.cluster.local",
+        "laptop": "http://localhost:8000",
+        "port_forward": "kubectl -n jupyterhub port-forward svc/proxy-public 8000:80",
+    }
