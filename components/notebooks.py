@@ -453,7 +453,16 @@ def jupyterhub_values(
                 "mlstack-profiles": {"mountPath": PROFILES_MOUNT, "stringData": PROFILES_MODULE.read_text()}
             },
             "extraConfig": {"mlstack-profiles": EXTRA_CONFIG},
-            "db": {"type": "sqlite-pvc", "pvc": {"storage": "1Gi", "storageClassName": storage_class}},
+            "db": {
+                "type": "sqlite-pvc",
+                "pvc": {
+                    "storage": "1Gi",
+                    "storageClassName": storage_class,
+                    # Staging and prod keep the hub's database when the release is uninstalled (Helm's
+                    # resource-policy annotation); the users' home volumes are KubeSpawner's, never Helm's.
+                    **({"annotations": {"helm.sh/resource-policy": "keep"}} if hardened else {}),
+                },
+            },
             "resources": _small("100m", "512Mi", "1Gi"),
             **placement,
             "networkPolicy": {

@@ -431,3 +431,8 @@ def test_the_stack_outputs_say_where_the_hub_is() -> None:
         "laptop": "http://localhost:8000",
         "port_forward": "kubectl -n jupyterhub port-forward svc/proxy-public 8000:80",
     }
+
+
+def test_staging_and_prod_keep_the_hub_database_on_uninstall() -> None:
+    assert "annotations" not in _values("dev")["hub"]["db"]["pvc"]
+    assert _values("prod")["hub"]["db"]["pvc"]["annotations"] == {"helm.sh/resource-policy": "keep"}
