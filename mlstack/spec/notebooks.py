@@ -66,7 +66,9 @@ class NotebookSsoSpec(StrictModel):
     )
     admin_groups: list[IdpGroup] = Field(
         default_factory=list,
-        description="IdP groups whose members are JupyterHub admins. Default: none.",
+        description="IdP groups whose members are JupyterHub admins. JupyterHub 5.5's admin role has every "
+        "permission, including access to every user's server in every team namespace (admin_access is deprecated "
+        "since JupyterHub 2.0), so an admin crosses team boundaries. Default: none.",
     )
     login_service: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
         default="company SSO", description="Name on the login button. Default: company SSO."
