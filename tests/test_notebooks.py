@@ -96,6 +96,7 @@ def test_cross_section_rules_name_the_field(tmp_path: Path) -> None:
         s["notebooks"]["gpu_pools"] = ["missing"]
         s["notebooks"]["cpu_server"] = {"cpu": 64, "memory_gib": 4}
         s["notebooks"]["home_gib"] = 600
+        s["notebooks"]["namespace"] = "search"
         s["registry"]["pull_through_caches"] = [{"upstream": "ecr-public"}, {"upstream": "k8s"}]
 
     problems = _problems(tmp_path, mutate)
@@ -104,6 +105,7 @@ def test_cross_section_rules_name_the_field(tmp_path: Path) -> None:
     assert "cpu_quota 32" in problems["notebooks.cpu_server"]
     assert "max_pvc_gib (500)" in problems["notebooks.home_gib"]
     assert "quay.io" in problems["registry.pull_through_caches"]
+    assert "a team's namespace" in problems["notebooks.namespace"]
 
 
 def test_default_pools_are_the_amd64_cpu_pools_and_the_notebook_gpu_pools() -> None:

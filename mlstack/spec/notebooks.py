@@ -195,6 +195,13 @@ def notebook_problems(spec: Any) -> list[tuple[str, str]]:
     teams = {team.name: team for team in spec.teams}
     if not teams:
         problems.append(("notebooks.enabled", "JupyterHub serves teams: declare at least one team or turn it off"))
+    if nb.namespace in teams:
+        problems.append(
+            (
+                "notebooks.namespace",
+                f"'{nb.namespace}' is a team's namespace; the hub needs its own (default jupyterhub)",
+            )
+        )
     for team in nb.team_groups:
         if team not in teams:
             problems.append(
