@@ -487,7 +487,10 @@ def jupyterhub_values(
                     # The chart opens http/https to every source by default (values.yaml
                     # `proxy.chp.networkPolicy.allowedIngressPorts`); nobody needs that here. The hub (API port)
                     # and labelled pods keep the chart's own rules, and people arrive through kubectl
-                    # port-forward, which the kubelet opens inside the pod's network namespace.
+                    # port-forward: containerd dials localhost inside the pod's network namespace
+                    # (containerd/containerd internal/cri/server/sandbox_portforward_linux.go `portForward`,
+                    # `dialLocalhost`, read at main, not at the AMI's version), so the connection never crosses the
+                    # pod's veth, where the VPC CNI enforces NetworkPolicies.
                     "allowedIngressPorts": [],
                     # The proxy routes to the servers in the team namespaces and nowhere else outside its own.
                     "egress": [{"to": [team_servers], "ports": [{"port": SERVER_PORT, "protocol": "TCP"}]}],
