@@ -253,6 +253,7 @@ class Platform(pulumi.ComponentResource):
                 boundary_arn=self.guardrails.permission_boundary_arn,
                 artifacts=self.storage.buckets.get("artifacts"),
                 client_namespaces=vector_db_clients(spec),
+                scraper_namespaces=[spec.metrics.namespace] if spec.metrics.enabled else [],
                 team_namespaces=self.teams.namespace_ready,
                 admission_ready=self.teams.admission_ready,
             ),
@@ -273,6 +274,7 @@ class Platform(pulumi.ComponentResource):
                     cluster=self.cluster,
                     boundary_arn=self.guardrails.permission_boundary_arn,
                     after=self.teams.admission_ready,
+                    monitors_after=[self.vector_db],
                 ),
                 aws_only,
             )
