@@ -130,6 +130,7 @@ class Platform(pulumi.ComponentResource):
                 cluster_key_arn=self.keys.cluster_key_arn,
                 logs_key_arn=self.keys.logs_key_arn,
                 boundary_arn=self.guardrails.permission_boundary_arn,
+                volume_key_arn=self.keys.data_key_arn,
                 api_clients=api_clients,
             ),
             aws_only,

@@ -14,6 +14,7 @@ import pytest
 from policies.catalog import ALL_RULES, RULES_BY_ID
 from tests.compute_policy_cases import COMPUTE_CASES
 from tests.events_policy_cases import EVENTS_CASES
+from tests.volume_key_policy_cases import VOLUME_KEY_CASES
 from tests.policy_cases import (
     Case,
     bad,
@@ -1255,6 +1256,7 @@ CASES.update(
 
 CASES.update(COMPUTE_CASES)
 CASES.update(EVENTS_CASES)
+CASES.update(VOLUME_KEY_CASES)
 
 
 # In-VPC access: the CodeBuild deploy runner, the access host and their egress rules (policies/deploy.py).
