@@ -14,7 +14,6 @@ import pytest
 from policies.catalog import ALL_RULES, RULES_BY_ID
 from tests.compute_policy_cases import COMPUTE_CASES
 from tests.events_policy_cases import EVENTS_CASES
-from tests.volume_key_policy_cases import VOLUME_KEY_CASES
 from tests.policy_cases import (
     Case,
     bad,
@@ -32,6 +31,7 @@ from tests.policy_cases import (
     sibling_of,
     subjects_present,
 )
+from tests.volume_key_policy_cases import VOLUME_KEY_CASES
 
 KEY = "aws:kms/key:Key"
 ALIAS = "aws:kms/alias:Alias"

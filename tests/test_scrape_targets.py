@@ -34,15 +34,25 @@ def _scrape(stack: str, name: str) -> Any:
 def test_the_new_targets_follow_the_spec() -> None:
     _, spec = PROJECT.load("dev")
     names = {t.name for t in scrape_targets(spec)}
-    assert {"argo-workflows-controller", "qdrant", "keda-http-interceptor", "keda-http-scaler", "keda-http-operator"} <= names
-    no_argo = spec.model_copy(update={"orchestrator": spec.orchestrator.model_copy(update={"argo_workflows": False})})
+    assert {
+        "argo-workflows-controller",
+        "qdrant",
+        "keda-http-interceptor",
+        "keda-http-scaler",
+        "keda-http-operator",
+    } <= names
+    no_argo = spec.model_copy(
+        update={"orchestrator": spec.orchestrator.model_copy(update={"argo_workflows": False})}
+    )
     assert "argo-workflows-controller" not in {t.name for t in scrape_targets(no_argo)}
     pgvector = spec.model_copy(update={"vector_db": spec.vector_db.model_copy(update={"engine": "pgvector"})})
     assert "qdrant" not in {t.name for t in scrape_targets(pgvector)}
     warm = spec.model_copy(
         update={
             "inference": spec.inference.model_copy(
-                update={"endpoints": [e.model_copy(update={"min_replicas": 1}) for e in spec.inference.endpoints]}
+                update={
+                    "endpoints": [e.model_copy(update={"min_replicas": 1}) for e in spec.inference.endpoints]
+                }
             )
         }
     )
@@ -102,7 +112,10 @@ def test_the_qdrant_monitor_in_the_plan_waits_for_the_namespace_and_secrets_it_u
         r.urn
         for r in plan.resources
         if "mlstack:vectordb:VectorDb" in r.urn
-        and (r.type == "kubernetes:core/v1:Namespace" or (r.type == SECRET and r.name.endswith(("-api-key-secret", "-tls-secret"))))
+        and (
+            r.type == "kubernetes:core/v1:Namespace"
+            or (r.type == SECRET and r.name.endswith(("-api-key-secret", "-tls-secret")))
+        )
     }
     assert len(needed) == 3 and needed <= set(monitor.dependencies)
 
@@ -131,7 +144,10 @@ def test_a_qdrant_policy_without_the_scrape_rule_is_a_finding_on_it() -> None:
     policy.inputs["spec"]["ingress"] = policy.inputs["spec"]["ingress"][:-1]
     found = findings(world_of("dev", plan), MON3)
     assert found and all(f.urn == policy.urn for f in found)
-    assert "PodMonitor qdrant/qdrant: the NetworkPolicies refuse the scrape of StatefulSet qdrant/qdrant" in found[0].message
+    assert (
+        "PodMonitor qdrant/qdrant: the NetworkPolicies refuse the scrape of StatefulSet qdrant/qdrant"
+        in found[0].message
+    )
 
 
 def test_a_scrape_rule_wider_than_the_rest_port_is_a_forbidden_flow() -> None:
@@ -171,7 +187,8 @@ def test_the_interceptor_monitor_selects_only_the_metrics_service() -> None:
     matched = [
         o.name
         for o in all_objects(world)
-        if o.kind == "Service" and label_selector_matches({"matchLabels": selector}, o.obj["metadata"].get("labels") or {})
+        if o.kind == "Service"
+        and label_selector_matches({"matchLabels": selector}, o.obj["metadata"].get("labels") or {})
     ]
     assert matched == ["keda-add-ons-http-interceptor-metrics"]
 
@@ -199,7 +216,9 @@ def test_a_monitor_that_selects_nothing_is_a_finding_on_it() -> None:
 
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
 def test_new_alerts_are_installed_where_their_exporters_are_scraped(stack: str) -> None:
-    rules = [r for r in plan_of(stack).resources if r.type == "kubernetes:monitoring.coreos.com/v1:PrometheusRule"]
+    rules = [
+        r for r in plan_of(stack).resources if r.type == "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
+    ]
     alerts = {rule["alert"] for r in rules for g in r.inputs["spec"]["groups"] for rule in g["rules"]}
     _, spec = PROJECT.load(stack)
     scraped = {t.exporter for t in scrape_targets(spec)}
