@@ -113,10 +113,11 @@ EBS_CSI = "ebs.csi.aws.com"
     "MLS-KMS-005",
     subjects=[STORAGE_CLASS, KMS_KEY],
     title="EBS storage classes encrypt with a platform KMS key",
-    why="Without kmsKeyId the EBS CSI driver's volumes are encrypted with the account's default aws/ebs key, "
-    "whose policy AWS writes: anyone in the account allowed to use EC2 can use it, it cannot be rotated, "
-    "disabled or audited per environment, and snapshots of it cannot be shared. Prometheus, Qdrant and "
-    "notebook volumes hold the platform's data and belong under its own rotating key.",
+    why="Without kmsKeyId the EBS CSI driver's volumes are encrypted with the AWS managed aws/ebs key, whose "
+    "key policy AWS owns: every principal of the account may use it through EBS, and the platform can change "
+    "neither its policy nor its state per environment; snapshots encrypted with it cannot be shared with "
+    "another account. Prometheus, Qdrant and notebook volumes hold the platform's data and belong under its own "
+    "key, whose policy it writes.",
     severity=Severity.HIGH,
     remediation="Set parameters.kmsKeyId of every ebs.csi.aws.com StorageClass to a KMS key of the stack "
     "(components/cluster.py: ClusterArgs.volume_key_arn, the data key), whose policy lets EC2 use it on the "
