@@ -85,8 +85,8 @@ class ScrapeTarget:
     # namespace only (the CRD's `authorization.credentials`: "a key of a Secret in the namespace"), so a target
     # whose credentials are a Secret of its own namespace gets its monitor there.
     monitor_namespace: str | None = None
-    # (Secret name, key) of a token sent as "Authorization: Bearer <token>" (ServiceMonitor
-    # `endpoints[].authorization`, type Bearer by default).
+    # (Secret name, key) of a token sent as "Authorization: Bearer <token>" (the `authorization` of a PodMonitor's
+    # or ServiceMonitor's endpoint, type Bearer by default).
     authorization_secret: tuple[str, str] | None = None
     # (Secret name, key) of the CA that signs the target's serving certificate, and the name to verify it against
     # (Prometheus scrapes the pod IP, which the certificate does not cover): `tlsConfig.ca.secret`,
@@ -702,7 +702,7 @@ def monitor_manifest(target: ScrapeTarget, monitoring_namespace: str) -> dict[st
     """The PodMonitor or ServiceMonitor of a target. Fields from the CRDs of kube-prometheus-stack 88.5.3
     (charts/crds/crds/crd-podmonitors.yaml, crd-servicemonitors.yaml: ``selector``, ``namespaceSelector.matchNames``,
     ``podMetricsEndpoints``/``endpoints`` with ``port``, ``path``, ``scheme``, ``honorLabels``,
-    ``bearerTokenFile``, ``tlsConfig.insecureSkipVerify``; ServiceMonitor ``authorization.type``/``credentials``,
+    ``bearerTokenFile``, ``tlsConfig.insecureSkipVerify``, and on both kinds ``authorization.type``/``credentials``,
     ``tlsConfig.ca.secret``, ``tlsConfig.serverName``). The monitor lives in ``monitoring_namespace`` unless the
     target names its own (``monitor_namespace``)."""
     endpoint: dict[str, Any] = {"port": target.port, "path": target.path, "scheme": target.scheme}
