@@ -672,6 +672,10 @@ def scrape_targets(spec: PlatformSpec) -> list[ScrapeTarget]:
                 spec.orchestrator.argo_namespace,
                 {"app.kubernetes.io/component": "workflow-controller", "app.kubernetes.io/part-of": "argo-workflows"},
                 "metrics",
+                # argo_workflows_total_count carries the workflow's own `namespace` label (the team's); without
+                # honorLabels Prometheus would rename it exported_namespace and put the controller's namespace in
+                # its place (Prometheus scrape_config honor_labels).
+                honor_labels=True,
                 why="workflows by phase, failed workflows and controller errors",
             )
         )

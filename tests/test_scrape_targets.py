@@ -76,6 +76,8 @@ def test_argo_controller_serves_metrics_and_its_service_is_scraped() -> None:
     release = resource(plan_of("dev"), "kubernetes:helm.sh/v3:Release", "orchestrator-argo")
     assert release.inputs["values"]["controller"]["metricsConfig"] == {"enabled": True}
     scrape = _scrape("dev", "argo-workflows-controller")
+    # The workflows' own namespace label (the team's) must survive the scrape: WorkflowsFailing groups by it.
+    assert scrape.monitor.obj["spec"]["endpoints"][0]["honorLabels"] is True
     # The chart's Service port "metrics" 8080 targets the controller container's 9090 (values.yaml
     # controller.metricsConfig.port), rendered by real Helm from the plan's values.
     assert [(pod.label.split(" (")[0], port) for pod, port in scrape.targets] == [
