@@ -45,7 +45,9 @@ def test_the_new_targets_follow_the_spec() -> None:
         update={"orchestrator": spec.orchestrator.model_copy(update={"argo_workflows": False})}
     )
     assert "argo-workflows-controller" not in {t.name for t in scrape_targets(no_argo)}
-    pgvector = spec.model_copy(update={"vector_db": spec.vector_db.model_copy(update={"engine": "pgvector"})})
+    pgvector = spec.model_copy(
+        update={"vector_db": spec.vector_db.model_copy(update={"engine": "aurora-pgvector"})}
+    )
     assert "qdrant" not in {t.name for t in scrape_targets(pgvector)}
     warm = spec.model_copy(
         update={

@@ -67,7 +67,9 @@ def test_the_simulation_allows_the_drivers_key_calls(stack: str) -> None:
     driver = [
         o
         for o in outcomes(world_of(stack))
-        if o.call.principal.arn.endswith("-ebs-csi-driver") and o.call.request.action.startswith("kms:")
+        if o.call.principal.arn.endswith("-ebs-csi-driver")
+        and o.call.request.action.startswith("kms:")
+        and o.call.expect_allowed
     ]
     assert {o.call.request.action for o in driver} == {
         "kms:CreateGrant",
@@ -105,3 +107,36 @@ def test_without_ec2_in_the_key_policy_the_driver_cannot_create_volumes() -> Non
     key.inputs["policy"] = json.dumps(policy)
     found = findings(world_of("dev", plan), IAM)
     assert found and all("ebs-csi-driver" in f.message for f in found)
+
+
+def test_the_driver_cannot_grant_the_key_to_anyone_nor_use_it_outside_ec2() -> None:
+    from mlstack.simulate.access import outcomes
+
+    refused = [
+        o
+        for o in outcomes(world_of("dev"))
+        if o.call.principal.arn.endswith("-ebs-csi-driver") and not o.call.expect_allowed
+    ]
+    assert {o.call.request.action for o in refused} == {"kms:CreateGrant", "kms:Decrypt"}
+    assert all(o.decision.name != "ALLOW" for o in refused)
+    assert findings(world_of("dev"), "MLS-SIM-IAM-002") == []
+
+
+def test_a_driver_policy_without_the_grant_condition_is_caught_once_the_key_allows_it() -> None:
+    """Both gates must hold: with the key policy's GrantIsForAWSResource condition removed too, an identity
+    statement granting CreateGrant unconditionally lets the driver hand the key to anyone."""
+    plan = mutable_plan("dev")
+    key = _data_key(plan)
+    policy = json.loads(key.inputs["policy"])
+    for statement in policy["Statement"]:
+        if statement.get("Sid") == "GrantsOnlyForServices":
+            del statement["Condition"]["Bool"]
+    key.inputs["policy"] = json.dumps(policy)
+    role_policy = next(r for r in plan.by_type(ROLE_POLICY) if r.name.endswith("-ebs-csi-kms"))
+    document = json.loads(role_policy.inputs["policy"])
+    for statement in document["Statement"]:
+        if statement["Action"] == "kms:CreateGrant":
+            del statement["Condition"]["Bool"]
+    role_policy.inputs["policy"] = json.dumps(document)
+    found = findings(world_of("dev", plan), "MLS-SIM-IAM-002")
+    assert found and all("kms:CreateGrant" in f.message and "ebs-csi-driver" in f.message for f in found)

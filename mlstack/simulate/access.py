@@ -545,6 +545,26 @@ def _ebs_volume_key_calls(p: _Plan) -> Iterator[Call]:
                 "kmsKeyId is refused)",
                 EBS_KMS,
             )
+        # Least privilege: the driver's pod may not hand the key to a principal of its choosing (a grant not made
+        # by EC2 for a volume) nor use it outside EC2.
+        yield Call(
+            role,
+            Request("kms:CreateGrant", key, _tls({**via, "kms:GrantIsForAWSResource": ("false",)})),
+            "the EBS CSI driver's credentials could grant the volumes' key to any principal",
+            EBS_KMS,
+            expect_allowed=False,
+        )
+        yield Call(
+            role,
+            Request(
+                "kms:Decrypt",
+                key,
+                _tls({"kms:ViaService": (f"s3.{p.region}.amazonaws.com",), "kms:CallerAccount": (p.account,)}),
+            ),
+            "the EBS CSI driver's credentials could decrypt the platform's S3 objects with the data key",
+            EBS_KMS,
+            expect_allowed=False,
+        )
 
 
 def _sagemaker_calls(p: _Plan) -> Iterator[Call]:
