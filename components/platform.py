@@ -132,6 +132,7 @@ class Platform(pulumi.ComponentResource):
                 cluster_key_arn=self.keys.cluster_key_arn,
                 logs_key_arn=self.keys.logs_key_arn,
                 boundary_arn=self.guardrails.permission_boundary_arn,
+                volume_key_arn=self.keys.data_key_arn,
                 api_clients=api_clients,
             ),
             aws_only,
@@ -255,6 +256,7 @@ class Platform(pulumi.ComponentResource):
                 boundary_arn=self.guardrails.permission_boundary_arn,
                 artifacts=self.storage.buckets.get("artifacts"),
                 client_namespaces=vector_db_clients(spec),
+                scraper_namespaces=[spec.metrics.namespace] if spec.metrics.enabled else [],
                 team_namespaces=self.teams.namespace_ready,
                 admission_ready=self.teams.admission_ready,
             ),
@@ -275,6 +277,7 @@ class Platform(pulumi.ComponentResource):
                     cluster=self.cluster,
                     boundary_arn=self.guardrails.permission_boundary_arn,
                     after=self.teams.admission_ready,
+                    monitors_after=[self.vector_db],
                 ),
                 aws_only,
             )

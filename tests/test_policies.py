@@ -31,6 +31,7 @@ from tests.policy_cases import (
     sibling_of,
     subjects_present,
 )
+from tests.volume_key_policy_cases import VOLUME_KEY_CASES
 
 KEY = "aws:kms/key:Key"
 ALIAS = "aws:kms/alias:Alias"
@@ -1255,6 +1256,7 @@ CASES.update(
 
 CASES.update(COMPUTE_CASES)
 CASES.update(EVENTS_CASES)
+CASES.update(VOLUME_KEY_CASES)
 
 
 # In-VPC access: the CodeBuild deploy runner, the access host and their egress rules (policies/deploy.py).

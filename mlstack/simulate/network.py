@@ -60,6 +60,8 @@ DNS_PORTS = (("dns", 53, "UDP"), ("dns-tcp", 53, "TCP"), ("metrics", 9153, "TCP"
 EKS_DEFAULT_SERVICE_CIDRS = (ipaddress.IPv4Network("10.100.0.0/16"), ipaddress.IPv4Network("172.20.0.0/16"))
 # A namespace that exists in every cluster and that no tenant owns: its modelled pod stands for "anyone else".
 OUTSIDER_NAMESPACE = "default"
+# The pods the Prometheus Operator creates for a Prometheus (mlstack.simulate.operator_made).
+PROMETHEUS_POD_LABELS = {"app.kubernetes.io/name": "prometheus", "app.kubernetes.io/managed-by": "prometheus-operator"}
 # A port no manifest declares, to ask "is anything at all allowed to a pod that may listen anywhere".
 _UNLISTED_PORT = 40000
 
@@ -1128,6 +1130,9 @@ class Forbidden:
     destinations: tuple[Pod, ...]
     # (pod label, port) pairs the platform means to allow (an endpoint's serving port to other teams).
     exempt: frozenset[tuple[str, int]] = frozenset()
+    # (source label, destination label, port) flows the platform means to allow from one source only (the
+    # platform's Prometheus scraping Qdrant's REST port).
+    exempt_flows: frozenset[tuple[str, str, int]] = frozenset()
 
 
 def _policy_ports(net: Network) -> set[tuple[int, str]]:
@@ -1183,17 +1188,33 @@ def forbidden_flows(world: World) -> Iterator[Forbidden]:
     )
     vdb = world.spec.vector_db
     if vdb.enabled and vdb.engine == "qdrant":
-        from components.vectordb import QDRANT_RELEASE, vector_db_clients
+        from components.vectordb import QDRANT_HTTP_PORT, QDRANT_RELEASE, vector_db_clients
 
         clients = vector_db_clients(world.spec)
-        yield Forbidden(
-            f"only Qdrant's declared clients ({', '.join(clients)}) may reach Qdrant",
-            outsiders_of({*clients, vdb.namespace}),
-            tuple(
+        qdrant = tuple(
+            p
+            for p in net.pods
+            if p.namespace == vdb.namespace and p.labels.get("app.kubernetes.io/instance") == QDRANT_RELEASE
+        )
+        # The platform's Prometheus scrapes Qdrant's /metrics (behind the read-only key) on the REST port, and
+        # nothing else of Qdrant (components/vectordb.py qdrant_network_policy).
+        scrapers = (
+            [
                 p
                 for p in net.pods
-                if p.namespace == vdb.namespace
-                and p.labels.get("app.kubernetes.io/instance") == QDRANT_RELEASE
+                if p.namespace == world.spec.metrics.namespace
+                and all(p.labels.get(k) == v for k, v in PROMETHEUS_POD_LABELS.items())
+            ]
+            if world.spec.metrics.enabled
+            else []
+        )
+        yield Forbidden(
+            f"only Qdrant's declared clients ({', '.join(clients)}) may reach Qdrant, and the platform's "
+            "Prometheus its REST port",
+            outsiders_of({*clients, vdb.namespace}),
+            qdrant,
+            exempt_flows=frozenset(
+                (scraper.label, pod.label, QDRANT_HTTP_PORT) for scraper in scrapers for pod in qdrant
             ),
         )
     if world.spec.orchestrator.metaflow:
@@ -1247,6 +1268,8 @@ def _forbidden_findings(world: World) -> Iterator[tuple[str, str | None]]:
                 ):
                     continue
                 for source in flow.sources:
+                    if (source.name, dst.label, number) in flow.exempt_flows:
+                        continue
                     try:
                         verdict = evaluate(net, source, dst, number, protocol)
                     except Unknown as unknown:
