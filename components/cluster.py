@@ -12,7 +12,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as kubernetes
 
 from components.environment import Environment
-from components.iam import platform_role, pod_identity_trust, service_trust
+from components.iam import platform_role, pod_identity_trust, policy_document, service_trust
 from components.options import child, stateful
 from mlstack.catalog import eks_addon_versions
 from mlstack.pipeline_roles import pipeline_role_arn
@@ -97,6 +97,31 @@ def system_placement() -> dict[str, Any]:
     return {"nodeSelector": dict(SYSTEM_NODE_LABEL), "tolerations": [dict(SYSTEM_TOLERATION)]}
 
 
+def ebs_volume_key_statements(key_arn: pulumi.Input[str], region: str) -> list[dict[str, Any]]:
+    """What the EBS CSI driver's role needs on the volumes' customer managed key, used by EC2 on its behalf
+    (kms:ViaService ec2): the actions kubernetes-sigs/aws-ebs-csi-driver@v1.50.1 docs/install.md ("Encrypted EBS
+    Volumes via KMS": Decrypt, GenerateDataKeyWithoutPlaintext, CreateGrant) lists, plus DescribeKey, which the EBS
+    user guide's list adds (ebs-encryption-requirements.html, "Permissions for users"), and CreateGrant only for
+    grants to an AWS resource, as that guide advises (kms:GrantIsForAWSResource)."""
+    via = {"kms:ViaService": f"ec2.{region}.amazonaws.com"}
+    return [
+        {
+            "Sid": "UseVolumeKeyThroughEc2",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt", "kms:GenerateDataKeyWithoutPlaintext", "kms:DescribeKey"],
+            "Resource": key_arn,
+            "Condition": {"StringEquals": via},
+        },
+        {
+            "Sid": "GrantVolumeKeyToEc2",
+            "Effect": "Allow",
+            "Action": "kms:CreateGrant",
+            "Resource": key_arn,
+            "Condition": {"StringEquals": via, "Bool": {"kms:GrantIsForAWSResource": "true"}},
+        },
+    ]
+
+
 def eks_cluster_name(env: Environment) -> str:
     """The EKS cluster's name, known before the cluster exists so that subnets can carry discovery tags."""
     return env.resource_name("eks")
@@ -116,6 +141,9 @@ class ClusterArgs:
     cluster_key_arn: pulumi.Input[str]
     logs_key_arn: pulumi.Input[str]
     boundary_arn: pulumi.Input[str]
+    # The platform KMS key that encrypts the gp3 StorageClass's volumes (the data key, whose policy lets EC2 use
+    # it on the caller's behalf); the EBS CSI driver's role is granted its use.
+    volume_key_arn: pulumi.Input[str]
     # Security groups outside the cluster that must reach the private API endpoint (the deploy runner, the
     # access host), by a short role name used in the rule's logical name. Default: none.
     api_clients: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
@@ -224,12 +252,21 @@ class Cluster(pulumi.ComponentResource):
             description="EBS CSI driver controller, through Pod Identity",
         )
         self._attach(ebs_role, "ebs-csi-policy", "service-role/AmazonEBSCSIDriverPolicy")
+        # The volumes' key, through EC2 only: without it CreateVolume with the StorageClass's kmsKeyId fails and
+        # every claim stays Pending.
+        ebs_kms = aws.iam.RolePolicy(
+            f"{name}-ebs-csi-kms",
+            role=ebs_role.name,
+            name="volume-key",
+            policy=policy_document(ebs_volume_key_statements(args.volume_key_arn, env.region)),
+            opts=child(self),
+        )
         after = {
             "coredns": self._addon(env, "coredns", depends_on=[node_group]),
             "aws-ebs-csi-driver": self._addon(
                 env,
                 "aws-ebs-csi-driver",
-                depends_on=[node_group],
+                depends_on=[node_group, ebs_kms],
                 pod_identity=[
                     aws.eks.AddonPodIdentityAssociationArgs(
                         role_arn=ebs_role.arn, service_account="ebs-csi-controller-sa"
@@ -292,7 +329,14 @@ class Cluster(pulumi.ComponentResource):
                 annotations={"storageclass.kubernetes.io/is-default-class": "true"},
             ),
             provisioner="ebs.csi.aws.com",
-            parameters={"type": "gp3", "encrypted": "true", "csi.storage.k8s.io/fstype": "ext4"},
+            # kubernetes-sigs/aws-ebs-csi-driver@v1.50.1 docs/parameters.md: `encrypted` and `kmsKeyId` (the key's
+            # full ARN; without it EBS uses the account's default aws/ebs key).
+            parameters={
+                "type": "gp3",
+                "encrypted": "true",
+                "kmsKeyId": args.volume_key_arn,
+                "csi.storage.k8s.io/fstype": "ext4",
+            },
             # Zonal volumes must be created where the pod lands, not where the claim happens to be made.
             volume_binding_mode="WaitForFirstConsumer",
             allow_volume_expansion=True,

@@ -35,6 +35,18 @@ KEDA_CHART = ("keda", "2.20.2", "https://kedacore.github.io/charts")
 HTTP_ADDON_CHART = ("keda-add-ons-http", "0.15.0", "https://kedacore.github.io/charts")
 LB_CONTROLLER_CHART = ("aws-load-balancer-controller", "1.13.0", "https://aws.github.io/eks-charts")
 KEDA_NAMESPACE = "keda"
+# The KEDA HTTP add-on's release (the chart's name; the _chart helper names releases after their chart).
+HTTP_ADDON_RELEASE = HTTP_ADDON_CHART[0]
+# The interceptor serves Prometheus metrics on 2223 (kedacore/http-add-on@v0.15.0 pkg/observability/config.go:
+# OTEL_PROM_EXPORTER_ENABLED defaults to true, OTEL_PROM_EXPORTER_PORT to 2223; interceptor/main.go serves /metrics
+# there), but the 0.15.0 chart declares no container port for it and renders no Service for it
+# (templates/interceptor/), so mlstack adds the Service upstream's kustomize config has
+# (config/interceptor/metrics-service.yaml), which the metrics stack scrapes.
+HTTP_ADDON_METRICS_PORT = 2223
+INTERCEPTOR_METRICS_SERVICE = f"{HTTP_ADDON_RELEASE}-interceptor-metrics"
+# The metrics Service's own labels, distinct from the chart's interceptor Services (admin, proxy), so that its
+# ServiceMonitor selects it alone.
+INTERCEPTOR_METRICS_LABELS = {"app.kubernetes.io/name": "http-add-on", "app.kubernetes.io/component": "interceptor-metrics"}
 # Where KEDA's and the HTTP add-on's images are published (the charts' default registry).
 KEDA_IMAGE_REGISTRY = "ghcr.io"
 LB_CONTROLLER_NAMESPACE = "kube-system"
@@ -190,14 +202,18 @@ class Inference(pulumi.ComponentResource):
             if any(e.scales_to_zero for e in on_kubernetes):
                 # The add-on's chart renders a keda.sh ScaledObject for its interceptor, whose CRD is a template
                 # of the KEDA release (kedacore/charts@v2.20.2:keda/templates/crds): install KEDA first.
-                self.charts.append(
-                    self._chart(
-                        "http-addon",
-                        HTTP_ADDON_CHART,
-                        KEDA_NAMESPACE,
-                        _http_addon_values(hardened=args.env.tier.hardened, pull_through=cache),
-                        after=[keda],
-                    )
+                http_addon = self._chart(
+                    "http-addon",
+                    HTTP_ADDON_CHART,
+                    KEDA_NAMESPACE,
+                    _http_addon_values(hardened=args.env.tier.hardened, pull_through=cache),
+                    after=[keda],
+                )
+                self.charts.append(http_addon)
+                kubernetes.core.v1.Service(
+                    f"{name}-interceptor-metrics",
+                    **interceptor_metrics_service(),
+                    opts=self._k8s(depends_on=[http_addon]),
                 )
         if any(e.exposure == "internal-alb" for e in on_kubernetes):
             self.charts.append(self._load_balancer_controller())
@@ -601,6 +617,30 @@ def _http_addon_values(*, hardened: bool, pull_through: PullThrough | None = Non
             for component in ("operator", "interceptor", "scaler")
         }
     return values
+
+
+def interceptor_metrics_service() -> dict[str, Any]:
+    """The Service in front of the interceptors' Prometheus port (HTTP_ADDON_METRICS_PORT), by number: the
+    chart's pod template does not declare it."""
+    return {
+        "metadata": {
+            "name": INTERCEPTOR_METRICS_SERVICE,
+            "namespace": KEDA_NAMESPACE,
+            "labels": {**INTERCEPTOR_METRICS_LABELS, "app.kubernetes.io/managed-by": "mlstack"},
+        },
+        "spec": {
+            "type": "ClusterIP",
+            "selector": dict(INTERCEPTOR_POD_LABELS),
+            "ports": [
+                {
+                    "name": "metrics",
+                    "port": HTTP_ADDON_METRICS_PORT,
+                    "targetPort": HTTP_ADDON_METRICS_PORT,
+                    "protocol": "TCP",
+                }
+            ],
+        },
+    }
 
 
 def _models(args: InferenceArgs) -> ModelsBucket:

@@ -24,8 +24,12 @@ DEV_DELETION_WINDOW_DAYS = 7
 # RDS-managed master-user secrets of those databases, which Secrets Manager encrypts with it: Secrets Manager
 # calls GenerateDataKey and Decrypt on the caller's behalf (Secrets Manager user guide,
 # security-encryption.html, "kms:ViaService ... secretsmanager.<Region>.amazonaws.com").
+# The data key also encrypts the cluster's EBS volumes (the gp3 StorageClass's kmsKeyId, components/cluster.py):
+# EC2 uses it on behalf of the EBS CSI driver's role, which creates the volumes (EBS user guide
+# ebs-encryption-requirements.html, "Permissions for users": kms:CreateGrant with kms:GrantIsForAWSResource,
+# Decrypt, DescribeKey, GenerateDataKeyWithoutPlainText, ReEncrypt).
 _VIA_SERVICES: dict[KeyPurpose, tuple[str, ...]] = {
-    "data": ("s3", "rds", "secretsmanager"),
+    "data": ("s3", "rds", "secretsmanager", "ec2"),
     "registry": ("ecr",),
     "cluster": ("eks",),
     "logs": (),

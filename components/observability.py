@@ -25,10 +25,18 @@ from components.environment import Environment
 from components.gpu import POOL_LABEL
 from components.helm import chart_source
 from components.iam import platform_role, pod_identity_trust, policy_document
-from components.inference import PodIdentity, endpoint_selector
+from components.inference import INTERCEPTOR_METRICS_LABELS, PodIdentity, endpoint_selector
 from components.keys import create_key
 from components.options import child
 from components.registry import PullThrough
+from components.vectordb import (
+    API_KEY_SECRET,
+    CA_FIELD,
+    QDRANT_CHART,
+    QDRANT_RELEASE,
+    READ_ONLY_KEY_FIELD,
+    TLS_SECRET,
+)
 from mlstack.promql import metric_catalog, metric_names
 from mlstack.spec import PlatformSpec
 from mlstack.spec.observability import (
@@ -84,6 +92,18 @@ class ScrapeTarget:
     # (controller-runtime's authenticated metrics endpoint).
     bearer_token: bool = False
     tls_insecure_skip_verify: bool = False
+    # Where the monitor lives when not in the metrics namespace: a monitor's Secret references resolve in its own
+    # namespace only (the CRD's `authorization.credentials`: "a key of a Secret in the namespace"), so a target
+    # whose credentials are a Secret of its own namespace gets its monitor there.
+    monitor_namespace: str | None = None
+    # (Secret name, key) of a token sent as "Authorization: Bearer <token>" (the `authorization` of a PodMonitor's
+    # or ServiceMonitor's endpoint, type Bearer by default).
+    authorization_secret: tuple[str, str] | None = None
+    # (Secret name, key) of the CA that signs the target's serving certificate, and the name to verify it against
+    # (Prometheus scrapes the pod IP, which the certificate does not cover): `tlsConfig.ca.secret`,
+    # `tlsConfig.serverName`.
+    ca_secret: tuple[str, str] | None = None
+    server_name: str = ""
     # Label every series with the node of the scraped pod (``node``, as kube-state-metrics names it), so that a
     # query can join it with kube_node_labels (the GPU pool of each node, per-pool GPU panels).
     node_label: bool = False
@@ -200,6 +220,9 @@ class MetricsArgs:
     boundary_arn: pulumi.Input[str] | None = None
     """The permission boundary of Alertmanager's role (required with ``alerts``)."""
     after: Sequence[pulumi.Resource] = ()
+    monitors_after: Sequence[pulumi.Resource] = ()
+    """What the monitors wait for besides the release: the components owning the namespaces and Secrets that
+    monitors living outside the metrics namespace use (Qdrant's)."""
     grafana_viewer_groups: Sequence[str] = ()
     """Kubernetes groups (the teams') that may port-forward to the Grafana pod; platform admins may anyway."""
 
@@ -258,7 +281,7 @@ class Metrics(pulumi.ComponentResource):
                 metadata=manifest["metadata"],
                 spec=manifest["spec"],
                 # The release installs the monitors' CRDs and the namespace they live in.
-                opts=child(self, provider=args.k8s_provider, depends_on=[self.release]),
+                opts=child(self, provider=args.k8s_provider, depends_on=[self.release, *args.monitors_after]),
             )
         if spec.runs_grafana:
             if args.grafana_viewer_groups:
@@ -935,6 +958,34 @@ def scrape_targets(spec: PlatformSpec) -> list[ScrapeTarget]:
                 why="trigger errors and scaler values of every ScaledObject",
             )
         )
+    if any(e.backend == "kubernetes" and e.scales_to_zero for e in spec.inference.endpoints):
+        targets += http_addon_targets()
+    if spec.orchestrator.argo_workflows:
+        # argo-helm@argo-workflows-1.0.18: templates/controller/workflow-controller-service.yaml renders the
+        # controller's Service once `controller.metricsConfig.enabled` (components/orchestrator.py argo_values),
+        # port "metrics" (`servicePortName`) 8080 -> the container's 9090 (`metricsConfig.port`), plain HTTP
+        # (`metricsConfig.secure: false`, the chart's default). Its labels are "argo-workflows.labels" with the
+        # component "workflow-controller" (`controller.name`). The chart's own ServiceMonitor
+        # (`controller.serviceMonitor.enabled`) is not used: it would be part of the Argo release, installed before
+        # the metrics stack that brings the ServiceMonitor CRD.
+        targets.append(
+            ScrapeTarget(
+                "argo-workflows-controller",
+                "argo-workflows",
+                "ServiceMonitor",
+                spec.orchestrator.argo_namespace,
+                {"app.kubernetes.io/component": "workflow-controller", "app.kubernetes.io/part-of": "argo-workflows"},
+                "metrics",
+                # argo_workflows_total_count carries the workflow's own `namespace` label (the team's); without
+                # honorLabels Prometheus would rename it exported_namespace and put the controller's namespace in
+                # its place (Prometheus scrape_config honor_labels).
+                honor_labels=True,
+                why="workflows by phase, failed workflows and controller errors",
+            )
+        )
+    vdb = spec.vector_db
+    if vdb.enabled and vdb.engine == "qdrant":
+        targets.append(qdrant_target(vdb.namespace))
     for endpoint in spec.inference.endpoints:
         if endpoint.backend != "kubernetes":
             continue
@@ -959,7 +1010,9 @@ def monitor_manifest(target: ScrapeTarget, monitoring_namespace: str) -> dict[st
     """The PodMonitor or ServiceMonitor of a target. Fields from the CRDs of kube-prometheus-stack 88.5.3
     (charts/crds/crds/crd-podmonitors.yaml, crd-servicemonitors.yaml: ``selector``, ``namespaceSelector.matchNames``,
     ``podMetricsEndpoints``/``endpoints`` with ``port``, ``path``, ``scheme``, ``honorLabels``,
-    ``bearerTokenFile``, ``tlsConfig.insecureSkipVerify``, ``relabelings``)."""
+    ``bearerTokenFile``, ``tlsConfig.insecureSkipVerify``, and on both kinds ``authorization.type``/``credentials``,
+    ``tlsConfig.ca.secret``, ``tlsConfig.serverName``, ``relabelings``). The monitor lives in ``monitoring_namespace``
+    unless the target names its own (``monitor_namespace``)."""
     endpoint: dict[str, Any] = {"port": target.port, "path": target.path, "scheme": target.scheme}
     if target.honor_labels:
         endpoint["honorLabels"] = True
@@ -968,6 +1021,12 @@ def monitor_manifest(target: ScrapeTarget, monitoring_namespace: str) -> dict[st
         endpoint["bearerTokenFile"] = "/var/run/secrets/kubernetes.io/serviceaccount/token"
     if target.tls_insecure_skip_verify:
         endpoint["tlsConfig"] = {"insecureSkipVerify": True}
+    if target.authorization_secret is not None:
+        name, key = target.authorization_secret
+        endpoint["authorization"] = {"type": "Bearer", "credentials": {"name": name, "key": key}}
+    if target.ca_secret is not None:
+        name, key = target.ca_secret
+        endpoint["tlsConfig"] = {"ca": {"secret": {"name": name, "key": key}}, "serverName": target.server_name}
     if target.node_label:
         # The CRDs' RelabelConfig (``sourceLabels``, ``targetLabel``, ``action`` replace), applied before the
         # scrape: Prometheus' kubernetes_sd endpoints and pod roles set __meta_kubernetes_pod_node_name for targets
@@ -981,7 +1040,7 @@ def monitor_manifest(target: ScrapeTarget, monitoring_namespace: str) -> dict[st
         "kind": target.kind,
         "metadata": {
             "name": target.name,
-            "namespace": monitoring_namespace,
+            "namespace": target.monitor_namespace or monitoring_namespace,
             "labels": {EXPORTER_LABEL: target.exporter, "app.kubernetes.io/managed-by": "mlstack"},
         },
         "spec": {
@@ -990,3 +1049,76 @@ def monitor_manifest(target: ScrapeTarget, monitoring_namespace: str) -> dict[st
             endpoints_key: [endpoint],
         },
     }
+
+
+def http_addon_targets() -> list[ScrapeTarget]:
+    """The HTTP add-on's three components: the interceptor (requests held while an endpoint scales from zero,
+    per route), the external scaler (its polls of the interceptors) and the operator (controller-runtime)."""
+    return [
+        ScrapeTarget(
+            "keda-http-interceptor",
+            "keda-http-interceptor",
+            "ServiceMonitor",
+            KEDA_NAMESPACE,
+            dict(INTERCEPTOR_METRICS_LABELS),
+            "metrics",
+            why="requests per route, their latency and the requests held while an endpoint starts",
+        ),
+        # templates/scaler/service.yaml: "keda-add-ons-http-external-scaler", port "metrics" =
+        # `scaler.metrics.prometheus.port` (2223, enabled by default), labels component scaler, name http-add-on.
+        ScrapeTarget(
+            "keda-http-scaler",
+            "keda-http-scaler",
+            "ServiceMonitor",
+            KEDA_NAMESPACE,
+            {"app.kubernetes.io/component": "scaler", "app.kubernetes.io/name": "http-add-on"},
+            "metrics",
+            why="the scaler's polls of the interceptors: errors and unreachable interceptor pods",
+        ),
+        # templates/operator/service.yaml: "keda-add-ons-http-controller-manager-metrics-service", port "metrics"
+        # (`operator.port` 8443). The chart's defaults `operator.metrics.secure` and `.auth` (both true) make it
+        # controller-runtime's authenticated endpoint with a self-signed certificate, as Kueue's: Prometheus'
+        # token, which kube-prometheus-stack's ClusterRole lets get /metrics, and no certificate verification.
+        ScrapeTarget(
+            "keda-http-operator",
+            "keda-http-operator",
+            "ServiceMonitor",
+            KEDA_NAMESPACE,
+            {"app.kubernetes.io/component": "operator", "app.kubernetes.io/name": "http-add-on"},
+            "metrics",
+            scheme="https",
+            bearer_token=True,
+            tls_insecure_skip_verify=True,
+            why="reconcile errors of HTTPScaledObjects",
+        ),
+    ]
+
+
+def qdrant_target(namespace: str) -> ScrapeTarget:
+    """Qdrant's /metrics on its REST port. At v1.19.0 it needs an API key (qdrant/qdrant@v1.19.0
+    src/actix/api/service_api.rs `metrics` checks global access; src/actix/mod.rs whitelists only /, /healthz,
+    /readyz and /livez), which the read-only key satisfies (AccessRequirements::new() asks for no write), sent as
+    "Authorization: Bearer" (src/common/auth/mod.rs accepts it as well as the api-key header). The port serves
+    TLS with the platform's Qdrant CA. The monitor lives in Qdrant's namespace beside the key and the CA Secrets,
+    which the Prometheus Operator reads (kube-prometheus-stack 88.5.3 templates/prometheus-operator/
+    clusterrole.yaml: secrets, every verb, cluster-wide) and Prometheus selects monitors in every namespace
+    (values.yaml `podMonitorNamespaceSelector: {}`). A PodMonitor, not a ServiceMonitor: Qdrant's client and
+    headless Services select the same pods, so a ServiceMonitor matching both would scrape each twice. The chart's
+    own ServiceMonitor (values.yaml `metrics.serviceMonitor`) is not used: its template fixes `scheme: http`."""
+    return ScrapeTarget(
+        "qdrant",
+        "qdrant",
+        "PodMonitor",
+        namespace,
+        {"app.kubernetes.io/name": QDRANT_CHART, "app.kubernetes.io/instance": QDRANT_RELEASE},
+        # qdrant-helm qdrant-1.19.0 values.yaml `service.ports`: "http" is 6333, rendered as the container's port
+        # names (templates/statefulset.yaml).
+        "http",
+        scheme="https",
+        monitor_namespace=namespace,
+        authorization_secret=(API_KEY_SECRET, READ_ONLY_KEY_FIELD),
+        ca_secret=(TLS_SECRET, CA_FIELD),
+        # A name the server certificate covers (components/vectordb.py qdrant_dns_names).
+        server_name=f"{QDRANT_RELEASE}.{namespace}.svc",
+        why="collections, points and shard replicas that are not active",
+    )

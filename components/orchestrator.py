@@ -624,6 +624,11 @@ def argo_values(
         },
         # values.yaml `controller.nodeSelector`, `controller.tolerations`: on the system nodes.
         **system_placement(),
+        # values.yaml `controller.metricsConfig.enabled` (default false): the controller's Prometheus endpoint
+        # (/metrics on 9090, plain HTTP: the chart's `secure: false`) and the Service that exposes it
+        # (templates/controller/workflow-controller-service.yaml), which the metrics stack scrapes
+        # (components/observability.py scrape_targets).
+        "metricsConfig": {"enabled": True},
         "workflowDefaults": {
             "spec": {
                 "serviceAccountName": WORKFLOW_SERVICE_ACCOUNT,

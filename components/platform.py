@@ -17,6 +17,7 @@ from components.inference import Inference, InferenceArgs
 from components.keys import EncryptionKeys, EncryptionKeysArgs
 from components.logs import Logs, LogsArgs
 from components.network import Network, NetworkArgs
+from components.notebooks import JupyterHub, JupyterHubArgs, ui_address
 from components.observability import Alerts, AlertsArgs, Metrics, MetricsArgs, scrape_targets
 from components.options import child
 from components.orchestrator import (
@@ -33,6 +34,7 @@ from components.teams import Teams, TeamsArgs
 from components.vectordb import VectorDb, VectorDbArgs, vector_db_clients
 from mlstack import outputs
 from mlstack.spec import PlatformSpec
+from mlstack.spec.notebooks import notebook_cpu_pools, notebook_gpu_pools
 from mlstack.spec.observability import (
     GRAFANA_CONTAINER_PORT,
     GRAFANA_LOCAL_PORT,
@@ -135,6 +137,7 @@ class Platform(pulumi.ComponentResource):
                 cluster_key_arn=self.keys.cluster_key_arn,
                 logs_key_arn=self.keys.logs_key_arn,
                 boundary_arn=self.guardrails.permission_boundary_arn,
+                volume_key_arn=self.keys.data_key_arn,
                 api_clients=api_clients,
             ),
             aws_only,
@@ -258,6 +261,7 @@ class Platform(pulumi.ComponentResource):
                 boundary_arn=self.guardrails.permission_boundary_arn,
                 artifacts=self.storage.buckets.get("artifacts"),
                 client_namespaces=vector_db_clients(spec),
+                scraper_namespaces=[spec.metrics.namespace] if spec.metrics.enabled else [],
                 team_namespaces=self.teams.namespace_ready,
                 admission_ready=self.teams.admission_ready,
             ),
@@ -278,6 +282,7 @@ class Platform(pulumi.ComponentResource):
                     cluster=self.cluster,
                     boundary_arn=self.guardrails.permission_boundary_arn,
                     after=self.teams.admission_ready,
+                    monitors_after=[self.vector_db],
                     grafana_viewer_groups=[team.group for team in spec.teams],
                 ),
                 aws_only,
@@ -326,6 +331,24 @@ class Platform(pulumi.ComponentResource):
             # People of a team read their own team's logs; the platform group and the nodes' stay with the admins.
             for team_name, human_role in self.teams.human_roles.items():
                 self.logs.grant_team_read(f"{name}-logs-read-{team_name}", team_name, human_role)
+        self.notebooks: JupyterHub | None = None
+        if spec.notebooks.enabled:
+            self.notebooks = JupyterHub(
+                f"{name}-notebooks",
+                JupyterHubArgs(
+                    env=env,
+                    spec=spec.notebooks,
+                    teams=tuple(spec.teams),
+                    cpu_pools=tuple(notebook_cpu_pools(spec)),
+                    gpu_pools=tuple(notebook_gpu_pools(spec)),
+                    pull_through=self.registry.pull_through,
+                    k8s_provider=self.cluster.k8s_provider,
+                    storage_class_name=self.cluster.storage_class_name,
+                    team_namespaces=self.teams.namespace_ready,
+                    admission_ready=self.teams.admission_ready,
+                ),
+                aws_only,
+            )
 
         self.metaflow_config = self.orchestrator.metaflow_config
         self.permission_boundary_arn = self.guardrails.permission_boundary_arn
@@ -372,6 +395,7 @@ class Platform(pulumi.ComponentResource):
             if orchestrator.metaflow and orchestrator.metaflow_ui
             else {}
         )
+        notebook_ui = {"jupyterhub": ui_address(spec.notebooks)} if self.notebooks is not None else {}
         return {
             "environment": spec.environment,
             "tier": spec.tier.value,
@@ -411,6 +435,7 @@ class Platform(pulumi.ComponentResource):
                         values[2], spec.metrics.namespace, GRAFANA_POD, GRAFANA_CONTAINER_PORT, GRAFANA_LOCAL_PORT
                     ),
                     **metaflow_uis,
+                    **notebook_ui,
                 }
             ),
             "deploy_runner_project": runner.project_name if runner is not None else "",

@@ -77,6 +77,8 @@ class VectorDbArgs:
     # Qdrant writes its snapshots here; absent only when no engine needs it (the spec refuses the rest).
     artifacts: Bucket | None
     client_namespaces: Sequence[str]
+    scraper_namespaces: Sequence[str] = ()
+    """Namespaces whose Prometheus scrapes Qdrant's /metrics on the REST port (the platform's metrics stack)."""
     team_namespaces: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
     """Per team, what its namespaced objects wait for (``Teams.namespace_ready``); empty when none."""
     admission_ready: Sequence[pulumi.Resource] = ()
@@ -178,7 +180,7 @@ class VectorDb(pulumi.ComponentResource):
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name="qdrant-clients", namespace=spec.namespace, labels=_labels(QDRANT_RELEASE)
             ),
-            spec=qdrant_network_policy(args.client_namespaces),
+            spec=qdrant_network_policy(args.client_namespaces, args.scraper_namespaces),
             opts=k8s_opts,
         )
         self._snapshots(name, args, ns)
@@ -531,9 +533,10 @@ def _spread_replicas() -> dict[str, Any]:
     }
 
 
-def qdrant_network_policy(client_namespaces: Sequence[str]) -> dict[str, Any]:
-    """Qdrant pods admit the client namespaces on the API ports, their peers on the Raft port, and the snapshot
-    job on the REST port. Nothing else reaches them."""
+def qdrant_network_policy(client_namespaces: Sequence[str], scraper_namespaces: Sequence[str] = ()) -> dict[str, Any]:
+    """Qdrant pods admit the client namespaces on the API ports, their peers on the Raft port, the snapshot
+    job on the REST port, and the Prometheus pods of ``scraper_namespaces`` on the REST port, which serves
+    /metrics (behind the API key). Nothing else reaches them."""
     qdrant_pods = {"app.kubernetes.io/name": QDRANT_CHART, "app.kubernetes.io/instance": QDRANT_RELEASE}
     policy = clients_only_policy(
         pod_labels=qdrant_pods,
@@ -550,6 +553,21 @@ def qdrant_network_policy(client_namespaces: Sequence[str]) -> dict[str, Any]:
             "ports": [{"protocol": "TCP", "port": QDRANT_HTTP_PORT}],
         },
     ]
+    if scraper_namespaces:
+        # The Prometheus pods only (the Prometheus Operator's pod labels, mlstack.simulate.operator_made), not
+        # every pod of the metrics namespace.
+        policy["ingress"].append(
+            {
+                "from": [
+                    {
+                        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}},
+                        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+                    }
+                    for ns in scraper_namespaces
+                ],
+                "ports": [{"protocol": "TCP", "port": QDRANT_HTTP_PORT}],
+            }
+        )
     return policy
 
 

@@ -262,6 +262,7 @@ class _Estimator:
         self._prometheus_volumes()
         self._pod_logs()
         self._argo_events()
+        self._notebooks()
         self._grafana()
         teams = self._teams()
         usage_types = Counter(
@@ -317,6 +318,31 @@ class _Estimator:
             "the controller runs on the system nodes; Metaflow's sensors add 100m CPU and 250Mi each per "
             "triggered flow"
         )
+
+    def _notebooks(self) -> None:
+        """JupyterHub (components.notebooks): the hub database's gp3 volume, held at idle and peak; the hub and the
+        proxy run on the system nodes (priced with them); notebook servers are team usage on the pools (priced with
+        the pools' peak); each user's home volume is stated per user, as the number of users is not in the plan."""
+        for release in self.plan.by_type(HELM_RELEASE):
+            if release.inputs.get("chart") != "jupyterhub":
+                continue
+            values = release.inputs.get("values") or {}
+            hub = values.get("hub") or {}
+            size = str(((hub.get("db") or {}).get("pvc") or {}).get("storage") or "1Gi")
+            if not size.endswith("Gi"):
+                raise CostModelError(f"release {release.name}: hub database volume size {size!r} is not in Gi")
+            gp3 = self.prices.monthly("ebs.gp3", self.region)
+            monthly = float(size[:-2]) * gp3
+            self.add(release, "JupyterHub database volume", f"1 x {size[:-2]} GiB ebs.gp3", monthly, monthly)
+            home = str(((values.get("singleuser") or {}).get("storage") or {}).get("capacity") or "")
+            per_user = f"${float(home[:-2]) * gp3:.2f} a month per user and team ({home} ebs.gp3)" if home.endswith(
+                "Gi"
+            ) else "not priced"
+            self.assumptions.append(
+                "JupyterHub: the hub and the proxy run on the system nodes (priced with them); notebook servers "
+                "run on the CPU and GPU pools as team usage (priced with the pools) and stop when idle; home "
+                f"volumes: {per_user}, kept while the user exists"
+            )
 
     def _grafana(self) -> None:
         """Grafana (the metrics release's subchart) creates no AWS resource and keeps no volume: its pod runs on the

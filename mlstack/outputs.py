@@ -115,9 +115,9 @@ STACK_OUTPUTS: tuple[StackOutput, ...] = (
         "ui_addresses",
         "map of map of string",
         dict[str, _STR_MAP],
-        "Per UI (argo, grafana where it runs, and metaflow-ui-<team> where the Metaflow UI is on): its in-cluster URL, "
-        "its laptop URL and "
-        "the `kubectl port-forward` that serves it there (the Metaflow UI needs its backend's forward too).",
+        "Per UI (argo, grafana where it runs, metaflow-ui-<team> where the Metaflow UI is on, jupyterhub where "
+        "notebooks are on): its in-cluster URL, its laptop URL and the `kubectl port-forward` that serves it there "
+        "(the Metaflow UI needs its backend's forward too).",
     ),
     StackOutput(
         "deploy_runner_project",

@@ -17,6 +17,7 @@ from mlstack.spec.compute import CpuPoolSpec
 from mlstack.spec.deployment import DeploymentSpec, IdentityCenterSpec
 from mlstack.spec.gpu import GpuPoolSpec, GpuSharingSpec
 from mlstack.spec.network import ExistingVpc, NetworkSpec
+from mlstack.spec.notebooks import NotebookSsoSpec, NotebooksSpec
 from mlstack.spec.orchestrator import ArgoSsoSpec, OrchestratorSpec
 from mlstack.spec.vectordb import VectorDbSpec
 
@@ -37,6 +38,7 @@ PAGES: dict[str, list[tuple[str, type[BaseModel]]]] = {
         ("deployment", DeploymentSpec),
         ("deployment.identity_center", IdentityCenterSpec),
     ],
+    "docs/components/notebooks.md": [("notebooks", NotebooksSpec), ("notebooks.sso", NotebookSsoSpec)],
 }
 
 

@@ -72,11 +72,11 @@ UNCHECKED_TYPES: Mapping[str, str] = {
     "aws:sns/topicSubscription:TopicSubscription": "An email address subscribed to the alert topic; the topic is "
     "checked (MLS-SNS-001).",
     "kubernetes:monitoring.coreos.com/v1:PodMonitor": "Tells Prometheus what to scrape; grants nothing. That each "
-    "selects a target Prometheus can reach is simulated (MLS-SIM-MON-001/002).",
+    "selects a target Prometheus can reach is simulated (MLS-SIM-MON-001/002/003).",
     "kubernetes:monitoring.coreos.com/v1:PrometheusRule": "Alert rules; that each parses and names scraped metrics "
     "is simulated (MLS-SIM-MON-002).",
     "kubernetes:monitoring.coreos.com/v1:ServiceMonitor": "Tells Prometheus what to scrape; grants nothing. That "
-    "each selects a target Prometheus can reach is simulated (MLS-SIM-MON-001/002).",
+    "each selects a target Prometheus can reach is simulated (MLS-SIM-MON-001/002/003).",
     "pulumi:providers:kubernetes": "Connection settings only; the AWS provider carries the account and region "
     "pins (MLS-ENV-001..003).",
     "random:index/randomPassword:RandomPassword": "Generated locally, never a cloud resource; its length and "

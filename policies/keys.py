@@ -103,3 +103,39 @@ def key_has_alias(args: StackValidationArgs, config: Mapping[str, Any]) -> Itera
     for key in resources_of(args, KMS_KEY):
         if not any(depends_on(alias, "targetKeyId", key) for alias in aliases):
             yield f"key {key.name} has no alias", key.urn
+
+
+STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
+EBS_CSI = "ebs.csi.aws.com"
+
+
+@stack_rule(
+    "MLS-KMS-005",
+    subjects=[STORAGE_CLASS, KMS_KEY],
+    title="EBS storage classes encrypt with a platform KMS key",
+    why="Without kmsKeyId the EBS CSI driver's volumes are encrypted with the AWS managed aws/ebs key, whose "
+    "key policy AWS owns: every principal of the account may use it through EBS, and the platform can change "
+    "neither its policy nor its state per environment; snapshots encrypted with it cannot be shared with "
+    "another account. Prometheus, Qdrant and notebook volumes hold the platform's data and belong under its own "
+    "key, whose policy it writes.",
+    severity=Severity.HIGH,
+    remediation="Set parameters.kmsKeyId of every ebs.csi.aws.com StorageClass to a KMS key of the stack "
+    "(components/cluster.py: ClusterArgs.volume_key_arn, the data key), whose policy lets EC2 use it on the "
+    "driver's behalf, and grant the driver's role its use.",
+)
+def storage_class_platform_key(
+    args: StackValidationArgs, config: Mapping[str, Any]
+) -> Iterator[tuple[str, str | None]]:
+    keys = resources_of(args, KMS_KEY)
+    arns = {str(key.props.get("arn")) for key in keys if key.props.get("arn")}
+    for storage_class in resources_of(args, STORAGE_CLASS):
+        if storage_class.props.get("provisioner") != EBS_CSI:
+            continue
+        key_id = str((storage_class.props.get("parameters") or {}).get("kmsKeyId") or "")
+        if not key_id:
+            yield f"StorageClass {storage_class.name} sets no parameters.kmsKeyId", storage_class.urn
+        elif key_id not in arns and not any(depends_on(storage_class, "parameters", key) for key in keys):
+            yield (
+                f"StorageClass {storage_class.name} encrypts with {key_id}, which is no KMS key of this stack",
+                storage_class.urn,
+            )

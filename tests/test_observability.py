@@ -269,6 +269,9 @@ def test_every_committed_alert_parses_names_catalogued_metrics_and_links_its_run
         "mlstack-kueue",
         "mlstack-karpenter",
         "mlstack-autoscaling",
+        "mlstack-workflows",
+        "mlstack-vectordb",
+        "mlstack-scale-from-zero",
     }
     for group in groups:
         for rule in group["rules"]:

@@ -32,6 +32,7 @@ from tests.policy_cases import (
     sibling_of,
     subjects_present,
 )
+from tests.volume_key_policy_cases import VOLUME_KEY_CASES
 
 KEY = "aws:kms/key:Key"
 ALIAS = "aws:kms/alias:Alias"
@@ -1256,6 +1257,7 @@ CASES.update(
 
 CASES.update(COMPUTE_CASES)
 CASES.update(EVENTS_CASES)
+CASES.update(VOLUME_KEY_CASES)
 CASES.update(GRAFANA_CASES)
 
 

@@ -339,11 +339,13 @@ def test_the_metadata_service_decrypts_its_database_secret_through_secrets_manag
     via = statement(doc(key), "UseOnlyThroughServices")["Condition"]["StringEquals"]["kms:ViaService"]
     assert "secretsmanager.us-east-1.amazonaws.com" in via  # the fix
     assert about(findings(world_of("dev", plan), REQUIRED), *secret) == []
-    # The defect: the statement as shipped on main@427347a, through s3 and rds only.
+    # The defect: the statement as shipped on main@427347a, without secretsmanager (ec2, for the EBS volumes,
+    # came later and does not matter here).
     via_services(plan, key, ("UseOnlyThroughServices",), "secretsmanager", present=False)
     assert statement(doc(key), "UseOnlyThroughServices")["Condition"]["StringEquals"]["kms:ViaService"] == [
         "s3.us-east-1.amazonaws.com",
         "rds.us-east-1.amazonaws.com",
+        "ec2.us-east-1.amazonaws.com",
     ]
     found = about(findings(world_of("dev", plan), REQUIRED), *secret)
     assert {f.urn for f in found} == {key.urn}

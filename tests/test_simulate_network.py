@@ -272,7 +272,9 @@ def test_team_ingress_from_every_namespace_is_a_finding():
     assert found and {f.urn for f in found} == {same.urn}
     assert {f.message.split(":")[0] for f in found} == {
         "other teams must not reach team 'recsys' pods (tenant isolation); only the serving port of 'recsys' "
-        "endpoints is shared"
+        "endpoints is shared",
+        # recsys's notebook servers (prod runs JupyterHub) are among its pods.
+        "only JupyterHub (jupyterhub) and team 'recsys' itself may reach team 'recsys' notebook servers",
     }
     assert "any pod in namespaces research, search" in found[0].message
 

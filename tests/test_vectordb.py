@@ -94,8 +94,17 @@ def test_network_policy_admits_only_team_namespaces(stack_plan: Plan) -> None:
         if p.inputs["metadata"]["namespace"] == spec.vector_db.namespace
     ]
     rules = policy.inputs["spec"]["ingress"]
-    namespace_rules = [r for r in rules if "namespaceSelector" in r["from"][0]]
+    namespace_rules = [r for r in rules if "matchExpressions" in r["from"][0].get("namespaceSelector", {})]
     (clients,) = namespace_rules
+    # The platform's Prometheus, and only its pods, on the REST port that serves /metrics.
+    (scrape,) = [r for r in rules if "matchLabels" in r["from"][0].get("namespaceSelector", {})]
+    assert scrape["from"] == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": spec.metrics.namespace}},
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+        }
+    ]
+    assert scrape["ports"] == [{"protocol": "TCP", "port": 6333}]
     (expression,) = clients["from"][0]["namespaceSelector"]["matchExpressions"]
     assert (expression["key"], expression["operator"]) == ("kubernetes.io/metadata.name", "In")
     assert expression["values"] == sorted(t.name for t in spec.teams)

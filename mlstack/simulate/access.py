@@ -47,6 +47,11 @@ S3_KMS = (
     "S3 user guide UsingKMSEncryption.html: S3 calls GenerateDataKey/Decrypt for the caller with "
     "kms:ViaService s3.<region>.amazonaws.com; with a bucket key the encryption context is the bucket ARN"
 )
+EBS_KMS = (
+    "kubernetes-sigs/aws-ebs-csi-driver@v1.50.1 docs/install.md, 'Encrypted EBS Volumes via KMS' (kms:Decrypt, "
+    "kms:GenerateDataKeyWithoutPlaintext, kms:CreateGrant on the volumes' key) and EBS user guide "
+    "ebs-encryption-requirements.html (CreateGrant for AWS resources only); EC2 calls KMS for the caller"
+)
 SAGEMAKER_KMS = (
     "SageMaker API CreateEndpointConfig.KmsKeyId: the key policy must grant the role that calls "
     "CreateEndpoint, and SageMaker holds the key through a grant (kms:CreateGrant via "
@@ -512,6 +517,56 @@ def _deployer(p: _Plan) -> Principal:
     return Principal(f"arn:aws:iam::{p.account}:role/deploy", p.account, None, (assumed,))
 
 
+def _ebs_volume_key_calls(p: _Plan) -> Iterator[Call]:
+    """The EBS CSI driver creates every volume of an EBS StorageClass with its kmsKeyId: EC2 then uses the key on
+    the driver's behalf (kms:ViaService ec2) and keeps it through a grant for the volume."""
+    role = p.role("ebs-csi-driver")
+    if role is None:
+        return
+    keys = sorted(
+        {
+            str((r.inputs.get("parameters") or {}).get("kmsKeyId") or "")
+            for r in p.world.plan.by_type("kubernetes:storage.k8s.io/v1:StorageClass")
+            if r.inputs.get("provisioner") == "ebs.csi.aws.com"
+        }
+        - {""}
+    )
+    via = {"kms:ViaService": (f"ec2.{p.region}.amazonaws.com",), "kms:CallerAccount": (p.account,)}
+    for key in keys:
+        for action, extra in (
+            ("kms:CreateGrant", {"kms:GrantIsForAWSResource": ("true",)}),
+            ("kms:GenerateDataKeyWithoutPlaintext", {}),
+            ("kms:Decrypt", {}),
+        ):
+            yield Call(
+                role,
+                Request(action, key, _tls({**via, **extra})),
+                "volumes of the encrypted StorageClass are never created or attached (CreateVolume with its "
+                "kmsKeyId is refused)",
+                EBS_KMS,
+            )
+        # Least privilege: the driver's pod may not hand the key to a principal of its choosing (a grant not made
+        # by EC2 for a volume) nor use it outside EC2.
+        yield Call(
+            role,
+            Request("kms:CreateGrant", key, _tls({**via, "kms:GrantIsForAWSResource": ("false",)})),
+            "the EBS CSI driver's credentials could grant the volumes' key to any principal",
+            EBS_KMS,
+            expect_allowed=False,
+        )
+        yield Call(
+            role,
+            Request(
+                "kms:Decrypt",
+                key,
+                _tls({"kms:ViaService": (f"s3.{p.region}.amazonaws.com",), "kms:CallerAccount": (p.account,)}),
+            ),
+            "the EBS CSI driver's credentials could decrypt the platform's S3 objects with the data key",
+            EBS_KMS,
+            expect_allowed=False,
+        )
+
+
 def _sagemaker_calls(p: _Plan) -> Iterator[Call]:
     for r in p.world.plan.by_type("aws:sagemaker/endpointConfiguration:EndpointConfiguration"):
         key = str(r.inputs.get("kmsKeyArn", ""))
@@ -699,6 +754,7 @@ def catalogue(world: World) -> list[Call]:
         _karpenter_calls(p),
         _lbc_calls(p),
         _ebs_csi_calls(p),
+        _ebs_volume_key_calls(p),
         _team_calls(p),
         _database_calls(p),
         _sagemaker_calls(p),

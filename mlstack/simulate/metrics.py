@@ -1,5 +1,8 @@
 """Metrics: does every Prometheus query the platform depends on name metrics that Prometheus actually scrapes?
 
+``MLS-SIM-MON-003``: every monitor mlstack creates selects a target and the NetworkPolicies let the Prometheus pods
+scrape each one.
+
 ``MLS-SIM-MON-001``: each KEDA ``prometheus`` trigger (a warm endpoint's autoscaling) queries the platform's
 Prometheus, and every metric its query names is exported by a target that a PodMonitor or ServiceMonitor of the
 plan selects, on a port the target declares, and the NetworkPolicies let the Prometheus pods reach that port.
@@ -27,13 +30,11 @@ from pulumi_policy import Severity
 from mlstack.promql import BadQuery, metric_catalog, metric_names
 from mlstack.simulate.framework import SimResult, World, derived, sim_check, unique
 from mlstack.simulate.helm import KubeObject
-from mlstack.simulate.network import Pod, Source, Unknown, evaluate, network
+from mlstack.simulate.network import PROMETHEUS_POD_LABELS, Pod, Source, Unknown, evaluate, network
 from mlstack.simulate.objects import all_objects, label_selector_matches
 
 EXPORTER_LABEL = "mlstack.io/exporter"
 MONITOR_KINDS = ("PodMonitor", "ServiceMonitor")
-# The pods the Prometheus Operator creates for a Prometheus (mlstack.simulate.operator_made).
-PROMETHEUS_POD_LABELS = {"app.kubernetes.io/name": "prometheus", "app.kubernetes.io/managed-by": "prometheus-operator"}
 
 
 @dataclass(frozen=True)
@@ -195,6 +196,55 @@ def triggers_query_scraped_metrics(world: World) -> SimResult:
 )
 def alert_rules_query_scraped_metrics(world: World) -> SimResult:
     return unique(_rule_findings(world))
+
+
+@sim_check(
+    "MLS-SIM-MON-003",
+    title="Every monitor mlstack creates scrapes a target Prometheus can reach",
+    why=(
+        "A PodMonitor or ServiceMonitor that selects nothing, or whose targets the NetworkPolicies hide from "
+        "Prometheus, leaves its exporter's metrics missing: dashboards go blank and alerts on them never fire, "
+        "whether or not a query names them today"
+    ),
+    severity=Severity.MEDIUM,
+    remediation=(
+        "Fix the monitor's selector, port or namespace (components/observability.py scrape_targets), or admit the "
+        "Prometheus pods in the target's NetworkPolicy on the scraped port"
+    ),
+    subjects=("monitoring.coreos.com/v1:PodMonitor", "monitoring.coreos.com/v1:ServiceMonitor"),
+)
+def monitors_reach_their_targets(world: World) -> SimResult:
+    return unique(_monitor_findings(world))
+
+
+def _monitor_findings(world: World) -> Iterator[tuple[str, str | None]]:
+    net = network(world)
+    prometheus = [p for p in net.pods if all(p.labels.get(k) == v for k, v in PROMETHEUS_POD_LABELS.items())]
+    for scrape in scrapes(world):
+        labels = (scrape.monitor.obj.get("metadata") or {}).get("labels") or {}
+        if labels.get("app.kubernetes.io/managed-by") != "mlstack":
+            continue
+        where = f"{scrape.monitor.kind} {scrape.monitor.namespace}/{scrape.monitor.name}"
+        if not prometheus:
+            yield f"{where}: no Prometheus of the plan scrapes it", scrape.monitor.urn
+            continue
+        if not scrape.targets:
+            yield f"{where} scrapes nothing: {scrape.problem}", scrape.monitor.urn
+            continue
+        for pod, port in scrape.targets:
+            for server in prometheus:
+                try:
+                    verdict = evaluate(net, Source(pod=server), pod, port, "TCP")
+                except Unknown as unknown:
+                    yield f"{where}: cannot evaluate the scrape of {pod.label}: {unknown}", scrape.monitor.urn
+                    continue
+                if not verdict.allowed:
+                    blockers = ", ".join(sorted(p.label for p in verdict.isolating))
+                    yield (
+                        f"{where}: the NetworkPolicies refuse the scrape of {pod.label} port {port}/TCP from "
+                        f"{server.label} on {verdict.direction} ({blockers})",
+                        next((p.urn for p in verdict.isolating), scrape.monitor.urn),
+                    )
 
 
 def _rule_findings(world: World) -> Iterator[tuple[str, str | None]]:

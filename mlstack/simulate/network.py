@@ -60,6 +60,8 @@ DNS_PORTS = (("dns", 53, "UDP"), ("dns-tcp", 53, "TCP"), ("metrics", 9153, "TCP"
 EKS_DEFAULT_SERVICE_CIDRS = (ipaddress.IPv4Network("10.100.0.0/16"), ipaddress.IPv4Network("172.20.0.0/16"))
 # A namespace that exists in every cluster and that no tenant owns: its modelled pod stands for "anyone else".
 OUTSIDER_NAMESPACE = "default"
+# The pods the Prometheus Operator creates for a Prometheus (mlstack.simulate.operator_made).
+PROMETHEUS_POD_LABELS = {"app.kubernetes.io/name": "prometheus", "app.kubernetes.io/managed-by": "prometheus-operator"}
 # A port no manifest declares, to ask "is anything at all allowed to a pod that may listen anywhere".
 _UNLISTED_PORT = 40000
 
@@ -603,6 +605,9 @@ class Required:
     owner_urn: str | None = None
     # Set when the catalogue itself cannot say what the flow is: reported as is.
     unknown: str = ""
+    # Destinations reached by pod address rather than through a Service (JupyterHub's proxy routes to each notebook
+    # server's pod IP); when set, ``service`` only names them in messages.
+    pods: tuple[Pod, ...] = ()
 
 
 def _team_names(world: World) -> list[str]:
@@ -845,6 +850,10 @@ def required_flows(world: World) -> Iterator[Required]:
                     parsed.port,
                     owner_urn=item.urn,
                 )
+    # JupyterHub: hub, proxy and the notebook servers KubeSpawner starts in the team namespaces.
+    from mlstack.simulate.notebook_flows import notebook_required
+
+    yield from notebook_required(net)
     yield from _grafana_required(world, net)
 
 
@@ -1069,6 +1078,9 @@ def _required_findings(world: World) -> Iterator[tuple[str, str | None]]:
             continue
         if not flow.sources:
             continue
+        if flow.pods:
+            yield from _direct_findings(net, flow)
+            continue
         service = net.services.get((flow.namespace, flow.service))
         if service is None:
             yield (
@@ -1112,6 +1124,33 @@ def _required_findings(world: World) -> Iterator[tuple[str, str | None]]:
                 )
 
 
+def _direct_findings(net: Network, flow: Required) -> Iterator[tuple[str, str | None]]:
+    """A flow to pods by their address: each source to each destination pod on ``flow.port``."""
+    for dst in flow.pods:
+        blocked: dict[tuple[str, str], tuple[list[str], set[str]]] = {}
+        for source in flow.sources:
+            try:
+                verdict = evaluate(net, source, dst, flow.port, flow.protocol)
+            except Unknown as unknown:
+                yield f"{flow.why}: {source.name} -> {dst.label}: {unknown}", dst.urn
+                continue
+            if verdict.allowed:
+                continue
+            other = dst if verdict.direction == "egress" else source.pod
+            policy = _to_fix(net, verdict.isolating, verdict.direction, other)
+            names, isolating = blocked.setdefault((verdict.direction, policy.urn), ([], set()))
+            names.append(source.name)
+            isolating.update(p.label for p in verdict.isolating)
+        for (direction, urn), (names, isolating) in blocked.items():
+            side = "source" if direction == "egress" else "destination"
+            yield (
+                f"{flow.why}: refused on {direction} for {', '.join(sorted(set(names)))} -> {dst.label} "
+                f"port {flow.port}/{flow.protocol} (pod address); no {direction} rule of the policies isolating "
+                f"the {side} ({', '.join(sorted(isolating))}) allows it",
+                urn,
+            )
+
+
 # --- forbidden flows ---------------------------------------------------------------------------------------
 
 
@@ -1122,6 +1161,9 @@ class Forbidden:
     destinations: tuple[Pod, ...]
     # (pod label, port) pairs the platform means to allow (an endpoint's serving port to other teams).
     exempt: frozenset[tuple[str, int]] = frozenset()
+    # (source label, destination label, port) flows the platform means to allow from one source only (the
+    # platform's Prometheus scraping Qdrant's REST port).
+    exempt_flows: frozenset[tuple[str, str, int]] = frozenset()
 
 
 def _policy_ports(net: Network) -> set[tuple[int, str]]:
@@ -1177,17 +1219,33 @@ def forbidden_flows(world: World) -> Iterator[Forbidden]:
     )
     vdb = world.spec.vector_db
     if vdb.enabled and vdb.engine == "qdrant":
-        from components.vectordb import QDRANT_RELEASE, vector_db_clients
+        from components.vectordb import QDRANT_HTTP_PORT, QDRANT_RELEASE, vector_db_clients
 
         clients = vector_db_clients(world.spec)
-        yield Forbidden(
-            f"only Qdrant's declared clients ({', '.join(clients)}) may reach Qdrant",
-            outsiders_of({*clients, vdb.namespace}),
-            tuple(
+        qdrant = tuple(
+            p
+            for p in net.pods
+            if p.namespace == vdb.namespace and p.labels.get("app.kubernetes.io/instance") == QDRANT_RELEASE
+        )
+        # The platform's Prometheus scrapes Qdrant's /metrics (behind the read-only key) on the REST port, and
+        # nothing else of Qdrant (components/vectordb.py qdrant_network_policy).
+        scrapers = (
+            [
                 p
                 for p in net.pods
-                if p.namespace == vdb.namespace
-                and p.labels.get("app.kubernetes.io/instance") == QDRANT_RELEASE
+                if p.namespace == world.spec.metrics.namespace
+                and all(p.labels.get(k) == v for k, v in PROMETHEUS_POD_LABELS.items())
+            ]
+            if world.spec.metrics.enabled
+            else []
+        )
+        yield Forbidden(
+            f"only Qdrant's declared clients ({', '.join(clients)}) may reach Qdrant, and the platform's "
+            "Prometheus its REST port",
+            outsiders_of({*clients, vdb.namespace}),
+            qdrant,
+            exempt_flows=frozenset(
+                (scraper.label, pod.label, QDRANT_HTTP_PORT) for scraper in scrapers for pod in qdrant
             ),
         )
     grafana = _grafana_pods(world, net)
@@ -1213,6 +1271,9 @@ def forbidden_flows(world: World) -> Iterator[Forbidden]:
                 outsiders_of({*admitted, namespace}),
                 tuple(net.pods_of(service)),
             )
+    from mlstack.simulate.notebook_flows import notebook_forbidden
+
+    yield from notebook_forbidden(net)
 
 
 @sim_check(
@@ -1247,6 +1308,8 @@ def _forbidden_findings(world: World) -> Iterator[tuple[str, str | None]]:
                 ):
                     continue
                 for source in flow.sources:
+                    if (source.name, dst.label, number) in flow.exempt_flows:
+                        continue
                     try:
                         verdict = evaluate(net, source, dst, number, protocol)
                     except Unknown as unknown:

@@ -29,6 +29,7 @@ from mlstack.simulate.helm import (
 )
 from mlstack.simulate.operator_made import operator_made
 from mlstack.simulate.operators import argo_events_objects
+from mlstack.simulate.spawner_made import spawner_made
 
 # Pulumi types that wrap Kubernetes objects rather than being one.
 _NOT_OBJECTS = ("kubernetes:helm.sh/", "pulumi:providers:kubernetes", "kubernetes:yaml")
@@ -95,6 +96,8 @@ def chart_objects(world: World) -> list[KubeObject]:
     placed += argo_events_objects(our_objects(world), placed)
     # What the Prometheus Operator builds from the rendered Prometheus objects (mlstack.simulate.operator_made).
     placed.extend(operator_made(placed))
+    # The notebook servers JupyterHub's KubeSpawner creates per profile (mlstack.simulate.spawner_made).
+    placed.extend(spawner_made(placed))
     return placed
 
 

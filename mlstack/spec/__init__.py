@@ -21,6 +21,7 @@ from mlstack.spec.gpu import GpuPoolSpec
 from mlstack.spec.inference import InferenceSpec, endpoint_problems, prometheus_problems
 from mlstack.spec.logs import LogsSpec
 from mlstack.spec.network import NetworkSpec
+from mlstack.spec.notebooks import NotebooksSpec, notebook_problems
 from mlstack.spec.observability import MetricsSpec, in_cluster_prometheus_url
 from mlstack.spec.orchestrator import OrchestratorSpec
 from mlstack.spec.registry import REGISTRY_ALIASES, RegistrySpec
@@ -174,6 +175,10 @@ class PlatformSpec(StrictModel):
         description="The GitOps pipeline's GitHub repository, state backend and Identity Center instance, read by "
         "the account foundation stack (account/). Default: none; the platform plans without it, the "
         "foundation refuses to run without it.",
+    )
+    notebooks: NotebooksSpec = Field(
+        default_factory=NotebooksSpec,
+        description="JupyterHub for the teams, with OIDC sign-in and a profile per team and pool. Default: off.",
     )
 
     @field_validator("tags")
@@ -332,6 +337,7 @@ class PlatformSpec(StrictModel):
         problems += _team_rules(self)
         problems += _platform_image_rules(self)
         problems += deployment_problems(self)
+        problems += notebook_problems(self)
         if problems:
             raise RuleViolations(problems)
         return self
