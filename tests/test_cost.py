@@ -593,3 +593,54 @@ def test_cost_by_team_refuses_all_with_one_error_line() -> None:
 
     result = CliRunner().invoke(app, ["cost", "--all", "--by-team", "--project-dir", str(ROOT)])
     assert_clean_failure(result, 2, "--by-team shows one environment")
+
+
+def _event_source(plan: Plan, team: str) -> Any:
+    (source,) = [
+        r
+        for r in plan.by_type("kubernetes:argoproj.io/v1alpha1:EventSource")
+        if r.inputs["metadata"]["namespace"] == team
+    ]
+    return source
+
+
+def test_scheduling_preferences_on_an_idle_cpu_node_are_stated() -> None:
+    """The simulation ignores preferred affinities and ScheduleAnyway spreads, which Karpenter's default
+    preferencePolicy Respect honours: a pod on a priced idle node that carries one is named."""
+    from tests.simulation import mutable_plan, world_of
+
+    _, spec = PROJECT.load("dev")
+    plan = mutable_plan("dev")
+    template = _event_source(plan, "search").inputs["spec"].setdefault("template", {})
+    template["affinity"] = {
+        "podAntiAffinity": {
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {
+                    "weight": 100.0,
+                    "podAffinityTerm": {
+                        "topologyKey": "kubernetes.io/hostname",
+                        "labelSelector": {"matchLabels": {"eventsource-name": "metaflow-webhook"}},
+                    },
+                }
+            ]
+        }
+    }
+    result = estimate(plan, spec, world=world_of("dev", plan))
+    (note,) = [a for a in result.assumptions if "scheduling preferences" in a]
+    assert "search/metaflow-webhook-eventsource" in note and "recsys" not in note
+    assert not [a for a in estimate(plan_of("dev"), spec).assumptions if "scheduling preferences" in a]
+
+
+def test_pods_pending_at_idle_are_stated_not_priced() -> None:
+    from tests.simulation import mutable_plan, world_of
+
+    _, spec = PROJECT.load("dev")
+    plan = mutable_plan("dev")
+    template = _event_source(plan, "search").inputs["spec"].setdefault("template", {})
+    # A pool no NodePool or node group has: the webhook can never be placed.
+    template["nodeSelector"] = {"mlstack.io/pool": "nowhere"}
+    result = estimate(plan, spec, world=world_of("dev", plan))
+    (note,) = [a for a in result.assumptions if "Pending at idle" in a]
+    assert "1 pods Pending" in note and "mlstack check dev" in note
+    (line,) = [line for line in result.lines if line.item == "CPU pool cpu idle nodes"]
+    assert line.idle == pytest.approx(M7I_LARGE_MONTH * 0.4 + CPU_ROOT_VOLUME)  # the other pods' one node
