@@ -265,7 +265,7 @@ class _Estimator:
         self.priced: set[str] = set()
         self.gpu_hours: list[GpuHour] = []
         self._cpu_assumed = False
-        self._pending_stated = False
+        self._simulation_stated = False
         self.assumptions: list[str] = [
             f"prices: {prices.source}, On-Demand list prices in {self.region}, {self.hours:g} hours a month",
             f"Spot capacity is priced at a {spec.cost.spot_discount_percent:g}% discount on On-Demand "
@@ -671,16 +671,24 @@ class _Estimator:
     def _idle_nodes(self, node_pool: RecordedResource) -> list[Node]:
         """The nodes the capacity simulation launches in ``node_pool`` at idle (one source of truth with
         ``mlstack check``'s MLS-SIM-CAP-001); pods it leaves Pending are stated, not priced."""
-        from mlstack.simulate import capacity
+        from mlstack.simulate import capacity, objects
 
         outcome = capacity.idle(self.world)
-        if outcome.pending and not self._pending_stated:
-            self._pending_stated = True
-            count = sum(len(reasons) for reasons in outcome.pending.values())
-            self.assumptions.append(
-                f"the capacity simulation leaves {count} pods Pending at idle (mlstack check "
-                f"{self.spec.environment} reports them, MLS-SIM-CAP-001): the nodes they would need are not priced"
-            )
+        if not self._simulation_stated:
+            self._simulation_stated = True
+            failed = [r for r in objects.renders(self.world) if r.error]
+            if failed:
+                first = (failed[0].error.splitlines() or [""])[0]
+                self.assumptions.append(
+                    f"the capacity simulation could not render {len(failed)} Helm releases ({failed[0].release.name}: "
+                    f"{first}): their pods are not placed, so the idle CPU nodes priced may be too few"
+                )
+            if outcome.pending:
+                count = sum(len(reasons) for reasons in outcome.pending.values())
+                self.assumptions.append(
+                    f"the capacity simulation leaves {count} pods Pending at idle (mlstack check "
+                    f"{self.spec.environment} reports them, MLS-SIM-CAP-001): the nodes they would need are not priced"
+                )
         return [node for node in outcome.nodes if node.source.karpenter and node.source.urn == node_pool.urn]
 
     def _cpu_idle_nodes(self, node_pool: RecordedResource, name: str, capacity: str, nodes: list[Node]) -> None:

@@ -644,3 +644,22 @@ def test_pods_pending_at_idle_are_stated_not_priced() -> None:
     assert "1 pods Pending" in note and "mlstack check dev" in note
     (line,) = [line for line in result.lines if line.item == "CPU pool cpu idle nodes"]
     assert line.idle == pytest.approx(M7I_LARGE_MONTH * 0.4 + CPU_ROOT_VOLUME)  # the other pods' one node
+
+
+def test_releases_the_simulation_cannot_render_are_stated(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without Helm (or a chart), the simulation places no chart pods: the estimate says its idle CPU nodes may
+    then be too few instead of pricing a short count silently."""
+    from mlstack.simulate import helm
+    from tests.simulation import world_of
+
+    def unrendered(self: Any, release: Any) -> Any:
+        return helm.RenderResult(release, (), "helm not found on PATH\nrun make install")
+
+    monkeypatch.setattr(helm.Renderer, "render", unrendered)
+    _, spec = PROJECT.load("dev")
+    result = estimate(plan_of("dev"), spec, world=world_of("dev"))
+    (note,) = [a for a in result.assumptions if "could not render" in a]
+    releases = len(plan_of("dev").by_type("kubernetes:helm.sh/v3:Release"))
+    assert f"could not render {releases} Helm releases" in note and "helm not found on PATH)" in note
+    monkeypatch.undo()
+    assert not [a for a in estimate(plan_of("dev"), spec).assumptions if "could not render" in a]
