@@ -23,6 +23,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.boundary_guards import BoundaryGuards
 from components.environment import Environment
 from components.iam import policy_document
 from components.options import child
@@ -640,6 +641,7 @@ def pipeline_boundary_statements(
     pipeline_roles = [
         f"arn:aws:iam::{account}:role/{pipeline_role_name(env.name, role)}" for role in PIPELINE_ROLES
     ]
+    guards = BoundaryGuards(boundary_arn=boundary_arn, required_boundary=platform_boundary)
     return [
         {
             "Sid": "Ceiling",
@@ -647,17 +649,7 @@ def pipeline_boundary_statements(
             "Action": sorted(f"{service}:*" for service in PIPELINE_SERVICES),
             "Resource": "*",
         },
-        {
-            "Sid": "BoundaryIsImmutable",
-            "Effect": "Deny",
-            "Action": [
-                "iam:CreatePolicyVersion",
-                "iam:DeletePolicy",
-                "iam:DeletePolicyVersion",
-                "iam:SetDefaultPolicyVersion",
-            ],
-            "Resource": boundary_arn,
-        },
+        guards.boundary_is_immutable(),
         {
             "Sid": "PipelineRolesAreImmutable",
             "Effect": "Deny",
@@ -669,31 +661,11 @@ def pipeline_boundary_statements(
             ],
             "Resource": pipeline_roles,
         },
-        {
-            "Sid": "BoundaryStaysAttached",
-            "Effect": "Deny",
-            "Action": ["iam:DeleteRolePermissionsBoundary", "iam:DeleteUserPermissionsBoundary"],
-            "Resource": "*",
-        },
-        {
-            "Sid": "NewRolesCarryThePlatformBoundary",
-            "Effect": "Deny",
-            "Action": ["iam:CreateRole", "iam:PutRolePermissionsBoundary"],
-            "Resource": "*",
-            "Condition": {"StringNotEquals": {"iam:PermissionsBoundary": platform_boundary}},
-        },
-        {
-            "Sid": "NoLongLivedCredentials",
-            "Effect": "Deny",
-            "Action": [
-                "iam:CreateUser",
-                "iam:CreateAccessKey",
-                "iam:CreateLoginProfile",
-                "iam:UpdateLoginProfile",
-                "iam:CreateServiceSpecificCredential",
-            ],
-            "Resource": "*",
-        },
+        guards.boundary_stays_attached(),
+        guards.new_roles_carry_the_boundary(),
+        # The pipeline boundary has no broad escalation deny (the platform's NoEscalationThroughOtherPrincipals
+        # holds these two), so it names them here.
+        guards.no_long_lived_credentials(more=("iam:UpdateLoginProfile", "iam:CreateServiceSpecificCredential")),
         {
             "Sid": "OidcProviderIsImmutable",
             "Effect": "Deny",

@@ -31,6 +31,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.cluster import system_placement
+from components.compute import TEAM_NAMESPACE_LABEL
 from components.environment import Environment
 from components.helm import chart_source
 from components.options import child
@@ -71,6 +72,7 @@ WEBHOOK_SERVICE = f"{EVENT_SOURCE}-eventsource-svc"
 # Where a laptop reaches the team's webhook: a kubectl port-forward (docs/guides/metaflow-events.md).
 LOCAL_WEBHOOK_URL = f"http://localhost:{WEBHOOK_PORT}{WEBHOOK_ENDPOINT}"
 TEAM_LABEL = "mlstack.dev/team"
+SENSOR_POLICY = "mlstack-sensors-run-as-non-root"
 
 
 def webhook_url(team: str) -> str:
@@ -150,6 +152,20 @@ class ArgoEvents(pulumi.ComponentResource):
             ),
             opts=child(self, provider=args.k8s_provider, depends_on=[ns, *args.admission_ready]),
         )
+        # Metaflow's Sensors would run as root: refused in team namespaces unless the stack opts out.
+        policy, binding = sensor_policy_manifests(deny=not spec.allow_root_sensors)
+        guard = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
+            f"{name}-sensor-policy",
+            metadata=policy["metadata"],
+            spec=policy["spec"],
+            opts=child(self, provider=args.k8s_provider),
+        )
+        k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
+            f"{name}-sensor-policy-binding",
+            metadata=binding["metadata"],
+            spec=binding["spec"],
+            opts=child(self, provider=args.k8s_provider, depends_on=[guard]),
+        )
         replicas = spec.eventbus_replicas or (3 if args.env.tier.hardened else 1)
         urls: dict[str, str] = {}
         for team in args.teams:
@@ -225,6 +241,116 @@ class ArgoEvents(pulumi.ComponentResource):
             ],
             opts=child(self, provider=args.k8s_provider, depends_on=[*ready, authors]),
         )
+
+
+# Whether a Sensor's pod runs as a non-root user, as the argo-events v1.9.10 controller builds it
+# (pkg/reconciler/sensor/resource.go buildDeploymentSpec): the pod's securityContext is spec.template.securityContext
+# and the container's is spec.template.container.securityContext (pkg/apis/events/v1alpha1/template.go
+# Container.ApplyToContainer); the container's runAsNonRoot and runAsUser override the pod's (core/v1
+# SecurityContext). The image (FROM scratch, no USER: Dockerfile at v1.9.10) runs as UID 0 unless runAsUser is set,
+# and with runAsNonRoot alone the kubelet refuses to start it, so both are required. The admission plugin hands CEL
+# the object as unstructured JSON (k8s.io/apiserver admission/plugin/cel filter.go objectToResolveVal), and Metaflow
+# sends JSON nulls for unset fields (kubernetes client V1Container.to_dict) into a spec the CRD does not prune
+# (x-kubernetes-preserve-unknown-fields): every step checks the value's type before it reads a field.
+SENSOR_POLICY_VARIABLES = (
+    (
+        "template",
+        "has(object.spec.template) && type(object.spec.template) == map ? object.spec.template : {}",
+    ),
+    (
+        "pod",
+        "has(variables.template.securityContext) && type(variables.template.securityContext) == map"
+        " ? variables.template.securityContext : {}",
+    ),
+    (
+        "main",
+        "has(variables.template.container) && type(variables.template.container) == map"
+        " ? variables.template.container : {}",
+    ),
+    (
+        "container",
+        "has(variables.main.securityContext) && type(variables.main.securityContext) == map"
+        " ? variables.main.securityContext : {}",
+    ),
+    (
+        "runAsNonRoot",
+        "has(variables.container.runAsNonRoot) && type(variables.container.runAsNonRoot) == bool"
+        " ? variables.container.runAsNonRoot"
+        " : has(variables.pod.runAsNonRoot) && type(variables.pod.runAsNonRoot) == bool"
+        " && variables.pod.runAsNonRoot",
+    ),
+    (
+        "runAsUser",
+        "has(variables.container.runAsUser) && type(variables.container.runAsUser) == int"
+        " ? variables.container.runAsUser"
+        " : has(variables.pod.runAsUser) && type(variables.pod.runAsUser) == int ? variables.pod.runAsUser : 0",
+    ),
+)
+SENSOR_POLICY_EXPRESSION = "variables.runAsNonRoot && variables.runAsUser != 0"
+
+
+def sensor_policy_manifests(deny: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The ValidatingAdmissionPolicy (admissionregistration.k8s.io/v1, GA since Kubernetes 1.30; ``variables`` are
+    part of v1) that refuses Sensors whose pods would run as root in team namespaces, and its binding: ``Deny``, or
+    with the ``allow_root_sensors`` opt-out ``Warn`` and ``Audit`` (a warning to the client and an annotation in the
+    API audit log, which the cluster ships to CloudWatch).
+
+    Why a guardrail and not a fix (docs/components/orchestrator.md, "Argo Events"): Metaflow 2.19.39 compiles every
+    Sensor with only a container name and resources and a service account (plugins/argo/argo_workflows.py
+    ``_compile_sensor``) and has no config key for more; the argo-events v1.9.10 controller copies the Sensor's
+    template as it is and sets no default; a MutatingAdmissionPolicy is beta and off by default in Kubernetes 1.34
+    (feature gate MutatingAdmissionPolicy, admissionregistration.k8s.io/v1beta1) and EKS 1.34 does not list it
+    among what it enables."""
+    policy = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": SENSOR_POLICY},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {
+                "resourceRules": [
+                    {
+                        "apiGroups": ["argoproj.io"],
+                        "apiVersions": ["v1alpha1"],
+                        # Metaflow replaces a flow's Sensor on every deploy (argo_client.py register_sensor).
+                        "operations": ["CREATE", "UPDATE"],
+                        "resources": ["sensors"],
+                    }
+                ],
+                "namespaceSelector": {
+                    "matchExpressions": [{"key": TEAM_NAMESPACE_LABEL, "operator": "Exists"}]
+                },
+            },
+            "variables": [{"name": n, "expression": e} for n, e in SENSOR_POLICY_VARIABLES],
+            "validations": [
+                {
+                    "expression": SENSOR_POLICY_EXPRESSION,
+                    "message": "Sensor pods must run as a non-root user: set spec.template.securityContext (or "
+                    "spec.template.container.securityContext) runAsNonRoot: true and a non-zero runAsUser. "
+                    "Metaflow 2.19.39 sets neither on the Sensors of @trigger and @trigger_on_finish flows, so "
+                    "this platform refuses them; a stack that accepts root sensors sets "
+                    "orchestrator.argo_events.allow_root_sensors: true (docs/components/orchestrator.md).",
+                    "reason": "Forbidden",
+                }
+            ],
+        },
+    }
+    binding = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": SENSOR_POLICY},
+        "spec": {
+            "policyName": SENSOR_POLICY,
+            # Deny and Warn may not be combined; Warn with Audit is the opt-out's loud-but-admitted mode.
+            "validationActions": ["Deny"] if deny else ["Warn", "Audit"],
+            "matchResources": {
+                "namespaceSelector": {
+                    "matchExpressions": [{"key": TEAM_NAMESPACE_LABEL, "operator": "Exists"}]
+                }
+            },
+        },
+    }
+    return policy, binding
 
 
 def _meta(name: str, ns: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.boundary_guards import BoundaryGuards
 from components.environment import Environment
 from components.iam import TEAM_COST_CENTER_TAG, policy_document
 from components.options import child
@@ -191,6 +192,7 @@ def boundary_statements(
 ) -> list[dict[str, Any]]:
     """The boundary's statements: a service ceiling, then explicit denies that no identity policy can lift."""
     own_roles = f"arn:aws:iam::{env.account_id}:role/{env.name}-*"
+    guards = BoundaryGuards(boundary_arn=boundary_arn, required_boundary=boundary_arn)
     return [
         {
             "Sid": "ServiceCeiling",
@@ -204,28 +206,9 @@ def boundary_statements(
             "Action": list(BOUNDED_ACTIONS),
             "Resource": "*",
         },
-        {
-            "Sid": "NoLongLivedCredentials",
-            "Effect": "Deny",
-            "Action": [
-                "iam:CreateUser",
-                "iam:CreateAccessKey",
-                "iam:CreateLoginProfile",
-                "iam:UpdateAccessKey",
-            ],
-            "Resource": "*",
-        },
-        {
-            "Sid": "BoundaryIsImmutable",
-            "Effect": "Deny",
-            "Action": [
-                "iam:CreatePolicyVersion",
-                "iam:DeletePolicy",
-                "iam:DeletePolicyVersion",
-                "iam:SetDefaultPolicyVersion",
-            ],
-            "Resource": boundary_arn,
-        },
+        # Re-activating a deactivated access key is as good as a new one.
+        guards.no_long_lived_credentials(more=("iam:UpdateAccessKey",)),
+        guards.boundary_is_immutable(),
         {
             # Without this, a role could rewrite its own trust policy or attach itself a managed policy: the
             # boundary would still cap it, but the roles the stack defines would no longer be what runs.
@@ -251,19 +234,8 @@ def boundary_statements(
             "Action": list(ESCALATION_ACTIONS),
             "Resource": "*",
         },
-        {
-            "Sid": "BoundaryStaysAttached",
-            "Effect": "Deny",
-            "Action": ["iam:DeleteRolePermissionsBoundary", "iam:DeleteUserPermissionsBoundary"],
-            "Resource": "*",
-        },
-        {
-            "Sid": "NewRolesCarryTheBoundary",
-            "Effect": "Deny",
-            "Action": ["iam:CreateRole", "iam:PutRolePermissionsBoundary"],
-            "Resource": "*",
-            "Condition": {"StringNotEquals": {"iam:PermissionsBoundary": boundary_arn}},
-        },
+        guards.boundary_stays_attached(),
+        guards.new_roles_carry_the_boundary(),
         {
             "Sid": "PassOnlyPlatformRoles",
             "Effect": "Deny",

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -22,6 +22,10 @@ from mlstack.catalog import GpuCatalog, GpuInstanceType, gpu_catalog
 from mlstack.plan.recorder import Plan, RecordedResource
 from mlstack.spec import PlatformSpec
 from mlstack.spec.compute import cpu_instance_table
+
+if TYPE_CHECKING:
+    from mlstack.simulate.capacity import Node
+    from mlstack.simulate.framework import World
 
 PRICES_FILE = Path(__file__).resolve().parent / "data" / "prices.yaml"
 
@@ -41,6 +45,7 @@ LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 S3_BUCKETS = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
 EC2_INSTANCE = "aws:ec2/instance:Instance"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+EC2_NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
 CODEBUILD_PROJECT = "aws:codebuild/project:Project"
 
 GPU_LIMIT = "nvidia.com/gpu"
@@ -211,19 +216,39 @@ class Estimate:
         }
 
 
+# The project this package belongs to: where the deploy simulation finds the charts when no world is given.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
 def estimate(
     plan: Plan,
     spec: PlatformSpec,
     prices: PriceTable | None = None,
     gpu_table: GpuCatalog | None = None,
+    world: World | None = None,
 ) -> Estimate:
-    """Price every billable resource of ``plan``. Raises CostModelError naming any missing price."""
-    return _Estimator(plan, spec, prices or default_prices(), gpu_table or gpu_catalog()).run()
+    """Price every billable resource of ``plan``. Raises CostModelError naming any missing price.
+
+    The Karpenter CPU nodes that run at idle are the ones the deploy simulation's capacity model launches for the
+    plan (:func:`mlstack.simulate.capacity.idle`), over ``world`` (the simulation of this same plan and spec) or,
+    when none is given, over a new one rooted at this project."""
+    if world is None:
+        from mlstack.simulate.framework import World
+
+        world = World(plan, spec, PROJECT_ROOT)
+    elif world.plan is not plan:
+        raise ValueError("estimate: the simulated world is of another plan")
+    return _Estimator(plan, spec, prices or default_prices(), gpu_table or gpu_catalog(), world).run()
 
 
 class _Estimator:
-    def __init__(self, plan: Plan, spec: PlatformSpec, prices: PriceTable, gpu_table: GpuCatalog):
+    def __init__(
+        self, plan: Plan, spec: PlatformSpec, prices: PriceTable, gpu_table: GpuCatalog, world: World
+    ):
         self.plan = plan
+        self.world = world
+        # Per team: (idle month, basis) of its share of the CPU pools' idle nodes (docs/cost.md, "Per team").
+        self.team_cpu_idle: dict[str, list[tuple[float, str]]] = {}
         self.gpu_table = gpu_table
         self.spec = spec
         self.prices = prices
@@ -240,6 +265,7 @@ class _Estimator:
         self.priced: set[str] = set()
         self.gpu_hours: list[GpuHour] = []
         self._cpu_assumed = False
+        self._simulation_stated = False
         self.assumptions: list[str] = [
             f"prices: {prices.source}, On-Demand list prices in {self.region}, {self.hours:g} hours a month",
             f"Spot capacity is priced at a {spec.cost.spot_discount_percent:g}% discount on On-Demand "
@@ -314,7 +340,8 @@ class _Estimator:
             memory += int(spec.get("replicas") or 1) * quantity.parse(requests.get("memory", 0))
         self.assumptions.append(
             f"Argo Events: no AWS resource; {len(buses)} team event buses and {len(sources)} webhooks request "
-            f"{float(cpu):g} vCPU and {float(memory) / 2**20:g} MiB in the team CPU pools (priced with the pools), "
+            f"{float(cpu):g} vCPU and {float(memory) / 2**20:g} MiB in the team CPU pools (priced as the idle nodes "
+            "the deploy simulation launches for them), "
             "the controller runs on the system nodes; Metaflow's sensors add 100m CPU and 250Mi each per "
             "triggered flow"
         )
@@ -452,7 +479,8 @@ class _Estimator:
         """Per team, from its quota and endpoints (docs/cost.md, "Per team").
 
         Idle: each warm Kubernetes endpoint's min_replicas on the cheapest node type of its pool that holds a
-        replica (as the pool's own idle line counts them), plus its SageMaker endpoints at their minimum.
+        replica (as the pool's own idle line counts them), plus its SageMaker endpoints at their minimum, plus its
+        pods' share of the CPU pools' idle nodes (``_share_node``), which also counts at peak.
         Peak: the team's whole GPU quota busy, i.e. its nominal GPUs per pool at that pool's dearest GPU-hour plus
         its borrowing limit at the dearest pool it has quota in (Kubernetes endpoints run inside the quota: its
         ResourceQuota caps the namespace at gpu_quota + gpu_borrowing_limit), plus its SageMaker endpoints at
@@ -492,6 +520,10 @@ class _Estimator:
             if team.gpu_borrowing_limit and dearest_in_quota:
                 peak += team.gpu_borrowing_limit * dearest_in_quota * self.hours
                 basis.append(f"{team.gpu_borrowing_limit} borrowed GPUs")
+            # Its pods on the CPU pools' idle nodes (event bus, webhook) run whatever the load: idle and peak.
+            for share, what in self.team_cpu_idle.get(team.name, []):
+                idle, peak = idle + share, peak + share
+                basis.append(what)
             teams.append(
                 TeamCost(team.name, team.cost_center, idle, peak, tuple(basis), budgets.get(team.name))
             )
@@ -615,8 +647,9 @@ class _Estimator:
             )
 
     def _cpu_pool(self, node_pool: RecordedResource, name: str, limits: dict[str, Any]) -> None:
-        """A CPU NodePool: nothing at idle (it scales to zero), its vCPU limit filled with its type dearest per
-        vCPU-hour at peak. A pool without a cpu limit or an instance-type allow-list cannot be bounded."""
+        """A CPU NodePool: its vCPU limit filled with its type dearest per vCPU-hour at peak, and at idle the
+        nodes the deploy simulation launches in it (their own line). A pool without a cpu limit or an
+        instance-type allow-list cannot be bounded."""
         allowed = _requirement_values(node_pool)
         types = allowed.get(INSTANCE_TYPE_LABEL)
         if CPU_LIMIT not in limits or not types:
@@ -643,18 +676,142 @@ class _Estimator:
             (self.instance_month(f"ec2:{t}", spot) / float(table[t]["vcpu"]), t) for t in types
         )
         vcpus = float(limits[CPU_LIMIT])
+        nodes = self._idle_nodes(node_pool)
         self.add(
             node_pool,
             f"CPU pool {name} ({capacity})",
-            f"idle 0 nodes; peak {vcpus:g} vCPUs x {dearest}",
+            f"idle {'0 nodes' if not nodes else 'on the idle nodes line'}; peak {vcpus:g} vCPUs x {dearest}",
             0.0,
             vcpus * per_vcpu,
         )
+        if nodes:
+            self._cpu_idle_nodes(node_pool, name, capacity, nodes)
         if not self._cpu_assumed:
             self._cpu_assumed = True
             self.assumptions.append(
-                "CPU pools: idle 0 (scaled to zero; platform pods stay on the system nodes); peak fills the vCPU "
-                "limit with the type dearest per vCPU-hour; node volumes are not included"
+                "CPU pools: idle runs the nodes the deploy simulation's capacity model launches at idle "
+                "(mlstack.simulate.capacity: the smallest allowed type that holds the pods no other node takes), "
+                "each with its root volume; peak fills the vCPU limit with the type dearest per vCPU-hour, node "
+                "volumes not included"
+            )
+
+    def _idle_nodes(self, node_pool: RecordedResource) -> list[Node]:
+        """The nodes the capacity simulation launches in ``node_pool`` at idle (one source of truth with
+        ``mlstack check``'s MLS-SIM-CAP-001); pods it leaves Pending are stated, not priced."""
+        from mlstack.simulate import capacity, objects
+
+        outcome = capacity.idle(self.world)
+        if not self._simulation_stated:
+            self._simulation_stated = True
+            failed = [r for r in objects.renders(self.world) if r.error]
+            if failed:
+                first = (failed[0].error.splitlines() or [""])[0]
+                self.assumptions.append(
+                    f"the capacity simulation could not render {len(failed)} Helm releases ({failed[0].release.name}: "
+                    f"{first}): their pods are not placed, so the idle CPU nodes priced may be too few"
+                )
+            if outcome.pending:
+                count = sum(len(reasons) for reasons in outcome.pending.values())
+                self.assumptions.append(
+                    f"the capacity simulation leaves {count} pods Pending at idle (mlstack check "
+                    f"{self.spec.environment} reports them, MLS-SIM-CAP-001): the nodes they would need are not priced"
+                )
+        return [node for node in outcome.nodes if node.source.karpenter and node.source.urn == node_pool.urn]
+
+    def _cpu_idle_nodes(self, node_pool: RecordedResource, name: str, capacity: str, nodes: list[Node]) -> None:
+        """One line for the CPU nodes the simulation keeps up at idle: each node at its pool's capacity type plus
+        its root volume. At peak they are part of the pool's vCPU limit (the pool's line), so 0 here. Each node is
+        shared among its pods by requests; a team's pods make that share the team's."""
+        spot = capacity != "on-demand"
+        gib, volume_type = self._root_volume(node_pool, nodes[0])
+        disk = gib * self.prices.monthly(f"ebs.{volume_type}", self.region)
+        idle = 0.0
+        shapes: Counter[str] = Counter()
+        pods = 0
+        namespaces: set[str] = set()
+        for node in nodes:
+            month = self.instance_month(f"ec2:{node.type.name}", spot) + disk
+            idle += month
+            shapes[node.type.name] += 1
+            self._share_node(node, name, month)
+            held = [pod for pod, _ in node.pods if pod.kind != "DaemonSet"]
+            pods += len(held)
+            namespaces.update(pod.namespace for pod in held)
+        priced = " + ".join(f"{count} x {shape}" for shape, count in sorted(shapes.items()))
+        kind = f"Spot ({self.spec.cost.spot_discount_percent:g}% off)" if spot else "On-Demand"
+        self.add(
+            node_pool,
+            f"CPU pool {name} idle nodes",
+            f"{priced} {kind} + {gib:g} GiB ebs.{volume_type} each: the deploy simulation places {pods} pods there "
+            f"at idle (namespaces {', '.join(sorted(namespaces))}); at peak within the pool's vCPU limit",
+            idle,
+            0.0,
+        )
+        soft = sorted(
+            {
+                f"{pod.namespace}/{pod.item.name}"
+                for node in nodes
+                for pod, _ in node.pods
+                if pod.kind != "DaemonSet" and _has_preferences(pod.spec)
+            }
+        )
+        if soft:
+            # Karpenter's default preferencePolicy Respect (karpenter chart 1.14.1 values.yaml settings) first treats
+            # preferred affinities and ScheduleAnyway spreads as required; the simulation does not model them.
+            self.assumptions.append(
+                f"CPU pool {name}: {', '.join(soft)} carry scheduling preferences the simulation ignores; Karpenter "
+                "(preferencePolicy Respect) may launch more idle nodes for them than priced"
+            )
+
+    def _root_volume(self, node_pool: RecordedResource, node: Node) -> tuple[float, str]:
+        """The root EBS volume of the pool's nodes: its size as the simulation reads it from the EC2NodeClass (billed
+        whether or not RAID0 instance store serves ephemeral-storage) and its type from the same mapping, gp3 when
+        unset (karpenter-provider-aws@v1.14.1 pkg/providers/amifamily/resolver.go ``DefaultEBS``)."""
+        storage = node.source.storage
+        reference = (
+            ((node_pool.inputs.get("spec") or {}).get("template") or {}).get("spec", {}).get("nodeClassRef") or {}
+        )
+        node_class = next(
+            (
+                r
+                for r in self.plan.by_type(EC2_NODE_CLASS)
+                if (r.inputs.get("metadata") or {}).get("name") == reference.get("name")
+            ),
+            None,
+        )
+        mappings = ((node_class.inputs.get("spec") or {}) if node_class else {}).get("blockDeviceMappings") or []
+        root = next((m for m in mappings if m.get("rootVolume")), None) or next(
+            (m for m in mappings if m.get("deviceName") == "/dev/xvda"), None
+        )
+        volume_type = str(((root or {}).get("ebs") or {}).get("volumeType") or "gp3")
+        return float(storage.volume) / 2**30, volume_type
+
+    def _share_node(self, node: Node, pool: str, month: float) -> None:
+        """Split one idle node's month among its pods by requests (the mean of their CPU and memory shares of the
+        node's allocatable; equal shares when none requests anything). DaemonSets are the node's overhead and take
+        no share; shares of pods in team namespaces are the team's, the rest stays shared."""
+        from fractions import Fraction
+
+        allocatable = node.type.allocatable()
+        pods = [pod for pod, _ in node.pods if pod.kind != "DaemonSet"]
+        weights = [
+            sum(
+                (pod.requests().get(r, Fraction(0)) / allocatable[r] for r in ("cpu", "memory") if allocatable.get(r)),
+                Fraction(0),
+            )
+            for pod in pods
+        ]
+        total = sum(weights, Fraction(0))
+        if not total:
+            weights, total = [Fraction(1)] * len(pods), Fraction(len(pods))
+        teams = {team.name for team in self.spec.teams}
+        shares: dict[str, float] = {}
+        for pod, weight in zip(pods, weights, strict=True):
+            if pod.namespace in teams:
+                shares[pod.namespace] = shares.get(pod.namespace, 0.0) + month * float(weight / total)
+        for team, share in shares.items():
+            self.team_cpu_idle.setdefault(team, []).append(
+                (share, f"{float(share / month):.0%} of a {pool} idle node ({node.type.name})")
             )
 
     def _pool_choices(
@@ -868,6 +1025,18 @@ def _requirement_values(node_pool: RecordedResource) -> dict[str, list[str]]:
         for r in template.get("requirements") or []
         if r.get("operator") == "In"
     }
+
+
+def _has_preferences(spec: dict[str, Any]) -> bool:
+    """Whether a pod asks for soft placement: preferred node or pod (anti-)affinity, or a ScheduleAnyway spread."""
+    affinity = spec.get("affinity") or {}
+    preferred = any(
+        (affinity.get(kind) or {}).get("preferredDuringSchedulingIgnoredDuringExecution")
+        for kind in ("nodeAffinity", "podAffinity", "podAntiAffinity")
+    )
+    return preferred or any(
+        c.get("whenUnsatisfiable") == "ScheduleAnyway" for c in spec.get("topologySpreadConstraints") or []
+    )
 
 
 def _belongs_to(instance: RecordedResource, cluster: RecordedResource) -> bool:

@@ -43,11 +43,12 @@ UNCHECKED_TYPES: Mapping[str, str] = {
     "not yet checked by a rule (storage component tests cover the shipped configuration).",
     "aws:sagemaker/endpoint:Endpoint": "Points at an endpoint configuration, which carries every setting "
     "(MLS-SM-002).",
-    "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy": "mlstack's own guardrail (team pods "
-    "may not tolerate the system nodes' taint, components/compute.py); its CEL rule is exercised by "
-    "tests/test_compute.py, and a policy over a policy would only restate it.",
-    "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding": "Binds that policy to the team "
-    "namespaces with the Deny action; see its ValidatingAdmissionPolicy.",
+    "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy": "mlstack's own guardrails (team pods "
+    "may not tolerate the system nodes' taint, components/compute.py; team Sensors may not run as root, "
+    "components/events.py); their CEL rules are exercised by tests/test_compute.py and tests/test_sensor_policy.py, "
+    "and a policy over a policy would only restate them.",
+    "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding": "Binds those policies to the "
+    "team namespaces (Deny; the root-Sensor one Warn and Audit under its named opt-out); see the policies.",
     "kubernetes:core/v1:ConfigMap": "Non-secret settings and scripts mounted into pods (the Metaflow services' "
     "database service file); the pods that mount them are checked.",
     "kubernetes:core/v1:LimitRange": "Default requests for pods that set none; quotas are checked "

@@ -38,6 +38,7 @@ def cost_command(
     from mlstack.cli import _project, _stacks, console
     from mlstack.failures import fail
     from mlstack.planning import plan_stacks
+    from mlstack.simulate.framework import World
     from mlstack.spec.loader import SpecError
 
     if by_team and all_stacks:
@@ -47,7 +48,11 @@ def cost_command(
     project = _project(project_dir)
     stacks = _stacks(project, env, all_stacks)
     try:
-        results = [(spec, estimate(plan, spec)) for spec, plan in plan_stacks(project, stacks)]
+        # The deploy simulation over each plan, rooted at this project, decides which CPU nodes run at idle.
+        results = [
+            (spec, estimate(plan, spec, world=World(plan, spec, project.root)))
+            for spec, plan in plan_stacks(project, stacks)
+        ]
     except SpecError as exc:
         raise fail(str(exc)) from None
     except CostModelError as exc:
@@ -178,9 +183,10 @@ def team_report(result: Estimate) -> list[object]:
     shared_idle = result.idle - sum(team.idle for team in result.teams)
     return [
         table,
-        f"shared by every team (control plane, system nodes, network, databases, logs, pools' other capacity): "
+        f"shared by every team (control plane, system nodes, network, databases, logs, pools' other capacity, "
+        f"platform pods' share of idle CPU nodes): "
         f"{money(shared_idle)} idle",
-        "Idle: warm endpoints. Peak: the team's whole GPU quota (nominal per pool at the pool's dearest GPU-hour, plus "
+        "Idle: warm endpoints and the team's pods' share of idle CPU nodes (also in peak). Peak: the team's whole GPU quota (nominal per pool at the pool's dearest GPU-hour, plus "
         "its borrowing limit) and its SageMaker endpoints at their maximum; teams that borrow share the same GPUs, so "
         "team peaks do not add up. Model: docs/cost.md#per-team",
     ]

@@ -73,6 +73,14 @@ class ArgoEventsSpec(StrictModel):
         "natsio/prometheus-nats-exporter) through the registry's docker-hub pull-through cache, which must then "
         "exist. false is a named opt-out that pulls them from Docker Hub directly. Default: on.",
     )
+    allow_root_sensors: bool = Field(
+        default=False,
+        description="Named opt-out: let team namespaces register Sensors whose pods run as root. Metaflow 2.19.39 "
+        "sets no security context on the Sensors it registers and the argo-events image runs as root, so by "
+        "default the API server refuses them (a ValidatingAdmissionPolicy: `argo-workflows create` of a flow "
+        "with @trigger fails with the reason); true only warns and records each in the API audit log. "
+        "Default: off (root Sensors refused).",
+    )
 
 
 class OrchestratorSpec(StrictModel):
