@@ -21,7 +21,7 @@ from components.gpu import GPU_TAINT, POOL_LABEL
 from components.helm import chart_source
 from components.options import child
 from components.registry import PullThrough
-from components.teams import GPU_RESOURCE, NAME_LABEL, WORKLOAD_SERVICE_ACCOUNT
+from components.teams import GPU_RESOURCE, LOCAL_QUEUE, NAME_LABEL, WORKLOAD_SERVICE_ACCOUNT
 from components.workloads import namespace
 from mlstack.spec.compute import CpuPoolSpec
 from mlstack.spec.gpu import GpuPoolSpec
@@ -49,6 +49,8 @@ SERVER_LABELS = {"component": "singleuser-server", "app": "jupyterhub", "release
 HUB_LABELS = {"component": "hub", "app": "jupyterhub", "release": JUPYTERHUB_RELEASE}
 PROXY_LABELS = {"component": "proxy", "app": "jupyterhub", "release": JUPYTERHUB_RELEASE}
 TEAM_LABEL = "mlstack.io/team"
+# Kueue's queue label (kubernetes-sigs/kueue@v0.19.2 pkg/controller/constants `QueueLabel`).
+KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 # Where the laptop reaches the hub: a port-forward to the proxy's Service (docs/guides/notebooks.md).
 LOCAL_PORT = 8000
 PROFILES_MODULE = Path(__file__).resolve().parent / "jupyterhub_profiles.py"
@@ -309,7 +311,14 @@ def team_profiles(
         # The pod gets Pod Identity credentials (the agent's projected token), not a Kubernetes API token: the
         # workload account has no RBAC to use one for.
         "automount_service_account_token": False,
-        "extra_labels": {TEAM_LABEL: team.name},
+        # A server is a Kueue workload of the team's queue whether or not it says so: Kueue 0.19.2's pod
+        # integration is on in the chart's default frameworks (charts/kueue/values.yaml), and its pod webhook
+        # labels an unlabelled pod with the namespace's LocalQueue "default" when there is one (every team has
+        # it), then gates it until the team's ClusterQueue admits it (kubernetes-sigs/kueue@v0.19.2
+        # pkg/controller/jobs/pod/pod_webhook.go `Default`, "Local queue defaulting"). Saying so here keeps the
+        # pod as the hub asks for it equal to the pod that runs, and lets the deploy simulation check the queue
+        # (MLS-SIM-ADM-005).
+        "extra_labels": {TEAM_LABEL: team.name, KUEUE_QUEUE_LABEL: LOCAL_QUEUE},
     }
     profiles: list[dict[str, Any]] = []
     cpu = spec.cpu_server

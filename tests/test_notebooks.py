@@ -212,6 +212,7 @@ def test_profiles_put_each_server_in_its_team_namespace_on_its_pool() -> None:
         assert override["namespace"] == "search"
         assert override["service_account"] == "workload"
         assert override["automount_service_account_token"] is False
+        assert override["extra_labels"] == {"mlstack.io/team": "search", "kueue.x-k8s.io/queue-name": "default"}
     assert cpu["node_selector"] == {"mlstack.io/pool": "cpu"}
     assert "tolerations" not in cpu and "extra_resource_limits" not in cpu
     assert gpu["node_selector"] == {"mlstack.io/pool": "notebooks"}
@@ -417,6 +418,27 @@ def test_a_server_over_its_team_quota_is_rejected_by_the_simulation() -> None:
     profiles[0]["kubespawner_override"]["cpu_limit"] = 40.0
     messages = [f.message for f in findings(world_of("dev", plan), "MLS-SIM-ADM-002")]
     assert any("requests.cpu" in m and "jupyter-search-cpu-cpu" in m for m in messages), messages
+
+
+def test_servers_are_kueue_workloads_of_their_team_queue_in_the_simulation() -> None:
+    """Kueue 0.19.2 would put the servers on the team's "default" LocalQueue anyway; the label says so, and the
+    simulation's queue check (MLS-SIM-ADM-005) sees a server whose queue does not exist."""
+    world = world_of("dev")
+    from mlstack.simulate.objects import chart_objects
+
+    servers = [o for o in chart_objects(world) if "KubeSpawner" in o.template]
+    assert servers
+    for server in servers:
+        labels = server.obj["spec"]["template"]["metadata"]["labels"]
+        assert labels["kueue.x-k8s.io/queue-name"] == "default"
+    assert [f for f in findings(world, "MLS-SIM-ADM-005") if "jupyter" in f.message] == []
+
+    plan = mutable_plan("dev")
+    release = resource(plan, RELEASE, "notebooks-release")
+    profile = release.inputs["values"]["custom"]["mlstack"]["teams"]["search"]["profiles"][0]
+    profile["kubespawner_override"]["extra_labels"]["kueue.x-k8s.io/queue-name"] = "nowhere"
+    messages = [f.message for f in findings(world_of("dev", plan), "MLS-SIM-ADM-005")]
+    assert any("jupyter-search-cpu-cpu" in m and "names queue nowhere" in m for m in messages), messages
 
 
 def test_servers_are_in_the_network_model_with_their_port() -> None:
