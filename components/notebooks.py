@@ -235,7 +235,10 @@ def spawner_rules() -> list[dict[str, Any]]:
 
 def port_forward_rules() -> list[dict[str, Any]]:
     """``kubectl port-forward svc/proxy-public``: kubectl reads the Service and picks a pod behind it
-    (get services, list pods), then opens the stream (create pods/portforward)."""
+    (get services, list pods), then opens the stream on pods/portforward. kubectl 1.31 and later open it as a
+    WebSocket, an HTTP GET the API server authorizes as ``get`` (and, from Kubernetes 1.35, also as ``create``);
+    the SPDY fallback is a POST, ``create`` (kubernetes/enhancements KEP-4006, "synthetic RBAC create
+    authorization check"). Both verbs, so neither path is refused."""
     return [
         {
             "api_groups": [""],
@@ -244,7 +247,7 @@ def port_forward_rules() -> list[dict[str, Any]]:
             "verbs": ["get"],
         },
         {"api_groups": [""], "resources": ["pods"], "verbs": ["get", "list"]},
-        {"api_groups": [""], "resources": ["pods/portforward"], "verbs": ["create"]},
+        {"api_groups": [""], "resources": ["pods/portforward"], "verbs": ["get", "create"]},
     ]
 
 

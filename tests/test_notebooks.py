@@ -331,6 +331,19 @@ def test_the_hub_gets_exactly_the_spawner_rights_in_each_team_namespace() -> Non
     assert len(spawner_rules()) == 3
 
 
+def test_team_groups_may_port_forward_to_the_proxy_over_websocket_and_spdy() -> None:
+    """kubectl's WebSocket port-forward is a GET (verb get), its SPDY fallback a POST (verb create)."""
+    plan = plan_of("dev")
+    (role,) = [
+        r
+        for r in plan.resources
+        if r.type == "kubernetes:rbac.authorization.k8s.io/v1:Role" and r.inputs["metadata"]["name"] == "jupyterhub-users"
+    ]
+    rules = {tuple(rule["resources"]): set(rule["verbs"]) for rule in role.inputs["rules"]}
+    assert rules[("pods/portforward",)] == {"get", "create"}
+    assert rules[("services",)] == {"get"}
+
+
 def test_server_policy_admits_only_the_hub_and_proxy_and_lets_servers_call_the_hub() -> None:
     policy = server_network_policy(_spec("dev").notebooks)
     assert policy["podSelector"]["matchLabels"]["component"] == "singleuser-server"
