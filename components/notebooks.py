@@ -79,6 +79,10 @@ class JupyterHubArgs:
     """Per team, what its namespaced objects wait for (``Teams.namespace_ready``)."""
     admission_ready: Sequence[pulumi.Resource] = ()
     """What every workload waits for (``Teams.admission_ready``: Kueue's fail-closed webhooks)."""
+    gpu_pool_sizes: Mapping[str, int] = field(default_factory=dict)
+    """``max_gpus`` of every GPU pool, as ``Teams`` splits each team's ``gpu_quota`` over them
+    (``TeamSpec.pool_quotas``): a team gets no GPU profile on a pool where its share and its borrowing limit are
+    both 0. Empty: no such filter."""
 
 
 class JupyterHub(pulumi.ComponentResource):
@@ -120,6 +124,7 @@ class JupyterHub(pulumi.ComponentResource):
                 pull_through=args.pull_through,
                 storage_class=args.storage_class_name,
                 hardened=args.env.tier.hardened,
+                gpu_pool_sizes=args.gpu_pool_sizes,
             ),
             opts=child(self, provider=provider, depends_on=[ns, *args.admission_ready]),
         )
@@ -304,10 +309,16 @@ def team_profiles(
     *,
     cpu_pools: Sequence[CpuPoolSpec],
     gpu_pools: Sequence[GpuPoolSpec],
+    gpu_pool_sizes: Mapping[str, int] | None = None,
 ) -> list[dict[str, Any]]:
     """The KubeSpawner profiles of one team (kubespawner@7.0.0 ``profile_list`` entries): one per CPU pool, one
     per GPU pool (a whole GPU, or one time-slice on a pool with sharing) when the team has a GPU quota. Each
-    starts the server in the team's namespace, as its workload service account, on the pool's nodes."""
+    starts the server in the team's namespace, as its workload service account, on the pool's nodes.
+
+    With ``gpu_pool_sizes`` (every GPU pool's max_gpus), a pool where the team's Kueue share and borrowing limit
+    are both 0 gets no profile: its ClusterQueue flavor for that pool has nominalQuota 0 and borrowingLimit 0
+    (components/teams.py ``cluster_queue_manifest``), so Kueue would never admit the server and every spawn would
+    end in KubeSpawner's start timeout."""
     common = {
         "namespace": team.name,
         "service_account": WORKLOAD_SERVICE_ACCOUNT,
@@ -338,7 +349,10 @@ def team_profiles(
     if team.gpu_quota + team.gpu_borrowing_limit == 0:
         return profiles
     gpu = spec.gpu_server
+    shares = team.pool_quotas(dict(gpu_pool_sizes)) if gpu_pool_sizes else {}
     for gpu_pool in gpu_pools:
+        if gpu_pool_sizes and shares.get(gpu_pool.name, 0) == 0 and team.gpu_borrowing_limit == 0:
+            continue
         shared = gpu_pool.sharing is not None
         kind = f"GPU time-slice (1/{gpu_pool.sharing.replicas} of a GPU)" if gpu_pool.sharing else "one GPU"
         override = {
@@ -369,12 +383,15 @@ def profile_data(
     *,
     cpu_pools: Sequence[CpuPoolSpec],
     gpu_pools: Sequence[GpuPoolSpec],
+    gpu_pool_sizes: Mapping[str, int] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """What the hub's profile filter reads (``custom.mlstack.teams``): per team, its IdP group and its profiles."""
     return {
         team.name: {
             "group": team_group(spec, team),
-            "profiles": team_profiles(spec, team, cpu_pools=cpu_pools, gpu_pools=gpu_pools),
+            "profiles": team_profiles(
+                spec, team, cpu_pools=cpu_pools, gpu_pools=gpu_pools, gpu_pool_sizes=gpu_pool_sizes
+            ),
         }
         for team in teams
     }
@@ -429,6 +446,7 @@ def jupyterhub_values(
     pull_through: PullThrough,
     storage_class: pulumi.Input[str],
     hardened: bool,
+    gpu_pool_sizes: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """Helm values of jupyterhub 4.4.0 (zero-to-jupyterhub-k8s@4.4.0 jupyterhub/values.yaml)."""
     assert spec.sso is not None
@@ -538,7 +556,9 @@ def jupyterhub_values(
         },
         "custom": {
             "mlstack": {
-                "teams": profile_data(spec, teams, cpu_pools=cpu_pools, gpu_pools=gpu_pools),
+                "teams": profile_data(
+                    spec, teams, cpu_pools=cpu_pools, gpu_pools=gpu_pools, gpu_pool_sizes=gpu_pool_sizes
+                ),
             }
         },
         "scheduling": {

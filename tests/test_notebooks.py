@@ -240,6 +240,25 @@ def test_a_shared_pool_offers_a_time_slice_and_a_team_without_gpus_none() -> Non
     assert team_profiles(spec.notebooks, no_gpus, cpu_pools=[], gpu_pools=[shared]) == []
 
 
+def test_no_gpu_profile_on_a_pool_where_kueue_gives_the_team_nothing() -> None:
+    """prod's research team has 0 of its gpu_quota on the serving pool; without borrowing Kueue never admits a
+    server there, so that pool gets no profile for it, while the notebooks pool, where it has a share, does."""
+    spec = _spec("prod")
+    research = next(t for t in spec.teams if t.name == "research")
+    sizes = {pool.name: pool.max_gpus for pool in spec.gpu_pools}
+    assert research.pool_quotas(sizes)["serving"] == 0 and research.pool_quotas(sizes)["notebooks"] > 0
+    pools = list(spec.gpu_pools)
+    no_borrowing = research.model_copy(update={"gpu_borrowing_limit": 0})
+    slugs = [p["slug"] for p in team_profiles(spec.notebooks, no_borrowing, cpu_pools=[], gpu_pools=pools, gpu_pool_sizes=sizes)]
+    assert slugs == ["research-gpu-training", "research-gpu-notebooks"]
+    borrowing = [p["slug"] for p in team_profiles(spec.notebooks, research, cpu_pools=[], gpu_pools=pools, gpu_pool_sizes=sizes)]
+    assert "research-gpu-serving" in borrowing
+    # The planned release carries the filter: every team has a share of prod's notebooks pool.
+    release = next(r for r in plan_of("prod").resources if r.type == RELEASE and r.name.endswith("notebooks-release"))
+    teams = release.inputs["values"]["custom"]["mlstack"]["teams"]
+    assert all(any("gpu-notebooks" in p["slug"] for p in entry["profiles"]) for entry in teams.values())
+
+
 def _values(stack: str = "dev") -> dict[str, Any]:
     spec = _spec(stack)
     return jupyterhub_values(
