@@ -51,6 +51,9 @@ PROXY_LABELS = {"component": "proxy", "app": "jupyterhub", "release": JUPYTERHUB
 TEAM_LABEL = "mlstack.io/team"
 # Kueue's queue label (kubernetes-sigs/kueue@v0.19.2 pkg/controller/constants `QueueLabel`).
 KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+# Karpenter's pod annotation against voluntary disruption (kubernetes-sigs/karpenter@v1.14.1 pkg/apis/v1/labels.go
+# `DoNotDisruptAnnotationKey`).
+DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
 # Where the laptop reaches the hub: a port-forward to the proxy's Service (docs/guides/notebooks.md).
 LOCAL_PORT = 8000
 PROFILES_MODULE = Path(__file__).resolve().parent / "jupyterhub_profiles.py"
@@ -333,6 +336,12 @@ def team_profiles(
         # pod as the hub asks for it equal to the pod that runs, and lets the deploy simulation check the queue
         # (MLS-SIM-ADM-005).
         "extra_labels": {TEAM_LABEL: team.name, KUEUE_QUEUE_LABEL: LOCAL_QUEUE},
+        # A server is a bare pod: nothing recreates it, and its kernels' state dies with it. The pools consolidate
+        # WhenEmptyOrUnderutilized, and Karpenter 1.14.1 disrupts a node whose pods all count as disruptable; only
+        # this annotation makes a running pod block voluntary disruption (kubernetes-sigs/karpenter@v1.14.1
+        # pkg/utils/pod/scheduling.go `IsDisruptable`, pkg/controllers/state/statenode.go). The idle culler
+        # (cull_idle_minutes) stops idle servers, so nodes still drain when nobody works on them.
+        "extra_annotations": {DO_NOT_DISRUPT: "true"},
     }
     profiles: list[dict[str, Any]] = []
     cpu = spec.cpu_server

@@ -213,6 +213,8 @@ def test_profiles_put_each_server_in_its_team_namespace_on_its_pool() -> None:
         assert override["service_account"] == "workload"
         assert override["automount_service_account_token"] is False
         assert override["extra_labels"] == {"mlstack.io/team": "search", "kueue.x-k8s.io/queue-name": "default"}
+        # Karpenter's consolidation would otherwise evict a running server, a bare pod nothing recreates.
+        assert override["extra_annotations"] == {"karpenter.sh/do-not-disrupt": "true"}
     assert cpu["node_selector"] == {"mlstack.io/pool": "cpu"}
     assert "tolerations" not in cpu and "extra_resource_limits" not in cpu
     assert gpu["node_selector"] == {"mlstack.io/pool": "notebooks"}
