@@ -21,7 +21,7 @@ from components.gpu import GPU_TAINT, POOL_LABEL
 from components.helm import chart_source
 from components.options import child
 from components.registry import PullThrough
-from components.teams import GPU_RESOURCE, NAME_LABEL, WORKLOAD_SERVICE_ACCOUNT
+from components.teams import GPU_RESOURCE, LOCAL_QUEUE, NAME_LABEL, WORKLOAD_SERVICE_ACCOUNT
 from components.workloads import namespace
 from mlstack.spec.compute import CpuPoolSpec
 from mlstack.spec.gpu import GpuPoolSpec
@@ -49,6 +49,11 @@ SERVER_LABELS = {"component": "singleuser-server", "app": "jupyterhub", "release
 HUB_LABELS = {"component": "hub", "app": "jupyterhub", "release": JUPYTERHUB_RELEASE}
 PROXY_LABELS = {"component": "proxy", "app": "jupyterhub", "release": JUPYTERHUB_RELEASE}
 TEAM_LABEL = "mlstack.io/team"
+# Kueue's queue label (kubernetes-sigs/kueue@v0.19.2 pkg/controller/constants `QueueLabel`).
+KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+# Karpenter's pod annotation against voluntary disruption (kubernetes-sigs/karpenter@v1.14.1 pkg/apis/v1/labels.go
+# `DoNotDisruptAnnotationKey`).
+DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
 # Where the laptop reaches the hub: a port-forward to the proxy's Service (docs/guides/notebooks.md).
 LOCAL_PORT = 8000
 PROFILES_MODULE = Path(__file__).resolve().parent / "jupyterhub_profiles.py"
@@ -77,6 +82,10 @@ class JupyterHubArgs:
     """Per team, what its namespaced objects wait for (``Teams.namespace_ready``)."""
     admission_ready: Sequence[pulumi.Resource] = ()
     """What every workload waits for (``Teams.admission_ready``: Kueue's fail-closed webhooks)."""
+    gpu_pool_sizes: Mapping[str, int] = field(default_factory=dict)
+    """``max_gpus`` of every GPU pool, as ``Teams`` splits each team's ``gpu_quota`` over them
+    (``TeamSpec.pool_quotas``): a team gets no GPU profile on a pool where its share and its borrowing limit are
+    both 0. Empty: no such filter."""
 
 
 class JupyterHub(pulumi.ComponentResource):
@@ -118,6 +127,7 @@ class JupyterHub(pulumi.ComponentResource):
                 pull_through=args.pull_through,
                 storage_class=args.storage_class_name,
                 hardened=args.env.tier.hardened,
+                gpu_pool_sizes=args.gpu_pool_sizes,
             ),
             opts=child(self, provider=provider, depends_on=[ns, *args.admission_ready]),
         )
@@ -233,7 +243,10 @@ def spawner_rules() -> list[dict[str, Any]]:
 
 def port_forward_rules() -> list[dict[str, Any]]:
     """``kubectl port-forward svc/proxy-public``: kubectl reads the Service and picks a pod behind it
-    (get services, list pods), then opens the stream (create pods/portforward)."""
+    (get services, list pods), then opens the stream on pods/portforward. kubectl 1.31 and later open it as a
+    WebSocket, an HTTP GET the API server authorizes as ``get`` (and, from Kubernetes 1.35, also as ``create``);
+    the SPDY fallback is a POST, ``create`` (kubernetes/enhancements KEP-4006, "synthetic RBAC create
+    authorization check"). Both verbs, so neither path is refused."""
     return [
         {
             "api_groups": [""],
@@ -242,7 +255,7 @@ def port_forward_rules() -> list[dict[str, Any]]:
             "verbs": ["get"],
         },
         {"api_groups": [""], "resources": ["pods"], "verbs": ["get", "list"]},
-        {"api_groups": [""], "resources": ["pods/portforward"], "verbs": ["create"]},
+        {"api_groups": [""], "resources": ["pods/portforward"], "verbs": ["get", "create"]},
     ]
 
 
@@ -299,17 +312,36 @@ def team_profiles(
     *,
     cpu_pools: Sequence[CpuPoolSpec],
     gpu_pools: Sequence[GpuPoolSpec],
+    gpu_pool_sizes: Mapping[str, int] | None = None,
 ) -> list[dict[str, Any]]:
     """The KubeSpawner profiles of one team (kubespawner@7.0.0 ``profile_list`` entries): one per CPU pool, one
     per GPU pool (a whole GPU, or one time-slice on a pool with sharing) when the team has a GPU quota. Each
-    starts the server in the team's namespace, as its workload service account, on the pool's nodes."""
+    starts the server in the team's namespace, as its workload service account, on the pool's nodes.
+
+    With ``gpu_pool_sizes`` (every GPU pool's max_gpus), a pool where the team's Kueue share and borrowing limit
+    are both 0 gets no profile: its ClusterQueue flavor for that pool has nominalQuota 0 and borrowingLimit 0
+    (components/teams.py ``cluster_queue_manifest``), so Kueue would never admit the server and every spawn would
+    end in KubeSpawner's start timeout."""
     common = {
         "namespace": team.name,
         "service_account": WORKLOAD_SERVICE_ACCOUNT,
         # The pod gets Pod Identity credentials (the agent's projected token), not a Kubernetes API token: the
         # workload account has no RBAC to use one for.
         "automount_service_account_token": False,
-        "extra_labels": {TEAM_LABEL: team.name},
+        # A server is a Kueue workload of the team's queue whether or not it says so: Kueue 0.19.2's pod
+        # integration is on in the chart's default frameworks (charts/kueue/values.yaml), and its pod webhook
+        # labels an unlabelled pod with the namespace's LocalQueue "default" when there is one (every team has
+        # it), then gates it until the team's ClusterQueue admits it (kubernetes-sigs/kueue@v0.19.2
+        # pkg/controller/jobs/pod/pod_webhook.go `Default`, "Local queue defaulting"). Saying so here keeps the
+        # pod as the hub asks for it equal to the pod that runs, and lets the deploy simulation check the queue
+        # (MLS-SIM-ADM-005).
+        "extra_labels": {TEAM_LABEL: team.name, KUEUE_QUEUE_LABEL: LOCAL_QUEUE},
+        # A server is a bare pod: nothing recreates it, and its kernels' state dies with it. The pools consolidate
+        # WhenEmptyOrUnderutilized, and Karpenter 1.14.1 disrupts a node whose pods all count as disruptable; only
+        # this annotation makes a running pod block voluntary disruption (kubernetes-sigs/karpenter@v1.14.1
+        # pkg/utils/pod/scheduling.go `IsDisruptable`, pkg/controllers/state/statenode.go). The idle culler
+        # (cull_idle_minutes) stops idle servers, so nodes still drain when nobody works on them.
+        "extra_annotations": {DO_NOT_DISRUPT: "true"},
     }
     profiles: list[dict[str, Any]] = []
     cpu = spec.cpu_server
@@ -326,7 +358,10 @@ def team_profiles(
     if team.gpu_quota + team.gpu_borrowing_limit == 0:
         return profiles
     gpu = spec.gpu_server
+    shares = team.pool_quotas(dict(gpu_pool_sizes)) if gpu_pool_sizes else {}
     for gpu_pool in gpu_pools:
+        if gpu_pool_sizes and shares.get(gpu_pool.name, 0) == 0 and team.gpu_borrowing_limit == 0:
+            continue
         shared = gpu_pool.sharing is not None
         kind = f"GPU time-slice (1/{gpu_pool.sharing.replicas} of a GPU)" if gpu_pool.sharing else "one GPU"
         override = {
@@ -357,12 +392,15 @@ def profile_data(
     *,
     cpu_pools: Sequence[CpuPoolSpec],
     gpu_pools: Sequence[GpuPoolSpec],
+    gpu_pool_sizes: Mapping[str, int] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """What the hub's profile filter reads (``custom.mlstack.teams``): per team, its IdP group and its profiles."""
     return {
         team.name: {
             "group": team_group(spec, team),
-            "profiles": team_profiles(spec, team, cpu_pools=cpu_pools, gpu_pools=gpu_pools),
+            "profiles": team_profiles(
+                spec, team, cpu_pools=cpu_pools, gpu_pools=gpu_pools, gpu_pool_sizes=gpu_pool_sizes
+            ),
         }
         for team in teams
     }
@@ -417,6 +455,7 @@ def jupyterhub_values(
     pull_through: PullThrough,
     storage_class: pulumi.Input[str],
     hardened: bool,
+    gpu_pool_sizes: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """Helm values of jupyterhub 4.4.0 (zero-to-jupyterhub-k8s@4.4.0 jupyterhub/values.yaml)."""
     assert spec.sso is not None
@@ -526,7 +565,9 @@ def jupyterhub_values(
         },
         "custom": {
             "mlstack": {
-                "teams": profile_data(spec, teams, cpu_pools=cpu_pools, gpu_pools=gpu_pools),
+                "teams": profile_data(
+                    spec, teams, cpu_pools=cpu_pools, gpu_pools=gpu_pools, gpu_pool_sizes=gpu_pool_sizes
+                ),
             }
         },
         "scheduling": {

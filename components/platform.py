@@ -346,6 +346,7 @@ class Platform(pulumi.ComponentResource):
                     storage_class_name=self.cluster.storage_class_name,
                     team_namespaces=self.teams.namespace_ready,
                     admission_ready=self.teams.admission_ready,
+                    gpu_pool_sizes={pool.name: pool.max_gpus for pool in spec.gpu_pools},
                 ),
                 aws_only,
             )

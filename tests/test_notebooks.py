@@ -212,6 +212,9 @@ def test_profiles_put_each_server_in_its_team_namespace_on_its_pool() -> None:
         assert override["namespace"] == "search"
         assert override["service_account"] == "workload"
         assert override["automount_service_account_token"] is False
+        assert override["extra_labels"] == {"mlstack.io/team": "search", "kueue.x-k8s.io/queue-name": "default"}
+        # Karpenter's consolidation would otherwise evict a running server, a bare pod nothing recreates.
+        assert override["extra_annotations"] == {"karpenter.sh/do-not-disrupt": "true"}
     assert cpu["node_selector"] == {"mlstack.io/pool": "cpu"}
     assert "tolerations" not in cpu and "extra_resource_limits" not in cpu
     assert gpu["node_selector"] == {"mlstack.io/pool": "notebooks"}
@@ -237,6 +240,25 @@ def test_a_shared_pool_offers_a_time_slice_and_a_team_without_gpus_none() -> Non
     assert profiles[0]["kubespawner_override"]["extra_resource_limits"] == {"nvidia.com/gpu": "1"}
     no_gpus = team.model_copy(update={"gpu_quota": 0, "gpu_borrowing_limit": 0, "gpu_quota_by_pool": None})
     assert team_profiles(spec.notebooks, no_gpus, cpu_pools=[], gpu_pools=[shared]) == []
+
+
+def test_no_gpu_profile_on_a_pool_where_kueue_gives_the_team_nothing() -> None:
+    """prod's research team has 0 of its gpu_quota on the serving pool; without borrowing Kueue never admits a
+    server there, so that pool gets no profile for it, while the notebooks pool, where it has a share, does."""
+    spec = _spec("prod")
+    research = next(t for t in spec.teams if t.name == "research")
+    sizes = {pool.name: pool.max_gpus for pool in spec.gpu_pools}
+    assert research.pool_quotas(sizes)["serving"] == 0 and research.pool_quotas(sizes)["notebooks"] > 0
+    pools = list(spec.gpu_pools)
+    no_borrowing = research.model_copy(update={"gpu_borrowing_limit": 0})
+    slugs = [p["slug"] for p in team_profiles(spec.notebooks, no_borrowing, cpu_pools=[], gpu_pools=pools, gpu_pool_sizes=sizes)]
+    assert slugs == ["research-gpu-training", "research-gpu-notebooks"]
+    borrowing = [p["slug"] for p in team_profiles(spec.notebooks, research, cpu_pools=[], gpu_pools=pools, gpu_pool_sizes=sizes)]
+    assert "research-gpu-serving" in borrowing
+    # The planned release carries the filter: every team has a share of prod's notebooks pool.
+    release = next(r for r in plan_of("prod").resources if r.type == RELEASE and r.name.endswith("notebooks-release"))
+    teams = release.inputs["values"]["custom"]["mlstack"]["teams"]
+    assert all(any("gpu-notebooks" in p["slug"] for p in entry["profiles"]) for entry in teams.values())
 
 
 def _values(stack: str = "dev") -> dict[str, Any]:
@@ -330,6 +352,19 @@ def test_the_hub_gets_exactly_the_spawner_rights_in_each_team_namespace() -> Non
     assert len(spawner_rules()) == 3
 
 
+def test_team_groups_may_port_forward_to_the_proxy_over_websocket_and_spdy() -> None:
+    """kubectl's WebSocket port-forward is a GET (verb get), its SPDY fallback a POST (verb create)."""
+    plan = plan_of("dev")
+    (role,) = [
+        r
+        for r in plan.resources
+        if r.type == "kubernetes:rbac.authorization.k8s.io/v1:Role" and r.inputs["metadata"]["name"] == "jupyterhub-users"
+    ]
+    rules = {tuple(rule["resources"]): set(rule["verbs"]) for rule in role.inputs["rules"]}
+    assert rules[("pods/portforward",)] == {"get", "create"}
+    assert rules[("services",)] == {"get"}
+
+
 def test_server_policy_admits_only_the_hub_and_proxy_and_lets_servers_call_the_hub() -> None:
     policy = server_network_policy(_spec("dev").notebooks)
     assert policy["podSelector"]["matchLabels"]["component"] == "singleuser-server"
@@ -417,6 +452,27 @@ def test_a_server_over_its_team_quota_is_rejected_by_the_simulation() -> None:
     profiles[0]["kubespawner_override"]["cpu_limit"] = 40.0
     messages = [f.message for f in findings(world_of("dev", plan), "MLS-SIM-ADM-002")]
     assert any("requests.cpu" in m and "jupyter-search-cpu-cpu" in m for m in messages), messages
+
+
+def test_servers_are_kueue_workloads_of_their_team_queue_in_the_simulation() -> None:
+    """Kueue 0.19.2 would put the servers on the team's "default" LocalQueue anyway; the label says so, and the
+    simulation's queue check (MLS-SIM-ADM-005) sees a server whose queue does not exist."""
+    world = world_of("dev")
+    from mlstack.simulate.objects import chart_objects
+
+    servers = [o for o in chart_objects(world) if "KubeSpawner" in o.template]
+    assert servers
+    for server in servers:
+        labels = server.obj["spec"]["template"]["metadata"]["labels"]
+        assert labels["kueue.x-k8s.io/queue-name"] == "default"
+    assert [f for f in findings(world, "MLS-SIM-ADM-005") if "jupyter" in f.message] == []
+
+    plan = mutable_plan("dev")
+    release = resource(plan, RELEASE, "notebooks-release")
+    profile = release.inputs["values"]["custom"]["mlstack"]["teams"]["search"]["profiles"][0]
+    profile["kubespawner_override"]["extra_labels"]["kueue.x-k8s.io/queue-name"] = "nowhere"
+    messages = [f.message for f in findings(world_of("dev", plan), "MLS-SIM-ADM-005")]
+    assert any("jupyter-search-cpu-cpu" in m and "names queue nowhere" in m for m in messages), messages
 
 
 def test_servers_are_in_the_network_model_with_their_port() -> None:
