@@ -8,6 +8,7 @@ import pulumi_aws as aws
 from components.access import LOCAL_API_PORT, PORT_FORWARD_DOCUMENT, AccessHost, AccessHostArgs
 from components.cluster import Cluster, ClusterArgs, eks_cluster_name
 from components.compute import Compute, ComputeArgs
+from components.cost_allocation import CostAllocation, CostAllocationArgs
 from components.deployer import DeployRunner, DeployRunnerArgs
 from components.environment import Environment
 from components.events import ArgoEvents, ArgoEventsArgs
@@ -284,6 +285,19 @@ class Platform(pulumi.ComponentResource):
                     after=self.teams.admission_ready,
                     monitors_after=[self.vector_db],
                     grafana_viewer_groups=[team.group for team in spec.teams],
+                ),
+                aws_only,
+            )
+        self.cost_allocation: CostAllocation | None = None
+        if self.metrics is not None and spec.metrics.opencost.enabled:
+            self.cost_allocation = CostAllocation(
+                f"{name}-opencost",
+                CostAllocationArgs(
+                    env=env,
+                    spec=spec,
+                    pull_through=self.registry.pull_through,
+                    k8s_provider=self.cluster.k8s_provider,
+                    metrics_release=self.metrics.release,
                 ),
                 aws_only,
             )

@@ -595,6 +595,14 @@ def _platform_image_rules(spec: PlatformSpec) -> list[tuple[str, str]]:
             "ghcr.io",
             "KEDA's images (or set inference.keda_images_through_cache: false to pull them from ghcr.io)",
         )
+    opencost = spec.metrics.opencost
+    if spec.metrics.enabled and opencost.enabled and opencost.images_through_cache:
+        # components/cost_allocation.py: the chart's images are on ghcr.io (values.yaml opencost.exporter.image,
+        # opencost.ui.image).
+        needed.setdefault(
+            "ghcr.io",
+            "OpenCost's images (or set metrics.opencost.images_through_cache: false to pull them from ghcr.io)",
+        )
     return [
         (
             "registry.pull_through_caches",

@@ -108,6 +108,42 @@ class GrafanaSpec(StrictModel):
     )
 
 
+class OpenCostSpec(StrictModel):
+    """Per-namespace and per-team cost from the cluster: OpenCost (chart opencost 2.5.17, app 1.120.1) in the
+    metrics namespace, priced from mlstack/data/prices.yaml through OpenCost's CSV pricing provider, querying and
+    scraped by the platform's Prometheus. Default: on wherever the metrics stack is on, UI off, images through
+    the github pull-through cache."""
+
+    enabled: bool = Field(
+        default=True,
+        description="Install OpenCost (needs the metrics stack). Off is a named opt-out: spend per team is then "
+        "only the estimate of `mlstack cost --by-team`. Default: on.",
+    )
+    chart_version: ChartVersion = Field(
+        default="2.5.17",
+        description="Pinned version of the opencost chart (opencost/opencost-helm-chart), app 1.120.1. "
+        "Default: 2.5.17.",
+    )
+    images_through_cache: bool = Field(
+        default=True,
+        description="Pull OpenCost's images (ghcr.io/opencost/opencost and opencost-ui, the chart's pinned tags "
+        "and digests) through the registry's github pull-through cache, which then must exist (ECR needs GitHub "
+        "credentials for ghcr.io). Off is a named opt-out: the pod pulls from ghcr.io directly, unscanned. "
+        "Default: on.",
+    )
+    ui: bool = Field(
+        default=False,
+        description="Run OpenCost's web UI beside the exporter, reachable only through `kubectl port-forward` "
+        "over the access host's tunnel (no Ingress is ever created). Default: off; the API and the Grafana "
+        "spend dashboard answer the same questions.",
+    )
+    cpu_request: CpuQuantity = Field(default="50m", description="CPU request of the exporter. Default: 50m.")
+    memory_request: MemoryQuantity = Field(
+        default="256Mi",
+        description="Memory request of the exporter; its limit is twice that. Default: 256Mi.",
+    )
+
+
 class MetricsSpec(StrictModel):
     """The platform's metrics stack: the Prometheus Operator, one Prometheus, kube-state-metrics and the node
     exporters (kube-prometheus-stack). Default: on, in-cluster; ephemeral storage and 2 days of retention in
@@ -173,6 +209,12 @@ class MetricsSpec(StrictModel):
         default_factory=GrafanaSpec,
         description="Grafana with the platform's dashboards. Default: off; single sign-on required in staging and "
         "prod where it is on; see GrafanaSpec.",
+    )
+
+    opencost: OpenCostSpec = Field(
+        default_factory=OpenCostSpec,
+        description="OpenCost: spend per namespace and team from the cluster, priced from prices.yaml. "
+        "Default: on, UI off, images through the github cache.",
     )
 
     @property
