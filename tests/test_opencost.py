@@ -1,0 +1,172 @@
+"""OpenCost (components/cost_allocation.py): its node prices are prices.yaml's, it queries and is scraped by the
+platform's Prometheus, and its images and pod follow the platform's rules."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components.cost_allocation import (
+    CSV_COLUMNS,
+    CSV_PATH,
+    NODE_ID_FIELD,
+    OPENCOST_EXPORTER,
+    PRICING_CONFIGMAP,
+    PRICING_KEY,
+)
+from mlstack.cost import default_prices
+from mlstack.plan.recorder import Plan
+from mlstack.simulate.metrics import scrapes
+from mlstack.simulate.objects import chart_objects
+from mlstack.spec.loader import SPEC_KEY, SpecError, load_spec
+from mlstack.spec.observability import in_cluster_prometheus_url
+from tests.plans import PROJECT, plan_of, plan_with_sections
+from tests.simulation import resource, world_of
+
+RELEASE = "kubernetes:helm.sh/v3:Release"
+CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
+INSTANCE_TYPE = "node.kubernetes.io/instance-type"
+GITHUB_CACHE = {
+    "upstream": "github",
+    "credential_arn": "arn:aws:secretsmanager:us-east-1:111122223333:secret:ecr-pullthroughcache/github-AbCdEf",
+}
+
+
+def _price_rows(plan: Plan) -> list[dict[str, str]]:
+    (config_map,) = [
+        r for r in plan.by_type(CONFIG_MAP) if (r.inputs.get("metadata") or {}).get("name") == PRICING_CONFIGMAP
+    ]
+    text = config_map.inputs["data"][PRICING_KEY]
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader)
+    # csvprovider.go decodes with the price struct's header, in this order.
+    assert tuple(header) == CSV_COLUMNS
+    return [dict(zip(header, row, strict=True)) for row in reader]
+
+
+def _launchable_from_plan(plan: Plan) -> set[str]:
+    """What the planned node groups and NodePools may launch, read from the plan (not from the spec)."""
+    types: set[str] = set()
+    for group in plan.by_type(NODE_GROUP):
+        types.update(group.inputs.get("instanceTypes") or [])
+    for pool in plan.by_type(NODE_POOL):
+        requirements = ((pool.inputs.get("spec") or {}).get("template") or {}).get("spec", {}).get("requirements")
+        for requirement in requirements or []:
+            if requirement.get("key") == INSTANCE_TYPE and requirement.get("operator") == "In":
+                types.update(requirement.get("values") or [])
+    return types
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_every_type_the_pools_can_launch_has_its_prices_yaml_row(stack: str) -> None:
+    _, spec = PROJECT.load(stack)
+    plan = plan_of(stack)
+    rows = _price_rows(plan)
+    by_type = {row["InstanceID"]: row for row in rows}
+    assert len(by_type) == len(rows), "one row per instance type"
+    launchable = _launchable_from_plan(plan)
+    assert launchable and any(t.startswith(("g", "p")) for t in launchable)
+    prices = default_prices()
+    for instance_type in sorted(launchable):
+        row = by_type[instance_type]
+        assert row["AssetClass"] == "node"
+        # NodeValueFromMapField reads the label; the key is "<region label>,<value>".
+        assert row["InstanceIDField"] == NODE_ID_FIELD
+        assert row["Region"] == spec.region
+        assert row["InstanceType"] == instance_type
+        assert float(row["MarketPriceHourly"]) == prices.hourly(f"ec2:{instance_type}", spec.region)
+    # Nothing priced that no node can be.
+    assert set(by_type) == launchable
+
+
+def _values(plan: Plan) -> dict[str, Any]:
+    return resource(plan, RELEASE, "opencost").inputs["values"]
+
+
+def test_opencost_queries_the_platforms_prometheus_and_runs_on_the_system_nodes() -> None:
+    _, spec = PROJECT.load("dev")
+    values = _values(plan_of("dev"))
+    opencost = values["opencost"]
+    internal = opencost["prometheus"]["internal"]
+    url = in_cluster_prometheus_url(spec.metrics)
+    assert url == f"http://{internal['serviceName']}.{internal['namespaceName']}.svc:{int(internal['port'])}"
+    assert opencost["nodeSelector"] == {"mlstack.io/node-role": "system"}
+    assert opencost["tolerations"]
+    assert opencost["ui"]["enabled"] is False
+    assert opencost["ui"]["ingress"]["enabled"] is False
+    assert opencost["exporter"]["extraEnv"]["CSV_PATH"] == CSV_PATH
+    assert opencost["exporter"]["securityContext"]["readOnlyRootFilesystem"] is True
+    assert values["podSecurityContext"]["runAsNonRoot"] is True
+
+
+def _rendered(stack: str, kind: str, name: str) -> dict[str, Any]:
+    (obj,) = [
+        o.obj for o in chart_objects(world_of(stack)) if o.kind == kind and o.obj["metadata"]["name"] == name
+    ]
+    return obj
+
+
+def test_the_rendered_pod_reads_the_price_list_with_the_csv_provider() -> None:
+    deployment = _rendered("dev", "Deployment", "opencost")
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = [c for c in pod["containers"] if c["name"] == "opencost"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["USE_CUSTOM_PROVIDER"] == "true" and env["USE_CSV_PROVIDER"] == "true"
+    assert env["PROMETHEUS_SERVER_ENDPOINT"] == "http://kube-prometheus-stack-prometheus.monitoring.svc.cluster.local:9090"
+    # The CSV path is inside a read-only mount of the price ConfigMap.
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    directory, _, key = env["CSV_PATH"].rpartition("/")
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes[mounts[directory]]["configMap"]["name"] == PRICING_CONFIGMAP
+    assert key == PRICING_KEY
+    # The custom-pricing ConfigMap (the CPU:RAM:GPU split) is the one OpenCost watches.
+    pricing = _rendered("dev", "ConfigMap", env["PRICING_CONFIGMAP_NAME"])
+    assert float(pricing["data"]["GPU"]) > 0 and float(pricing["data"]["RAM"]) > 0
+    # The chart's image, unchanged but for the registry.
+    assert container["image"].startswith("ghcr.io/opencost/opencost:1.120.1@sha256:")
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_prometheus_scrapes_opencost(stack: str) -> None:
+    ours = [s for s in scrapes(world_of(stack)) if s.exporter == OPENCOST_EXPORTER]
+    assert len(ours) == 1
+    assert ours[0].targets, ours[0].problem
+    (endpoint,) = ours[0].monitor.obj["spec"]["endpoints"]
+    # The workload's namespace label must survive the scrape for per-team sums.
+    assert endpoint["honorLabels"] is True
+
+
+def test_with_a_github_cache_the_images_come_through_it() -> None:
+    config, _ = PROJECT.load("dev")
+    registry = copy.deepcopy(config.values[SPEC_KEY]["registry"])
+    registry["pull_through_caches"].append(GITHUB_CACHE)
+    plan = plan_with_sections("dev", registry=registry, metrics={"opencost": {"ui": True}})
+    opencost = _values(plan)["opencost"]
+    host = "111122223333.dkr.ecr.us-east-1.amazonaws.com"
+    assert opencost["exporter"]["image"]["registry"].startswith(host)
+    assert opencost["ui"]["image"]["registry"] == opencost["exporter"]["image"]["registry"]
+
+
+def test_images_through_a_missing_cache_are_refused(tmp_path: Path) -> None:
+    document = yaml.safe_load(PROJECT.stack_file("dev").read_text())
+    document["config"][SPEC_KEY]["metrics"]["opencost"]["images_through_cache"] = True
+    path = tmp_path / "Pulumi.dev.yaml"
+    path.write_text(yaml.safe_dump(document))
+    with pytest.raises(SpecError) as raised:
+        load_spec(path)
+    message = str(raised.value)
+    assert "registry.pull_through_caches" in message and "metrics.opencost.images_through_cache" in message
+
+
+def test_no_opencost_without_the_metrics_stack_or_when_opted_out() -> None:
+    off = plan_with_sections("dev", metrics={"opencost": {"enabled": False, "images_through_cache": False}})
+    assert not [r for r in off.by_type(RELEASE) if r.name.endswith("-opencost")]
+    assert [r for r in plan_of("dev").by_type(RELEASE) if r.name.endswith("-opencost")]
