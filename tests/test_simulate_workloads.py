@@ -124,6 +124,8 @@ _NATS_OPT_OUT = {
     for team in ("search", "recsys")
     for c in ("main", "reloader", "metrics")
 }
+# The stacks' named opt-out metrics.opencost.images_through_cache: false (components/cost_allocation.py).
+_OPENCOST_OPT_OUT = {("opencost-opencost", "MLS-K8S-010", "opencost")}
 # The log agent reads root-owned node logs (components/logs.py; its own waiver in policies/waivers.yaml).
 _LOG_AGENT = {("logs-fluent-bit", "MLS-K8S-012", "aws-for-fluent-bit")}
 
@@ -140,10 +142,14 @@ _LOG_AGENT = {("logs-fluent-bit", "MLS-K8S-012", "aws-for-fluent-bit")}
             | _LOG_AGENT
             | _NATS_OPT_OUT
             | _METRICS
-            | _GRAFANA_OPT_OUT,
+            | _GRAFANA_OPT_OUT
+            | _OPENCOST_OPT_OUT,
         ),
-        ("staging", _NVIDIA | _KEDA_OPT_OUT | _QDRANT_OPT_OUT | _LOG_AGENT | _METRICS | _GRAFANA_OPT_OUT),
-        ("prod", _NVIDIA | _KEDA_OPT_OUT | _QDRANT_OPT_OUT | _LOG_AGENT | _METRICS | _GRAFANA_OPT_OUT),
+        (
+            "staging",
+            _NVIDIA | _KEDA_OPT_OUT | _QDRANT_OPT_OUT | _LOG_AGENT | _METRICS | _GRAFANA_OPT_OUT | _OPENCOST_OPT_OUT,
+        ),
+        ("prod", _NVIDIA | _KEDA_OPT_OUT | _QDRANT_OPT_OUT | _LOG_AGENT | _METRICS | _GRAFANA_OPT_OUT | _OPENCOST_OPT_OUT),
     ],
 )
 def test_the_waived_chart_findings_are_exactly_the_documented_ones(stack, expected):
