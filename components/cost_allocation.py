@@ -117,7 +117,8 @@ def node_prices(spec: PlatformSpec, prices: PriceTable | None = None) -> list[No
     (``CostModelError``), as in ``mlstack cost``."""
     table = prices or default_prices()
     return [
-        NodePrice(t, spec.region, table.hourly(f"ec2:{t}", spec.region)) for t in launchable_instance_types(spec)
+        NodePrice(t, spec.region, table.hourly(f"ec2:{t}", spec.region))
+        for t in launchable_instance_types(spec)
     ]
 
 
@@ -130,7 +131,16 @@ def pricing_csv(rows: list[NodePrice]) -> str:
     writer.writerow(CSV_COLUMNS)
     for row in rows:
         writer.writerow(
-            ("", row.instance_type, row.region, "node", NODE_ID_FIELD, row.instance_type, repr(row.usd_hourly), "")
+            (
+                "",
+                row.instance_type,
+                row.region,
+                "node",
+                NODE_ID_FIELD,
+                row.instance_type,
+                repr(row.usd_hourly),
+                "",
+            )
         )
     return out.getvalue()
 
@@ -171,7 +181,11 @@ def opencost_values(
     memory_limit = f"{int(spec.memory_request[:-2]) * 2}{spec.memory_request[-2:]}"
     return {
         # The image runs as user 1001 (opencost/opencost Dockerfile `USER 1001`); the pod insists on non-root.
-        "podSecurityContext": {"runAsNonRoot": True, "runAsUser": 1001, "seccompProfile": {"type": "RuntimeDefault"}},
+        "podSecurityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": 1001,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
         # values.yaml `networkPolicies.enabled` stays off: the chart's policy allows only Prometheus in and
         # Prometheus out, which would cut OpenCost from the Kubernetes API it lists nodes and pods from. The
         # metrics namespace's own policies (components/observability.py) admit only that namespace's pods.

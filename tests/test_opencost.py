@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import csv
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +23,13 @@ from components.cost_allocation import (
 )
 from mlstack.cost import default_prices
 from mlstack.plan.recorder import Plan
+from mlstack.promql import metric_catalog, metric_names
 from mlstack.simulate.metrics import scrapes
 from mlstack.simulate.objects import chart_objects
 from mlstack.spec.loader import SPEC_KEY, SpecError, load_spec
 from mlstack.spec.observability import in_cluster_prometheus_url
 from tests.plans import PROJECT, plan_of, plan_with_sections
-from tests.simulation import resource, world_of
+from tests.simulation import findings, mutable_plan, resource, world_of
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
@@ -42,7 +44,9 @@ GITHUB_CACHE = {
 
 def _price_rows(plan: Plan) -> list[dict[str, str]]:
     (config_map,) = [
-        r for r in plan.by_type(CONFIG_MAP) if (r.inputs.get("metadata") or {}).get("name") == PRICING_CONFIGMAP
+        r
+        for r in plan.by_type(CONFIG_MAP)
+        if (r.inputs.get("metadata") or {}).get("name") == PRICING_CONFIGMAP
     ]
     text = config_map.inputs["data"][PRICING_KEY]
     reader = csv.reader(io.StringIO(text))
@@ -58,7 +62,9 @@ def _launchable_from_plan(plan: Plan) -> set[str]:
     for group in plan.by_type(NODE_GROUP):
         types.update(group.inputs.get("instanceTypes") or [])
     for pool in plan.by_type(NODE_POOL):
-        requirements = ((pool.inputs.get("spec") or {}).get("template") or {}).get("spec", {}).get("requirements")
+        requirements = (
+            ((pool.inputs.get("spec") or {}).get("template") or {}).get("spec", {}).get("requirements")
+        )
         for requirement in requirements or []:
             if requirement.get("key") == INSTANCE_TYPE and requirement.get("operator") == "In":
                 types.update(requirement.get("values") or [])
@@ -120,7 +126,10 @@ def test_the_rendered_pod_reads_the_price_list_with_the_csv_provider() -> None:
     (container,) = [c for c in pod["containers"] if c["name"] == "opencost"]
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["USE_CUSTOM_PROVIDER"] == "true" and env["USE_CSV_PROVIDER"] == "true"
-    assert env["PROMETHEUS_SERVER_ENDPOINT"] == "http://kube-prometheus-stack-prometheus.monitoring.svc.cluster.local:9090"
+    assert (
+        env["PROMETHEUS_SERVER_ENDPOINT"]
+        == "http://kube-prometheus-stack-prometheus.monitoring.svc.cluster.local:9090"
+    )
     # The CSV path is inside a read-only mount of the price ConfigMap.
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
     directory, _, key = env["CSV_PATH"].rpartition("/")
@@ -170,3 +179,27 @@ def test_no_opencost_without_the_metrics_stack_or_when_opted_out() -> None:
     off = plan_with_sections("dev", metrics={"opencost": {"enabled": False, "images_through_cache": False}})
     assert not [r for r in off.by_type(RELEASE) if r.name.endswith("-opencost")]
     assert [r for r in plan_of("dev").by_type(RELEASE) if r.name.endswith("-opencost")]
+
+
+def test_opencost_reaches_prometheus_only_through_the_metrics_namespace_rule() -> None:
+    """The metrics namespace admits its own pods; without that rule OpenCost's queries are refused
+    (MLS-SIM-NET-002 on the PROMETHEUS_SERVER_ENDPOINT flow)."""
+    netpol = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+    assert findings(world_of("dev"), "MLS-SIM-NET-002") == []
+    plan = mutable_plan("dev")
+    plan.resources.remove(resource(plan, netpol, "metrics-netpol-0"))
+    found = findings(world_of("dev", plan), "MLS-SIM-NET-002")
+    assert any("PROMETHEUS_SERVER_ENDPOINT" in f.message and "opencost" in f.message for f in found), [
+        f.message for f in found
+    ]
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_spend_dashboard_reads_only_metrics_this_stack_scrapes(stack: str) -> None:
+    exporters, _ = metric_catalog()
+    scraped = {s.exporter for s in scrapes(world_of(stack)) if s.targets}
+    produced = set().union(*(exporters.get(e, frozenset()) for e in scraped))
+    board = json.loads((PROJECT.root / "components" / "data" / "dashboards" / "spend.json").read_text())
+    for panel in board["panels"]:
+        for target in panel["targets"]:
+            assert metric_names(target["expr"]) <= produced, target["expr"]

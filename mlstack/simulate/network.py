@@ -5,7 +5,8 @@ Three checks:
 * ``MLS-SIM-NET-001``: the plan creates NetworkPolicies but nothing enforces them (the ``vpc-cni`` add-on's
   network policy agent is off, and no other policy engine is installed).
 * ``MLS-SIM-NET-002``: a flow the platform needs (DNS, callers to their endpoints through the KEDA HTTP
-  interceptor, workflow pods to the Metaflow metadata service, clients to Qdrant, KEDA to its scaler addresses)
+  interceptor, workflow pods to the Metaflow metadata service, clients to Qdrant, KEDA to its scaler addresses,
+  OpenCost to the Prometheus its PROMETHEUS_SERVER_ENDPOINT names)
   would be refused once enforcement is on.
 * ``MLS-SIM-NET-003``: a flow the platform must refuse (team to team, anyone but Qdrant's or Metaflow's clients
   to those services) would be allowed.
@@ -855,6 +856,10 @@ def required_flows(world: World) -> Iterator[Required]:
 
     yield from notebook_required(net)
     yield from _grafana_required(world, net)
+    # Prometheus clients configured by environment: OpenCost reads every allocation from the Prometheus its
+    # PROMETHEUS_SERVER_ENDPOINT names (opencost/opencost-helm-chart@opencost-2.5.17:charts/opencost/templates/
+    # deployment.yaml renders it from opencost.prometheus.internal; pkg/env PROMETHEUS_SERVER_ENDPOINT).
+    yield from _prometheus_env_flows(world)
 
 
 def _grafana_pods(world: World, net: Network) -> tuple[Pod, ...]:
@@ -885,6 +890,30 @@ def _grafana_required(world: World, net: Network) -> Iterator[Required]:
             PROMETHEUS_SERVICE,
             PROMETHEUS_PORT,
         )
+
+
+def _prometheus_env_flows(world: World) -> Iterator[Required]:
+    """A workload whose container names an in-cluster ``PROMETHEUS_SERVER_ENDPOINT`` must reach that Service."""
+    for item, spec in workloads(world):
+        for container in spec.get("containers") or []:
+            for variable in container.get("env") or []:
+                if variable.get("name") != "PROMETHEUS_SERVER_ENDPOINT" or not isinstance(variable.get("value"), str):
+                    continue
+                address = variable["value"]
+                parsed = urlparse(address)
+                host = parsed.hostname or ""
+                if not (host.count(".") == 1 or ".svc" in host):
+                    continue  # a Prometheus outside the cluster
+                parts = host.split(".")
+                source = _pod_of(item, spec)
+                yield Required(
+                    f"{item.label} queries the Prometheus its PROMETHEUS_SERVER_ENDPOINT names ({address})",
+                    (Source(pod=source),),
+                    parts[1] if len(parts) > 1 else item.namespace,
+                    parts[0],
+                    parsed.port or (443 if parsed.scheme == "https" else 80),
+                    owner_urn=item.urn,
+                )
 
 
 def _event_flows(world: World, net: Network) -> Iterator[Required]:
