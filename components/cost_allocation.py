@@ -260,8 +260,9 @@ def opencost_values(
                 "enabled": spec.ui,
                 "image": {"registry": registry},
                 "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}},
-                # The UI image is nginx, which writes its cache and pid under /var; it keeps the chart's
-                # security context but drops privilege escalation and every capability.
+                # The UI image is nginx running as user 1001 (opencost/opencost-ui Dockerfile `USER 1001`, the
+                # pod's runAsUser) whose entrypoint renders its config into /etc/nginx at start, so its root file
+                # system stays writable; it cannot escalate and holds no capability.
                 "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
                 "ingress": {"enabled": False},
             },

@@ -290,6 +290,7 @@ class _Estimator:
         self._argo_events()
         self._notebooks()
         self._grafana()
+        self._opencost()
         teams = self._teams()
         usage_types = Counter(
             r.type
@@ -395,6 +396,33 @@ class _Estimator:
             self.assumptions.append(
                 f"Grafana: no AWS resource and no volume; its pod requests {float(cpu):g} vCPU and "
                 f"{float(memory) / 2**20:g} MiB on the system nodes (priced with them)"
+            )
+
+    def _opencost(self) -> None:
+        """OpenCost creates no AWS resource and keeps nothing on a volume: its pod runs on the system nodes,
+        which are priced (and counted by the capacity simulation) with the system node group. Say what it
+        requests, read from its release's recorded values (opencost chart 2.5.17 values.yaml
+        ``opencost.exporter.resources``, ``opencost.ui``)."""
+        from fractions import Fraction
+
+        from mlstack.simulate import quantity
+
+        for release in self.plan.by_type(HELM_RELEASE):
+            if release.inputs.get("chart") != "opencost":
+                continue
+            opencost = (release.inputs.get("values") or {}).get("opencost") or {}
+            parts = [opencost.get("exporter") or {}]
+            if (opencost.get("ui") or {}).get("enabled"):
+                parts.append(opencost["ui"])
+            cpu = memory = Fraction(0)
+            for part in parts:
+                requests = (part.get("resources") or {}).get("requests") or {}
+                cpu += quantity.parse(requests.get("cpu", 0))
+                memory += quantity.parse(requests.get("memory", 0))
+            self.assumptions.append(
+                f"OpenCost: no AWS resource; requests {float(cpu):g} vCPU and {float(memory) / 2**20:g} MiB on the "
+                "system nodes (priced with the system node group); its spend figures are On-Demand list prices "
+                "from prices.yaml, Spot nodes included"
             )
 
     # --- helpers ---------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from components.cost_allocation import (
     PRICING_CONFIGMAP,
     PRICING_KEY,
 )
-from mlstack.cost import default_prices
+from mlstack.cost import default_prices, estimate
 from mlstack.plan.recorder import Plan
 from mlstack.promql import metric_catalog, metric_names
 from mlstack.simulate.metrics import scrapes
@@ -203,3 +203,11 @@ def test_the_spend_dashboard_reads_only_metrics_this_stack_scrapes(stack: str) -
     for panel in board["panels"]:
         for target in panel["targets"]:
             assert metric_names(target["expr"]) <= produced, target["expr"]
+
+
+def test_mlstack_cost_says_what_opencost_requests_on_the_system_nodes() -> None:
+    _, spec = PROJECT.load("dev")
+    result = estimate(plan_of("dev"), spec)
+    (line,) = [a for a in result.assumptions if a.startswith("OpenCost:")]
+    assert "requests 0.05 vCPU and 256 MiB on the system nodes" in line
+    assert not [item for item in result.lines if "opencost" in item.item.lower()]
