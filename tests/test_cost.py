@@ -59,6 +59,8 @@ SPEC: dict[str, Any] = {
     "budgets": {"monthly_limit_usd": 500, "notify_emails": ["a@example.com"]},
     # No docker-hub cache here: Qdrant's image takes the named opt-out, as the shipped stacks do.
     "vector_db": {"qdrant_image_through_cache": False},
+    # No github cache here: OpenCost's images take the named opt-out, as the shipped stacks do.
+    "metrics": {"opencost": {"images_through_cache": False}},
 }
 
 
