@@ -180,7 +180,8 @@ def opencost_values(
     }
     memory_limit = f"{int(spec.memory_request[:-2]) * 2}{spec.memory_request[-2:]}"
     return {
-        # The image runs as user 1001 (opencost/opencost Dockerfile `USER 1001`); the pod insists on non-root.
+        # The image runs as user 1001 (opencost/opencost Dockerfile `USER 1001`, read at 5f653330); the pod
+        # insists on non-root.
         "podSecurityContext": {
             "runAsNonRoot": True,
             "runAsUser": 1001,
@@ -192,8 +193,8 @@ def opencost_values(
         "networkPolicies": {"enabled": False},
         "extraVolumes": [
             {"name": "node-prices", "configMap": {"name": PRICING_CONFIGMAP}},
-            # OpenCost writes its config files under /var/configs (pkg/env DefaultConfigMountPath) and keeps
-            # nothing else on disk without persistence: a writable emptyDir under a read-only root.
+            # OpenCost's default config directory (pkg/env DefaultConfigMountPath, /var/configs) for what it
+            # writes outside CONFIG_PATH: a writable emptyDir under the read-only root.
             {"name": "var-configs", "emptyDir": {"sizeLimit": "64Mi"}},
         ],
         "opencost": {
@@ -260,9 +261,9 @@ def opencost_values(
                 "enabled": spec.ui,
                 "image": {"registry": registry},
                 "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}},
-                # The UI image is nginx running as user 1001 (opencost/opencost-ui Dockerfile `USER 1001`, the
-                # pod's runAsUser) whose entrypoint renders its config into /etc/nginx at start, so its root file
-                # system stays writable; it cannot escalate and holds no capability.
+                # The UI image is nginx running as user 1001 (opencost/opencost-ui Dockerfile `USER 1001`, read at
+                # 04eed3e8, not at the 1.120.1 tag; the pod's runAsUser) whose entrypoint renders its config into
+                # /etc/nginx at start, so its root file system stays writable; no escalation, no capability.
                 "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
                 "ingress": {"enabled": False},
             },
