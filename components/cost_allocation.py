@@ -24,8 +24,8 @@ one node class:
 
 These were read at opencost/opencost@5f653330 (2024-10-24), the newest snapshot that could be fetched; the
 chart's appVersion, v1.120.1, could not be read (see docs/logs-and-cost.md, "Cost per team, cluster side").
-Issue opencost/opencost#3160 (open, 2025-05) reports the same split on GPU nodes in a 2025 release: with custom
-rates all 1, a GPU node's total stays its price and its per-resource rates are the ratio split.
+Issue opencost/opencost#3160 (open, 2025-05) reports the same behaviour in a 2025 release: on GPU nodes the custom
+rates are not used as such but only to split a node total among CPU, RAM and GPU.
 
 Spot: the CSV provider has no capacity-type dimension (one ``InstanceIDField`` for every node row, and the node
 label it names holds one value), and prices.yaml has no Spot prices; ``mlstack cost`` prices Spot as On-Demand
