@@ -90,8 +90,9 @@ def test_shipped_waiver_suppresses_exactly_the_waived_prod_violation(
         "MLS-K8S-012",
         "MLS-K8S-012",
         # Chart pods: the log agent's root container in each stack, then one waiver per release for the GPU
-        # agents and the image opt-outs, dev's NATS images last (tests/test_simulate_workloads.py pins what each covers).
-        *["MLS-SIM-WORKLOAD-001"] * 10,
+        # agents and the image opt-outs, dev's NATS images, then OpenCost's ghcr.io images
+        # (tests/test_simulate_workloads.py pins what each covers).
+        *["MLS-SIM-WORKLOAD-001"] * 11,
     ]
     unwaived = _violations(prod_with_second_partner_trust, ALL_RULES)
     engine = _violations(prod_with_second_partner_trust, _engine_rules(ALL_RULES, shipped))
