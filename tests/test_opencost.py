@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import dataclasses
 import io
 import json
 from pathlib import Path
@@ -20,8 +21,10 @@ from components.cost_allocation import (
     OPENCOST_EXPORTER,
     PRICING_CONFIGMAP,
     PRICING_KEY,
+    launchable_instance_types,
+    node_prices,
 )
-from mlstack.cost import default_prices, estimate
+from mlstack.cost import CostModelError, default_prices, estimate
 from mlstack.plan.recorder import Plan
 from mlstack.promql import metric_catalog, metric_names
 from mlstack.simulate.metrics import scrapes
@@ -211,3 +214,14 @@ def test_mlstack_cost_says_what_opencost_requests_on_the_system_nodes() -> None:
     (line,) = [a for a in result.assumptions if a.startswith("OpenCost:")]
     assert "requests 0.05 vCPU and 256 MiB on the system nodes" in line
     assert not [item for item in result.lines if "opencost" in item.item.lower()]
+
+
+def test_a_launchable_type_without_a_price_is_an_error_naming_it() -> None:
+    _, spec = PROJECT.load("dev")
+    table = default_prices()
+    missing = launchable_instance_types(spec)[0]
+    without = dataclasses.replace(
+        table, prices={k: v for k, v in table.prices.items() if k != (f"ec2:{missing}", spec.region)}
+    )
+    with pytest.raises(CostModelError, match=f"ec2:{missing}"):
+        node_prices(spec, without)
