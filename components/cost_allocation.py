@@ -63,6 +63,8 @@ OPENCOST_CHART_REPOSITORY = "https://opencost.github.io/opencost-helm-chart"
 OPENCOST_RELEASE = "opencost"
 # values.yaml opencost.exporter.apiPort: the API and /metrics, the Service port named "http".
 OPENCOST_API_PORT = 9003
+# values.yaml opencost.ui.uiPort: the UI, the Service port named "http-ui".
+OPENCOST_UI_PORT = 9090
 GHCR = "ghcr.io"
 # The exporter of OpenCost's metrics in mlstack/data/metrics.yaml, named on its ServiceMonitor.
 OPENCOST_EXPORTER = "opencost"
@@ -271,6 +273,25 @@ def opencost_values(
             },
             **system_placement(),
         },
+    }
+
+
+def ui_addresses(metrics: MetricsSpec) -> dict[str, dict[str, str]]:
+    """OpenCost's entries in the ``ui_addresses`` stack output: its API (``opencost``; /allocation/compute answers
+    spend per namespace) and, when on, its UI (``opencost-ui``), each with its in-cluster URL, the laptop URL and
+    the ``kubectl port-forward`` that serves it there through the access host's tunnel. Ports: the chart's Service
+    (templates/service.yaml: ``http`` on opencost.exporter.apiPort, ``http-ui`` on opencost.ui.uiPort)."""
+    namespace = metrics.namespace
+    ports = {"opencost": OPENCOST_API_PORT}
+    if metrics.opencost.ui:
+        ports["opencost-ui"] = OPENCOST_UI_PORT
+    return {
+        name: {
+            "in_cluster": f"http://{OPENCOST_RELEASE}.{namespace}.svc:{port}",
+            "laptop": f"http://localhost:{port}",
+            "port_forward": f"kubectl -n {namespace} port-forward svc/{OPENCOST_RELEASE} {port}:{port}",
+        }
+        for name, port in ports.items()
     }
 
 

@@ -9,6 +9,7 @@ from components.access import LOCAL_API_PORT, PORT_FORWARD_DOCUMENT, AccessHost,
 from components.cluster import Cluster, ClusterArgs, eks_cluster_name
 from components.compute import Compute, ComputeArgs
 from components.cost_allocation import CostAllocation, CostAllocationArgs
+from components.cost_allocation import ui_addresses as opencost_addresses
 from components.deployer import DeployRunner, DeployRunnerArgs
 from components.environment import Environment
 from components.events import ArgoEvents, ArgoEventsArgs
@@ -411,6 +412,7 @@ class Platform(pulumi.ComponentResource):
             else {}
         )
         notebook_ui = {"jupyterhub": ui_address(spec.notebooks)} if self.notebooks is not None else {}
+        cost_uis = opencost_addresses(spec.metrics) if self.cost_allocation is not None else {}
         return {
             "environment": spec.environment,
             "tier": spec.tier.value,
@@ -451,6 +453,7 @@ class Platform(pulumi.ComponentResource):
                     ),
                     **metaflow_uis,
                     **notebook_ui,
+                    **cost_uis,
                 }
             ),
             "deploy_runner_project": runner.project_name if runner is not None else "",

@@ -116,8 +116,9 @@ STACK_OUTPUTS: tuple[StackOutput, ...] = (
         "map of map of string",
         dict[str, _STR_MAP],
         "Per UI (argo, grafana where it runs, metaflow-ui-<team> where the Metaflow UI is on, jupyterhub where "
-        "notebooks are on): its in-cluster URL, its laptop URL and the `kubectl port-forward` that serves it there "
-        "(the Metaflow UI needs its backend's forward too).",
+        "notebooks are on, opencost (its API) and opencost-ui where OpenCost and its UI are on): its in-cluster URL, "
+        "its laptop URL and the `kubectl port-forward` that serves it there (the Metaflow UI needs its backend's "
+        "forward too).",
     ),
     StackOutput(
         "deploy_runner_project",

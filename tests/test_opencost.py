@@ -225,3 +225,25 @@ def test_a_launchable_type_without_a_price_is_an_error_naming_it() -> None:
     )
     with pytest.raises(CostModelError, match=f"ec2:{missing}"):
         node_prices(spec, without)
+
+
+def test_the_ui_addresses_output_names_opencosts_api_and_only_an_enabled_ui() -> None:
+    addresses = plan_of("dev").outputs["ui_addresses"]
+    assert addresses["opencost"] == {
+        "in_cluster": "http://opencost.monitoring.svc:9003",
+        "laptop": "http://localhost:9003",
+        "port_forward": "kubectl -n monitoring port-forward svc/opencost 9003:9003",
+    }
+    assert "opencost-ui" not in addresses
+    with_ui = plan_with_sections("dev", metrics={"opencost": {"ui": True, "images_through_cache": False}})
+    assert with_ui.outputs["ui_addresses"]["opencost-ui"]["port_forward"].endswith("svc/opencost 9090:9090")
+    # The rendered Service serves both ports under the names the chart gives them.
+    (service,) = [
+        o.obj
+        for o in chart_objects(world_of("dev", with_ui))
+        if o.kind == "Service" and o.obj["metadata"]["name"] == "opencost"
+    ]
+    assert {(p["name"], int(p["port"])) for p in service["spec"]["ports"]} == {
+        ("http", 9003),
+        ("http-ui", 9090),
+    }
