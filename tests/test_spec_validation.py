@@ -558,11 +558,16 @@ def test_missing_file_lists_known_stacks(tmp_path: Path) -> None:
     assert "does not exist" in str(caught.value) and "dev" in str(caught.value)
 
 
+# The metrics section without dev's Grafana: only OpenCost's image opt-out (dev's registry has no github cache).
+NO_GITHUB_METRICS = {"opencost": {"images_through_cache": False}}
+
+
 def test_tier_defaults_apply_only_where_the_file_is_silent() -> None:
     base = DEV["config"][SPEC_KEY]
     # Dev's Spot system nodes are refused in prod, so prod takes the cluster defaults; dev's Grafana (no SSO) as well.
+    # OpenCost keeps dev's image opt-out: dev's registry has no github cache.
     prod = PlatformSpec.model_validate(
-        {**base, "tier": "prod", "network": {"cidr": "10.0.0.0/16"}, "cluster": {}, "metrics": {}}
+        {**base, "tier": "prod", "network": {"cidr": "10.0.0.0/16"}, "cluster": {}, "metrics": NO_GITHUB_METRICS}
     )
     assert prod.tier is Tier.PROD
     assert (prod.network.az_count, prod.network.nat_gateways, prod.network.interface_endpoints) == (
@@ -612,7 +617,7 @@ def test_workflow_tier_defaults() -> None:
     vector_db = {"qdrant_image_through_cache": False}
     dev = PlatformSpec.model_validate({**base, "orchestrator": {}, "vector_db": vector_db})
     prod = PlatformSpec.model_validate(
-        {**base, "tier": "prod", "cluster": {}, "orchestrator": {}, "vector_db": vector_db, "metrics": {}}
+        {**base, "tier": "prod", "cluster": {}, "orchestrator": {}, "vector_db": vector_db, "metrics": NO_GITHUB_METRICS}
     )
     assert (dev.orchestrator.db_instance_class, dev.orchestrator.db_multi_az) == ("db.t4g.micro", False)
     assert (prod.orchestrator.db_multi_az, prod.orchestrator.backup_retention_days) == (True, 14)
