@@ -675,6 +675,10 @@ def grafana_values(spec: MetricsSpec, *, pull_through: PullThrough) -> dict[str,
                 "resource": "configmap",
                 "initDatasources": True,
                 "skipReload": True,
+                # grafana/templates/_pod.tpl renders the init container's METHOD from `watchMethod`, WATCH by
+                # default; k8s-sidecar 2.10.1 (src/sidecar.py main) lists once and exits only with METHOD=LIST and
+                # otherwise watches forever, which as an init container would keep Grafana from ever starting.
+                "watchMethod": "LIST",
             },
         },
     }

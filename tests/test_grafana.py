@@ -258,6 +258,10 @@ def test_the_data_source_is_the_in_cluster_prometheus_written_before_grafana_sta
     # dashboards from the file provider's rescan.
     pod = objects[("StatefulSet", "kube-prometheus-stack-grafana")]["spec"]["template"]["spec"]
     assert [c["name"] for c in pod["initContainers"]] == ["grafana-init-sc-datasources"]
+    # An init container must end: k8s-sidecar 2.10.1 lists once and exits with METHOD=LIST only (WATCH and SLEEP
+    # loop forever after their first list, src/sidecar.py main), and Grafana starts after its init containers.
+    [init] = pod["initContainers"]
+    assert {e["name"]: e.get("value") for e in init["env"]}["METHOD"] == "LIST"
     assert not any(e["name"] == "REQ_URL" for c in pod["containers"] for e in c.get("env", []))
 
 
