@@ -195,7 +195,13 @@ def test_every_team_may_port_forward_to_the_grafana_pod_and_to_nothing_else_in_t
     assert role.inputs["metadata"]["namespace"] == spec.metrics.namespace
     assert role.inputs["rules"] == [
         {"apiGroups": [""], "resources": ["pods"], "resourceNames": [GRAFANA_POD], "verbs": ["get"]},
-        {"apiGroups": [""], "resources": ["pods/portforward"], "resourceNames": [GRAFANA_POD], "verbs": ["create"]},
+        # get: kubectl 1.31+'s WebSocket stream (an HTTP GET); create: its SPDY fallback and Kubernetes 1.35+.
+        {
+            "apiGroups": [""],
+            "resources": ["pods/portforward"],
+            "resourceNames": [GRAFANA_POD],
+            "verbs": ["get", "create"],
+        },
     ]
     assert GRAFANA_POD == "kube-prometheus-stack-grafana-0"
     assert binding.inputs["roleRef"]["name"] == role.inputs["metadata"]["name"]
