@@ -90,6 +90,23 @@ def test_the_role_expression_maps_the_admin_group_to_admin_and_everyone_else_to_
     )
 
 
+def test_the_role_expression_evaluates_as_documented() -> None:
+    """The JMESPath itself (the JMESPath specification, which Grafana's Go implementation follows): the admin group
+    gives Admin, any other groups or none give Viewer, and a missing claim is a type error, which
+    role_attribute_strict turns into a refused sign-in (docs/observability.md)."""
+    import jmespath
+    from jmespath.exceptions import JMESPathTypeError
+
+    path = SSO.role_attribute_path
+    assert jmespath.search(path, {"groups": ["ml-platform-admins", "search"]}) == "Admin"
+    assert jmespath.search(path, {"groups": ["search"]}) == "Viewer"
+    assert jmespath.search(path, {"groups": []}) == "Viewer"
+    # A group whose name only contains the admin group's is not it.
+    assert jmespath.search(path, {"groups": ["ml-platform-admins-readonly"]}) == "Viewer"
+    with pytest.raises(JMESPathTypeError):
+        jmespath.search(path, {"email": "someone@example.com"})
+
+
 def test_no_grafana_where_it_or_the_metrics_stack_is_off() -> None:
     assert grafana_values(MetricsSpec(), pull_through=PULL_THROUGH) == {"enabled": False}
     off = MetricsSpec(enabled=False, grafana=GrafanaSpec(enabled=True, image_through_cache=False))
