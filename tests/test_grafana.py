@@ -302,7 +302,9 @@ def test_per_pool_gpu_panels_join_dcgm_with_the_allow_listed_pool_label() -> Non
     allowlist): the panels' join uses exactly those two labels, as kube-state-metrics sanitises them."""
     values = resource(plan_of("prod"), RELEASE, "kube-prometheus-stack").inputs["values"]
     [allow] = values["kube-state-metrics"]["metricLabelsAllowlist"]
-    resource_kind, keys = re.fullmatch(r"(\w+)=\[(.+)\]", allow).groups()
+    match = re.fullmatch(r"(\w+)=\[(.+)\]", allow)
+    assert match is not None, allow
+    resource_kind, keys = match.groups()
     assert resource_kind == "nodes"
     pool_label = "label_" + re.sub(r"[^a-zA-Z0-9_]", "_", keys)
     assert pool_label == "label_mlstack_io_pool"
