@@ -287,6 +287,12 @@ SENSOR_POLICY_VARIABLES = (
     ),
 )
 SENSOR_POLICY_EXPRESSION = "variables.runAsNonRoot && variables.runAsUser != 0"
+# A Sensor being deleted is left alone: the argo-events v1.9.10 controller puts its finalizer on every Sensor and
+# removes it with an UPDATE once the Sensor is deleted (pkg/reconciler/sensor/controller.go reconcile,
+# RemoveFinalizer, then client.Update). Refusing that UPDATE would leave a root Sensor admitted before the policy
+# (or under the Warn opt-out, later switched to Deny) Terminating forever. Its pod spec no longer matters then.
+# admissionregistration.k8s.io/v1 ValidatingAdmissionPolicySpec.matchConditions: any false one skips the policy.
+SENSOR_POLICY_MATCH_CONDITIONS = (("not-being-deleted", "!has(object.metadata.deletionTimestamp)"),)
 
 
 def sensor_policy_manifests(deny: bool) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -321,6 +327,7 @@ def sensor_policy_manifests(deny: bool) -> tuple[dict[str, Any], dict[str, Any]]
                     "matchExpressions": [{"key": TEAM_NAMESPACE_LABEL, "operator": "Exists"}]
                 },
             },
+            "matchConditions": [{"name": n, "expression": e} for n, e in SENSOR_POLICY_MATCH_CONDITIONS],
             "variables": [{"name": n, "expression": e} for n, e in SENSOR_POLICY_VARIABLES],
             "validations": [
                 {

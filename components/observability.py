@@ -675,6 +675,10 @@ def grafana_values(spec: MetricsSpec, *, pull_through: PullThrough) -> dict[str,
                 "resource": "configmap",
                 "initDatasources": True,
                 "skipReload": True,
+                # grafana/templates/_pod.tpl renders the init container's METHOD from `watchMethod`, WATCH by
+                # default; k8s-sidecar 2.10.1 (src/sidecar.py main) lists once and exits only with METHOD=LIST and
+                # otherwise watches forever, which as an init container would keep Grafana from ever starting.
+                "watchMethod": "LIST",
             },
         },
     }
@@ -682,7 +686,11 @@ def grafana_values(spec: MetricsSpec, *, pull_through: PullThrough) -> dict[str,
 
 def grafana_port_forward_role(namespace: str) -> dict[str, Any]:
     """The Role that lets its subjects port-forward to the Grafana pod alone (``kubectl port-forward pod/...``
-    gets the pod, then creates pods/portforward on it)."""
+    gets the pod, then opens pods/portforward on it). kubectl 1.31 and later open the stream as a WebSocket, an
+    HTTP GET the API server (up to 1.34) authorizes as ``get``; the SPDY fallback is a POST, ``create``; from
+    Kubernetes 1.35 the WebSocket path needs ``create`` as well (kubernetes/kubernetes#134577, KEP-4006,
+    feature gate AuthorizePodWebsocketUpgradeCreatePermission). Both verbs, as for JupyterHub's proxy
+    (components/notebooks.py port_forward_rules)."""
     return {
         "metadata": {
             "name": "grafana-port-forward",
@@ -695,7 +703,7 @@ def grafana_port_forward_role(namespace: str) -> dict[str, Any]:
                 "apiGroups": [""],
                 "resources": ["pods/portforward"],
                 "resourceNames": [GRAFANA_POD],
-                "verbs": ["create"],
+                "verbs": ["get", "create"],
             },
         ],
     }

@@ -90,6 +90,23 @@ def test_the_role_expression_maps_the_admin_group_to_admin_and_everyone_else_to_
     )
 
 
+def test_the_role_expression_evaluates_as_documented() -> None:
+    """The JMESPath itself (the JMESPath specification, which Grafana's Go implementation follows): the admin group
+    gives Admin, any other groups or none give Viewer, and a missing claim is a type error, which
+    role_attribute_strict turns into a refused sign-in (docs/observability.md)."""
+    import jmespath
+    from jmespath.exceptions import JMESPathTypeError
+
+    path = SSO.role_attribute_path
+    assert jmespath.search(path, {"groups": ["ml-platform-admins", "search"]}) == "Admin"
+    assert jmespath.search(path, {"groups": ["search"]}) == "Viewer"
+    assert jmespath.search(path, {"groups": []}) == "Viewer"
+    # A group whose name only contains the admin group's is not it.
+    assert jmespath.search(path, {"groups": ["ml-platform-admins-readonly"]}) == "Viewer"
+    with pytest.raises(JMESPathTypeError):
+        jmespath.search(path, {"email": "someone@example.com"})
+
+
 def test_no_grafana_where_it_or_the_metrics_stack_is_off() -> None:
     assert grafana_values(MetricsSpec(), pull_through=PULL_THROUGH) == {"enabled": False}
     off = MetricsSpec(enabled=False, grafana=GrafanaSpec(enabled=True, image_through_cache=False))
@@ -195,7 +212,13 @@ def test_every_team_may_port_forward_to_the_grafana_pod_and_to_nothing_else_in_t
     assert role.inputs["metadata"]["namespace"] == spec.metrics.namespace
     assert role.inputs["rules"] == [
         {"apiGroups": [""], "resources": ["pods"], "resourceNames": [GRAFANA_POD], "verbs": ["get"]},
-        {"apiGroups": [""], "resources": ["pods/portforward"], "resourceNames": [GRAFANA_POD], "verbs": ["create"]},
+        # get: kubectl 1.31+'s WebSocket stream (an HTTP GET); create: its SPDY fallback and Kubernetes 1.35+.
+        {
+            "apiGroups": [""],
+            "resources": ["pods/portforward"],
+            "resourceNames": [GRAFANA_POD],
+            "verbs": ["get", "create"],
+        },
     ]
     assert GRAFANA_POD == "kube-prometheus-stack-grafana-0"
     assert binding.inputs["roleRef"]["name"] == role.inputs["metadata"]["name"]
@@ -258,6 +281,10 @@ def test_the_data_source_is_the_in_cluster_prometheus_written_before_grafana_sta
     # dashboards from the file provider's rescan.
     pod = objects[("StatefulSet", "kube-prometheus-stack-grafana")]["spec"]["template"]["spec"]
     assert [c["name"] for c in pod["initContainers"]] == ["grafana-init-sc-datasources"]
+    # An init container must end: k8s-sidecar 2.10.1 lists once and exits with METHOD=LIST only (WATCH and SLEEP
+    # loop forever after their first list, src/sidecar.py main), and Grafana starts after its init containers.
+    [init] = pod["initContainers"]
+    assert {e["name"]: e.get("value") for e in init["env"]}["METHOD"] == "LIST"
     assert not any(e["name"] == "REQ_URL" for c in pod["containers"] for e in c.get("env", []))
 
 
@@ -275,7 +302,9 @@ def test_per_pool_gpu_panels_join_dcgm_with_the_allow_listed_pool_label() -> Non
     allowlist): the panels' join uses exactly those two labels, as kube-state-metrics sanitises them."""
     values = resource(plan_of("prod"), RELEASE, "kube-prometheus-stack").inputs["values"]
     [allow] = values["kube-state-metrics"]["metricLabelsAllowlist"]
-    resource_kind, keys = re.fullmatch(r"(\w+)=\[(.+)\]", allow).groups()
+    match = re.fullmatch(r"(\w+)=\[(.+)\]", allow)
+    assert match is not None, allow
+    resource_kind, keys = match.groups()
     assert resource_kind == "nodes"
     pool_label = "label_" + re.sub(r"[^a-zA-Z0-9_]", "_", keys)
     assert pool_label == "label_mlstack_io_pool"

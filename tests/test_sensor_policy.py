@@ -34,7 +34,12 @@ def _admits(sensor: dict[str, Any]) -> bool:
 
     policy, _ = sensor_policy_manifests(deny=True)
     env = celpy.Environment()
-    activation: dict[str, Any] = {"object": celpy.json_to_cel(sensor)}
+    # The API server always sends metadata; the hand-written Sensors of these tests may leave it out.
+    activation: dict[str, Any] = {"object": celpy.json_to_cel({"metadata": {"name": "s"}, **sensor})}
+    # Any false match condition skips the policy: the request is admitted without validation.
+    for condition in policy["spec"]["matchConditions"]:
+        if not env.program(env.compile(condition["expression"])).evaluate(activation):
+            return True
     values: dict[str, Any] = {}
     for variable in policy["spec"]["variables"]:
         program = env.program(env.compile(variable["expression"]))
@@ -108,6 +113,17 @@ def test_effective_security_context(pod: Any, container: Any, admitted: bool) ->
     if pod is not None:
         template["securityContext"] = pod
     assert _admits({"spec": {"template": template}}) is admitted
+
+
+def test_a_root_sensor_being_deleted_may_lose_its_finalizer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The controller removes its finalizer from a deleted Sensor with an UPDATE; a root Sensor admitted before the
+    policy must not hang in Terminating. Until it is deleted, the same Sensor's updates stay refused."""
+    sensor = _metaflow_sensor(monkeypatch)
+    sensor["metadata"]["finalizers"] = ["sensor-controller"]
+    assert not _admits(sensor)
+    sensor["metadata"]["deletionTimestamp"] = "2026-11-30T23:00:00Z"
+    del sensor["metadata"]["finalizers"]
+    assert _admits(sensor)
 
 
 def test_a_sensor_without_a_template_is_refused() -> None:
