@@ -221,8 +221,8 @@ class MetricsArgs:
     """The permission boundary of Alertmanager's role (required with ``alerts``)."""
     after: Sequence[pulumi.Resource] = ()
     monitors_after: Sequence[pulumi.Resource] = ()
-    """What the monitors wait for besides the release: the components owning the namespaces and Secrets that
-    monitors living outside the metrics namespace use (Qdrant's)."""
+    """What monitors living outside the metrics namespace (``ScrapeTarget.monitor_namespace``, Qdrant's) wait for
+    besides the release: their namespace and the Secrets they read."""
     grafana_viewer_groups: Sequence[str] = ()
     """Kubernetes groups (the teams') that may port-forward to the Grafana pod; platform admins may anyway."""
 
@@ -280,8 +280,13 @@ class Metrics(pulumi.ComponentResource):
                 kind=manifest["kind"],
                 metadata=manifest["metadata"],
                 spec=manifest["spec"],
-                # The release installs the monitors' CRDs and the namespace they live in.
-                opts=child(self, provider=args.k8s_provider, depends_on=[self.release, *args.monitors_after]),
+                # The release installs the monitors' CRDs and the namespace they live in; a monitor living in
+                # its target's namespace also waits for that namespace and the Secrets it reads.
+                opts=child(
+                    self,
+                    provider=args.k8s_provider,
+                    depends_on=[self.release, *(args.monitors_after if target.monitor_namespace else ())],
+                ),
             )
         if spec.runs_grafana:
             if args.grafana_viewer_groups:
@@ -323,11 +328,13 @@ class Metrics(pulumi.ComponentResource):
         portforward subresource, nothing else in the metrics namespace (Prometheus and Alertmanager stay out of
         reach). Grafana's own sign-in then decides what each person sees."""
         manifest = grafana_port_forward_role(args.spec.namespace)
-        role = kubernetes.rbac.v1.Role(
+        kubernetes.rbac.v1.Role(
             f"{name}-grafana-port-forward",
             **manifest,
             opts=child(self, provider=args.k8s_provider, depends_on=[self.release]),
         )
+        # A RoleBinding names its Role and RBAC resolves it at request time, so the binding need not wait for
+        # the Role (the deploy-time advisor flags such a wait as serializing).
         kubernetes.rbac.v1.RoleBinding(
             f"{name}-grafana-port-forward-binding",
             metadata=manifest["metadata"],
@@ -336,7 +343,7 @@ class Metrics(pulumi.ComponentResource):
                 {"kind": "Group", "name": group, "apiGroup": "rbac.authorization.k8s.io"}
                 for group in sorted(set(args.grafana_viewer_groups))
             ],
-            opts=child(self, provider=args.k8s_provider, depends_on=[role]),
+            opts=child(self, provider=args.k8s_provider, depends_on=[self.release]),
         )
 
     def _alertmanager_identity(self, name: str, args: MetricsArgs, alerts: Alerts) -> list[pulumi.Resource]:

@@ -284,7 +284,7 @@ class Platform(pulumi.ComponentResource):
                     cluster=self.cluster,
                     boundary_arn=self.guardrails.permission_boundary_arn,
                     after=self.teams.admission_ready,
-                    monitors_after=[self.vector_db],
+                    monitors_after=self.vector_db.scrape_prerequisites,
                     grafana_viewer_groups=[team.group for team in spec.teams],
                 ),
                 aws_only,

@@ -108,6 +108,10 @@ class VectorDb(pulumi.ComponentResource):
     def __init__(self, name: str, args: VectorDbArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlstack:vectordb:VectorDb", name, None, opts)
         spec = args.spec
+        # What a monitor scraping Qdrant from its namespace needs first: the namespace and the Secrets it reads
+        # (the read-only key, the CA). Only these, not the whole component, whose per-team Secrets would make
+        # the monitor's dependency list grow with the number of teams.
+        self.scrape_prerequisites: list[pulumi.Resource] = []
         self.engine = pulumi.Output.from_input(spec.engine if spec.enabled else "")
         if not spec.enabled:
             self.endpoint = pulumi.Output.from_input("")
@@ -155,6 +159,7 @@ class VectorDb(pulumi.ComponentResource):
             opts=k8s_opts,
         )
         ca_cert_pem, tls_secret = self._certificate(name, args, k8s_opts)
+        self.scrape_prerequisites = [ns, key_secret, tls_secret]
         self._deliver_keys(
             name, args, read_write=api_key.result, read_only=read_only_key.result, ca_cert_pem=ca_cert_pem
         )

@@ -130,7 +130,7 @@ def plan(
     for (_, result), path in zip(planned, written, strict=True):
         if not quiet:
             console.print(summary_tree(result))
-            console.print(deploy_time_summary(result), markup=False)
+            console.print(deploy_time_summary(result), markup=False, soft_wrap=True)
         console.print(f"wrote {escape(str(project.relative(path)))} ({len(result.resources)} resources)")
 
 
