@@ -12,6 +12,7 @@ from pydantic import Field, StringConstraints
 
 from mlstack.spec.base import DnsLabel, StrictModel
 from mlstack.spec.orchestrator import ChartVersion, HttpsUrl
+from mlstack.spec.secrets import SecretsManagerName
 
 CpuQuantity = Annotated[str, StringConstraints(pattern=r"^(\d+m|\d+(\.\d+)?)$")]
 MemoryQuantity = Annotated[str, StringConstraints(pattern=r"^\d+(Mi|Gi)$")]
@@ -62,6 +63,12 @@ class GrafanaSsoSpec(StrictModel):
         default="grafana-sso",
         description="Kubernetes Secret in the metrics namespace holding keys client-id and client-secret (the "
         "shape of Argo's SSO Secret). Default: grafana-sso.",
+    )
+    client_secret_id: SecretsManagerName | None = Field(
+        default=None,
+        description="AWS Secrets Manager secret (its name) holding the client as JSON keys client-id and "
+        "client-secret; External Secrets Operator copies it into client_secret_name (external_secrets). "
+        "Default: mlstack/<environment>/sso/grafana.",
     )
     scopes: list[Annotated[str, StringConstraints(pattern=r"^[\w:.-]{1,64}$")]] = Field(
         default_factory=lambda: ["openid", "email", "profile", "groups"],
