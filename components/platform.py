@@ -367,6 +367,7 @@ class Platform(pulumi.ComponentResource):
                     team_namespaces=self.teams.namespace_ready,
                     admission_ready=self.teams.admission_ready,
                     gpu_pool_sizes={pool.name: pool.max_gpus for pool in spec.gpu_pools},
+                    sso_secrets=self.external_secrets,
                 ),
                 aws_only,
             )
