@@ -304,6 +304,7 @@ class Platform(pulumi.ComponentResource):
                     after=self.teams.admission_ready,
                     monitors_after=[self.vector_db],
                     grafana_viewer_groups=[team.group for team in spec.teams],
+                    sso_secrets=self.external_secrets,
                 ),
                 aws_only,
             )
