@@ -249,6 +249,7 @@ class Platform(pulumi.ComponentResource):
                 buckets=self.storage.buckets,
                 team_namespaces=self.teams.namespace_ready,
                 admission_ready=self.teams.admission_ready,
+                sso_secrets=self.external_secrets,
             ),
             aws_only,
         )

@@ -316,7 +316,8 @@ class ExternalSecrets(pulumi.ComponentResource):
         client = self._clients.get(app)
         if client is None:
             raise ValueError(f"SSO client {app!r} is not among the clients the operator's role was built for")
-        opts = child(self, provider=self._provider, depends_on=[*after, *self.crds, self.release])
+        # The release waits for the CRDs, so waiting for it orders both after the CRDs and the operator.
+        opts = child(self, provider=self._provider, depends_on=[*after, self.release])
         store_manifest = secret_store_manifest(client, self._env.region)
         store = kubernetes.apiextensions.CustomResource(
             f"{logical_name}-store",
@@ -333,6 +334,6 @@ class ExternalSecrets(pulumi.ComponentResource):
             kind=secret_manifest["kind"],
             metadata=secret_manifest["metadata"],
             spec=secret_manifest["spec"],
-            opts=child(self, provider=self._provider, depends_on=[*after, *self.crds, self.release, store]),
+            opts=child(self, provider=self._provider, depends_on=[*after, store]),
         )
         return [store, external]
