@@ -103,7 +103,9 @@ def operator_statements(
                 "Effect": "Allow",
                 "Action": "kms:Decrypt",
                 "Resource": kms_key_arn,
-                "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{env.region}.amazonaws.com"}},
+                "Condition": {
+                    "StringEquals": {"kms:ViaService": f"secretsmanager.{env.region}.amazonaws.com"}
+                },
             }
         )
     return statements
@@ -206,7 +208,8 @@ def external_secret_manifest(client: SsoClient, refresh_minutes: int) -> dict[st
             "secretStoreRef": {"kind": "SecretStore", "name": f"{client.app}-sso"},
             "target": {"name": client.secret_name, "creationPolicy": "Owner"},
             "data": [
-                {"secretKey": key, "remoteRef": {"key": client.secret_id, "property": key}} for key in CLIENT_KEYS
+                {"secretKey": key, "remoteRef": {"key": client.secret_id, "property": key}}
+                for key in CLIENT_KEYS
             ],
         },
     }
@@ -262,7 +265,9 @@ class ExternalSecrets(pulumi.ComponentResource):
             env=env,
             role_suffix="external-secrets",
             boundary_arn=args.boundary_arn,
-            assume_role_policy=pod_identity_trust(env, namespace=spec.namespace, service_account=SERVICE_ACCOUNT),
+            assume_role_policy=pod_identity_trust(
+                env, namespace=spec.namespace, service_account=SERVICE_ACCOUNT
+            ),
             description=f"External Secrets Operator in {env.name}: reads only the SSO clients' secrets.",
         )
         policy = aws.iam.RolePolicy(

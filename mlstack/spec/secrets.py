@@ -22,7 +22,9 @@ if TYPE_CHECKING:
 # following characters: /_+=.@-"; 1 to 512 characters). A name, never an ARN: the IAM grant appends the random
 # suffix Secrets Manager adds to every ARN.
 SecretsManagerName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9/_+=.@-]{1,512}$")]
-KmsKeyArn = Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[a-f0-9-]{36}$")]
+KmsKeyArn = Annotated[
+    str, StringConstraints(pattern=r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[a-f0-9-]{36}$")
+]
 
 # The two keys of the Secrets Manager secret (a JSON object) and of the Kubernetes Secret each app reads.
 CLIENT_KEYS = ("client-id", "client-secret")
