@@ -23,8 +23,9 @@ ClaimName = Annotated[str, StringConstraints(pattern=r"^[\w:.-]{1,64}$")]
 
 class NotebookSsoSpec(StrictModel):
     """OIDC sign-in through OAuthenticator's GenericOAuthenticator (oauthenticator 17.4.0, in the hub image of
-    chart 4.4.0). The client id and secret live in a Kubernetes Secret the platform team creates in the hub's
-    namespace, as for Argo's SSO, so they never pass through config or state.
+    chart 4.4.0). The client id and secret live in a Kubernetes Secret of the hub's namespace that External Secrets
+    Operator syncs from Secrets Manager (``client_secret_id``), as for Argo's SSO, so they never pass through config
+    or state.
 
     IAM Identity Center cannot be this IdP directly: its customer managed applications sign users in over SAML
     2.0 only (https://docs.aws.amazon.com/singlesignon/latest/userguide/customermanagedapps.html). Use the

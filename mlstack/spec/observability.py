@@ -50,8 +50,9 @@ ClaimName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,
 
 class GrafanaSsoSpec(StrictModel):
     """Grafana's single sign-on: OAuth 2.0 authorization code with PKCE against the platform's OIDC identity
-    provider (Grafana's generic OAuth). The client id and secret live in a Kubernetes Secret the platform team
-    creates in the metrics namespace, so they never pass through config or state. Register the client with the
+    provider (Grafana's generic OAuth). The client id and secret live in a Kubernetes Secret of the metrics
+    namespace that External Secrets Operator syncs from Secrets Manager (``client_secret_id``), so they never pass
+    through config or state. Register the client with the
     redirect URI http://localhost:3030/login/generic_oauth (Grafana is reached through a port-forward)."""
 
     auth_url: HttpsUrl = Field(description="The IdP's authorization endpoint (its OIDC discovery document's "

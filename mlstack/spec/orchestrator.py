@@ -19,8 +19,9 @@ ContainerImage = Annotated[
 
 
 class ArgoSsoSpec(StrictModel):
-    """OIDC single sign-on for the Argo server. The client id and secret live in a Kubernetes Secret that the
-    platform team creates (or syncs) in the Argo namespace, so they never pass through config or state."""
+    """OIDC single sign-on for the Argo server. The client id and secret live in a Kubernetes Secret of the Argo
+    namespace that External Secrets Operator syncs from Secrets Manager (``client_secret_id``), so they never pass
+    through config or state."""
 
     issuer: HttpsUrl = Field(description="Root URL of the OIDC identity provider, https only.")
     redirect_url: HttpsUrl = Field(
