@@ -56,8 +56,8 @@ class ExternalSecretsSpec(StrictModel):
         default=None,
         description="Customer managed KMS key that encrypts the SSO secrets, if not the AWS managed key "
         "aws/secretsmanager; the operator then may kms:Decrypt with it through Secrets Manager only. Default: none "
-        "(the AWS managed key, whose key policy lets Secrets Manager decrypt for any account principal allowed "
-        "GetSecretValue).",
+        "(the secrets use the AWS managed key aws/secretsmanager, whose key policy AWS maintains; the operator's "
+        "role then holds no KMS permission).",
     )
     refresh_minutes: int = Field(
         default=60,
