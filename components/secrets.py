@@ -114,7 +114,8 @@ def operator_statements(
 def operator_values(spec: ExternalSecretsSpec, pull_through: PullThrough | None) -> dict[str, Any]:
     """Helm values of external-secrets 2.9.0 (keys from its values.yaml and templates/deployment.yaml, rbac.yaml).
 
-    - ``installCRDs: false``: the package has no CRDs anyway; ours are installed from the vendored file first.
+    - ``installCRDs: false``: the published package's CRD templates, generated at release time by
+      hack/helm.generate.sh, are each wrapped in ``if .Values.installCRDs``; ours come from the vendored file first.
     - ``process*: false``: the deployment template turns each into ``--enable-...-reconciler=false``
       (cluster store, cluster external secret, cluster push secret, push secret); the chart's RBAC then leaves out
       their rules (processClusterGenerator only trims RBAC: cmd/controller/root.go starts no generator

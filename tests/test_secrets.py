@@ -19,6 +19,7 @@ from components.secrets import (
 from mlstack.simulate.access import outcomes
 from mlstack.simulate.helm import RELEASE_TYPE
 from mlstack.simulate.iam import Decision
+from mlstack.simulate.objects import chart_objects
 from mlstack.simulate.ordering import waits
 from mlstack.spec.loader import SpecError, load_spec
 from mlstack.spec.secrets import ExternalSecretsSpec, sso_clients
@@ -296,3 +297,31 @@ def test_without_a_github_cache_the_operator_needs_the_named_opt_out(tmp_path: P
     assert (
         "registry.pull_through_caches" in message and "external_secrets.image_through_cache: false" in message
     )
+
+
+def test_the_rendered_operator_is_one_non_root_controller_with_the_reconcilers_we_serve() -> None:
+    """Rendered by real Helm from the pinned package: no webhook, no cert-controller, no CRDs, one Deployment
+    whose arguments turn off every reconciler whose CRD is not installed."""
+    world = world_of("dev")
+    release = resource(world.plan, RELEASE_TYPE, "secrets-operator")
+    objects = [o for o in chart_objects(world) if o.urn == release.urn]
+    kinds = sorted({o.kind for o in objects})
+    assert "ValidatingWebhookConfiguration" not in kinds and "CustomResourceDefinition" not in kinds
+    (deployment,) = [o for o in objects if o.kind == "Deployment"]
+    (container,) = deployment.obj["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == f"{OPERATOR_IMAGE}:v{OPERATOR_VERSION}"
+    assert {
+        "--enable-cluster-store-reconciler=false",
+        "--enable-cluster-external-secret-reconciler=false",
+        "--enable-cluster-push-secret-reconciler=false",
+        "--enable-push-secret-reconciler=false",
+    } <= set(container["args"])
+    assert container["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    aggregated = [
+        o.name
+        for o in objects
+        if o.kind == "ClusterRole"
+        and any("aggregate-to" in k for k in (o.obj["metadata"].get("labels") or {}))
+    ]
+    assert aggregated == []
