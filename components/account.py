@@ -186,6 +186,8 @@ PREFLIGHT_ACTIONS = (
     "cloudwatch:GetMetricStatistics",
     "eks:DescribeAddonConfiguration",
     "ce:ListCostAllocationTags",
+    # The sso-secrets rule: metadata only, never the value (GetSecretValue is not granted here).
+    "secretsmanager:DescribeSecret",
 )
 # S3 reads of bucket configuration (no object data) a refresh of the platform's buckets makes: the Get
 # actions behind pulumi-aws's s3 Bucket* resources.

@@ -21,6 +21,7 @@ from components.gpu import GPU_TAINT, POOL_LABEL
 from components.helm import chart_source
 from components.options import child
 from components.registry import PullThrough
+from components.secrets import ExternalSecrets
 from components.teams import GPU_RESOURCE, LOCAL_QUEUE, NAME_LABEL, WORKLOAD_SERVICE_ACCOUNT
 from components.workloads import namespace
 from mlstack.spec.compute import CpuPoolSpec
@@ -86,6 +87,9 @@ class JupyterHubArgs:
     """``max_gpus`` of every GPU pool, as ``Teams`` splits each team's ``gpu_quota`` over them
     (``TeamSpec.pool_quotas``): a team gets no GPU profile on a pool where its share and its borrowing limit are
     both 0. Empty: no such filter."""
+    sso_secrets: ExternalSecrets | None = None
+    """The operator that syncs the hub's OIDC client Secret from Secrets Manager (``Platform.external_secrets``);
+    None: the platform team creates the Secret by hand (``external_secrets.enabled: false``)."""
 
 
 class JupyterHub(pulumi.ComponentResource):
@@ -109,6 +113,12 @@ class JupyterHub(pulumi.ComponentResource):
         spec, provider = args.spec, args.k8s_provider
         ns = namespace(self, f"{name}-ns", spec.namespace, provider, "notebooks")
         chart, repository = chart_source(JUPYTERHUB_REPOSITORY, JUPYTERHUB_CHART)
+        # The hub reads its OIDC client from this Secret at start: the release waits until the operator has it.
+        synced = (
+            args.sso_secrets.sync_client(f"{name}-sso", "jupyterhub", after=[ns])
+            if args.sso_secrets is not None
+            else []
+        )
         self.release = k8s.helm.v3.Release(
             f"{name}-release",
             name=JUPYTERHUB_RELEASE,
@@ -129,7 +139,7 @@ class JupyterHub(pulumi.ComponentResource):
                 hardened=args.env.tier.hardened,
                 gpu_pool_sizes=args.gpu_pool_sizes,
             ),
-            opts=child(self, provider=provider, depends_on=[ns, *args.admission_ready]),
+            opts=child(self, provider=provider, depends_on=[ns, *synced, *args.admission_ready]),
         )
         for team in args.teams:
             self._team(name, team, args)

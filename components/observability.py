@@ -29,6 +29,7 @@ from components.inference import INTERCEPTOR_METRICS_LABELS, PodIdentity, endpoi
 from components.keys import create_key
 from components.options import child
 from components.registry import PullThrough
+from components.secrets import ExternalSecrets
 from components.vectordb import (
     API_KEY_SECRET,
     CA_FIELD,
@@ -225,6 +226,9 @@ class MetricsArgs:
     besides the release: their namespace and the Secrets they read."""
     grafana_viewer_groups: Sequence[str] = ()
     """Kubernetes groups (the teams') that may port-forward to the Grafana pod; platform admins may anyway."""
+    sso_secrets: ExternalSecrets | None = None
+    """The operator that syncs Grafana's OIDC client Secret from Secrets Manager (``Platform.external_secrets``,
+    used only with ``grafana.sso``); None: the platform team creates the Secret by hand."""
 
 
 class Metrics(pulumi.ComponentResource):
@@ -245,13 +249,27 @@ class Metrics(pulumi.ComponentResource):
         if args.alerts is not None:
             after += self._alertmanager_identity(name, args, args.alerts)
         reference, repository_opts = chart_source(METRICS_CHART_REPOSITORY, METRICS_RELEASE)
+        # Grafana reads its OIDC client from a Secret in the metrics namespace at start, so with a synced client the
+        # namespace must exist before the release: created here (no Pod Security labels, as Helm's
+        # --create-namespace makes it: node exporter uses the host's network and PIDs), and the release waits for
+        # the operator to have written the Secret.
+        synced: list[pulumi.Resource] = []
+        create_namespace = True
+        if args.sso_secrets is not None and spec.runs_grafana and spec.grafana.sso is not None:
+            ns = kubernetes.core.v1.Namespace(
+                f"{name}-ns",
+                metadata={"name": spec.namespace, "labels": {"app.kubernetes.io/managed-by": "mlstack"}},
+                opts=child(self, provider=args.k8s_provider),
+            )
+            synced = [ns, *args.sso_secrets.sync_client(f"{name}-grafana-sso", "grafana", after=[ns])]
+            create_namespace = False
         self.release = kubernetes.helm.v3.Release(
             f"{name}-kube-prometheus-stack",
             name=METRICS_RELEASE,
             chart=reference,
             version=spec.chart_version,
             namespace=spec.namespace,
-            create_namespace=True,
+            create_namespace=create_namespace,
             atomic=True,
             values=metrics_values(
                 spec,
@@ -268,7 +286,7 @@ class Metrics(pulumi.ComponentResource):
             opts=child(
                 self,
                 provider=args.k8s_provider,
-                depends_on=after,
+                depends_on=[*after, *synced],
                 protect=args.env.protect_stateful and spec.storage == "persistent",
             ),
         )

@@ -16,6 +16,7 @@ from components.events import metaflow_event_settings
 from components.iam import TEAM_COST_CENTER_TAG, policy_document, team_tags
 from components.options import child, stateful
 from components.registry import PullThrough
+from components.secrets import ExternalSecrets
 from components.storage import Bucket
 from components.teams import LOCAL_QUEUE
 from components.workloads import (
@@ -94,6 +95,9 @@ class OrchestratorArgs:
     """What every workload waits for because a cluster-wide fail-closed admission webhook must be serving first
     (``Teams.admission_ready``: the Kueue release, whose Deployment, StatefulSet and Job webhooks admit every
     namespace but kube-system and kueue-system). Empty when none."""
+    sso_secrets: ExternalSecrets | None = None
+    """The operator that syncs the Argo server's OIDC client Secret from Secrets Manager
+    (``Platform.external_secrets``, used only with ``sso``); None: the platform team creates the Secret by hand."""
 
     @property
     def artifacts(self) -> Bucket:
@@ -132,6 +136,12 @@ class Orchestrator(pulumi.ComponentResource):
         if spec.argo_workflows:
             argo_ns = namespace(self, f"{name}-argo-ns", spec.argo_namespace, args.k8s_provider, "workflows")
             self._argo_server_role(name, argo_ns)
+            # The server reads its OIDC client from this Secret at start: the release waits for the operator.
+            synced = (
+                args.sso_secrets.sync_client(f"{name}-argo-sso", "argo-server", after=[argo_ns])
+                if args.sso_secrets is not None and spec.sso is not None
+                else []
+            )
             self.argo_release = k8s.helm.v3.Release(
                 f"{name}-argo",
                 name=ARGO_RELEASE,
@@ -157,7 +167,9 @@ class Orchestrator(pulumi.ComponentResource):
                         pull_through=args.pull_through,
                     )
                 ),
-                opts=child(self, provider=args.k8s_provider, depends_on=[argo_ns, *args.admission_ready]),
+                opts=child(
+                    self, provider=args.k8s_provider, depends_on=[argo_ns, *synced, *args.admission_ready]
+                ),
             )
 
         service_urls: dict[str, str] = {}

@@ -31,6 +31,7 @@ from components.orchestrator import (
     OrchestratorArgs,
 )
 from components.registry import PullThrough, Registry, RegistryArgs
+from components.secrets import ExternalSecrets, ExternalSecretsArgs
 from components.storage import ObjectStore, ObjectStoreArgs
 from components.teams import Teams, TeamsArgs
 from components.vectordb import VectorDb, VectorDbArgs, vector_db_clients
@@ -43,6 +44,7 @@ from mlstack.spec.observability import (
     GRAFANA_POD,
     in_cluster_prometheus_url,
 )
+from mlstack.spec.secrets import synced_sso_clients
 
 
 class Platform(pulumi.ComponentResource):
@@ -215,6 +217,24 @@ class Platform(pulumi.ComponentResource):
             self.access_host.grant_session(f"{name}-access-platform-admin", self.teams.platform_admin_role)
             for team_name, human in self.teams.human_roles.items():
                 self.access_host.grant_session(f"{name}-access-team-{team_name}", human)
+        # Before the apps whose SSO Secrets it syncs (JupyterHub, Grafana, the Argo server); only when one has SSO.
+        self.external_secrets: ExternalSecrets | None = None
+        sso_clients = synced_sso_clients(spec)
+        if sso_clients:
+            self.external_secrets = ExternalSecrets(
+                f"{name}-secrets",
+                ExternalSecretsArgs(
+                    env=env,
+                    spec=spec.external_secrets,
+                    clients=tuple(sso_clients),
+                    boundary_arn=self.guardrails.permission_boundary_arn,
+                    cluster=self.cluster,
+                    k8s_provider=self.cluster.k8s_provider,
+                    pull_through=self.registry.pull_through,
+                    after=self.teams.admission_ready,
+                ),
+                aws_only,
+            )
         self.orchestrator = Orchestrator(
             f"{name}-orchestrator",
             OrchestratorArgs(
@@ -231,6 +251,7 @@ class Platform(pulumi.ComponentResource):
                 buckets=self.storage.buckets,
                 team_namespaces=self.teams.namespace_ready,
                 admission_ready=self.teams.admission_ready,
+                sso_secrets=self.external_secrets,
             ),
             aws_only,
         )
@@ -286,6 +307,7 @@ class Platform(pulumi.ComponentResource):
                     after=self.teams.admission_ready,
                     monitors_after=self.vector_db.scrape_prerequisites,
                     grafana_viewer_groups=[team.group for team in spec.teams],
+                    sso_secrets=self.external_secrets,
                 ),
                 aws_only,
             )
@@ -362,6 +384,7 @@ class Platform(pulumi.ComponentResource):
                     team_namespaces=self.teams.namespace_ready,
                     admission_ready=self.teams.admission_ready,
                     gpu_pool_sizes={pool.name: pool.max_gpus for pool in spec.gpu_pools},
+                    sso_secrets=self.external_secrets,
                 ),
                 aws_only,
             )

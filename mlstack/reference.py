@@ -19,6 +19,7 @@ from mlstack.spec.gpu import GpuPoolSpec, GpuSharingSpec
 from mlstack.spec.network import ExistingVpc, NetworkSpec
 from mlstack.spec.notebooks import NotebookSsoSpec, NotebooksSpec
 from mlstack.spec.orchestrator import ArgoSsoSpec, OrchestratorSpec
+from mlstack.spec.secrets import ExternalSecretsSpec
 from mlstack.spec.vectordb import VectorDbSpec
 
 BEGIN, END = "<!-- BEGIN GENERATED INPUTS -->", "<!-- END GENERATED INPUTS -->"
@@ -39,6 +40,7 @@ PAGES: dict[str, list[tuple[str, type[BaseModel]]]] = {
         ("deployment.identity_center", IdentityCenterSpec),
     ],
     "docs/components/notebooks.md": [("notebooks", NotebooksSpec), ("notebooks.sso", NotebookSsoSpec)],
+    "docs/components/secrets.md": [("external_secrets", ExternalSecretsSpec)],
 }
 
 

@@ -90,4 +90,13 @@ UNCHECKED_TYPES: Mapping[str, str] = {
     "certificate covers (components/vectordb.py qdrant_dns_names).",
     "tls:index/locallySignedCert:LocallySignedCert": "Qdrant's server certificate, signed locally by its CA; "
     "lifetime and renewal window fixed in components/vectordb.py and tested.",
+    "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition": "External Secrets Operator's CRDs, unedited "
+    "from upstream (components/data/crds, vendored by scripts/vendor_eso_crds.py); a schema, no setting of "
+    "ours. The objects they define are schema-checked by the simulation (MLS-SIM-SCHEMA-001).",
+    "kubernetes:external-secrets.io/v1:SecretStore": "Gap: no rule checks its provider yet. Only the "
+    "ExternalSecrets component creates them, one per SSO app namespace, with the operator's own Pod Identity "
+    "role, which may read only the SSO secrets (tests/test_secrets.py, MLS-SIM-IAM-001/002).",
+    "kubernetes:external-secrets.io/v1:ExternalSecret": "Copies one SSO client secret into its app's Secret "
+    "(encrypted by the cluster key, MLS-EKS-001); what it can read is bounded by the operator's role "
+    "(MLS-SIM-IAM-001/002).",
 }

@@ -150,11 +150,11 @@ def grafana_sso_in_hardened_tiers(args: ResourceValidationArgs, config: Mapping[
     types=[RELEASE],
     title="Grafana's OAuth client secret is not in the chart values",
     why="Helm values are stored in the Pulumi state and in the release's own Secret, readable by whoever reads "
-    "either; the client secret belongs in the Kubernetes Secret the platform team creates, read by Grafana "
-    "through an environment variable.",
+    "either; the client secret belongs in the Kubernetes Secret that External Secrets Operator syncs from "
+    "Secrets Manager (or the platform team creates), read by Grafana through an environment variable.",
     severity=Severity.HIGH,
-    remediation="Put client-id and client-secret in the Secret named by metrics.grafana.sso.client_secret_name; "
-    "the Metrics component reads them with envValueFrom.",
+    remediation="Put client-id and client-secret in the Secrets Manager secret metrics.grafana.sso.client_secret_id "
+    "(synced into the Secret client_secret_name); the Metrics component reads them with envValueFrom.",
 )
 def grafana_client_secret_not_in_values(args: ResourceValidationArgs, config: Mapping[str, Any]) -> Iterator[str]:
     grafana = _grafana(args.props)

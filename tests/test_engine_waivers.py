@@ -93,6 +93,10 @@ def test_shipped_waiver_suppresses_exactly_the_waived_prod_violation(
         # agents and the image opt-outs, dev's NATS images, then OpenCost's ghcr.io images
         # (tests/test_simulate_workloads.py pins what each covers).
         *["MLS-SIM-WORKLOAD-001"] * 11,
+        # External Secrets Operator's image opt-out (ghcr.io), then the metrics namespace the stack creates for a
+        # synced Grafana client (components/observability.py).
+        "MLS-SIM-WORKLOAD-001",
+        "MLS-K8S-022",
     ]
     unwaived = _violations(prod_with_second_partner_trust, ALL_RULES)
     engine = _violations(prod_with_second_partner_trust, _engine_rules(ALL_RULES, shipped))
@@ -100,10 +104,13 @@ def test_shipped_waiver_suppresses_exactly_the_waived_prod_violation(
         (p, u) for p, u in unwaived if p == "MLS-K8S-012" and _name(u).endswith("-metaflow-metadata")
     }
     assert migrations
+    metrics_namespace = {(p, u) for p, u in unwaived if p == "MLS-K8S-022" and _name(u) == "prod-metrics-ns"}
+    assert metrics_namespace
     assert (
         unwaived - engine
         == {next((p, u) for p, u in unwaived if p == "MLS-IAM-006" and _name(u) == RESEARCH_HUMAN)}
         | migrations
+        | metrics_namespace
     )
     assert ("MLS-IAM-006", SEARCH_HUMAN) in {(p, _name(u)) for p, u in engine}
 
@@ -161,7 +168,7 @@ def test_unwaived_rules_keep_their_own_policy() -> None:
     # mlstack check evaluates rule.policy and shows waivers itself: the engine's copies never replace it.
     policies = engine_policies(ALL_RULES, pack_waivers(ALL_RULES))
     changed = [rule.id for rule, policy in zip(ALL_RULES, policies, strict=True) if policy is not rule.policy]
-    assert changed == ["MLS-IAM-006", "MLS-K8S-012"]
+    assert changed == ["MLS-IAM-006", "MLS-K8S-012", "MLS-K8S-022"]
     assert [p.name for p in policies] == [r.id for r in ALL_RULES]
     assert load_waivers(WAIVERS_PATH, gate_rules_by_id(), TODAY) == pack_waivers(ALL_RULES)
 

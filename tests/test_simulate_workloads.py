@@ -126,6 +126,9 @@ _NATS_OPT_OUT = {
 }
 # The stacks' named opt-out metrics.opencost.images_through_cache: false (components/cost_allocation.py).
 _OPENCOST_OPT_OUT = {("opencost-opencost", "MLS-K8S-010", "opencost")}
+# Every stack's named opt-out external_secrets.image_through_cache: false: External Secrets Operator's image from
+# ghcr.io (its only registry), under the operator release's waiver.
+_ESO_OPT_OUT = {("secrets-operator", "MLS-K8S-010", "external-secrets")}
 # The log agent reads root-owned node logs (components/logs.py; its own waiver in policies/waivers.yaml).
 _LOG_AGENT = {("logs-fluent-bit", "MLS-K8S-012", "aws-for-fluent-bit")}
 
@@ -143,13 +146,31 @@ _LOG_AGENT = {("logs-fluent-bit", "MLS-K8S-012", "aws-for-fluent-bit")}
             | _NATS_OPT_OUT
             | _METRICS
             | _GRAFANA_OPT_OUT
-            | _OPENCOST_OPT_OUT,
+            | _OPENCOST_OPT_OUT
+            | _ESO_OPT_OUT,
         ),
         (
             "staging",
-            _NVIDIA | _KEDA_OPT_OUT | _QDRANT_OPT_OUT | _LOG_AGENT | _METRICS | _GRAFANA_OPT_OUT | _OPENCOST_OPT_OUT,
+            _NVIDIA
+            | _KEDA_OPT_OUT
+            | _QDRANT_OPT_OUT
+            | _LOG_AGENT
+            | _METRICS
+            | _GRAFANA_OPT_OUT
+            | _OPENCOST_OPT_OUT
+            | _ESO_OPT_OUT,
         ),
-        ("prod", _NVIDIA | _KEDA_OPT_OUT | _QDRANT_OPT_OUT | _LOG_AGENT | _METRICS | _GRAFANA_OPT_OUT | _OPENCOST_OPT_OUT),
+        (
+            "prod",
+            _NVIDIA
+            | _KEDA_OPT_OUT
+            | _QDRANT_OPT_OUT
+            | _LOG_AGENT
+            | _METRICS
+            | _GRAFANA_OPT_OUT
+            | _OPENCOST_OPT_OUT
+            | _ESO_OPT_OUT,
+        ),
     ],
 )
 def test_the_waived_chart_findings_are_exactly_the_documented_ones(stack, expected):

@@ -39,6 +39,11 @@ RULES = (
     ),
     Rule("backend", "The Pulumi state backend is reachable"),
     Rule("cost-allocation-tags", "The tags the budgets filter on are active cost allocation tags"),
+    Rule(
+        "sso-secrets",
+        "Every SSO client's Secrets Manager secret exists, is not being deleted and uses the key the operator may "
+        "decrypt with (its value is never read)",
+    ),
 )
 # The budgets filter on these user-defined tags (components/governance.py): the environment budget on
 # `environment`, team budgets on `team-cost-center` (components.iam.TEAM_COST_CENTER_TAG). `cost-center` is
@@ -131,6 +136,7 @@ class Preflight:
             ("addon-configuration", self._addon_configuration),
             ("backend", self._backend),
             ("cost-allocation-tags", self._cost_allocation_tags),
+            ("sso-secrets", self._sso_secrets),
         ]
         for rule, check in checks:
             if identity_ok:
@@ -172,6 +178,53 @@ class Preflight:
                 )
             ]
         return cost_allocation_tag_results(statuses, needed, wanted)
+
+    # --- SSO client secrets ------------------------------------------------------------------------------
+
+    def _sso_secrets(self) -> list[Result]:
+        """Each secret External Secrets Operator will sync (mlstack.spec.secrets.synced_sso_clients), with
+        DescribeSecret only (Secrets Manager API reference: it returns the secret's metadata, never its value;
+        ``DeletedDate`` when a deletion is scheduled; ``KmsKeyId`` only when a customer managed key encrypts it).
+        A missing secret would leave the app's pods waiting for their Secret and the release timing out."""
+        from mlstack.spec.secrets import synced_sso_clients
+
+        clients = synced_sso_clients(self.spec)
+        if not clients:
+            return [
+                Result(
+                    "sso-secrets",
+                    "external_secrets",
+                    Status.PASS,
+                    "no SSO client synced from Secrets Manager",
+                )
+            ]
+        client = self.aws.client("secretsmanager")
+        results = []
+        for sso in clients:
+            subject = f"{sso.app}: {sso.secret_id}"
+            try:
+                with aws_call("secretsmanager:DescribeSecret"):
+                    secret = client.describe_secret(SecretId=sso.secret_id)
+            except Denied as exc:
+                results.append(_denied("sso-secrets", subject, exc))
+                continue
+            except ClientError as exc:
+                if error_code(exc) != "ResourceNotFoundException":
+                    raise
+                results.append(
+                    Result(
+                        "sso-secrets",
+                        subject,
+                        Status.FAIL,
+                        f"no such secret in {self.aws.region} (set by {sso.field_path})",
+                        f"aws secretsmanager create-secret --region {self.aws.region} --name {sso.secret_id} "
+                        "--secret-string file://client.json, with client.json holding "
+                        '{"client-id": "...", "client-secret": "..."} (docs/secrets.md)',
+                    )
+                )
+                continue
+            results.append(sso_secret_result(subject, secret, self.spec.external_secrets.kms_key_arn))
+        return results
 
     # --- credentials and region --------------------------------------------------------------------------
 
@@ -862,6 +915,40 @@ def _schema_result(subject: str, values: dict[str, Any], schema_text: str | None
     return Result(
         "addon-configuration", subject, Status.PASS, f"{', '.join(sorted(values))} allowed by the schema"
     )
+
+
+def sso_secret_result(subject: str, secret: dict[str, Any], operator_key: str | None) -> Result:
+    """One described SSO secret: scheduled for deletion, or encrypted with a key the operator may not use, fails."""
+    if secret.get("DeletedDate"):
+        return Result(
+            "sso-secrets",
+            subject,
+            Status.FAIL,
+            f"scheduled for deletion on {secret['DeletedDate']}",
+            f"aws secretsmanager restore-secret --secret-id {secret.get('Name', subject)}",
+        )
+    # botocore secretsmanager DescribeSecretResponse.KmsKeyId: "The key ID or alias ARN of the KMS key ...
+    # If the secret is encrypted with the AWS managed key aws/secretsmanager, this field is omitted."
+    key = secret.get("KmsKeyId")
+    if key and (operator_key is None or not (key == operator_key or operator_key.endswith(f":key/{key}"))):
+        if ":alias/" in key:
+            # An alias cannot be compared with the key's ARN without kms:DescribeKey, which preflight does not hold.
+            return Result(
+                "sso-secrets",
+                subject,
+                Status.WARN,
+                f"encrypted with {key}; the operator can decrypt only if external_secrets.kms_key_arn is the key it "
+                "names",
+                f"aws kms describe-key --key-id {key}, and set external_secrets.kms_key_arn to its KeyMetadata.Arn",
+            )
+        return Result(
+            "sso-secrets",
+            subject,
+            Status.FAIL,
+            f"encrypted with {key}, which the operator's role may not decrypt with",
+            "set external_secrets.kms_key_arn to that key's ARN in the stack file",
+        )
+    return Result("sso-secrets", subject, Status.PASS, f"exists ({secret.get('ARN', '')})")
 
 
 def _denied(rule: str, subject: str, exc: Denied, note: str = "") -> Result:

@@ -506,6 +506,91 @@ def _database_calls(p: _Plan) -> Iterator[Call]:
             )
 
 
+ESO_SECRETS = (
+    "external-secrets/external-secrets@v2.9.0 providers/v1/aws/secretsmanager/secretsmanager.go: a remoteRef "
+    "with a property is read with GetSecretValue only (DescribeSecret only with metadataPolicy Fetch); "
+    "components/secrets.py"
+)
+# Secrets Manager appends "-" and six random characters to a secret's name in its ARN.
+_RANDOM_ARN_SUFFIX = "-AbCdEf"
+
+
+def _sso_secret_calls(p: _Plan) -> Iterator[Call]:
+    """External Secrets Operator reads each SSO client's secret, and nothing else of Secrets Manager."""
+    from mlstack.spec.secrets import synced_sso_clients
+
+    role = p.role("external-secrets")
+    if role is None:
+        return
+    spec = p.world.spec
+    key = spec.external_secrets.kms_key_arn
+    for client in synced_sso_clients(spec):
+        arn = p.arn("secretsmanager", f"secret:{client.secret_id}{_RANDOM_ARN_SUFFIX}")
+        yield Call(
+            role,
+            Request("secretsmanager:GetSecretValue", arn, _tls()),
+            f"{client.app} never gets its OIDC client Secret {client.namespace}/{client.secret_name}",
+            ESO_SECRETS,
+        )
+        # A longer name that starts with the same characters is another secret.
+        yield Call(
+            role,
+            Request(
+                "secretsmanager:GetSecretValue",
+                p.arn("secretsmanager", f"secret:{client.secret_id}-admin{_RANDOM_ARN_SUFFIX}"),
+                _tls(),
+            ),
+            "the operator could read a secret that merely shares the SSO secret's name as a prefix",
+            ESO_SECRETS,
+            expect_allowed=False,
+        )
+        # Read only: the operator never writes back (no PushSecret).
+        yield Call(
+            role,
+            Request("secretsmanager:PutSecretValue", arn, _tls()),
+            "the operator could overwrite an SSO client secret",
+            ESO_SECRETS,
+            expect_allowed=False,
+        )
+        if key is not None:
+            yield Call(
+                role,
+                Request(
+                    "kms:Decrypt",
+                    key,
+                    _tls(
+                        {
+                            "kms:ViaService": (f"secretsmanager.{p.region}.amazonaws.com",),
+                            "kms:CallerAccount": (p.account,),
+                            "kms:EncryptionContext:SecretARN": (arn,),
+                        }
+                    ),
+                ),
+                f"{client.app}'s secret cannot be decrypted",
+                SECRETS_KMS,
+            )
+    # Another secret of the account: the pull-through cache credentials.
+    yield Call(
+        role,
+        Request(
+            "secretsmanager:GetSecretValue",
+            p.arn("secretsmanager", f"secret:ecr-pullthroughcache/github{_RANDOM_ARN_SUFFIX}"),
+            _tls(),
+        ),
+        "the operator could read any secret of the account",
+        ESO_SECRETS,
+        expect_allowed=False,
+    )
+    if key is not None:
+        yield Call(
+            role,
+            Request("kms:Decrypt", key, _tls({"kms:ViaService": (f"s3.{p.region}.amazonaws.com",)})),
+            "the operator could use the secrets' key outside Secrets Manager",
+            SECRETS_KMS,
+            expect_allowed=False,
+        )
+
+
 def _deployer(p: _Plan) -> Principal:
     """Whoever runs ``pulumi up`` (the CI deploy role, docs/gitops.md): its own policies are not in the plan, so
     only the resource side of its calls (key and resource policies) is evaluated; its IAM side is assumed."""
@@ -761,6 +846,7 @@ def catalogue(world: World) -> list[Call]:
         _replication_calls(p),
         _escalation_calls(p),
         _documented_calls(p),
+        _sso_secret_calls(p),
     ):
         calls.extend(part)
     return calls

@@ -25,6 +25,7 @@ from mlstack.spec.notebooks import NotebooksSpec, notebook_problems
 from mlstack.spec.observability import MetricsSpec, in_cluster_prometheus_url
 from mlstack.spec.orchestrator import OrchestratorSpec
 from mlstack.spec.registry import REGISTRY_ALIASES, RegistrySpec
+from mlstack.spec.secrets import ExternalSecretsSpec, secrets_problems, synced_sso_clients
 from mlstack.spec.storage import S3_BUCKET_NAME_MAX, StorageSpec, generated_bucket_names
 from mlstack.spec.teams import HumanAccessSpec, TeamSpec
 from mlstack.spec.vectordb import QDRANT_IMAGE_REGISTRY, VectorDbSpec
@@ -179,6 +180,11 @@ class PlatformSpec(StrictModel):
     notebooks: NotebooksSpec = Field(
         default_factory=NotebooksSpec,
         description="JupyterHub for the teams, with OIDC sign-in and a profile per team and pool. Default: off.",
+    )
+    external_secrets: ExternalSecretsSpec = Field(
+        default_factory=ExternalSecretsSpec,
+        description="External Secrets Operator, syncing the SSO clients' Secrets from AWS Secrets Manager before "
+        "the apps start. Default: on whenever an SSO client is configured; see ExternalSecretsSpec.",
     )
 
     @field_validator("tags")
@@ -338,6 +344,7 @@ class PlatformSpec(StrictModel):
         problems += _platform_image_rules(self)
         problems += deployment_problems(self)
         problems += notebook_problems(self)
+        problems += secrets_problems(self)
         if problems:
             raise RuleViolations(problems)
         return self
@@ -602,6 +609,13 @@ def _platform_image_rules(spec: PlatformSpec) -> list[tuple[str, str]]:
         needed.setdefault(
             "ghcr.io",
             "OpenCost's images (or set metrics.opencost.images_through_cache: false to pull them from ghcr.io)",
+        )
+    if spec.external_secrets.image_through_cache and synced_sso_clients(spec):
+        # components/secrets.py OPERATOR_IMAGE: External Secrets Operator runs whenever an SSO client is synced.
+        needed.setdefault(
+            "ghcr.io",
+            "External Secrets Operator's image (or set external_secrets.image_through_cache: false to pull it "
+            "from ghcr.io)",
         )
     return [
         (

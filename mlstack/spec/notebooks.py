@@ -9,6 +9,7 @@ from pydantic import Field, StringConstraints, model_validator
 from mlstack.spec.base import DnsLabel, StrictModel
 from mlstack.spec.orchestrator import ChartVersion, ContainerImage, HttpsUrl
 from mlstack.spec.registry import REGISTRY_ALIASES
+from mlstack.spec.secrets import SecretsManagerName
 
 # An IdP group name as it appears in the groups claim (Okta, Entra ID, Keycloak and Cognito names fit).
 IdpGroup = Annotated[str, StringConstraints(pattern=r"^[\w .:@/+=,-]{1,128}$")]
@@ -22,8 +23,9 @@ ClaimName = Annotated[str, StringConstraints(pattern=r"^[\w:.-]{1,64}$")]
 
 class NotebookSsoSpec(StrictModel):
     """OIDC sign-in through OAuthenticator's GenericOAuthenticator (oauthenticator 17.4.0, in the hub image of
-    chart 4.4.0). The client id and secret live in a Kubernetes Secret the platform team creates in the hub's
-    namespace, as for Argo's SSO, so they never pass through config or state.
+    chart 4.4.0). The client id and secret live in a Kubernetes Secret of the hub's namespace that External Secrets
+    Operator syncs from Secrets Manager (``client_secret_id``), as for Argo's SSO, so they never pass through config
+    or state.
 
     IAM Identity Center cannot be this IdP directly: its customer managed applications sign users in over SAML
     2.0 only (https://docs.aws.amazon.com/singlesignon/latest/userguide/customermanagedapps.html). Use the
@@ -51,6 +53,12 @@ class NotebookSsoSpec(StrictModel):
         default="jupyterhub-oidc",
         description="Kubernetes Secret in the hub's namespace with keys client-id and client-secret. "
         "Default: jupyterhub-oidc.",
+    )
+    client_secret_id: SecretsManagerName | None = Field(
+        default=None,
+        description="AWS Secrets Manager secret (its name) holding the client as JSON keys client-id and "
+        "client-secret; External Secrets Operator copies it into client_secret_name (external_secrets). "
+        "Default: mlstack/<environment>/sso/jupyterhub.",
     )
     scopes: list[Annotated[str, StringConstraints(pattern=r"^[\w:.-]{1,64}$")]] = Field(
         default_factory=lambda: ["openid", "email", "groups"],

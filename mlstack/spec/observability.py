@@ -12,6 +12,7 @@ from pydantic import Field, StringConstraints
 
 from mlstack.spec.base import DnsLabel, StrictModel
 from mlstack.spec.orchestrator import ChartVersion, HttpsUrl
+from mlstack.spec.secrets import SecretsManagerName
 
 CpuQuantity = Annotated[str, StringConstraints(pattern=r"^(\d+m|\d+(\.\d+)?)$")]
 MemoryQuantity = Annotated[str, StringConstraints(pattern=r"^\d+(Mi|Gi)$")]
@@ -49,8 +50,9 @@ ClaimName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,
 
 class GrafanaSsoSpec(StrictModel):
     """Grafana's single sign-on: OAuth 2.0 authorization code with PKCE against the platform's OIDC identity
-    provider (Grafana's generic OAuth). The client id and secret live in a Kubernetes Secret the platform team
-    creates in the metrics namespace, so they never pass through config or state. Register the client with the
+    provider (Grafana's generic OAuth). The client id and secret live in a Kubernetes Secret of the metrics
+    namespace that External Secrets Operator syncs from Secrets Manager (``client_secret_id``), so they never pass
+    through config or state. Register the client with the
     redirect URI http://localhost:3030/login/generic_oauth (Grafana is reached through a port-forward)."""
 
     auth_url: HttpsUrl = Field(description="The IdP's authorization endpoint (its OIDC discovery document's "
@@ -62,6 +64,12 @@ class GrafanaSsoSpec(StrictModel):
         default="grafana-sso",
         description="Kubernetes Secret in the metrics namespace holding keys client-id and client-secret (the "
         "shape of Argo's SSO Secret). Default: grafana-sso.",
+    )
+    client_secret_id: SecretsManagerName | None = Field(
+        default=None,
+        description="AWS Secrets Manager secret (its name) holding the client as JSON keys client-id and "
+        "client-secret; External Secrets Operator copies it into client_secret_name (external_secrets). "
+        "Default: mlstack/<environment>/sso/grafana.",
     )
     scopes: list[Annotated[str, StringConstraints(pattern=r"^[\w:.-]{1,64}$")]] = Field(
         default_factory=lambda: ["openid", "email", "profile", "groups"],

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints, model_validator
 
 from mlstack.spec.base import DnsLabel, StrictModel
+from mlstack.spec.secrets import SecretsManagerName
 
 ChartVersion = Annotated[str, StringConstraints(pattern=r"^\d+\.\d+\.\d+$")]
 HttpsUrl = Annotated[str, StringConstraints(pattern=r"^https://[A-Za-z0-9.-]+(:\d+)?(/[\w.~%/-]*)?$")]
@@ -18,8 +19,9 @@ ContainerImage = Annotated[
 
 
 class ArgoSsoSpec(StrictModel):
-    """OIDC single sign-on for the Argo server. The client id and secret live in a Kubernetes Secret that the
-    platform team creates (or syncs) in the Argo namespace, so they never pass through config or state."""
+    """OIDC single sign-on for the Argo server. The client id and secret live in a Kubernetes Secret of the Argo
+    namespace that External Secrets Operator syncs from Secrets Manager (``client_secret_id``), so they never pass
+    through config or state."""
 
     issuer: HttpsUrl = Field(description="Root URL of the OIDC identity provider, https only.")
     redirect_url: HttpsUrl = Field(
@@ -29,6 +31,12 @@ class ArgoSsoSpec(StrictModel):
         default="argo-server-sso",
         description="Kubernetes Secret in the Argo namespace holding keys client-id and client-secret. "
         "Default: argo-server-sso.",
+    )
+    client_secret_id: SecretsManagerName | None = Field(
+        default=None,
+        description="AWS Secrets Manager secret (its name) holding the client as JSON keys client-id and "
+        "client-secret; External Secrets Operator copies it into client_secret_name (external_secrets). "
+        "Default: mlstack/<environment>/sso/argo-server.",
     )
     scopes: list[Annotated[str, StringConstraints(pattern=r"^[\w:.-]{1,64}$")]] = Field(
         default_factory=lambda: ["groups"],

@@ -196,10 +196,17 @@ def by_rule(report: Report, rule: str) -> list:
     return [r for r in report.results if r.rule == rule]
 
 
+# The shipped dev stack's one SSO client (notebooks.sso, default client_secret_id).
+HUB_SECRET = "mlstack/dev/sso/jupyterhub"
+
+
 @pytest.fixture
 def backend(moto: None) -> str:
     bucket = state_bucket_name(ACCOUNT, REGION)
     boto3.client("s3", region_name=REGION).create_bucket(Bucket=bucket)
+    boto3.client("secretsmanager", region_name=REGION).create_secret(
+        Name=HUB_SECRET, SecretString='{"client-id": "hub", "client-secret": "s3cr3t"}'
+    )
     return bucket
 
 
@@ -216,8 +223,89 @@ def test_dev_stack_passes_when_types_are_offered_and_quotas_suffice(backend: str
         "addon-configuration",
         "backend",
         "cost-allocation-tags",
+        "sso-secrets",
     }
     assert report.exit_code() == 0
+
+
+def _secrets_client(calls: list[str]) -> Any:
+    """A real (moto) Secrets Manager client that records every operation preflight makes with it."""
+    client = boto3.client("secretsmanager", region_name=REGION)
+    client.meta.events.register("before-call.secretsmanager.*", lambda model, **_: calls.append(model.name))
+    return client
+
+
+def test_sso_secrets_are_described_never_read(backend: str) -> None:
+    calls: list[str] = []
+    spec = dev_spec()
+    put_usage({G_ON_DEMAND: 0.0, G_SPOT: 0.0})
+    aws = Aws(
+        boto3.session.Session(),
+        spec.region,
+        {
+            "service-quotas": quota_client({G_ON_DEMAND: 512, G_SPOT: 512}),
+            "eks": eks_client({"1.34": "STANDARD_SUPPORT"}),
+            "ce": ce_client(ALL_ACTIVE),
+            "secretsmanager": _secrets_client(calls),
+        },
+    )
+    [row] = by_rule(Preflight(aws, spec, gpu_catalog()).run(), "sso-secrets")
+    assert row.status is Status.PASS and row.subject == f"jupyterhub: {HUB_SECRET}"
+    assert calls == ["DescribeSecret"]
+
+
+def test_a_missing_sso_secret_fails_with_the_create_command(moto: None) -> None:
+    boto3.client("s3", region_name=REGION).create_bucket(Bucket=state_bucket_name(ACCOUNT, REGION))
+    [row] = by_rule(run(dev_spec(), {G_ON_DEMAND: 512, G_SPOT: 512}), "sso-secrets")
+    assert row.status is Status.FAIL and "notebooks.sso.client_secret_id" in row.message
+    assert f"create-secret --region {REGION} --name {HUB_SECRET}" in row.remediation
+    assert "file://" in row.remediation  # the value never goes on a command line
+
+
+def test_an_sso_secret_scheduled_for_deletion_fails(backend: str) -> None:
+    boto3.client("secretsmanager", region_name=REGION).delete_secret(
+        SecretId=HUB_SECRET, RecoveryWindowInDays=7
+    )
+    [row] = by_rule(run(dev_spec(), {G_ON_DEMAND: 512, G_SPOT: 512}), "sso-secrets")
+    assert row.status is Status.FAIL and "scheduled for deletion" in row.message
+    assert "restore-secret" in row.remediation
+
+
+def test_an_sso_secret_under_a_key_the_operator_may_not_use_fails(moto: None) -> None:
+    boto3.client("s3", region_name=REGION).create_bucket(Bucket=state_bucket_name(ACCOUNT, REGION))
+    key = boto3.client("kms", region_name=REGION).create_key()["KeyMetadata"]
+    boto3.client("secretsmanager", region_name=REGION).create_secret(
+        Name=HUB_SECRET, SecretString="{}", KmsKeyId=key["KeyId"]
+    )
+    [row] = by_rule(run(dev_spec(), {G_ON_DEMAND: 512, G_SPOT: 512}), "sso-secrets")
+    assert row.status is Status.FAIL and "external_secrets.kms_key_arn" in row.remediation
+    spec = dev_spec()
+    named = spec.model_copy(
+        update={"external_secrets": spec.external_secrets.model_copy(update={"kms_key_arn": key["Arn"]})}
+    )
+    [row] = by_rule(run(named, {G_ON_DEMAND: 512, G_SPOT: 512}), "sso-secrets")
+    assert row.status is Status.PASS
+
+
+def test_denied_describe_secret_is_not_checked_never_passed(backend: str) -> None:
+    client = boto3.client("secretsmanager", region_name=REGION)
+    stub = Stubber(client)
+    stub.add_client_error("describe_secret", "AccessDeniedException", http_status_code=400)
+    stub.activate()
+    spec = dev_spec()
+    put_usage({G_ON_DEMAND: 0.0, G_SPOT: 0.0})
+    aws = Aws(
+        boto3.session.Session(),
+        spec.region,
+        {
+            "service-quotas": quota_client({G_ON_DEMAND: 512, G_SPOT: 512}),
+            "eks": eks_client({"1.34": "STANDARD_SUPPORT"}),
+            "ce": ce_client(ALL_ACTIVE),
+            "secretsmanager": client,
+        },
+    )
+    [row] = by_rule(Preflight(aws, spec, gpu_catalog()).run(), "sso-secrets")
+    assert row.status is Status.NOT_CHECKED and "secretsmanager:DescribeSecret" in row.message
 
 
 def test_inactive_team_tag_fails_when_team_budgets_filter_on_it(backend: str) -> None:
