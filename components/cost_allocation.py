@@ -165,12 +165,24 @@ def gpu_hourly_rate(spec: PlatformSpec, prices: PriceTable | None = None) -> flo
     return round(statistics.median(residuals), 6) if residuals else 0.95
 
 
+def storage_gib_hourly_rate(spec: PlatformSpec, prices: PriceTable | None = None) -> float:
+    """What OpenCost charges per GiB-hour of a persistent volume: prices.yaml's ``ebs.gp3`` (the cluster's
+    StorageClass is encrypted gp3, components/cluster.py) spread over the hours of a month. The CSV list has no
+    ``pv`` rows, so the CSV provider's ``PVPricing`` returns no cost and the cost model falls back to the custom
+    pricing ``storage`` rate (opencost/opencost@5f653330 pkg/costmodel/costmodel.go ``GetPVCost``:
+    ``pv.Cost = cfg.Storage``; metrics.go names the metric ``pv_hourly_cost``, "Cost per GB per hour"; the
+    image's configs/default.json sets it to 0.00005479452, $0.04 a GB-month over 730 hours)."""
+    table = prices or default_prices()
+    return table.monthly("ebs.gp3", spec.region) / table.hours_per_month
+
+
 def opencost_values(
     metrics: MetricsSpec,
     *,
     env_name: str,
     pull_through: PullThrough,
     gpu_rate: float,
+    storage_rate: float,
 ) -> dict[str, Any]:
     """Helm values of the opencost 2.5.17 chart for the platform (every key read in its values.yaml)."""
     spec = metrics.opencost
@@ -237,6 +249,9 @@ def opencost_values(
                     "CPU": f"{DEFAULT_CPU_HOURLY}",
                     "RAM": f"{DEFAULT_RAM_GIB_HOURLY}",
                     "GPU": f"{gpu_rate}",
+                    # Helm merges this map with the chart's own costModel, whose `storage: 0.25` would otherwise
+                    # price every persistent volume at $0.25 per GiB-hour (about $180 per GiB-month): set it.
+                    "storage": f"{storage_rate}",
                 },
             },
             "prometheus": {
@@ -347,6 +362,7 @@ class CostAllocation(pulumi.ComponentResource):
                 env_name=args.env.name,
                 pull_through=args.pull_through,
                 gpu_rate=gpu_hourly_rate(spec),
+                storage_rate=storage_gib_hourly_rate(spec),
             ),
             repository_opts=repository_opts,
             opts=child(self, provider=args.k8s_provider, depends_on=[args.metrics_release, self.prices]),

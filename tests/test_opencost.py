@@ -247,3 +247,19 @@ def test_the_ui_addresses_output_names_opencosts_api_and_only_an_enabled_ui() ->
         ("http", 9003),
         ("http-ui", 9090),
     }
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_persistent_volumes_are_priced_at_gp3_not_at_the_charts_default_storage_rate(stack: str) -> None:
+    """The price list has no ``pv`` rows, so OpenCost prices every persistent volume at the custom-pricing
+    ``storage`` rate per GiB-hour. Helm merges our costModel with the chart's, whose ``storage: 0.25`` would
+    stand (about $180 a GiB-month) unless the stack sets it."""
+    _, spec = PROJECT.load(stack)
+    deployment = _rendered(stack, "Deployment", "opencost")
+    (container,) = [c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "opencost"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    pricing = _rendered(stack, "ConfigMap", env["PRICING_CONFIGMAP_NAME"])
+    table = default_prices()
+    gp3 = table.get("ebs.gp3", spec.region)
+    assert gp3.unit == "gb_month"
+    assert float(pricing["data"]["storage"]) == pytest.approx(gp3.usd / table.hours_per_month, rel=1e-9)
