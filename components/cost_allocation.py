@@ -11,8 +11,16 @@ one node class:
 - ``AssetClass`` ``node`` with ``InstanceIDField`` ``metadata.labels.node.kubernetes.io/instance-type`` and
   ``InstanceID`` the type: the node's key is its region label, a comma and that label's value
   (``NodeValueFromMapField``), matched against ``<Region>,<InstanceID>`` lower-cased; the row's ``Region``,
-  ``InstanceType`` and ``node`` also make the class key (``csvKey.Features``) that OpenCost falls back to. Both
-  give the same price, so a node is priced at its type's hourly price, whatever its instance ID.
+  ``InstanceType`` and ``node`` also make the class key (``csvKey.Features``: the node's region and instance-type
+  labels). ``NodePricing`` tries the exact key, then the class key, and the class match, when found, wins and
+  writes the price back with ``%f`` (six decimals): both keys hold the same row, so a node is priced at its
+  type's hourly price whatever its instance ID, exactly while prices.yaml has at most six decimals (tested).
+- The first line is the column names. ``DownloadPricingData`` passes the ``price`` header to
+  ``csvutil.NewDecoder``, which then reads every line as data (jszwec/csvutil decoder.go: "If header is empty
+  NewDecoder will read one line and treat it as a header"), so this line becomes one unmatched row of asset
+  class "AssetClass" (logged, "defaulting to node") whose ``InstanceIDField`` the node rows after it overwrite.
+  It stays because upstream's fixtures and docs carry it, and a version that did read a header from the file
+  would otherwise take the first node row as one.
 - No ``gpu`` rows. With none, the provider leaves the node's GPU price empty; the cost model then counts the
   node's GPUs from its ``nvidia.com/gpu`` capacity and splits the node's total price among its vCPUs, GiB of
   memory and GPUs in the ratio of the custom-pricing CPU, RAM and GPU rates (pkg/costmodel/costmodel.go

@@ -263,3 +263,15 @@ def test_persistent_volumes_are_priced_at_gp3_not_at_the_charts_default_storage_
     gp3 = table.get("ebs.gp3", spec.region)
     assert gp3.unit == "gb_month"
     assert float(pricing["data"]["storage"]) == pytest.approx(gp3.usd / table.hours_per_month, rel=1e-9)
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_every_node_price_survives_the_class_matchs_six_decimals(stack: str) -> None:
+    """csvprovider.go ``NodePricing`` always ends on the class match (region, instance type, ``node``) when it
+    finds one, and writes that price back with Go's ``%f``: six decimals. A price with more would reach
+    ``node_total_hourly_cost`` rounded, no longer equal to prices.yaml's."""
+    prices = default_prices()
+    _, spec = PROJECT.load(stack)
+    for row in _price_rows(plan_of(stack)):
+        listed = prices.hourly(f"ec2:{row['InstanceType']}", spec.region)
+        assert float(f"{float(row['MarketPriceHourly']):f}") == listed, row
