@@ -62,6 +62,7 @@ from components.options import child
 from components.registry import PullThrough
 from mlstack.catalog import gpu_catalog
 from mlstack.cost import PriceTable, default_prices
+from mlstack.promql import metric_catalog
 from mlstack.spec import PlatformSpec
 from mlstack.spec.observability import PROMETHEUS_PORT, PROMETHEUS_SERVICE, MetricsSpec
 
@@ -76,6 +77,9 @@ OPENCOST_UI_PORT = 9090
 GHCR = "ghcr.io"
 # The exporter of OpenCost's metrics in mlstack/data/metrics.yaml, named on its ServiceMonitor.
 OPENCOST_EXPORTER = "opencost"
+
+# The exporter in mlstack/data/metrics.yaml whose kube_* series the platform's dashboards and alerts read.
+KUBE_STATE_METRICS_EXPORTER = "kube-state-metrics"
 
 # The ConfigMap holding the price list, and where the pod sees it.
 PRICING_CONFIGMAP = "opencost-node-prices"
@@ -184,6 +188,19 @@ def storage_gib_hourly_rate(spec: PlatformSpec, prices: PriceTable | None = None
     return table.monthly("ebs.gp3", spec.region) / table.hours_per_month
 
 
+def kube_state_metrics_duplicates() -> list[str]:
+    """The kube-state-metrics series the platform reads (mlstack/data/metrics.yaml) that OpenCost's scrape must
+    not add to. By default OpenCost also serves kube-state-metrics' series under the same names for clusters
+    without it (``EMIT_KSM_V1_METRICS``, default true; opencost/opencost@5f653330 pkg/metrics/kubemetrics.go
+    ``InitKubeMetrics``: ``kube_node_labels`` with every node label, ``kube_pod_container_resource_requests``,
+    ``kube_pod_labels``, ...). Scraped with ``honorLabels`` they keep the workload's labels, so each has two
+    series per node or container: sums count twice and ``group_left`` joins on ``kube_node_labels`` fail
+    ("many-to-many matching not allowed"). OpenCost's own queries then read kube-state-metrics' series, which is
+    how upstream expects it to run beside kube-state-metrics v2 (opencost/opencost#1509)."""
+    exporters, _ = metric_catalog()
+    return sorted(name for name in exporters[KUBE_STATE_METRICS_EXPORTER] if name.startswith("kube_"))
+
+
 def opencost_values(
     metrics: MetricsSpec,
     *,
@@ -279,6 +296,15 @@ def opencost_values(
                     "enabled": True,
                     "additionalLabels": {"mlstack.io/exporter": OPENCOST_EXPORTER},
                     "honorLabels": True,
+                    # templates/servicemonitor.yaml renders it as the endpoint's metricRelabelings (Prometheus
+                    # Operator RelabelConfig: sourceLabels, regex, action drop). See kube_state_metrics_duplicates.
+                    "metricRelabelings": [
+                        {
+                            "sourceLabels": ["__name__"],
+                            "regex": "|".join(kube_state_metrics_duplicates()),
+                            "action": "drop",
+                        }
+                    ],
                 },
             },
             # The MCP server for AI agents (values.yaml `opencost.mcp.enabled`, default on) is a second API on

@@ -8,6 +8,7 @@ import csv
 import dataclasses
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -275,3 +276,25 @@ def test_every_node_price_survives_the_class_matchs_six_decimals(stack: str) -> 
     for row in _price_rows(plan_of(stack)):
         listed = prices.hourly(f"ec2:{row['InstanceType']}", spec.region)
         assert float(f"{float(row['MarketPriceHourly']):f}") == listed, row
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_opencosts_copies_of_kube_state_metrics_series_are_dropped_at_the_scrape(stack: str) -> None:
+    """OpenCost serves its own kube_node_labels, kube_pod_container_resource_requests, ... by default; scraped with
+    honorLabels, a second series per node would break the GPU dashboard's join on kube_node_labels and double
+    the queue dashboard's GPU requests. Its ServiceMonitor drops every kube-state-metrics series the platform
+    reads and keeps OpenCost's own."""
+    exporters, _ = metric_catalog()
+    ours = [s for s in scrapes(world_of(stack)) if s.exporter == OPENCOST_EXPORTER]
+    (endpoint,) = ours[0].monitor.obj["spec"]["endpoints"]
+    drops = [r for r in endpoint["metricRelabelings"] if r["action"] == "drop"]
+    assert [r["sourceLabels"] for r in drops] == [["__name__"]]
+
+    def dropped(name: str) -> bool:  # Prometheus anchors relabel regexes at both ends.
+        return any(re.fullmatch(r["regex"], name) for r in drops)
+
+    assert "kube_node_labels" in exporters["kube-state-metrics"]
+    for name in exporters["kube-state-metrics"]:
+        assert dropped(name), name
+    for name in exporters[OPENCOST_EXPORTER]:
+        assert not dropped(name), name
