@@ -257,7 +257,9 @@ def test_persistent_volumes_are_priced_at_gp3_not_at_the_charts_default_storage_
     stand (about $180 a GiB-month) unless the stack sets it."""
     _, spec = PROJECT.load(stack)
     deployment = _rendered(stack, "Deployment", "opencost")
-    (container,) = [c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "opencost"]
+    (container,) = [
+        c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "opencost"
+    ]
     env = {e["name"]: e.get("value") for e in container["env"]}
     pricing = _rendered(stack, "ConfigMap", env["PRICING_CONFIGMAP_NAME"])
     table = default_prices()
