@@ -105,6 +105,11 @@ NODE_ID_FIELD = f"metadata.labels.{INSTANCE_TYPE_LABEL}"
 # us-central1"): only their ratio matters here, as the split of a node's price between vCPUs and memory.
 DEFAULT_CPU_HOURLY = 0.031611
 DEFAULT_RAM_GIB_HOURLY = 0.004237
+# The pricing ConfigMap's CPU, RAM, GPU and storage figures are per month: OpenCost's watcher
+# (CustomProvider.UpdateConfigFromConfigMap -> ProviderConfig.UpdateFromMap, pkg/cloud/provider/providerconfig.go at
+# opencost/opencost@5f653330, unchanged since the 2022 versions stored) divides each by 730 and keeps six decimals
+# (``fmt.Sprintf("%f", val/730)``) before storing the hourly rate the cost model uses.
+OPENCOST_HOURS_PER_MONTH = 730
 
 
 @dataclass(frozen=True)
@@ -177,15 +182,22 @@ def gpu_hourly_rate(spec: PlatformSpec, prices: PriceTable | None = None) -> flo
     return round(statistics.median(residuals), 6) if residuals else 0.95
 
 
-def storage_gib_hourly_rate(spec: PlatformSpec, prices: PriceTable | None = None) -> float:
-    """What OpenCost charges per GiB-hour of a persistent volume: prices.yaml's ``ebs.gp3`` (the cluster's
-    StorageClass is encrypted gp3, components/cluster.py) spread over the hours of a month. The CSV list has no
+def monthly_figure(hourly: float) -> str:
+    """An hourly rate as the pricing ConfigMap must carry it: per month, so that OpenCost's division by 730 gives
+    the rate back (to its six decimals)."""
+    return f"{hourly * OPENCOST_HOURS_PER_MONTH}"
+
+
+def storage_gib_monthly_rate(spec: PlatformSpec, prices: PriceTable | None = None) -> float:
+    """What OpenCost charges per GiB-month of a persistent volume: prices.yaml's ``ebs.gp3`` (the cluster's
+    StorageClass is encrypted gp3, components/cluster.py). The CSV list has no
     ``pv`` rows, so the CSV provider's ``PVPricing`` returns no cost and the cost model falls back to the custom
     pricing ``storage`` rate (opencost/opencost@5f653330 pkg/costmodel/costmodel.go ``GetPVCost``:
     ``pv.Cost = cfg.Storage``; metrics.go names the metric ``pv_hourly_cost``, "Cost per GB per hour"; the
-    image's configs/default.json sets it to 0.00005479452, $0.04 a GB-month over 730 hours)."""
+    image's configs/default.json sets it to 0.00005479452, $0.04 a GB-month over 730 hours). The ConfigMap
+    carries it per month, like the other rates (``OPENCOST_HOURS_PER_MONTH``)."""
     table = prices or default_prices()
-    return table.monthly("ebs.gp3", spec.region) / table.hours_per_month
+    return table.monthly("ebs.gp3", spec.region)
 
 
 def kube_state_metrics_duplicates() -> list[str]:
@@ -262,20 +274,21 @@ def opencost_values(
                 },
             },
             # values.yaml `opencost.customPricing`: the chart's ConfigMap of default rates, which OpenCost
-            # watches (PRICING_CONFIGMAP_NAME). Here only their ratios count: CPU to RAM splits every node,
-            # GPU to RAM splits GPU nodes (see the module docstring). The ConfigMap lives on an emptyDir at
-            # configPath.
+            # watches (PRICING_CONFIGMAP_NAME) and stores under configPath (an emptyDir). For nodes only their
+            # ratios count: CPU to RAM splits every node, GPU to RAM splits GPU nodes (see the module docstring);
+            # as such they also price a node whose type the list lacks. Figures are per month (see
+            # OPENCOST_HOURS_PER_MONTH): the hourly rates times 730.
             "customPricing": {
                 "enabled": True,
                 "provider": "custom",
                 "costModel": {
                     "description": "mlstack: node totals come from the CSV price list (prices.yaml); these rates "
                     "only set the CPU:RAM:GPU split of each node's price",
-                    "CPU": f"{DEFAULT_CPU_HOURLY}",
-                    "RAM": f"{DEFAULT_RAM_GIB_HOURLY}",
-                    "GPU": f"{gpu_rate}",
-                    # Helm merges this map with the chart's own costModel, whose `storage: 0.25` would otherwise
-                    # price every persistent volume at $0.25 per GiB-hour (about $180 per GiB-month): set it.
+                    "CPU": monthly_figure(DEFAULT_CPU_HOURLY),
+                    "RAM": monthly_figure(DEFAULT_RAM_GIB_HOURLY),
+                    "GPU": monthly_figure(gpu_rate),
+                    # Helm merges this map with the chart's own costModel, whose `storage: 0.25` ($ per GiB-month)
+                    # would otherwise price every persistent volume at three times gp3: set it.
                     "storage": f"{storage_rate}",
                 },
             },
@@ -396,7 +409,7 @@ class CostAllocation(pulumi.ComponentResource):
                 env_name=args.env.name,
                 pull_through=args.pull_through,
                 gpu_rate=gpu_hourly_rate(spec),
-                storage_rate=storage_gib_hourly_rate(spec),
+                storage_rate=storage_gib_monthly_rate(spec),
             ),
             repository_opts=repository_opts,
             opts=child(self, provider=args.k8s_provider, depends_on=[args.metrics_release, self.prices]),

@@ -18,10 +18,13 @@ import yaml
 from components.cost_allocation import (
     CSV_COLUMNS,
     CSV_PATH,
+    DEFAULT_CPU_HOURLY,
+    DEFAULT_RAM_GIB_HOURLY,
     NODE_ID_FIELD,
     OPENCOST_EXPORTER,
     PRICING_CONFIGMAP,
     PRICING_KEY,
+    gpu_hourly_rate,
     launchable_instance_types,
     node_prices,
 )
@@ -250,22 +253,35 @@ def test_the_ui_addresses_output_names_opencosts_api_and_only_an_enabled_ui() ->
     }
 
 
+def _as_opencost_stores_it(monthly: str) -> float:
+    """providerconfig.go ``UpdateFromMap``: the ConfigMap's CPU, RAM, GPU and storage figures are per month;
+    OpenCost keeps ``fmt.Sprintf("%f", val/730)`` as the hourly rate."""
+    return float(f"{float(monthly) / 730:f}")
+
+
 @pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_persistent_volumes_are_priced_at_gp3_not_at_the_charts_default_storage_rate(stack: str) -> None:
-    """The price list has no ``pv`` rows, so OpenCost prices every persistent volume at the custom-pricing
-    ``storage`` rate per GiB-hour. Helm merges our costModel with the chart's, whose ``storage: 0.25`` would
-    stand (about $180 a GiB-month) unless the stack sets it."""
+def test_the_pricing_configmap_carries_monthly_figures_that_opencost_turns_into_the_intended_rates(
+    stack: str,
+) -> None:
+    """OpenCost divides the ConfigMap's figures by 730: the CPU, RAM and GPU rates it then keeps are the ones the
+    split is computed with, and persistent volumes (the list has no ``pv`` rows, so OpenCost prices every volume
+    at the ``storage`` rate) cost gp3's price, not the chart's default ``storage: 0.25`` per GiB-month, which
+    Helm's merge of the costModel map would otherwise leave in place."""
     _, spec = PROJECT.load(stack)
     deployment = _rendered(stack, "Deployment", "opencost")
     (container,) = [
         c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "opencost"
     ]
     env = {e["name"]: e.get("value") for e in container["env"]}
-    pricing = _rendered(stack, "ConfigMap", env["PRICING_CONFIGMAP_NAME"])
+    data = _rendered(stack, "ConfigMap", env["PRICING_CONFIGMAP_NAME"])["data"]
+    assert _as_opencost_stores_it(data["CPU"]) == DEFAULT_CPU_HOURLY
+    assert _as_opencost_stores_it(data["RAM"]) == DEFAULT_RAM_GIB_HOURLY
+    assert _as_opencost_stores_it(data["GPU"]) == gpu_hourly_rate(spec)
     table = default_prices()
     gp3 = table.get("ebs.gp3", spec.region)
     assert gp3.unit == "gb_month"
-    assert float(pricing["data"]["storage"]) == pytest.approx(gp3.usd / table.hours_per_month, rel=1e-9)
+    # Six decimals of an hourly rate: within half a millionth of a dollar per GiB-hour.
+    assert _as_opencost_stores_it(data["storage"]) == pytest.approx(gp3.usd / 730, abs=5e-7)
 
 
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
