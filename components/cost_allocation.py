@@ -12,9 +12,10 @@ one node class:
   ``InstanceID`` the type: the node's key is its region label, a comma and that label's value
   (``NodeValueFromMapField``), matched against ``<Region>,<InstanceID>`` lower-cased; the row's ``Region``,
   ``InstanceType`` and ``node`` also make the class key (``csvKey.Features``: the node's region and instance-type
-  labels). ``NodePricing`` tries the exact key, then the class key, and the class match, when found, wins and
-  writes the price back with ``%f`` (six decimals): both keys hold the same row, so a node is priced at its
-  type's hourly price whatever its instance ID, exactly while prices.yaml has at most six decimals (tested).
+  labels). ``nodePricing`` returns the exact key's ``MarketPriceHourly`` as written and falls back to the class
+  key, whose price it writes back with ``%f`` (six decimals; in the 2023 versions stored, e.g. 11d3017f, the class
+  match ran after the exact one and overrode it). Both keys hold the same row, so a node is priced at its type's
+  hourly price whatever its instance ID; prices.yaml keeps to six decimals so that either path is exact (tested).
 - The first line is the column names. ``DownloadPricingData`` passes the ``price`` header to
   ``csvutil.NewDecoder``, which then reads every line as data (jszwec/csvutil decoder.go: "If header is empty
   NewDecoder will read one line and treat it as a header"), so this line becomes one unmatched row of asset

@@ -286,9 +286,10 @@ def test_the_pricing_configmap_carries_monthly_figures_that_opencost_turns_into_
 
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
 def test_every_node_price_survives_the_class_matchs_six_decimals(stack: str) -> None:
-    """csvprovider.go ``NodePricing`` always ends on the class match (region, instance type, ``node``) when it
-    finds one, and writes that price back with Go's ``%f``: six decimals. A price with more would reach
-    ``node_total_hourly_cost`` rounded, no longer equal to prices.yaml's."""
+    """csvprovider.go prices a node by the exact key (region, instance type) as written, else by the class match
+    (region, instance type, ``node``), which it writes back with Go's ``%f``: six decimals (and older versions
+    let the class match override the exact one). A price with more decimals would reach
+    ``node_total_hourly_cost`` rounded on that path, no longer equal to prices.yaml's."""
     prices = default_prices()
     _, spec = PROJECT.load(stack)
     for row in _price_rows(plan_of(stack)):
