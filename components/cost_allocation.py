@@ -11,8 +11,17 @@ one node class:
 - ``AssetClass`` ``node`` with ``InstanceIDField`` ``metadata.labels.node.kubernetes.io/instance-type`` and
   ``InstanceID`` the type: the node's key is its region label, a comma and that label's value
   (``NodeValueFromMapField``), matched against ``<Region>,<InstanceID>`` lower-cased; the row's ``Region``,
-  ``InstanceType`` and ``node`` also make the class key (``csvKey.Features``) that OpenCost falls back to. Both
-  give the same price, so a node is priced at its type's hourly price, whatever its instance ID.
+  ``InstanceType`` and ``node`` also make the class key (``csvKey.Features``: the node's region and instance-type
+  labels). ``nodePricing`` returns the exact key's ``MarketPriceHourly`` as written and falls back to the class
+  key, whose price it writes back with ``%f`` (six decimals; in the 2023 versions stored, e.g. 11d3017f, the class
+  match ran after the exact one and overrode it). Both keys hold the same row, so a node is priced at its type's
+  hourly price whatever its instance ID; prices.yaml keeps to six decimals so that either path is exact (tested).
+- The first line is the column names. ``DownloadPricingData`` passes the ``price`` header to
+  ``csvutil.NewDecoder``, which then reads every line as data (jszwec/csvutil decoder.go: "If header is empty
+  NewDecoder will read one line and treat it as a header"), so this line becomes one unmatched row of asset
+  class "AssetClass" (logged, "defaulting to node") whose ``InstanceIDField`` the node rows after it overwrite.
+  It stays because upstream's fixtures and docs carry it, and a version that did read a header from the file
+  would otherwise take the first node row as one.
 - No ``gpu`` rows. With none, the provider leaves the node's GPU price empty; the cost model then counts the
   node's GPUs from its ``nvidia.com/gpu`` capacity and splits the node's total price among its vCPUs, GiB of
   memory and GPUs in the ratio of the custom-pricing CPU, RAM and GPU rates (pkg/costmodel/costmodel.go
@@ -54,6 +63,7 @@ from components.options import child
 from components.registry import PullThrough
 from mlstack.catalog import gpu_catalog
 from mlstack.cost import PriceTable, default_prices
+from mlstack.promql import metric_catalog
 from mlstack.spec import PlatformSpec
 from mlstack.spec.observability import PROMETHEUS_PORT, PROMETHEUS_SERVICE, MetricsSpec
 
@@ -68,6 +78,9 @@ OPENCOST_UI_PORT = 9090
 GHCR = "ghcr.io"
 # The exporter of OpenCost's metrics in mlstack/data/metrics.yaml, named on its ServiceMonitor.
 OPENCOST_EXPORTER = "opencost"
+
+# The exporter in mlstack/data/metrics.yaml whose kube_* series the platform's dashboards and alerts read.
+KUBE_STATE_METRICS_EXPORTER = "kube-state-metrics"
 
 # The ConfigMap holding the price list, and where the pod sees it.
 PRICING_CONFIGMAP = "opencost-node-prices"
@@ -93,6 +106,11 @@ NODE_ID_FIELD = f"metadata.labels.{INSTANCE_TYPE_LABEL}"
 # us-central1"): only their ratio matters here, as the split of a node's price between vCPUs and memory.
 DEFAULT_CPU_HOURLY = 0.031611
 DEFAULT_RAM_GIB_HOURLY = 0.004237
+# The pricing ConfigMap's CPU, RAM, GPU and storage figures are per month: OpenCost's watcher
+# (CustomProvider.UpdateConfigFromConfigMap -> ProviderConfig.UpdateFromMap, pkg/cloud/provider/providerconfig.go at
+# opencost/opencost@5f653330, unchanged since the 2022 versions stored) divides each by 730 and keeps six decimals
+# (``fmt.Sprintf("%f", val/730)``) before storing the hourly rate the cost model uses.
+OPENCOST_HOURS_PER_MONTH = 730
 
 
 @dataclass(frozen=True)
@@ -165,12 +183,44 @@ def gpu_hourly_rate(spec: PlatformSpec, prices: PriceTable | None = None) -> flo
     return round(statistics.median(residuals), 6) if residuals else 0.95
 
 
+def monthly_figure(hourly: float) -> str:
+    """An hourly rate as the pricing ConfigMap must carry it: per month, so that OpenCost's division by 730 gives
+    the rate back (to its six decimals)."""
+    return f"{hourly * OPENCOST_HOURS_PER_MONTH}"
+
+
+def storage_gib_monthly_rate(spec: PlatformSpec, prices: PriceTable | None = None) -> float:
+    """What OpenCost charges per GiB-month of a persistent volume: prices.yaml's ``ebs.gp3`` (the cluster's
+    StorageClass is encrypted gp3, components/cluster.py). The CSV list has no
+    ``pv`` rows, so the CSV provider's ``PVPricing`` returns no cost and the cost model falls back to the custom
+    pricing ``storage`` rate (opencost/opencost@5f653330 pkg/costmodel/costmodel.go ``GetPVCost``:
+    ``pv.Cost = cfg.Storage``; metrics.go names the metric ``pv_hourly_cost``, "Cost per GB per hour"; the
+    image's configs/default.json sets it to 0.00005479452, $0.04 a GB-month over 730 hours). The ConfigMap
+    carries it per month, like the other rates (``OPENCOST_HOURS_PER_MONTH``)."""
+    table = prices or default_prices()
+    return table.monthly("ebs.gp3", spec.region)
+
+
+def kube_state_metrics_duplicates() -> list[str]:
+    """The kube-state-metrics series the platform reads (mlstack/data/metrics.yaml) that OpenCost's scrape must
+    not add to. By default OpenCost also serves kube-state-metrics' series under the same names for clusters
+    without it (``EMIT_KSM_V1_METRICS``, default true; opencost/opencost@5f653330 pkg/metrics/kubemetrics.go
+    ``InitKubeMetrics``: ``kube_node_labels`` with every node label, ``kube_pod_container_resource_requests``,
+    ``kube_pod_labels``, ...). Scraped with ``honorLabels`` they keep the workload's labels, so each has two
+    series per node or container: sums count twice and ``group_left`` joins on ``kube_node_labels`` fail
+    ("many-to-many matching not allowed"). OpenCost's own queries then read kube-state-metrics' series, which is
+    how upstream expects it to run beside kube-state-metrics v2 (opencost/opencost#1509)."""
+    exporters, _ = metric_catalog()
+    return sorted(name for name in exporters[KUBE_STATE_METRICS_EXPORTER] if name.startswith("kube_"))
+
+
 def opencost_values(
     metrics: MetricsSpec,
     *,
     env_name: str,
     pull_through: PullThrough,
     gpu_rate: float,
+    storage_rate: float,
 ) -> dict[str, Any]:
     """Helm values of the opencost 2.5.17 chart for the platform (every key read in its values.yaml)."""
     spec = metrics.opencost
@@ -225,18 +275,22 @@ def opencost_values(
                 },
             },
             # values.yaml `opencost.customPricing`: the chart's ConfigMap of default rates, which OpenCost
-            # watches (PRICING_CONFIGMAP_NAME). Here only their ratios count: CPU to RAM splits every node,
-            # GPU to RAM splits GPU nodes (see the module docstring). The ConfigMap lives on an emptyDir at
-            # configPath.
+            # watches (PRICING_CONFIGMAP_NAME) and stores under configPath (an emptyDir). For nodes only their
+            # ratios count: CPU to RAM splits every node, GPU to RAM splits GPU nodes (see the module docstring);
+            # as such they also price a node whose type the list lacks. Figures are per month (see
+            # OPENCOST_HOURS_PER_MONTH): the hourly rates times 730.
             "customPricing": {
                 "enabled": True,
                 "provider": "custom",
                 "costModel": {
                     "description": "mlstack: node totals come from the CSV price list (prices.yaml); these rates "
                     "only set the CPU:RAM:GPU split of each node's price",
-                    "CPU": f"{DEFAULT_CPU_HOURLY}",
-                    "RAM": f"{DEFAULT_RAM_GIB_HOURLY}",
-                    "GPU": f"{gpu_rate}",
+                    "CPU": monthly_figure(DEFAULT_CPU_HOURLY),
+                    "RAM": monthly_figure(DEFAULT_RAM_GIB_HOURLY),
+                    "GPU": monthly_figure(gpu_rate),
+                    # Helm merges this map with the chart's own costModel, whose `storage: 0.25` ($ per GiB-month)
+                    # would otherwise price every persistent volume at three times gp3: set it.
+                    "storage": f"{storage_rate}",
                 },
             },
             "prometheus": {
@@ -256,6 +310,15 @@ def opencost_values(
                     "enabled": True,
                     "additionalLabels": {"mlstack.io/exporter": OPENCOST_EXPORTER},
                     "honorLabels": True,
+                    # templates/servicemonitor.yaml renders it as the endpoint's metricRelabelings (Prometheus
+                    # Operator RelabelConfig: sourceLabels, regex, action drop). See kube_state_metrics_duplicates.
+                    "metricRelabelings": [
+                        {
+                            "sourceLabels": ["__name__"],
+                            "regex": "|".join(kube_state_metrics_duplicates()),
+                            "action": "drop",
+                        }
+                    ],
                 },
             },
             # The MCP server for AI agents (values.yaml `opencost.mcp.enabled`, default on) is a second API on
@@ -347,6 +410,7 @@ class CostAllocation(pulumi.ComponentResource):
                 env_name=args.env.name,
                 pull_through=args.pull_through,
                 gpu_rate=gpu_hourly_rate(spec),
+                storage_rate=storage_gib_monthly_rate(spec),
             ),
             repository_opts=repository_opts,
             opts=child(self, provider=args.k8s_provider, depends_on=[args.metrics_release, self.prices]),

@@ -8,6 +8,7 @@ import csv
 import dataclasses
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +18,13 @@ import yaml
 from components.cost_allocation import (
     CSV_COLUMNS,
     CSV_PATH,
+    DEFAULT_CPU_HOURLY,
+    DEFAULT_RAM_GIB_HOURLY,
     NODE_ID_FIELD,
     OPENCOST_EXPORTER,
     PRICING_CONFIGMAP,
     PRICING_KEY,
+    gpu_hourly_rate,
     launchable_instance_types,
     node_prices,
 )
@@ -247,3 +251,69 @@ def test_the_ui_addresses_output_names_opencosts_api_and_only_an_enabled_ui() ->
         ("http", 9003),
         ("http-ui", 9090),
     }
+
+
+def _as_opencost_stores_it(monthly: str) -> float:
+    """providerconfig.go ``UpdateFromMap``: the ConfigMap's CPU, RAM, GPU and storage figures are per month;
+    OpenCost keeps ``fmt.Sprintf("%f", val/730)`` as the hourly rate."""
+    return float(f"{float(monthly) / 730:f}")
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_pricing_configmap_carries_monthly_figures_that_opencost_turns_into_the_intended_rates(
+    stack: str,
+) -> None:
+    """OpenCost divides the ConfigMap's figures by 730: the CPU, RAM and GPU rates it then keeps are the ones the
+    split is computed with, and persistent volumes (the list has no ``pv`` rows, so OpenCost prices every volume
+    at the ``storage`` rate) cost gp3's price, not the chart's default ``storage: 0.25`` per GiB-month, which
+    Helm's merge of the costModel map would otherwise leave in place."""
+    _, spec = PROJECT.load(stack)
+    deployment = _rendered(stack, "Deployment", "opencost")
+    (container,) = [
+        c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "opencost"
+    ]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    data = _rendered(stack, "ConfigMap", env["PRICING_CONFIGMAP_NAME"])["data"]
+    assert _as_opencost_stores_it(data["CPU"]) == DEFAULT_CPU_HOURLY
+    assert _as_opencost_stores_it(data["RAM"]) == DEFAULT_RAM_GIB_HOURLY
+    assert _as_opencost_stores_it(data["GPU"]) == gpu_hourly_rate(spec)
+    table = default_prices()
+    gp3 = table.get("ebs.gp3", spec.region)
+    assert gp3.unit == "gb_month"
+    # Six decimals of an hourly rate: within half a millionth of a dollar per GiB-hour.
+    assert _as_opencost_stores_it(data["storage"]) == pytest.approx(gp3.usd / 730, abs=5e-7)
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_every_node_price_survives_the_class_matchs_six_decimals(stack: str) -> None:
+    """csvprovider.go prices a node by the exact key (region, instance type) as written, else by the class match
+    (region, instance type, ``node``), which it writes back with Go's ``%f``: six decimals (and older versions
+    let the class match override the exact one). A price with more decimals would reach
+    ``node_total_hourly_cost`` rounded on that path, no longer equal to prices.yaml's."""
+    prices = default_prices()
+    _, spec = PROJECT.load(stack)
+    for row in _price_rows(plan_of(stack)):
+        listed = prices.hourly(f"ec2:{row['InstanceType']}", spec.region)
+        assert float(f"{float(row['MarketPriceHourly']):f}") == listed, row
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_opencosts_copies_of_kube_state_metrics_series_are_dropped_at_the_scrape(stack: str) -> None:
+    """OpenCost serves its own kube_node_labels, kube_pod_container_resource_requests, ... by default; scraped with
+    honorLabels, a second series per node would break the GPU dashboard's join on kube_node_labels and double
+    the queue dashboard's GPU requests. Its ServiceMonitor drops every kube-state-metrics series the platform
+    reads and keeps OpenCost's own."""
+    exporters, _ = metric_catalog()
+    ours = [s for s in scrapes(world_of(stack)) if s.exporter == OPENCOST_EXPORTER]
+    (endpoint,) = ours[0].monitor.obj["spec"]["endpoints"]
+    drops = [r for r in endpoint["metricRelabelings"] if r["action"] == "drop"]
+    assert [r["sourceLabels"] for r in drops] == [["__name__"]]
+
+    def dropped(name: str) -> bool:  # Prometheus anchors relabel regexes at both ends.
+        return any(re.fullmatch(r["regex"], name) for r in drops)
+
+    assert "kube_node_labels" in exporters["kube-state-metrics"]
+    for name in exporters["kube-state-metrics"]:
+        assert dropped(name), name
+    for name in exporters[OPENCOST_EXPORTER]:
+        assert not dropped(name), name
