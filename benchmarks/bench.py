@@ -123,7 +123,7 @@ def measure(case: str) -> dict[str, Any]:
     # The collector thresholds the `mlstack` command sets for its whole process (mlstack.cli.main), so the
     # policy pack and the simulation are timed as `mlstack check` runs them. Without this only the plan ran
     # with them, and the pack and the simulation paid full collections over the provider SDKs' objects
-    # (0.5 to 1 s of prod's gate) that `mlstack check` never pays.
+    # (about 0.8 s of CPU time for prod, docs/benchmarks.md) that `mlstack check` never pays.
     raise_thresholds()
     project = Project(ROOT)
     if case in SHIPPED:

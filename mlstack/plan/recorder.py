@@ -249,9 +249,10 @@ def _without_stack_traces() -> Iterator[None]:
     whole Python stack for each resource, reads the source line of every frame and turns each file name into
     a URI, so the engine can show where a resource was declared (``RegisterResourceRequest.stackTrace`` and
     ``sourcePosition``). Under the recording monitor nobody reads them: the plan records neither, and the
-    mocks never see them. That walk was about a sixth of prod's plan time. An empty trace is what the SDK
-    itself sends when it finds no user frame. The SDK's function is put back when the run ends, and a
-    version of the SDK without it is simply left alone; a real ``pulumi up`` never comes through here.
+    mocks never see them. That walk was about a sixth of prod's plan CPU time once the SDK modules are
+    imported, a quarter at 50 teams (docs/benchmarks.md). An empty trace is what the SDK itself sends when
+    it finds no user frame. The SDK's function is put back when the run ends, and a version of the SDK
+    without it is simply left alone; a real ``pulumi up`` never comes through here.
     """
     original = getattr(runtime_resource, "_get_stack_trace", None)
     if original is None:
