@@ -18,7 +18,6 @@ from typing import Any, Literal
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as kubernetes
-import yaml
 
 from components.cluster import system_placement
 from components.environment import Environment
@@ -51,6 +50,7 @@ from mlstack.spec.observability import (
     PROMETHEUS_SERVICE,
     MetricsSpec,
 )
+from mlstack.yaml_loading import fast_safe_load
 
 METRICS_CHART_REPOSITORY = "https://prometheus-community.github.io/helm-charts"
 # Images the chart pulls, by registry (values.yaml `prometheusOperator.image.registry`,
@@ -883,7 +883,7 @@ def alert_groups(exporters: set[str] | None = None) -> list[dict[str, Any]]:
     (mlstack/data/metrics.yaml) are kept, and groups left empty are dropped: a Triton error-rate rule in an
     environment that serves no Triton endpoint would watch nothing.
     """
-    groups = [yaml.safe_load(path.read_text(encoding="utf-8")) for path in sorted(ALERTS_DIR.glob("*.yaml"))]
+    groups = [fast_safe_load(path.read_text(encoding="utf-8")) for path in sorted(ALERTS_DIR.glob("*.yaml"))]
     if exporters is None:
         return groups
     catalog, _ = metric_catalog()

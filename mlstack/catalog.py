@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-import yaml
+from mlstack.yaml_loading import fast_safe_load
 
 TABLE_PATH = Path(__file__).resolve().parent.parent / "components" / "data" / "gpu_instances.yaml"
 
@@ -95,7 +95,7 @@ class GpuCatalog:
 @cache
 def gpu_catalog(path: Path = TABLE_PATH) -> GpuCatalog:
     """The table, parsed once per process."""
-    document = yaml.safe_load(path.read_text())
+    document = fast_safe_load(path.read_text())
     models = {
         name: GpuModel(name=name, vendor=v["vendor"], architecture=v["architecture"], mig=bool(v["mig"]))
         for name, v in document["gpu_models"].items()
@@ -124,5 +124,5 @@ EKS_ADDONS = ("vpc-cni", "kube-proxy", "coredns", "eks-pod-identity-agent", "aws
 @cache
 def eks_addon_versions() -> dict[str, dict[str, str]]:
     """Pinned EKS managed add-on versions: Kubernetes minor version -> add-on name -> version."""
-    document = yaml.safe_load(ADDONS_PATH.read_text())
+    document = fast_safe_load(ADDONS_PATH.read_text())
     return {str(k8s): {str(addon): str(v) for addon, v in row.items()} for k8s, row in document.items()}

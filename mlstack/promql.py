@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import promql_parser
-import yaml
+
+from mlstack.yaml_loading import fast_safe_load
 
 CATALOG_FILE = Path(__file__).resolve().parent / "data" / "metrics.yaml"
 
@@ -17,7 +18,7 @@ CATALOG_FILE = Path(__file__).resolve().parent / "data" / "metrics.yaml"
 @cache
 def metric_catalog(path: Path = CATALOG_FILE) -> tuple[dict[str, frozenset[str]], dict[str, str]]:
     """(exporter -> the metrics it produces, chart monitor name -> its exporter) from ``mlstack/data/metrics.yaml``."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data = fast_safe_load(path.read_text(encoding="utf-8"))
     exporters = {name: frozenset(entry["metrics"]) for name, entry in data["exporters"].items()}
     return exporters, dict(data.get("chart_monitors") or {})
 

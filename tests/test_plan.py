@@ -203,3 +203,36 @@ def test_settling_hands_a_task_that_never_finishes_back_to_the_sdk(monkeypatch) 
         return finished
 
     assert asyncio.run(scenario()) == (True, False)
+
+
+def test_an_offline_run_sends_no_stack_traces_and_puts_the_sdks_function_back(monkeypatch) -> None:
+    from pulumi.runtime import resource as runtime_resource
+
+    original = runtime_resource._get_stack_trace
+    frames: list[int] = []
+    record = recorder.RecordingMonitor.RegisterResource
+
+    def counting(self, request):  # type: ignore[no-untyped-def]
+        frames.append(len(request.stackTrace.frames) + int(request.HasField("sourcePosition")))
+        return record(self, request)
+
+    monkeypatch.setattr(recorder.RecordingMonitor, "RegisterResource", counting)
+    config, spec = PROJECT.load("dev")
+    run_program(PROJECT.program, config, spec)
+    assert frames and set(frames) == {0}
+    assert runtime_resource._get_stack_trace is original
+    # Outside a run the SDK builds its traces as before.
+    assert runtime_resource._get_stack_trace is not recorder._empty_stack_trace
+
+
+def test_the_sdks_stack_trace_comes_back_when_the_program_fails() -> None:
+    from pulumi.runtime import resource as runtime_resource
+
+    original = runtime_resource._get_stack_trace
+    try:
+        with recorder._without_stack_traces():
+            assert runtime_resource._get_stack_trace is recorder._empty_stack_trace
+            raise RuntimeError("the program failed")
+    except RuntimeError:
+        pass
+    assert runtime_resource._get_stack_trace is original

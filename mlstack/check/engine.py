@@ -31,7 +31,7 @@ from pulumi_policy.deserialize import deserialize_properties
 from pulumi_policy.proxy import unknown_checking_proxy
 
 from mlstack.plan.recorder import RecordedResource
-from policies.framework import Rule
+from policies.framework import Rule, matches
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ def _evaluate(
     pulumi.runtime.set_all_config(wire_config, [])
     providers = {r.urn: r for r in resources if r.type.startswith("pulumi:providers:")}
     violations: list[Violation] = []
-    resource_rules: list[tuple[str, ResourceValidationPolicy, EnforcementLevel, dict[str, Any]]] = []
+    resource_rules: list[tuple[Rule, ResourceValidationPolicy, EnforcementLevel, dict[str, Any]]] = []
     stack_rules: list[tuple[str, StackValidationPolicy, EnforcementLevel, dict[str, Any]]] = []
     for rule in rules:
         level = enforcement_level(rule, config)
@@ -77,14 +77,17 @@ def _evaluate(
             level = EnforcementLevel.MANDATORY  # what the servicer reports for a remediation that still fails
         policy_config = {k: v for k, v in (config.get(rule.id) or {}).items() if k != "enforcementLevel"}
         if isinstance(rule.policy, ResourceValidationPolicy):
-            resource_rules.append((rule.id, rule.policy, level, policy_config))
+            resource_rules.append((rule, rule.policy, level, policy_config))
         elif isinstance(rule.policy, StackValidationPolicy):
             stack_rules.append((rule.id, rule.policy, level, policy_config))
     # Like the servicer, which answers one AnalyzeRequest per resource: its properties are deserialized once
     # and every resource policy sees them with its own config.
+    applicable: dict[str, list[tuple[Rule, ResourceValidationPolicy, EnforcementLevel, dict[str, Any]]]] = {}
     for resource in resources:
         shared = resource_args(resource, providers)
-        for rule_id, resource_policy, level, policy_config in resource_rules:
+        if resource.type not in applicable:
+            applicable[resource.type] = [entry for entry in resource_rules if _applies(entry[0], resource.type)]
+        for rule, resource_policy, level, policy_config in applicable[resource.type]:
             args = ResourceValidationArgs(
                 shared.resource_type,
                 shared.props,
@@ -96,7 +99,7 @@ def _evaluate(
                 {},
             )
             # As in the servicer, a resource rule's violations are always about the resource analyzed.
-            resource_policy.validate(args, _collector(violations, rule_id, level, resource.urn))
+            resource_policy.validate(args, _collector(violations, rule.id, level, resource.urn))
     if stack_rules:
         stack_resources = policy_resources(resources, providers)
         for rule_id, stack_policy, level, policy_config in stack_rules:
@@ -105,6 +108,17 @@ def _evaluate(
                 _collector(violations, rule_id, level, None),
             )
     return _in_rule_order(violations, rules)
+
+
+def _applies(rule: Rule, resource_type: str) -> bool:
+    """Whether a resource rule's policy can report anything for a resource of this type.
+
+    A rule declared with :func:`policies.framework.resource_rule` starts by returning, without a finding, for
+    any type outside its ``types``. Calling every rule on every resource, as the servicer does, made 51,000
+    calls for prod's plan (91 resource rules, 563 resources) of which 1,568 reached a check; skipping the
+    others changes no finding. The engine path (the servicer) is untouched. Any other policy is always called.
+    """
+    return rule.kind != "resource" or matches(resource_type, rule.subjects)
 
 
 def _in_rule_order(violations: list[Violation], rules: list[Rule]) -> list[Violation]:

@@ -49,6 +49,7 @@ from mlstack.simulate.framework import SimResult, World, derived, sim_check
 from mlstack.simulate.helm import KubeObject
 from mlstack.simulate.objects import label_selector_matches, of_kind
 from mlstack.simulate.pods import PodTemplate, Scaling, pod_templates
+from mlstack.yaml_loading import fast_safe_load
 
 NODE_GROUP_TYPE = "aws:eks/nodeGroup:NodeGroup"
 ADDON_TYPE = "aws:eks/addon:Addon"
@@ -683,7 +684,7 @@ def _with_pod(request: quantity.Resources) -> quantity.Resources:
 @cache
 def eks_addon_pods() -> dict[str, Any]:
     """The add-on pod table (``data/eks_addon_pods.yaml``: per add-on, the version read and its workloads)."""
-    return dict(yaml.safe_load(_ADDON_PODS.read_text(encoding="utf-8")))
+    return dict(fast_safe_load(_ADDON_PODS.read_text(encoding="utf-8")))
 
 
 # Where an add-on's configuration values set a workload's node selector (the add-on's chart values, which its

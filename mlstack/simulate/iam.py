@@ -39,9 +39,8 @@ from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from mlstack.simulate.framework import World, derived
+from mlstack.yaml_loading import fast_safe_load
 
 # Tri-state match: True, False, or None for "cannot evaluate".
 Tri = bool | None
@@ -578,7 +577,7 @@ def managed_policies() -> dict[str, Any]:
     """AWS managed policy documents the platform attaches, by name (copied from moto 5.2.5
     ``moto/iam/aws_managed_policies.py``; tests check the copy against it)."""
     with _MANAGED_FILE.open(encoding="utf-8") as handle:
-        return dict(yaml.safe_load(handle)["policies"])
+        return dict(fast_safe_load(handle)["policies"])
 
 
 @dataclass(frozen=True)

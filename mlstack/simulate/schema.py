@@ -40,8 +40,12 @@ class NoSchema(Exception):
     """No schema for an object's apiVersion and kind; the message says where it was looked for."""
 
 
+@cache
 def supported_version(kubernetes_version: str) -> str | None:
-    """The newest schema version kubernetes-validate ships for this minor, or None when it has none."""
+    """The newest schema version kubernetes-validate ships for this minor, or None when it has none.
+
+    Answered once per version: ``all_versions`` lists and sorts the package's schema folders on every call,
+    and the ordering check asks for each of the plan's objects (``is_builtin``)."""
     wanted = kv_utils.major_minor(kubernetes_version)
     same_minor = [v for v in kv_utils.all_versions() if kv_utils.major_minor(v) == wanted]
     return same_minor[-1] if same_minor else None

@@ -30,9 +30,8 @@ import base64
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-import yaml
-
 from mlstack.simulate.helm import KubeObject
+from mlstack.yaml_loading import fast_safe_load
 
 SERVER_PORT = 8888  # kubespawner@7.0.0 spawner.py `port` default
 COMPONENT = "singleuser-server"  # spawner.py `component_label` default
@@ -68,7 +67,7 @@ def _values(secret: KubeObject) -> dict[str, Any] | None:
     data = (secret.obj.get("data") or {}).get("values.yaml")
     if not isinstance(data, str):
         return None
-    loaded = yaml.safe_load(base64.b64decode(data))
+    loaded = fast_safe_load(base64.b64decode(data))
     return loaded if isinstance(loaded, dict) else None
 
 

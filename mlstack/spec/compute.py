@@ -6,10 +6,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import Field, model_validator
 
 from mlstack.spec.base import DnsLabel, RuleViolations, StrictModel, Tier
+from mlstack.yaml_loading import fast_safe_load
 
 # The instance table the capacity simulation uses (vCPUs, memory, architecture, GPUs per type, from Karpenter's
 # v1.14.1 instance-type reference; see its header). A CPU pool may only name types of this table, so that the
@@ -22,7 +22,7 @@ Arch = Literal["amd64", "arm64"]
 @cache
 def cpu_instance_table() -> dict[str, dict[str, Any]]:
     """Instance types without GPUs: name -> {arch, vcpu, memory_mib, family}."""
-    rows = yaml.safe_load(_INSTANCE_TABLE.read_text())["instance_types"]
+    rows = fast_safe_load(_INSTANCE_TABLE.read_text())["instance_types"]
     return {name: row for name, row in rows.items() if not row.get("gpus")}
 
 
