@@ -183,14 +183,15 @@ def test_engine_and_offline_check_agree(
         for v in evaluate(mutated_prod, config.wire_config(), ALL_RULES)
     }
     # The engine leaves out what policies/waivers.yaml waives (it has no "waived" state); `mlstack check`
-    # reports those findings as waived. The shipped file waives prod's partner trust and the Metaflow
-    # migration's root container of each team.
+    # reports those findings as waived. The shipped file waives prod's partner trust, the Metaflow
+    # migration's root container of each team and the metrics namespace's Pod Security level (node exporter needs
+    # privileged; the stack creates that namespace for Grafana's synced SSO client).
     waivers = pack_waivers(ALL_RULES)
     waived = {f for f in offline if any(w.covers(f[0], f[1], "prod") for w in waivers)}
     _, prod_spec = PROJECT.load("prod")
     assert {(policy, urn.rsplit("::", 1)[-1]) for policy, urn, _ in waived} == {
         ("MLS-K8S-012", f"prod-orchestrator-{team.name}-metaflow-metadata") for team in prod_spec.teams
-    } | {("MLS-IAM-006", "prod-teams-research-human")}
+    } | {("MLS-IAM-006", "prod-teams-research-human"), ("MLS-K8S-022", "prod-metrics-ns")}
     assert engine == offline - waived
     found = {policy for policy, _, _ in engine}
     assert {"MLS-KMS-001", "MLS-S3-002", "MLS-ENV-002"} <= found

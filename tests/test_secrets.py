@@ -252,13 +252,16 @@ def test_two_apps_sharing_one_secret_is_an_error_naming_the_field(tmp_path: Path
     text = (ROOT / "stacks" / "Pulumi.dev.yaml").read_text(encoding="utf-8")
     anchor = "        userdata_url: https://idp.example.com/oauth2/v1/userinfo\n"
     assert text.count(anchor) == 1
+    # Grafana's block in dev's metrics section: the SSO block goes right after `enabled: true`.
+    grafana_anchor = "      grafana:\n        enabled: true\n"
+    assert text.count(grafana_anchor) == 1
     path = tmp_path / "Pulumi.dev.yaml"
     path.write_text(
         text.replace(anchor, anchor + "        client_secret_id: shared/sso\n").replace(
-            "        image_through_cache: false\n    budgets:",
-            "        image_through_cache: false\n        sso:\n          auth_url: https://idp.example.com/a\n"
+            grafana_anchor,
+            grafana_anchor + "        sso:\n          auth_url: https://idp.example.com/a\n"
             "          token_url: https://idp.example.com/t\n          api_url: https://idp.example.com/u\n"
-            "          admin_group: ml-platform-admins\n          client_secret_id: shared/sso\n    budgets:",
+            "          admin_group: ml-platform-admins\n          client_secret_id: shared/sso\n",
         ),
         encoding="utf-8",
     )

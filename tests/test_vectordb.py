@@ -214,6 +214,10 @@ def test_no_plaintext_password_in_any_recorded_input(index: int) -> None:
         strings = _plaintext_strings(resource.inputs)
         leaked = [s for s in strings if any(g in s for g in generated)]
         assert leaked == [], f"{resource.urn} carries a generated secret in plaintext"
+        if resource.type == "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition":
+            # A CRD's keys are the names of its schema's fields (External Secrets' has `password` properties),
+            # not values; generated secrets in it were checked above.
+            continue
         keys = {k.lower() for k in strings}
         assert not keys & {"password", "masterpassword", "master_password"}, resource.urn
 
