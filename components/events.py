@@ -35,6 +35,7 @@ from components.compute import TEAM_NAMESPACE_LABEL
 from components.environment import Environment
 from components.helm import chart_source
 from components.options import child
+from components.rbac import bound_role, group_subject, service_account_subject
 from components.registry import PullThrough
 from components.workloads import RESTRICTED_CONTAINER, namespace, restricted_pod
 from mlstack.spec.orchestrator import ArgoEventsSpec
@@ -205,41 +206,26 @@ class ArgoEvents(pulumi.ComponentResource):
             metadata=_meta(SENSOR_SERVICE_ACCOUNT, team.name),
             opts=in_namespace,
         )
-        role = k8s.rbac.v1.Role(
+        bound_role(
+            self,
             f"{prefix}-sensor-role",
+            binding_name=f"{prefix}-sensor-binding",
             metadata=_meta(SENSOR_SERVICE_ACCOUNT, team.name),
-            rules=[k8s.rbac.v1.PolicyRuleArgs(**rule) for rule in sensor_rules()],
-            opts=in_namespace,
+            rules=sensor_rules(),
+            subjects=[service_account_subject(SENSOR_SERVICE_ACCOUNT, team.name)],
+            provider=args.k8s_provider,
+            role_opts=in_namespace,
+            binding_after=[*ready, account],
         )
-        k8s.rbac.v1.RoleBinding(
-            f"{prefix}-sensor-binding",
-            metadata=_meta(SENSOR_SERVICE_ACCOUNT, team.name),
-            role_ref=k8s.rbac.v1.RoleRefArgs(
-                api_group="rbac.authorization.k8s.io", kind="Role", name=SENSOR_SERVICE_ACCOUNT
-            ),
-            subjects=[
-                k8s.rbac.v1.SubjectArgs(
-                    kind="ServiceAccount", name=SENSOR_SERVICE_ACCOUNT, namespace=team.name
-                )
-            ],
-            opts=child(self, provider=args.k8s_provider, depends_on=[*ready, role, account]),
-        )
-        authors = k8s.rbac.v1.Role(
+        bound_role(
+            self,
             f"{prefix}-sensor-authors",
             metadata=_meta("metaflow-sensor-authors", team.name),
-            rules=[k8s.rbac.v1.PolicyRuleArgs(**rule) for rule in sensor_author_rules()],
-            opts=in_namespace,
-        )
-        k8s.rbac.v1.RoleBinding(
-            f"{prefix}-sensor-authors-binding",
-            metadata=_meta("metaflow-sensor-authors", team.name),
-            role_ref=k8s.rbac.v1.RoleRefArgs(
-                api_group="rbac.authorization.k8s.io", kind="Role", name="metaflow-sensor-authors"
-            ),
-            subjects=[
-                k8s.rbac.v1.SubjectArgs(kind="Group", name=team.group, api_group="rbac.authorization.k8s.io")
-            ],
-            opts=child(self, provider=args.k8s_provider, depends_on=[*ready, authors]),
+            rules=sensor_author_rules(),
+            subjects=[group_subject(team.group)],
+            provider=args.k8s_provider,
+            role_opts=in_namespace,
+            binding_after=ready,
         )
 
 

@@ -20,6 +20,7 @@ from components.environment import Environment
 from components.gpu import GPU_TAINT, POOL_LABEL
 from components.helm import chart_source
 from components.options import child
+from components.rbac import bound_role, group_subject, service_account_subject
 from components.registry import PullThrough
 from components.secrets import ExternalSecrets
 from components.teams import GPU_RESOURCE, LOCAL_QUEUE, NAME_LABEL, WORKLOAD_SERVICE_ACCOUNT
@@ -153,24 +154,16 @@ class JupyterHub(pulumi.ComponentResource):
         prefix = f"{name}-{team.name}"
         ready = list(args.team_namespaces.get(team.name, ()))
         in_namespace = child(self, provider=args.k8s_provider, depends_on=ready)
-        role = k8s.rbac.v1.Role(
+        bound_role(
+            self,
             f"{prefix}-spawner-role",
+            binding_name=f"{prefix}-spawner-binding",
             metadata=_meta("jupyterhub-spawner", team.name),
-            rules=[k8s.rbac.v1.PolicyRuleArgs(**rule) for rule in spawner_rules()],
-            opts=in_namespace,
-        )
-        k8s.rbac.v1.RoleBinding(
-            f"{prefix}-spawner-binding",
-            metadata=_meta("jupyterhub-spawner", team.name),
-            role_ref=k8s.rbac.v1.RoleRefArgs(
-                api_group="rbac.authorization.k8s.io", kind="Role", name="jupyterhub-spawner"
-            ),
-            subjects=[
-                k8s.rbac.v1.SubjectArgs(
-                    kind="ServiceAccount", name=HUB_SERVICE_ACCOUNT, namespace=args.spec.namespace
-                )
-            ],
-            opts=child(self, provider=args.k8s_provider, depends_on=[*ready, role]),
+            rules=spawner_rules(),
+            subjects=[service_account_subject(HUB_SERVICE_ACCOUNT, args.spec.namespace)],
+            provider=args.k8s_provider,
+            role_opts=in_namespace,
+            binding_after=ready,
         )
         k8s.networking.v1.NetworkPolicy(
             f"{prefix}-servers-netpol",
@@ -183,24 +176,16 @@ class JupyterHub(pulumi.ComponentResource):
         """Team members may port-forward to the proxy (and see the pods and Service it takes), nothing else in the
         hub's namespace."""
         spec = args.spec
-        opts = child(self, provider=args.k8s_provider, depends_on=[ns])
-        role = k8s.rbac.v1.Role(
+        bound_role(
+            self,
             f"{name}-users-role",
+            binding_name=f"{name}-users-binding",
             metadata=_meta("jupyterhub-users", spec.namespace),
-            rules=[k8s.rbac.v1.PolicyRuleArgs(**rule) for rule in port_forward_rules()],
-            opts=opts,
-        )
-        k8s.rbac.v1.RoleBinding(
-            f"{name}-users-binding",
-            metadata=_meta("jupyterhub-users", spec.namespace),
-            role_ref=k8s.rbac.v1.RoleRefArgs(
-                api_group="rbac.authorization.k8s.io", kind="Role", name="jupyterhub-users"
-            ),
-            subjects=[
-                k8s.rbac.v1.SubjectArgs(kind="Group", name=team.group, api_group="rbac.authorization.k8s.io")
-                for team in args.teams
-            ],
-            opts=child(self, provider=args.k8s_provider, depends_on=[ns, role]),
+            rules=port_forward_rules(),
+            subjects=[group_subject(team.group) for team in args.teams],
+            provider=args.k8s_provider,
+            role_opts=child(self, provider=args.k8s_provider, depends_on=[ns]),
+            binding_after=[ns],
         )
 
 

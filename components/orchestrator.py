@@ -15,6 +15,7 @@ from components.environment import Environment
 from components.events import metaflow_event_settings
 from components.iam import TEAM_COST_CENTER_TAG, policy_document, team_tags
 from components.options import child, stateful
+from components.rbac import bound_role, group_subject, service_account_subject
 from components.registry import PullThrough
 from components.secrets import ExternalSecrets
 from components.storage import Bucket
@@ -414,29 +415,17 @@ class Orchestrator(pulumi.ComponentResource):
         )
         # Laptops reach the team's service with `kubectl port-forward pod/<name>-0`: only the team's group, only
         # its own pods (StatefulSet pods have stable names, so RBAC can name them).
-        forward = k8s.rbac.v1.Role(
+        bound_role(
+            self,
             f"{prefix}-metaflow-port-forward",
             metadata=_meta(f"metaflow-port-forward-{team.name}", ns_name, team=team.name),
             rules=[
-                k8s.rbac.v1.PolicyRuleArgs(
-                    api_groups=[""], resources=["pods"], resource_names=pods, verbs=["get"]
-                ),
-                k8s.rbac.v1.PolicyRuleArgs(
-                    api_groups=[""], resources=["pods/portforward"], resource_names=pods, verbs=["create"]
-                ),
+                {"api_groups": [""], "resources": ["pods"], "resource_names": pods, "verbs": ["get"]},
+                {"api_groups": [""], "resources": ["pods/portforward"], "resource_names": pods, "verbs": ["create"]},
             ],
-            opts=k8s_opts,
-        )
-        k8s.rbac.v1.RoleBinding(
-            f"{prefix}-metaflow-port-forward-binding",
-            metadata=_meta(f"metaflow-port-forward-{team.name}", ns_name, team=team.name),
-            role_ref=k8s.rbac.v1.RoleRefArgs(
-                api_group="rbac.authorization.k8s.io", kind="Role", name=f"metaflow-port-forward-{team.name}"
-            ),
-            subjects=[
-                k8s.rbac.v1.SubjectArgs(kind="Group", name=team.group, api_group="rbac.authorization.k8s.io")
-            ],
-            opts=child(self, provider=args.k8s_provider, depends_on=[forward]),
+            subjects=[group_subject(team.group)],
+            provider=args.k8s_provider,
+            role_opts=k8s_opts,
         )
         return f"http://{METADATA_SERVICE}-{team.name}.{ns_name}.svc.cluster.local:{METADATA_PORT}"
 
@@ -488,57 +477,31 @@ class Orchestrator(pulumi.ComponentResource):
                 metadata=_meta(WORKFLOW_SERVICE_ACCOUNT, team.name),
                 opts=after_namespaces,
             )
-            executor = k8s.rbac.v1.Role(
+            bound_role(
+                self,
                 f"{name}-{team.name}-executor",
                 metadata=_meta("argo-workflow-executor", team.name),
+                # Argo v3.4+ executors report step results through WorkflowTaskResults, nothing else.
                 rules=[
-                    # Argo v3.4+ executors report step results through WorkflowTaskResults, nothing else.
-                    k8s.rbac.v1.PolicyRuleArgs(
-                        api_groups=["argoproj.io"],
-                        resources=["workflowtaskresults"],
-                        verbs=["create", "patch"],
-                    ),
+                    {"api_groups": ["argoproj.io"], "resources": ["workflowtaskresults"], "verbs": ["create", "patch"]}
                 ],
-                opts=after_namespaces,
-            )
-            k8s.rbac.v1.RoleBinding(
-                f"{name}-{team.name}-executor-binding",
-                metadata=_meta("argo-workflow-executor", team.name),
-                role_ref=k8s.rbac.v1.RoleRefArgs(
-                    api_group="rbac.authorization.k8s.io", kind="Role", name="argo-workflow-executor"
-                ),
-                subjects=[
-                    k8s.rbac.v1.SubjectArgs(
-                        kind="ServiceAccount", name=WORKFLOW_SERVICE_ACCOUNT, namespace=team.name
-                    )
-                ],
-                opts=child(self, provider=args.k8s_provider, depends_on=[executor, account]),
+                subjects=[service_account_subject(WORKFLOW_SERVICE_ACCOUNT, team.name)],
+                provider=args.k8s_provider,
+                role_opts=after_namespaces,
+                binding_after=[account],
             )
             # Metaflow's @parallel on Argo creates a JobSet from a resource template, run by the workflow's own
             # service account: the executor runs `kubectl create` and then reads the object back until its
             # success or failure condition holds (argoproj/argo-workflows@v4.0.6:workflow/executor/resource.go).
-            jobsets = k8s.rbac.v1.Role(
+            bound_role(
+                self,
                 f"{name}-{team.name}-jobsets",
                 metadata=_meta("metaflow-jobsets", team.name),
-                rules=[
-                    k8s.rbac.v1.PolicyRuleArgs(
-                        api_groups=["jobset.x-k8s.io"], resources=["jobsets"], verbs=["create", "get"]
-                    )
-                ],
-                opts=after_namespaces,
-            )
-            k8s.rbac.v1.RoleBinding(
-                f"{name}-{team.name}-jobsets-binding",
-                metadata=_meta("metaflow-jobsets", team.name),
-                role_ref=k8s.rbac.v1.RoleRefArgs(
-                    api_group="rbac.authorization.k8s.io", kind="Role", name="metaflow-jobsets"
-                ),
-                subjects=[
-                    k8s.rbac.v1.SubjectArgs(
-                        kind="ServiceAccount", name=WORKFLOW_SERVICE_ACCOUNT, namespace=team.name
-                    )
-                ],
-                opts=child(self, provider=args.k8s_provider, depends_on=[jobsets, account]),
+                rules=[{"api_groups": ["jobset.x-k8s.io"], "resources": ["jobsets"], "verbs": ["create", "get"]}],
+                subjects=[service_account_subject(WORKFLOW_SERVICE_ACCOUNT, team.name)],
+                provider=args.k8s_provider,
+                role_opts=after_namespaces,
+                binding_after=[account],
             )
             role = workload_role(
                 self,
